@@ -1,0 +1,271 @@
+"""The `gateway` command: serve, ingest, migrate, read tickets, deliver, replay.
+
+Loads `Settings` once and passes them down. Errors become a one-line message naming the
+problem and a sysexits exit code (`ingest` exits 75 on temporary failures so an MTA retries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from gateway.app import Gateway, build_gateway, run_forever
+from gateway.config import Settings, load_settings
+from gateway.errors import EX_TEMPFAIL, GatewayError, TicketNotFound
+from storage.models import Ticket
+from storage.session import upgrade_schema
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every SMTP command at INFO; alembic its context on every start.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        result: int = args.run(settings, args)
+        return result
+    except GatewayError as exc:
+        print(f"gateway: {exc.reason}", file=sys.stderr)
+        return exc.exit_code
+    except OperationalError as exc:
+        # The database is down or locked: temporary, so an MTA piping to `ingest` retries.
+        print(f"gateway: database unavailable: {exc.orig}", file=sys.stderr)
+        return EX_TEMPFAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run: Any, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(run=run)
+        return sub
+
+    command("serve", run_serve, "run the listeners and workers until SIGTERM/SIGINT")
+    command("migrate", run_migrate, "create or upgrade the database schema")
+    ingest = command("ingest", run_ingest, "accept one message from a file or stdin (MTA pipe)")
+    ingest.add_argument("file", nargs="?", help="message file; stdin when omitted")
+    ingest.add_argument("--sender", default="", help="envelope sender, if the MTA passes it")
+    ingest.add_argument("--recipient", action="append", default=[],
+                        help="envelope recipient (repeatable); the support address by default")
+    tickets = command("tickets", run_tickets, "list tickets, newest first")
+    tickets.add_argument("--json", action="store_true", help="print JSON for programs")
+    show = command("show", run_show, "show one ticket with its messages and events")
+    show.add_argument("ticket_id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON for programs")
+    command("process", run_process, "file every message waiting in the spool, then exit")
+    command("deliver", run_deliver, "send every outbox mail that is due, then exit")
+    command("quarantine", run_quarantine, "list quarantined messages with their reasons")
+    replay = command("replay", run_replay, "run quarantined messages through the pipeline again")
+    replay.add_argument("spool_ids", nargs="*", metavar="SPOOL_ID",
+                        help="which ones; all of them when omitted")
+    return parser
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    run_forever(build_gateway(settings), settings.data_dir)
+    return 0
+
+
+def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_schema(settings.effective_database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    raw = read_input(args.file)
+    recipients = args.recipient or [settings.support_address]
+    receipt = gateway.spool.accept(raw, args.sender, recipients, "ingest")
+    outcome = gateway.pipeline.process(receipt)
+    gateway.dispatcher.deliver_due()
+    ticket = f" ticket #{outcome.ticket_id}" if outcome.ticket_id else ""
+    print(f"{receipt.spool_id}: {outcome.outcome.value}{ticket} {outcome.reason}".rstrip())
+    return 0
+
+
+def read_input(path: str | None) -> bytes:
+    if path is None or path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise GatewayError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def run_process(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    for outcome in gateway.pipeline.drain():
+        print(f"{outcome.spool_id}: {outcome.outcome.value} {outcome.reason}".rstrip())
+    return 0
+
+
+def run_deliver(settings: Settings, args: argparse.Namespace) -> int:
+    report = build_gateway(settings).dispatcher.deliver_due()
+    print(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
+    return 0
+
+
+def run_quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    for receipt, reason in gateway.spool.quarantined():
+        print(f"{receipt.spool_id}  {receipt.received_at:%Y-%m-%d %H:%M}  {reason}")
+    return 0
+
+
+def run_replay(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    wanted = args.spool_ids or [receipt.spool_id for receipt, _ in gateway.spool.quarantined()]
+    for spool_id in wanted:
+        try:
+            receipt = gateway.spool.replay(spool_id)
+        except FileNotFoundError:
+            raise GatewayError(f"no quarantined message {spool_id}") from None
+        outcome = gateway.pipeline.process(receipt)
+        print(f"{spool_id}: {outcome.outcome.value} {outcome.reason}".rstrip())
+    gateway.dispatcher.deliver_due()
+    return 0
+
+
+def run_tickets(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    with gateway.sessions() as session:
+        tickets = session.scalars(select(Ticket).order_by(Ticket.id.desc())).all()
+        rows = [ticket_summary(ticket) for ticket in tickets]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    print_table(rows, ["id", "status", "priority", "requester", "created_at", "subject"])
+    return 0
+
+
+def run_show(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    detail = load_ticket_detail(gateway, args.ticket_id)
+    if args.json:
+        print(json.dumps(detail, ensure_ascii=False, indent=2))
+    else:
+        print_ticket(detail)
+    return 0
+
+
+def load_ticket_detail(gateway: Gateway, ticket_id: int) -> dict[str, Any]:
+    with gateway.sessions() as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise TicketNotFound(f"no ticket #{ticket_id}")
+        return ticket_detail(session, ticket)
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "subject": ticket.subject,
+        "requester": ticket.requester,
+        "assignee": ticket.assignee,
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+    }
+
+
+def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
+    detail = ticket_summary(ticket)
+    detail["language"] = ticket.language
+    detail["participants"] = [
+        {"address": p.address, "role": p.role.value} for p in ticket.participants
+    ]
+    detail["messages"] = [
+        {
+            "message_id": message.message_id,
+            "from": message.from_address,
+            "direction": message.direction.value,
+            "subject": message.subject,
+            "at": iso(message.created_at),
+            "automatic": message.automatic,
+            "text": message.text,
+            "attachments": [
+                {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                 "sha256": a.sha256, "content_id": a.content_id, "inline": a.inline}
+                for a in message.attachments
+            ],
+        }
+        for message in ticket.messages
+    ]
+    detail["events"] = [
+        {
+            "type": event.type,
+            "at": iso(event.at),
+            "actor": event.actor,
+            "from_status": event.from_status.value if event.from_status else None,
+            "to_status": event.to_status.value if event.to_status else None,
+            "detail": event.detail,
+        }
+        for event in ticket.events
+    ]
+    return detail
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        print("no tickets")
+        return
+    cells = [[shorten(str(row[c] if row[c] is not None else "-"), 40) for c in columns]
+             for row in rows]
+    for row in cells:
+        row[columns.index("created_at")] = row[columns.index("created_at")][:16].replace("T", " ")
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_ticket(detail: dict[str, Any]) -> None:
+    print(f"Ticket #{detail['id']}: {detail['subject']}")
+    print(f"  status {detail['status']}, priority {detail['priority']}, "
+          f"requester {detail['requester']}, assignee {detail['assignee'] or '-'}")
+    print(f"  created {detail['created_at']}")
+    print("\nMessages:")
+    for message in detail["messages"]:
+        arrow = "<-" if message["direction"] == "in" else "->"
+        print(f"  {arrow} {message['at']}  {message['from']}  {message['subject']}")
+        for line in message["text"].splitlines()[:12]:
+            print(f"       | {line}")
+        for attachment in message["attachments"]:
+            print(f"       + {attachment['filename']} ({attachment['content_type']}, "
+                  f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)")
+    print("\nEvents:")
+    for event in detail["events"]:
+        change = ""
+        if event["to_status"]:
+            change = f" {event['from_status'] or '∅'} → {event['to_status']}"
+        print(f"  {event['at']}  {event['type']}{change}  by {event['actor']}")

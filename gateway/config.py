@@ -1,0 +1,179 @@
+"""Settings: defaults, then an optional `gateway.toml`, then `GATEWAY_*` environment variables.
+
+This is the only module that reads `os.environ`. `cli` loads `Settings` once and passes it
+down; nothing else looks settings up globally. A bad value raises `ConfigError` naming its key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A `host:port` pair to listen on or connect to."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting the gateway reads, each with its default."""
+
+    # Spool, blobs, the SQLite file and the Maildir of sent mail live here.
+    data_dir: Path = Path("./var")
+    # Any SQLAlchemy URL; empty means a SQLite file in the data dir.
+    database_url: str = ""
+    # Inbound SMTP; None turns it off.
+    smtp_listen: Endpoint | None = Endpoint("127.0.0.1", 2525)
+    # Inbound LMTP (for a Postfix transport); off unless set.
+    lmtp_listen: Endpoint | None = None
+    # The address customers write to; `local+token@domain` forms are accepted too.
+    support_address: str = "support@localhost"
+    # Display name on outgoing mail.
+    support_name: str = "Support"
+    # Subject tags read `[Support #123]`.
+    subject_tag: str = "Support"
+    # Outbound SMTP relay; None writes outgoing mail to `<data_dir>/outbox-maildir`.
+    relay: Endpoint | None = None
+    # Largest message accepted over SMTP/LMTP/ingest, in bytes (answered with 552).
+    max_message_bytes: int = 40 * 1024 * 1024
+    # Delivery attempts before an outbox row is given up as failed.
+    delivery_max_attempts: int = 8
+    # First retry delay in seconds; doubles per attempt, capped at one hour.
+    delivery_backoff_seconds: float = 30.0
+    # Secret for reply tokens; empty means a key file in the data dir, created on first use.
+    secret: str = ""
+    # Jinja2 mail templates, editable by operators.
+    templates_dir: Path = field(default_factory=lambda: SOURCE_ROOT / "templates")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "gateway.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def support_domain(self) -> str:
+        return self.support_address.rpartition("@")[2].lower()
+
+    @property
+    def support_local_part(self) -> str:
+        return self.support_address.rpartition("@")[0].lower()
+
+
+def parse_endpoint(key: str, value: str) -> Endpoint | None:
+    """`host:port`, or `off`/empty for none."""
+    if value.strip().lower() in ("", "off", "none"):
+        return None
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{key}: expected host:port (for example 127.0.0.1:2525), got {value!r}")
+    return Endpoint(host.strip("[]"), int(port))
+
+
+def parse_positive_int(key: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{key}: must be positive, got {value!r}")
+    return number
+
+
+def parse_positive_float(key: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{key}: must be positive, got {value!r}")
+    return number
+
+
+def parse_address(key: str, value: str) -> str:
+    local, at, domain = value.strip().rpartition("@")
+    if not at or not local or not domain or any(c.isspace() for c in value.strip()):
+        raise ConfigError(f"{key}: expected an address like support@example.com, got {value!r}")
+    return value.strip()
+
+
+def parse_text(key: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ConfigError(f"{key}: must be a single line")
+    return value.strip()
+
+
+# Setting name -> (environment variable, parser). The TOML file uses the lower-case names.
+Parser = Callable[[str, str], Any]
+KEYS: dict[str, tuple[str, Parser]] = {
+    "data_dir": ("GATEWAY_DATA_DIR", lambda _k, v: Path(v)),
+    "database_url": ("GATEWAY_DATABASE_URL", parse_text),
+    "smtp_listen": ("GATEWAY_SMTP_LISTEN", parse_endpoint),
+    "lmtp_listen": ("GATEWAY_LMTP_LISTEN", parse_endpoint),
+    "support_address": ("GATEWAY_SUPPORT_ADDRESS", parse_address),
+    "support_name": ("GATEWAY_SUPPORT_NAME", parse_text),
+    "subject_tag": ("GATEWAY_SUBJECT_TAG", parse_text),
+    "relay": ("GATEWAY_RELAY", parse_endpoint),
+    "max_message_bytes": ("GATEWAY_MAX_MESSAGE_BYTES", parse_positive_int),
+    "delivery_max_attempts": ("GATEWAY_DELIVERY_MAX_ATTEMPTS", parse_positive_int),
+    "delivery_backoff_seconds": ("GATEWAY_DELIVERY_BACKOFF_SECONDS", parse_positive_float),
+    "secret": ("GATEWAY_SECRET", lambda _k, v: v),
+    "templates_dir": ("GATEWAY_TEMPLATES_DIR", lambda _k, v: Path(v)),
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Defaults, overlaid by the TOML file (if any), overlaid by the environment."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or _config_file_from(env)
+    if path is not None:
+        values.update(_read_toml(path))
+    for name, (variable, parser) in KEYS.items():
+        if variable in env:
+            values[name] = parser(variable, env[variable])
+    settings = Settings(**values)
+    if not settings.subject_tag:
+        raise ConfigError("GATEWAY_SUBJECT_TAG: must not be empty")
+    return settings
+
+
+def _config_file_from(env: Mapping[str, str]) -> Path | None:
+    if "GATEWAY_CONFIG" in env:
+        return Path(env["GATEWAY_CONFIG"])
+    default = Path("gateway.toml")
+    return default if default.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"GATEWAY_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"GATEWAY_CONFIG: {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in KEYS:
+            raise ConfigError(f"{path}: unknown setting {name!r}")
+        values[name] = KEYS[name][1](f"{path}: {name}", str(value))
+    return values

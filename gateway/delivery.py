@@ -1,0 +1,157 @@
+"""Delivery: sends outbox rows to the SMTP relay, or into a Maildir when none is configured.
+
+Rows are claimed with a lease (their next attempt moved into the future) in a short
+transaction, sent outside it, then marked sent. A crash between sending and marking sends a
+row again on restart: at least once, never lost. Failures back off exponentially; permanent
+(5xx) refusals and exhausted retries mark the row failed with the relay's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.models import OutboxMail, OutboxState, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=1)
+BATCH_SIZE = 50
+
+
+class DeliveryFailed(Exception):
+    """A send failed; `permanent` when retrying cannot help."""
+
+    def __init__(self, reason: str, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    def send(self, mail_from: str, recipient: str, content: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class SmtpRelay:
+    """One SMTP connection to the relay, opened on first use and reused for a batch."""
+
+    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.connection: smtplib.SMTP | None = None
+
+    def send(self, mail_from: str, recipient: str, content: bytes) -> None:
+        try:
+            if self.connection is None:
+                self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            self.connection.sendmail(mail_from, [recipient], content)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = exc.recipients[recipient]
+            raise DeliveryFailed(f"{code} {reply.decode(errors='replace')}", code >= 500) from exc
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            reason = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+            raise DeliveryFailed(reason, exc.smtp_code >= 500) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise DeliveryFailed(f"relay {self.host}:{self.port} unreachable: {exc}", False) from exc
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (OSError, smtplib.SMTPException):
+                self.connection.close()
+            self.connection = None
+
+
+class MaildirDrop:
+    """The embedded default: outgoing mail lands in a Maildir anyone can read."""
+
+    def __init__(self, path: Path) -> None:
+        self.maildir = mailbox.Maildir(path, create=True)
+
+    def send(self, mail_from: str, recipient: str, content: bytes) -> None:
+        envelope = f"Return-Path: <{mail_from}>\r\nDelivered-To: {recipient}\r\n".encode()
+        self.maildir.add(envelope + content)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    sent: int
+    retried: int
+    failed: int
+
+
+class Dispatcher:
+    """Claims due outbox rows, sends them, and records what happened."""
+
+    def __init__(self, sessions: sessionmaker[Session], transport: Transport,
+                 max_attempts: int, backoff_seconds: float) -> None:
+        self.sessions = sessions
+        self.transport = transport
+        self.max_attempts = max_attempts
+        self.backoff = timedelta(seconds=backoff_seconds)
+
+    def deliver_due(self, now: datetime | None = None) -> DeliveryReport:
+        """Send every row due at `now` (in batches); returns the counts."""
+        sent = retried = failed = 0
+        while claimed := self.claim(now or utcnow()):
+            for row_id, mail_from, recipient, content in claimed:
+                outcome = self.send_one(row_id, mail_from, recipient, content)
+                sent += outcome == "sent"
+                retried += outcome == "retry"
+                failed += outcome == "failed"
+        self.transport.close()
+        return DeliveryReport(sent, retried, failed)
+
+    def claim(self, now: datetime) -> list[tuple[int, str, str, bytes]]:
+        with self.sessions.begin() as session:
+            rows = session.scalars(
+                select(OutboxMail)
+                .where(OutboxMail.state == OutboxState.PENDING,
+                       OutboxMail.next_attempt_at <= now)
+                .order_by(OutboxMail.id)
+                .limit(BATCH_SIZE)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.next_attempt_at = now + LEASE
+            return [(row.id, row.mail_from, row.recipient, row.content) for row in rows]
+
+    def send_one(self, row_id: int, mail_from: str, recipient: str, content: bytes) -> str:
+        try:
+            self.transport.send(mail_from, recipient, content)
+        except DeliveryFailed as exc:
+            return self.record_failure(row_id, exc)
+        with self.sessions.begin() as session:
+            row = session.get_one(OutboxMail, row_id)
+            row.state, row.sent_at, row.attempts = OutboxState.SENT, utcnow(), row.attempts + 1
+        return "sent"
+
+    def record_failure(self, row_id: int, failure: DeliveryFailed) -> str:
+        with self.sessions.begin() as session:
+            row = session.get_one(OutboxMail, row_id)
+            row.attempts += 1
+            row.last_error = failure.reason
+            if failure.permanent or row.attempts >= self.max_attempts:
+                row.state = OutboxState.FAILED
+                log.warning("outbox %s to %s failed: %s", row.id, row.recipient, failure.reason)
+                return "failed"
+            delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
+            row.next_attempt_at = utcnow() + delay
+            log.info("outbox %s to %s: retry in %s (%s)", row.id, row.recipient, delay,
+                     failure.reason)
+            return "retry"

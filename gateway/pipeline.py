@@ -1,0 +1,175 @@
+"""The pipeline: one spooled message through parse → thread → apply → notify.
+
+Each message is handled in one database transaction that also records its `Receipt`, so
+the ticket change, the outgoing mail and the record that the message was handled commit
+together. Only after that commit is the spool's queue entry removed. A message that fails
+is quarantined with its reason; nothing after the spool may lose it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.errors import GatewayError
+from gateway.notifications import Notifier, should_acknowledge
+from gateway.parsing import ParsedMail, is_plain_address, parse_message
+from gateway.spool import Receipt, Spool
+from gateway.threader import ThreadMatch, find_ticket
+from gateway.workflow import UNKNOWN_SENDER, Applied, add_reply, open_ticket
+from storage.blobs import BlobStore
+from storage.models import Receipt as ReceiptRow
+from storage.models import ReceiptOutcome, Ticket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one spooled message."""
+
+    spool_id: str
+    outcome: ReceiptOutcome
+    ticket_id: int | None
+    reason: str = ""
+
+
+class Pipeline:
+    """Takes receipts from the spool and files them on tickets."""
+
+    def __init__(self, spool: Spool, sessions: sessionmaker[Session], blobs: BlobStore,
+                 notifier: Notifier, secret: bytes, support_address: str,
+                 subject_tag: str) -> None:
+        self.spool = spool
+        self.sessions = sessions
+        self.blobs = blobs
+        self.notifier = notifier
+        self.secret = secret
+        self.support_address = support_address
+        self.subject_tag = subject_tag
+
+    def drain(self) -> list[Outcome]:
+        """Process everything waiting in the spool, oldest first."""
+        return [self.process(receipt) for receipt in self.spool.pending()]
+
+    def process(self, receipt: Receipt) -> Outcome:
+        """Parse, thread, apply and notify one message; quarantine it if that fails."""
+        try:
+            mail = parse_message(self.spool.raw(receipt))
+            outcome = self.file(receipt, mail)
+        except GatewayError as exc:
+            return self.quarantine(receipt, exc.reason)
+        except IntegrityError:
+            # Another process filed the same message between our check and our commit.
+            outcome = self.record_duplicate_after_race(receipt)
+        except Exception as exc:  # Never lose a message we answered 250 for.
+            log.exception("processing %s failed", receipt.spool_id)
+            return self.quarantine(receipt, f"internal error: {type(exc).__name__}: {exc}")
+        self.spool.done(receipt)
+        return outcome
+
+    def file(self, receipt: Receipt, mail: ParsedMail) -> Outcome:
+        with self.sessions.begin() as session:
+            earlier = self.earlier_outcome(session, receipt, mail)
+            if earlier is not None:
+                return earlier
+            sender = choose_sender(mail, receipt)
+            match = find_ticket(session, mail, self.recipients(receipt, mail), self.secret,
+                                self.support_address, self.subject_tag)
+            if mail.is_bounce and match.ticket_id is None:
+                return record(session, receipt, mail, ReceiptOutcome.REPORT, None,
+                              "delivery status notification about no message of ours")
+            applied = self.apply(session, match, mail, sender, receipt)
+            self.notify(session, applied, mail, sender)
+            outcome = ReceiptOutcome.NEW_TICKET if applied.new_ticket else ReceiptOutcome.REPLY
+            return record(session, receipt, mail, outcome, applied, f"threaded by {match.method}")
+
+    def earlier_outcome(self, session: Session, receipt: Receipt,
+                        mail: ParsedMail) -> Outcome | None:
+        """The outcome already recorded for this receipt or this message, if any."""
+        mine = session.scalars(
+            select(ReceiptRow).where(ReceiptRow.spool_id == receipt.spool_id)).first()
+        if mine is not None and mine.outcome is not ReceiptOutcome.QUARANTINED:
+            return Outcome(receipt.spool_id, mine.outcome, mine.ticket_id, mine.reason)
+        if mine is not None:
+            session.execute(delete(ReceiptRow).where(ReceiptRow.id == mine.id))
+        same = session.scalars(
+            select(ReceiptRow).where(ReceiptRow.dedupe_key == mail.dedupe_key)).first()
+        if same is None:
+            return None
+        reason = f"duplicate of {same.spool_id}"
+        session.add(receipt_row(receipt, ReceiptOutcome.DUPLICATE, same.ticket_id, reason))
+        return Outcome(receipt.spool_id, ReceiptOutcome.DUPLICATE, same.ticket_id, reason)
+
+    def recipients(self, receipt: Receipt, mail: ParsedMail) -> list[str]:
+        return [*receipt.recipients, *mail.to_addresses, *mail.cc_addresses]
+
+    def apply(self, session: Session, match: ThreadMatch, mail: ParsedMail, sender: str,
+              receipt: Receipt) -> Applied:
+        if match.ticket_id is None:
+            return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256)
+        ticket = session.get_one(Ticket, match.ticket_id)
+        return add_reply(session, ticket, mail, sender, self.blobs, receipt.raw_sha256)
+
+    def notify(self, session: Session, applied: Applied, mail: ParsedMail, sender: str) -> None:
+        if not applied.new_ticket:
+            return
+        why_not = should_acknowledge(mail, sender, self.support_address)
+        if why_not:
+            log.info("ticket #%s: no acknowledgement: %s", applied.ticket.id, why_not)
+            return
+        self.notifier.queue_acknowledgement(session, applied.ticket, applied.message, mail,
+                                            applied.requester_participant)
+
+    def quarantine(self, receipt: Receipt, reason: str) -> Outcome:
+        log.warning("quarantined %s: %s", receipt.spool_id, reason)
+        self.spool.quarantine(receipt, reason)
+        try:
+            with self.sessions.begin() as session:
+                session.execute(delete(ReceiptRow).where(ReceiptRow.spool_id == receipt.spool_id))
+                session.add(receipt_row(receipt, ReceiptOutcome.QUARANTINED, None, reason))
+        except Exception:  # The spool's quarantine holds the message and reason regardless.
+            log.exception("could not record quarantine of %s", receipt.spool_id)
+        return Outcome(receipt.spool_id, ReceiptOutcome.QUARANTINED, None, reason)
+
+    def record_duplicate_after_race(self, receipt: Receipt) -> Outcome:
+        mail = parse_message(self.spool.raw(receipt))
+        with self.sessions.begin() as session:
+            earlier = self.earlier_outcome(session, receipt, mail)
+        if earlier is None:
+            raise RuntimeError(f"{receipt.spool_id}: integrity error without a duplicate")
+        return earlier
+
+
+def choose_sender(mail: ParsedMail, receipt: Receipt) -> str:
+    """The From address; else the envelope sender; else a placeholder that is never mailed."""
+    if mail.from_address:
+        return mail.from_address
+    if is_plain_address(receipt.mail_from):
+        return receipt.mail_from.lower()
+    return UNKNOWN_SENDER
+
+
+def receipt_row(receipt: Receipt, outcome: ReceiptOutcome, ticket_id: int | None,
+                reason: str, dedupe_key: str | None = None,
+                message_pk: int | None = None) -> ReceiptRow:
+    return ReceiptRow(
+        spool_id=receipt.spool_id, raw_sha256=receipt.raw_sha256, dedupe_key=dedupe_key,
+        source=receipt.source, mail_from=receipt.mail_from[:320],
+        recipients=", ".join(receipt.recipients), received_at=receipt.received_at,
+        outcome=outcome, reason=reason, ticket_id=ticket_id, message_pk=message_pk,
+    )
+
+
+def record(session: Session, receipt: Receipt, mail: ParsedMail, outcome: ReceiptOutcome,
+           applied: Applied | None, reason: str) -> Outcome:
+    """Add the receipt row that makes a second delivery of `mail` a no-op."""
+    session.flush()
+    ticket_id = applied.ticket.id if applied else None
+    session.add(receipt_row(receipt, outcome, ticket_id, reason, mail.dedupe_key,
+                            applied.message.id if applied else None))
+    return Outcome(receipt.spool_id, outcome, ticket_id, reason)

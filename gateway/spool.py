@@ -1,0 +1,154 @@
+"""The spool: where the gateway takes ownership of a message.
+
+`accept()` stores the raw bytes in the content-addressed blob store and a small receipt
+(envelope sender, recipients, source, time) in `queue/`, both fsynced with their directories.
+Only then may a receiver say `250`. The pipeline takes receipts from the queue, and after
+its database commit calls `done()`; a message that fails is moved to `quarantine/` with its
+reason, and `replay()` puts it back. The raw message stays in the blob store forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.errors import MalformedMessage, MessageTooLarge, SpoolUnavailable
+from storage.blobs import BlobStore, fsync_directory, write_durably
+
+# Outlook's binary .msg files are OLE2 compound documents, not RFC 5322 mail.
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One accepted message: its spool id, where its bytes are, and its envelope."""
+
+    spool_id: str
+    raw_sha256: str
+    source: str
+    mail_from: str
+    recipients: tuple[str, ...]
+    received_at: datetime
+    size: int
+
+
+class Spool:
+    """The queue and quarantine directories beside the blob store that holds the bytes."""
+
+    def __init__(self, root: Path, blobs: BlobStore, max_message_bytes: int) -> None:
+        self.queue_dir = root / "queue"
+        self.quarantine_dir = root / "quarantine"
+        self.blobs = blobs
+        self.max_message_bytes = max_message_bytes
+
+    def prepare(self) -> None:
+        for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def accept(
+        self, raw: bytes, mail_from: str, recipients: Sequence[str], source: str
+    ) -> Receipt:
+        """Take ownership of `raw`: when this returns, the message survives a crash."""
+        check_acceptable(raw, self.max_message_bytes)
+        try:
+            sha256 = self.blobs.put(raw)
+            receipt = Receipt(
+                spool_id=f"{time.time_ns():x}-{sha256[:12]}-{secrets.token_hex(3)}",
+                raw_sha256=sha256,
+                source=source,
+                mail_from=mail_from,
+                recipients=tuple(recipients),
+                received_at=datetime.now(UTC),
+                size=len(raw),
+            )
+            write_durably(self.queue_dir / f"{receipt.spool_id}.json", encode_receipt(receipt))
+        except OSError as exc:
+            raise SpoolUnavailable(f"cannot write the spool: {exc.strerror or exc}") from exc
+        return receipt
+
+    def pending(self) -> list[Receipt]:
+        """Receipts waiting for the pipeline, oldest first."""
+        return [self._load(path) for path in sorted(self.queue_dir.glob("*.json"))]
+
+    def quarantined(self) -> list[tuple[Receipt, str]]:
+        """Quarantined receipts with their reasons, oldest first."""
+        entries = []
+        for path in sorted(self.quarantine_dir.glob("*.json")):
+            reason_file = path.with_suffix(".reason")
+            reason = reason_file.read_text("utf-8") if reason_file.exists() else ""
+            entries.append((self._load(path), reason))
+        return entries
+
+    def raw(self, receipt: Receipt) -> bytes:
+        return self.blobs.get(receipt.raw_sha256)
+
+    def done(self, receipt: Receipt) -> None:
+        """The pipeline committed what it made of `receipt`; forget the queue entry."""
+        (self.queue_dir / f"{receipt.spool_id}.json").unlink(missing_ok=True)
+
+    def quarantine(self, receipt: Receipt, reason: str) -> None:
+        """Park `receipt` with its reason until someone replays it."""
+        name = f"{receipt.spool_id}.json"
+        write_durably(self.quarantine_dir / f"{receipt.spool_id}.reason", reason.encode())
+        if (self.queue_dir / name).exists():
+            os.replace(self.queue_dir / name, self.quarantine_dir / name)
+            fsync_directory(self.quarantine_dir)
+        else:
+            write_durably(self.quarantine_dir / name, encode_receipt(receipt))
+
+    def replay(self, spool_id: str) -> Receipt:
+        """Move a quarantined receipt back to the queue."""
+        source = self.quarantine_dir / f"{spool_id}.json"
+        receipt = self._load(source)
+        os.replace(source, self.queue_dir / source.name)
+        fsync_directory(self.queue_dir)
+        (self.quarantine_dir / f"{spool_id}.reason").unlink(missing_ok=True)
+        return receipt
+
+    def _load(self, path: Path) -> Receipt:
+        return decode_receipt(path.read_bytes())
+
+
+def check_acceptable(raw: bytes, max_message_bytes: int) -> None:
+    """Refuse what must never be owned: too large, empty, or not mail at all."""
+    if len(raw) > max_message_bytes:
+        raise MessageTooLarge(
+            f"message of {len(raw)} bytes exceeds the limit of {max_message_bytes} bytes"
+        )
+    if not raw.strip():
+        raise MalformedMessage("message is empty")
+    if raw.startswith(OLE2_MAGIC):
+        raise MalformedMessage("an Outlook .msg file is not an RFC 5322 message")
+
+
+def encode_receipt(receipt: Receipt) -> bytes:
+    return json.dumps(
+        {
+            "spool_id": receipt.spool_id,
+            "raw_sha256": receipt.raw_sha256,
+            "source": receipt.source,
+            "mail_from": receipt.mail_from,
+            "recipients": list(receipt.recipients),
+            "received_at": receipt.received_at.isoformat(),
+            "size": receipt.size,
+        }
+    ).encode()
+
+
+def decode_receipt(data: bytes) -> Receipt:
+    fields = json.loads(data)
+    return Receipt(
+        spool_id=fields["spool_id"],
+        raw_sha256=fields["raw_sha256"],
+        source=fields["source"],
+        mail_from=fields["mail_from"],
+        recipients=tuple(fields["recipients"]),
+        received_at=datetime.fromisoformat(fields["received_at"]),
+        size=fields["size"],
+    )

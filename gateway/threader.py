@@ -1,0 +1,99 @@
+"""Which ticket a message belongs to.
+
+In order: a valid reply token in a recipient address; then `In-Reply-To` and `References`
+against every Message-ID the gateway stored or sent; then a subject tag `[Support #123]`,
+but only when the sender is already a participant of that ticket (a tag is easy to copy).
+Anything else opens a new ticket.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.parsing import ParsedMail
+from gateway.tokens import read_token, token_in_address
+from storage.models import Message, Participant, Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMatch:
+    """The ticket a message joins (None: a new one), how it was found, and via whose token."""
+
+    ticket_id: int | None
+    method: str
+    participant_id: int | None = None
+
+
+NEW_TICKET = ThreadMatch(None, "new")
+
+
+def subject_tag_pattern(tag: str) -> re.Pattern[str]:
+    return re.compile(rf"\[\s*{re.escape(tag)}\s*#\s*(\d{{1,12}})\s*\]", re.IGNORECASE)
+
+
+def find_ticket(
+    session: Session,
+    mail: ParsedMail,
+    recipients: Iterable[str],
+    secret: bytes,
+    support_address: str,
+    subject_tag: str,
+) -> ThreadMatch:
+    """Decide which ticket `mail` belongs to; see the module docstring for the order."""
+    return (
+        match_token(session, recipients, secret, support_address)
+        or match_headers(session, mail)
+        or match_subject_tag(session, mail, subject_tag)
+        or NEW_TICKET
+    )
+
+
+def match_token(
+    session: Session, recipients: Iterable[str], secret: bytes, support_address: str
+) -> ThreadMatch | None:
+    for address in recipients:
+        text = token_in_address(address, support_address)
+        token = read_token(secret, text) if text else None
+        if token is None:
+            continue
+        participant = session.get(Participant, token.participant_id)
+        if participant is not None and participant.ticket_id == token.ticket_id:
+            return ThreadMatch(token.ticket_id, "token", participant.id)
+    return None
+
+
+def match_headers(session: Session, mail: ParsedMail) -> ThreadMatch | None:
+    # In-Reply-To names the direct parent; References is oldest first, so read it backwards.
+    candidates = [("in-reply-to", m) for m in mail.in_reply_to]
+    candidates += [("references", m) for m in reversed(mail.references)]
+    for method, message_id in candidates:
+        if message_id == mail.message_id:
+            continue
+        ticket_id = session.scalars(
+            select(Message.ticket_id).where(Message.message_id == message_id).limit(1)
+        ).first()
+        if ticket_id is not None:
+            return ThreadMatch(ticket_id, method)
+    return None
+
+
+def match_subject_tag(session: Session, mail: ParsedMail, subject_tag: str) -> ThreadMatch | None:
+    found = subject_tag_pattern(subject_tag).search(mail.subject)
+    if found is None or not mail.from_address:
+        return None
+    ticket = session.get(Ticket, int(found.group(1)))
+    if ticket is None:
+        return None
+    participant = session.scalars(
+        select(Participant).where(
+            Participant.ticket_id == ticket.id, Participant.address == mail.from_address
+        )
+    ).first()
+    if participant is None:
+        return None
+    return ThreadMatch(ticket.id, "subject-tag", participant.id)

@@ -1,0 +1,77 @@
+"""Reply tokens: `support+<token>@domain` addresses bound to one ticket and one participant.
+
+A token is `<ticket>-<participant>-<mac>`, the MAC an HMAC-SHA256 over both numbers with the
+gateway's secret, compared in constant time. Lower-case base32, so MTAs that fold the case
+of local parts do not break it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+TOKEN = re.compile(r"^(\d{1,12})-(\d{1,12})-([a-z2-7]{16})$")
+MAC_BYTES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyToken:
+    ticket_id: int
+    participant_id: int
+
+
+def make_token(secret: bytes, ticket_id: int, participant_id: int) -> str:
+    return f"{ticket_id}-{participant_id}-{_mac(secret, ticket_id, participant_id)}"
+
+
+def read_token(secret: bytes, text: str) -> ReplyToken | None:
+    """The token in `text`, or None when it is malformed or its MAC does not match."""
+    match = TOKEN.match(text.strip().lower())
+    if match is None:
+        return None
+    ticket_id, participant_id = int(match.group(1)), int(match.group(2))
+    if not hmac.compare_digest(match.group(3), _mac(secret, ticket_id, participant_id)):
+        return None
+    return ReplyToken(ticket_id, participant_id)
+
+
+def _mac(secret: bytes, ticket_id: int, participant_id: int) -> str:
+    digest = hmac.new(secret, f"{ticket_id}:{participant_id}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:MAC_BYTES]).decode().lower()
+
+
+def reply_address(support_address: str, token: str) -> str:
+    local, _, domain = support_address.rpartition("@")
+    return f"{local}+{token}@{domain}"
+
+
+def token_in_address(address: str, support_address: str) -> str | None:
+    """The `+token` part of a recipient at the support address, if it has one."""
+    local, _, domain = address.strip().strip("<>").rpartition("@")
+    support_local, _, support_domain = support_address.rpartition("@")
+    base, plus, token = local.partition("+")
+    if not plus or domain.lower() != support_domain.lower():
+        return None
+    return token if base.lower() == support_local.lower() else None
+
+
+def load_secret(configured: str, key_file: Path) -> bytes:
+    """The configured secret, else the key file's, creating it (mode 0600) on first use."""
+    if configured:
+        return configured.encode()
+    try:
+        return key_file.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
