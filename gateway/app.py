@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,12 +106,12 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
+    # Only the main thread may take signals; embedded in another thread, the caller stops us.
+    if threading.current_thread() is not threading.main_thread():
+        return
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (RuntimeError, ValueError):
-            pass  # Not the main thread (tests run the gateway in one): the caller stops us.
+        loop.add_signal_handler(signum, stop.set)
 
 
 async def start_listeners(gateway: Gateway,

@@ -56,14 +56,15 @@ class SmtpRelay:
             self.connection.sendmail(mail_from, [recipient], content)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients[recipient]
-            raise DeliveryFailed(f"{code} {reply.decode(errors='replace')}", code >= 500) from exc
+            raise DeliveryFailed(f"{code} {as_text(reply)}", code >= 500) from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
-            reason = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+            reason = f"{exc.smtp_code} {as_text(exc.smtp_error)}"
             raise DeliveryFailed(reason, exc.smtp_code >= 500) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise DeliveryFailed(f"relay {self.host}:{self.port} unreachable: {exc}", False) from exc
+            reason = f"relay {self.host}:{self.port} unreachable: {exc}"
+            raise DeliveryFailed(reason, False) from exc
 
     def close(self) -> None:
         if self.connection is not None:
@@ -72,6 +73,10 @@ class SmtpRelay:
             except (OSError, smtplib.SMTPException):
                 self.connection.close()
             self.connection = None
+
+
+def as_text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
 
 
 class MaildirDrop:

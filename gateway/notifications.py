@@ -16,7 +16,13 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
 from sqlalchemy.orm import Session
 
 from gateway.parsing import ParsedMail

@@ -19,9 +19,9 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
-from datetime import datetime
 from typing import Any
 
 import mailparser
@@ -326,7 +326,7 @@ def body_leaves(part: Message) -> Iterator[Message]:
     if part.get_content_type() == "message/rfc822" or is_attachment_part(part):
         return
     if part.is_multipart():
-        children = part.get_payload()
+        children = [child for child in part.get_payload() if isinstance(child, Message)]
         if part.get_content_subtype() == "alternative":
             # Of alternatives, the last text/plain and the last text/html are the best ones.
             children = pick_alternatives(children)
@@ -423,7 +423,9 @@ def extract_reply(text: str) -> str:
     return str(visible).strip()
 
 
-def extract_attachments(found: list[dict[str, Any]], hint: str | None) -> Iterator[ParsedAttachment]:
+def extract_attachments(
+    found: list[dict[str, Any]], hint: str | None
+) -> Iterator[ParsedAttachment]:
     for index, item in enumerate(found, start=1):
         content_type = str(item.get("mail_content_type") or "application/octet-stream").lower()
         payload = item.get("payload") or ""

@@ -21,6 +21,18 @@ from gateway.spool import Spool
 
 log = logging.getLogger(__name__)
 
+# RFC 5321 caps lines at 1000 octets, but real clients send longer ones (HTML without line
+# breaks, long base64 lines) and MTAs pass them on; refusing them would bounce customers.
+LONG_LINE_LIMIT = 64 * 1024
+
+
+class TolerantSMTP(SMTP):
+    line_length_limit = LONG_LINE_LIMIT
+
+
+class TolerantLMTP(LMTP):
+    line_length_limit = LONG_LINE_LIMIT
+
 
 def is_support_recipient(address: str, support_address: str) -> bool:
     """True for the support address and its `local+anything@domain` forms, in any case."""
@@ -74,7 +86,7 @@ class SupportHandler:
 def smtp_factory(handler: SupportHandler, max_message_bytes: int,
                  lmtp: bool = False) -> Callable[[], SMTP]:
     """A protocol factory for `loop.create_server`."""
-    protocol: Any = LMTP if lmtp else SMTP
+    protocol: Any = TolerantLMTP if lmtp else TolerantSMTP
 
     def build() -> SMTP:
         server: SMTP = protocol(

@@ -1,0 +1,194 @@
+"""Mail in over real SMTP and LMTP sockets: tickets, blobs, refusals, acknowledgements."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import smtplib
+
+import pytest
+from sqlalchemy import select
+
+from gateway.tokens import read_token, token_in_address
+from storage.blobs import sha256_hex
+from storage.models import Attachment, Direction, Message, Receipt, TicketStatus
+from tests.conftest import SUPPORT, RunningGateway, Sink, load_case
+
+
+def attachments_of(raw: bytes) -> dict[str, bytes]:
+    """Attachment bytes as the stdlib reads them: an oracle independent of the gateway."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    return {
+        str(part.get_filename()): part.get_payload(decode=True)
+        for part in message.walk()
+        if part.get_filename()
+    }
+
+
+def test_new_mail_becomes_ticket_with_attachments_and_acknowledgement(
+    gateway: RunningGateway, sink: Sink
+) -> None:
+    raw = load_case("customer_new.eml")
+    gateway.send(raw, sender="alice@customer.example")
+    ack = sink.wait_for(1)[0]
+    [ticket] = gateway.tickets()
+    assert ticket.status is TicketStatus.NEW
+    assert ticket.requester == "alice@customer.example"
+    assert ticket.subject == "Live stream crashes on Pixel 7 when starting the pusher"
+
+    with gateway.session() as session:
+        stored = {a.filename: a for a in session.scalars(select(Attachment))}
+    sent = attachments_of(raw)
+    assert set(stored) == set(sent) == {"screen shot.png", "logcat.txt"}
+    for name, data in sent.items():
+        assert stored[name].sha256 == hashlib.sha256(data).hexdigest()
+        assert stored[name].size == len(data)
+        blob = gateway.gateway.spool.blobs.get(stored[name].sha256)
+        assert blob == data
+
+    assert ack.recipients == ["alice@customer.example"]
+    assert ack.mail_from == SUPPORT
+    headers = ack.message
+    assert headers["Subject"] == f"[Support #{ticket.id}] {ticket.subject}"
+    assert headers["In-Reply-To"] == "<5f1c2a9e-1d7b-4c1e-9a51-aa01@customer.example>"
+    assert "<5f1c2a9e-1d7b-4c1e-9a51-aa01@customer.example>" in headers["References"]
+    assert headers["Auto-Submitted"] == "auto-replied"
+    assert headers.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in headers.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    text = headers.get_body(("plain",)).get_content()
+    assert f"ticket #{ticket.id}" in text
+    assert "Pixel 7 (Android 14)" in text
+
+    reply_to = headers["Reply-To"].addresses[0].addr_spec
+    token = read_token(b"test-secret", token_in_address(reply_to, SUPPORT) or "")
+    assert token is not None and token.ticket_id == ticket.id
+
+    with gateway.session() as session:
+        sent_ids = session.scalars(
+            select(Message.message_id).where(Message.direction == Direction.OUT)
+        ).all()
+    assert headers["Message-ID"].strip("<>") in sent_ids
+
+
+def test_250_is_given_only_for_a_spooled_message(gateway: RunningGateway) -> None:
+    raw = load_case("customer_new.eml")
+    assert gateway.settings.smtp_listen is not None
+    with smtplib.SMTP(gateway.settings.smtp_listen.host, gateway.settings.smtp_listen.port) as s:
+        s.ehlo()
+        s.mail("alice@customer.example")
+        s.rcpt(SUPPORT)
+        code, reply = s.data(raw)
+    assert code == 250
+    assert reply.startswith(b"2.0.0 Queued as ")
+    spool_id = reply.decode().rsplit(" ", 1)[1]
+    # smtplib sends CRLF line endings; those are the bytes the gateway owns.
+    assert gateway.gateway.spool.blobs.exists(sha256_hex(raw))
+    [receipt] = gateway.wait_for_receipts(1)
+    assert receipt.spool_id == spool_id
+    assert receipt.raw_sha256 == sha256_hex(raw)
+
+
+def test_unknown_recipient_is_refused_with_550(gateway: RunningGateway) -> None:
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        gateway.send(load_case("customer_new.eml"), recipients=["someone@elsewhere.example"])
+    code, reason = refused.value.recipients["someone@elsewhere.example"]
+    assert code == 550
+    assert reason.startswith(b"5.1.1")
+    assert gateway.count(Receipt) == 0
+
+
+def test_only_the_support_domain_is_accepted_never_a_relay(gateway: RunningGateway) -> None:
+    refused = gateway.send(
+        load_case("customer_new.eml"),
+        recipients=[SUPPORT, "support@other.example", "SUPPORT+anything@EXAMPLE.COM"],
+    )
+    assert list(refused) == ["support@other.example"]
+    [receipt] = gateway.wait_for_receipts(1)
+    assert receipt.recipients == f"{SUPPORT}, SUPPORT+anything@EXAMPLE.COM"
+
+
+def test_oversize_message_is_refused_with_552(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    small = make_gateway(max_message_bytes=2000)
+    raw = load_case("customer_new.eml")
+    # Announced with SIZE=, refused at MAIL FROM.
+    with pytest.raises(smtplib.SMTPSenderRefused) as refused_early:
+        small.send(raw)
+    assert refused_early.value.smtp_code == 552
+    # Not announced, refused after DATA.
+    endpoint = small.settings.smtp_listen
+    with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
+        smtp.ehlo()
+        smtp.mail("alice@customer.example")
+        smtp.rcpt(SUPPORT)
+        code, _reason = smtp.data(raw)
+    assert code == 552
+    assert small.count(Receipt) == 0
+    assert small.gateway.spool.pending() == []
+
+
+def test_outlook_msg_file_is_refused_with_554(gateway: RunningGateway) -> None:
+    ole2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        gateway.send(ole2)
+    assert refused.value.smtp_code == 554
+    assert b"Outlook .msg" in refused.value.smtp_error
+
+
+def test_chinese_customer_gets_ticket_and_chinese_acknowledgement(
+    gateway: RunningGateway, sink: Sink
+) -> None:
+    gateway.send(load_case("customer_zh_gbk.eml"), sender="wangwei@customer.cn")
+    ack = sink.wait_for(1)[0].message
+    [ticket] = gateway.tickets()
+    assert ticket.subject == "直播推流崩溃（华为 Mate 60）"
+    assert ticket.requester_name == "王伟"
+    assert ticket.language == "zh"
+    with gateway.session() as session:
+        [message] = session.scalars(select(Message).where(Message.direction == Direction.IN))
+        assert "华为 Mate 60 上推流时崩溃" in message.text
+        assert [a.filename for a in message.attachments] == ["崩溃日志.txt"]
+    assert ack["Subject"] == f"[Support #{ticket.id}] 直播推流崩溃（华为 Mate 60）"
+    assert "工单 #%d" % ticket.id in ack.get_body(("plain",)).get_content()
+
+
+def test_html_only_mail_gets_a_text_rendering(gateway: RunningGateway, sink: Sink) -> None:
+    gateway.send(load_case("html_only.eml"), sender="bob@builder.example")
+    sink.wait_for(1)
+    with gateway.session() as session:
+        [message] = session.scalars(select(Message).where(Message.direction == Direction.IN))
+        text = message.text
+    assert "Playback stutters every 10 seconds with HLS on iOS 18." in text
+    assert "<b>" not in text and "SDK 5.2.1" in text
+
+
+def test_lmtp_delivery_creates_ticket_and_answers_per_recipient(
+    gateway: RunningGateway, sink: Sink
+) -> None:
+    lmtp_endpoint = gateway.settings.lmtp_listen
+    assert lmtp_endpoint is not None
+    with smtplib.LMTP(lmtp_endpoint.host, lmtp_endpoint.port) as lmtp:
+        lmtp.ehlo_or_helo_if_needed()
+        refused = lmtp.sendmail(
+            "alice@customer.example", [SUPPORT, "support+x@example.com"],
+            load_case("customer_new.eml"),
+        )
+        # smtplib reads one DATA reply; LMTP sends one per recipient (RFC 2033 4.2).
+        second_code, second_reply = lmtp.getreply()
+    assert refused == {}
+    assert second_code == 250 and second_reply.startswith(b"2.0.0 Queued as")
+    sink.wait_for(1)
+    [receipt] = gateway.receipts()
+    assert receipt.source == "lmtp"
+    assert len(gateway.tickets()) == 1
+
+
+def test_lmtp_refuses_unknown_recipient_with_550(gateway: RunningGateway) -> None:
+    lmtp_endpoint = gateway.settings.lmtp_listen
+    assert lmtp_endpoint is not None
+    with smtplib.LMTP(lmtp_endpoint.host, lmtp_endpoint.port) as lmtp:
+        lmtp.ehlo_or_helo_if_needed()
+        lmtp.mail("alice@customer.example")
+        code, reason = lmtp.rcpt("root@example.com")
+    assert code == 550 and reason.startswith(b"5.1.1")
