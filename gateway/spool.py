@@ -48,8 +48,12 @@ class Spool:
         self.max_message_bytes = max_message_bytes
 
     def prepare(self) -> None:
+        """Create the spool's directories; an unusable spool is a temporary failure."""
         for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root):
-            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SpoolUnavailable(f"cannot create {directory}: {exc.strerror}") from exc
 
     def accept(
         self, raw: bytes, mail_from: str, recipients: Sequence[str], source: str

@@ -150,7 +150,7 @@ def test_chinese_customer_gets_ticket_and_chinese_acknowledgement(
         assert "华为 Mate 60 上推流时崩溃" in message.text
         assert [a.filename for a in message.attachments] == ["崩溃日志.txt"]
     assert ack["Subject"] == f"[Support #{ticket.id}] 直播推流崩溃（华为 Mate 60）"
-    assert "工单 #%d" % ticket.id in ack.get_body(("plain",)).get_content()
+    assert f"工单 #{ticket.id}" in ack.get_body(("plain",)).get_content()
 
 
 def test_html_only_mail_gets_a_text_rendering(gateway: RunningGateway, sink: Sink) -> None:

@@ -1,0 +1,87 @@
+"""The import table: data flows one way, and only the wiring modules see every stage.
+
+receive (smtp_inbound) → spool → parse (parsing) → thread (threader) → apply (workflow)
+→ notify (notifications) → deliver (delivery). A receiver's one job is to hand mail to the
+spool, so that is the single forward import; everything else imports only earlier stages
+and the shared modules (config, errors, tokens, storage). `pipeline`, `app` and `cli` wire.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = {"errors", "config", "tokens"}
+
+MAY_IMPORT: dict[str, set[str]] = {
+    "errors": set(),
+    "config": {"errors"},
+    "tokens": set(),
+    "smtp_inbound": {"errors", "spool"},
+    "spool": {"errors"},
+    "parsing": {"errors"},
+    "threader": {"errors", "parsing", "tokens"},
+    "workflow": {"errors", "parsing"},
+    "notifications": {"errors", "parsing", "tokens"},
+    "delivery": {"errors"},
+    "pipeline": {"errors", "spool", "parsing", "threader", "workflow", "notifications",
+                 "tokens"},
+    "app": SHARED | {"smtp_inbound", "spool", "parsing", "threader", "workflow",
+                     "notifications", "delivery", "pipeline"},
+    "cli": SHARED | {"app"},
+}
+PURE = {"parsing"}
+IMPURE_MODULES = {"sqlalchemy", "storage", "socket", "smtplib", "asyncio", "imapclient",
+                  "aiosmtpd", "os"}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def gateway_modules() -> dict[str, Path]:
+    return {path.stem: path for path in (ROOT / "gateway").glob("*.py")
+            if path.stem not in ("__init__", "__main__")}
+
+
+def test_every_gateway_module_is_in_the_import_table() -> None:
+    assert set(gateway_modules()) == set(MAY_IMPORT)
+
+
+def test_stages_import_only_earlier_stages() -> None:
+    for name, path in gateway_modules().items():
+        used = {imported.split(".")[1] for imported in imports_of(path)
+                if imported.startswith("gateway.")}
+        assert used <= MAY_IMPORT[name], f"gateway/{name}.py imports {used - MAY_IMPORT[name]}"
+
+
+def test_pure_modules_touch_no_database_or_network() -> None:
+    for name in PURE:
+        roots = {imported.split(".")[0] for imported in imports_of(ROOT / "gateway" / f"{name}.py")}
+        assert not roots & IMPURE_MODULES, f"gateway/{name}.py imports {roots & IMPURE_MODULES}"
+
+
+def test_storage_never_imports_gateway() -> None:
+    for path in (ROOT / "storage").rglob("*.py"):
+        offending = {i for i in imports_of(path) if i == "gateway" or i.startswith("gateway.")}
+        assert not offending, f"{path.relative_to(ROOT)} imports {offending}"
+
+
+def test_only_config_reads_the_environment() -> None:
+    for name, path in gateway_modules().items():
+        if name != "config":
+            assert "os.environ" not in path.read_text("utf-8"), f"gateway/{name}.py"
+
+
+def test_only_parsing_imports_mail_parser() -> None:
+    for name, path in gateway_modules().items():
+        if name != "parsing":
+            assert "mailparser" not in {i.split(".")[0] for i in imports_of(path)}, name

@@ -1,0 +1,182 @@
+"""The `gateway` command as operators and MTAs use it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SUPPORT, Sink, free_port, load_case, wait_until
+
+
+def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(GATEWAY_DATA_DIR=str(data_dir), GATEWAY_SUPPORT_ADDRESS=SUPPORT,
+               GATEWAY_SECRET="test-secret", **extra)
+    return env
+
+
+def run_gateway(env: dict[str, str], *args: str, stdin: bytes = b"",
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *args], env=env, input=stdin.decode("latin-1"),
+        capture_output=True, text=True, timeout=60, encoding="latin-1",
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def run_json(env: dict[str, str], *args: str) -> object:
+    output = subprocess.run([sys.executable, "-m", "gateway", *args, "--json"], env=env,
+                            capture_output=True, timeout=60, check=True).stdout
+    return json.loads(output)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = gateway_env(tmp_path / "var")
+    run_gateway(environment, "migrate")
+    return environment
+
+
+def test_ingest_from_stdin_creates_ticket_and_writes_acknowledgement_to_maildir(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_gateway(env, "ingest", stdin=load_case("customer_new.eml"))
+    assert "new_ticket ticket #1" in result.stdout
+    maildir = tmp_path / "var" / "outbox-maildir" / "new"
+    [ack] = list(maildir.iterdir())
+    assert b"Subject: [Support #1] Live stream crashes on Pixel 7" in ack.read_bytes()
+    assert b"Delivered-To: alice@customer.example" in ack.read_bytes()
+
+
+def test_ingest_reads_a_file_and_threads_a_reply(env: dict[str, str], tmp_path: Path) -> None:
+    first = tmp_path / "first.eml"
+    first.write_bytes(load_case("customer_new.eml"))
+    run_gateway(env, "ingest", str(first))
+    [ticket] = run_json(env, "tickets")  # type: ignore[misc]
+    detail = run_json(env, "show", str(ticket["id"]))
+    ack_id = next(m["message_id"] for m in detail["messages"]  # type: ignore[index]
+                  if m["direction"] == "out")
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(load_case("customer_reply.eml", ack_id=ack_id, subject="x"))
+    result = run_gateway(env, "ingest", str(reply))
+    assert "reply ticket #1 threaded by in-reply-to" in result.stdout
+
+
+def test_tickets_and_show_print_json_for_programs(env: dict[str, str]) -> None:
+    run_gateway(env, "ingest", stdin=load_case("customer_new.eml"))
+    [summary] = run_json(env, "tickets")  # type: ignore[misc]
+    assert {"id", "status", "subject", "requester", "created_at"} <= set(summary)
+    assert summary["status"] == "new" and summary["requester"] == "alice@customer.example"
+    detail = run_json(env, "show", "1")
+    assert isinstance(detail, dict)
+    assert {"id", "status", "priority", "subject", "requester", "assignee", "messages",
+            "events"} <= set(detail)
+    inbound, outbound = detail["messages"]
+    assert (inbound["direction"], outbound["direction"]) == ("in", "out")
+    assert {"message_id", "from", "direction", "text", "attachments"} <= set(inbound)
+    names = {a["filename"] for a in inbound["attachments"]}
+    assert names == {"screen shot.png", "logcat.txt"}
+    assert all({"filename", "content_type", "size", "sha256"} <= set(a)
+               for a in inbound["attachments"])
+    [created] = detail["events"]
+    assert created["type"] == "created" and created["to_status"] == "new"
+    assert {"type", "at", "actor", "from_status", "to_status"} <= set(created)
+
+
+def test_tickets_and_show_print_readable_tables(env: dict[str, str]) -> None:
+    run_gateway(env, "ingest", stdin=load_case("customer_zh_gbk.eml"))
+    listing = subprocess.run([sys.executable, "-m", "gateway", "tickets"], env=env,
+                             capture_output=True, timeout=60, check=True).stdout.decode()
+    assert listing.splitlines()[0].split()[:3] == ["ID", "STATUS", "PRIORITY"]
+    assert "直播推流崩溃" in listing
+    shown = subprocess.run([sys.executable, "-m", "gateway", "show", "1"], env=env,
+                           capture_output=True, timeout=60, check=True).stdout.decode()
+    assert "Ticket #1: 直播推流崩溃（华为 Mate 60）" in shown
+    assert "崩溃日志.txt" in shown
+
+
+def test_show_unknown_ticket_names_the_problem(env: dict[str, str]) -> None:
+    result = run_gateway(env, "show", "42", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "gateway: no ticket #42"
+
+
+def test_ingest_exits_75_when_the_spool_cannot_be_written(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path / "var")
+    run_gateway(env, "migrate")
+    (tmp_path / "var" / "spool").write_text("not a directory")
+    result = run_gateway(env, "ingest", stdin=load_case("customer_new.eml"), check=False)
+    assert result.returncode == 75, result.stderr
+    assert "spool" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ingest_refuses_an_outlook_msg_file_with_a_reason(env: dict[str, str]) -> None:
+    result = run_gateway(env, "ingest", stdin=b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64,
+                         check=False)
+    assert result.returncode == 65
+    assert "Outlook .msg" in result.stderr
+
+
+def test_bad_setting_is_named(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN="localhost")
+    result = run_gateway(env, "tickets", check=False)
+    assert result.returncode == 78
+    assert "GATEWAY_SMTP_LISTEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_database_without_schema_and_names_migrate(tmp_path: Path) -> None:
+    result = run_gateway(gateway_env(tmp_path / "var"), "serve", check=False)
+    assert result.returncode == 78
+    assert "gateway migrate" in result.stderr
+
+
+def test_quarantined_message_is_listed_and_replayed(env: dict[str, str], tmp_path: Path) -> None:
+    # A message with no header fields at all cannot be filed: quarantined, not lost.
+    result = run_gateway(env, "ingest", stdin=b"just some words\r\nwithout headers\r\n")
+    assert "quarantined" in result.stdout
+    listing = run_gateway(env, "quarantine").stdout
+    assert "no header fields" in listing
+    spool_id = listing.split()[0]
+    replay = run_gateway(env, "replay", spool_id).stdout
+    assert f"{spool_id}: quarantined" in replay
+    assert run_gateway(env, "quarantine").stdout.split()[0] == spool_id
+
+
+def test_serve_accepts_mail_and_stops_cleanly_on_sigterm(tmp_path: Path, sink: Sink) -> None:
+    port = free_port()
+    env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
+                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
+    run_gateway(env, "migrate")
+    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def accepts() -> bool:
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=2) as smtp:
+                    smtp.noop()
+                return True
+            except OSError:
+                return process.poll() is not None
+        wait_until(accepts, 20, "the gateway to listen")
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail("alice@customer.example", [SUPPORT], load_case("customer_new.eml"))
+        sink.wait_for(1)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
