@@ -1,16 +1,23 @@
 """Raw bytes to a typed, frozen `ParsedMail`. Pure: no database, no network.
 
-mail-parser reads the MIME structure, its defects and the attachments. Header and body text
-are decoded here from the parsed message tree, because mail-parser trusts declared charsets:
-a GBK subject labelled GB2312, Big5 in raw 8-bit headers or an undeclared ISO-2022-JP body
-come out of it as mojibake. Charsets go through `CHARSET_ALIASES` (the supersets that real
+mail-parser reads the MIME structure, its defects and the attachments; on the few broken
+multiparts it cannot read, the stdlib's tree is used alone. Header and body text are decoded
+here from the parsed message tree, because mail-parser trusts declared charsets: a GBK
+subject labelled GB2312, Big5 in raw 8-bit headers or an undeclared ISO-2022-JP body come
+out of it as mojibake. Charsets go through `CHARSET_ALIASES` (the supersets that real
 clients actually send) and, failing that, through detection.
+
+Before any of that, the raw bytes are tidied the way lenient readers (mime4j) do: leading
+junk and stray non-field lines among the header fields would otherwise end the header early
+and leave a message without its From and Subject.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
+import email
 import hashlib
 import logging
 import mimetypes
@@ -28,11 +35,13 @@ import mailparser
 from charset_normalizer import from_bytes as detect_charset
 from email_reply_parser import EmailReplyParser
 from inscriptis import get_text as html_to_text
+from mailparser.exceptions import MailParserRecursionError
 
 from gateway.errors import MalformedMessage
 
 # mail-parser logs a warning for every part type it does not render; those are not errors.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)
 
 # Labels clients use for charsets whose real content is a superset.
 CHARSET_ALIASES = {
@@ -64,6 +73,26 @@ ISO_2022_JP_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 KANA = re.compile(r"[\u3040-\u30ff]")
+CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+# Multi-byte charsets whose text a relay can mangle by reading it as Latin-1 (codec names).
+CJK_CODECS = frozenset({"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp932", "shift_jis",
+                        "euc_jp", "cp949", "euc_kr"})
+# `jane@example.com <jane@mail.example>`: one mailbox whose unquoted display name is an address.
+LONE_ANGLE_ADDRESS = re.compile(r"([^<>,]*)<([^<>,\s]+)>\s*")
+# The names mail-parser gives unnamed text and RTF parts: ten random lowercase letters.
+INVENTED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")
+# Parts that carry a returned message, as bounces without an RFC 3464 report do.
+RETURNED_MESSAGE_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+# Local parts of addresses that send mail nobody wrote and read none.
+MACHINE_SENDERS = ("mailer-daemon", "postmaster")
+NO_REPLY_SENDERS = ("no-reply", "noreply", "do-not-reply", "donotreply")
+# Vacation and auto-responders that set none of the RFC 3834 fields (Apple's, RT's) still
+# label their subject; a colon must follow, so "Automatic reply broken" stays a customer's.
+AUTO_REPLY_SUBJECT = re.compile(
+    r"^(?:\[[^\]]*\]\s*)*(?:auto(?:matic)?[ _-]?(?:reply|response)|autoreply|autoresponse"
+    r"|out of (?:the )?office(?: reply)?)\s*:",
+    re.IGNORECASE,
+)
 
 # Lines that open quoted history in replies from Outlook, Foxmail, QQ, NetEase and others,
 # which email_reply_parser (written for "On ... wrote:") does not know.
@@ -77,6 +106,17 @@ QUOTE_HEADERS = re.compile(
     r")\s*$",
     re.IGNORECASE,
 )
+# "On <date>, <name> wrote:" in the languages clients write it in; phones wrap it over lines
+# (Android: `02.04.2012 14:20 пользователь "bob" <` / `bob@example.com> написал:`).
+ATTRIBUTION_START = re.compile(
+    r"^\s*(?:(?:On|Am|Le|El|Il|Op|Em|W dniu)\s|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b)"
+)
+ATTRIBUTION_END = re.compile(
+    r"(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|napisał|написала?|写道|寫道)"
+    r"\s*[:：]\s*$",
+    re.IGNORECASE,
+)
+ATTRIBUTION_LINES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +156,15 @@ class ParsedMail:
 
 def parse_message(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes; raise `MalformedMessage` when there is no message to read."""
-    cleaned = strip_leading_junk(raw)
-    try:
-        mail = mailparser.parse_from_bytes(cleaned)
-    except Exception as exc:  # mail-parser raises arbitrary errors on hostile MIME.
-        raise MalformedMessage(f"unreadable MIME structure ({type(exc).__name__}: {exc})") from exc
-    message: Message = mail.message
+    cleaned = drop_stray_header_lines(strip_leading_junk(raw))
+    message, found_attachments = read_mime(cleaned)
     headers = HeaderView(message)
     if not headers.names:
         raise MalformedMessage("no header fields: this is not an RFC 5322 message")
     plain, html = body_parts(message)
     text = plain if plain.strip() else html_to_text(html) if html.strip() else ""
-    from_name, from_address = parse_sender(headers.raw("from"), headers.hint)
+    from_name, from_address = parse_sender(headers.raw("from"), headers.hint,
+                                           headers.raw("sender"))
     raw_sha256 = hashlib.sha256(raw).hexdigest()
     message_id = first_message_id(headers.raw("message-id"))
     subject = " ".join(headers.decoded("subject").split())
@@ -145,7 +182,7 @@ def parse_message(raw: bytes) -> ParsedMail:
         text=text.strip(),
         reply_text=extract_reply(text),
         html=html,
-        attachments=tuple(extract_attachments(mail.attachments, headers.hint)),
+        attachments=tuple(extract_attachments(found_attachments, headers.hint, cleaned)),
         language=detect_language(subject, text, headers.raw("content-language")),
         automatic=automatic_marker(headers, message),
         is_bounce=is_delivery_report(headers, message),
@@ -153,9 +190,97 @@ def parse_message(raw: bytes) -> ParsedMail:
     )
 
 
+def read_mime(data: bytes) -> tuple[Message, list[dict[str, Any]]]:
+    """The message tree, and its attachments as mail-parser lists them.
+
+    mail-parser gives up on some broken multiparts that the stdlib reads (nested parts that
+    reuse their parent's boundary leave it no epilogue to search); the attachments of those
+    are collected from the stdlib's tree, so the message still becomes a ticket.
+    """
+    try:
+        mail = mailparser.parse_from_bytes(data)
+    except (RecursionError, MailParserRecursionError) as exc:
+        raise MalformedMessage("MIME parts nested too deeply to read") from exc
+    except Exception as exc:  # mail-parser raises arbitrary errors on hostile MIME.
+        log.warning("mail-parser failed (%s: %s); reading the MIME tree without it",
+                    type(exc).__name__, exc)
+    else:
+        # mail-parser lists a forwarded message only when it is marked as an attachment.
+        forwarded = [part for part in outermost_messages(mail.message)
+                     if content_disposition(part) != "attachment"]
+        return mail.message, [*mail.attachments, *map(forwarded_message, forwarded)]
+    try:
+        message = email.message_from_bytes(data)
+    except RecursionError as exc:
+        raise MalformedMessage("MIME parts nested too deeply to read") from exc
+    return message, [*attachments_in_tree(message),
+                     *map(forwarded_message, outermost_messages(message))]
+
+
+def attachments_in_tree(message: Message) -> list[dict[str, Any]]:
+    """Attachment records in mail-parser's shape, read from the stdlib's tree."""
+    found: list[dict[str, Any]] = []
+    for part in message.walk():
+        named_or_linked = is_attachment_part(part) or (
+            part.get("content-id") is not None and part.get_content_maintype() != "text"
+        )
+        if part.is_multipart() or not named_or_linked:
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        found.append({
+            "filename": part.get_filename() or "",
+            "payload": base64.b64encode(data).decode("ascii"),
+            "binary": True,
+            "mail_content_type": part.get_content_type(),
+            "content-id": str(part.get("content-id") or ""),
+            "content-disposition": str(part.get("content-disposition") or ""),
+        })
+    return found
+
+
+def outermost_messages(part: Message) -> Iterator[Message]:
+    """`message/rfc822` parts, not counting messages forwarded inside them."""
+    if part.get_content_type() == "message/rfc822":
+        yield part
+    elif part.is_multipart():
+        for child in part.get_payload():
+            if isinstance(child, Message):
+                yield from outermost_messages(child)
+
+
+def forwarded_message(part: Message) -> dict[str, Any]:
+    """A forwarded message as one attachment record, as the stdlib writes the message out."""
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+        data = inner[0].as_bytes()
+    else:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+    # RFC 2046 forbids encoding a message/rfc822 part; some clients base64 it anyway, and the
+    # stdlib then reads the encoded text as the message.
+    encoding = str(part.get("content-transfer-encoding") or "").strip().lower()
+    if encoding == "base64":
+        data = decode_base64_leniently(data.decode("ascii", "ignore"))
+    elif encoding == "quoted-printable":
+        data = quopri.decodestring(data)
+    return {
+        "filename": part.get_filename() or "",
+        "payload": base64.b64encode(data).decode("ascii"),
+        "binary": True,
+        "mail_content_type": "message/rfc822",
+        "content-id": "",
+        "content-disposition": str(part.get("content-disposition") or ""),
+    }
+
+
+def content_disposition(part: Message) -> str:
+    return str(part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+
+
 def strip_leading_junk(raw: bytes) -> bytes:
-    """Drop an mbox `From ` line and stray lines before the first header field."""
-    data = raw.lstrip(b"\r\n")
+    """Drop leading blank space, an mbox `From ` line and stray lines before the headers."""
+    data = raw.lstrip()
     for _ in range(3):
         first, sep, rest = data.partition(b"\n")
         if not sep or HEADER_LINE.match(first):
@@ -165,6 +290,28 @@ def strip_leading_junk(raw: bytes) -> bytes:
         else:
             break
     return data
+
+
+def drop_stray_header_lines(data: bytes) -> bytes:
+    """Drop lines among the header fields that are neither fields nor folded continuations.
+
+    The stdlib ends the header at the first such line, so everything after it (From and
+    Subject too, in a message whose relay unfolded a Received field) would become body text.
+    mime4j skips them the same way. Lines after the last field are left to be the body.
+    """
+    end = re.search(rb"\r?\n\r?\n", data)
+    head = data[: end.start()] if end else data
+    lines = head.splitlines(keepends=True)
+    if not lines or not HEADER_LINE.match(lines[0]):
+        return data
+    fields = [index for index, line in enumerate(lines) if HEADER_LINE.match(line)]
+    kept = [
+        line for index, line in enumerate(lines)
+        if index > fields[-1] or line[:1] in (b" ", b"\t") or HEADER_LINE.match(line)
+    ]
+    if len(kept) == len(lines):
+        return data
+    return b"".join(kept) + data[len(head):]
 
 
 def dedupe_key(message_id: str, raw: bytes, raw_sha256: str) -> str:
@@ -241,10 +388,32 @@ def decode_encoded_word(charset: str, encoding: str, text: str) -> str | None:
 
 
 def decode_raw_header_text(text: str, hint: str | None) -> str:
-    """Header text outside encoded-words; 8-bit bytes arrive surrogate-escaped."""
+    """Header text outside encoded-words; 8-bit bytes arrive surrogate-escaped.
+
+    Raw 8-bit fields are UTF-8 (RFC 6532); older clients write the body's charset instead.
+    A single-byte charset reads any bytes, so valid UTF-8 goes first; a CJK one goes first
+    because one or two CJK characters are often valid UTF-8 by accident.
+    """
     if not any("\udc80" <= ch <= "\udcff" for ch in text):
         return text
-    return decode_text(text.encode("ascii", "surrogateescape"), hint)
+    data = text.encode("ascii", "surrogateescape")
+    if codec_name(hint) not in CJK_CODECS:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return decode_text(data, hint)
+
+
+def codec_name(label: str | None) -> str | None:
+    """Python's name for the codec a charset label (through its alias) stands for."""
+    if not label:
+        return None
+    label = label.strip().strip('"').lower()
+    try:
+        return codecs.lookup(CHARSET_ALIASES.get(label, label)).name
+    except LookupError:
+        return None
 
 
 def decode_text(data: bytes, declared: str | None) -> str:
@@ -253,29 +422,54 @@ def decode_text(data: bytes, declared: str | None) -> str:
     if declared:
         label = declared.strip().strip('"').lower()
         candidates.append(CHARSET_ALIASES.get(label, label))
+        repaired = undo_latin1_detour(data, declared)
+        if repaired is not None:
+            return repaired
     if any(escape in data for escape in ISO_2022_JP_ESCAPES):
         candidates.insert(0, "iso2022_jp_ext")
     candidates.append("utf-8")
     for charset in candidates:
         try:
-            return data.decode(charset)
+            text = data.decode(charset)
         except (LookupError, UnicodeDecodeError):
             if charset == "iso2022_jp_ext":
                 converted = iso2022jp_to_cp932(data)
                 if converted is not None:
                     return converted
+            continue
+        return text
     best = detect_charset(data).best()
     if best is not None:
         return str(best)
     return data.decode("cp1252", errors="replace")
 
 
+def undo_latin1_detour(data: bytes, declared: str) -> str | None:
+    """CJK text that a relay read as Latin-1 and wrote out as UTF-8, read back; else None.
+
+    Its bytes are UTF-8 for Latin-1 letters only (`¤j¸É` for 大補), and those letters'
+    Latin-1 bytes are valid text in the declared CJK charset. Real CJK text almost never
+    has that shape, but the declared charset may still "decode" it, into other characters.
+    """
+    codec = codec_name(declared)
+    if codec not in CJK_CODECS or data.isascii():
+        return None
+    try:
+        repaired = data.decode("utf-8").encode("latin-1").decode(codec)
+    except UnicodeError:
+        return None
+    return repaired if CJK_TEXT.search(repaired) else None
+
+
 def iso2022jp_to_cp932(data: bytes) -> str | None:
     """ISO-2022-JP with Microsoft's extensions (NEC row 13: ①, №, ㈱), as Outlook writes it.
 
     Python's iso2022 codecs refuse those characters; re-encoding the JIS X 0208 runs as
-    Shift_JIS and decoding with cp932 (Windows' superset) reads them.
+    Shift_JIS and decoding with cp932 (Windows' superset) reads them. ISO-2022-JP is 7-bit:
+    8-bit bytes mean the text is in some other charset, so this gives up on them.
     """
+    if not data.isascii():
+        return None
     out = bytearray()
     double_byte = False
     index = 0
@@ -347,23 +541,39 @@ def pick_alternatives(children: list[Message]) -> list[Message]:
 
 
 def is_attachment_part(part: Message) -> bool:
-    disposition = str(part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
-    return disposition == "attachment" or (
+    return content_disposition(part) == "attachment" or (
         not part.is_multipart() and part.get_filename() is not None
     )
 
 
-def parse_sender(value: str, hint: str | None) -> tuple[str, str]:
+def parse_sender(value: str, hint: str | None, sender_field: str = "") -> tuple[str, str]:
     """(display name, address) of a From field; empty address when there is not exactly one.
 
     The field is split into addresses before any encoded-word is decoded, so an address
-    hidden in a display name is never taken for the sender.
+    hidden in a display name is never taken for the sender. When From names several
+    authors, the Sender field says which of them sent the message (RFC 5322 3.6.2).
     """
-    pairs = [(name, addr) for name, addr in split_addresses(value) if addr]
+    pairs = read_mailboxes(value)
+    if len(pairs) > 1 and sender_field:
+        sender = read_mailboxes(sender_field)
+        authors = {address.lower() for _name, address in pairs}
+        if len(sender) == 1 and sender[0][1].lower() in authors:
+            pairs = sender
     if len(pairs) != 1 or not is_plain_address(pairs[0][1]):
-        return decode_header_value(value, hint)[:200], ""
+        name = pairs[0][0] if len(pairs) == 1 else value
+        return decode_header_value(name, hint).strip()[:200], ""
     name, address = pairs[0]
     return decode_header_value(name, hint).strip()[:200], address.lower()
+
+
+def read_mailboxes(value: str) -> list[tuple[str, str]]:
+    """(name, address) pairs of an address field, reading `a@b <c@d>` as the mailbox c@d."""
+    pairs = [(name, addr) for name, addr in split_addresses(value) if addr]
+    if len(pairs) > 1:
+        lone = LONE_ANGLE_ADDRESS.fullmatch(re.sub(r"\r?\n[ \t]", " ", value).strip())
+        if lone:
+            return [(lone.group(1).strip().strip('"').strip(), lone.group(2))]
+    return pairs
 
 
 def parse_recipients(value: str) -> list[str]:
@@ -383,6 +593,9 @@ def is_plain_address(address: str) -> bool:
     return (
         bool(at and local and domain)
         and "@" not in local.strip('"')
+        # An encoded-word is never part of an address (RFC 2047 5); clients that decode one
+        # there would show a different sender.
+        and "=?" not in address
         and all(33 <= ord(ch) < 127 for ch in address)
         and len(address) <= 320
     )
@@ -415,16 +628,34 @@ def parse_date(value: str) -> datetime | None:
 def extract_reply(text: str) -> str:
     """The new part of a reply: quoted history and signature removed."""
     lines = text.splitlines()
-    for index, line in enumerate(lines):
-        if index > 0 and QUOTE_HEADERS.match(line):
-            lines = lines[:index]
-            break
+    start = quoted_history_start(lines)
+    if start is not None:
+        lines = lines[:start]
     visible = EmailReplyParser.parse_reply("\n".join(lines))
     return str(visible).strip()
 
 
+def quoted_history_start(lines: list[str]) -> int | None:
+    """The index of the line that introduces quoted history, if one does."""
+    for index, line in enumerate(lines):
+        if index == 0:
+            continue
+        if QUOTE_HEADERS.match(line):
+            return index
+        if ATTRIBUTION_START.match(line):
+            attribution = lines[index:index + ATTRIBUTION_LINES]
+            for end, following in enumerate(attribution):
+                if not following.strip():
+                    break
+                if ATTRIBUTION_END.search(following):
+                    if len(" ".join(attribution[:end + 1])) <= 300:
+                        return index
+                    break
+    return None
+
+
 def extract_attachments(
-    found: list[dict[str, Any]], hint: str | None
+    found: list[dict[str, Any]], hint: str | None, raw: bytes
 ) -> Iterator[ParsedAttachment]:
     for index, item in enumerate(found, start=1):
         content_type = str(item.get("mail_content_type") or "application/octet-stream").lower()
@@ -435,13 +666,27 @@ def extract_attachments(
             data = str(payload).encode("utf-8", "surrogateescape")
         content_id = normalize_message_id(str(item.get("content-id") or "")) or None
         disposition = str(item.get("content-disposition") or "").lower()
+        filename = str(item.get("filename") or "")
+        if is_invented_name(filename, content_id, raw):
+            filename = ""
         yield ParsedAttachment(
-            filename=safe_display_name(str(item.get("filename") or ""), content_type, index, hint),
+            filename=safe_display_name(filename, content_type, index, hint),
             content_type=content_type[:255],
             data=data,
             content_id=content_id,
             inline=bool(content_id) and not disposition.startswith("attachment"),
         )
+
+
+def is_invented_name(filename: str, content_id: str | None, raw: bytes) -> bool:
+    """Whether mail-parser made `filename` up for an unnamed part.
+
+    It names such parts after their Content-ID, or `<ten random letters>.txt` / `.rtf`, which
+    would make the same message parse differently each time; a real name is in the message.
+    """
+    if content_id and normalize_message_id(filename) == content_id:
+        return True
+    return bool(INVENTED_NAME.fullmatch(filename)) and filename.encode() not in raw
 
 
 def decode_base64_leniently(text: str) -> bytes:
@@ -458,8 +703,6 @@ def safe_display_name(name: str, content_type: str, index: int, hint: str | None
     name = re.split(r"[/\\]", name)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = name.strip().lstrip(".").strip()
-    if "@" in name and name.count(".") >= 1 and " " not in name and "." not in name[-6:]:
-        name = ""  # a bare content-id is not a file name
     if not name:
         extension = mimetypes.guess_extension(content_type) or ".bin"
         name = f"attachment-{index}{extension}"
@@ -495,8 +738,13 @@ def automatic_marker(headers: HeaderView, message: Message) -> str:
     if message.get_content_type() == "multipart/report":
         return "multipart/report"
     sender = parse_sender(headers.raw("from"), None)[1]
-    if sender.split("@")[0] in ("mailer-daemon", "postmaster"):
+    if sender.split("@")[0] in MACHINE_SENDERS:
         return f"sent by {sender}"
+    # A null reverse-path, as the final MTA recorded it (RFC 3834 2: never answer those).
+    if any(path.strip() == "<>" for path in headers.all("return-path")):
+        return "Return-Path: <>"
+    if AUTO_REPLY_SUBJECT.match(headers.decoded("subject")):
+        return "auto-reply subject"
     return ""
 
 
@@ -505,7 +753,11 @@ def is_delivery_report(headers: HeaderView, message: Message) -> bool:
     if message.get_content_type() == "multipart/report":
         report_type = str(message.get_param("report-type") or "").lower()
         return report_type != "disposition-notification"
-    sender = parse_sender(headers.raw("from"), None)[1]
-    if sender.split("@")[0] in ("mailer-daemon", "postmaster"):
+    local_part = parse_sender(headers.raw("from"), None)[1].split("@")[0]
+    if local_part in MACHINE_SENDERS:
         return True
-    return any(part.get_content_type() == "message/delivery-status" for part in message.walk())
+    types = {part.get_content_type() for part in message.walk()}
+    if "message/delivery-status" in types:
+        return True
+    # Carriers (KDDI, DoCoMo) bounce with plain text and the returned message attached.
+    return local_part in NO_REPLY_SENDERS and bool(types.intersection(RETURNED_MESSAGE_TYPES))

@@ -1,0 +1,499 @@
+"""`parse_message` and `extract_reply` on small hand-made messages, one behaviour each."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from gateway.errors import MalformedMessage
+from gateway.parsing import ParsedMail, extract_reply, parse_message
+
+
+def message(headers: str, body: bytes | str = b"Hello.\r\n", *, raw_headers: bytes = b"") -> bytes:
+    """A message from header lines (`\\n`-separated, ASCII) and a body, with CRLF line ends."""
+    head = "\r\n".join(headers.strip("\n").splitlines()).encode("ascii") + b"\r\n" + raw_headers
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    return head + b"\r\n" + data
+
+
+def parse(headers: str, body: bytes | str = b"Hello.\r\n", *,
+          raw_headers: bytes = b"") -> ParsedMail:
+    return parse_message(message(headers, body, raw_headers=raw_headers))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# Chinese ------------------------------------------------------------------------------------
+
+def test_gbk_subject_labelled_gb2312_decodes_without_mojibake() -> None:
+    # 內 and 產 are traditional characters: in GBK, not in GB2312.
+    subject = "內應力產生的关系"
+    mail = parse(f"""From: wang@customer.cn
+Subject: =?GB2312?B?{b64(subject.encode("gbk"))}?=
+Content-Type: text/plain; charset="GB2312"
+""", "你好".encode("gbk"))
+    assert mail.subject == subject
+    assert mail.text == "你好"
+    assert mail.language == "zh"
+
+
+def test_gb2312_body_written_in_gbk_decodes() -> None:
+    mail = parse("""From: wang@customer.cn
+Subject: log
+Content-Type: text/plain; charset=gb2312
+Content-Transfer-Encoding: 8bit
+""", "崩潰日誌：裝置".encode("gbk"))
+    assert mail.text == "崩潰日誌：裝置"
+
+
+def test_gb18030_four_byte_characters_decode() -> None:
+    # 𠮷 is outside the BMP and outside GBK: GB18030 writes it in four bytes.
+    subject = "测试𠮷"
+    encoded = subject.encode("gb18030")
+    assert len(encoded) == 8
+    mail = parse(f"""From: wang@customer.cn
+Subject: =?gb18030?B?{b64(encoded)}?=
+Content-Type: text/plain; charset="gb18030"
+""", encoded)
+    assert mail.subject == subject
+    assert mail.text == subject
+
+
+def test_raw_big5_header_bytes_decode_with_the_body_charset() -> None:
+    subject = "養樂多線上訂購"
+    mail = parse("""From: shop@yakult.example
+Content-Type: text/html; charset=big5
+""", "<p>訂購</p>".encode("big5"), raw_headers=b"Subject: " + subject.encode("big5") + b"\r\n")
+    assert mail.subject == subject
+    assert mail.text == "訂購"
+
+
+def test_big5_encoded_word_decodes() -> None:
+    subject = "繁體中文測試"
+    mail = parse(f"""From: chen@customer.tw
+Subject: =?big5?Q?{"".join(f"={byte:02X}" for byte in subject.encode("big5"))}?=
+""")
+    assert mail.subject == subject
+
+
+def test_cjk_subject_that_went_through_latin1_and_utf8_is_read_back() -> None:
+    # A relay read Big5 bytes as Latin-1 and wrote them out again as UTF-8.
+    subject = "大家說英語"
+    doubled = subject.encode("big5").decode("latin-1").encode("utf-8")
+    mail = parse("""From: a@msa.example
+Content-Type: text/html; charset="big5"
+""", b"<p>x</p>", raw_headers=b"Subject: " + doubled + b"\r\n")
+    assert mail.subject == subject
+
+
+def test_latin1_subject_in_a_message_without_cjk_charset_stays_latin1() -> None:
+    mail = parse("""From: a@example.de
+Content-Type: text/plain; charset=iso-8859-1
+""", "Größe".encode("latin-1"), raw_headers="Subject: Größe".encode() + b"\r\n")
+    assert mail.subject == "Größe"
+    assert mail.text == "Größe"
+
+
+# Japanese -----------------------------------------------------------------------------------
+
+def test_iso_2022_jp_subject_and_body_decode() -> None:
+    subject = "日本語メールテスト"
+    mail = parse(f"""From: eno@example.jp
+Subject: =?ISO-2022-JP?B?{b64(subject.encode("iso-2022-jp"))}?=
+Content-Type: text/plain; charset=ISO-2022-JP
+Content-Transfer-Encoding: 7bit
+""", "こんにちは".encode("iso-2022-jp"))
+    assert mail.subject == subject
+    assert mail.text == "こんにちは"
+
+
+def test_outlook_nec_row_13_characters_in_iso_2022_jp_decode() -> None:
+    # Outlook writes ① № ㈱ as JIS 0x2D21, 0x2D62, 0x2D6A (NEC row 13), which Python's
+    # ISO-2022-JP codecs refuse.
+    jis = b"\x1b$B" + b"\x2d\x21\x2d\x62\x2d\x6a" + b"\x1b(B"
+    mail = parse(f"""From: tanaka@example.jp
+Subject: =?ISO-2022-JP?B?{b64(jis + b"41")}?=
+Content-Type: text/plain; charset=ISO-2022-JP
+""", jis + b"\r\n")
+    assert mail.subject == "①№㈱41"
+    assert mail.text == "①№㈱"
+
+
+def test_over_padded_base64_encoded_word_decodes() -> None:
+    name = b64("事務局".encode("iso-2022-jp")) + "=="
+    mail = parse(f"""From: "=?ISO-2022-JP?B?{name}?=" <noreply@example.org>
+Subject: x
+""")
+    assert mail.from_name == "事務局"
+    assert mail.from_address == "noreply@example.org"
+
+
+def test_raw_utf8_header_in_an_iso_2022_jp_message_is_read_as_utf8() -> None:
+    mail = parse("""From: no-reply@carrier.example.jp
+Content-Type: text/plain; charset="ISO-2022-JP"
+""", "送信できませんでした".encode("iso-2022-jp"),
+        raw_headers="Subject: メールエラー通知".encode() + b"\r\n")
+    assert mail.subject == "メールエラー通知"
+
+
+# RFC 2047 and RFC 2231 file names -----------------------------------------------------------
+
+def with_attachment(part_headers: str, data: bytes = b"log line\n") -> ParsedMail:
+    return parse("""From: alice@customer.example
+Subject: files
+Content-Type: multipart/mixed; boundary="b1"
+""", f"""--b1
+Content-Type: text/plain; charset=utf-8
+
+See attached.
+--b1
+{part_headers.strip()}
+Content-Transfer-Encoding: base64
+
+{b64(data)}
+--b1--
+""".replace("\n", "\r\n"))
+
+
+def test_rfc2047_encoded_file_name_decodes() -> None:
+    name = b64("崩溃日志.txt".encode())
+    mail = with_attachment(f"""Content-Type: text/plain; name="=?UTF-8?B?{name}?="
+Content-Disposition: attachment; filename="=?UTF-8?B?{name}?=\"""")
+    [attachment] = mail.attachments
+    assert attachment.filename == "崩溃日志.txt"
+    assert attachment.data == b"log line\n"
+
+
+def test_rfc2231_file_name_decodes() -> None:
+    mail = with_attachment("""Content-Type: application/octet-stream
+Content-Disposition: attachment; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf""")
+    assert [a.filename for a in mail.attachments] == ["报告.pdf"]
+
+
+def test_rfc2231_continuations_join_into_one_file_name() -> None:
+    mail = with_attachment("""Content-Type: application/octet-stream
+Content-Disposition: attachment;
+ filename*0*=UTF-8''%E6%96%B0%E3%81%97%E3%81%84;
+ filename*1*=%E3%83%86%E3%82%AD%E3%82%B9%E3%83%88;
+ filename*2=".txt\"""")
+    assert [a.filename for a in mail.attachments] == ["新しいテキスト.txt"]
+
+
+def test_rfc2231_file_name_in_gbk_decodes() -> None:
+    mail = with_attachment("""Content-Type: text/plain; name*=GBK''%B1%C0%C0%A3.txt
+Content-Disposition: attachment; filename*=GBK''%B1%C0%C0%A3.txt""")
+    assert [a.filename for a in mail.attachments] == ["崩溃.txt"]
+
+
+def test_unnamed_attachment_gets_the_same_made_up_name_every_time() -> None:
+    raw = message("""From: alice@customer.example
+Subject: files
+Content-Type: multipart/mixed; boundary="b1"
+""", b"--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b1\r\n"
+         b"Content-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nnotes\r\n--b1--\r\n")
+    first, second = parse_message(raw), parse_message(raw)
+    assert first == second
+    assert [a.filename for a in first.attachments] == ["attachment-1.txt"]
+
+
+def test_attachment_file_name_never_carries_a_path() -> None:
+    mail = with_attachment("""Content-Type: application/octet-stream
+Content-Disposition: attachment; filename="..\\\\..\\\\windows\\\\evil.exe\"""")
+    assert [a.filename for a in mail.attachments] == ["evil.exe"]
+
+
+# Bodies -------------------------------------------------------------------------------------
+
+def test_html_only_mail_gets_a_text_body() -> None:
+    mail = parse("""From: bob@builder.example
+Subject: stutter
+Content-Type: text/html; charset=utf-8
+""", "<html><body><p>Playback <b>stutters</b> on iOS.</p><ul><li>SDK 5.2.1</li></ul></body></html>")
+    assert "Playback stutters on iOS." in mail.text
+    assert "SDK 5.2.1" in mail.text
+    assert "<" not in mail.text
+    assert mail.html.startswith("<html>")
+
+
+def test_inline_cid_image_is_an_inline_attachment_with_its_content_id() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    mail = parse("""From: bob@builder.example
+Subject: screenshot
+Content-Type: multipart/related; boundary="rel"
+""", f"""--rel
+Content-Type: text/html; charset=utf-8
+
+<p>See <img src="cid:shot@builder.example"></p>
+--rel
+Content-Type: image/png
+Content-ID: <shot@builder.example>
+Content-Disposition: inline
+Content-Transfer-Encoding: base64
+
+{b64(png)}
+--rel
+Content-Type: application/pdf; name="spec.pdf"
+Content-Disposition: attachment; filename="spec.pdf"
+Content-Transfer-Encoding: base64
+
+{b64(b"%PDF-1.4")}
+--rel--
+""".replace("\n", "\r\n"))
+    image, pdf = mail.attachments
+    assert (image.content_id, image.inline, image.data) == ("shot@builder.example", True, png)
+    assert image.content_type == "image/png"
+    assert image.filename == "attachment-1.png"
+    assert (pdf.filename, pdf.inline, pdf.content_id) == ("spec.pdf", False, None)
+    assert mail.text == "See"
+
+
+def test_forwarded_message_stays_one_attachment_and_out_of_the_body() -> None:
+    mail = parse("""From: alice@customer.example
+Subject: Fwd: crash
+Content-Type: multipart/mixed; boundary="m"
+""", """--m
+Content-Type: text/plain
+
+See the forwarded report.
+--m
+Content-Type: message/rfc822
+
+From: carol@customer.example
+Subject: crash
+
+Original words.
+--m--
+""".replace("\n", "\r\n"))
+    assert mail.text == "See the forwarded report."
+    [forwarded] = mail.attachments
+    assert forwarded.content_type == "message/rfc822"
+    assert b"Original words." in forwarded.data
+
+
+# Quote stripping ----------------------------------------------------------------------------
+
+def test_on_date_wrote_quote_is_stripped() -> None:
+    text = ("Works on Android too.\n\nOn Tue, 24 Nov 2026 at 15:01, Support <support@example.com>"
+            " wrote:\n> Please try SDK 5.2.1.\n> Thanks\n")
+    assert extract_reply(text) == "Works on Android too."
+
+
+def test_outlook_original_message_block_is_stripped() -> None:
+    text = ("Still broken.\n\nAlice\n\n-----Original Message-----\nFrom: Support\n"
+            "Sent: Tuesday\nSubject: RE: crash\n\nPlease try again.\n")
+    assert extract_reply(text) == "Still broken.\n\nAlice"
+
+
+def test_chinese_original_mail_block_is_stripped() -> None:
+    text = ("问题已解决，谢谢。\n\n------------------ 原始邮件 ------------------\n"
+            "发件人: 支持\n请重试。\n")
+    assert extract_reply(text) == "问题已解决，谢谢。"
+
+
+def test_chinese_sender_header_block_is_stripped() -> None:
+    text = ("还是崩溃。\n\n发件人: Support <support@example.com>\n发送时间: 2026年11月24日\n"
+            "主题: 回复: 推流崩溃\n\n请升级 SDK。\n")
+    assert extract_reply(text) == "还是崩溃。"
+
+
+def test_attribution_wrapped_over_two_lines_is_stripped() -> None:
+    # Android's mail client wraps the Russian "... wrote:" line.
+    text = ('Hello\n02.04.2012 14:20 пользователь "bob@example.com" <\nbob@example.com> '
+            "написал:\n\n> Hi\n>\n")
+    assert extract_reply(text) == "Hello"
+
+
+def test_a_line_starting_with_on_is_not_a_quote() -> None:
+    text = "Thanks.\nOn my phone the stream still stutters.\nAlice"
+    assert extract_reply(text) == text
+
+
+def test_reply_text_of_a_parsed_mail_has_no_quoted_history() -> None:
+    mail = parse("""From: alice@customer.example
+Subject: Re: crash
+""", "Fixed, thanks.\r\n\r\nOn Mon, Support wrote:\r\n> Try 5.2.1\r\n")
+    assert mail.reply_text == "Fixed, thanks."
+    assert "Try 5.2.1" in mail.text
+
+
+# Senders ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field", [
+    '"alice@evil.example" <bob@good.example>',
+    "=?utf-8?b?" + b64(b"alice@evil.example") + "?= <bob@good.example>",
+    "alice@evil.example <bob@good.example>",
+])
+def test_display_name_containing_an_address_is_not_the_sender(field: str) -> None:
+    mail = parse(f"From: {field}\nSubject: hi\n")
+    assert mail.from_address == "bob@good.example"
+    assert mail.from_name == "alice@evil.example"
+
+
+def test_encoded_word_posing_as_an_address_gives_no_sender() -> None:
+    mail = parse("From: =?utf-8?Q?attacker?Q?agent?=@victim.example\nSubject: test\n")
+    assert mail.from_address == ""
+
+
+def test_from_with_several_authors_takes_the_sender_field() -> None:
+    mail = parse("""From: Ann <ann@example.com>, Ann <ann@example.net>
+Sender: Ann <ann@example.com>
+Subject: hi
+""")
+    assert (mail.from_name, mail.from_address) == ("Ann", "ann@example.com")
+
+
+def test_missing_from_gives_an_empty_sender_not_an_error() -> None:
+    mail = parse("Subject: nobody\n")
+    assert (mail.from_address, mail.from_name) == ("", "")
+    assert mail.subject == "nobody"
+
+
+# Identity -----------------------------------------------------------------------------------
+
+CUSTOMER_MAIL = """Message-ID: <abc-1@customer.example>
+From: alice@customer.example
+Subject: crash
+"""
+
+
+def test_dedupe_key_ignores_header_fields_that_relays_add() -> None:
+    relayed = "Received: from mx.example.com by mx2.example.com; Tue, 24 Nov 2026\n"
+    first = parse(CUSTOMER_MAIL, "Same words.\r\n")
+    again = parse(relayed + CUSTOMER_MAIL, "Same words.\r\n")
+    assert first.dedupe_key == again.dedupe_key
+
+
+def test_dedupe_key_differs_for_different_bodies_under_one_message_id() -> None:
+    first = parse(CUSTOMER_MAIL, "First words.\r\n")
+    other = parse(CUSTOMER_MAIL, "Other words.\r\n")
+    assert first.message_id == other.message_id == "abc-1@customer.example"
+    assert first.dedupe_key != other.dedupe_key
+
+
+def test_message_without_message_id_gets_a_stable_generated_one() -> None:
+    raw = message("From: alice@customer.example\nSubject: no id\n")
+    first, second = parse_message(raw), parse_message(raw)
+    assert not first.has_message_id
+    assert first.message_id == second.message_id
+    assert first.message_id.endswith("@generated.invalid")
+
+
+# Machine mail -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("headers", [
+    "Auto-Submitted: auto-replied\nSubject: Away\n",
+    "Precedence: bulk\nSubject: list\n",
+    "Subject: Auto reply: Nyaan\n",
+    "Subject: [support.example #33575] AutoReply: FYI\n",
+    "Return-Path: <>\nSubject: away\n",
+])
+def test_automatic_mail_is_marked(headers: str) -> None:
+    assert parse("From: kijitora@example.net\n" + headers).automatic
+
+
+def test_subject_about_an_automatic_reply_is_not_automatic() -> None:
+    assert parse("From: a@example.net\nSubject: Automatic reply not working\n").automatic == ""
+
+
+def test_carrier_bounce_with_returned_message_is_a_bounce() -> None:
+    mail = parse("""From: no-reply@carrier.example.jp
+Subject: Mail error
+Content-Type: multipart/mixed; boundary="x"
+""", """--x
+Content-Type: text/plain
+
+Could not be delivered.
+--x
+Content-Type: message/rfc822
+
+From: shironeko@example.com
+Subject: hi
+
+Nyaan
+--x--
+""".replace("\n", "\r\n"))
+    assert mail.is_bounce
+
+
+def test_person_forwarding_a_message_is_not_a_bounce() -> None:
+    mail = parse("""From: alice@customer.example
+Subject: Fwd: my mail could not be delivered
+Content-Type: multipart/mixed; boundary="x"
+""", """--x
+Content-Type: text/plain
+
+Why did this bounce?
+--x
+Content-Type: message/rfc822
+
+From: alice@customer.example
+Subject: hi
+
+Hello
+--x--
+""".replace("\n", "\r\n"))
+    assert not mail.is_bounce
+
+
+# Malformed input ----------------------------------------------------------------------------
+
+def test_stray_line_among_header_fields_does_not_end_the_header() -> None:
+    raw = (b"---- Original email message ----\r\n"
+           b"Received: from mail.example.cz\r\n"
+           b"by mx.example.cz with ESMTP\r\n"
+           b"for helpdesk@example.cz;\r\n"
+           b"Subject: Contact from Server\r\n"
+           b"From: peter@example.cz\r\n"
+           b"Content-Type: text/plain; charset=\"Windows-1250\"\r\n"
+           b"\r\n" + "Čtvrtek".encode("cp1250") + b"\r\n")
+    mail = parse_message(raw)
+    assert mail.subject == "Contact from Server"
+    assert mail.from_address == "peter@example.cz"
+    assert mail.text == "Čtvrtek"
+
+
+def test_leading_space_before_the_first_header_is_tolerated() -> None:
+    mail = parse_message(b" From: James <james@example.org>\nSubject: plain text\n\nbody\n")
+    assert (mail.from_address, mail.subject, mail.text) == ("james@example.org", "plain text",
+                                                            "body")
+
+
+def test_mbox_from_line_and_bare_lf_line_ends_are_tolerated() -> None:
+    raw = (b"From alice@customer.example Tue Nov 24 15:01:02 2026\n"
+           b"From: alice@customer.example\nSubject: lf only\n\nline one\nline two\n")
+    mail = parse_message(raw)
+    assert (mail.from_address, mail.subject) == ("alice@customer.example", "lf only")
+    assert mail.text == "line one\nline two"
+
+
+def test_nested_parts_reusing_their_parents_boundary_still_parse() -> None:
+    # mail-parser cannot read this structure; the message is still read, attachment and all.
+    raw = message("""From: Ann <ann@example.org>
+Subject: nested
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="1"
+""", b'--1\r\nContent-Type: text/plain\r\n\r\nhello, world\r\n'
+         b'--1\r\nContent-Type: multipart/mixed; boundary="1"\r\n\r\n'
+         b'--1\r\nContent-Type: application/pdf; name="report.pdf"\r\n'
+         b'Content-Disposition: attachment; filename="report.pdf"\r\n'
+         b'Content-Transfer-Encoding: base64\r\n\r\n' + b64(b"%PDF-1.4").encode() + b"\r\n--1\r\n")
+    mail = parse_message(raw)
+    assert (mail.subject, mail.from_address, mail.text) == ("nested", "ann@example.org",
+                                                            "hello, world")
+    assert [(a.filename, a.data) for a in mail.attachments] == [("report.pdf", b"%PDF-1.4")]
+
+
+def test_deeply_nested_multiparts_are_malformed_not_a_crash() -> None:
+    raw = b"From: a@example.org\r\nSubject: deep\r\n"
+    for depth in range(3000):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (depth, depth)
+    with pytest.raises(MalformedMessage):
+        parse_message(raw + b"Content-Type: text/plain\r\n\r\nhi\r\n")
+
+
+def test_text_without_header_fields_is_malformed() -> None:
+    with pytest.raises(MalformedMessage):
+        parse_message(b"just some words\r\nand more words\r\n")
