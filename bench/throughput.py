@@ -1,0 +1,734 @@
+"""Throughput of the gateway over SMTP, against a do-nothing SMTP server as the ceiling.
+
+For each concurrency level: the same client (threads with `smtplib`, one reused connection
+per thread) sends the same messages first to a null aiosmtpd server in its own process (the
+ceiling), then to a fresh `gateway serve` whose relay is an aiosmtpd sink in this process.
+It reports accepted msgs/s, DATA→250 latency, the time until every ticket exists and every
+acknowledgement reached the sink, the gateway's peak RSS, and whether SIGTERM stops it
+cleanly. Only 127.0.0.1 is used; every wait is bounded.
+
+    .venv/bin/python bench/throughput.py --messages 500 --concurrency 1,4,16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+HOST = "127.0.0.1"
+SUPPORT = "support@example.com"
+# The console script of the virtualenv this benchmark runs in.
+GATEWAY = Path(sys.executable).with_name("gateway")
+SMTP_TIMEOUT = 60.0
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+POLL_SECONDS = 0.02
+# The design target: end-to-end throughput of at least this share of the ceiling.
+TARGET_SHARE = 0.25
+# Largest message the gateway accepts by default; the null server takes the same.
+MAX_MESSAGE_BYTES = 40 * 1024 * 1024
+
+WORDS = (
+    "stream", "pusher", "crash", "android", "ios", "sdk", "version", "encoder", "bitrate",
+    "latency", "app", "after", "update", "login", "token", "expired", "customer", "invoice",
+    "license", "renewal", "please", "help", "urgent", "since", "yesterday", "camera", "audio",
+    "echo", "reconnect", "network", "timeout", "error", "log", "attached", "screenshot", "device",
+    "build", "release", "production", "staging", "region", "server", "player", "buffering",
+    "frame", "drop", "the", "a", "we", "our", "it", "is", "when", "with", "on", "to", "of", "and",
+    "not", "for", "in", "this", "that",
+)
+
+
+class BenchError(Exception):
+    """The benchmark could not run a step; the message says which."""
+
+
+# --- the messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One message to send: envelope sender and the dot-stuffed DATA content."""
+
+    kind: str
+    sender: str
+    size: int
+    payload: bytes
+
+
+def build_corpus(count: int, seed: int) -> list[Mail]:
+    """`count` messages: 70% short text, 15% ~100 KB text, 15% with a binary attachment."""
+    rng = random.Random(seed)
+    run = uuid.uuid4().hex[:12]
+    kinds = ["small"] * 14 + ["large"] * 3 + ["attachment"] * 3
+    mails = []
+    for index in range(count):
+        kind = kinds[index % len(kinds)]
+        message = compose(rng, index, run, kind)
+        raw = message.as_bytes(policy=SMTP_POLICY)
+        mails.append(Mail(kind, str(message["Return-Path"]).strip("<>"), len(raw), stuff(raw)))
+    rng.shuffle(mails)
+    return mails
+
+
+def compose(rng: random.Random, index: int, run: str, kind: str) -> EmailMessage:
+    name = f"Customer {index}"
+    address = f"customer{index}@client{index % 37}.example"
+    message = EmailMessage()
+    message["Return-Path"] = f"<{address}>"
+    message["Received"] = (f"from mx{index % 5}.client.example (mx{index % 5}.client.example "
+                           f"[192.0.2.{index % 250 + 1}]) by mx.example.com with ESMTPS; "
+                           f"{format_datetime(sent_at(index))}")
+    message["Message-ID"] = f"<{run}.{index}.{uuid.uuid4().hex}@client{index % 37}.example>"
+    message["Date"] = format_datetime(sent_at(index))
+    message["From"] = f"{name} <{address}>"
+    message["To"] = SUPPORT
+    message["Subject"] = sentence(rng, 4, 9).rstrip(".").capitalize()
+    message["MIME-Version"] = "1.0"
+    message["User-Agent"] = "Mozilla/5.0 Thunderbird/128.4.2"
+    message["Content-Language"] = "en-US"
+    if kind == "large":
+        message.set_content(letter(rng, name) + "\n\nLog:\n" + log_lines(rng, 100 * 1024))
+    else:
+        message.set_content(letter(rng, name))
+    if kind == "attachment":
+        data = rng.randbytes(rng.randrange(24 * 1024, 256 * 1024))
+        message.add_attachment(data, maintype="application", subtype="octet-stream",
+                               filename=f"capture-{index}.bin")
+    return message
+
+
+def sent_at(index: int) -> datetime:
+    return datetime(2026, 11, 24, 9, 0, tzinfo=UTC) + timedelta(seconds=index)
+
+
+def sentence(rng: random.Random, shortest: int, longest: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(shortest, longest))) + "."
+
+
+def letter(rng: random.Random, name: str) -> str:
+    paragraphs = [" ".join(sentence(rng, 6, 16).capitalize() for _ in range(rng.randint(2, 6)))
+                  for _ in range(rng.randint(1, 4))]
+    body = "\n\n".join(textwrap.fill(p, 72) for p in paragraphs)
+    return f"Hello,\n\n{body}\n\nRegards,\n{name}"
+
+
+def log_lines(rng: random.Random, size: int) -> str:
+    lines: list[str] = []
+    total = 0
+    while total < size:
+        line = (f"2026-11-24T09:{rng.randrange(60):02}:{rng.randrange(60):02}."
+                f"{rng.randrange(1000):03}Z E/Pusher({rng.randrange(1000, 9999)}): "
+                f"{sentence(rng, 5, 12)}")
+        lines.append(line)
+        total += len(line) + 1
+    return "\n".join(lines)
+
+
+def stuff(raw: bytes) -> bytes:
+    """DATA content as it goes on the wire: leading dots doubled, ended by CRLF.CRLF."""
+    body = re.sub(rb"(?m)^\.", b"..", raw)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ClientRun:
+    """What one pass of the client over the corpus saw."""
+
+    accepted: int = 0
+    refused: Counter[int] = field(default_factory=Counter)
+    failed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    started: float = 0.0
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.elapsed if self.elapsed else 0.0
+
+
+def send_corpus(port: int, corpus: Sequence[Mail], concurrency: int,
+                timeout: float) -> ClientRun:
+    """Send every mail over `concurrency` connections; time from the first send to the last."""
+    work: queue.SimpleQueue[Mail] = queue.SimpleQueue()
+    for mail in corpus:
+        work.put(mail)
+    run = ClientRun()
+    parts = [ClientRun() for _ in range(concurrency)]
+
+    def mark_start() -> None:
+        run.started = time.perf_counter()
+
+    barrier = threading.Barrier(concurrency, action=mark_start)
+    threads = [threading.Thread(target=client_worker, args=(port, work, barrier, part),
+                                daemon=True) for part in parts]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        raise BenchError(f"sending to port {port} took longer than {timeout:.0f}s")
+    run.elapsed = time.perf_counter() - run.started
+    for part in parts:
+        run.accepted += part.accepted
+        run.refused += part.refused
+        run.failed += part.failed
+        run.latencies += part.latencies
+    if run.started == 0.0:
+        raise BenchError(f"the client could not connect to {HOST}:{port}")
+    return run
+
+
+def client_worker(port: int, work: queue.SimpleQueue[Mail], barrier: threading.Barrier,
+                  result: ClientRun) -> None:
+    try:
+        smtp = connect(port)
+    except (OSError, smtplib.SMTPException):
+        barrier.abort()
+        return
+    try:
+        barrier.wait(SMTP_TIMEOUT)
+    except threading.BrokenBarrierError:
+        smtp.close()
+        return
+    while True:
+        try:
+            mail = work.get_nowait()
+        except queue.Empty:
+            break
+        smtp = send_counted(smtp, port, mail, result)
+    with suppress(OSError, smtplib.SMTPException):
+        smtp.quit()
+    smtp.close()
+
+
+def connect(port: int) -> smtplib.SMTP:
+    smtp = smtplib.SMTP(HOST, port, local_hostname="bench.localhost", timeout=SMTP_TIMEOUT)
+    smtp.ehlo()
+    return smtp
+
+
+def send_counted(smtp: smtplib.SMTP, port: int, mail: Mail, result: ClientRun) -> smtplib.SMTP:
+    """Send one mail and count the outcome; a broken connection is replaced."""
+    try:
+        code, latency = transact(smtp, mail)
+    except (OSError, smtplib.SMTPException):
+        result.failed += 1
+        smtp.close()
+        with suppress(OSError, smtplib.SMTPException):
+            return connect(port)
+        return smtp
+    if code == 250:
+        result.accepted += 1
+        result.latencies.append(latency)
+    else:
+        result.refused[code] += 1
+    return smtp
+
+
+def transact(smtp: smtplib.SMTP, mail: Mail) -> tuple[int, float]:
+    """One SMTP transaction; the final reply code and seconds from DATA content to reply."""
+    steps: tuple[tuple[Callable[[], tuple[int, bytes]], tuple[int, ...]], ...] = (
+        (lambda: smtp.mail(mail.sender), (250,)),
+        (lambda: smtp.rcpt(SUPPORT), (250, 251)),
+        (lambda: smtp.docmd("DATA"), (354,)),
+    )
+    for step, wanted in steps:
+        code, _ = step()
+        if code not in wanted:
+            smtp.rset()
+            return code, 0.0
+    start = time.perf_counter()
+    smtp.send(mail.payload)
+    code, _ = smtp.getreply()
+    return code, time.perf_counter() - start
+
+
+# --- servers --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (aiosmtpd's Controller cannot bind port 0)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"{what} exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection((HOST, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{what} did not listen on {HOST}:{port} within {START_TIMEOUT:.0f}s")
+
+
+class CountingHandler:
+    """The relay sink: counts every message it is given."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.count += 1
+        return "250 2.0.0 OK"
+
+
+class NullHandler:
+    """The ceiling: answers 250 to every message and keeps nothing."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "250 2.0.0 OK"
+
+
+@contextmanager
+def running_sink() -> Iterator[tuple[int, CountingHandler]]:
+    handler = CountingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname=HOST, port=port, ready_timeout=START_TIMEOUT)
+    controller.start()
+    try:
+        yield port, handler
+    finally:
+        controller.stop()
+
+
+def serve_null(port: int) -> int:
+    """`--null-server PORT`: the ceiling server, run in its own process like the gateway.
+
+    It stops on SIGTERM, or by itself once the benchmark that started it is gone.
+    """
+    parent = os.getppid()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    controller = Controller(NullHandler(), hostname=HOST, port=port,
+                            ready_timeout=START_TIMEOUT, decode_data=False,
+                            enable_SMTPUTF8=True, data_size_limit=MAX_MESSAGE_BYTES)
+    controller.start()
+    while not stop.wait(1.0) and os.getppid() == parent:
+        pass
+    controller.stop()
+    return 0
+
+
+@contextmanager
+def running_null_server() -> Iterator[int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--null-server", str(port)],
+                               start_new_session=True)
+    try:
+        wait_for_port(port, process, "the null SMTP server")
+        yield port
+    finally:
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM and wait; the exit code, or None when it had to be killed."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_TIMEOUT)
+        return None
+
+
+# --- the gateway ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "gateway.sqlite3"
+
+
+def gateway_environment(data_dir: Path, listen_port: int, relay_port: int) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_DATA_DIR=str(data_dir),
+        GATEWAY_SMTP_LISTEN=f"{HOST}:{listen_port}",
+        GATEWAY_RELAY=f"{HOST}:{relay_port}",
+        GATEWAY_SUPPORT_ADDRESS=SUPPORT,
+        GATEWAY_SECRET="bench",
+    )
+    return env
+
+
+def start_gateway(workdir: Path, relay_port: int) -> GatewayProcess:
+    """`gateway migrate`, then `gateway serve` in the background, listening when returned."""
+    data_dir = workdir / "var"
+    port = free_port()
+    env = gateway_environment(data_dir, port, relay_port)
+    # The work dir as cwd, so no gateway.toml lying around is read.
+    migrate = subprocess.run([str(GATEWAY), "migrate"], cwd=workdir, env=env,
+                             capture_output=True, timeout=START_TIMEOUT, check=False)
+    if migrate.returncode != 0:
+        raise BenchError(f"gateway migrate exited {migrate.returncode}: "
+                         f"{migrate.stderr.decode(errors='replace').strip()}")
+    log_path = workdir / "gateway.log"
+    with open(log_path, "wb") as log:
+        # A session of its own: Ctrl-C reaches only this script, which then stops it.
+        process = subprocess.Popen([str(GATEWAY), "serve"], cwd=workdir, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    gateway = GatewayProcess(process, port, data_dir, log_path)
+    try:
+        wait_for_port(port, process, "gateway serve")
+    except BenchError:
+        stop_process(process)
+        raise BenchError(f"gateway serve did not start:\n{log_tail(log_path)}") from None
+    return gateway
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def query(database: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows from the gateway's SQLite file, opened read-only."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Filed:
+    """How far the pipeline got: tickets opened, messages handled in any way."""
+
+    tickets: int = 0
+    handled: int = 0
+
+
+def count_filed(database: Path) -> Filed:
+    """Counts so far; zeros while the file cannot be read (a WAL checkpoint, say)."""
+    try:
+        [(tickets, handled)] = query(
+            database, "select (select count(*) from tickets), (select count(*) from receipts)")
+    except sqlite3.Error:
+        return Filed()
+    return Filed(int(tickets), int(handled))
+
+
+def quarantine_reasons(database: Path) -> list[tuple[int, str]]:
+    """The commonest reasons for quarantine, with their counts."""
+    rows = query(database, "select count(*), reason from receipts where outcome = 'quarantined'"
+                           " group by reason order by count(*) desc limit 3")
+    return [(int(count), str(reason)) for count, reason in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """Seconds from the first send until every ticket exists / every ack reached the sink."""
+
+    tickets_after: float | None
+    acks_after: float | None
+
+    @property
+    def complete_after(self) -> float | None:
+        if self.tickets_after is None or self.acks_after is None:
+            return None
+        return max(self.tickets_after, self.acks_after)
+
+
+def wait_until_drained(gateway: GatewayProcess, sink: CountingHandler, expected: int,
+                       started: float, timeout: float) -> Drained:
+    """Poll until `expected` tickets exist and as many acks reached the sink."""
+    tickets_after: float | None = None
+    acks_after: float | None = None
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and (tickets_after is None or acks_after is None):
+        now = time.perf_counter()
+        filed = count_filed(gateway.database)
+        if tickets_after is None and filed.tickets >= expected:
+            tickets_after = now - started
+        if acks_after is None and sink.count >= expected:
+            acks_after = now - started
+        if gateway.process.poll() is not None:
+            break
+        # Everything handled but some without a ticket: the missing acks will never come.
+        if filed.handled >= expected > filed.tickets and sink.count >= filed.tickets:
+            break
+        time.sleep(POLL_SECONDS)
+    return Drained(tickets_after, acks_after)
+
+
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM of a live process, in KiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise BenchError(f"no VmHWM for process {pid}")
+
+
+# --- one level, many levels -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LevelResult:
+    concurrency: int
+    ceiling: ClientRun
+    gateway: ClientRun
+    drained: Drained
+    tickets: int
+    acks: int
+    quarantined: list[tuple[int, str]]
+    peak_rss_kib: int
+    exit_code: int | None
+    log_tail: str
+
+    @property
+    def quarantined_count(self) -> int:
+        return sum(count for count, _ in self.quarantined)
+
+    @property
+    def end_to_end_rate(self) -> float | None:
+        complete = self.drained.complete_after
+        return self.gateway.accepted / complete if complete else None
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.gateway.failed or self.ceiling.failed or self.ceiling.refused:
+            found.append(f"sends failed: {self.gateway.failed} to the gateway, "
+                         f"{self.ceiling.failed + sum(self.ceiling.refused.values())} to the "
+                         "null server")
+        if self.gateway.refused:
+            found.append(f"refused: {dict(self.gateway.refused)}")
+        if self.drained.complete_after is None:
+            found.append(f"not drained: {self.tickets} tickets, {self.acks} acks")
+        for count, reason in self.quarantined:
+            found.append(f"{count} quarantined: {reason}")
+        if self.exit_code != 0:
+            found.append(f"exit on SIGTERM: {self.exit_code}")
+        return found
+
+
+def run_level(corpus: Sequence[Mail], concurrency: int, timeout: float,
+              keep: bool) -> LevelResult:
+    progress(f"concurrency {concurrency}: ceiling")
+    with running_null_server() as null_port:
+        ceiling = send_corpus(null_port, corpus, concurrency, timeout)
+    progress(f"concurrency {concurrency}: gateway")
+    workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-c{concurrency}-"))
+    try:
+        with running_sink() as (sink_port, sink):
+            return measure_gateway(corpus, concurrency, workdir, sink_port, sink, ceiling,
+                                   timeout)
+    finally:
+        if keep:
+            progress(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure_gateway(corpus: Sequence[Mail], concurrency: int, workdir: Path, sink_port: int,
+                    sink: CountingHandler, ceiling: ClientRun,
+                    timeout: float) -> LevelResult:
+    gateway = start_gateway(workdir, sink_port)
+    try:
+        progress(f"  gateway pid {gateway.process.pid}, data in {gateway.data_dir}")
+        sent = send_corpus(gateway.port, corpus, concurrency, timeout)
+        drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
+        tickets = count_filed(gateway.database).tickets
+        quarantined = quarantine_reasons(gateway.database)
+        rss = peak_rss_kib(gateway.process.pid) if gateway.process.poll() is None else 0
+    finally:
+        exit_code = stop_process(gateway.process)
+    return LevelResult(concurrency, ceiling, sent, drained, tickets, sink.count, quarantined,
+                       rss, exit_code, log_tail(gateway.log_path) if exit_code != 0 else "")
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def ratio(part: float | None, whole: float) -> str:
+    return "-" if part is None or not whole else f"{part / whole:.1%}"
+
+
+def seconds(value: float | None) -> str:
+    return "timeout" if value is None else f"{value:.2f}"
+
+
+Row = tuple[str, Callable[[LevelResult], str]]
+ROWS: tuple[Row, ...] = (
+    ("ceiling accepted msg/s", lambda r: rate(r.ceiling.rate)),
+    ("gateway accepted msg/s", lambda r: rate(r.gateway.rate)),
+    ("  / ceiling", lambda r: ratio(r.gateway.rate, r.ceiling.rate)),
+    ("gateway end-to-end msg/s", lambda r: rate(r.end_to_end_rate)),
+    ("  / ceiling", lambda r: ratio(r.end_to_end_rate, r.ceiling.rate)),
+    ("last 250 after s", lambda r: f"{r.gateway.elapsed:.2f}"),
+    ("all tickets after s", lambda r: seconds(r.drained.tickets_after)),
+    ("all acks at sink after s", lambda r: seconds(r.drained.acks_after)),
+    ("DATA→250 p50 ms", lambda r: ms(percentile(r.gateway.latencies, 0.50))),
+    ("DATA→250 p90 ms", lambda r: ms(percentile(r.gateway.latencies, 0.90))),
+    ("DATA→250 p99 ms", lambda r: ms(percentile(r.gateway.latencies, 0.99))),
+    ("DATA→250 max ms", lambda r: ms(max(r.gateway.latencies, default=0.0))),
+    ("ceiling DATA→250 p50 ms", lambda r: ms(percentile(r.ceiling.latencies, 0.50))),
+    ("ceiling DATA→250 p99 ms", lambda r: ms(percentile(r.ceiling.latencies, 0.99))),
+    ("accepted / refused / failed",
+     lambda r: f"{r.gateway.accepted}/{sum(r.gateway.refused.values())}/{r.gateway.failed}"),
+    ("tickets / acks / quarantined", lambda r: f"{r.tickets}/{r.acks}/{r.quarantined_count}"),
+    ("gateway peak RSS MiB", lambda r: f"{r.peak_rss_kib / 1024:.1f}"),
+    ("exit code on SIGTERM", lambda r: "killed" if r.exit_code is None else str(r.exit_code)),
+)
+
+
+def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult]) -> None:
+    kinds = Counter(mail.kind for mail in corpus)
+    total = sum(mail.size for mail in corpus)
+    print(f"{len(corpus)} messages ({kinds['small']} small, {kinds['large']} ~100 KB, "
+          f"{kinds['attachment']} with an attachment; {total / 2**20:.1f} MiB), "
+          f"{os.cpu_count()} CPUs")
+    heads = [f"c={r.concurrency}" for r in results]
+    cells = [[show(r) for r in results] for _, show in ROWS]
+    label_width = max(len(label) for label, _ in ROWS)
+    widths = [max(len(head), *(len(row[i]) for row in cells)) for i, head in enumerate(heads)]
+    print(" " * label_width + "".join(f"  {h:>{w}}" for h, w in zip(heads, widths, strict=True)))
+    for (label, _), row in zip(ROWS, cells, strict=True):
+        print(f"{label:<{label_width}}" +
+              "".join(f"  {v:>{w}}" for v, w in zip(row, widths, strict=True)))
+    print(f"target end-to-end >= {TARGET_SHARE:.0%} of ceiling: " + ", ".join(
+        f"c={r.concurrency} {'met' if meets_target(r) else 'missed'}" for r in results))
+    for result in results:
+        for problem in result.problems:
+            print(f"c={result.concurrency}: {problem}")
+        if result.log_tail:
+            print(f"c={result.concurrency}: gateway log ends:\n{result.log_tail}")
+
+
+def meets_target(result: LevelResult) -> bool:
+    end_to_end = result.end_to_end_rate
+    return end_to_end is not None and end_to_end >= TARGET_SHARE * result.ceiling.rate
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def concurrency_list(value: str) -> list[int]:
+    try:
+        levels = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1,4,16, got {value!r}") from None
+    if not levels or any(level < 1 for level in levels):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {value!r}")
+    return levels
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=500, help="messages per level")
+    parser.add_argument("--concurrency", type=concurrency_list, default=[1, 4, 16],
+                        help="client connections, a comma list; each level gets a fresh "
+                             "gateway (default 1,4,16)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds each phase of a level (sending, then waiting for "
+                             "tickets and acknowledgements) may take (default 300)")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the message corpus")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each level's data dir and gateway log")
+    parser.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.null_server is not None:
+        return serve_null(args.null_server)
+    if args.messages < 1:
+        raise SystemExit("throughput: --messages must be positive")
+    if not GATEWAY.exists():
+        raise SystemExit(f"throughput: no gateway command at {GATEWAY}; run with .venv/bin/python")
+    results: list[LevelResult] = []
+    try:
+        corpus = build_corpus(args.messages, args.seed)
+        for level in args.concurrency:
+            results.append(run_level(corpus, level, args.timeout, args.keep))
+    except BenchError as exc:
+        if results:
+            print_report(corpus, results)
+        print(f"throughput: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("throughput: interrupted", file=sys.stderr)
+        return 130
+    print_report(corpus, results)
+    return 1 if any(result.problems for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
