@@ -138,12 +138,13 @@ async def pipeline_worker(gateway: Gateway, spooled: asyncio.Event,
                           outbox_ready: asyncio.Event, stop: asyncio.Event) -> None:
     """Files spooled messages as they arrive; also picks up what a crash left behind."""
     while True:
+        # Cleared before draining, so mail spooled during a drain wakes the next one.
+        spooled.clear()
         outcomes = await asyncio.to_thread(gateway.pipeline.drain)
         if outcomes:
             outbox_ready.set()
         if stop.is_set():
             return
-        spooled.clear()
         await wait_for_either(spooled, stop, IDLE_POLL_SECONDS)
 
 

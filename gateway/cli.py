@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("migrate", run_migrate, "create or upgrade the database schema")
     ingest = command("ingest", run_ingest, "accept one message from a file or stdin (MTA pipe)")
     ingest.add_argument("file", nargs="?", help="message file; stdin when omitted")
-    ingest.add_argument("--sender", default="", help="envelope sender, if the MTA passes it")
+    ingest.add_argument("--sender", default=None,
+                        help="envelope sender, if the MTA passes it ('' for a bounce)")
     ingest.add_argument("--recipient", action="append", default=[],
                         help="envelope recipient (repeatable); the support address by default")
     tickets = command("tickets", run_tickets, "list tickets, newest first")

@@ -73,20 +73,30 @@ class Pipeline:
         return outcome
 
     def file(self, receipt: Receipt, mail: ParsedMail) -> Outcome:
+        """One transaction: the ticket change, its mail and the receipt commit together."""
         with self.sessions.begin() as session:
             earlier = self.earlier_outcome(session, receipt, mail)
             if earlier is not None:
                 return earlier
-            sender = choose_sender(mail, receipt)
-            match = find_ticket(session, mail, self.recipients(receipt, mail), self.secret,
-                                self.support_address, self.subject_tag)
-            if mail.is_bounce and match.ticket_id is None:
-                return record(session, receipt, mail, ReceiptOutcome.REPORT, None,
-                              "delivery status notification about no message of ours")
+            row = self.file_new(session, receipt, mail)
+        return Outcome(receipt.spool_id, row.outcome, row.ticket_id, row.reason)
+
+    def file_new(self, session: Session, receipt: Receipt, mail: ParsedMail) -> ReceiptRow:
+        sender = choose_sender(mail, receipt)
+        match = find_ticket(session, mail, self.recipients(receipt, mail), self.secret,
+                            self.support_address, self.subject_tag)
+        if mail.is_bounce and match.ticket_id is None:
+            row = receipt_row(receipt, ReceiptOutcome.REPORT,
+                              "delivery status notification about no message of ours",
+                              mail.dedupe_key)
+        else:
             applied = self.apply(session, match, mail, sender, receipt)
-            self.notify(session, applied, mail, sender)
+            self.notify(session, applied, mail, sender, receipt.mail_from)
             outcome = ReceiptOutcome.NEW_TICKET if applied.new_ticket else ReceiptOutcome.REPLY
-            return record(session, receipt, mail, outcome, applied, f"threaded by {match.method}")
+            row = receipt_row(receipt, outcome, f"threaded by {match.method}", mail.dedupe_key,
+                              applied=applied)
+        session.add(row)
+        return row
 
     def earlier_outcome(self, session: Session, receipt: Receipt,
                         mail: ParsedMail) -> Outcome | None:
@@ -102,7 +112,8 @@ class Pipeline:
         if same is None:
             return None
         reason = f"duplicate of {same.spool_id}"
-        session.add(receipt_row(receipt, ReceiptOutcome.DUPLICATE, same.ticket_id, reason))
+        session.add(receipt_row(receipt, ReceiptOutcome.DUPLICATE, reason,
+                                ticket_id=same.ticket_id))
         return Outcome(receipt.spool_id, ReceiptOutcome.DUPLICATE, same.ticket_id, reason)
 
     def recipients(self, receipt: Receipt, mail: ParsedMail) -> list[str]:
@@ -115,10 +126,11 @@ class Pipeline:
         ticket = session.get_one(Ticket, match.ticket_id)
         return add_reply(session, ticket, mail, sender, self.blobs, receipt.raw_sha256)
 
-    def notify(self, session: Session, applied: Applied, mail: ParsedMail, sender: str) -> None:
+    def notify(self, session: Session, applied: Applied, mail: ParsedMail, sender: str,
+               envelope_sender: str | None) -> None:
         if not applied.new_ticket:
             return
-        why_not = should_acknowledge(mail, sender, self.support_address)
+        why_not = should_acknowledge(mail, sender, envelope_sender, self.support_address)
         if why_not:
             log.info("ticket #%s: no acknowledgement: %s", applied.ticket.id, why_not)
             return
@@ -131,7 +143,7 @@ class Pipeline:
         try:
             with self.sessions.begin() as session:
                 session.execute(delete(ReceiptRow).where(ReceiptRow.spool_id == receipt.spool_id))
-                session.add(receipt_row(receipt, ReceiptOutcome.QUARANTINED, None, reason))
+                session.add(receipt_row(receipt, ReceiptOutcome.QUARANTINED, reason))
         except Exception:  # The spool's quarantine holds the message and reason regardless.
             log.exception("could not record quarantine of %s", receipt.spool_id)
         return Outcome(receipt.spool_id, ReceiptOutcome.QUARANTINED, None, reason)
@@ -149,27 +161,21 @@ def choose_sender(mail: ParsedMail, receipt: Receipt) -> str:
     """The From address; else the envelope sender; else a placeholder that is never mailed."""
     if mail.from_address:
         return mail.from_address
-    if is_plain_address(receipt.mail_from):
+    if receipt.mail_from and is_plain_address(receipt.mail_from):
         return receipt.mail_from.lower()
     return UNKNOWN_SENDER
 
 
-def receipt_row(receipt: Receipt, outcome: ReceiptOutcome, ticket_id: int | None,
-                reason: str, dedupe_key: str | None = None,
-                message_pk: int | None = None) -> ReceiptRow:
-    return ReceiptRow(
+def receipt_row(receipt: Receipt, outcome: ReceiptOutcome, reason: str,
+                dedupe_key: str | None = None, ticket_id: int | None = None,
+                applied: Applied | None = None) -> ReceiptRow:
+    """The receipt row; its `dedupe_key` makes a second delivery of the message a no-op."""
+    row = ReceiptRow(
         spool_id=receipt.spool_id, raw_sha256=receipt.raw_sha256, dedupe_key=dedupe_key,
-        source=receipt.source, mail_from=receipt.mail_from[:320],
+        source=receipt.source, mail_from=(receipt.mail_from or "")[:320],
         recipients=", ".join(receipt.recipients), received_at=receipt.received_at,
-        outcome=outcome, reason=reason, ticket_id=ticket_id, message_pk=message_pk,
+        outcome=outcome, reason=reason, ticket_id=ticket_id,
     )
-
-
-def record(session: Session, receipt: Receipt, mail: ParsedMail, outcome: ReceiptOutcome,
-           applied: Applied | None, reason: str) -> Outcome:
-    """Add the receipt row that makes a second delivery of `mail` a no-op."""
-    session.flush()
-    ticket_id = applied.ticket.id if applied else None
-    session.add(receipt_row(receipt, outcome, ticket_id, reason, mail.dedupe_key,
-                            applied.message.id if applied else None))
-    return Outcome(receipt.spool_id, outcome, ticket_id, reason)
+    if applied is not None:
+        row.ticket, row.message = applied.ticket, applied.message
+    return row

@@ -32,7 +32,9 @@ class Receipt:
     spool_id: str
     raw_sha256: str
     source: str
-    mail_from: str
+    # The envelope sender: "" is the null reverse-path (bounces), None means not known
+    # (a pipe that did not pass it).
+    mail_from: str | None
     recipients: tuple[str, ...]
     received_at: datetime
     size: int
@@ -56,7 +58,7 @@ class Spool:
                 raise SpoolUnavailable(f"cannot create {directory}: {exc.strerror}") from exc
 
     def accept(
-        self, raw: bytes, mail_from: str, recipients: Sequence[str], source: str
+        self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
     ) -> Receipt:
         """Take ownership of `raw`: when this returns, the message survives a crash."""
         check_acceptable(raw, self.max_message_bytes)

@@ -62,7 +62,7 @@ def transition(
         )
     event = Event(
         ticket=ticket, type=event_type, actor=actor, at=utcnow(),
-        from_status=ticket.status, to_status=to_status, message_pk=message.id if message else None,
+        from_status=ticket.status, to_status=to_status, message=message,
     )
     ticket.status = to_status
     session.add(event)
@@ -86,9 +86,8 @@ def open_ticket(session: Session, mail: ParsedMail, sender: str, blobs: BlobStor
         if address != sender:
             session.add(Participant(ticket=ticket, address=address, role=ParticipantRole.CC))
     message = store_inbound(session, ticket, mail, mail.text, sender, blobs, raw_sha256)
-    session.flush()
     session.add(Event(ticket=ticket, type="created", actor=sender, at=utcnow(),
-                      to_status=TicketStatus.NEW, message_pk=message.id))
+                      to_status=TicketStatus.NEW, message=message))
     return Applied(ticket, message, True, requester)
 
 
@@ -97,16 +96,15 @@ def add_reply(session: Session, ticket: Ticket, mail: ParsedMail, sender: str,
     """`mail` joins `ticket`; a customer answering a ticket that waits on them reopens work."""
     text = mail.reply_text or mail.text
     message = store_inbound(session, ticket, mail, text, sender, blobs, raw_sha256)
-    session.flush()
     requester = participant_for(session, ticket, sender)
     if mail.automatic:
         session.add(Event(ticket=ticket, type="automatic_reply", actor=sender, at=utcnow(),
-                          message_pk=message.id, detail=mail.automatic))
+                          message=message, detail=mail.automatic))
     elif ticket.status is TicketStatus.WAITING:
         transition(session, ticket, TicketStatus.OPEN, sender, message, "customer_replied")
     else:
         session.add(Event(ticket=ticket, type="message_added", actor=sender, at=utcnow(),
-                          message_pk=message.id))
+                          message=message))
     return Applied(ticket, message, False, requester)
 
 
@@ -117,7 +115,6 @@ def participant_for(session: Session, ticket: Ticket, address: str) -> Participa
             return participant
     participant = Participant(ticket=ticket, address=address, role=ParticipantRole.CC)
     session.add(participant)
-    session.flush()
     return participant
 
 

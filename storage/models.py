@@ -208,6 +208,7 @@ class Event(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+    message: Mapped[Message | None] = relationship()
 
 
 class OutboxMail(Base):
@@ -255,3 +256,6 @@ class Receipt(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    ticket: Mapped[Ticket | None] = relationship()
+    message: Mapped[Message | None] = relationship()
