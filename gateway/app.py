@@ -1,18 +1,22 @@
 """Wiring: builds the stages from `Settings` and runs them together in `serve()`.
 
-`serve()` runs the SMTP/LMTP listeners, the pipeline worker (spool → tickets) and the
-delivery worker (outbox → relay) in one event loop until it is asked to stop; blocking
-work (fsync, parsing, database, SMTP client) runs in worker threads.
+`serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads) and a worker
+process that files spooled mail (spool → tickets → outbox) and delivers the outbox, until
+it is asked to stop. Anything a crash interrupts is picked up again from the spool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import multiprocessing
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as SyncEvent
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -32,6 +36,7 @@ from storage.session import make_engine, make_session_factory, schema_revisions
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0
+WORKER_STOP_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +87,13 @@ def make_transport(settings: Settings) -> Transport:
 
 async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
                 ready: asyncio.Event | None = None) -> None:
-    """Run listeners and workers until `stop` is set (or SIGTERM/SIGINT arrives)."""
+    """Run listeners, and the worker process, until `stop` is set (or SIGTERM/SIGINT)."""
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
-    spooled = asyncio.Event()
-    outbox_ready = asyncio.Event()
-    servers = await start_listeners(gateway, spooled.set)
-    workers = [
-        asyncio.create_task(pipeline_worker(gateway, spooled, outbox_ready, stop)),
-        asyncio.create_task(delivery_worker(gateway, outbox_ready, stop)),
-    ]
+    worker = WorkerProcess(gateway.settings)
+    worker.start()
+    servers = await start_listeners(gateway, worker.wake.set)
+    watchdog = asyncio.create_task(keep_worker_alive(worker, stop))
     if ready is not None:
         ready.set()
     await stop.wait()
@@ -99,9 +101,72 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
     for server in servers:
         server.close()
         await server.wait_closed()
-    spooled.set()
-    outbox_ready.set()
-    await asyncio.gather(*workers)
+    await watchdog
+    await asyncio.to_thread(worker.stop)
+    gateway.engine.dispose()
+
+
+class WorkerProcess:
+    """The pipeline and the delivery worker, in a process of their own.
+
+    Receiving is I/O-bound and parsing, threading and rendering are CPU-bound; in one
+    process they share one interpreter lock, so intake latency and throughput both
+    suffered. The listeners wake the worker through `wake` after each spooled message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.context = multiprocessing.get_context("spawn")
+        self.wake = self.context.Event()
+        self.stopping = self.context.Event()
+        self.process: BaseProcess | None = None
+
+    def start(self) -> None:
+        self.process = self.context.Process(
+            target=run_worker, args=(self.settings, self.wake, self.stopping),
+            name="gateway-worker", daemon=True,
+        )
+        self.process.start()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if self.process is not None:
+            self.process.join(WORKER_STOP_SECONDS)
+            if self.process.is_alive():
+                log.error("worker did not stop in %ss; terminating it", WORKER_STOP_SECONDS)
+                self.process.terminate()
+                self.process.join()
+
+
+async def keep_worker_alive(worker: WorkerProcess, stop: asyncio.Event) -> None:
+    """Restart the worker if it dies; spooled mail waits safely in the meantime."""
+    while not stop.is_set():
+        await wait_for(stop, IDLE_POLL_SECONDS)
+        if not stop.is_set() and not worker.alive():
+            log.error("worker process exited unexpectedly; restarting it")
+            worker.start()
+
+
+def run_worker(settings: Settings, wake: SyncEvent, stopping: SyncEvent) -> None:
+    """The worker process: file spooled mail, then send due mail, until told to stop."""
+    # The parent owns signals; a Ctrl-C must not cut a drain short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    gateway = build_gateway(settings)
+    while True:
+        # Cleared before draining, so mail spooled during a drain wakes the next round.
+        wake.clear()
+        gateway.pipeline.drain()
+        gateway.dispatcher.deliver_due()
+        if stopping.is_set():
+            break
+        wake.wait(IDLE_POLL_SECONDS)
     gateway.engine.dispose()
 
 
@@ -134,36 +199,9 @@ async def start_listeners(gateway: Gateway,
     return servers
 
 
-async def pipeline_worker(gateway: Gateway, spooled: asyncio.Event,
-                          outbox_ready: asyncio.Event, stop: asyncio.Event) -> None:
-    """Files spooled messages as they arrive; also picks up what a crash left behind."""
-    while True:
-        # Cleared before draining, so mail spooled during a drain wakes the next one.
-        spooled.clear()
-        outcomes = await asyncio.to_thread(gateway.pipeline.drain)
-        if outcomes:
-            outbox_ready.set()
-        if stop.is_set():
-            return
-        await wait_for_either(spooled, stop, IDLE_POLL_SECONDS)
-
-
-async def delivery_worker(gateway: Gateway, outbox_ready: asyncio.Event,
-                          stop: asyncio.Event) -> None:
-    """Sends due outbox rows; wakes when the pipeline queued mail, or to retry."""
-    while True:
-        outbox_ready.clear()
-        await asyncio.to_thread(gateway.dispatcher.deliver_due)
-        if stop.is_set():
-            return
-        await wait_for_either(outbox_ready, stop, IDLE_POLL_SECONDS)
-
-
-async def wait_for_either(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
-    await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in waiters:
-        waiter.cancel()
+async def wait_for(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
 
 
 def run_forever(gateway: Gateway, data_dir: Path) -> None:
