@@ -63,7 +63,7 @@ class SupportHandler:
         raw = envelope.original_content or b""
         try:
             receipt = await asyncio.to_thread(
-                self.spool.accept, raw, envelope.mail_from or "", envelope.rcpt_tos, self.source
+                self.spool.accept, raw, envelope_sender(envelope), envelope.rcpt_tos, self.source
             )
         except GatewayError as exc:
             log.info("refused message from %s: %s", envelope.mail_from, exc.reason)
@@ -81,6 +81,12 @@ class SupportHandler:
         # aiosmtpd's default reply names the exception class; say only what the client needs.
         log.exception("SMTP session error")
         return "451 4.3.0 Temporary server error, please try again later"
+
+
+def envelope_sender(envelope: Envelope) -> str:
+    """The reverse-path without brackets; aiosmtpd reports the null one as "<>"."""
+    sender = (envelope.mail_from or "").strip()
+    return "" if sender == "<>" else sender.strip("<>")
 
 
 def smtp_factory(handler: SupportHandler, max_message_bytes: int,

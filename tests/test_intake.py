@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from gateway.tokens import read_token, token_in_address
 from storage.blobs import sha256_hex
-from storage.models import Attachment, Direction, Message, Receipt, TicketStatus
+from storage.models import Attachment, Direction, Message, Receipt, ReceiptOutcome, TicketStatus
 from tests.conftest import SUPPORT, RunningGateway, Sink, load_case
 
 
@@ -192,3 +192,24 @@ def test_lmtp_refuses_unknown_recipient_with_550(gateway: RunningGateway) -> Non
         lmtp.mail("alice@customer.example")
         code, reason = lmtp.rcpt("root@example.com")
     assert code == 550 and reason.startswith(b"5.1.1")
+
+
+def test_mail_with_null_reverse_path_gets_no_acknowledgement(
+    gateway: RunningGateway, sink: Sink
+) -> None:
+    gateway.send(load_case("customer_new.eml"), sender="")
+    [receipt] = gateway.wait_for_receipts(1)
+    gateway.wait_idle()
+    assert receipt.outcome is ReceiptOutcome.NEW_TICKET
+    assert receipt.mail_from == ""
+    assert sink.received == []
+
+
+def test_auto_replies_open_no_loop(gateway: RunningGateway, sink: Sink) -> None:
+    auto = (b"From: Bob <bob@customer.example>\r\nTo: support@example.com\r\n"
+            b"Subject: Out of office\r\nAuto-Submitted: auto-replied\r\n"
+            b"Message-ID: <ooo-1@customer.example>\r\n\r\nI am away until Monday.\r\n")
+    gateway.send(auto, sender="bob@customer.example")
+    gateway.wait_for_receipts(1)
+    gateway.wait_idle()
+    assert sink.received == []
