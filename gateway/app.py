@@ -158,6 +158,7 @@ def run_worker(settings: Settings, wake: SyncEvent, stopping: SyncEvent) -> None
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
     while True:
         # Cleared before draining, so mail spooled during a drain wakes the next round.
