@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as SyncEvent
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -205,7 +204,7 @@ async def wait_for(event: asyncio.Event, timeout: float) -> None:
         await asyncio.wait_for(event.wait(), timeout)
 
 
-def run_forever(gateway: Gateway, data_dir: Path) -> None:
+def run_forever(gateway: Gateway) -> None:
     """`gateway serve`: run until a signal."""
-    log.info("gateway serving; data in %s", data_dir.resolve())
+    log.info("gateway serving; data in %s", gateway.settings.data_dir.resolve())
     asyncio.run(serve(gateway))

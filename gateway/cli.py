@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
-    run_forever(build_gateway(settings), settings.data_dir)
+    run_forever(build_gateway(settings))
     return 0
 
 

@@ -68,13 +68,6 @@ class Settings:
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
-    @property
-    def support_domain(self) -> str:
-        return self.support_address.rpartition("@")[2].lower()
-
-    @property
-    def support_local_part(self) -> str:
-        return self.support_address.rpartition("@")[0].lower()
 
 
 def parse_endpoint(key: str, value: str) -> Endpoint | None:

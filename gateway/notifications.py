@@ -28,7 +28,7 @@ from jinja2 import (
 from sqlalchemy.orm import Session
 
 from gateway.parsing import ParsedMail
-from gateway.tokens import make_token, reply_address
+from gateway.tokens import make_token, plus_part, reply_address
 from storage.models import Direction, Message, OutboxMail, Participant, Ticket, utcnow
 
 FALLBACK_LANGUAGE = "en"
@@ -153,9 +153,7 @@ def should_acknowledge(mail: ParsedMail, sender: str, envelope_sender: str | Non
         return "a delivery status notification"
     if mail.automatic:
         return f"automatic mail ({mail.automatic})"
-    support_local, _, support_domain = support_address.lower().rpartition("@")
-    local, _, domain = sender.rpartition("@")
-    if domain == support_domain and local.split("+")[0] == support_local:
+    if plus_part(sender, support_address) is not None:
         return "mail from the support address itself"
     if not mail.from_address:
         return "no usable sender address"

@@ -65,7 +65,7 @@ class Pipeline:
             return self.quarantine(receipt, exc.reason)
         except IntegrityError:
             # Another process filed the same message between our check and our commit.
-            outcome = self.record_duplicate_after_race(receipt)
+            outcome = self.record_duplicate_after_race(receipt, mail)
         except Exception as exc:  # Never lose a message we answered 250 for.
             log.exception("processing %s failed", receipt.spool_id)
             return self.quarantine(receipt, f"internal error: {type(exc).__name__}: {exc}")
@@ -148,8 +148,7 @@ class Pipeline:
             log.exception("could not record quarantine of %s", receipt.spool_id)
         return Outcome(receipt.spool_id, ReceiptOutcome.QUARANTINED, None, reason)
 
-    def record_duplicate_after_race(self, receipt: Receipt) -> Outcome:
-        mail = parse_message(self.spool.raw(receipt))
+    def record_duplicate_after_race(self, receipt: Receipt, mail: ParsedMail) -> Outcome:
         with self.sessions.begin() as session:
             earlier = self.earlier_outcome(session, receipt, mail)
         if earlier is None:

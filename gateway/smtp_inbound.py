@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.errors import GatewayError, UnknownRecipient
 from gateway.spool import Spool
+from gateway.tokens import plus_part
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,7 @@ class TolerantLMTP(LMTP):
 
 def is_support_recipient(address: str, support_address: str) -> bool:
     """True for the support address and its `local+anything@domain` forms, in any case."""
-    local, at, domain = address.strip().strip("<>").rpartition("@")
-    support_local, _, support_domain = support_address.lower().rpartition("@")
-    base = local.lower().partition("+")[0]
-    return bool(at) and domain.lower() == support_domain and base == support_local
+    return plus_part(address, support_address) is not None
 
 
 class SupportHandler:

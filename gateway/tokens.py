@@ -51,14 +51,20 @@ def reply_address(support_address: str, token: str) -> str:
     return f"{local}+{token}@{domain}"
 
 
+def plus_part(address: str, support_address: str) -> str | None:
+    """For an address at the support mailbox, what follows its `+` ('' for none);
+    None for any other address. Local part and domain compare without case."""
+    local, at, domain = address.strip().strip("<>").rpartition("@")
+    support_local, _, support_domain = support_address.rpartition("@")
+    base, _, suffix = local.partition("+")
+    if not at or domain.lower() != support_domain.lower() or base.lower() != support_local.lower():
+        return None
+    return suffix
+
+
 def token_in_address(address: str, support_address: str) -> str | None:
     """The `+token` part of a recipient at the support address, if it has one."""
-    local, _, domain = address.strip().strip("<>").rpartition("@")
-    support_local, _, support_domain = support_address.rpartition("@")
-    base, plus, token = local.partition("+")
-    if not plus or domain.lower() != support_domain.lower():
-        return None
-    return token if base.lower() == support_local.lower() else None
+    return plus_part(address, support_address) or None
 
 
 def load_secret(configured: str, key_file: Path) -> bytes:

@@ -18,7 +18,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
     "config": {"errors"},
     "tokens": set(),
-    "smtp_inbound": {"errors", "spool"},
+    "smtp_inbound": {"errors", "spool", "tokens"},
     "spool": {"errors"},
     "parsing": {"errors"},
     "threader": {"errors", "parsing", "tokens"},

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from gateway.config import Endpoint
 from storage.models import OutboxMail, OutboxState
-from tests.conftest import RunningGateway, Sink, load_case, wait_until
+from tests.conftest import RunningGateway, Sink, free_port, load_case, wait_until
 
 
 def outbox(gateway: RunningGateway) -> list[OutboxMail]:
@@ -43,9 +44,6 @@ def test_permanent_relay_refusal_marks_the_mail_failed_with_the_reason(
 
 
 def test_unreachable_relay_keeps_mail_queued(make_gateway, sink: Sink) -> None:  # type: ignore[no-untyped-def]
-    from gateway.config import Endpoint
-    from tests.conftest import free_port
-
     gateway = make_gateway(relay=Endpoint("127.0.0.1", free_port()))
     gateway.send(load_case("customer_new.eml"))
     wait_until(lambda: outbox(gateway) and outbox(gateway)[0].attempts >= 1, 15, "an attempt")

@@ -281,29 +281,25 @@ def test_on_date_wrote_quote_is_stripped() -> None:
     assert extract_reply(text) == "Works on Android too."
 
 
-def test_outlook_original_message_block_is_stripped() -> None:
-    text = ("Still broken.\n\nAlice\n\n-----Original Message-----\nFrom: Support\n"
-            "Sent: Tuesday\nSubject: RE: crash\n\nPlease try again.\n")
-    assert extract_reply(text) == "Still broken.\n\nAlice"
-
-
-def test_chinese_original_mail_block_is_stripped() -> None:
-    text = ("问题已解决，谢谢。\n\n------------------ 原始邮件 ------------------\n"
-            "发件人: 支持\n请重试。\n")
-    assert extract_reply(text) == "问题已解决，谢谢。"
-
-
-def test_chinese_sender_header_block_is_stripped() -> None:
-    text = ("还是崩溃。\n\n发件人: Support <support@example.com>\n发送时间: 2026年11月24日\n"
-            "主题: 回复: 推流崩溃\n\n请升级 SDK。\n")
-    assert extract_reply(text) == "还是崩溃。"
-
-
-def test_attribution_wrapped_over_two_lines_is_stripped() -> None:
-    # Android's mail client wraps the Russian "... wrote:" line.
-    text = ('Hello\n02.04.2012 14:20 пользователь "bob@example.com" <\nbob@example.com> '
-            "написал:\n\n> Hi\n>\n")
-    assert extract_reply(text) == "Hello"
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        pytest.param("Still broken.\n\nAlice\n\n-----Original Message-----\nFrom: Support\n"
+                     "Sent: Tuesday\nSubject: RE: crash\n\nPlease try again.\n",
+                     "Still broken.\n\nAlice", id="outlook-original-message"),
+        pytest.param("问题已解决，谢谢。\n\n------------------ 原始邮件 ------------------\n"
+                     "发件人: 支持\n请重试。\n", "问题已解决，谢谢。", id="chinese-original-mail"),
+        pytest.param("还是崩溃。\n\n发件人: Support <support@example.com>\n"
+                     "发送时间: 2026年11月24日\n主题: 回复: 推流崩溃\n\n请升级 SDK。\n",
+                     "还是崩溃。", id="chinese-sender-header"),
+        # Android's mail client wraps the Russian "... wrote:" line.
+        pytest.param('Hello\n02.04.2012 14:20 пользователь "bob@example.com" <\n'
+                     "bob@example.com> написал:\n\n> Hi\n>\n", "Hello",
+                     id="attribution-wrapped-over-two-lines"),
+    ],
+)
+def test_quoted_history_block_is_stripped(text: str, reply: str) -> None:
+    assert extract_reply(text) == reply
 
 
 def test_a_line_starting_with_on_is_not_a_quote() -> None:
