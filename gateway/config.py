@@ -30,6 +30,19 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Engineer:
+    """An engineer's address, tier (`L1` first line, `L2` specialists) and mail language."""
+
+    address: str
+    tier: str = "L1"
+    language: str = "en"
+
+
+TIERS = ("L1", "L2")
+LANGUAGES = ("en", "zh")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting the gateway reads, each with its default."""
 
@@ -57,6 +70,18 @@ class Settings:
     delivery_backoff_seconds: float = 30.0
     # Secret for reply tokens; empty means a key file in the data dir, created on first use.
     secret: str = ""
+    # Engineers who answer tickets: `address[:tier[:language]]`, comma-separated.
+    engineers: tuple[Engineer, ...] = ()
+    # A resolved ticket with no answer from the customer closes after this many days.
+    auto_close_days: float = 7.0
+    # A reply to a closed ticket within this many days reopens it; later, it opens a new one.
+    reopen_days: float = 14.0
+    # Engineers' notifications attach files up to this size; larger ones are linked.
+    attach_max_bytes: int = 5 * 1024 * 1024
+    # Base URL under which `<data_dir>/blobs` is served, for linked attachments; optional.
+    attachment_url: str = ""
+    # Show the engineer's own address in replies relayed to customers.
+    show_engineer_address: bool = False
     # Jinja2 mail templates, editable by operators.
     templates_dir: Path = field(default_factory=lambda: SOURCE_ROOT / "templates")
 
@@ -67,7 +92,6 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
-
 
 
 def parse_endpoint(key: str, value: str) -> Endpoint | None:
@@ -113,6 +137,35 @@ def parse_text(key: str, value: str) -> str:
     return value.strip()
 
 
+def parse_flag(key: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {value!r}")
+
+
+def parse_engineers(key: str, value: str) -> tuple[Engineer, ...]:
+    """`eng1@example.com,eng2@example.com:L2,eng3@example.com:L1:zh`."""
+    engineers: dict[str, Engineer] = {}
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        address, _, rest = item.partition(":")
+        tier, _, language = rest.partition(":")
+        tier = tier.strip().upper() or "L1"
+        language = language.strip().lower() or "en"
+        if tier not in TIERS:
+            raise ConfigError(f"{key}: tier of {address} must be L1 or L2, got {tier!r}")
+        if language not in LANGUAGES:
+            raise ConfigError(f"{key}: language of {address} must be one of "
+                              f"{', '.join(LANGUAGES)}, got {language!r}")
+        address = parse_address(key, address).lower()
+        engineers[address] = Engineer(address, tier, language)
+    return tuple(engineers.values())
+
+
 # Setting name -> (environment variable, parser). The TOML file uses the lower-case names.
 Parser = Callable[[str, str], Any]
 KEYS: dict[str, tuple[str, Parser]] = {
@@ -128,6 +181,12 @@ KEYS: dict[str, tuple[str, Parser]] = {
     "delivery_max_attempts": ("GATEWAY_DELIVERY_MAX_ATTEMPTS", parse_positive_int),
     "delivery_backoff_seconds": ("GATEWAY_DELIVERY_BACKOFF_SECONDS", parse_positive_float),
     "secret": ("GATEWAY_SECRET", lambda _k, v: v),
+    "engineers": ("GATEWAY_ENGINEERS", parse_engineers),
+    "auto_close_days": ("GATEWAY_AUTO_CLOSE_DAYS", parse_positive_float),
+    "reopen_days": ("GATEWAY_REOPEN_DAYS", parse_positive_float),
+    "attach_max_bytes": ("GATEWAY_ATTACH_MAX_BYTES", parse_positive_int),
+    "attachment_url": ("GATEWAY_ATTACHMENT_URL", parse_text),
+    "show_engineer_address": ("GATEWAY_SHOW_ENGINEER_ADDRESS", parse_flag),
     "templates_dir": ("GATEWAY_TEMPLATES_DIR", lambda _k, v: Path(v)),
 }
 
@@ -168,5 +227,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     for name, value in raw.items():
         if name not in KEYS:
             raise ConfigError(f"{path}: unknown setting {name!r}")
-        values[name] = KEYS[name][1](f"{path}: {name}", str(value))
+        # A TOML list (of engineers) reads like the comma-separated environment form.
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        values[name] = KEYS[name][1](f"{path}: {name}", text)
     return values

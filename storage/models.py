@@ -110,6 +110,7 @@ class ReceiptOutcome(enum.Enum):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_changed", "status", "status_changed_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), index=True)
@@ -119,6 +120,13 @@ class Ticket(Base):
     requester_name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
     assignee: Mapped[str | None] = mapped_column(String(320))
+    # Which engineers' tier works on it: L1, or L2 once escalated.
+    tier: Mapped[str] = mapped_column(String(2), default="L1")
+    reopen_count: Mapped[int] = mapped_column(default=0)
+    # When the status last changed: auto-close and the reopen window count from here.
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The closed ticket this one follows up, when a reply came after the reopen window.
+    follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow
@@ -167,6 +175,8 @@ class Message(Base):
     # The raw message in the blob store (inbound: as received; outbound: as rendered).
     raw_sha256: Mapped[str | None] = mapped_column(String(64))
     automatic: Mapped[bool] = mapped_column(default=False)
+    # Internal: notes and engineers' mail that was not relayed; never shown to the customer.
+    internal: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
