@@ -1,0 +1,107 @@
+"""Engineers' commands: `#resolve`, `#status waiting`, `#priority P1`, `#assign`, `#escalate`,
+`#note`, on their own lines at the top of a reply. Pure: no database, no network.
+
+Only the top of the new part of a reply is read, so a command quoted from earlier mail (or a
+`#status` line further down in the text) is never a command. Whether a command may be
+applied, and to what, is decided later by the workflow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+STATUSES = ("open", "waiting", "resolved", "closed")
+PRIORITIES = ("P1", "P2", "P3", "P4")
+KNOWN = ("resolve", "status", "priority", "assign", "escalate", "note")
+
+COMMAND_LINE = re.compile(r"^#([A-Za-z][\w-]*)(?:[ \t]+(.*))?$")
+ADDRESS = re.compile(r"^<?([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)>?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One well-formed command; `argument` is normalised (`waiting`, `P1`, an address)."""
+
+    name: str
+    argument: str
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A command line that could not be read, and why."""
+
+    line: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandBlock:
+    """What the top of an engineer's reply asks for, and the text that follows it.
+
+    With `note`, `body` is an internal note; otherwise it is the public reply.
+    """
+
+    commands: tuple[Command, ...]
+    refusals: tuple[Refusal, ...]
+    body: str
+    note: bool
+
+    @property
+    def lines(self) -> int:
+        return len(self.commands) + len(self.refusals) + int(self.note)
+
+
+def read_commands(text: str) -> CommandBlock:
+    """The command lines at the top of `text` (blank lines between them allowed)."""
+    lines = text.splitlines()
+    commands: list[Command] = []
+    refusals: list[Refusal] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        index += 1
+        if not line:
+            continue
+        found = COMMAND_LINE.match(line)
+        if found is None:
+            index -= 1
+            break
+        name, argument = found.group(1).lower(), (found.group(2) or "").strip()
+        if name == "note":
+            note = "\n".join([argument, *lines[index:]]).strip()
+            return CommandBlock(tuple(commands), tuple(refusals), note, True)
+        read = read_command(name, argument, line)
+        if isinstance(read, Command):
+            commands.append(read)
+        else:
+            refusals.append(read)
+    body = "\n".join(lines[index:]).strip()
+    return CommandBlock(tuple(commands), tuple(refusals), body, False)
+
+
+def read_command(name: str, argument: str, line: str) -> Command | Refusal:
+    """One command line checked for its form; its effect is checked by the workflow."""
+    if name == "resolve":
+        return Command("status", "resolved", line) if not argument else Refusal(
+            line, "#resolve takes no argument")
+    if name == "escalate":
+        return Command("escalate", "", line)
+    if name == "status":
+        status = argument.lower()
+        if status not in STATUSES:
+            return Refusal(line, f"#status needs one of: {', '.join(STATUSES)}")
+        return Command("status", status, line)
+    if name == "priority":
+        priority = argument.upper()
+        priority = f"P{priority}" if priority in ("1", "2", "3", "4") else priority
+        if priority not in PRIORITIES:
+            return Refusal(line, f"#priority needs one of: {', '.join(PRIORITIES)}")
+        return Command("priority", priority, line)
+    if name == "assign":
+        address = ADDRESS.match(argument)
+        if address is None:
+            return Refusal(line, "#assign needs an engineer's address")
+        return Command("assign", address.group(1).lower(), line)
+    return Refusal(line, f"unknown command; known: {', '.join('#' + k for k in KNOWN)}")
