@@ -1,8 +1,9 @@
 """Wiring: builds the stages from `Settings` and runs them together in `serve()`.
 
 `serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads) and a worker
-process that files spooled mail (spool → tickets → outbox) and delivers the outbox, until
-it is asked to stop. Anything a crash interrupts is picked up again from the spool.
+process that files spooled mail (spool → tickets → outbox), runs time-based work that has
+fallen due (auto-close) and delivers the outbox, until it is asked to stop. Anything a
+crash interrupts is picked up again from the spool.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import logging
 import multiprocessing
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as SyncEvent
 
@@ -24,11 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.config import Settings
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
-from gateway.notifications import Notifier, Sender
+from gateway.notifications import Notifier, Policy, Sender
 from gateway.pipeline import Pipeline
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import Spool
+from gateway.timers import Timers
 from gateway.tokens import load_secret
+from gateway.workflow import Rules
 from storage.blobs import BlobStore
 from storage.session import make_engine, make_session_factory, schema_revisions
 
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0
 WORKER_STOP_SECONDS = 30.0
+# How often the worker looks for time-based work (auto-close) that has fallen due.
+TIMERS_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +53,10 @@ class Gateway:
     engine: Engine
     sessions: sessionmaker[Session]
     spool: Spool
+    blobs: BlobStore
     pipeline: Pipeline
     dispatcher: Dispatcher
+    timers: Timers
 
 
 def build_gateway(settings: Settings) -> Gateway:
@@ -60,13 +69,26 @@ def build_gateway(settings: Settings) -> Gateway:
     spool = Spool(settings.data_dir / "spool", blobs, settings.max_message_bytes)
     spool.prepare()
     secret = load_secret(settings.secret, settings.data_dir / "secret.key")
-    sender = Sender(settings.support_address, settings.support_name, settings.subject_tag,
-                    secret)
-    pipeline = Pipeline(spool, sessions, blobs, Notifier(settings.templates_dir, sender),
-                        secret, settings.support_address, settings.subject_tag)
+    notifier = make_notifier(settings, secret, blobs)
+    rules = Rules(settings.engineers, timedelta(days=settings.reopen_days))
+    pipeline = Pipeline(spool, sessions, blobs, notifier, secret, settings.support_address,
+                        settings.subject_tag, rules)
     dispatcher = Dispatcher(sessions, make_transport(settings), settings.delivery_max_attempts,
                             settings.delivery_backoff_seconds)
-    return Gateway(settings, engine, sessions, spool, pipeline, dispatcher)
+    timers = Timers(sessions, notifier, timedelta(days=settings.auto_close_days))
+    return Gateway(settings, engine, sessions, spool, blobs, pipeline, dispatcher, timers)
+
+
+def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore) -> Notifier:
+    sender = Sender(settings.support_address, settings.support_name, settings.subject_tag,
+                    secret)
+    policy = Policy(
+        engineers=settings.engineers, attach_max_bytes=settings.attach_max_bytes,
+        attachment_url=settings.attachment_url,
+        show_engineer_address=settings.show_engineer_address,
+        auto_close_days=settings.auto_close_days, reopen_days=settings.reopen_days,
+    )
+    return Notifier(settings.templates_dir, sender, blobs, policy)
 
 
 def require_current_schema(engine: Engine) -> None:
@@ -151,7 +173,8 @@ async def keep_worker_alive(worker: WorkerProcess, stop: asyncio.Event) -> None:
 
 
 def run_worker(settings: Settings, wake: SyncEvent, stopping: SyncEvent) -> None:
-    """The worker process: file spooled mail, then send due mail, until told to stop."""
+    """The worker process: file spooled mail, run due timers, send due mail, until told
+    to stop."""
     # The parent owns signals; a Ctrl-C must not cut a drain short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -159,10 +182,14 @@ def run_worker(settings: Settings, wake: SyncEvent, stopping: SyncEvent) -> None
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
+    timers_due = 0.0
     while True:
         # Cleared before draining, so mail spooled during a drain wakes the next round.
         wake.clear()
         gateway.pipeline.drain()
+        if time.monotonic() >= timers_due:
+            gateway.timers.run_due()
+            timers_due = time.monotonic() + TIMERS_EVERY_SECONDS
         gateway.dispatcher.deliver_due()
         if stopping.is_set():
             break

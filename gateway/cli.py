@@ -11,7 +11,8 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print JSON for programs")
     command("process", run_process, "file every message waiting in the spool, then exit")
     command("deliver", run_deliver, "send every outbox mail that is due, then exit")
+    due = command("due", run_due, "run time-based work that is due (auto-close), then exit")
+    due.add_argument("--now", type=parse_moment, default=None, metavar="TIME",
+                     help="act as if it were TIME (ISO 8601, e.g. 2026-12-01T09:00Z)")
+    attachment = command("attachment", run_attachment,
+                         "write a stored attachment (or raw message) by its SHA-256")
+    attachment.add_argument("sha256", metavar="SHA256")
+    attachment.add_argument("-o", "--output", default=None, metavar="FILE",
+                            help="write to FILE instead of stdout")
     command("quarantine", run_quarantine, "list quarantined messages with their reasons")
     replay = command("replay", run_replay, "run quarantined messages through the pipeline again")
     replay.add_argument("spool_ids", nargs="*", metavar="SPOOL_ID",
@@ -124,6 +133,38 @@ def run_process(settings: Settings, args: argparse.Namespace) -> int:
 def run_deliver(settings: Settings, args: argparse.Namespace) -> int:
     report = build_gateway(settings).dispatcher.deliver_due()
     print(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
+    return 0
+
+
+def parse_moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def run_due(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    closed = gateway.timers.run_due(args.now)
+    report = gateway.dispatcher.deliver_due()
+    names = ", ".join(f"#{ticket_id}" for ticket_id in closed) or "none"
+    print(f"auto-closed {len(closed)} ticket(s): {names}; sent {report.sent} mail(s)")
+    return 0
+
+
+def run_attachment(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    try:
+        data = gateway.blobs.get(args.sha256.strip().lower())
+    except ValueError:
+        raise GatewayError(f"not a SHA-256 hex digest: {args.sha256!r}") from None
+    except FileNotFoundError:
+        raise GatewayError(f"no stored attachment {args.sha256}") from None
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.output).write_bytes(data)
     return 0
 
 
@@ -186,6 +227,9 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "subject": ticket.subject,
         "requester": ticket.requester,
         "assignee": ticket.assignee,
+        "tier": ticket.tier,
+        "reopen_count": ticket.reopen_count,
+        "follow_up_of": ticket.follow_up_of,
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
     }
@@ -205,6 +249,7 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
             "subject": message.subject,
             "at": iso(message.created_at),
             "automatic": message.automatic,
+            "internal": message.internal,
             "text": message.text,
             "attachments": [
                 {"filename": a.filename, "content_type": a.content_type, "size": a.size,
@@ -252,13 +297,16 @@ def shorten(text: str, width: int) -> str:
 
 def print_ticket(detail: dict[str, Any]) -> None:
     print(f"Ticket #{detail['id']}: {detail['subject']}")
-    print(f"  status {detail['status']}, priority {detail['priority']}, "
+    print(f"  status {detail['status']}, priority {detail['priority']}, tier {detail['tier']}, "
           f"requester {detail['requester']}, assignee {detail['assignee'] or '-'}")
-    print(f"  created {detail['created_at']}")
+    follow_up = f", follow-up of #{detail['follow_up_of']}" if detail["follow_up_of"] else ""
+    print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s)"
+          f"{follow_up}")
     print("\nMessages:")
     for message in detail["messages"]:
         arrow = "<-" if message["direction"] == "in" else "->"
-        print(f"  {arrow} {message['at']}  {message['from']}  {message['subject']}")
+        marks = "".join(f" [{m}]" for m in ("internal", "automatic") if message[m])
+        print(f"  {arrow} {message['at']}  {message['from']}  {message['subject']}{marks}")
         for line in message["text"].splitlines()[:12]:
             print(f"       | {line}")
         for attachment in message["attachments"]:
@@ -269,4 +317,5 @@ def print_ticket(detail: dict[str, Any]) -> None:
         change = ""
         if event["to_status"]:
             change = f" {event['from_status'] or '∅'} → {event['to_status']}"
-        print(f"  {event['at']}  {event['type']}{change}  by {event['actor']}")
+        why = f"  ({event['detail']})" if event["detail"] else ""
+        print(f"  {event['at']}  {event['type']}{change}  by {event['actor']}{why}")

@@ -9,7 +9,9 @@ is quarantined with its reason; nothing after the spool may lose it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +22,18 @@ from gateway.notifications import Notifier, should_acknowledge
 from gateway.parsing import ParsedMail, is_plain_address, parse_message
 from gateway.spool import Receipt, Spool
 from gateway.threader import ThreadMatch, find_ticket
-from gateway.workflow import UNKNOWN_SENDER, Applied, add_reply, open_ticket
+from gateway.workflow import (
+    UNKNOWN_SENDER,
+    Applied,
+    Rules,
+    apply_to_ticket,
+    classify_author,
+    open_ticket,
+    wants_follow_up,
+)
 from storage.blobs import BlobStore
 from storage.models import Receipt as ReceiptRow
-from storage.models import ReceiptOutcome, Ticket
+from storage.models import ReceiptOutcome, Ticket, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +53,8 @@ class Pipeline:
 
     def __init__(self, spool: Spool, sessions: sessionmaker[Session], blobs: BlobStore,
                  notifier: Notifier, secret: bytes, support_address: str,
-                 subject_tag: str) -> None:
+                 subject_tag: str, rules: Rules,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.spool = spool
         self.sessions = sessions
         self.blobs = blobs
@@ -51,6 +62,8 @@ class Pipeline:
         self.secret = secret
         self.support_address = support_address
         self.subject_tag = subject_tag
+        self.rules = rules
+        self.clock = clock
 
     def drain(self) -> list[Outcome]:
         """Process everything waiting in the spool, oldest first."""
@@ -91,7 +104,10 @@ class Pipeline:
                               mail.dedupe_key)
         else:
             applied = self.apply(session, match, mail, sender, receipt)
-            self.notify(session, applied, mail, sender, receipt.mail_from)
+            why_not = should_acknowledge(mail, sender, receipt.mail_from, self.support_address)
+            if why_not and applied.new_ticket:
+                log.info("ticket #%s: no acknowledgement: %s", applied.ticket.id, why_not)
+            self.notifier.announce(session, applied, mail, why_not)
             outcome = ReceiptOutcome.NEW_TICKET if applied.new_ticket else ReceiptOutcome.REPLY
             row = receipt_row(receipt, outcome, f"threaded by {match.method}", mail.dedupe_key,
                               applied=applied)
@@ -121,21 +137,19 @@ class Pipeline:
 
     def apply(self, session: Session, match: ThreadMatch, mail: ParsedMail, sender: str,
               receipt: Receipt) -> Applied:
+        now = self.clock()
         if match.ticket_id is None:
-            return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256)
+            return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
+                               self.rules, now)
         ticket = session.get_one(Ticket, match.ticket_id)
-        return add_reply(session, ticket, mail, sender, self.blobs, receipt.raw_sha256)
-
-    def notify(self, session: Session, applied: Applied, mail: ParsedMail, sender: str,
-               envelope_sender: str | None) -> None:
-        if not applied.new_ticket:
-            return
-        why_not = should_acknowledge(mail, sender, envelope_sender, self.support_address)
-        if why_not:
-            log.info("ticket #%s: no acknowledgement: %s", applied.ticket.id, why_not)
-            return
-        self.notifier.queue_acknowledgement(session, applied.ticket, applied.message, mail,
-                                            applied.requester_participant)
+        # Only a reply token proves who wrote; a subject tag or a header match does not.
+        through = match.participant_id if match.method == "token" else None
+        author = classify_author(session, through, sender, self.rules)
+        if wants_follow_up(ticket, mail, author, self.rules, now):
+            return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
+                               self.rules, now, follow_up_of=ticket)
+        return apply_to_ticket(session, ticket, author, mail, sender, through, self.blobs,
+                               receipt.raw_sha256, self.rules, now)
 
     def quarantine(self, receipt: Receipt, reason: str) -> Outcome:
         log.warning("quarantined %s: %s", receipt.spool_id, reason)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import email.utils
 import smtplib
 import socket
 import threading
@@ -21,8 +22,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from gateway.app import Gateway, build_gateway, serve
-from gateway.config import Endpoint, Settings
-from storage.models import OutboxMail, OutboxState, Receipt, Ticket
+from gateway.config import Endpoint, Engineer, Settings
+from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema
 
 DATA = Path(__file__).parent / "data"
@@ -230,3 +231,126 @@ def load_case(name: str, **values: str) -> bytes:
     for key, value in values.items():
         text = text.replace(f"{{{key}}}".encode(), value.encode())
     return text
+
+
+ALICE = "alice@customer.example"
+ENG1 = "eng1@example.com"
+ENG2 = "eng2@example.com"
+LEAD = "lead@example.com"
+ENGINEERS = (Engineer(ENG1), Engineer(ENG2), Engineer(LEAD, "L2", "zh"))
+
+
+class Desk:
+    """A support desk seen from the mailboxes: a customer and engineers writing to a running
+    gateway, reading what it sends them at the sink."""
+
+    def __init__(self, gateway: RunningGateway, sink: Sink) -> None:
+        self.gateway = gateway
+        self.sink = sink
+
+    # -- reading mail ----------------------------------------------------------------------
+
+    def mails_to(self, address: str) -> list[CapturedMail]:
+        return self.sink.to(address)
+
+    def wait_mail(self, address: str, subject_part: str, count: int = 1,
+                  timeout: float = 15.0) -> CapturedMail:
+        """The `count`-th mail to `address` whose subject contains `subject_part`."""
+        def matching() -> list[CapturedMail]:
+            found = [m for m in self.mails_to(address) if subject_part in self.subject(m)]
+            return found if len(found) >= count else []
+        return list(wait_until(matching, timeout, f"mail {count} to {address} "
+                                                  f"about {subject_part!r}"))[count - 1]
+
+    @staticmethod
+    def subject(mail: CapturedMail) -> str:
+        return str(mail.message["Subject"] or "")
+
+    @staticmethod
+    def text(mail: CapturedMail) -> str:
+        body = mail.message.get_body(("plain",))
+        assert body is not None
+        return str(body.get_content())  # type: ignore[attr-defined]
+
+    @staticmethod
+    def attachment_names(mail: CapturedMail) -> list[str]:
+        return [str(part.get_filename()) for part in mail.message.iter_attachments()]
+
+    @staticmethod
+    def reply_to(mail: CapturedMail) -> str:
+        return str(mail.message["Reply-To"].addresses[0].addr_spec)
+
+    @staticmethod
+    def sender_of(mail: CapturedMail) -> str:
+        return str(mail.message["From"].addresses[0].addr_spec)
+
+    # -- writing mail ----------------------------------------------------------------------
+
+    def customer_writes(self, raw: bytes, sender: str = ALICE) -> None:
+        self.gateway.send(raw, sender=sender)
+
+    def reply(self, mail: CapturedMail, sender: str, body: str,
+              attachment: tuple[str, bytes] | None = None) -> EmailMessage:
+        """A reply as a mail client writes it: Re: subject, threading headers, the new text
+        above a signature and the quoted original."""
+        original = mail.message
+        reply = EmailMessage()
+        reply["From"] = sender
+        reply["To"] = self.reply_to(mail)
+        reply["Subject"] = f"Re: {self.subject(mail)}"
+        reply["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2])
+        reply["In-Reply-To"] = original["Message-ID"]
+        reply["References"] = f"{original.get('References', '')} {original['Message-ID']}"
+        quoted = "\n".join(f"> {line}" for line in self.text(mail).splitlines())
+        reply.set_content(f"{body}\n\n-- \n{sender}\n\nOn Wed, 25 Nov 2026 at 10:00, Support "
+                          f"<{SUPPORT}> wrote:\n{quoted}\n")
+        if attachment is not None:
+            reply.add_attachment(attachment[1], maintype="text", subtype="plain",
+                                 filename=attachment[0])
+        return reply
+
+    def engineer_replies(self, mail: CapturedMail, sender: str, body: str,
+                         attachment: tuple[str, bytes] | None = None) -> None:
+        """Answer `mail` to its Reply-To, as the engineer's client does."""
+        self.gateway.send(self.reply(mail, sender, body, attachment),
+                          recipients=[self.reply_to(mail)], sender=sender)
+
+    def customer_replies(self, mail: CapturedMail, body: str, sender: str = ALICE) -> None:
+        self.gateway.send(self.reply(mail, sender, body), recipients=[self.reply_to(mail)],
+                          sender=sender)
+
+    # -- the desk's state ------------------------------------------------------------------
+
+    def only_ticket(self) -> Ticket:
+        [ticket] = self.gateway.tickets()
+        return ticket
+
+    def ticket(self, ticket_id: int) -> Ticket:
+        with self.gateway.session() as session:
+            return session.get_one(Ticket, ticket_id)  # type: ignore[no-any-return]
+
+    def trail(self, ticket_id: int) -> list[tuple[str, str, str]]:
+        with self.gateway.session() as session:
+            events = session.scalars(select(Event).where(Event.ticket_id == ticket_id)
+                                     .order_by(Event.id)).all()
+            return [(e.type, e.from_status.value if e.from_status else "",
+                     e.to_status.value if e.to_status else "") for e in events]
+
+    def open_ticket(self) -> tuple[int, CapturedMail]:
+        """A new ticket from Alice: (its number, her acknowledgement)."""
+        self.customer_writes(load_case("customer_new.eml"))
+        ack = self.wait_mail(ALICE, "Live stream crashes")
+        return self.only_ticket().id, ack
+
+    def resolved_ticket(self) -> tuple[int, CapturedMail]:
+        """A ticket an engineer has resolved: (its number, Alice's acknowledgement)."""
+        ticket_id, ack = self.open_ticket()
+        notice = self.wait_mail(ENG1, "New (P3)")
+        self.engineer_replies(notice, ENG1, "#resolve\nFixed in 5.2.2.")
+        self.wait_mail(ALICE, "Resolved: is it fixed?")
+        return ticket_id, ack
+
+
+@pytest.fixture
+def desk(make_gateway: Callable[..., RunningGateway], sink: Sink) -> Desk:
+    return Desk(make_gateway(engineers=ENGINEERS), sink)

@@ -1,9 +1,10 @@
 """The import table: data flows one way, and only the wiring modules see every stage.
 
-receive (smtp_inbound) → spool → parse (parsing) → thread (threader) → apply (workflow)
-→ notify (notifications) → deliver (delivery). A receiver's one job is to hand mail to the
-spool, so that is the single forward import; everything else imports only earlier stages
-and the shared modules (config, errors, tokens, storage). `pipeline`, `app` and `cli` wire.
+receive (smtp_inbound) → spool → parse (parsing) → thread (threader) → apply (workflow,
+with the pure readers commands and confirmation) → notify (notifications) → deliver
+(delivery). A receiver's one job is to hand mail to the spool, so that is the single forward
+import; everything else imports only earlier stages and the shared modules (config, errors,
+tokens, storage). `pipeline`, `timers`, `app` and `cli` wire.
 """
 
 from __future__ import annotations
@@ -22,16 +23,19 @@ MAY_IMPORT: dict[str, set[str]] = {
     "spool": {"errors"},
     "parsing": {"errors"},
     "threader": {"errors", "parsing", "tokens"},
-    "workflow": {"errors", "parsing"},
-    "notifications": {"errors", "parsing", "tokens"},
+    "commands": set(),
+    "confirmation": set(),
+    "workflow": {"errors", "config", "parsing", "commands", "confirmation"},
+    "notifications": {"errors", "config", "parsing", "tokens", "workflow"},
     "delivery": {"errors"},
     "pipeline": {"errors", "spool", "parsing", "threader", "workflow", "notifications",
                  "tokens"},
+    "timers": {"notifications", "workflow"},
     "app": SHARED | {"smtp_inbound", "spool", "parsing", "threader", "workflow",
-                     "notifications", "delivery", "pipeline"},
+                     "notifications", "delivery", "pipeline", "timers"},
     "cli": SHARED | {"app"},
 }
-PURE = {"parsing"}
+PURE = {"parsing", "commands", "confirmation"}
 IMPURE_MODULES = {"sqlalchemy", "storage", "socket", "smtplib", "asyncio", "imapclient",
                   "aiosmtpd", "os"}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import signal
@@ -9,6 +11,8 @@ import smtplib
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -180,3 +184,52 @@ def test_serve_accepts_mail_and_stops_cleanly_on_sigterm(tmp_path: Path, sink: S
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def maildir_mail_to(maildir: Path, address: str, subject_part: str) -> EmailMessage:
+    for path in sorted(maildir.iterdir()):
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(mail, EmailMessage)
+        if mail["Delivered-To"] == address and subject_part in str(mail["Subject"]):
+            return mail
+    raise AssertionError(f"no mail to {address} about {subject_part!r} in {maildir}")
+
+
+def test_resolve_by_mail_then_due_closes_the_ticket_as_of_a_later_time(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path / "var", GATEWAY_ENGINEERS="eng1@example.com")
+    run_gateway(env, "migrate")
+    run_gateway(env, "ingest", stdin=load_case("customer_new.eml"))
+    maildir = tmp_path / "var" / "outbox-maildir" / "new"
+    notice = maildir_mail_to(maildir, "eng1@example.com", "New (P3)")
+    token_address = notice["Reply-To"].addresses[0].addr_spec
+    reply = (f"From: eng1@example.com\r\nTo: {token_address}\r\nSubject: Re: ticket\r\n"
+             "Message-ID: <eng-reply-1@example.com>\r\n\r\n#resolve\r\nFixed in 5.2.2.\r\n")
+    run_gateway(env, "ingest", "--sender", "eng1@example.com", "--recipient", token_address,
+                stdin=reply.encode())
+    assert "status resolved" in run_gateway(env, "show", "1").stdout
+
+    assert "auto-closed 0 ticket(s)" in run_gateway(env, "due").stdout
+    later = (datetime.now(UTC) + timedelta(days=8)).isoformat()
+    assert "auto-closed 1 ticket(s): #1" in run_gateway(env, "due", "--now", later).stdout
+    shown = run_gateway(env, "show", "1").stdout
+    assert "auto_closed resolved" in shown and "closed  by system  (no answer from the " \
+        "customer in 7 days)" in shown
+    assert maildir_mail_to(maildir, "alice@customer.example", "Closed")
+
+
+def test_due_refuses_a_time_it_cannot_read(env: dict[str, str]) -> None:
+    result = run_gateway(env, "due", "--now", "next tuesday", check=False)
+    assert result.returncode == 2 and "not an ISO 8601 time" in result.stderr
+
+
+def test_attachment_writes_the_stored_file(env: dict[str, str], tmp_path: Path) -> None:
+    run_gateway(env, "ingest", stdin=load_case("customer_new.eml"))
+    detail = run_json(env, "show", "1")
+    assert isinstance(detail, dict)
+    logcat = next(a for a in detail["messages"][0]["attachments"]
+                  if a["filename"] == "logcat.txt")
+    out = tmp_path / "logcat.txt"
+    run_gateway(env, "attachment", logcat["sha256"], "-o", str(out))
+    assert out.read_bytes().startswith(b"E/AndroidRuntime: FATAL EXCEPTION")
+    missing = run_gateway(env, "attachment", "0" * 64, check=False)
+    assert missing.returncode == 1 and "no stored attachment" in missing.stderr

@@ -1,0 +1,59 @@
+"""Time-based work: a resolved ticket the customer has not answered closes by itself.
+
+`run_due(now)` takes the time as an argument, so tests and `gateway due --now` can run the
+work of any moment without waiting. Each ticket is closed in its own transaction with its
+notifications, and rows are claimed with `FOR UPDATE SKIP LOCKED` where the database has
+it, so several gateway processes never close one ticket twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.notifications import Notifier
+from gateway.workflow import close_if_unanswered
+from storage.models import Ticket, TicketStatus, utcnow
+
+
+class Timers:
+    """Runs the work that falls due with the passing of time."""
+
+    def __init__(self, sessions: sessionmaker[Session], notifier: Notifier,
+                 auto_close_after: timedelta,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.notifier = notifier
+        self.auto_close_after = auto_close_after
+        self.clock = clock
+
+    def run_due(self, now: datetime | None = None) -> list[int]:
+        """Close every resolved ticket left unanswered too long; returns their numbers."""
+        now = now or self.clock()
+        return [ticket_id for ticket_id in self.overdue(now) if self.close(ticket_id, now)]
+
+    def overdue(self, now: datetime) -> list[int]:
+        cutoff = now - self.auto_close_after
+        with self.sessions() as session:
+            return list(session.scalars(
+                select(Ticket.id)
+                .where(Ticket.status == TicketStatus.RESOLVED,
+                       Ticket.status_changed_at <= cutoff)
+                .order_by(Ticket.id)
+            ).all())
+
+    def close(self, ticket_id: int, now: datetime) -> bool:
+        with self.sessions.begin() as session:
+            ticket = session.scalars(
+                select(Ticket).where(Ticket.id == ticket_id).with_for_update(skip_locked=True)
+            ).first()
+            # Re-checked under the lock: the customer may have answered in the meantime.
+            event = close_if_unanswered(session, ticket, now, self.auto_close_after) \
+                if ticket is not None else None
+            if event is None:
+                return False
+            self.notifier.announce_event(session, event)
+            return True
