@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from gateway.errors import ConfigError
 
@@ -36,6 +37,23 @@ class Engineer:
     address: str
     tier: str = "L1"
     language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class ImapAccount:
+    """The mailbox folder the IMAP intake reads, from `GATEWAY_IMAP_URL`."""
+
+    host: str
+    port: int
+    user: str
+    folder: str = "INBOX"
+    tls: bool = False
+    # From the URL; `GATEWAY_IMAP_PASSWORD_FILE` or an OAuth2 token may stand in for it.
+    password: str = field(default="", repr=False)
+
+    def __str__(self) -> str:
+        scheme = "imaps" if self.tls else "imap"
+        return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
 
 
 TIERS = ("L1", "L2")
@@ -82,6 +100,18 @@ class Settings:
     attachment_url: str = ""
     # Show the engineer's own address in replies relayed to customers.
     show_engineer_address: bool = False
+    # The support mailbox at a hosted mail service, read over IMAP; None turns it off.
+    imap: ImapAccount | None = None
+    # A file holding the IMAP password (instead of putting it in the URL).
+    imap_password_file: Path | None = None
+    # Processed mail is moved to this folder; empty flags it \Seen where it is.
+    imap_folder_done: str = ""
+    # How often to look for new mail when the server offers no IDLE.
+    imap_poll_seconds: float = 60.0
+    # XOAUTH2 (Gmail, Microsoft 365): an access token read from this file at each login...
+    imap_oauth2_token_file: Path | None = None
+    # ...or printed by this command at each login (so it can refresh the token).
+    imap_oauth2_token_command: str = ""
     # Jinja2 mail templates, editable by operators.
     templates_dir: Path = field(default_factory=lambda: SOURCE_ROOT / "templates")
 
@@ -166,6 +196,31 @@ def parse_engineers(key: str, value: str) -> tuple[Engineer, ...]:
     return tuple(engineers.values())
 
 
+def parse_imap_url(key: str, value: str) -> ImapAccount | None:
+    """`imap://user:password@host:port/folder` or `imaps://...`; empty for none."""
+    if not value.strip():
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{key}: not a valid URL: {exc}") from None
+    if parts.scheme not in ("imap", "imaps"):
+        raise ConfigError(f"{key}: must start with imap:// or imaps://, got {parts.scheme!r}")
+    if not parts.hostname or not parts.username:
+        raise ConfigError(f"{key}: needs a user and a host, as in imap://user@host/INBOX")
+    tls = parts.scheme == "imaps"
+    return ImapAccount(
+        host=parts.hostname, port=port or (993 if tls else 143), user=unquote(parts.username),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX", tls=tls,
+        password=unquote(parts.password or ""),
+    )
+
+
+def parse_optional_path(key: str, value: str) -> Path | None:
+    return Path(value) if value.strip() else None
+
+
 # Setting name -> (environment variable, parser). The TOML file uses the lower-case names.
 Parser = Callable[[str, str], Any]
 KEYS: dict[str, tuple[str, Parser]] = {
@@ -187,6 +242,12 @@ KEYS: dict[str, tuple[str, Parser]] = {
     "attach_max_bytes": ("GATEWAY_ATTACH_MAX_BYTES", parse_positive_int),
     "attachment_url": ("GATEWAY_ATTACHMENT_URL", parse_text),
     "show_engineer_address": ("GATEWAY_SHOW_ENGINEER_ADDRESS", parse_flag),
+    "imap": ("GATEWAY_IMAP_URL", parse_imap_url),
+    "imap_password_file": ("GATEWAY_IMAP_PASSWORD_FILE", parse_optional_path),
+    "imap_folder_done": ("GATEWAY_IMAP_FOLDER_DONE", parse_text),
+    "imap_poll_seconds": ("GATEWAY_IMAP_POLL_SECONDS", parse_positive_float),
+    "imap_oauth2_token_file": ("GATEWAY_IMAP_OAUTH2_TOKEN_FILE", parse_optional_path),
+    "imap_oauth2_token_command": ("GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND", parse_text),
     "templates_dir": ("GATEWAY_TEMPLATES_DIR", lambda _k, v: Path(v)),
 }
 
@@ -206,7 +267,21 @@ def load_settings(
     settings = Settings(**values)
     if not settings.subject_tag:
         raise ConfigError("GATEWAY_SUBJECT_TAG: must not be empty")
+    check_imap_login(settings)
     return settings
+
+
+def check_imap_login(settings: Settings) -> None:
+    """An IMAP mailbox needs exactly one way to log in."""
+    if settings.imap is None:
+        return
+    ways = [bool(settings.imap.password), settings.imap_password_file is not None,
+            settings.imap_oauth2_token_file is not None or bool(settings.imap_oauth2_token_command)]
+    if sum(ways) != 1:
+        raise ConfigError(
+            "GATEWAY_IMAP_URL: give exactly one way to log in: a password in the URL, "
+            "GATEWAY_IMAP_PASSWORD_FILE, or GATEWAY_IMAP_OAUTH2_TOKEN_FILE/_COMMAND"
+        )
 
 
 def _config_file_from(env: Mapping[str, str]) -> Path | None:

@@ -63,20 +63,35 @@ class Spool:
         """Take ownership of `raw`: when this returns, the message survives a crash."""
         check_acceptable(raw, self.max_message_bytes)
         try:
-            sha256 = self.blobs.put(raw)
-            receipt = Receipt(
-                spool_id=f"{time.time_ns():x}-{sha256[:12]}-{secrets.token_hex(3)}",
-                raw_sha256=sha256,
-                source=source,
-                mail_from=mail_from,
-                recipients=tuple(recipients),
-                received_at=datetime.now(UTC),
-                size=len(raw),
-            )
+            receipt = self._new_receipt(raw, mail_from, recipients, source)
             write_durably(self.queue_dir / f"{receipt.spool_id}.json", encode_receipt(receipt))
         except OSError as exc:
             raise SpoolUnavailable(f"cannot write the spool: {exc.strerror or exc}") from exc
         return receipt
+
+    def keep_refused(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
+                     source: str, reason: str) -> Receipt:
+        """Quarantine a message `accept()` refuses when there is nobody to refuse it to (a
+        mailbox read over IMAP): kept with its reason, never dropped."""
+        try:
+            receipt = self._new_receipt(raw, mail_from, recipients, source)
+            self.quarantine(receipt, reason)
+        except OSError as exc:
+            raise SpoolUnavailable(f"cannot write the spool: {exc.strerror or exc}") from exc
+        return receipt
+
+    def _new_receipt(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
+                     source: str) -> Receipt:
+        sha256 = self.blobs.put(raw)
+        return Receipt(
+            spool_id=f"{time.time_ns():x}-{sha256[:12]}-{secrets.token_hex(3)}",
+            raw_sha256=sha256,
+            source=source,
+            mail_from=mail_from,
+            recipients=tuple(recipients),
+            received_at=datetime.now(UTC),
+            size=len(raw),
+        )
 
     def pending(self) -> list[Receipt]:
         """Receipts waiting for the pipeline, oldest first."""

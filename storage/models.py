@@ -10,6 +10,7 @@ import enum
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Enum,
     ForeignKey,
@@ -269,3 +270,20 @@ class Receipt(Base):
 
     ticket: Mapped[Ticket | None] = relationship()
     message: Mapped[Message | None] = relationship()
+
+
+class ImapFolder(Base):
+    """How far the IMAP intake has read one folder of one mailbox.
+
+    `last_uid` is only valid with its `uidvalidity`; when the server changes that, the
+    folder is read again and the receipts' dedupe keys keep copies from becoming tickets.
+    """
+
+    __tablename__ = "imap_folders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # `user@host:port/folder`: one row per folder the gateway reads.
+    mailbox: Mapped[str] = mapped_column(String(600), unique=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
