@@ -1,6 +1,7 @@
 """Wiring: builds the stages from `Settings` and runs them together in `serve()`.
 
-`serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads) and a worker
+`serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads), the IMAP
+intake in a thread when a mailbox is configured, and a worker
 process that files spooled mail (spool → tickets → outbox), runs time-based work that has
 fallen due (auto-close) and delivers the outbox, until it is asked to stop. Anything a
 crash interrupts is picked up again from the spool.
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.config import Settings
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
+from gateway.imap_inbound import Credentials, MailboxReader
 from gateway.notifications import Notifier, Policy, Sender
 from gateway.pipeline import Pipeline
 from gateway.smtp_inbound import SupportHandler, smtp_factory
@@ -114,6 +116,7 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
     worker = WorkerProcess(gateway.settings)
     worker.start()
     servers = await start_listeners(gateway, worker.wake.set)
+    mailbox = MailboxThread.start(make_mailbox_reader(gateway, worker.wake.set))
     watchdog = asyncio.create_task(keep_worker_alive(worker, stop))
     if ready is not None:
         ready.set()
@@ -122,9 +125,48 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
     for server in servers:
         server.close()
         await server.wait_closed()
+    await asyncio.to_thread(mailbox.stop)
     await watchdog
     await asyncio.to_thread(worker.stop)
     gateway.engine.dispose()
+
+
+def make_mailbox_reader(gateway: Gateway,
+                        on_spooled: Callable[[], None] = lambda: None) -> MailboxReader | None:
+    """The IMAP intake for `GATEWAY_IMAP_URL`, or None when it is not set."""
+    settings = gateway.settings
+    if settings.imap is None:
+        return None
+    credentials = Credentials(settings.imap.password, settings.imap_password_file,
+                              settings.imap_oauth2_token_file,
+                              settings.imap_oauth2_token_command)
+    return MailboxReader(settings.imap, credentials, gateway.spool, gateway.sessions,
+                         settings.support_address, settings.imap_folder_done,
+                         settings.imap_poll_seconds, on_spooled)
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxThread:
+    """The IMAP intake, blocking on its server in a thread of its own beside the listeners."""
+
+    thread: threading.Thread | None
+    stopping: threading.Event
+
+    @classmethod
+    def start(cls, reader: MailboxReader | None) -> MailboxThread:
+        stopping = threading.Event()
+        if reader is None:
+            return cls(None, stopping)
+        thread = threading.Thread(target=reader.run, args=(stopping,), name="imap-intake",
+                                  daemon=True)
+        thread.start()
+        log.info("IMAP intake reading %s", reader.account)
+        return cls(thread, stopping)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(WORKER_STOP_SECONDS)
 
 
 class WorkerProcess:

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from gateway.app import Gateway, build_gateway, run_forever
+from gateway.app import Gateway, build_gateway, make_mailbox_reader, run_forever
 from gateway.config import Settings, load_settings
-from gateway.errors import EX_TEMPFAIL, GatewayError, TicketNotFound
+from gateway.errors import EX_TEMPFAIL, ConfigError, GatewayError, TicketNotFound
 from storage.models import Ticket
 from storage.session import upgrade_schema
 
@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="envelope sender, if the MTA passes it ('' for a bounce)")
     ingest.add_argument("--recipient", action="append", default=[],
                         help="envelope recipient (repeatable); the support address by default")
+    poll = command("poll", run_poll, "read new mail from the IMAP mailbox (GATEWAY_IMAP_URL), "
+                   "file it and send what it causes")
+    poll.add_argument("--once", action="store_true", required=True,
+                      help="one pass, then exit (for cron); `serve` reads the mailbox "
+                           "continuously")
     tickets = command("tickets", run_tickets, "list tickets, newest first")
     tickets.add_argument("--json", action="store_true", help="print JSON for programs")
     show = command("show", run_show, "show one ticket with its messages and events")
@@ -110,6 +115,19 @@ def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
     gateway.dispatcher.deliver_due()
     ticket = f" ticket #{outcome.ticket_id}" if outcome.ticket_id else ""
     print(f"{receipt.spool_id}: {outcome.outcome.value}{ticket} {outcome.reason}".rstrip())
+    return 0
+
+
+def run_poll(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    reader = make_mailbox_reader(gateway)
+    if reader is None:
+        raise ConfigError("GATEWAY_IMAP_URL is not set: there is no mailbox to poll")
+    read = reader.poll_once()
+    filed = gateway.pipeline.drain()
+    report = gateway.dispatcher.deliver_due()
+    print(f"read {read} message(s) from {reader.account}; filed {len(filed)}; "
+          f"sent {report.sent} mail(s)")
     return 0
 
 

@@ -25,6 +25,7 @@ from gateway.app import Gateway, build_gateway, serve
 from gateway.config import Endpoint, Engineer, Settings
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema
+from tests.dovecot import Dovecot, TokenIntrospection
 
 DATA = Path(__file__).parent / "data"
 SUPPORT = "support@example.com"
@@ -354,3 +355,21 @@ class Desk:
 @pytest.fixture
 def desk(make_gateway: Callable[..., RunningGateway], sink: Sink) -> Desk:
     return Desk(make_gateway(engineers=ENGINEERS), sink)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A private Dovecot IMAP server on loopback; fails (never skips) when not installed."""
+    server = Dovecot().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def oauth2_dovecot() -> Iterator[Dovecot]:
+    """Dovecot that takes XOAUTH2 logins, checked against a real introspection endpoint."""
+    introspection = TokenIntrospection()
+    server = Dovecot(oauth2_introspection_url=introspection.url).start()
+    yield server
+    server.remove()
+    introspection.stop()

@@ -20,6 +20,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "config": {"errors"},
     "tokens": set(),
     "smtp_inbound": {"errors", "spool", "tokens"},
+    "imap_inbound": {"errors", "config", "spool"},
     "spool": {"errors"},
     "parsing": {"errors"},
     "threader": {"errors", "parsing", "tokens"},
@@ -31,7 +32,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "pipeline": {"errors", "spool", "parsing", "threader", "workflow", "notifications",
                  "tokens"},
     "timers": {"notifications", "workflow"},
-    "app": SHARED | {"smtp_inbound", "spool", "parsing", "threader", "workflow",
+    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "parsing", "threader", "workflow",
                      "notifications", "delivery", "pipeline", "timers"},
     "cli": SHARED | {"app"},
 }

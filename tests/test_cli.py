@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SUPPORT, Sink, free_port, load_case, wait_until
+from tests.dovecot import PASSWORD as IMAP_PASSWORD
+from tests.dovecot import Dovecot, TokenIntrospection
 
 
 def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -233,3 +235,68 @@ def test_attachment_writes_the_stored_file(env: dict[str, str], tmp_path: Path) 
     assert out.read_bytes().startswith(b"E/AndroidRuntime: FATAL EXCEPTION")
     missing = run_gateway(env, "attachment", "0" * 64, check=False)
     assert missing.returncode == 1 and "no stored attachment" in missing.stderr
+
+
+def test_poll_once_reads_the_mailbox_files_it_and_exits(tmp_path: Path, dovecot: Dovecot) -> None:
+    password_file = tmp_path / "imap-password"
+    password_file.write_text(IMAP_PASSWORD + "\n")
+    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url(password=False),
+                      GATEWAY_IMAP_PASSWORD_FILE=str(password_file),
+                      GATEWAY_IMAP_FOLDER_DONE="Processed")
+    run_gateway(env, "migrate")
+    dovecot.append(load_case("customer_new.eml"))
+    dovecot.append(load_case("customer_zh_gbk.eml"))
+    first = run_gateway(env, "poll", "--once")
+    assert "read 2 message(s)" in first.stdout and "filed 2" in first.stdout
+    assert "sent 2 mail(s)" in first.stdout
+    assert len(run_json(env, "tickets")) == 2  # type: ignore[arg-type]
+    assert not dovecot.messages("INBOX") and len(dovecot.messages("Processed")) == 2
+    assert "read 0 message(s)" in run_gateway(env, "poll", "--once").stdout
+
+
+def test_poll_once_with_a_wrong_password_exits_78_naming_the_setting(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    env = gateway_env(tmp_path / "var",
+                      GATEWAY_IMAP_URL=dovecot.url().replace(IMAP_PASSWORD, "wrong"))
+    run_gateway(env, "migrate")
+    result = run_gateway(env, "poll", "--once", check=False)
+    assert result.returncode == 78
+    assert result.stderr.startswith("gateway: GATEWAY_IMAP_URL: 127.0.0.1 refused the login")
+
+
+def test_poll_once_against_a_server_that_is_down_exits_75(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path / "var",
+                      GATEWAY_IMAP_URL=f"imap://support:pw@127.0.0.1:{free_port()}/INBOX")
+    run_gateway(env, "migrate")
+    result = run_gateway(env, "poll", "--once", check=False)
+    assert result.returncode == 75 and "unavailable" in result.stderr
+
+
+def test_imap_url_without_a_way_to_log_in_is_refused(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL="imap://support@127.0.0.1/INBOX")
+    result = run_gateway(env, "poll", "--once", check=False)
+    assert result.returncode == 78 and "exactly one way to log in" in result.stderr
+
+
+def test_poll_once_logs_in_with_an_oauth2_token_from_a_command(
+    tmp_path: Path, oauth2_dovecot: Dovecot
+) -> None:
+    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
+                      GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND=f"echo {TokenIntrospection.VALID_TOKEN}")
+    run_gateway(env, "migrate")
+    oauth2_dovecot.append(load_case("customer_new.eml"))
+    assert "read 1 message(s)" in run_gateway(env, "poll", "--once").stdout
+
+
+def test_poll_once_with_a_refused_oauth2_token_names_the_setting(
+    tmp_path: Path, oauth2_dovecot: Dovecot
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("expired-token\n")
+    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
+                      GATEWAY_IMAP_OAUTH2_TOKEN_FILE=str(token_file))
+    run_gateway(env, "migrate")
+    result = run_gateway(env, "poll", "--once", check=False)
+    assert result.returncode == 78
+    assert "GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND" in result.stderr

@@ -1,0 +1,371 @@
+"""IMAP intake: the support mailbox at a hosted mail service, read into the spool.
+
+Receivers only spool. For each new message: fetch it by UID with `BODY.PEEK[]` (a plain
+`RFC822` fetch would mark it read), hand it to `Spool.accept()` (fsynced), commit the UID
+to the database, and only then flag it `\\Seen` or move it to the done folder. A crash at
+any point re-delivers at most, and the pipeline's dedupe key makes a second copy a no-op.
+
+The folder's UIDVALIDITY and last UID live in `imap_folders`. A new UIDVALIDITY (the folder
+was recreated) reads the folder again as on the first start: in flag mode every message not
+yet `\\Seen`, in move mode everything left in the folder. IDLE is used when the server has
+it, so new mail is spooled within a second or two; otherwise the folder is polled.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.utils
+import imaplib
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import ImapAccount
+from gateway.errors import ConfigError, MessageRefused, TemporaryFailure
+from gateway.spool import Spool
+from storage.models import ImapFolder
+
+log = logging.getLogger(__name__)
+
+SEEN = b"\\Seen"
+# RFC 2177 allows 29 minutes; renewing sooner also reads the folder again now and then,
+# a safety net for any notification that goes astray.
+IDLE_RENEW_SECONDS = 120.0
+# How long one IDLE wait blocks, so a stop request is seen promptly.
+IDLE_CHECK_SECONDS = 1.0
+SOCKET_TIMEOUT_SECONDS = 60.0
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 60.0
+# After a refused login, try again this rarely: the password may be fixed meanwhile.
+LOGIN_RETRY_SECONDS = 300.0
+# Errors that mean the connection or the server is gone, not that the mail is bad.
+CONNECTION_ERRORS = (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """How to log in: a password, or an OAuth2 access token from a file or a command."""
+
+    password: str = ""
+    password_file: Path | None = None
+    token_file: Path | None = None
+    token_command: str = ""
+
+
+class ConnectionLost(Exception):
+    """The server said BYE or stopped answering."""
+
+
+class MailboxReader:
+    """Reads one IMAP folder into the spool."""
+
+    def __init__(self, account: ImapAccount, credentials: Credentials, spool: Spool,
+                 sessions: sessionmaker[Session], support_address: str, done_folder: str = "",
+                 poll_seconds: float = 60.0,
+                 on_spooled: Callable[[], None] = lambda: None) -> None:
+        self.account = account
+        self.credentials = credentials
+        self.spool = spool
+        self.sessions = sessions
+        self.support_address = support_address
+        self.done_folder = done_folder
+        self.poll_seconds = poll_seconds
+        self.on_spooled = on_spooled
+        # The folder's UIDNEXT when it was last selected.
+        self.uidnext = 0
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def poll_once(self) -> int:
+        """Connect, spool every new message, disconnect; the number spooled."""
+        try:
+            with self.connection() as client:
+                return self.drain(client)
+        except CONNECTION_ERRORS as exc:
+            raise TemporaryFailure(f"IMAP server {self.account} unavailable: {exc}") from exc
+
+    def drain(self, client: IMAPClient) -> int:
+        """Spool every message not read yet, then flag or move what has been spooled."""
+        status = client.select_folder(self.account.folder)
+        uidvalidity = int(status[b"UIDVALIDITY"])
+        self.uidnext = int(status.get(b"UIDNEXT", 0))
+        new = self.new_uids(client, self.last_uid(uidvalidity))
+        for uid in new:
+            self.take(client, uid)
+            self.remember(uidvalidity, uid)
+            self.on_spooled()
+            self.finish(client, [uid])
+        unfinished = self.left_unfinished(client, self.last_uid(uidvalidity))
+        if unfinished:
+            self.finish(client, unfinished)
+        return len(new)
+
+    def new_uids(self, client: IMAPClient, last_uid: int | None) -> list[int]:
+        """UIDs to fetch, oldest first. `None`: first read of this folder (or a new
+        UIDVALIDITY), which takes what is unread (flag mode) or everything (move mode)."""
+        if last_uid is None:
+            criteria: list[str] = ["ALL"] if self.done_folder else ["UNSEEN"]
+            return sorted(int(uid) for uid in client.search(criteria))
+        # `UID n:*` always matches the newest message, even below n; hence the filter.
+        found = client.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(int(uid) for uid in found if int(uid) > last_uid)
+
+    def left_unfinished(self, client: IMAPClient, last_uid: int | None) -> list[int]:
+        """Spooled messages a crash left unflagged or unmoved (UIDs we already took)."""
+        if last_uid is None:
+            return []
+        criteria: list[str] = ["UID", f"1:{last_uid}"]
+        if not self.done_folder:
+            criteria.append("UNSEEN")
+        return sorted(int(uid) for uid in client.search(criteria) if int(uid) <= last_uid)
+
+    def take(self, client: IMAPClient, uid: int) -> None:
+        """Fetch one message without marking it read, and spool it (or quarantine it)."""
+        fetched = client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
+        if fetched is None:
+            return  # Expunged by someone else since the search: nothing to own.
+        raw = bytes(fetched[b"BODY[]"])
+        sender = envelope_sender(raw)
+        recipients = [self.support_address]
+        try:
+            self.spool.accept(raw, sender, recipients, "imap")
+        except MessageRefused as exc:
+            # Over IMAP there is nobody to refuse it to: keep it, with the reason.
+            log.warning("IMAP UID %s quarantined: %s", uid, exc.reason)
+            self.spool.keep_refused(raw, sender, recipients, "imap", exc.reason)
+
+    def finish(self, client: IMAPClient, uids: list[int]) -> None:
+        """Mark spooled messages done on the server: moved, or flagged `\\Seen`."""
+        if not self.done_folder:
+            client.add_flags(uids, [SEEN], silent=True)
+            return
+        if client.has_capability("MOVE"):
+            client.move(uids, self.done_folder)
+            return
+        client.copy(uids, self.done_folder)
+        client.delete_messages(uids, silent=True)
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)
+        else:
+            client.expunge()
+
+    # -- the folder's state in the database ------------------------------------------------
+
+    def last_uid(self, uidvalidity: int) -> int | None:
+        """The last UID spooled under this UIDVALIDITY, or None when there is none."""
+        with self.sessions() as session:
+            folder = self.folder_row(session)
+            if folder is None:
+                return None
+            if folder.uidvalidity != uidvalidity:
+                log.warning("%s: UIDVALIDITY changed from %s to %s; reading the folder again",
+                            self.account, folder.uidvalidity, uidvalidity)
+                return None
+            return folder.last_uid
+
+    def remember(self, uidvalidity: int, uid: int) -> None:
+        with self.sessions.begin() as session:
+            folder = self.folder_row(session)
+            if folder is None:
+                session.add(ImapFolder(mailbox=self.mailbox_key, uidvalidity=uidvalidity,
+                                       last_uid=uid))
+            elif folder.uidvalidity != uidvalidity:
+                folder.uidvalidity, folder.last_uid = uidvalidity, uid
+            else:
+                folder.last_uid = max(folder.last_uid, uid)
+
+    def folder_row(self, session: Session) -> ImapFolder | None:
+        return session.scalars(
+            select(ImapFolder).where(ImapFolder.mailbox == self.mailbox_key)).first()
+
+    @property
+    def mailbox_key(self) -> str:
+        return f"{self.account.user}@{self.account.host}:{self.account.port}/" \
+               f"{self.account.folder}"
+
+    # -- connecting ------------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self) -> Iterator[IMAPClient]:
+        """A logged-in client; a refused login is a `ConfigError` naming the setting."""
+        client = IMAPClient(self.account.host, self.account.port, ssl=self.account.tls,
+                            timeout=SOCKET_TIMEOUT_SECONDS)
+        try:
+            self.log_in(client)
+            if self.done_folder and not client.folder_exists(self.done_folder):
+                client.create_folder(self.done_folder)
+            yield client
+        finally:
+            try:
+                client.logout()
+            except CONNECTION_ERRORS:
+                client.shutdown()
+
+    def log_in(self, client: IMAPClient) -> None:
+        credentials = self.credentials
+        try:
+            if credentials.token_file or credentials.token_command:
+                client.oauth2_login(self.account.user, self.oauth2_token())
+            else:
+                client.login(self.account.user, self.password())
+        except LoginError as exc:
+            setting = ("GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND"
+                       if credentials.token_file or credentials.token_command
+                       else "GATEWAY_IMAP_PASSWORD_FILE" if credentials.password_file
+                       else "GATEWAY_IMAP_URL")
+            raise ConfigError(f"{setting}: {self.account.host} refused the login of "
+                              f"{self.account.user!r}: {describe(exc)}") from None
+
+    def password(self) -> str:
+        if self.credentials.password_file is None:
+            return self.credentials.password
+        return read_secret_file("GATEWAY_IMAP_PASSWORD_FILE", self.credentials.password_file)
+
+    def oauth2_token(self) -> str:
+        if self.credentials.token_file is not None:
+            return read_secret_file("GATEWAY_IMAP_OAUTH2_TOKEN_FILE",
+                                    self.credentials.token_file)
+        try:
+            done = subprocess.run(self.credentials.token_command, shell=True, check=True,
+                                  capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ConfigError(f"GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND failed: {exc}") from None
+        token = done.stdout.strip()
+        if not token:
+            raise ConfigError("GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND printed no token")
+        return token
+
+    # -- running until stopped -------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Read the folder until `stop` is set: IDLE or polling, reconnecting with backoff."""
+        outage = Outage(str(self.account))
+        while not stop.is_set():
+            try:
+                with self.connection() as client:
+                    outage.ended()
+                    self.follow(client, stop)
+            except ConfigError as exc:
+                log.error("IMAP intake: %s (trying again in %.0fs)", exc.reason,
+                          LOGIN_RETRY_SECONDS)
+                stop.wait(LOGIN_RETRY_SECONDS)
+            except (*CONNECTION_ERRORS, ConnectionLost) as exc:
+                stop.wait(outage.began(exc))
+
+    def follow(self, client: IMAPClient, stop: threading.Event) -> None:
+        """On one connection: spool what is new, then wait for more."""
+        can_idle = client.has_capability("IDLE")
+        if not can_idle:
+            log.info("%s offers no IDLE; polling every %.0fs", self.account, self.poll_seconds)
+        while not stop.is_set():
+            self.drain(client)
+            if self.arrived_meanwhile(client):
+                continue
+            if can_idle:
+                wait_in_idle(client, stop)
+            else:
+                stop.wait(self.poll_seconds)
+
+    def arrived_meanwhile(self, client: IMAPClient) -> bool:
+        """Whether mail arrived while the folder was being read: its notification may
+        already have been consumed by a command, so IDLE would not report it."""
+        status = client.folder_status(self.account.folder, [b"UIDNEXT"])
+        return int(status.get(b"UIDNEXT", 0)) > self.uidnext
+
+
+def wait_in_idle(client: IMAPClient, stop: threading.Event) -> None:
+    """Wait in IDLE until the server reports a change, `stop` is set or it is time to renew."""
+    client.idle()
+    renew_at = time.monotonic() + IDLE_RENEW_SECONDS
+    try:
+        while not stop.is_set() and time.monotonic() < renew_at:
+            if notification_buffered(client):
+                return
+            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
+            if any(isinstance(r, tuple) and b"BYE" in r for r in responses):
+                raise ConnectionLost("the server said BYE")
+            if responses:
+                return
+    finally:
+        client.idle_done()
+
+
+def notification_buffered(client: IMAPClient) -> bool:
+    """Whether a server response already sits in imaplib's read buffer.
+
+    imaplib reads the socket in chunks, so an `EXISTS` that arrives in the same packet as
+    IDLE's `+ idling` continuation is buffered with it, and `idle_check()`, which polls the
+    socket, would not see it until something else arrived. Peeking needs imaplib's file
+    object (`IMAPClient._imap.file`): there is no public way to ask.
+    """
+    sock = client.socket()
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except OSError:  # Nothing buffered and nothing to read (EAGAIN, or TLS wants more).
+        return False
+    finally:
+        sock.settimeout(SOCKET_TIMEOUT_SECONDS)
+
+
+class Outage:
+    """Backoff between reconnects, logged once when an outage begins and once when it ends."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: float | None = None
+        self.attempts = 0
+
+    def began(self, exc: BaseException) -> float:
+        """Note a failed attempt; the seconds to wait before the next."""
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("IMAP %s unavailable (%s); reconnecting with backoff", self.what,
+                        describe(exc))
+        self.attempts += 1
+        return float(min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self.attempts - 1)))
+
+    def ended(self) -> None:
+        if self.since is not None:
+            log.warning("IMAP %s reachable again after %.0fs and %d attempt(s)", self.what,
+                        time.monotonic() - self.since, self.attempts)
+        self.since, self.attempts = None, 0
+
+
+def envelope_sender(raw: bytes) -> str | None:
+    """The `Return-Path` the delivering server recorded: '' for a bounce, None if absent."""
+    headers = email.parser.BytesHeaderParser().parsebytes(raw[:65536])
+    value = headers.get("Return-Path")
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text in ("<>", ""):
+        return ""
+    return email.utils.parseaddr(text)[1] or None
+
+
+def read_secret_file(key: str, path: Path) -> str:
+    try:
+        secret = path.read_text("utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    if not secret:
+        raise ConfigError(f"{key}: {path} is empty")
+    return secret
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, LoginError) and text.startswith("b'"):
+        text = text[2:-1]
+    return text or type(exc).__name__

@@ -1,0 +1,218 @@
+"""IMAP intake against a real Dovecot: mail appended to the support mailbox becomes tickets,
+nothing is lost or duplicated across restarts, crashes and a changed UIDVALIDITY."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from gateway.app import build_gateway
+from gateway.config import Settings, parse_imap_url
+from gateway.errors import ConfigError
+from gateway.imap_inbound import Credentials, MailboxReader
+from gateway.spool import Receipt, Spool
+from storage.models import ImapFolder, ReceiptOutcome
+from storage.session import upgrade_schema
+from tests.conftest import RunningGateway, Sink, load_case, wait_until
+from tests.dovecot import PASSWORD, Dovecot
+
+SEEN = b"\\Seen"
+
+
+def customer_mail(number: int, sender: str = "alice@customer.example") -> bytes:
+    return (f"From: Customer {number} <{sender}>\r\nTo: support@example.com\r\n"
+            f"Subject: Problem number {number}\r\nMessage-ID: <problem-{number}@customer.example>"
+            f"\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n\r\nIt crashes, case {number}.\r\n"
+            ).encode()
+
+
+def imap_gateway(make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
+                 folder: str = "INBOX", **changes: Any) -> RunningGateway:
+    return make_gateway(imap=parse_imap_url("GATEWAY_IMAP_URL", dovecot.url(folder)), **changes)
+
+
+def ticket_subjects(gateway: RunningGateway) -> list[str]:
+    return [ticket.subject for ticket in gateway.tickets()]
+
+
+def test_appended_mail_becomes_a_ticket_within_seconds_and_is_flagged_seen(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot, sink: Sink
+) -> None:
+    gateway = imap_gateway(make_gateway, dovecot)
+    dovecot.append(load_case("customer_new.eml"))
+    wait_until(gateway.tickets, timeout=5, what="a ticket from the IMAP mailbox")
+    ack = sink.wait_for(1)[0]
+    assert ack.recipients == ["alice@customer.example"]
+    assert gateway.receipts()[0].source == "imap"
+    wait_until(lambda: all(SEEN in flags for flags in dovecot.messages().values()),
+               what="the message flagged \\Seen")
+
+
+def test_reply_appended_later_threads_onto_the_ticket(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot, sink: Sink
+) -> None:
+    gateway = imap_gateway(make_gateway, dovecot)
+    dovecot.append(load_case("customer_new.eml"))
+    ack = sink.wait_for(1)[0].message
+    reply_to = ack["Reply-To"].addresses[0].addr_spec
+    reply = load_case("customer_reply.eml", ack_id=ack["Message-ID"].strip("<>"),
+                      subject=str(ack["Subject"])).replace(b"support@example.com",
+                                                           reply_to.encode())
+    dovecot.append(reply)
+    receipts = gateway.wait_for_receipts(2)
+    assert receipts[1].outcome is ReceiptOutcome.REPLY
+    assert len(gateway.tickets()) == 1
+
+
+def test_server_restart_loses_nothing_and_duplicates_nothing(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.imap_inbound")
+    gateway = imap_gateway(make_gateway, dovecot)
+    for number in (1, 2, 3):
+        dovecot.append(customer_mail(number))
+    wait_until(lambda: len(gateway.tickets()) == 3, what="three tickets")
+    dovecot.stop()
+    wait_until(lambda: "unavailable" in caplog.text, what="the outage to be noticed")
+    dovecot.start()
+    for number in (4, 5, 6):
+        dovecot.append(customer_mail(number))
+    wait_until(lambda: len(gateway.tickets()) == 6, timeout=30, what="six tickets")
+    gateway.wait_idle()
+    assert sorted(ticket_subjects(gateway)) == [f"Problem number {n}" for n in range(1, 7)]
+    assert [r.outcome for r in gateway.receipts()] == [ReceiptOutcome.NEW_TICKET] * 6
+    assert caplog.text.count("unavailable") == 1, "an outage is logged once, not per attempt"
+    assert "reachable again" in caplog.text
+
+
+def test_recreated_folder_with_new_uidvalidity_makes_no_duplicate_tickets(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot
+) -> None:
+    dovecot.append(customer_mail(1), folder="Support")
+    gateway = imap_gateway(make_gateway, dovecot, folder="Support")
+    dovecot.append(customer_mail(2), folder="Support")
+    wait_until(lambda: len(gateway.tickets()) == 2, what="two tickets")
+    with gateway.session() as session:
+        before = session.scalars(select(ImapFolder.uidvalidity)).one()
+    with dovecot.client() as client:
+        client.delete_folder("Support")
+        client.create_folder("Support")
+        for number in (1, 2, 3):
+            client.append("Support", customer_mail(number))
+    wait_until(lambda: len(gateway.receipts()) == 5, timeout=30, what="five receipts")
+    assert sorted(ticket_subjects(gateway)) == [f"Problem number {n}" for n in (1, 2, 3)]
+    outcomes = [r.outcome for r in gateway.receipts()]
+    assert outcomes.count(ReceiptOutcome.DUPLICATE) == 2
+    with gateway.session() as session:
+        assert session.scalars(select(ImapFolder.uidvalidity)).one() != before
+
+
+def test_poison_messages_are_quarantined_and_the_others_ticketed(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot
+) -> None:
+    gateway = imap_gateway(make_gateway, dovecot)
+    dovecot.append(customer_mail(1))
+    dovecot.append(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)  # an Outlook .msg
+    dovecot.append(b"this is not a mail message at all")
+    dovecot.append(customer_mail(2))
+    wait_until(lambda: len(gateway.gateway.spool.quarantined()) == 2, what="two quarantined")
+    wait_until(lambda: len(gateway.tickets()) == 2, what="two tickets")
+    reasons = sorted(reason for _, reason in gateway.gateway.spool.quarantined())
+    assert reasons == ["an Outlook .msg file is not an RFC 5322 message",
+                       "no header fields: this is not an RFC 5322 message"]
+    wait_until(lambda: all(SEEN in f for f in dovecot.messages().values()),
+               what="every message, good or poison, flagged")
+
+
+def test_processed_mail_is_moved_to_the_done_folder(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot
+) -> None:
+    gateway = imap_gateway(make_gateway, dovecot, imap_folder_done="Processed")
+    dovecot.append(customer_mail(1))
+    dovecot.append(customer_mail(2))
+    wait_until(lambda: len(gateway.tickets()) == 2, what="two tickets")
+    wait_until(lambda: not dovecot.messages("INBOX"), what="INBOX emptied")
+    assert len(dovecot.messages("Processed")) == 2
+
+
+class CrashingSpool(Spool):
+    """The real spool, but the process "dies" right after the bytes are fsynced."""
+
+    def accept(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
+               source: str) -> Receipt:
+        super().accept(raw, mail_from, recipients, source)
+        raise KeyboardInterrupt("crash after the spool, before the UID is committed")
+
+
+def reader_for(settings: Settings, spool: Spool | None = None) -> tuple[MailboxReader, Any]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_schema(settings.effective_database_url)
+    gateway = build_gateway(settings)
+    assert settings.imap is not None
+    reader = MailboxReader(settings.imap, Credentials(settings.imap.password),
+                           spool or gateway.spool, gateway.sessions, settings.support_address)
+    return reader, gateway
+
+
+def test_crash_between_spool_and_commit_redelivers_once_and_files_once(
+    settings: Settings, dovecot: Dovecot
+) -> None:
+    settings = Settings(**{**settings_fields(settings),
+                           "imap": parse_imap_url("u", dovecot.url())})
+    dovecot.append(customer_mail(1))
+    _, gateway = reader_for(settings)
+    crashing = CrashingSpool(settings.data_dir / "spool", gateway.blobs,
+                             settings.max_message_bytes)
+    crashing_reader, _ = reader_for(settings, crashing)
+    with pytest.raises(KeyboardInterrupt):
+        crashing_reader.poll_once()
+    assert not any(SEEN in f for f in dovecot.messages().values()), "not flagged before commit"
+    reader, _ = reader_for(settings)
+    assert reader.poll_once() == 1, "the same message is read again after the crash"
+    outcomes = [o.outcome for o in gateway.pipeline.drain()]
+    assert sorted(o.value for o in outcomes) == ["duplicate", "new_ticket"]
+    assert all(SEEN in f for f in dovecot.messages().values())
+    assert reader.poll_once() == 0
+
+
+def test_crash_between_commit_and_flag_flags_on_the_next_pass(
+    settings: Settings, dovecot: Dovecot
+) -> None:
+    settings = Settings(**{**settings_fields(settings),
+                           "imap": parse_imap_url("u", dovecot.url())})
+    dovecot.append(customer_mail(1))
+    reader, gateway = reader_for(settings)
+    with reader.connection() as client:
+        status = client.select_folder("INBOX")
+        [uid] = reader.new_uids(client, None)
+        reader.take(client, uid)
+        reader.remember(int(status[b"UIDVALIDITY"]), uid)  # ...and the process dies here
+    assert not any(SEEN in f for f in dovecot.messages().values())
+    assert reader.poll_once() == 0, "nothing is fetched twice"
+    assert all(SEEN in f for f in dovecot.messages().values())
+    assert [o.outcome.value for o in gateway.pipeline.drain()] == ["new_ticket"]
+
+
+def test_wrong_password_is_a_config_error_naming_the_setting(
+    settings: Settings, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "imap-password"
+    wrong.write_text("not-the-password\n")
+    url = parse_imap_url("u", dovecot.url(password=False))
+    reader, _ = reader_for(Settings(**{**settings_fields(settings), "imap": url}))
+    reader.credentials = Credentials(password_file=wrong)
+    with pytest.raises(ConfigError) as raised:
+        reader.poll_once()
+    assert raised.value.reason.startswith("GATEWAY_IMAP_PASSWORD_FILE: 127.0.0.1 refused")
+    wrong.write_text(PASSWORD)
+    assert reader.poll_once() == 0
+
+
+def settings_fields(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
