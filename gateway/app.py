@@ -72,7 +72,8 @@ def build_gateway(settings: Settings) -> Gateway:
     spool.prepare()
     secret = load_secret(settings.secret, settings.data_dir / "secret.key")
     notifier = make_notifier(settings, secret, blobs)
-    rules = Rules(settings.engineers, timedelta(days=settings.reopen_days))
+    rules = Rules(settings.engineers, timedelta(days=settings.reopen_days),
+                  settings.support_address)
     pipeline = Pipeline(spool, sessions, blobs, notifier, secret, settings.support_address,
                         settings.subject_tag, rules)
     dispatcher = Dispatcher(sessions, make_transport(settings), settings.delivery_max_attempts,
@@ -230,13 +231,21 @@ def run_worker(settings: Settings, wake: SyncEvent, stopping: SyncEvent) -> None
         wake.clear()
         gateway.pipeline.drain()
         if time.monotonic() >= timers_due:
-            gateway.timers.run_due()
+            run_timers(gateway)
             timers_due = time.monotonic() + TIMERS_EVERY_SECONDS
         gateway.dispatcher.deliver_due()
         if stopping.is_set():
             break
         wake.wait(IDLE_POLL_SECONDS)
     gateway.engine.dispose()
+
+
+def run_timers(gateway: Gateway) -> None:
+    """Time-based work; a failure is logged and retried next round, never stops delivery."""
+    try:
+        gateway.timers.run_due()
+    except Exception:  # The outbox must still be delivered below.
+        log.exception("time-based work failed; trying again in %.0fs", TIMERS_EVERY_SECONDS)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -419,7 +419,7 @@ class Notifier:
         ]
         if thread:
             headers.append(("In-Reply-To", f"<{thread[-1]}>"))
-            headers.append(("References", " ".join(f"<{ref}>" for ref in thread[-10:])))
+            headers.append(("References", " ".join(f"<{ref}>" for ref in references(thread))))
         headers += [
             ("Auto-Submitted", "auto-replied"),
             # Asks Exchange and Outlook not to answer with out-of-office replies.
@@ -438,6 +438,13 @@ class Notifier:
                                recipient=participant.address,
                                content=compose(headers, rendered.text, rendered.html, files)))
         return outgoing
+
+
+def references(thread: Sequence[str], keep: int = 10) -> list[str]:
+    """The thread's first Message-ID and its latest ones (RFC 5322 3.6.4 trims the middle)."""
+    if len(thread) <= keep:
+        return list(thread)
+    return [thread[0], *thread[-(keep - 1):]]
 
 
 def wants_receipt(applied: Applied) -> bool:

@@ -98,7 +98,9 @@ AUTO_REPLY_SUBJECT = re.compile(
 # which email_reply_parser (written for "On ... wrote:") does not know.
 QUOTE_HEADERS = re.compile(
     r"^\s*(?:"
-    r"-{2,}\s*(?:Original Message|Forwarded message|原始邮件|原始郵件|转发的邮件)\s*-{2,}"
+    # The separator at the top of the gateway's own notifications to engineers.
+    r"(?:>\s*)*##-.*-##"
+    r"|-{2,}\s*(?:Original Message|Forwarded message|原始邮件|原始郵件|转发的邮件)\s*-{2,}"
     r"|_{10,}"
     r"|(?:From|发件人|寄件者|發件人)\s*[:：].*"
     r"|在.{2,80}(?:写道|寫道)\s*[:：]"

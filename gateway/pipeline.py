@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -95,6 +95,7 @@ class Pipeline:
         return Outcome(receipt.spool_id, row.outcome, row.ticket_id, row.reason)
 
     def file_new(self, session: Session, receipt: Receipt, mail: ParsedMail) -> ReceiptRow:
+        mail = mark_automatic(mail, receipt.mail_from)
         sender = choose_sender(mail, receipt)
         match = find_ticket(session, mail, self.recipients(receipt, mail), self.secret,
                             self.support_address, self.subject_tag)
@@ -141,13 +142,17 @@ class Pipeline:
         if match.ticket_id is None:
             return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
                                self.rules, now)
-        ticket = session.get_one(Ticket, match.ticket_id)
+        # Locked, so a timer or another process cannot change it under this message.
+        ticket = session.get_one(Ticket, match.ticket_id, with_for_update=True)
         # Only a reply token proves who wrote; a subject tag or a header match does not.
         through = match.participant_id if match.method == "token" else None
         author = classify_author(session, through, sender, self.rules)
-        if wants_follow_up(ticket, mail, author, self.rules, now):
-            return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
-                               self.rules, now, follow_up_of=ticket)
+        while wants_follow_up(ticket, mail, author, self.rules, now):
+            follow_up = latest_follow_up(session, ticket)
+            if follow_up is None:
+                return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
+                                   self.rules, now, follow_up_of=ticket)
+            ticket = follow_up  # Later replies to the old thread join its follow-up.
         return apply_to_ticket(session, ticket, author, mail, sender, through, self.blobs,
                                receipt.raw_sha256, self.rules, now)
 
@@ -168,6 +173,22 @@ class Pipeline:
         if earlier is None:
             raise RuntimeError(f"{receipt.spool_id}: integrity error without a duplicate")
         return earlier
+
+
+def mark_automatic(mail: ParsedMail, envelope_sender: str | None) -> ParsedMail:
+    """Mail with a null reverse-path is automatic (RFC 3834), whatever its headers say."""
+    if mail.automatic:
+        return mail
+    if envelope_sender == "":
+        return replace(mail, automatic="null reverse-path")
+    if mail.is_bounce:
+        return replace(mail, automatic="delivery status notification")
+    return mail
+
+
+def latest_follow_up(session: Session, ticket: Ticket) -> Ticket | None:
+    return session.scalars(select(Ticket).where(Ticket.follow_up_of == ticket.id)
+                           .order_by(Ticket.id.desc()).limit(1)).first()
 
 
 def choose_sender(mail: ParsedMail, receipt: Receipt) -> str:

@@ -22,6 +22,7 @@ from gateway.config import Engineer
 from gateway.confirmation import Confirmation, classify_confirmation
 from gateway.errors import InvalidTransition
 from gateway.parsing import ParsedAttachment, ParsedMail
+from gateway.tokens import plus_part
 from storage.blobs import BlobStore
 from storage.models import (
     Attachment,
@@ -68,6 +69,7 @@ class Rules:
 
     engineers: tuple[Engineer, ...]
     reopen_window: timedelta
+    support_address: str
 
     def engineer(self, address: str) -> Engineer | None:
         return next((e for e in self.engineers if e.address == address.lower()), None)
@@ -163,12 +165,15 @@ def open_ticket(session: Session, mail: ParsedMail, sender: str, blobs: BlobStor
     requester = Participant(ticket=ticket, address=sender, role=ParticipantRole.REQUESTER)
     session.add(requester)
     for address in mail.cc_addresses:
-        if address != sender and rules.engineer(address) is None:
+        if (address != sender and rules.engineer(address) is None
+                and plus_part(address, rules.support_address) is None):
             session.add(Participant(ticket=ticket, address=address, role=ParticipantRole.CC))
     for engineer in rules.tier("L1"):
         if engineer.address != sender:
             engineer_participant(session, ticket, engineer.address)
-    message = store_inbound(session, ticket, mail, mail.text, sender, blobs, raw_sha256, now)
+    # A follow-up is a reply to the old thread: its quoted history belongs to the old ticket.
+    text = (mail.reply_text or mail.text) if follow_up_of else mail.text
+    message = store_inbound(session, ticket, mail, text, sender, blobs, raw_sha256, now)
     detail = f"follow-up of #{follow_up_of.id}" if follow_up_of else ""
     created = Event(ticket=ticket, type="created", actor=sender, at=now,
                     to_status=TicketStatus.NEW, message=message, detail=detail)
@@ -190,7 +195,8 @@ def apply_to_ticket(session: Session, ticket: Ticket, author: Author, mail: Pars
         return apply_engineer_message(session, ticket, mail, through, blobs, raw_sha256,
                                       rules, now)
     if author is Author.CUSTOMER:
-        return apply_customer_message(session, ticket, mail, sender, blobs, raw_sha256, now)
+        return apply_customer_message(session, ticket, mail, sender, blobs, raw_sha256, rules,
+                                      now)
     return keep_unverified(session, ticket, author, mail, sender, blobs, raw_sha256, rules,
                            now)
 
@@ -204,34 +210,63 @@ def wants_follow_up(ticket: Ticket, mail: ParsedMail, author: Author, rules: Rul
 
 
 def apply_customer_message(session: Session, ticket: Ticket, mail: ParsedMail, sender: str,
-                           blobs: BlobStore, raw_sha256: str, now: datetime) -> Applied:
-    """A customer's message: confirms, reopens, or simply joins the ticket."""
+                           blobs: BlobStore, raw_sha256: str, rules: Rules,
+                           now: datetime) -> Applied:
+    """A customer's message: confirms, reopens, or simply joins the ticket.
+
+    Only someone already on the customer's side of the ticket changes its status or brings
+    in the people they copy. Anyone else who threads onto it (by quoting a Message-ID) is
+    heard by the engineers but never added, so no ticket mail goes to them.
+    """
     text = mail.reply_text or mail.text
     message = store_inbound(session, ticket, mail, text, sender, blobs, raw_sha256, now)
-    applied = Applied(ticket, message, Author.CUSTOMER, False,
-                      customer_participant(session, ticket, sender))
+    on_ticket = find_participant(ticket, sender)
+    applied = Applied(ticket, message, Author.CUSTOMER, False, on_ticket)
     if mail.automatic:
-        # An out-of-office reply is kept, but never confirms, reopens or closes anything.
+        # An out-of-office reply or a bounce is kept, but never confirms, reopens or closes.
         applied.events.append(record(session, ticket, "automatic_reply", sender, now, message,
                                      mail.automatic))
-    elif ticket.status is TicketStatus.RESOLVED:
-        applied.events.append(read_confirmation(session, ticket, mail, text, sender, message,
-                                                now))
-    elif ticket.status is TicketStatus.CLOSED:
-        applied.events.append(transition(session, ticket, S.OPEN, sender, now, message,
-                                         "reopened", "the customer wrote after it was closed"))
-    elif ticket.status is TicketStatus.WAITING:
-        applied.events.append(transition(session, ticket, S.OPEN, sender, now, message,
-                                         detail="the customer replied"))
+    elif on_ticket is None:
+        applied.events.append(record(session, ticket, "message_added", sender, now, message,
+                                     "from someone not on the ticket"))
     else:
-        applied.events.append(record(session, ticket, "message_added", sender, now, message))
+        add_copied_people(session, ticket, mail, rules)
+        applied.events.append(customer_event(session, ticket, mail, text, sender, message,
+                                             now))
     return applied
+
+
+def customer_event(session: Session, ticket: Ticket, mail: ParsedMail, text: str,
+                   sender: str, message: Message, now: datetime) -> Event:
+    """What a customer's words do to the ticket's status, given the status it is in."""
+    if ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        return read_confirmation(session, ticket, mail, text, sender, message, now)
+    if ticket.status is TicketStatus.WAITING:
+        return transition(session, ticket, S.OPEN, sender, now, message,
+                          detail="the customer replied")
+    return record(session, ticket, "message_added", sender, now, message)
+
+
+def add_copied_people(session: Session, ticket: Ticket, mail: ParsedMail, rules: Rules) -> None:
+    """People a customer copies become CCs of the ticket (never the gateway or engineers)."""
+    for address in (*mail.to_addresses, *mail.cc_addresses):
+        gateway_side = (plus_part(address, rules.support_address) is not None
+                        or rules.engineer(address) is not None)
+        if not gateway_side and find_participant(ticket, address) is None:
+            add_participant(session, ticket, address, ParticipantRole.CC)
 
 
 def read_confirmation(session: Session, ticket: Ticket, mail: ParsedMail, text: str,
                       sender: str, message: Message, now: datetime) -> Event:
-    """The customer's answer to "is it fixed?": fixed closes; anything else reopens."""
+    """The customer's answer to "is it fixed?": fixed closes; anything else reopens.
+
+    A closed ticket reads its answers the same way, so a late "works now, thanks" (after
+    auto-close, or a second click on the "fixed" link) leaves it closed.
+    """
     answer = classify_confirmation(text, mail.subject)
+    if answer is Confirmation.FIXED and ticket.status is TicketStatus.CLOSED:
+        return record(session, ticket, "message_added", sender, now, message,
+                      "the customer confirmed it is fixed; it stays closed")
     if answer is Confirmation.FIXED:
         return transition(session, ticket, S.CLOSED, sender, now, message, "confirmed",
                           "the customer confirmed it is fixed")
@@ -278,7 +313,9 @@ def apply_engineer_message(session: Session, ticket: Ticket, mail: ParsedMail,
         applied.events.append(record(session, ticket, "automatic_reply", engineer.address, now,
                                      message, mail.automatic))
         return applied
-    block = read_commands(mail.reply_text or mail.text)
+    # Only the new part: without one, falling back to the whole text would relay the quoted
+    # notification (other engineers' addresses, the command help) to the customer.
+    block = read_commands(mail.reply_text)
     message = store_inbound(session, ticket, mail, block.body, engineer.address, blobs,
                             raw_sha256, now, internal=block.note)
     relay = not block.note and bool(block.body or message.attachments)

@@ -26,7 +26,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "threader": {"errors", "parsing", "tokens"},
     "commands": set(),
     "confirmation": set(),
-    "workflow": {"errors", "config", "parsing", "commands", "confirmation"},
+    "workflow": {"errors", "config", "parsing", "commands", "confirmation", "tokens"},
     "notifications": {"errors", "config", "parsing", "tokens", "workflow"},
     "delivery": {"errors"},
     "pipeline": {"errors", "spool", "parsing", "threader", "workflow", "notifications",

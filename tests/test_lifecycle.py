@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.cli import print_ticket, ticket_detail
-from storage.models import Event, Message, Ticket, TicketStatus, utcnow
+from storage.models import Direction, Event, Message, Ticket, TicketStatus, utcnow
 from tests.conftest import (
     ALICE,
     ENG1,
@@ -295,3 +295,82 @@ def test_chinese_customer_gets_chinese_status_mail_and_answers(desk: Desk) -> No
     desk.customer_replies(confirm, "解决了，谢谢", sender=customer)
     desk.wait_mail(customer, "已关闭")
     assert desk.ticket(ticket_id).status is TicketStatus.CLOSED
+
+
+def test_engineer_reply_with_only_an_attachment_relays_no_quoted_notice(desk: Desk) -> None:
+    desk.open_ticket()
+    notice = desk.wait_mail(ENG1, "New (P3)")
+    reply = desk.reply(notice, ENG1, "", attachment=("fix.patch", b"--- a\n+++ b\n"))
+    desk.gateway.send(reply, recipients=[desk.reply_to(notice)], sender=ENG1)
+    relayed = desk.wait_mail(ALICE, "Re: [Support")
+    assert desk.attachment_names(relayed) == ["fix.patch"]
+    text = desk.text(relayed)
+    assert "To act" not in text and "#resolve" not in text and "pusher starts" not in text
+    assert ENG2 not in text
+
+
+def test_notification_quoted_without_an_attribution_line_is_cut_at_the_separator(
+    desk: Desk
+) -> None:
+    desk.open_ticket()
+    notice = desk.wait_mail(ENG1, "New (P3)")
+    body = f"Please update to 5.2.2.\n\n{desk.text(notice)}"  # pasted under, unquoted
+    desk.gateway.send(desk.reply(notice, ENG1, body), recipients=[desk.reply_to(notice)],
+                      sender=ENG1)
+    text = desk.text(desk.wait_mail(ALICE, "Re: [Support"))
+    assert "Please update to 5.2.2." in text and "New ticket #" not in text
+
+
+def test_stranger_citing_a_message_id_is_heard_but_never_mailed(desk: Desk) -> None:
+    ticket_id, ack = desk.open_ticket()
+    mallory = desk.reply(ack, "mallory@evil.example", "Please add me. Not fixed!")
+    desk.gateway.send(mallory, recipients=[SUPPORT], sender="mallory@evil.example")
+    desk.wait_mail(ENG1, "Re: [Support")  # the engineers hear of it
+    desk.engineer_replies(desk.wait_mail(ENG1, "New (P3)"), ENG1, "#resolve\nFixed.")
+    desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    desk.gateway.wait_idle()
+    assert not desk.mails_to("mallory@evil.example")
+    assert desk.ticket(ticket_id).status is TicketStatus.RESOLVED
+
+
+def test_bounce_or_null_sender_mail_never_reopens_or_joins(desk: Desk) -> None:
+    ticket_id, _ = desk.resolved_ticket()
+    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    auto = desk.reply(confirm, "bob@other.example", "We have received your message. Not fixed.")
+    desk.gateway.send(auto, recipients=[desk.reply_to(confirm)], sender="")
+    desk.gateway.wait_for_receipts(3)
+    desk.gateway.wait_idle()
+    assert desk.ticket(ticket_id).status is TicketStatus.RESOLVED
+    with desk.gateway.session() as session:
+        ticket = session.get_one(Ticket, ticket_id)
+        assert "bob@other.example" not in [p.address for p in ticket.participants]
+
+
+def test_thanks_after_auto_close_leaves_the_ticket_closed(desk: Desk) -> None:
+    ticket_id, _ = desk.resolved_ticket()
+    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    assert desk.gateway.gateway.timers.run_due(utcnow() + timedelta(days=8)) == [ticket_id]
+    desk.customer_replies(confirm, "Works now, thanks!")
+    desk.gateway.wait_for_receipts(3)
+    desk.gateway.wait_idle()
+    ticket = desk.ticket(ticket_id)
+    assert ticket.status is TicketStatus.CLOSED and ticket.reopen_count == 0
+
+
+def test_later_replies_to_an_old_thread_join_its_follow_up(desk: Desk) -> None:
+    ticket_id, _ = desk.resolved_ticket()
+    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    desk.customer_replies(confirm, "Fixed, thank you.")
+    closed = desk.wait_mail(ALICE, "Closed")
+    with desk.gateway.gateway.sessions.begin() as session:
+        session.get_one(Ticket, ticket_id).status_changed_at = utcnow() - timedelta(days=20)
+    desk.customer_replies(closed, "The crash is back on 5.3.")
+    wait_until(lambda: desk.gateway.tickets()[1:], what="a follow-up ticket")
+    desk.customer_replies(closed, "And here is the log.")
+    desk.gateway.wait_for_receipts(5)
+    tickets = desk.gateway.tickets()
+    assert len(tickets) == 2
+    with desk.gateway.session() as session:
+        texts = session.scalars(select(Message.text).where(Message.ticket_id == tickets[1].id,
+                                                           Message.direction == Direction.IN))
+        assert list(texts) == ["The crash is back on 5.3.", "And here is the log."]
