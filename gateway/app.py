@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0
 WORKER_STOP_SECONDS = 30.0
+IMAP_STOP_SECONDS = 45.0
 # How often the worker looks for time-based work (auto-close) that has fallen due.
 TIMERS_EVERY_SECONDS = 60.0
 
@@ -167,7 +168,8 @@ class MailboxThread:
     def stop(self) -> None:
         self.stopping.set()
         if self.thread is not None:
-            self.thread.join(WORKER_STOP_SECONDS)
+            # Long enough for a blocked IMAP read to time out and the thread to log out.
+            self.thread.join(IMAP_STOP_SECONDS)
 
 
 class WorkerProcess:

@@ -217,6 +217,13 @@ def parse_imap_url(key: str, value: str) -> ImapAccount | None:
     )
 
 
+def same_folder(first: str, second: str) -> bool:
+    """IMAP folder names compare exactly, except INBOX, which has no case (RFC 3501 5.1)."""
+    if first.upper() == "INBOX" and second.upper() == "INBOX":
+        return True
+    return bool(first) and first == second
+
+
 def parse_optional_path(key: str, value: str) -> Path | None:
     return Path(value) if value.strip() else None
 
@@ -272,9 +279,12 @@ def load_settings(
 
 
 def check_imap_login(settings: Settings) -> None:
-    """An IMAP mailbox needs exactly one way to log in."""
+    """An IMAP mailbox needs exactly one way to log in, and a done folder of its own."""
     if settings.imap is None:
         return
+    if same_folder(settings.imap_folder_done, settings.imap.folder):
+        raise ConfigError(f"GATEWAY_IMAP_FOLDER_DONE: must differ from the folder read "
+                          f"({settings.imap.folder}), or every move would be new mail")
     ways = [bool(settings.imap.password), settings.imap_password_file is not None,
             settings.imap_oauth2_token_file is not None or bool(settings.imap_oauth2_token_command)]
     if sum(ways) != 1:

@@ -5,10 +5,11 @@ Receivers only spool. For each new message: fetch it by UID with `BODY.PEEK[]` (
 to the database, and only then flag it `\\Seen` or move it to the done folder. A crash at
 any point re-delivers at most, and the pipeline's dedupe key makes a second copy a no-op.
 
-The folder's UIDVALIDITY and last UID live in `imap_folders`. A new UIDVALIDITY (the folder
-was recreated) reads the folder again as on the first start: in flag mode every message not
-yet `\\Seen`, in move mode everything left in the folder. IDLE is used when the server has
-it, so new mail is spooled within a second or two; otherwise the folder is polled.
+The folder's UIDVALIDITY and UIDs live in `imap_folders`. The first read of a folder (and a
+read after a new UIDVALIDITY, when the folder was recreated) takes what is unread and records
+the rest as a baseline, so a mailbox's history is not turned into tickets; from then on
+every new UID is taken, read or not. IDLE is used when the server has it, so new mail is
+spooled within a second or two; otherwise the folder is polled.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from pathlib import Path
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import ImapAccount
-from gateway.errors import ConfigError, MessageRefused, TemporaryFailure
+from gateway.errors import ConfigError, GatewayError, MessageRefused, TemporaryFailure
 from gateway.spool import Spool
 from storage.models import ImapFolder
 
@@ -43,7 +45,7 @@ SEEN = b"\\Seen"
 IDLE_RENEW_SECONDS = 120.0
 # How long one IDLE wait blocks, so a stop request is seen promptly.
 IDLE_CHECK_SECONDS = 1.0
-SOCKET_TIMEOUT_SECONDS = 60.0
+SOCKET_TIMEOUT_SECONDS = 30.0
 BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 # After a refused login, try again this rarely: the password may be fixed meanwhile.
@@ -63,7 +65,7 @@ class Credentials:
 
 
 class ConnectionLost(Exception):
-    """The server said BYE or stopped answering."""
+    """The server said BYE, closed the connection, or would not hand over a message."""
 
 
 class MailboxReader:
@@ -83,6 +85,8 @@ class MailboxReader:
         self.on_spooled = on_spooled
         # The folder's UIDNEXT when it was last selected.
         self.uidnext = 0
+        # Set by `run()`'s caller to stop; checked between messages of a long drain.
+        self.stopping = threading.Event()
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -99,41 +103,55 @@ class MailboxReader:
         status = client.select_folder(self.account.folder)
         uidvalidity = int(status[b"UIDVALIDITY"])
         self.uidnext = int(status.get(b"UIDNEXT", 0))
-        new = self.new_uids(client, self.last_uid(uidvalidity))
+        state = self.folder_state(uidvalidity)
+        first_read = state is None
+        new = self.new_uids(client, state)
         for uid in new:
+            if self.stopping.is_set():
+                return 0
             self.take(client, uid)
             self.remember(uidvalidity, uid)
             self.on_spooled()
             self.finish(client, [uid])
-        unfinished = self.left_unfinished(client, self.last_uid(uidvalidity))
-        if unfinished:
+        if first_read:
+            self.remember_baseline(uidvalidity, self.uidnext - 1)
+        elif state is not None and (unfinished := self.left_unfinished(client, state)):
             self.finish(client, unfinished)
         return len(new)
 
-    def new_uids(self, client: IMAPClient, last_uid: int | None) -> list[int]:
-        """UIDs to fetch, oldest first. `None`: first read of this folder (or a new
-        UIDVALIDITY), which takes what is unread (flag mode) or everything (move mode)."""
-        if last_uid is None:
-            criteria: list[str] = ["ALL"] if self.done_folder else ["UNSEEN"]
-            return sorted(int(uid) for uid in client.search(criteria))
+    def new_uids(self, client: IMAPClient, state: tuple[int, int] | None) -> list[int]:
+        """UIDs to fetch, oldest first. Without a state (first read, or a new UIDVALIDITY)
+        the unread messages; otherwise every UID above the last one taken."""
+        if state is None:
+            return sorted(int(uid) for uid in client.search(["UNSEEN", "NOT", "DELETED"]))
+        last_uid = state[1]
         # `UID n:*` always matches the newest message, even below n; hence the filter.
         found = client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(int(uid) for uid in found if int(uid) > last_uid)
 
-    def left_unfinished(self, client: IMAPClient, last_uid: int | None) -> list[int]:
-        """Spooled messages a crash left unflagged or unmoved (UIDs we already took)."""
-        if last_uid is None:
+    def left_unfinished(self, client: IMAPClient, state: tuple[int, int]) -> list[int]:
+        """Messages spooled in an earlier pass that a crash left unflagged or unmoved.
+
+        Only UIDs above the baseline count: every one of those was taken, while at or below
+        it lie messages that were already read when the folder was first read.
+        """
+        baseline, last_uid = state
+        if last_uid <= baseline:
             return []
-        criteria: list[str] = ["UID", f"1:{last_uid}"]
+        criteria: list[str] = ["UID", f"{baseline + 1}:{last_uid}", "NOT", "DELETED"]
         if not self.done_folder:
             criteria.append("UNSEEN")
-        return sorted(int(uid) for uid in client.search(criteria) if int(uid) <= last_uid)
+        return sorted(int(uid) for uid in client.search(criteria)
+                      if baseline < int(uid) <= last_uid)
 
     def take(self, client: IMAPClient, uid: int) -> None:
         """Fetch one message without marking it read, and spool it (or quarantine it)."""
         fetched = client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
-        if fetched is None:
-            return  # Expunged by someone else since the search: nothing to own.
+        if fetched is None or b"BODY[]" not in fetched:
+            if client.search(["UID", str(uid)]):
+                # Still there: never commit a UID whose message we do not have.
+                raise ConnectionLost(f"the server did not hand over UID {uid}")
+            return  # Expunged by another client since the search: nothing to own.
         raw = bytes(fetched[b"BODY[]"])
         sender = envelope_sender(raw)
         recipients = [self.support_address]
@@ -154,15 +172,15 @@ class MailboxReader:
             return
         client.copy(uids, self.done_folder)
         client.delete_messages(uids, silent=True)
+        # A plain EXPUNGE would also remove what other clients marked \Deleted; without
+        # UIDPLUS the copies stay marked until someone expunges the folder.
         if client.has_capability("UIDPLUS"):
             client.uid_expunge(uids)
-        else:
-            client.expunge()
 
     # -- the folder's state in the database ------------------------------------------------
 
-    def last_uid(self, uidvalidity: int) -> int | None:
-        """The last UID spooled under this UIDVALIDITY, or None when there is none."""
+    def folder_state(self, uidvalidity: int) -> tuple[int, int] | None:
+        """(baseline UID, last UID taken) under this UIDVALIDITY; None to read afresh."""
         with self.sessions() as session:
             folder = self.folder_row(session)
             if folder is None:
@@ -171,18 +189,30 @@ class MailboxReader:
                 log.warning("%s: UIDVALIDITY changed from %s to %s; reading the folder again",
                             self.account, folder.uidvalidity, uidvalidity)
                 return None
-            return folder.last_uid
+            return folder.baseline_uid, folder.last_uid
 
     def remember(self, uidvalidity: int, uid: int) -> None:
+        """Commit that `uid` is spooled; only after this may it be flagged or moved."""
         with self.sessions.begin() as session:
-            folder = self.folder_row(session)
-            if folder is None:
-                session.add(ImapFolder(mailbox=self.mailbox_key, uidvalidity=uidvalidity,
-                                       last_uid=uid))
-            elif folder.uidvalidity != uidvalidity:
-                folder.uidvalidity, folder.last_uid = uidvalidity, uid
-            else:
-                folder.last_uid = max(folder.last_uid, uid)
+            folder = self.current_row(session, uidvalidity)
+            folder.last_uid = max(folder.last_uid, uid)
+
+    def remember_baseline(self, uidvalidity: int, uid: int) -> None:
+        """After a first read: everything up to `uid` has been looked at."""
+        with self.sessions.begin() as session:
+            folder = self.current_row(session, uidvalidity)
+            folder.baseline_uid = folder.last_uid = max(folder.last_uid, uid, 0)
+
+    def current_row(self, session: Session, uidvalidity: int) -> ImapFolder:
+        """The folder's row, started afresh for a new UIDVALIDITY."""
+        folder = self.folder_row(session)
+        if folder is None:
+            folder = ImapFolder(mailbox=self.mailbox_key, uidvalidity=uidvalidity,
+                                baseline_uid=0, last_uid=0)
+            session.add(folder)
+        elif folder.uidvalidity != uidvalidity:
+            folder.uidvalidity, folder.baseline_uid, folder.last_uid = uidvalidity, 0, 0
+        return folder
 
     def folder_row(self, session: Session) -> ImapFolder | None:
         return session.scalars(
@@ -202,6 +232,9 @@ class MailboxReader:
                             timeout=SOCKET_TIMEOUT_SECONDS)
         try:
             self.log_in(client)
+            if not client.folder_exists(self.account.folder):
+                raise ConfigError(f"GATEWAY_IMAP_URL: there is no folder "
+                                  f"{self.account.folder!r} in {self.account.user}'s mailbox")
             if self.done_folder and not client.folder_exists(self.done_folder):
                 client.create_folder(self.done_folder)
             yield client
@@ -248,27 +281,35 @@ class MailboxReader:
     # -- running until stopped -------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Read the folder until `stop` is set: IDLE or polling, reconnecting with backoff."""
+        """Read the folder until `stop` is set: IDLE or polling, reconnecting with backoff.
+
+        Nothing ends this loop but `stop`: an unexpected error is logged and retried like an
+        outage, so the intake never dies silently while the listeners go on.
+        """
+        self.stopping = stop
         outage = Outage(str(self.account))
         while not stop.is_set():
             try:
                 with self.connection() as client:
-                    outage.ended()
-                    self.follow(client, stop)
+                    self.follow(client, stop, outage)
             except ConfigError as exc:
                 log.error("IMAP intake: %s (trying again in %.0fs)", exc.reason,
                           LOGIN_RETRY_SECONDS)
                 stop.wait(LOGIN_RETRY_SECONDS)
-            except (*CONNECTION_ERRORS, ConnectionLost) as exc:
+            except (*CONNECTION_ERRORS, ConnectionLost, GatewayError, SQLAlchemyError) as exc:
+                stop.wait(outage.began(exc))
+            except Exception as exc:  # Keep reading mail whatever went wrong; say what.
+                log.exception("IMAP intake failed unexpectedly")
                 stop.wait(outage.began(exc))
 
-    def follow(self, client: IMAPClient, stop: threading.Event) -> None:
+    def follow(self, client: IMAPClient, stop: threading.Event, outage: Outage) -> None:
         """On one connection: spool what is new, then wait for more."""
         can_idle = client.has_capability("IDLE")
         if not can_idle:
             log.info("%s offers no IDLE; polling every %.0fs", self.account, self.poll_seconds)
         while not stop.is_set():
             self.drain(client)
+            outage.ended()  # Only a whole pass proves the mailbox usable again.
             if self.arrived_meanwhile(client):
                 continue
             if can_idle:
@@ -291,11 +332,16 @@ def wait_in_idle(client: IMAPClient, stop: threading.Event) -> None:
         while not stop.is_set() and time.monotonic() < renew_at:
             if notification_buffered(client):
                 return
+            started = time.monotonic()
             responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
             if any(isinstance(r, tuple) and b"BYE" in r for r in responses):
                 raise ConnectionLost("the server said BYE")
             if responses:
                 return
+            # idle_check swallows EOF: a socket that is readable yet yields no response
+            # before the timeout is a connection the server (or a middlebox) has dropped.
+            if time.monotonic() - started < IDLE_CHECK_SECONDS / 2:
+                raise ConnectionLost("the connection was closed")
     finally:
         client.idle_done()
 

@@ -275,7 +275,7 @@ class Receipt(Base):
 class ImapFolder(Base):
     """How far the IMAP intake has read one folder of one mailbox.
 
-    `last_uid` is only valid with its `uidvalidity`; when the server changes that, the
+    The UIDs are only valid with their `uidvalidity`; when the server changes that, the
     folder is read again and the receipts' dedupe keys keep copies from becoming tickets.
     """
 
@@ -285,5 +285,9 @@ class ImapFolder(Base):
     # `user@host:port/folder`: one row per folder the gateway reads.
     mailbox: Mapped[str] = mapped_column(String(600), unique=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    # Every UID above `baseline_uid` up to `last_uid` was spooled; at or below it, only the
+    # unread mail found when the folder was first read (or read again after a UIDVALIDITY
+    # change) was.
+    baseline_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

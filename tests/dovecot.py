@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -58,7 +59,7 @@ service anvil {{
 }}
 protocol imap {{
   mail_max_userip_connections = 50
-}}
+{imap_capability}}}
 """
 
 
@@ -113,7 +114,7 @@ def port_open(port: int) -> bool:
 class Dovecot:
     """One private Dovecot instance with one user."""
 
-    def __init__(self, oauth2_introspection_url: str = "") -> None:
+    def __init__(self, oauth2_introspection_url: str = "", capabilities: str = "") -> None:
         self.binary = find_dovecot()
         self.port = free_port()
         # Outside pytest's tmp_path: its parents are private to root, and Dovecot's mail
@@ -133,7 +134,9 @@ class Dovecot:
         (self.root / "dovecot.conf").write_text(CONFIG.format(
             root=self.root, port=self.port, uid=uid, gid=gid,
             oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
-            oauth2_passdb=OAUTH2_PASSDB.format(root=self.root) if oauth2 else ""))
+            oauth2_passdb=OAUTH2_PASSDB.format(root=self.root) if oauth2 else "",
+            # Announce only these capabilities (to play a server without IDLE, say).
+            imap_capability=f"  imap_capability = {capabilities}\n" if capabilities else ""))
 
     def url(self, folder: str = "INBOX", password: bool = True) -> str:
         secret = f":{PASSWORD}" if password else ""
@@ -161,6 +164,19 @@ class Dovecot:
         while port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def drop_connections(self) -> None:
+        """Kill the processes serving IMAP sessions: the connections drop without a BYE, as
+        when a server crashes or a middlebox forgets them."""
+        assert self.process is not None
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid and name == "imap":
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -179,11 +195,11 @@ class Dovecot:
         client.login(USER, PASSWORD)
         return client
 
-    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+    def append(self, raw: bytes, folder: str = "INBOX", flags: tuple[bytes, ...] = ()) -> None:
         with self.client() as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
-            client.append(folder, raw)
+            client.append(folder, raw, flags=flags)
 
     def messages(self, folder: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
         """UID → flags of every message in `folder`."""

@@ -300,3 +300,11 @@ def test_poll_once_with_a_refused_oauth2_token_names_the_setting(
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert "GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND" in result.stderr
+
+
+def test_poll_once_names_a_folder_that_does_not_exist(tmp_path: Path, dovecot: Dovecot) -> None:
+    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url("Suport"))
+    run_gateway(env, "migrate")
+    result = run_gateway(env, "poll", "--once", check=False)
+    assert result.returncode == 78
+    assert "GATEWAY_IMAP_URL: there is no folder 'Suport'" in result.stderr

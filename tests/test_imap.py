@@ -4,6 +4,7 @@ nothing is lost or duplicated across restarts, crashes and a changed UIDVALIDITY
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway.app import build_gateway
-from gateway.config import Settings, parse_imap_url
-from gateway.errors import ConfigError
+from gateway.config import Settings, load_settings, parse_imap_url
+from gateway.errors import ConfigError, SpoolUnavailable
 from gateway.imap_inbound import Credentials, MailboxReader
 from gateway.spool import Receipt, Spool
 from storage.models import ImapFolder, ReceiptOutcome
@@ -216,3 +217,90 @@ def test_wrong_password_is_a_config_error_naming_the_setting(
 
 def settings_fields(settings: Settings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+def test_connection_dropped_without_bye_is_noticed_and_resumed(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.imap_inbound")
+    gateway = imap_gateway(make_gateway, dovecot)
+    dovecot.append(customer_mail(1))
+    wait_until(lambda: len(gateway.tickets()) == 1, what="the first ticket")
+    dovecot.drop_connections()
+    wait_until(lambda: "reachable again" in caplog.text, timeout=10,
+               what="the dropped connection to be noticed and replaced")
+    assert caplog.text.count("unavailable") == 1
+    dovecot.append(customer_mail(2))
+    wait_until(lambda: len(gateway.tickets()) == 2, timeout=15, what="the second ticket")
+
+
+def test_first_read_takes_unread_mail_only_and_never_flags_what_it_skipped(
+    settings: Settings, dovecot: Dovecot
+) -> None:
+    settings = Settings(**{**settings_fields(settings),
+                           "imap": parse_imap_url("u", dovecot.url())})
+    dovecot.append(customer_mail(1), flags=(SEEN,))  # history, read long ago
+    dovecot.append(customer_mail(2))
+    reader, gateway = reader_for(settings)
+    assert reader.poll_once() == 1
+    assert [o.outcome.value for o in gateway.pipeline.drain()] == ["new_ticket"]
+    with dovecot.client() as client:  # someone marks the old mail unread again
+        client.select_folder("INBOX")
+        client.remove_flags([1], [SEEN])
+    dovecot.append(customer_mail(3), flags=(SEEN,))  # read in webmail before we saw it
+    assert reader.poll_once() == 1, "new mail is taken even when someone read it first"
+    assert SEEN not in dovecot.messages()[1], "skipped history is left as it is"
+    assert [o.outcome.value for o in gateway.pipeline.drain()] == ["new_ticket"]
+
+
+def test_server_without_idle_is_polled(make_gateway: Callable[..., RunningGateway]) -> None:
+    server = Dovecot(capabilities="IMAP4rev1 LITERAL+ UIDPLUS MOVE").start()
+    try:
+        gateway = imap_gateway(make_gateway, server, imap_poll_seconds=0.5)
+        server.append(customer_mail(1))
+        wait_until(lambda: len(gateway.tickets()) == 1, timeout=10, what="a polled ticket")
+    finally:
+        gateway.stop()
+        server.remove()
+
+
+class FailingOnceSpool(Spool):
+    """The real spool, whose disk is full for the first message."""
+
+    failed = False
+
+    def accept(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
+               source: str) -> Receipt:
+        if not self.failed:
+            self.failed = True
+            raise SpoolUnavailable("cannot write the spool: No space left on device")
+        return super().accept(raw, mail_from, recipients, source)
+
+
+def test_a_full_disk_pauses_the_intake_without_losing_or_ending_it(
+    settings: Settings, dovecot: Dovecot
+) -> None:
+    settings = Settings(**{**settings_fields(settings),
+                           "imap": parse_imap_url("u", dovecot.url())})
+    _, gateway = reader_for(settings)
+    spool = FailingOnceSpool(settings.data_dir / "spool", gateway.blobs,
+                             settings.max_message_bytes)
+    reader, _ = reader_for(settings, spool)
+    stop = threading.Event()
+    thread = threading.Thread(target=reader.run, args=(stop,))
+    thread.start()
+    try:
+        dovecot.append(customer_mail(1))
+        wait_until(lambda: spool.failed and spool.pending(), what="the retry to spool it")
+        assert [r.source for r in spool.pending()] == ["imap"]
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_done_folder_equal_to_the_folder_read_is_refused() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_IMAP_FOLDER_DONE: must differ"):
+        load_settings({"GATEWAY_IMAP_URL": "imap://support:pw@mail.example/INBOX",
+                       "GATEWAY_IMAP_FOLDER_DONE": "inbox"})

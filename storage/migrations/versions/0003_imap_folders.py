@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("mailbox", sa.String(length=600), nullable=False),
         sa.Column("uidvalidity", sa.BigInteger(), nullable=False),
+        sa.Column("baseline_uid", sa.BigInteger(), nullable=False),
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_imap_folders")),
