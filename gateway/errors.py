@@ -11,7 +11,8 @@ after the spool has a message, `pipeline` turns them into a quarantine reason.
     │   ├── MalformedMessage   554 5.6.0
     │   └── UnknownRecipient   550 5.1.1
     ├── TemporaryFailure       try again later (4xx)                   exit 75
-    │   └── SpoolUnavailable   451 4.3.0
+    │   ├── SpoolUnavailable   451 4.3.0
+    │   └── DatabaseUnavailable 451 4.3.0
     ├── InvalidTransition      the state machine refused a change
     └── TicketNotFound         no ticket with that number              exit 1
 """
@@ -76,6 +77,10 @@ class TemporaryFailure(GatewayError):
 
 class SpoolUnavailable(TemporaryFailure):
     pass
+
+
+class DatabaseUnavailable(TemporaryFailure):
+    """The database is locked or down; whatever was spooled waits for it."""
 
 
 class InvalidTransition(GatewayError):

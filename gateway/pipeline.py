@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import GatewayError
+from gateway.errors import DatabaseUnavailable, GatewayError
 from gateway.notifications import Notifier, should_acknowledge
 from gateway.parsing import ParsedMail, is_plain_address, parse_message
 from gateway.spool import Receipt, Spool
@@ -66,8 +66,19 @@ class Pipeline:
         self.clock = clock
 
     def drain(self) -> list[Outcome]:
-        """Process everything waiting in the spool, oldest first."""
-        return [self.process(receipt) for receipt in self.spool.pending()]
+        """Process everything waiting in the spool, oldest first.
+
+        When the database is unavailable (locked, down), the round stops and the messages
+        wait in the spool for the next: that is not the messages' fault.
+        """
+        outcomes = []
+        for receipt in self.spool.pending():
+            try:
+                outcomes.append(self.process(receipt))
+            except DatabaseUnavailable as exc:
+                log.warning("%s waits in the spool: %s", receipt.spool_id, exc.reason)
+                break
+        return outcomes
 
     def process(self, receipt: Receipt) -> Outcome:
         """Parse, thread, apply and notify one message; quarantine it if that fails."""
@@ -79,6 +90,8 @@ class Pipeline:
         except IntegrityError:
             # Another process filed the same message between our check and our commit.
             outcome = self.record_duplicate_after_race(receipt, mail)
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
         except Exception as exc:  # Never lose a message we answered 250 for.
             log.exception("processing %s failed", receipt.spool_id)
             return self.quarantine(receipt, f"internal error: {type(exc).__name__}: {exc}")
