@@ -74,7 +74,7 @@ def build_gateway(settings: Settings) -> Gateway:
     secret = load_secret(settings.secret, settings.data_dir / "secret.key")
     notifier = make_notifier(settings, secret, blobs)
     rules = Rules(settings.engineers, timedelta(days=settings.reopen_days),
-                  settings.support_address)
+                  settings.support_address, timedelta(days=settings.bounce_hold_days))
     pipeline = Pipeline(spool, sessions, blobs, notifier, secret, settings.support_address,
                         settings.subject_tag, rules)
     dispatcher = Dispatcher(sessions, make_transport(settings), settings.delivery_max_attempts,
@@ -91,6 +91,8 @@ def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore) -> Notifi
         attachment_url=settings.attachment_url,
         show_engineer_address=settings.show_engineer_address,
         auto_close_days=settings.auto_close_days, reopen_days=settings.reopen_days,
+        auto_mail_per_ticket=settings.auto_mail_per_ticket,
+        auto_mail_per_hour=settings.auto_mail_per_hour,
     )
     return Notifier(settings.templates_dir, sender, blobs, policy)
 

@@ -82,6 +82,22 @@ class Settings:
     relay: Endpoint | None = None
     # Largest message accepted over SMTP/LMTP/ingest, in bytes (answered with 552).
     max_message_bytes: int = 40 * 1024 * 1024
+    # Header block and field count; larger headers are refused (552 / 554) before `250`.
+    max_header_bytes: int = 256 * 1024
+    max_headers: int = 1000
+    # More `Received:` fields than this means a mail loop: refused with 554 5.4.6.
+    max_received_hops: int = 50
+    # MIME nesting and part count, and the size of one attachment; over them after `250`,
+    # the message is quarantined with the reason.
+    max_mime_depth: int = 30
+    max_mime_parts: int = 500
+    max_attachment_bytes: int = 35 * 1024 * 1024
+    # Automatic mail to one address: at most this many per ticket and per hour overall;
+    # beyond that it is recorded on the ticket, not sent (loop protection).
+    auto_mail_per_ticket: int = 30
+    auto_mail_per_hour: int = 20
+    # An address that bounced permanently is not mailed for this many days.
+    bounce_hold_days: float = 7.0
     # Delivery attempts before an outbox row is given up as failed.
     delivery_max_attempts: int = 8
     # First retry delay in seconds; doubles per attempt, capped at one hour.
@@ -240,6 +256,15 @@ KEYS: dict[str, tuple[str, Parser]] = {
     "subject_tag": ("GATEWAY_SUBJECT_TAG", parse_text),
     "relay": ("GATEWAY_RELAY", parse_endpoint),
     "max_message_bytes": ("GATEWAY_MAX_MESSAGE_BYTES", parse_positive_int),
+    "max_header_bytes": ("GATEWAY_MAX_HEADER_BYTES", parse_positive_int),
+    "max_headers": ("GATEWAY_MAX_HEADERS", parse_positive_int),
+    "max_received_hops": ("GATEWAY_MAX_RECEIVED_HOPS", parse_positive_int),
+    "max_mime_depth": ("GATEWAY_MAX_MIME_DEPTH", parse_positive_int),
+    "max_mime_parts": ("GATEWAY_MAX_MIME_PARTS", parse_positive_int),
+    "max_attachment_bytes": ("GATEWAY_MAX_ATTACHMENT_BYTES", parse_positive_int),
+    "auto_mail_per_ticket": ("GATEWAY_AUTO_MAIL_PER_TICKET", parse_positive_int),
+    "auto_mail_per_hour": ("GATEWAY_AUTO_MAIL_PER_HOUR", parse_positive_int),
+    "bounce_hold_days": ("GATEWAY_BOUNCE_HOLD_DAYS", parse_positive_float),
     "delivery_max_attempts": ("GATEWAY_DELIVERY_MAX_ATTEMPTS", parse_positive_int),
     "delivery_backoff_seconds": ("GATEWAY_DELIVERY_BACKOFF_SECONDS", parse_positive_float),
     "secret": ("GATEWAY_SECRET", lambda _k, v: v),

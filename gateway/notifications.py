@@ -18,6 +18,7 @@ import binascii
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -35,10 +36,11 @@ from jinja2 import (
     TemplateNotFound,
     select_autoescape,
 )
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.config import Engineer
-from gateway.parsing import ParsedMail
+from gateway.parsing import TICKET_HEADER, ParsedMail
 from gateway.tokens import make_token, plus_part, reply_address
 from gateway.workflow import (
     STATUS_EVENTS,
@@ -49,6 +51,7 @@ from gateway.workflow import (
 )
 from storage.blobs import BlobStore
 from storage.models import (
+    AddressHold,
     Attachment,
     Direction,
     Event,
@@ -63,8 +66,6 @@ from storage.models import (
 
 FALLBACK_LANGUAGE = "en"
 CRLF_POLICY = compat32.clone(linesep="\r\n")
-# Our own header: marks mail we sent, so it is recognised when it comes back.
-TICKET_HEADER = "X-Support-Ticket"
 # One-click answers to "is it fixed?": subject and body the customer's client prefills.
 CONFIRMATION_ANSWERS = {
     "en": {"fixed": ("Fixed", "Fixed, thank you."),
@@ -97,6 +98,9 @@ class Policy:
     show_engineer_address: bool = False
     auto_close_days: float = 7.0
     reopen_days: float = 14.0
+    # Automatic mail to one address (engineers excepted): per ticket, and per hour overall.
+    auto_mail_per_ticket: int = 30
+    auto_mail_per_hour: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,12 +402,19 @@ class Notifier:
 
     def queue(self, session: Session, ticket: Ticket, participant: Participant, to_name: str,
               rendered: RenderedMail, thread: Sequence[str] = (),
-              files: Sequence[MailFile] = ()) -> Message:
-        """Build the MIME message and add it as an outgoing message and an outbox row.
+              files: Sequence[MailFile] = ()) -> Message | None:
+        """Build the MIME message and add it as an outgoing message and an outbox row, or
+        record on the ticket why it is not sent.
 
         Threaded on what this recipient has seen of the ticket, so their client shows one
         conversation.
         """
+        why_not = self.why_not_mail(session, ticket, participant.address)
+        if why_not:
+            session.add(Event(ticket=ticket, type="mail_suppressed", actor=SYSTEM_ACTOR,
+                              at=utcnow(), detail=f"{rendered.subject!r} to "
+                                                  f"{participant.address}: {why_not}"))
+            return None
         thread = tuple(thread) or conversation_of(ticket, participant.address)
         domain = self.sender.address.rpartition("@")[2]
         message_id = make_msgid(idstring=f"t{ticket.id}", domain=domain)
@@ -438,6 +449,31 @@ class Notifier:
                                recipient=participant.address,
                                content=compose(headers, rendered.text, rendered.html, files)))
         return outgoing
+
+    def why_not_mail(self, session: Session, ticket: Ticket, address: str) -> str:
+        """Why no more automatic mail may go to `address` now ('' when it may).
+
+        Loop protection: an autoresponder that the checks on inbound mail miss still cannot
+        make the gateway mail it without end. Engineers are exempt: they are configured
+        people, and their notifications are their work.
+        """
+        now = utcnow()
+        if any(e.address == address for e in self.policy.engineers):
+            return ""
+        hold = session.scalars(select(AddressHold).where(AddressHold.address == address,
+                                                         AddressHold.until > now)).first()
+        if hold is not None:
+            return f"{hold.reason}; held until {hold.until:%Y-%m-%d %H:%M}"
+        to_address = select(func.count()).select_from(OutboxMail).where(
+            OutboxMail.recipient == address)
+        on_ticket = session.scalar(to_address.where(OutboxMail.ticket_id == ticket.id)) or 0
+        if on_ticket >= self.policy.auto_mail_per_ticket:
+            return f"limit of {self.policy.auto_mail_per_ticket} automatic mails per ticket"
+        last_hour = session.scalar(
+            to_address.where(OutboxMail.created_at > now - timedelta(hours=1))) or 0
+        if last_hour >= self.policy.auto_mail_per_hour:
+            return f"limit of {self.policy.auto_mail_per_hour} automatic mails per hour"
+        return ""
 
 
 def references(thread: Sequence[str], keep: int = 10) -> list[str]:

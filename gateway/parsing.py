@@ -18,6 +18,7 @@ import base64
 import binascii
 import codecs
 import email
+import email.parser
 import hashlib
 import logging
 import mimetypes
@@ -34,8 +35,10 @@ from typing import Any
 import mailparser
 from charset_normalizer import from_bytes as detect_charset
 from email_reply_parser import EmailReplyParser
+from flufl.bounce import all_failures
 from inscriptis import get_text as html_to_text
 from mailparser.exceptions import MailParserRecursionError
+from tnefparse import TNEF
 
 from gateway.errors import MalformedMessage
 
@@ -79,10 +82,20 @@ CJK_CODECS = frozenset({"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp932"
                         "euc_jp", "cp949", "euc_kr"})
 # `jane@example.com <jane@mail.example>`: one mailbox whose unquoted display name is an address.
 LONE_ANGLE_ADDRESS = re.compile(r"([^<>,]*)<([^<>,\s]+)>\s*")
+# For reading one mailbox strictly: quoted strings, `name <address>`, a bare address
+# (with an old-style trailing comment), and the specials a display name may not hold.
+QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+ANGLE_MAILBOX = re.compile(r"\s*([^<>]*?)\s*<([^<>\s]+)>\s*")
+ADDRESS_SPECIALS = re.compile(r"[<>@,;:()\[\]\\]")
+BARE_ADDRESS = re.compile(r"[^\s<>@,;:()\[\]\\\"]+@[^\s<>@,;:()\[\]\\\"]+")
+BARE_MAILBOX = re.compile(r"\s*[^\s<>@,;:()\[\]\\\"]+@[^\s<>@,;:()\[\]\\\"]+\s*(?:\([^()]*\)\s*)?")
 # The names mail-parser gives unnamed text and RTF parts: ten random lowercase letters.
 INVENTED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")
 # Parts that carry a returned message, as bounces without an RFC 3464 report do.
 RETURNED_MESSAGE_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+# The header every notification of ours carries (set by `notifications`): mail that comes
+# back with it is our own, and is never answered.
+TICKET_HEADER = "X-Support-Ticket"
 # Local parts of addresses that send mail nobody wrote and read none.
 MACHINE_SENDERS = ("mailer-daemon", "postmaster")
 NO_REPLY_SENDERS = ("no-reply", "noreply", "do-not-reply", "donotreply")
@@ -154,6 +167,10 @@ class ParsedMail:
     automatic: str
     is_bounce: bool
     dedupe_key: str
+    # For a delivery status notification: addresses that failed permanently, and the
+    # Message-IDs of the returned message it carries (ours, if it bounced one of ours).
+    failed_recipients: tuple[str, ...] = ()
+    returned_message_ids: tuple[str, ...] = ()
 
 
 def parse_message(raw: bytes) -> ParsedMail:
@@ -170,6 +187,7 @@ def parse_message(raw: bytes) -> ParsedMail:
     raw_sha256 = hashlib.sha256(raw).hexdigest()
     message_id = first_message_id(headers.raw("message-id"))
     subject = " ".join(headers.decoded("subject").split())
+    is_bounce = is_delivery_report(headers, message)
     return ParsedMail(
         message_id=message_id or f"{raw_sha256[:40]}@generated.invalid",
         has_message_id=bool(message_id),
@@ -184,11 +202,14 @@ def parse_message(raw: bytes) -> ParsedMail:
         text=text.strip(),
         reply_text=extract_reply(text),
         html=html,
-        attachments=tuple(extract_attachments(found_attachments, headers.hint, cleaned)),
+        attachments=tuple(unpack_tnef(extract_attachments(found_attachments, headers.hint,
+                                                          cleaned))),
         language=detect_language(subject, text, headers.raw("content-language")),
         automatic=automatic_marker(headers, message),
-        is_bounce=is_delivery_report(headers, message),
+        is_bounce=is_bounce,
         dedupe_key=dedupe_key(message_id, cleaned, raw_sha256),
+        failed_recipients=permanent_failures(message) if is_bounce else (),
+        returned_message_ids=returned_message_ids(message) if is_bounce else (),
     )
 
 
@@ -555,17 +576,35 @@ def parse_sender(value: str, hint: str | None, sender_field: str = "") -> tuple[
     hidden in a display name is never taken for the sender. When From names several
     authors, the Sender field says which of them sent the message (RFC 5322 3.6.2).
     """
-    pairs = read_mailboxes(value)
+    pairs, field = read_mailboxes(value), value
     if len(pairs) > 1 and sender_field:
         sender = read_mailboxes(sender_field)
         authors = {address.lower() for _name, address in pairs}
         if len(sender) == 1 and sender[0][1].lower() in authors:
-            pairs = sender
+            pairs, field = sender, sender_field
     if len(pairs) != 1 or not is_plain_address(pairs[0][1]):
         name = pairs[0][0] if len(pairs) == 1 else value
         return decode_header_value(name, hint).strip()[:200], ""
+    if not is_unambiguous_mailbox(field):
+        return decode_header_value(value, hint).strip()[:200], ""
     name, address = pairs[0]
     return decode_header_value(name, hint).strip()[:200], address.lower()
+
+
+def is_unambiguous_mailbox(value: str) -> bool:
+    """Whether a one-mailbox field reads the same to every parser (CVE-2023-27043).
+
+    Python's own parser has changed its answer for `alice@example.org)<bob@example.org>`
+    between patch releases, and mail clients disagree too; so, whatever `getaddresses`
+    said, a display name with unquoted specials (other than one bare address, which
+    Outlook writes) or an address with trailing junk makes the sender unknown.
+    """
+    text = QUOTED_STRING.sub('""', " ".join(value.split()))
+    angle = ANGLE_MAILBOX.fullmatch(text)
+    if angle is not None:
+        name = angle.group(1).strip()
+        return not ADDRESS_SPECIALS.search(name) or BARE_ADDRESS.fullmatch(name) is not None
+    return BARE_MAILBOX.fullmatch(text) is not None
 
 
 def read_mailboxes(value: str) -> list[tuple[str, str]]:
@@ -680,6 +719,33 @@ def extract_attachments(
         )
 
 
+def unpack_tnef(attachments: Iterator[ParsedAttachment]) -> Iterator[ParsedAttachment]:
+    """Outlook's `winmail.dat` (TNEF) replaced by the files it carries; kept as it is when
+    it carries none or cannot be read, so nothing the customer sent goes missing."""
+    for attachment in attachments:
+        if not is_tnef(attachment):
+            yield attachment
+            continue
+        try:
+            carried = TNEF(attachment.data, do_checksum=False).attachments
+            files = [(str(item.long_filename() or ""), bytes(item.data)) for item in carried]
+        except Exception as exc:  # tnefparse raises bare errors on damaged containers.
+            log.info("winmail.dat kept as it is: %s: %s", type(exc).__name__, exc)
+            yield attachment
+            continue
+        if not files:
+            yield attachment
+        for index, (name, data) in enumerate(files, start=1):
+            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            yield ParsedAttachment(safe_display_name(name, content_type, index, None),
+                                   content_type, data, None, False)
+
+
+def is_tnef(attachment: ParsedAttachment) -> bool:
+    return (attachment.content_type in ("application/ms-tnef", "application/vnd.ms-tnef")
+            or attachment.filename.lower() == "winmail.dat")
+
+
 def is_invented_name(filename: str, content_id: str | None, raw: bytes) -> bool:
     """Whether mail-parser made `filename` up for an unnamed part.
 
@@ -727,6 +793,8 @@ def detect_language(subject: str, text: str, content_language: str) -> str:
 
 def automatic_marker(headers: HeaderView, message: Message) -> str:
     """Why this message was written by a machine (RFC 3834 and common practice), or ''."""
+    if TICKET_HEADER.lower() in headers.names:
+        return "our own notification came back"
     auto_submitted = headers.raw("auto-submitted").strip().lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return f"Auto-Submitted: {auto_submitted}"
@@ -748,6 +816,36 @@ def automatic_marker(headers: HeaderView, message: Message) -> str:
     if AUTO_REPLY_SUBJECT.match(headers.decoded("subject")):
         return "auto-reply subject"
     return ""
+
+
+def permanent_failures(message: Message) -> tuple[str, ...]:
+    """Addresses a bounce reports as failing for good, by flufl.bounce's detectors (RFC 3464
+    and the formats of two decades of MTAs)."""
+    try:
+        _temporary, permanent = all_failures(message)
+    except Exception as exc:  # The detectors trip over some broken reports; not fatal.
+        log.info("bounce not understood: %s: %s", type(exc).__name__, exc)
+        return ()
+    found = {address.decode("utf-8", "replace").strip().strip("<>").lower()
+             for address in permanent}
+    return tuple(sorted(address for address in found if is_plain_address(address)))[:20]
+
+
+def returned_message_ids(message: Message) -> tuple[str, ...]:
+    """The Message-IDs of the message a bounce returns (whole, or its headers only)."""
+    found: list[str] = []
+    for part in message.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/rfc822":
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                found += message_ids(str(inner[0].get("message-id") or ""))
+        elif content_type in ("text/rfc822-headers", "message/rfc822-headers"):
+            payload = part.get_payload(decode=True)
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            returned = email.parser.HeaderParser().parsestr(text)
+            found += message_ids(str(returned.get("message-id") or ""))
+    return tuple(dict.fromkeys(found))[:10]
 
 
 def is_delivery_report(headers: HeaderView, message: Message) -> bool:

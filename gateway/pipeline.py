@@ -9,6 +9,7 @@ is quarantined with its reason; nothing after the spool may lose it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -29,6 +30,7 @@ from gateway.workflow import (
     apply_to_ticket,
     classify_author,
     open_ticket,
+    record_bounce,
     wants_follow_up,
 )
 from storage.blobs import BlobStore
@@ -108,7 +110,7 @@ class Pipeline:
         return Outcome(receipt.spool_id, row.outcome, row.ticket_id, row.reason)
 
     def file_new(self, session: Session, receipt: Receipt, mail: ParsedMail) -> ReceiptRow:
-        mail = mark_automatic(mail, receipt.mail_from)
+        mail = mark_automatic(mail, receipt.mail_from, self.support_address)
         sender = choose_sender(mail, receipt)
         match = find_ticket(session, mail, self.recipients(receipt, mail), self.secret,
                             self.support_address, self.subject_tag)
@@ -116,6 +118,12 @@ class Pipeline:
             row = receipt_row(receipt, ReceiptOutcome.REPORT,
                               "delivery status notification about no message of ours",
                               mail.dedupe_key)
+        elif mail.is_bounce:
+            ticket = session.get_one(Ticket, match.ticket_id, with_for_update=True)
+            applied = record_bounce(session, ticket, mail, sender, self.blobs,
+                                    receipt.raw_sha256, self.rules, self.clock())
+            row = receipt_row(receipt, ReceiptOutcome.REPORT, f"bounce of ticket #{ticket.id}",
+                              mail.dedupe_key, applied=applied)
         else:
             applied = self.apply(session, match, mail, sender, receipt)
             why_not = should_acknowledge(mail, sender, receipt.mail_from, self.support_address)
@@ -188,15 +196,25 @@ class Pipeline:
         return earlier
 
 
-def mark_automatic(mail: ParsedMail, envelope_sender: str | None) -> ParsedMail:
-    """Mail with a null reverse-path is automatic (RFC 3834), whatever its headers say."""
+def mark_automatic(mail: ParsedMail, envelope_sender: str | None,
+                   support_address: str) -> ParsedMail:
+    """Mail with a null reverse-path is automatic (RFC 3834), whatever its headers say; so
+    is our own notification coming back, known by the Message-ID we gave it."""
     if mail.automatic:
         return mail
     if envelope_sender == "":
         return replace(mail, automatic="null reverse-path")
+    if is_our_message_id(mail.message_id, support_address):
+        return replace(mail, automatic="our own notification came back")
     if mail.is_bounce:
         return replace(mail, automatic="delivery status notification")
     return mail
+
+
+def is_our_message_id(message_id: str, support_address: str) -> bool:
+    """Message-IDs of our notifications end in `.t<ticket>@<support domain>`."""
+    domain = support_address.rpartition("@")[2].lower()
+    return re.fullmatch(rf".+\.t\d+@{re.escape(domain)}", message_id.lower()) is not None
 
 
 def latest_follow_up(session: Session, ticket: Ticket) -> Ticket | None:

@@ -1,7 +1,8 @@
 """Which ticket a message belongs to.
 
 In order: a valid reply token in a recipient address; then `In-Reply-To` and `References`
-against every Message-ID the gateway stored or sent; then a subject tag `[Support #123]`,
+against every Message-ID the gateway stored or sent; for a delivery status notification,
+the Message-ID of the message it returns, if we sent it; then a subject tag `[Support #123]`,
 but only when the sender is already a participant of that ticket (a tag is easy to copy).
 Anything else opens a new ticket.
 """
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from gateway.parsing import ParsedMail
 from gateway.tokens import read_token, token_in_address
-from storage.models import Message, Participant, Ticket
+from storage.models import Direction, Message, Participant, Ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ def find_ticket(
     return (
         match_token(session, recipients, secret, support_address)
         or match_headers(session, mail)
+        or match_returned(session, mail)
         or match_subject_tag(session, mail, subject_tag)
         or NEW_TICKET
     )
@@ -80,6 +82,17 @@ def match_headers(session: Session, mail: ParsedMail) -> ThreadMatch | None:
         if ticket_id is not None:
             return ThreadMatch(ticket_id, method)
     return None
+
+
+def match_returned(session: Session, mail: ParsedMail) -> ThreadMatch | None:
+    """A bounce of one of our own mails belongs to that mail's ticket."""
+    if not mail.is_bounce or not mail.returned_message_ids:
+        return None
+    ticket_id = session.scalars(
+        select(Message.ticket_id).where(Message.message_id.in_(mail.returned_message_ids),
+                                        Message.direction == Direction.OUT).limit(1)
+    ).first()
+    return ThreadMatch(ticket_id, "returned-message") if ticket_id is not None else None
 
 
 def match_subject_tag(session: Session, mail: ParsedMail, subject_tag: str) -> ThreadMatch | None:

@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.commands import Command, read_commands
@@ -25,6 +26,7 @@ from gateway.parsing import ParsedAttachment, ParsedMail
 from gateway.tokens import plus_part
 from storage.blobs import BlobStore
 from storage.models import (
+    AddressHold,
     Attachment,
     Direction,
     Event,
@@ -61,6 +63,8 @@ class Author(enum.Enum):
     UNVERIFIED_ENGINEER = "unverified_engineer"
     # Someone else writing through an engineer's token (a forwarded notification).
     THIRD_PARTY = "third_party"
+    # A mail system reporting that our mail could not be delivered.
+    DELIVERY_REPORT = "delivery_report"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Rules:
     engineers: tuple[Engineer, ...]
     reopen_window: timedelta
     support_address: str
+    # How long an address that bounced for good is not mailed.
+    bounce_hold: timedelta = timedelta(days=7)
 
     def engineer(self, address: str) -> Engineer | None:
         return next((e for e in self.engineers if e.address == address.lower()), None)
@@ -207,6 +213,34 @@ def wants_follow_up(ticket: Ticket, mail: ParsedMail, author: Author, rules: Rul
     return (author is Author.CUSTOMER and not mail.automatic
             and ticket.status is TicketStatus.CLOSED
             and now - ticket.status_changed_at > rules.reopen_window)
+
+
+def record_bounce(session: Session, ticket: Ticket, mail: ParsedMail, sender: str,
+                  blobs: BlobStore, raw_sha256: str, rules: Rules, now: datetime) -> Applied:
+    """A delivery report about mail of this ticket: kept on it, and the ticket's addresses
+    that failed for good are held. Only the ticket's own participants are held, so a forged
+    bounce cannot silence anyone else."""
+    message = store_inbound(session, ticket, mail, mail.text, sender, blobs, raw_sha256, now,
+                            internal=True)
+    on_ticket = {p.address for p in ticket.participants}
+    failed = [address for address in mail.failed_recipients if address in on_ticket]
+    until = now + rules.bounce_hold
+    for address in failed:
+        hold_address(session, address, ticket, until, f"bounced permanently (ticket #{ticket.id})")
+    detail = (f"permanent failure for {', '.join(failed)}; not mailed until {until:%Y-%m-%d}"
+              if failed else "a delivery report with no permanent failure of ours")
+    applied = Applied(ticket, message, Author.DELIVERY_REPORT, False, None)
+    applied.events.append(record(session, ticket, "bounced", sender, now, message, detail))
+    return applied
+
+
+def hold_address(session: Session, address: str, ticket: Ticket, until: datetime,
+                 reason: str) -> None:
+    hold = session.scalars(select(AddressHold).where(AddressHold.address == address)).first()
+    if hold is None:
+        session.add(AddressHold(address=address, until=until, reason=reason, ticket_id=ticket.id))
+    else:
+        hold.until, hold.reason, hold.ticket_id = max(hold.until, until), reason, ticket.id
 
 
 def apply_customer_message(session: Session, ticket: Ticket, mail: ParsedMail, sender: str,

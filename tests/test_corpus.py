@@ -32,8 +32,7 @@ from sqlalchemy import select
 
 from gateway.config import Endpoint, Settings
 from gateway.errors import MalformedMessage
-from gateway.notifications import TICKET_HEADER
-from gateway.parsing import extract_reply, parse_message
+from gateway.parsing import TICKET_HEADER, extract_reply, parse_message
 from storage.models import Attachment, Message, Receipt, ReceiptOutcome, Ticket
 from tests.conftest import SUPPORT, RunningGateway, Sink, free_port
 

@@ -1,0 +1,226 @@
+"""Hostile and broken mail: loops, spoofed senders, bounces, Outlook's winmail.dat.
+
+Each test here would fail without the rule it names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from gateway.cli import print_ticket, ticket_detail
+from gateway.parsing import parse_sender
+from storage.models import AddressHold, Attachment, Event, ReceiptOutcome, Ticket
+from tests.conftest import (
+    ALICE,
+    ENG1,
+    ENGINEERS,
+    SUPPORT,
+    CapturedMail,
+    Desk,
+    RunningGateway,
+    Sink,
+    load_case,
+    wait_until,
+)
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def plain_mail(sender_field: str, subject: str, message_id: str, body: str = "Help!",
+               extra: str = "") -> bytes:
+    return (f"From: {sender_field}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{message_id}>\r\n{extra}\r\n{body}\r\n").encode()
+
+
+@pytest.mark.parametrize("value", [
+    "alice@example.org)<bob@example.org>",
+    "alice@example.org (Alice)<bob@example.org>",
+    "a@b.example (x) <bob@example.org>",
+    "alice(@evil.example)@example.org",
+    "Alice <bob@example.org",
+])
+def test_ambiguous_from_is_never_read_as_the_second_address(value: str) -> None:
+    assert parse_sender(value, None)[1] == ""
+
+
+@pytest.mark.parametrize("value, address", [
+    ("Alice Smith <alice@example.org>", "alice@example.org"),
+    ('"Smith, Alice (Support)" <alice@example.org>', "alice@example.org"),
+    ("alice@example.org (Alice Smith)", "alice@example.org"),
+    ("jane@example.com <jane@mail.example>", "jane@mail.example"),
+    ("=?utf-8?b?5p2O5Zub?= <li@example.cn>", "li@example.cn"),
+])
+def test_ordinary_from_fields_still_read(value: str, address: str) -> None:
+    assert parse_sender(value, None)[1] == address
+
+
+def test_cve_2023_27043_from_gets_no_mail_and_grants_nothing(
+    gateway: RunningGateway, sink: Sink
+) -> None:
+    raw = plain_mail("alice@example.org)<bob@example.org>", "Please reset", "cve-1@evil.example")
+    gateway.send(raw, sender="eve@evil.example")
+    gateway.wait_for_receipts(1)
+    gateway.wait_idle()
+    [ticket] = gateway.tickets()
+    assert ticket.requester == "eve@evil.example", "the envelope sender, never bob"
+    assert not sink.to("bob@example.org") and not sink.to("alice@example.org")
+
+
+@pytest.mark.parametrize("headers, envelope", [
+    ("Auto-Submitted: auto-replied\r\n", "bot@example.org"),
+    ("Precedence: bulk\r\n", "bot@example.org"),
+    ("Precedence: junk\r\n", "bot@example.org"),
+    ("Precedence: list\r\n", "bot@example.org"),
+    ("X-Auto-Response-Suppress: All\r\n", "bot@example.org"),
+    ("List-Id: <users.lists.example.org>\r\n", "bot@example.org"),
+    ("List-Unsubscribe: <mailto:leave@lists.example.org>\r\n", "bot@example.org"),
+    ("", ""),
+])
+def test_automatic_mail_is_never_answered(gateway: RunningGateway, sink: Sink, headers: str,
+                                          envelope: str) -> None:
+    gateway.send(plain_mail("Bot <bot@example.org>", "Weekly digest", "auto-1@example.org",
+                            extra=headers), sender=envelope)
+    gateway.wait_for_receipts(1)
+    gateway.wait_idle()
+    assert len(gateway.tickets()) == 1, "kept as a ticket for people to see"
+    assert not sink.received, "but nothing automatic is sent back"
+
+
+@pytest.mark.parametrize("sender", ["MAILER-DAEMON@mx.example.org", "postmaster@example.org"])
+def test_mail_from_mail_systems_is_never_answered(gateway: RunningGateway, sink: Sink,
+                                                 sender: str) -> None:
+    gateway.send(plain_mail(sender, "Undelivered mail", "sys-1@example.org"), sender=sender)
+    gateway.wait_for_receipts(1)
+    gateway.wait_idle()
+    assert not sink.received
+
+
+def returned(mail: CapturedMail, strip_header: bool = False) -> bytes:
+    """Our own notification, coming back to the support address (a forwarding loop)."""
+    raw = mail.raw.replace(b"Auto-Submitted: auto-replied\r\n", b"")
+    raw = raw.replace(b"X-Auto-Response-Suppress: All\r\n", b"")
+    if strip_header:
+        raw = raw.replace(b"X-Support-Ticket:", b"X-Stripped:")
+    return raw.replace(b"From: Support <support@example.com>",
+                       b"From: Forwarder <fwd@customer.example>")
+
+
+@pytest.mark.parametrize("strip_header", [False, True])
+def test_our_own_notification_coming_back_is_not_answered(
+    gateway: RunningGateway, sink: Sink, strip_header: bool
+) -> None:
+    gateway.send(load_case("customer_new.eml"), sender=ALICE)
+    ack = sink.wait_for(1)[0]
+    gateway.send(returned(ack, strip_header), sender="fwd@customer.example")
+    gateway.wait_for_receipts(2)
+    gateway.wait_idle()
+    assert len(sink.received) == 1
+    with gateway.session() as session:
+        kinds = [e.type for e in session.scalars(select(Event).order_by(Event.id))]
+    assert "automatic_reply" in kinds
+
+
+def test_automatic_mail_per_hour_is_capped_and_the_rest_recorded(
+    make_gateway: Callable[..., RunningGateway], sink: Sink
+) -> None:
+    gateway = make_gateway(auto_mail_per_hour=2)
+    for number in range(4):
+        gateway.send(plain_mail(ALICE, f"Question {number}", f"q{number}@customer.example"),
+                     sender=ALICE)
+    gateway.wait_for_receipts(4)
+    gateway.wait_idle()
+    assert len(sink.to(ALICE)) == 2
+    with gateway.session() as session:
+        suppressed = session.scalars(select(Event).where(Event.type == "mail_suppressed")).all()
+        assert len(suppressed) == 2
+        assert "limit of 2 automatic mails per hour" in suppressed[0].detail
+
+
+def test_automatic_mail_per_ticket_is_capped(make_gateway: Callable[..., RunningGateway],
+                                            sink: Sink) -> None:
+    desk = Desk(make_gateway(engineers=ENGINEERS, auto_mail_per_ticket=3), sink)
+    desk.open_ticket()
+    notice = desk.wait_mail(ENG1, "New (P3)")
+    for number in range(4):
+        desk.engineer_replies(notice, ENG1, f"Update number {number}.")
+    desk.gateway.wait_for_receipts(5)
+    desk.gateway.wait_idle()
+    assert len(desk.mails_to(ALICE)) == 3, "acknowledgement, reply, status: then the cap"
+    with desk.gateway.session() as session:
+        details = [e.detail for e in session.scalars(
+            select(Event).where(Event.type == "mail_suppressed"))]
+    assert details and all("limit of 3 automatic mails per ticket" in d for d in details)
+    assert all(ENG1 not in d for d in details), "engineers are never capped"
+
+
+def delivery_report(failed: str, original_id: str) -> bytes:
+    """An RFC 3464 report for our mail to `failed`, carrying the returned headers."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\r\n"
+        f"To: {SUPPORT}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-1@mx.customer.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
+        "--b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.customer.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+        "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: Support <{SUPPORT}>\r\nTo: {failed}\r\nMessage-ID: <{original_id}>\r\n"
+        "Subject: [Support #1] Live stream crashes\r\n\r\n--b1--\r\n"
+    ).encode()
+
+
+def test_bounce_joins_its_ticket_and_holds_the_address(desk: Desk,
+                                                       capsys: Any) -> None:
+    ticket_id, ack = desk.open_ticket()
+    ack_id = ack.message["Message-ID"].strip("<>")
+    desk.gateway.send(delivery_report(ALICE, ack_id), sender="")
+    receipts = desk.gateway.wait_for_receipts(2)
+    assert receipts[1].outcome is ReceiptOutcome.REPORT and receipts[1].ticket_id == ticket_id
+    assert len(desk.gateway.tickets()) == 1, "a bounce never opens a ticket"
+    with desk.gateway.session() as session:
+        hold = session.scalars(select(AddressHold)).one()
+        assert hold.address == ALICE and hold.ticket_id == ticket_id
+    desk.engineer_replies(desk.wait_mail(ENG1, "New (P3)"), ENG1, "Trying to reach you.")
+    desk.gateway.wait_for_receipts(3)
+    desk.gateway.wait_idle()
+    assert len(desk.mails_to(ALICE)) == 1, "only the acknowledgement, before the bounce"
+    with desk.gateway.session() as session:
+        print_ticket(ticket_detail(session, session.get_one(Ticket, ticket_id)))
+    shown = capsys.readouterr().out
+    assert "bounced" in shown and f"permanent failure for {ALICE}" in shown
+    assert "mail_suppressed" in shown and "bounced permanently" in shown
+
+
+def test_forged_bounce_cannot_silence_someone_off_the_ticket(desk: Desk) -> None:
+    _, ack = desk.open_ticket()
+    desk.gateway.send(delivery_report("ceo@customer.example", ack.message["Message-ID"]
+                                      .strip("<>")), sender="")
+    desk.gateway.wait_for_receipts(2)
+    with desk.gateway.session() as session:
+        assert not session.scalars(select(AddressHold)).all()
+
+
+def test_bounce_about_mail_we_never_sent_is_only_recorded(gateway: RunningGateway,
+                                                          sink: Sink) -> None:
+    gateway.send(delivery_report(ALICE, "never-ours@elsewhere.example"), sender="")
+    [receipt] = gateway.wait_for_receipts(1)
+    assert receipt.outcome is ReceiptOutcome.REPORT and receipt.ticket_id is None
+    assert not gateway.tickets() and not sink.received
+
+
+def test_winmail_dat_is_unpacked_into_its_files(gateway: RunningGateway) -> None:
+    raw = (CORPUS / "mimekit" / "tnef" / "rich-text.eml").read_bytes()
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as an MTA passes it on
+    gateway.send(raw, sender="outlook@customer.example")
+    gateway.wait_for_receipts(1)
+    wait_until(gateway.tickets, what="the ticket")
+    with gateway.session() as session:
+        names = list(session.scalars(select(Attachment.filename).order_by(Attachment.id)))
+    assert names[0] == "kitten-playing-with-a-christmas-tree.jpg"
+    assert "winmail.dat" not in names
