@@ -9,9 +9,12 @@ after the spool has a message, `pipeline` turns them into a quarantine reason.
     ├── MessageRefused         permanent refusal of a message (5xx)
     │   ├── MessageTooLarge    552 5.3.4
     │   ├── MalformedMessage   554 5.6.0
+    │   ├── MailLoop           554 5.4.6 (too many Received: hops)
+    │   ├── OverLimit          554 5.6.0 (a configured limit on headers or MIME)
     │   └── UnknownRecipient   550 5.1.1
     ├── TemporaryFailure       try again later (4xx)                   exit 75
     │   ├── SpoolUnavailable   451 4.3.0
+    │   │   └── SpoolFull      452 4.3.1 (the disk or quota is full)
     │   └── DatabaseUnavailable 451 4.3.0
     ├── InvalidTransition      the state machine refused a change
     └── TicketNotFound         no ticket with that number              exit 1
@@ -64,6 +67,20 @@ class MalformedMessage(MessageRefused):
     enhanced_status = "5.6.0"
 
 
+class MailLoop(MessageRefused):
+    """More `Received:` hops than any sane path has (RFC 5321 6.3)."""
+
+    smtp_code = 554
+    enhanced_status = "5.4.6"
+
+
+class OverLimit(MessageRefused):
+    """A configured limit on the message's structure (headers, MIME parts, attachments)."""
+
+    smtp_code = 554
+    enhanced_status = "5.6.0"
+
+
 class UnknownRecipient(MessageRefused):
     smtp_code = 550
     enhanced_status = "5.1.1"
@@ -77,6 +94,13 @@ class TemporaryFailure(GatewayError):
 
 class SpoolUnavailable(TemporaryFailure):
     pass
+
+
+class SpoolFull(SpoolUnavailable):
+    """No room left to store the message; RFC 3463 calls that "mail system full"."""
+
+    smtp_code = 452
+    enhanced_status = "4.3.1"
 
 
 class DatabaseUnavailable(TemporaryFailure):
