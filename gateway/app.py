@@ -29,6 +29,7 @@ from gateway.config import Settings
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
 from gateway.imap_inbound import Credentials, MailboxReader
+from gateway.limits import Limits
 from gateway.notifications import Notifier, Policy, Sender
 from gateway.pipeline import Pipeline
 from gateway.smtp_inbound import SupportHandler, smtp_factory
@@ -76,11 +77,17 @@ def build_gateway(settings: Settings) -> Gateway:
     rules = Rules(settings.engineers, timedelta(days=settings.reopen_days),
                   settings.support_address, timedelta(days=settings.bounce_hold_days))
     pipeline = Pipeline(spool, sessions, blobs, notifier, secret, settings.support_address,
-                        settings.subject_tag, rules)
+                        settings.subject_tag, rules, limits_of(settings))
     dispatcher = Dispatcher(sessions, make_transport(settings), settings.delivery_max_attempts,
                             settings.delivery_backoff_seconds)
     timers = Timers(sessions, notifier, timedelta(days=settings.auto_close_days))
     return Gateway(settings, engine, sessions, spool, blobs, pipeline, dispatcher, timers)
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(settings.max_header_bytes, settings.max_headers, settings.max_received_hops,
+                  settings.max_mime_depth, settings.max_mime_parts,
+                  settings.max_attachment_bytes)
 
 
 def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore) -> Notifier:

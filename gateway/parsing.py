@@ -41,6 +41,7 @@ from mailparser.exceptions import MailParserRecursionError
 from tnefparse import TNEF
 
 from gateway.errors import MalformedMessage
+from gateway.limits import Limits, check_attachments, check_structure
 
 # mail-parser logs a warning for every part type it does not render; those are not errors.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
@@ -71,6 +72,7 @@ CHARSET_ALIASES = {
     "x-unknown": "utf-8",
 }
 
+DEFAULT_LIMITS = Limits()
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 ISO_2022_JP_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
@@ -173,10 +175,12 @@ class ParsedMail:
     returned_message_ids: tuple[str, ...] = ()
 
 
-def parse_message(raw: bytes) -> ParsedMail:
-    """Parse raw RFC 5322 bytes; raise `MalformedMessage` when there is no message to read."""
+def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
+    """Parse raw RFC 5322 bytes; raise `MalformedMessage` when there is no message to read,
+    `OverLimit` when its structure exceeds `limits`."""
     cleaned = drop_stray_header_lines(strip_leading_junk(raw))
     message, found_attachments = read_mime(cleaned)
+    check_structure(message, limits)
     headers = HeaderView(message)
     if not headers.names:
         raise MalformedMessage("no header fields: this is not an RFC 5322 message")
@@ -188,6 +192,9 @@ def parse_message(raw: bytes) -> ParsedMail:
     message_id = first_message_id(headers.raw("message-id"))
     subject = " ".join(headers.decoded("subject").split())
     is_bounce = is_delivery_report(headers, message)
+    attachments = tuple(unpack_tnef(extract_attachments(found_attachments, headers.hint,
+                                                        cleaned)))
+    check_attachments([(a.filename, len(a.data)) for a in attachments], limits)
     return ParsedMail(
         message_id=message_id or f"{raw_sha256[:40]}@generated.invalid",
         has_message_id=bool(message_id),
@@ -202,8 +209,7 @@ def parse_message(raw: bytes) -> ParsedMail:
         text=text.strip(),
         reply_text=extract_reply(text),
         html=html,
-        attachments=tuple(unpack_tnef(extract_attachments(found_attachments, headers.hint,
-                                                          cleaned))),
+        attachments=attachments,
         language=detect_language(subject, text, headers.raw("content-language")),
         automatic=automatic_marker(headers, message),
         is_bounce=is_bounce,

@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import DatabaseUnavailable, GatewayError
+from gateway.limits import Limits
 from gateway.notifications import Notifier, should_acknowledge
-from gateway.parsing import ParsedMail, is_plain_address, parse_message
+from gateway.parsing import DEFAULT_LIMITS, ParsedMail, is_plain_address, parse_message
 from gateway.spool import Receipt, Spool
 from gateway.threader import ThreadMatch, find_ticket
 from gateway.workflow import (
@@ -55,7 +56,7 @@ class Pipeline:
 
     def __init__(self, spool: Spool, sessions: sessionmaker[Session], blobs: BlobStore,
                  notifier: Notifier, secret: bytes, support_address: str,
-                 subject_tag: str, rules: Rules,
+                 subject_tag: str, rules: Rules, limits: Limits = DEFAULT_LIMITS,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.spool = spool
         self.sessions = sessions
@@ -65,6 +66,7 @@ class Pipeline:
         self.support_address = support_address
         self.subject_tag = subject_tag
         self.rules = rules
+        self.limits = limits
         self.clock = clock
 
     def drain(self) -> list[Outcome]:
@@ -85,7 +87,7 @@ class Pipeline:
     def process(self, receipt: Receipt) -> Outcome:
         """Parse, thread, apply and notify one message; quarantine it if that fails."""
         try:
-            mail = parse_message(self.spool.raw(receipt))
+            mail = parse_message(self.spool.raw(receipt), self.limits)
             outcome = self.file(receipt, mail)
         except GatewayError as exc:
             return self.quarantine(receipt, exc.reason)

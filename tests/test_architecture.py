@@ -22,7 +22,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "smtp_inbound": {"errors", "spool", "tokens"},
     "imap_inbound": {"errors", "config", "spool"},
     "spool": {"errors"},
-    "parsing": {"errors"},
+    "limits": {"errors"},
+    "parsing": {"errors", "limits"},
     "threader": {"errors", "parsing", "tokens"},
     "commands": set(),
     "confirmation": set(),
@@ -30,13 +31,13 @@ MAY_IMPORT: dict[str, set[str]] = {
     "notifications": {"errors", "config", "parsing", "tokens", "workflow"},
     "delivery": {"errors"},
     "pipeline": {"errors", "spool", "parsing", "threader", "workflow", "notifications",
-                 "tokens"},
+                 "tokens", "limits"},
     "timers": {"notifications", "workflow"},
-    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "parsing", "threader", "workflow",
+    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "limits", "parsing", "threader", "workflow",
                      "notifications", "delivery", "pipeline", "timers"},
     "cli": SHARED | {"app"},
 }
-PURE = {"parsing", "commands", "confirmation"}
+PURE = {"parsing", "commands", "confirmation", "limits"}
 IMPURE_MODULES = {"sqlalchemy", "storage", "socket", "smtplib", "asyncio", "imapclient",
                   "aiosmtpd", "os"}
 

@@ -224,3 +224,38 @@ def test_winmail_dat_is_unpacked_into_its_files(gateway: RunningGateway) -> None
         names = list(session.scalars(select(Attachment.filename).order_by(Attachment.id)))
     assert names[0] == "kitten-playing-with-a-christmas-tree.jpg"
     assert "winmail.dat" not in names
+
+
+def nested(depth: int) -> bytes:
+    """A message whose multiparts nest `depth` levels deep."""
+    head = f"From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Deep\r\nMessage-ID: <deep@x.example>\r\n"
+    body = "Content-Type: text/plain\r\n\r\ninnermost\r\n"
+    for level in range(depth):
+        body = (f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n--b{level}\r\n'
+                f"{body}\r\n--b{level}--\r\n")
+    return (head + body).encode()
+
+
+def many_parts(count: int) -> bytes:
+    parts = "".join(f"--p\r\nContent-Type: text/plain\r\n\r\npart {n}\r\n" for n in range(count))
+    return (f"From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Parts\r\nMessage-ID: <parts@x.example>"
+            f'\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n{parts}--p--\r\n').encode()
+
+
+@pytest.mark.parametrize("changes, raw, reason", [
+    ({}, nested(40), "MIME parts nested deeper than the limit of 30"),
+    ({"max_mime_parts": 10}, many_parts(20), "more MIME parts than the limit of 10"),
+    ({"max_attachment_bytes": 530}, load_case("customer_new.eml"),
+     "attachment 'logcat.txt' of 546 bytes exceeds the limit of 530 bytes"),
+])
+def test_mail_over_a_structure_limit_is_quarantined_with_the_reason(
+    make_gateway: Callable[..., RunningGateway], sink: Sink, changes: dict[str, int],
+    raw: bytes, reason: str
+) -> None:
+    gateway = make_gateway(**changes)
+    gateway.send(raw, sender=ALICE)
+    [receipt] = gateway.wait_for_receipts(1)
+    assert receipt.outcome is ReceiptOutcome.QUARANTINED and receipt.reason == reason
+    [(_, kept_reason)] = gateway.gateway.spool.quarantined()
+    assert kept_reason == reason
+    assert not gateway.tickets()

@@ -1,0 +1,73 @@
+"""Limits on what a message may be: header size and count, `Received:` hops, MIME depth and
+part count, attachment size. Pure: raw bytes or a parsed tree in, an error or nothing out.
+
+The header limits are cheap and checked before `250`, so the sender hears why. The MIME
+limits need the parsed tree; over them a message already accepted is quarantined with the
+reason, never dropped and never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import Message
+
+from gateway.errors import MailLoop, MessageTooLarge, OverLimit
+
+FIELD_START = re.compile(rb"^[!-9;-~]+:", re.MULTILINE)
+RECEIVED = re.compile(rb"^received:", re.IGNORECASE | re.MULTILINE)
+HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The configured limits (see `Settings` for their meaning and defaults)."""
+
+    max_header_bytes: int = 256 * 1024
+    max_headers: int = 1000
+    max_received_hops: int = 50
+    max_mime_depth: int = 30
+    max_mime_parts: int = 500
+    max_attachment_bytes: int = 35 * 1024 * 1024
+
+
+def check_header(raw: bytes, limits: Limits) -> None:
+    """Refuse a header block that is too large, has too many fields, or too many hops."""
+    end = HEADER_END.search(raw, 0, limits.max_header_bytes + 4)
+    header = raw[:end.start()] if end else raw[:limits.max_header_bytes + 1]
+    if len(header) > limits.max_header_bytes:
+        raise MessageTooLarge(f"header larger than the limit of {limits.max_header_bytes} "
+                              "bytes")
+    hops = len(RECEIVED.findall(header))
+    if hops > limits.max_received_hops:
+        raise MailLoop(f"{hops} Received: fields exceed the limit of "
+                       f"{limits.max_received_hops}: a mail loop")
+    fields = len(FIELD_START.findall(header))
+    if fields > limits.max_headers:
+        raise OverLimit(f"{fields} header fields exceed the limit of {limits.max_headers}")
+
+
+def check_structure(message: Message, limits: Limits) -> None:
+    """Refuse MIME trees nested too deep or with too many parts (walked without recursion)."""
+    parts = 0
+    stack: list[tuple[Message, int]] = [(message, 1)]
+    while stack:
+        part, depth = stack.pop()
+        parts += 1
+        if depth > limits.max_mime_depth:
+            raise OverLimit(f"MIME parts nested deeper than the limit of "
+                            f"{limits.max_mime_depth}")
+        if parts > limits.max_mime_parts:
+            raise OverLimit(f"more MIME parts than the limit of {limits.max_mime_parts}")
+        children = part.get_payload() if part.is_multipart() else None
+        if isinstance(children, list):
+            stack.extend((child, depth + 1) for child in children
+                         if isinstance(child, Message))
+
+
+def check_attachments(sizes: Sequence[tuple[str, int]], limits: Limits) -> None:
+    for filename, size in sizes:
+        if size > limits.max_attachment_bytes:
+            raise OverLimit(f"attachment {filename!r} of {size} bytes exceeds the limit of "
+                            f"{limits.max_attachment_bytes} bytes")
