@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="write to FILE instead of stdout")
     command("quarantine", run_quarantine, "list quarantined messages with their reasons")
     replay = command("replay", run_replay, "run quarantined messages through the pipeline again")
-    replay.add_argument("spool_ids", nargs="*", metavar="SPOOL_ID",
-                        help="which ones; all of them when omitted")
+    replay.add_argument("spool_ids", nargs="*", metavar="SPOOL_ID", help="which ones")
+    replay.add_argument("--all", action="store_true", help="every quarantined message")
     return parser
 
 
@@ -194,17 +194,46 @@ def run_quarantine(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_replay(settings: Settings, args: argparse.Namespace) -> int:
+    if bool(args.spool_ids) == args.all:
+        raise GatewayError("replay: name SPOOL_IDs (see `gateway quarantine`) or give --all")
     gateway = build_gateway(settings)
     wanted = args.spool_ids or [receipt.spool_id for receipt, _ in gateway.spool.quarantined()]
+    progress = Progress(len(wanted))
     for spool_id in wanted:
         try:
             receipt = gateway.spool.replay(spool_id)
         except FileNotFoundError:
             raise GatewayError(f"no quarantined message {spool_id}") from None
         outcome = gateway.pipeline.process(receipt)
+        progress.clear()
         print(f"{spool_id}: {outcome.outcome.value} {outcome.reason}".rstrip())
+        progress.advance()
+    progress.clear()
     gateway.dispatcher.deliver_due()
     return 0
+
+
+class Progress:
+    """A progress bar on stderr for long runs, drawn only on a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.shown = total > 1 and sys.stderr.isatty()
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.shown:
+            filled = self.WIDTH * self.done // self.total
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r" + " " * (self.WIDTH + 30) + "\r")
 
 
 def run_tickets(settings: Settings, args: argparse.Namespace) -> int:

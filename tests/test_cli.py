@@ -308,3 +308,15 @@ def test_poll_once_names_a_folder_that_does_not_exist(tmp_path: Path, dovecot: D
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert "GATEWAY_IMAP_URL: there is no folder 'Suport'" in result.stderr
+
+
+def test_replay_needs_ids_or_all_and_all_replays_every_one(env: dict[str, str]) -> None:
+    headerless = b"no header here, only words\r\n"
+    for _ in range(3):
+        run_gateway(env, "ingest", stdin=headerless)
+    assert len(run_gateway(env, "quarantine").stdout.splitlines()) == 3
+    bare = run_gateway(env, "replay", check=False)
+    assert bare.returncode == 1 and "or give --all" in bare.stderr
+    replayed = run_gateway(env, "replay", "--all").stdout.splitlines()
+    assert len(replayed) == 3 and all(": quarantined no header fields" in line
+                                      for line in replayed)
