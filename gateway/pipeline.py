@@ -129,9 +129,9 @@ class Pipeline:
         else:
             applied = self.apply(session, match, mail, sender, receipt)
             why_not = should_acknowledge(mail, sender, receipt.mail_from, self.support_address)
+            self.notifier.announce(session, applied, mail, why_not)
             if why_not and applied.new_ticket:
                 log.info("ticket #%s: no acknowledgement: %s", applied.ticket.id, why_not)
-            self.notifier.announce(session, applied, mail, why_not)
             outcome = ReceiptOutcome.NEW_TICKET if applied.new_ticket else ReceiptOutcome.REPLY
             row = receipt_row(receipt, outcome, f"threaded by {match.method}", mail.dedupe_key,
                               applied=applied)

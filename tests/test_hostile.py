@@ -259,3 +259,32 @@ def test_mail_over_a_structure_limit_is_quarantined_with_the_reason(
     [(_, kept_reason)] = gateway.gateway.spool.quarantined()
     assert kept_reason == reason
     assert not gateway.tickets()
+
+
+def test_header_values_from_mail_cannot_inject_headers_into_our_mail(
+    gateway: RunningGateway, sink: Sink
+) -> None:
+    raw = (
+        "From: =?utf-8?b?RXZlDQpCY2M6IHZpY3RpbUBleGFtcGxlLm5ldA==?= <eve@customer.example>\r\n"
+        f"To: {SUPPORT}\r\n"
+        "Subject: =?utf-8?q?Help=0D=0ABcc:_victim@example.net=0D=0A=0D=0Abody?=\r\n"
+        "Message-ID: <inject-1@customer.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="m"\r\n\r\n'
+        "--m\r\nContent-Type: text/html\r\n\r\n"
+        "<p>Hi <script>alert(1)</script><img src=x onerror=alert(2)></p>\r\n"
+        "--m\r\nContent-Type: text/plain\r\n"
+        "Content-Disposition: attachment; filename*=utf-8''a%0D%0ABcc%3A%20x%40y.z%0D%0A.txt\r\n"
+        "\r\nlog\r\n--m--\r\n"
+    ).encode()
+    gateway.send(raw, sender="eve@customer.example")
+    [ack] = sink.wait_for(1)
+    assert ack.recipients == ["eve@customer.example"]
+    message = ack.message
+    assert message["Bcc"] is None
+    assert [a.addr_spec for a in message["To"].addresses] == ["eve@customer.example"]
+    assert "\n" not in str(message["Subject"]) and "Bcc" in str(message["Subject"])
+    html = message.get_body(("html",))
+    assert html is not None
+    content = html.get_content()  # type: ignore[attr-defined]
+    assert "<script>" not in content and "<img" not in content
+    assert "&lt;script&gt;" in content or "alert(1)" not in content
