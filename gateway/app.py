@@ -70,7 +70,8 @@ def build_gateway(settings: Settings) -> Gateway:
     require_current_schema(engine)
     sessions = make_session_factory(engine)
     blobs = BlobStore(settings.data_dir / "blobs")
-    spool = Spool(settings.data_dir / "spool", blobs, settings.max_message_bytes)
+    spool = Spool(settings.data_dir / "spool", blobs, settings.max_message_bytes,
+                  limits_of(settings))
     spool.prepare()
     secret = load_secret(settings.secret, settings.data_dir / "secret.key")
     notifier = make_notifier(settings, secret, blobs)

@@ -3,7 +3,9 @@
 Rows are claimed with a lease (their next attempt moved into the future) in a short
 transaction, sent outside it, then marked sent. A crash between sending and marking sends a
 row again on restart: at least once, never lost. Failures back off exponentially; permanent
-(5xx) refusals and exhausted retries mark the row failed with the relay's answer.
+(5xx) refusals and exhausted retries mark the row failed with the relay's answer, and put a
+`delivery_failed` event on its ticket in the same transaction, so `gateway show` tells.
+A database that is locked or down ends the round; its rows wait for the next one.
 """
 
 from __future__ import annotations
@@ -11,21 +13,26 @@ from __future__ import annotations
 import logging
 import mailbox
 import smtplib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import OutboxMail, OutboxState, utcnow
+from storage.models import Event, OutboxMail, OutboxState, utcnow
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
 BATCH_SIZE = 50
+# The actor `workflow` records for changes nobody made by hand; the import table keeps
+# delivery from importing it.
+SYSTEM_ACTOR = "system"
 
 
 class DeliveryFailed(Exception):
@@ -112,15 +119,17 @@ class Dispatcher:
 
     def deliver_due(self, now: datetime | None = None) -> DeliveryReport:
         """Send every row due at `now` (in batches); returns the counts."""
-        sent = retried = failed = 0
-        while claimed := self.claim(now or utcnow()):
-            for row_id, mail_from, recipient, content in claimed:
-                outcome = self.send_one(row_id, mail_from, recipient, content)
-                sent += outcome == "sent"
-                retried += outcome == "retry"
-                failed += outcome == "failed"
-        self.transport.close()
-        return DeliveryReport(sent, retried, failed)
+        tally: Counter[str] = Counter()
+        try:
+            while claimed := self.claim(now or utcnow()):
+                for row_id, mail_from, recipient, content in claimed:
+                    tally[self.send_one(row_id, mail_from, recipient, content)] += 1
+        except OperationalError as exc:
+            # Locked or down: claimed rows keep their lease and come back when it ends.
+            log.warning("delivery waits for the database: %s", exc.orig)
+        finally:
+            self.transport.close()
+        return DeliveryReport(tally["sent"], tally["retry"], tally["failed"])
 
     def claim(self, now: datetime) -> list[tuple[int, str, str, bytes]]:
         with self.sessions.begin() as session:
@@ -152,11 +161,22 @@ class Dispatcher:
             row.attempts += 1
             row.last_error = failure.reason
             if failure.permanent or row.attempts >= self.max_attempts:
-                row.state = OutboxState.FAILED
-                log.warning("outbox %s to %s failed: %s", row.id, row.recipient, failure.reason)
+                give_up(session, row)
                 return "failed"
             delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
             row.next_attempt_at = utcnow() + delay
             log.info("outbox %s to %s: retry in %s (%s)", row.id, row.recipient, delay,
                      failure.reason)
             return "retry"
+
+
+def give_up(session: Session, row: OutboxMail) -> None:
+    """Mark `row` failed and say so on its ticket, where the engineers will look."""
+    row.state = OutboxState.FAILED
+    log.warning("outbox %s to %s failed: %s", row.id, row.recipient, row.last_error)
+    if row.ticket_id is not None:
+        session.add(Event(
+            ticket_id=row.ticket_id, type="delivery_failed", actor=SYSTEM_ACTOR,
+            detail=f"mail to {row.recipient} not delivered after {row.attempts} "
+                   f"attempt(s): {row.last_error}",
+        ))

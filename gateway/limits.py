@@ -32,6 +32,9 @@ class Limits:
     max_attachment_bytes: int = 35 * 1024 * 1024
 
 
+DEFAULT_LIMITS = Limits()
+
+
 def check_header(raw: bytes, limits: Limits) -> None:
     """Refuse a header block that is too large, has too many fields, or too many hops."""
     end = HEADER_END.search(raw, 0, limits.max_header_bytes + 4)

@@ -41,7 +41,7 @@ from mailparser.exceptions import MailParserRecursionError
 from tnefparse import TNEF
 
 from gateway.errors import MalformedMessage
-from gateway.limits import Limits, check_attachments, check_structure
+from gateway.limits import DEFAULT_LIMITS, Limits, check_attachments, check_structure
 
 # mail-parser logs a warning for every part type it does not render; those are not errors.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
@@ -72,7 +72,6 @@ CHARSET_ALIASES = {
     "x-unknown": "utf-8",
 }
 
-DEFAULT_LIMITS = Limits()
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 ISO_2022_JP_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
@@ -429,7 +428,7 @@ def decode_raw_header_text(text: str, hint: str | None) -> str:
     if codec_name(hint) not in CJK_CODECS:
         try:
             return data.decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeError:
             pass
     return decode_text(data, hint)
 
@@ -460,7 +459,7 @@ def decode_text(data: bytes, declared: str | None) -> str:
     for charset in candidates:
         try:
             text = data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):
             if charset == "iso2022_jp_ext":
                 converted = iso2022jp_to_cp932(data)
                 if converted is not None:
@@ -516,7 +515,7 @@ def iso2022jp_to_cp932(data: bytes) -> str | None:
             index += 1
     try:
         return out.decode("cp932")
-    except UnicodeDecodeError:
+    except UnicodeError:
         return None
 
 

@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import DatabaseUnavailable, GatewayError
-from gateway.limits import Limits
+from gateway.limits import DEFAULT_LIMITS, Limits
 from gateway.notifications import Notifier, should_acknowledge
-from gateway.parsing import DEFAULT_LIMITS, ParsedMail, is_plain_address, parse_message
+from gateway.parsing import ParsedMail, is_plain_address, parse_message
 from gateway.spool import Receipt, Spool
 from gateway.threader import ThreadMatch, find_ticket
 from gateway.workflow import (

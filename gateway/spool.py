@@ -9,6 +9,7 @@ reason, and `replay()` puts it back. The raw message stays in the blob store for
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -18,11 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.errors import MalformedMessage, MessageTooLarge, SpoolUnavailable
-from storage.blobs import BlobStore, fsync_directory, write_durably
+from gateway.errors import MalformedMessage, MessageTooLarge, SpoolFull, SpoolUnavailable
+from gateway.limits import DEFAULT_LIMITS, Limits, check_header
+from storage.blobs import (
+    BlobStore,
+    fsync_directory,
+    remove_stale_temporary_files,
+    write_durably,
+)
 
 # Outlook's binary .msg files are OLE2 compound documents, not RFC 5322 mail.
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+# Temporary files older than this were left by a killed process, not a write in progress.
+STALE_TEMPORARY_SECONDS = 3600.0
+# A full disk and an exhausted quota both mean "no room now": the sender should try later.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +55,13 @@ class Receipt:
 class Spool:
     """The queue and quarantine directories beside the blob store that holds the bytes."""
 
-    def __init__(self, root: Path, blobs: BlobStore, max_message_bytes: int) -> None:
+    def __init__(self, root: Path, blobs: BlobStore, max_message_bytes: int,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.queue_dir = root / "queue"
         self.quarantine_dir = root / "quarantine"
         self.blobs = blobs
         self.max_message_bytes = max_message_bytes
+        self.limits = limits
 
     def prepare(self) -> None:
         """Create the spool's directories; an unusable spool is a temporary failure."""
@@ -56,33 +70,36 @@ class Spool:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SpoolUnavailable(f"cannot create {directory}: {exc.strerror}") from exc
+        for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root):
+            remove_stale_temporary_files(directory, STALE_TEMPORARY_SECONDS)
 
     def accept(
         self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
     ) -> Receipt:
         """Take ownership of `raw`: when this returns, the message survives a crash."""
         check_acceptable(raw, self.max_message_bytes)
-        try:
-            receipt = self._new_receipt(raw, mail_from, recipients, source)
-            write_durably(self.queue_dir / f"{receipt.spool_id}.json", encode_receipt(receipt))
-        except OSError as exc:
-            raise SpoolUnavailable(f"cannot write the spool: {exc.strerror or exc}") from exc
+        check_header(raw, self.limits)
+        receipt = self._new_receipt(raw, mail_from, recipients, source)
+        self._write(self.queue_dir / f"{receipt.spool_id}.json", encode_receipt(receipt))
         return receipt
 
     def keep_refused(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
                      source: str, reason: str) -> Receipt:
         """Quarantine a message `accept()` refuses when there is nobody to refuse it to (a
         mailbox read over IMAP): kept with its reason, never dropped."""
+        receipt = self._new_receipt(raw, mail_from, recipients, source)
         try:
-            receipt = self._new_receipt(raw, mail_from, recipients, source)
             self.quarantine(receipt, reason)
         except OSError as exc:
-            raise SpoolUnavailable(f"cannot write the spool: {exc.strerror or exc}") from exc
+            raise spool_failure(exc) from exc
         return receipt
 
     def _new_receipt(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
                      source: str) -> Receipt:
-        sha256 = self.blobs.put(raw)
+        try:
+            sha256 = self.blobs.put(raw)
+        except OSError as exc:
+            raise spool_failure(exc) from exc
         return Receipt(
             spool_id=f"{time.time_ns():x}-{sha256[:12]}-{secrets.token_hex(3)}",
             raw_sha256=sha256,
@@ -92,6 +109,12 @@ class Spool:
             received_at=datetime.now(UTC),
             size=len(raw),
         )
+
+    def _write(self, path: Path, data: bytes) -> None:
+        try:
+            write_durably(path, data)
+        except OSError as exc:
+            raise spool_failure(exc) from exc
 
     def pending(self) -> list[Receipt]:
         """Receipts waiting for the pipeline, oldest first."""
@@ -134,6 +157,12 @@ class Spool:
 
     def _load(self, path: Path) -> Receipt:
         return decode_receipt(path.read_bytes())
+
+
+def spool_failure(exc: OSError) -> SpoolUnavailable:
+    """The temporary failure a receiver answers when the spool cannot take a message."""
+    reason = f"cannot write the spool: {exc.strerror or exc}"
+    return SpoolFull(reason) if exc.errno in NO_ROOM else SpoolUnavailable(reason)
 
 
 def check_acceptable(raw: bytes, max_message_bytes: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from pathlib import Path
 
 
@@ -32,15 +33,37 @@ def write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        # A partial file on a full disk would hold the space the sender's retry needs.
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_directory(path.parent)
+
+
+def remove_stale_temporary_files(directory: Path, older_than_seconds: float) -> int:
+    """Delete `write_durably` temporary files a killed process left; the number removed.
+
+    Only old ones: a younger one may belong to a write in progress in another process.
+    """
+    cutoff = time.time() - older_than_seconds
+    removed = 0
+    for leftover in directory.rglob(".*.tmp"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 class BlobStore:

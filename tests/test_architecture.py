@@ -21,7 +21,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tokens": set(),
     "smtp_inbound": {"errors", "spool", "tokens"},
     "imap_inbound": {"errors", "config", "spool"},
-    "spool": {"errors"},
+    "spool": {"errors", "limits"},
     "limits": {"errors"},
     "parsing": {"errors", "limits"},
     "threader": {"errors", "parsing", "tokens"},
@@ -33,8 +33,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "pipeline": {"errors", "spool", "parsing", "threader", "workflow", "notifications",
                  "tokens", "limits"},
     "timers": {"notifications", "workflow"},
-    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "limits", "parsing", "threader", "workflow",
-                     "notifications", "delivery", "pipeline", "timers"},
+    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "limits", "parsing", "threader",
+                     "workflow", "notifications", "delivery", "pipeline", "timers"},
     "cli": SHARED | {"app"},
 }
 PURE = {"parsing", "commands", "confirmation", "limits"}

@@ -4,6 +4,7 @@ Each test here would fail without the rule it names."""
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -288,3 +289,33 @@ def test_header_values_from_mail_cannot_inject_headers_into_our_mail(
     content = html.get_content()  # type: ignore[attr-defined]
     assert "<script>" not in content and "<img" not in content
     assert "&lt;script&gt;" in content or "alert(1)" not in content
+
+
+def with_headers(lines: str) -> bytes:
+    return (f"{lines}From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Hops\r\n"
+            "Message-ID: <hops@customer.example>\r\n\r\nHello\r\n").encode()
+
+
+@pytest.mark.parametrize("changes, raw, code, status, reason", [
+    ({}, with_headers("Received: from a by b\r\n" * 51), 554, b"5.4.6",
+     b"51 Received: fields exceed the limit of 50: a mail loop"),
+    ({"max_headers": 20}, with_headers("X-Filler: yes\r\n" * 30), 554, b"5.6.0",
+     b"header fields exceed the limit of 20"),
+    ({"max_header_bytes": 2048}, with_headers(f"X-Big: {'x' * 4000}\r\n"), 552, b"5.3.4",
+     b"header larger than the limit of 2048 bytes"),
+])
+def test_header_limits_are_refused_before_250_with_a_reason(
+    make_gateway: Callable[..., RunningGateway], changes: dict[str, int], raw: bytes,
+    code: int, status: bytes, reason: bytes
+) -> None:
+    gateway = make_gateway(**changes)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        gateway.send(raw, sender=ALICE)
+    assert refused.value.smtp_code == code
+    assert refused.value.smtp_error.startswith(status) and reason in refused.value.smtp_error
+    assert not gateway.gateway.spool.pending() and not gateway.receipts()
+
+
+def test_header_within_the_limits_is_accepted(gateway: RunningGateway) -> None:
+    gateway.send(with_headers("Received: from a by b\r\n" * 50), sender=ALICE)
+    assert gateway.wait_for_receipts(1)[0].outcome is ReceiptOutcome.NEW_TICKET

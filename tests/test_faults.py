@@ -1,0 +1,663 @@
+"""Faults done for real: `kill -9` under load, a relay that refuses or is gone, a recipient
+refused for good, a locked database, a full disk, and SMTP smuggling.
+
+Every fault is produced, not imitated: a killed process group, a real relay answering 421,
+451 or 550, an exclusive SQLite lock held from here, a tmpfs that runs out of room, and
+bytes written straight to the listener's socket.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import signal
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import event, select
+
+from gateway.app import build_gateway
+from gateway.config import Endpoint, Engineer, Settings
+from storage.blobs import sha256_hex
+from storage.models import (
+    Direction,
+    Event,
+    Message,
+    OutboxMail,
+    OutboxState,
+    ReceiptOutcome,
+    Ticket,
+)
+from storage.session import upgrade_schema
+from tests.conftest import (
+    ENG1,
+    ENG2,
+    SUPPORT,
+    RunningGateway,
+    Sink,
+    SinkHandler,
+    free_port,
+    wait_until,
+)
+from tests.test_cli import gateway_env, run_gateway
+
+
+def customer_mail(number: int, sender: str = "alice@customer.example",
+                  padding: bytes = b"") -> bytes:
+    """A new problem report, unique by Message-ID and subject."""
+    return (
+        f"From: {sender}\r\nTo: {SUPPORT}\r\nSubject: Fault case {number:04d}\r\n"
+        f"Message-ID: <fault-{number}@customer.example>\r\n"
+        "Date: Tue, 24 Nov 2026 10:12:33 +0100\r\n\r\n"
+        f"The pusher crashes on start, report {number}.\r\n"
+    ).encode() + padding
+
+
+def outbox(gateway: RunningGateway) -> list[OutboxMail]:
+    with gateway.session() as session:
+        return list(session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
+
+
+# -- kill -9 under load ----------------------------------------------------------------------
+
+LOAD_MESSAGES = 600
+LOAD_CLIENTS = 8
+
+
+@dataclass
+class LoadTally:
+    """What the sending clients saw, shared between their threads."""
+
+    accepted: set[int] = field(default_factory=set)
+    refused: dict[int, str] = field(default_factory=dict)
+    unanswered: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.accepted)
+
+
+class ServeProcess:
+    """`gateway serve` in a session of its own, so a kill takes its worker child too."""
+
+    def __init__(self, env: dict[str, str], port: int, log: IO[bytes]) -> None:
+        self.env, self.port, self.log = env, port, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve"], env=self.env, stdout=self.log,
+            stderr=self.log, start_new_session=True,
+        )
+        wait_until(self.listening, 30, "gateway serve to listen")
+
+    def listening(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, "serve exited"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def send_share(numbers: list[int], port: int, serving: threading.Event,
+               tally: LoadTally) -> None:
+    """Send `numbers` over one reused connection, retrying unanswered ones as an MTA does."""
+    waiting = list(numbers)
+    smtp: smtplib.SMTP | None = None
+    while waiting:
+        serving.wait()
+        number = waiting[0]
+        try:
+            smtp = smtp or smtplib.SMTP("127.0.0.1", port, timeout=20)
+            smtp.sendmail(f"client{number % 7}@customer.example", [SUPPORT],
+                          customer_mail(number))
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code >= 500:
+                tally.refused[number] = f"{exc.smtp_code} {exc.smtp_error!r}"
+                waiting.pop(0)
+            close_quietly(smtp)
+            smtp = None
+            continue
+        except (OSError, smtplib.SMTPException):
+            with tally.lock:
+                tally.unanswered += 1
+            close_quietly(smtp)
+            smtp = None
+            time.sleep(0.05)
+            continue
+        with tally.lock:
+            tally.accepted.add(number)
+        waiting.pop(0)
+    close_quietly(smtp)
+
+
+def close_quietly(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        smtp.close()
+
+
+def start_clients(port: int, serving: threading.Event, tally: LoadTally) -> list[threading.Thread]:
+    clients = [threading.Thread(target=send_share, args=(
+        list(range(i, LOAD_MESSAGES, LOAD_CLIENTS)), port, serving, tally))
+        for i in range(LOAD_CLIENTS)]
+    for client in clients:
+        client.start()
+    return clients
+
+
+def kill_and_restart(serve: ServeProcess, serving: threading.Event, data_dir: Path) -> int:
+    """SIGKILL the whole process group mid-load, start it again; returns the spool backlog
+    the kill interrupted."""
+    serving.clear()
+    backlog = len(queued_entries(data_dir))
+    serve.kill()
+    serve.start()
+    serving.set()
+    return backlog
+
+
+def read_database(database: Path, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        return list(connection.execute(query))
+
+
+def queued_entries(data_dir: Path) -> list[Path]:
+    return list((data_dir / "spool" / "queue").glob("*.json"))
+
+
+def filed(database: Path) -> int:
+    return int(read_database(database, "SELECT count(*) FROM tickets")[0][0])
+
+
+def test_kill_9_under_load_loses_and_duplicates_nothing_that_got_250(
+    tmp_path: Path, sink: Sink
+) -> None:
+    port, data_dir = free_port(), tmp_path / "var"
+    database = data_dir / "gateway.sqlite3"
+    env = gateway_env(data_dir, GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
+                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
+    run_gateway(env, "migrate")
+    # Once while the listener takes mail, once while the worker files the backlog.
+    while_receiving = random.randint(LOAD_MESSAGES // 5, LOAD_MESSAGES * 3 // 5)
+    while_filing = random.randint(20, LOAD_MESSAGES // 2)
+    tally, serving, backlogs = LoadTally(), threading.Event(), []
+    with (tmp_path / "serve.log").open("wb") as log:
+        serve = ServeProcess(env, port, log)
+        serve.start()
+        serving.set()
+        try:
+            clients = start_clients(port, serving, tally)
+            wait_until(lambda: tally.count() >= while_receiving, 60, "accepted messages")
+            backlogs.append(kill_and_restart(serve, serving, data_dir))
+            while_filing += filed(database)
+            wait_until(lambda: filed(database) >= while_filing, 60, "filed messages")
+            backlogs.append(kill_and_restart(serve, serving, data_dir))
+            for client in clients:
+                client.join(120)
+            wait_until(lambda: not queued_entries(data_dir), 60, "the spool to drain")
+        finally:
+            serving.set()
+            serve.stop()
+    tickets = Counter(s for (s,) in read_database(database, "SELECT subject FROM tickets"))
+    outcomes = dict(read_database(database, "SELECT outcome, count(*) FROM receipts "
+                                            "GROUP BY outcome"))
+    expected = {f"Fault case {number:04d}" for number in tally.accepted}
+    ticketed = expected & set(tickets)
+    lost = len(expected - ticketed)
+    duplicated = sum(count - 1 for count in tickets.values())
+    print(f"\nkill -9 under load: sent {LOAD_MESSAGES}, accepted {len(tally.accepted)}, "
+          f"ticketed {len(ticketed)}, lost {lost}, duplicated {duplicated}; killed at "
+          f"{while_receiving} accepted and {while_filing} filed, with {backlogs} queued, "
+          f"{tally.unanswered} unanswered attempts retried, receipts {outcomes}, "
+          f"refused {len(tally.refused)}, temporary files the kills left "
+          f"{len(list(data_dir.rglob('*.tmp')))}")
+    assert not tally.refused, tally.refused
+    assert len(tally.accepted) == LOAD_MESSAGES
+    assert not list((data_dir / "spool" / "quarantine").iterdir())
+    assert lost == 0
+    assert duplicated == 0
+    assert set(tickets) == expected
+
+
+# -- the relay refuses, or is gone -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelayAttempt:
+    """One try to hand the relay a mail for one recipient, and what the relay said."""
+
+    at: datetime
+    recipient: str
+    reply: str
+
+
+@dataclass
+class RecordingHandler(SinkHandler):
+    """The sink, which also records every attempt and can refuse single recipients."""
+
+    refuse_recipients: dict[str, str] = field(default_factory=dict)
+    attempts: list[RelayAttempt] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        reply = self.refuse_recipients.get(address)
+        if reply is not None:
+            self.attempts.append(RelayAttempt(datetime.now(UTC), address, reply))
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        for recipient in envelope.rcpt_tos:
+            self.attempts.append(RelayAttempt(datetime.now(UTC), recipient, reply))
+        return reply
+
+    def tried(self, recipient: str) -> list[RelayAttempt]:
+        return [attempt for attempt in self.attempts if attempt.recipient == recipient]
+
+
+class RecordingRelay(Sink):
+    """A sink whose handler records attempts; not started, it is a relay that is down."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.recorder = RecordingHandler()
+        self.handler = self.recorder
+        self.port = port or free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint("127.0.0.1", self.port)
+
+
+@pytest.fixture
+def relay() -> Iterator[RecordingRelay]:
+    recording = RecordingRelay()
+    recording.controller.start()
+    yield recording
+    recording.controller.stop()
+
+
+def send_reports(gateway: RunningGateway, numbers: range) -> None:
+    """Send problem reports; each must get its 250 whatever the relay is doing."""
+    for number in numbers:
+        assert gateway.send(customer_mail(number, f"customer{number}@example.org")) == {}
+
+
+def all_rows(gateway: RunningGateway, count: int,
+             condition: Callable[[OutboxMail], bool]) -> list[OutboxMail]:
+    rows = outbox(gateway)
+    return rows if len(rows) == count and all(condition(row) for row in rows) else []
+
+
+def assert_each_delivered_once(gateway: RunningGateway, relay: Sink, count: int) -> None:
+    wait_until(lambda: all_rows(gateway, count, lambda r: r.state is OutboxState.SENT), 20,
+               "every acknowledgement to be sent")
+    time.sleep(1.5)  # Longer than the worker's idle poll: a second copy would show by now.
+    message_ids = Counter(str(mail.message["Message-ID"]) for mail in relay.received)
+    assert len(message_ids) == count
+    assert set(message_ids.values()) == {1}
+    assert sorted(r for mail in relay.received for r in mail.recipients) == sorted(
+        row.recipient for row in outbox(gateway))
+
+
+def assert_backoff_doubles(gateway: RunningGateway, relay: RecordingRelay,
+                           base_seconds: float) -> None:
+    """Each row's next attempt is `base * 2**(attempts-1)` after the relay's last answer."""
+    def settled() -> list[OutboxMail]:
+        rows = outbox(gateway)
+        return rows if all(len(relay.recorder.tried(r.recipient)) == r.attempts
+                           for r in rows) else []
+    for row in wait_until(settled, 10, "no attempt in flight"):
+        last = relay.recorder.tried(row.recipient)[-1]
+        delay = timedelta(seconds=base_seconds * 2 ** (row.attempts - 1))
+        assert delay * 0.9 <= row.next_attempt_at - last.at <= delay + timedelta(seconds=0.5)
+
+
+def test_relay_answering_451_then_421_delays_acknowledgements_until_it_recovers(
+    make_gateway: Callable[..., RunningGateway], relay: RecordingRelay
+) -> None:
+    gateway = make_gateway(relay=relay.endpoint, delivery_backoff_seconds=0.2)
+    relay.recorder.refuse_with = "451 4.3.0 Mailbox busy, try again later"
+    send_reports(gateway, range(3))
+    rows = wait_until(lambda: all_rows(gateway, 3, lambda r: r.attempts >= 3), 15,
+                      "three refused attempts per acknowledgement")
+    assert all(row.state is OutboxState.PENDING for row in rows)
+    assert {row.last_error for row in rows} == {"451 4.3.0 Mailbox busy, try again later"}
+
+    relay.recorder.refuse_with = "421 4.4.2 Relay shutting down"
+    send_reports(gateway, range(3, 4))
+    rows = wait_until(lambda: all_rows(gateway, 4, lambda r: r.last_error.startswith("421")),
+                      15, "421 answers recorded")
+    assert all(row.state is OutboxState.PENDING for row in rows)
+    assert_backoff_doubles(gateway, relay, 0.2)
+    assert relay.received == []
+
+    relay.recorder.refuse_with = None
+    assert_each_delivered_once(gateway, relay, 4)
+
+
+def test_relay_not_listening_keeps_acknowledgements_until_it_comes_up(
+    make_gateway: Callable[..., RunningGateway]
+) -> None:
+    later = RecordingRelay()
+    gateway = make_gateway(relay=later.endpoint, delivery_backoff_seconds=0.2)
+    send_reports(gateway, range(3))
+    rows = wait_until(lambda: all_rows(gateway, 3, lambda r: r.attempts >= 2), 15,
+                      "two failed attempts per acknowledgement")
+    assert all(row.state is OutboxState.PENDING for row in rows)
+    assert all("unreachable" in row.last_error and "refused" in row.last_error
+               for row in rows)
+    send_reports(gateway, range(3, 5))
+    later.controller.start()
+    try:
+        assert_each_delivered_once(gateway, later, 5)
+    finally:
+        later.controller.stop()
+
+
+# -- a recipient refused for good ------------------------------------------------------------
+
+REFUSAL = "550 5.1.1 <eng2@example.com>: Recipient address rejected: User unknown"
+
+
+def test_permanent_550_for_one_recipient_fails_once_and_shows_on_the_ticket(
+    make_gateway: Callable[..., RunningGateway], relay: RecordingRelay
+) -> None:
+    gateway = make_gateway(relay=relay.endpoint, delivery_backoff_seconds=0.2,
+                           engineers=(Engineer(ENG1), Engineer(ENG2)))
+    relay.recorder.refuse_recipients[ENG2] = REFUSAL
+    send_reports(gateway, range(1))
+
+    def settled() -> list[OutboxMail]:
+        rows = outbox(gateway)
+        return rows if len(rows) == 3 and all(
+            r.state is not OutboxState.PENDING for r in rows) else []
+    wait_until(settled, 15, "every row delivered or failed")
+    time.sleep(1.5)  # Several backoff periods: a retry storm would show by now.
+    by_recipient = {row.recipient: row for row in outbox(gateway)}
+    refused = by_recipient.pop(ENG2)
+    assert (refused.state, refused.attempts, refused.last_error) == (
+        OutboxState.FAILED, 1, REFUSAL)
+    assert len(relay.recorder.tried(ENG2)) == 1
+    assert all(row.state is OutboxState.SENT for row in by_recipient.values())
+    assert sorted(r for mail in relay.received for r in mail.recipients) == sorted(by_recipient)
+
+    with gateway.session() as session:
+        [failure] = session.scalars(select(Event).where(Event.type == "delivery_failed"))
+    assert failure.ticket_id == refused.ticket_id and failure.actor == "system"
+    assert ENG2 in failure.detail and REFUSAL in failure.detail
+    shown = run_gateway(gateway_env(gateway.settings.data_dir), "show",
+                        str(refused.ticket_id)).stdout
+    assert "delivery_failed" in shown and REFUSAL in shown
+
+
+def test_retries_running_out_fail_the_row_and_say_so_on_the_ticket(
+    make_gateway: Callable[..., RunningGateway], relay: RecordingRelay
+) -> None:
+    gateway = make_gateway(relay=relay.endpoint, delivery_backoff_seconds=0.1,
+                           delivery_max_attempts=2)
+    relay.recorder.refuse_with = "451 4.7.1 Greylisted, try again later"
+    send_reports(gateway, range(1))
+    [row] = wait_until(lambda: all_rows(gateway, 1, lambda r: r.state is OutboxState.FAILED),
+                       15, "the row to fail")
+    assert row.attempts == 2 and len(relay.recorder.attempts) == 2
+    with gateway.session() as session:
+        [failure] = session.scalars(select(Event).where(Event.type == "delivery_failed"))
+    assert failure.ticket_id == row.ticket_id
+    assert "after 2 attempt(s): 451 4.7.1 Greylisted" in failure.detail
+
+
+# -- the database locked ---------------------------------------------------------------------
+
+
+def hold_write_lock(database: Path) -> sqlite3.Connection:
+    holder = sqlite3.connect(database, timeout=5, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def test_locked_database_never_turns_a_250_into_a_loss(gateway: RunningGateway) -> None:
+    holder = hold_write_lock(gateway.settings.sqlite_path)
+    try:
+        for number in range(5):
+            started = time.monotonic()
+            assert gateway.send(customer_mail(number)) == {}
+            assert time.monotonic() - started < 1.0, "intake waited for the database"
+        time.sleep(2.0)
+        assert len(gateway.gateway.spool.pending()) == 5
+        assert gateway.count(Ticket) == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    receipts = gateway.wait_for_receipts(5, timeout=40)
+    gateway.wait_idle()
+    assert [r.outcome for r in receipts] == [ReceiptOutcome.NEW_TICKET] * 5
+    assert sorted(t.subject for t in gateway.tickets()) == [
+        f"Fault case {n:04d}" for n in range(5)]
+    assert gateway.gateway.spool.quarantined() == []
+
+
+def test_lock_outlasting_the_busy_timeout_leaves_mail_queued_and_delivery_waiting(
+    settings: Settings, sink: Sink
+) -> None:
+    settings.data_dir.mkdir(parents=True)
+    upgrade_schema(settings.effective_database_url)
+    gateway = build_gateway(settings)
+
+    # Registered after the gateway's own pragmas, so it wins: a lock this test can outlast.
+    @event.listens_for(gateway.engine, "connect")
+    def impatient(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=100")
+
+    gateway.engine.dispose()
+    spool = gateway.spool
+    spool.accept(customer_mail(0), "alice@customer.example", [SUPPORT], "smtp")
+    assert len(gateway.pipeline.drain()) == 1  # Its acknowledgement now waits in the outbox.
+    for number in range(1, 4):
+        spool.accept(customer_mail(number), "alice@customer.example", [SUPPORT], "smtp")
+    holder = hold_write_lock(settings.sqlite_path)
+    try:
+        assert gateway.pipeline.drain() == []
+        assert gateway.dispatcher.deliver_due().sent == 0
+        assert len(spool.pending()) == 3 and spool.quarantined() == []
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [o.outcome for o in gateway.pipeline.drain()] == [ReceiptOutcome.NEW_TICKET] * 3
+    # The claim under the lock rolled back, so the first acknowledgement is still due.
+    assert gateway.dispatcher.deliver_due().sent == 4
+    assert len(sink.wait_for(4)) == 4
+    gateway.engine.dispose()
+
+
+# -- the data disk full ----------------------------------------------------------------------
+
+PAGE = 4096
+
+
+@pytest.fixture
+def small_disk(settings: Settings) -> Iterator[Path]:
+    """The data dir on a 2 MiB tmpfs, mounted for this test."""
+    if os.geteuid() != 0:
+        pytest.fail("the disk-full test needs root to mount a tmpfs; run the tests as root")
+    settings.data_dir.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                              str(settings.data_dir)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"the disk-full test could not mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield settings.data_dir
+    finally:
+        subprocess.run(["umount", str(settings.data_dir)], check=True)
+
+
+def free_pages(directory: Path) -> int:
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize // PAGE
+
+
+def fill_leaving(directory: Path, pages: int) -> Path:
+    """Fill the disk, then give back exactly `pages` pages."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        size = 0
+        while True:
+            try:
+                size += os.write(fd, b"\0" * PAGE)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                break
+        os.ftruncate(fd, size - pages * PAGE)
+    finally:
+        os.close(fd)
+    assert free_pages(directory) == pages
+    return filler
+
+
+def partial_files(directory: Path) -> list[Path]:
+    return [path for path in directory.rglob("*") if path.name.endswith(".tmp")]
+
+
+def assert_no_room_reply(gateway: RunningGateway, raw: bytes) -> None:
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        gateway.send(raw)
+    reply = refused.value.smtp_error
+    assert isinstance(reply, bytes)
+    assert refused.value.smtp_code == 452
+    assert reply.startswith(b"4.3.1 ") and b"No space left on device" in reply
+
+
+def test_full_disk_answers_452_and_leaves_no_partial_files(
+    settings: Settings, small_disk: Path, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    gateway = RunningGateway(replace(settings, database_url=database_url)).start()
+    try:
+        # Ten pages of message for two free pages: the blob itself cannot be written.
+        too_big = customer_mail(1, padding=(b"x" * 78 + b"\r\n") * (10 * PAGE // 80))
+        filler = fill_leaving(small_disk, 2)
+        assert_no_room_reply(gateway, too_big)
+        assert partial_files(small_disk) == [] and free_pages(small_disk) == 2
+
+        # Exactly room for the blob, none for its queue entry.
+        fits = pad_to_pages(customer_mail(2), 3)
+        filler.unlink()
+        filler = fill_leaving(small_disk, 3)
+        assert_no_room_reply(gateway, fits)
+        assert partial_files(small_disk) == [] and queued_entries(small_disk) == []
+        assert gateway.gateway.blobs.get(sha256_hex(fits)) == fits
+
+        filler.unlink()
+        assert gateway.send(too_big) == {} and gateway.send(fits) == {}
+        gateway.wait_for_receipts(2)
+        gateway.wait_idle()
+        assert sorted(t.subject for t in gateway.tickets()) == ["Fault case 0001",
+                                                                 "Fault case 0002"]
+    finally:
+        gateway.stop()
+
+
+def pad_to_pages(raw: bytes, pages: int) -> bytes:
+    """`raw` with text lines added until it is exactly `pages` pages long."""
+    missing = pages * PAGE - len(raw)
+    lines = (b"y" * 78 + b"\r\n") * (missing // 80)
+    rest = missing - len(lines)
+    return raw + lines + (b"z" * (rest - 2) + b"\r\n" if rest else b"")
+
+
+# -- SMTP smuggling --------------------------------------------------------------------------
+
+
+class RawClient:
+    """An SMTP client that writes exactly the bytes it is given."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.replies = self.sock.makefile("rb")
+        assert self.reply().startswith("220")
+
+    def reply(self) -> str:
+        lines = []
+        while True:
+            line = self.replies.readline().decode()
+            assert line, "connection closed"
+            lines.append(line.rstrip("\r\n"))
+            if line[3:4] != "-":
+                return "\n".join(lines)
+
+    def command(self, line: str) -> str:
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.replies.close()
+        self.sock.close()
+
+
+SMUGGLED = (
+    "MAIL FROM:<ceo@example.com>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n"
+    "From: ceo@example.com\r\nTo: support@example.com\r\nSubject: Smuggled\r\n"
+    "Message-ID: <smuggled@example.com>\r\n\r\nWire the money today.\r\n"
+)
+
+
+@pytest.mark.parametrize("fake_end", ["\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r\n"],
+                         ids=["LF.LF", "CRLF.LF", "LF.CRLF", "CR.CRLF"])
+def test_bare_line_ends_around_a_dot_do_not_split_one_message_into_two(
+    gateway: RunningGateway, fake_end: str
+) -> None:
+    assert gateway.settings.smtp_listen is not None
+    client = RawClient(gateway.settings.smtp_listen.port)
+    try:
+        assert client.command("EHLO client.example").startswith("250")
+        assert client.command("MAIL FROM:<alice@customer.example>").startswith("250")
+        assert client.command(f"RCPT TO:<{SUPPORT}>").startswith("250")
+        assert client.command("DATA").startswith("354")
+        first = customer_mail(1).decode().rstrip("\r\n")
+        client.sock.sendall((first + fake_end + SMUGGLED + ".\r\n").encode())
+        assert client.reply().startswith("250 2.0.0 Queued as ")
+        # Had the fake end counted, the smuggled commands' replies would come before this.
+        assert client.command("QUIT").startswith("221")
+    finally:
+        client.close()
+    [receipt] = gateway.wait_for_receipts(1)
+    gateway.wait_idle()
+    assert len(gateway.receipts()) == 1 and len(gateway.tickets()) == 1
+    raw = gateway.gateway.blobs.get(receipt.raw_sha256)
+    assert b"MAIL FROM:<ceo@example.com>" in raw and b"Wire the money today." in raw
+    with gateway.session() as session:
+        [message] = session.scalars(select(Message).where(Message.direction == Direction.IN))
+    assert message.subject == "Fault case 0001"
+    assert "Wire the money today." in message.text
