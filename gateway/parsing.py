@@ -800,7 +800,7 @@ def automatic_marker(headers: HeaderView, message: Message) -> str:
     """Why this message was written by a machine (RFC 3834 and common practice), or ''."""
     if TICKET_HEADER.lower() in headers.names:
         return "our own notification came back"
-    auto_submitted = headers.raw("auto-submitted").strip().lower()
+    auto_submitted = " ".join(headers.decoded("auto-submitted").split()).lower()[:200]
     if auto_submitted and not auto_submitted.startswith("no"):
         return f"Auto-Submitted: {auto_submitted}"
     precedence = headers.raw("precedence").strip().lower()
