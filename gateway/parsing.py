@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import dataclasses
 import email
 import email.parser
 import hashlib
@@ -194,7 +195,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     attachments = tuple(unpack_tnef(extract_attachments(found_attachments, headers.hint,
                                                         cleaned)))
     check_attachments([(a.filename, len(a.data)) for a in attachments], limits)
-    return ParsedMail(
+    return without_undecodable(ParsedMail(
         message_id=message_id or f"{raw_sha256[:40]}@generated.invalid",
         has_message_id=bool(message_id),
         in_reply_to=tuple(message_ids(headers.raw("in-reply-to"))),
@@ -215,7 +216,37 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
         dedupe_key=dedupe_key(message_id, cleaned, raw_sha256),
         failed_recipients=permanent_failures(message) if is_bounce else (),
         returned_message_ids=returned_message_ids(message) if is_bounce else (),
-    )
+    ))
+
+
+def without_undecodable(mail: ParsedMail) -> ParsedMail:
+    """`mail` with every text fit for any database: bytes that were never decoded (kept as
+    lone surrogates) become U+FFFD, and NULs, which PostgreSQL refuses, are dropped."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(mail):
+        value = getattr(mail, field.name)
+        if isinstance(value, str):
+            cleaned: Any = storable(value)
+        elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+            cleaned = tuple(storable(item) for item in value)
+        else:
+            continue
+        if cleaned != value:
+            changes[field.name] = cleaned
+    return dataclasses.replace(mail, **changes) if changes else mail
+
+
+def storable(text: str) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # Surrogates no decoder escaped: one U+FFFD each.
+            return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def read_mime(data: bytes) -> tuple[Message, list[dict[str, Any]]]:
@@ -667,7 +698,7 @@ def normalize_message_id(token: str) -> str:
 def parse_date(value: str) -> datetime | None:
     try:
         return parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # 2147483648 is no year.
         return None
 
 
