@@ -288,7 +288,7 @@ def attachments_in_tree(message: Message) -> list[dict[str, Any]]:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
         found.append({
-            "filename": part.get_filename() or "",
+            "filename": filename_of(part) or "",
             "payload": base64.b64encode(data).decode("ascii"),
             "binary": True,
             "mail_content_type": part.get_content_type(),
@@ -324,7 +324,7 @@ def forwarded_message(part: Message) -> dict[str, Any]:
     elif encoding == "quoted-printable":
         data = quopri.decodestring(data)
     return {
-        "filename": part.get_filename() or "",
+        "filename": filename_of(part) or "",
         "payload": base64.b64encode(data).decode("ascii"),
         "binary": True,
         "mail_content_type": "message/rfc822",
@@ -601,8 +601,17 @@ def pick_alternatives(children: list[Message]) -> list[Message]:
 
 def is_attachment_part(part: Message) -> bool:
     return content_disposition(part) == "attachment" or (
-        not part.is_multipart() and part.get_filename() is not None
+        not part.is_multipart() and filename_of(part) is not None
     )
+
+
+def filename_of(part: Message) -> str | None:
+    """The part's file name, None without one; '' when its RFC 2231 charset cannot decode
+    it (`filename*=idna''...` makes the stdlib raise), so it gets a made-up safe name."""
+    try:
+        return part.get_filename()
+    except (UnicodeError, LookupError):
+        return ""
 
 
 def parse_sender(value: str, hint: str | None, sender_field: str = "") -> tuple[str, str]:

@@ -91,9 +91,9 @@ class Pipeline:
             outcome = self.file(receipt, mail)
         except GatewayError as exc:
             return self.quarantine(receipt, exc.reason)
-        except IntegrityError:
+        except IntegrityError as exc:
             # Another process filed the same message between our check and our commit.
-            outcome = self.record_duplicate_after_race(receipt, mail)
+            outcome = self.record_duplicate_after_race(receipt, mail, exc)
         except OperationalError as exc:
             raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
         except Exception as exc:  # Never lose a message we answered 250 for.
@@ -190,11 +190,15 @@ class Pipeline:
             log.exception("could not record quarantine of %s", receipt.spool_id)
         return Outcome(receipt.spool_id, ReceiptOutcome.QUARANTINED, None, reason)
 
-    def record_duplicate_after_race(self, receipt: Receipt, mail: ParsedMail) -> Outcome:
+    def record_duplicate_after_race(self, receipt: Receipt, mail: ParsedMail,
+                                    error: IntegrityError) -> Outcome:
+        """The message another process filed first; else the constraint was ours to break,
+        and the message is quarantined with it rather than lost or retried forever."""
         with self.sessions.begin() as session:
             earlier = self.earlier_outcome(session, receipt, mail)
         if earlier is None:
-            raise RuntimeError(f"{receipt.spool_id}: integrity error without a duplicate")
+            log.error("%s broke a database constraint: %s", receipt.spool_id, error.orig)
+            return self.quarantine(receipt, f"internal error: {error.orig}")
         return earlier
 
 

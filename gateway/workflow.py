@@ -170,10 +170,10 @@ def open_ticket(session: Session, mail: ParsedMail, sender: str, blobs: BlobStor
     session.add(ticket)
     requester = Participant(ticket=ticket, address=sender, role=ParticipantRole.REQUESTER)
     session.add(requester)
-    for address in mail.cc_addresses:
-        if (address != sender and rules.engineer(address) is None
+    for address in mail.cc_addresses:  # A CC field may name one address twice.
+        if (find_participant(ticket, address) is None and rules.engineer(address) is None
                 and plus_part(address, rules.support_address) is None):
-            session.add(Participant(ticket=ticket, address=address, role=ParticipantRole.CC))
+            add_participant(session, ticket, address, ParticipantRole.CC)
     for engineer in rules.tier("L1"):
         if engineer.address != sender:
             engineer_participant(session, ticket, engineer.address)
