@@ -18,6 +18,10 @@ from gateway.errors import MailLoop, MessageTooLarge, OverLimit
 FIELD_START = re.compile(rb"^[!-9;-~]+:", re.MULTILINE)
 RECEIVED = re.compile(rb"^received:", re.IGNORECASE | re.MULTILINE)
 HEADER_END = re.compile(rb"\r?\n\r?\n")
+# One header field larger than this is refused: no real field comes near it, and parameter
+# lists of that size (thousands of RFC 2231 continuations) take the stdlib parser seconds.
+MAX_FIELD_BYTES = 32 * 1024
+FIELD = re.compile(rb"^[!-9;-~]+:.*(?:\r?\n[ \t].*)*", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,18 @@ def check_header(raw: bytes, limits: Limits) -> None:
     fields = len(FIELD_START.findall(header))
     if fields > limits.max_headers:
         raise OverLimit(f"{fields} header fields exceed the limit of {limits.max_headers}")
+    check_field_sizes(header)
+
+
+def check_field_sizes(header: bytes) -> None:
+    """Refuse a single header field (with its folded lines) over `MAX_FIELD_BYTES`."""
+    if len(header) <= MAX_FIELD_BYTES:
+        return
+    for field in FIELD.finditer(header):
+        if len(field.group()) > MAX_FIELD_BYTES:
+            name = field.group().split(b":", 1)[0].decode("ascii", "replace")[:60]
+            raise OverLimit(f"header field {name} of {len(field.group())} bytes exceeds the "
+                            f"limit of {MAX_FIELD_BYTES} bytes")
 
 
 def check_structure(message: Message, limits: Limits) -> None:

@@ -42,7 +42,13 @@ from mailparser.exceptions import MailParserRecursionError
 from tnefparse import TNEF
 
 from gateway.errors import MalformedMessage
-from gateway.limits import DEFAULT_LIMITS, Limits, check_attachments, check_structure
+from gateway.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_attachments,
+    check_field_sizes,
+    check_structure,
+)
 
 # mail-parser logs a warning for every part type it does not render; those are not errors.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
@@ -179,6 +185,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     """Parse raw RFC 5322 bytes; raise `MalformedMessage` when there is no message to read,
     `OverLimit` when its structure exceeds `limits`."""
     cleaned = drop_stray_header_lines(strip_leading_junk(raw))
+    check_field_sizes(cleaned[:header_block_end(cleaned)])
     message, found_attachments = read_mime(cleaned)
     check_structure(message, limits)
     headers = HeaderView(message)
@@ -247,6 +254,12 @@ def storable(text: str) -> str:
         except UnicodeEncodeError:  # Surrogates no decoder escaped: one U+FFFD each.
             return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return text
+
+
+def header_block_end(data: bytes) -> int:
+    """Where the header block ends (the whole message when it has no body)."""
+    found = re.search(rb"\r?\n\r?\n", data)
+    return found.start() if found else len(data)
 
 
 def read_mime(data: bytes) -> tuple[Message, list[dict[str, Any]]]:
