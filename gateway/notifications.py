@@ -568,7 +568,10 @@ def text_part(text: str, subtype: str) -> MIMENonMultipart:
 def file_part(file: MailFile) -> MIMEBase:
     """A base64 attachment; its name goes out RFC 2231-encoded, never as raw header text."""
     maintype, _, subtype = file.content_type.partition("/")
-    if not re.fullmatch(r"[\w.+-]+", maintype) or not re.fullmatch(r"[\w.+-]+", subtype):
+    # message/* and multipart/* parts hold parsed structure, not bytes: the generator cannot
+    # write them from a payload string, so such files travel as plain octets.
+    if (not re.fullmatch(r"[\w.+-]+", maintype) or not re.fullmatch(r"[\w.+-]+", subtype)
+            or maintype in ("message", "multipart")):
         maintype, subtype = "application", "octet-stream"
     part = MIMEBase(maintype, subtype)
     part.set_payload(base64.encodebytes(file.data).decode("ascii"))

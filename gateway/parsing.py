@@ -325,7 +325,7 @@ def forwarded_message(part: Message) -> dict[str, Any]:
     """A forwarded message as one attachment record, as the stdlib writes the message out."""
     inner = part.get_payload()
     if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-        data = inner[0].as_bytes()
+        data = message_bytes(inner[0])
     else:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
@@ -344,6 +344,15 @@ def forwarded_message(part: Message) -> dict[str, Any]:
         "content-id": "",
         "content-disposition": str(part.get("content-disposition") or ""),
     }
+
+
+def message_bytes(message: Message) -> bytes:
+    """A message written out by the stdlib; raw 8-bit header bytes it cannot re-encode are
+    kept as they came."""
+    try:
+        return message.as_bytes()
+    except (UnicodeError, LookupError, ValueError):
+        return message.as_string().encode("utf-8", "surrogateescape")
 
 
 def content_disposition(part: Message) -> str:
@@ -484,7 +493,7 @@ def codec_name(label: str | None) -> str | None:
     label = label.strip().strip('"').lower()
     try:
         return codecs.lookup(CHARSET_ALIASES.get(label, label)).name
-    except LookupError:
+    except (LookupError, ValueError, UnicodeError):  # NULs and 8-bit bytes in a label
         return None
 
 
@@ -642,11 +651,16 @@ def parse_sender(value: str, hint: str | None, sender_field: str = "") -> tuple[
             pairs, field = sender, sender_field
     if len(pairs) != 1 or not is_plain_address(pairs[0][1]):
         name = pairs[0][0] if len(pairs) == 1 else value
-        return decode_header_value(name, hint).strip()[:200], ""
+        return one_line(decode_header_value(name, hint))[:200], ""
     if not is_unambiguous_mailbox(field):
-        return decode_header_value(value, hint).strip()[:200], ""
+        return one_line(decode_header_value(value, hint))[:200], ""
     name, address = pairs[0]
-    return decode_header_value(name, hint).strip()[:200], address.lower()
+    return one_line(decode_header_value(name, hint))[:200], address.lower()
+
+
+def one_line(text: str) -> str:
+    """A display name as one line: an encoded CR or LF in it becomes a space."""
+    return " ".join(text.split())
 
 
 def is_unambiguous_mailbox(value: str) -> bool:

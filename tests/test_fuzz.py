@@ -681,25 +681,12 @@ def text_fields(mail: ParsedMail) -> Iterator[tuple[str, str]]:
                 yield f"attachment {name}", value
 
 
-# TODO(#5): remove each xfail below once the bugs it names are fixed (strict: an XPASS fails).
-@pytest.mark.xfail(strict=True, reason=(
-    "parse_message bugs: an RFC 2231 filename*/name* in a non-text codec (punycode, idna, "
-    "undefined) raises from Message.get_filename (parsing.py attachments_in_tree, "
-    "is_attachment_part); raw 8-bit bytes stay lone surrogates in message_id, in_reply_to, "
-    "references; an encoded newline reaches from_name; forwarded_message's as_bytes() raises "
-    "UnicodeEncodeError; forwarded messages with long 8-bit headers and long parameter lists "
-    "take quadratic time (a hang); codec_name and parse_date raise on NUL/8-bit charset "
-    "labels and huge Date numbers"))
 @fuzz(examples=300)
 @given(raw=generated_messages())
 def test_parser_refuses_or_reads_generated_mail_safely(raw: bytes) -> None:
     check_parse(raw)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parse_message keeps raw 8-bit bytes of Message-ID/In-Reply-To/References as lone "
-    "surrogates (parsing.py message_ids); codec_name raises ValueError/UnicodeEncodeError on "
-    "a NUL or 8-bit encoded-word charset; parse_date lets OverflowError out"))
 @fuzz(examples=800)
 @given(data=st.data())
 def test_parser_refuses_or_reads_mutated_mail_safely(seeds: Seeds, data: st.DataObject
@@ -801,12 +788,6 @@ def check_pipeline(desk: Desk, raw: bytes, sender: Any, times: int) -> None:
                                  + "\n".join(crashes.tracebacks))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lone surrogates from 8-bit Message-ID/In-Reply-To/References crash the SQLite insert "
-    "(internal-error quarantine); a duplicated Cc address breaks the participants unique "
-    "constraint and pipeline.record_duplicate_after_race raises RuntimeError out of process(), "
-    "leaving the message queued; a message/delivery-status attachment crashes "
-    "notifications.compose"))
 @fuzz(examples=200)
 @given(raw=generated_messages(), sender=st.sampled_from(ENVELOPE_SENDERS),
        times=st.integers(1, 2))
@@ -815,9 +796,6 @@ def test_pipeline_files_or_quarantines_generated_mail(desk: Desk, raw: bytes, se
     check_pipeline(desk, raw, sender, times)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lone surrogates from 8-bit Message-ID/In-Reply-To/References crash the SQLite insert "
-    "(internal-error quarantine); a duplicated Cc address makes process() raise"))
 @fuzz(examples=600)
 @given(data=st.data(), sender=st.sampled_from(ENVELOPE_SENDERS), times=st.integers(1, 2))
 def test_pipeline_files_or_quarantines_mutated_mail(desk: Desk, seeds: Seeds,
