@@ -59,7 +59,8 @@ def check_header(raw: bytes, limits: Limits) -> None:
 
 
 def check_field_sizes(header: bytes) -> None:
-    """Refuse a parameter field (with its folded lines) over `MAX_FIELD_BYTES`."""
+    """Refuse a parameter field (with its folded lines) over `MAX_FIELD_BYTES`, in a header
+    block or in a whole message (MIME parts have parameter fields too)."""
     if len(header) <= MAX_FIELD_BYTES:
         return
     for field in FIELD.finditer(header):

@@ -185,7 +185,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     """Parse raw RFC 5322 bytes; raise `MalformedMessage` when there is no message to read,
     `OverLimit` when its structure exceeds `limits`."""
     cleaned = drop_stray_header_lines(strip_leading_junk(raw))
-    check_field_sizes(cleaned[:header_block_end(cleaned)])
+    check_field_sizes(cleaned)  # every part's parameter fields, not just the top header
     message, found_attachments = read_mime(cleaned)
     check_structure(message, limits)
     headers = HeaderView(message)
@@ -254,12 +254,6 @@ def storable(text: str) -> str:
         except UnicodeEncodeError:  # Surrogates no decoder escaped: one U+FFFD each.
             return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return text
-
-
-def header_block_end(data: bytes) -> int:
-    """Where the header block ends (the whole message when it has no body)."""
-    found = re.search(rb"\r?\n\r?\n", data)
-    return found.start() if found else len(data)
 
 
 def read_mime(data: bytes) -> tuple[Message, list[dict[str, Any]]]:
@@ -512,7 +506,7 @@ def decode_text(data: bytes, declared: str | None) -> str:
     for charset in candidates:
         try:
             text = data.decode(charset)
-        except (LookupError, UnicodeError):
+        except (LookupError, UnicodeError, ValueError):  # ValueError: a NUL in the label
             if charset == "iso2022_jp_ext":
                 converted = iso2022jp_to_cp932(data)
                 if converted is not None:

@@ -35,12 +35,13 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, seed, settings
+from hypothesis import HealthCheck, Phase, example, given, note, seed, settings
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
@@ -55,6 +56,8 @@ from storage.session import upgrade_schema
 from tests.conftest import ALICE, DATA, ENG1, ENGINEERS, SUPPORT
 from tests.test_corpus import load_manifest
 
+T = TypeVar("T")
+
 # Hypothesis keeps caches in `.hypothesis/` under the working directory; not in the source tree.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
                       str(Path(tempfile.gettempdir()) / "gateway-hypothesis"))
@@ -64,10 +67,11 @@ SEED = os.environ.get("FUZZ_SEED", "")
 # Shrinking a slow or stateful failure can take Hypothesis its full five minutes, so CI
 # reports the failing example as found; FUZZ_SHRINK=1 (or a campaign) shrinks it.
 SHRINK = bool(os.environ.get("FUZZ_SHRINK") or EXAMPLES_OVERRIDE)
-# Per example: the CPU limit stops a hang. No wall-clock deadline: a loaded CI machine makes
-# a pathological but finite example (thousands of MIME parameters) slow, not wrong.
-DEADLINE = None
-CPU_SECONDS = 30.0
+# Per example: Hypothesis's (wall-clock) deadline flags work that takes far longer than any
+# message should, and is generous so a loaded CI machine does not make it flake; examples
+# take well under a second. The CPU limit stops a hang that would never reach the deadline.
+DEADLINE = timedelta(seconds=5)
+CPU_SECONDS = 10.0
 # Corpus messages up to this size are mutated (most are; the few large ones are slow).
 CORPUS_SAMPLE_BYTES = 256 * 1024
 # Mutations that would grow a message past this size are skipped.
@@ -681,6 +685,72 @@ def text_fields(mail: ParsedMail) -> Iterator[tuple[str, str]]:
                 yield f"attachment {name}", value
 
 
+# Inputs the fuzzing found crashing or hanging the gateway, kept as explicit examples so each
+# stays fixed. Every test runs them before anything it generates.
+PARSER_REPRODUCERS = (
+    # A charset label that names a Python codec which is not a text encoding.
+    b"Content-Type: text/plain; charset=punycode\n\n\n",
+    b"From: a@example.org\nSubject: =?undefined?Q?x?=\n\nhi\n",
+    # ... in an RFC 2231 filename, which the stdlib decodes itself (Message.get_filename).
+    b"Content-Type: text/plain\nContent-Disposition: attachment; filename*=punycode''%80\n\n\n",
+    b"Content-Type: text/plain; name*=idna''%2E%2E\n\n\n",
+    # A NUL or raw 8-bit bytes in an encoded word's charset label (codecs.lookup raises).
+    b"From: =?\x00gbK?Q?=B0?= <a@example.com>, b@example.net\n\nhi\n",
+    b"From: =?\xff\xfegbK?Q?=B0?= <a@example.com>, b@example.net\n\nhi\n",
+    # Date numbers past what a C int holds (parsedate_to_datetime raises OverflowError).
+    b"From: a@example.org\nDate: Wed, 4 Apr 2012 22:22:42 -68686868680700\n\nhi\n",
+    b"From: a@example.org\nDate: Wed, 4 Apr 6868682012 22:22:42 -0700\n\nhi\n",
+    # Raw 8-bit bytes in message identifiers, left as lone surrogates.
+    b"From: a@example.org\nMessage-ID: <\xd0x@example.org>\n\nhi\n",
+    b"From: a@example.org\nIn-Reply-To: <\xd0x@example.org>\n\nhi\n",
+    # An encoded newline in the sender's display name.
+    b"From: =?utf-8?Q?evil=0ABcc:_x@example.net?= <a@example.org>\n\nhi\n",
+    # A forwarded multipart with an 8-bit preamble: the stdlib cannot write it out again.
+    b'Content-Type: message/rfc822\n\nContent-Type: multipart/mixed; boundary="0"\n\n\x80\n--0--\n',
+    # Quadratic time: a forwarded message's long 8-bit header is re-folded by the stdlib
+    # (email.header), and a long parameter list is re-scanned from its start for every `;`
+    # (email.message._parseparam). Each is well past the CPU limit.
+    b"From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+    b"Content-Type: message/rfc822\nContent-Disposition: attachment; filename=f.eml\n\n"
+    b"Subject: \xe4" + b"x" * 30_000 + b"\n\nbody\n--b--\n",
+    b"From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+    b'Content-Type: text/plain; name="' + b"\n ".join([b";" * 30_000] * 3) + b'"\n\nhi\n--b--\n',
+)
+# Messages for one gateway, in this order: later ones thread onto the tickets of earlier ones.
+PIPELINE_REPRODUCERS = (
+    # The same address twice in Cc: two participant rows for one ticket.
+    b"From: alice@customer.example\nCc: a@example.org, a@example.org\n\nhi\n",
+    # Raw 8-bit bytes in a Message-ID, stored in SQLite.
+    b"From: a@example.org\nMessage-ID: <\xd0x@example.org>\n\nhi\n",
+    # An automatic reply with a raw 8-bit Auto-Submitted value, recorded on the ticket.
+    b"From: a@example.org\nMessage-ID: <one@example.org>\n\nhi\n",
+    b"From: a@example.org\nIn-Reply-To: <one@example.org>\nAuto-Submitted: a\x80\n\nhi\n",
+    # A message/delivery-status attachment (hidden from the stdlib by a reused boundary) that
+    # the engineers' notification attaches.
+    b'From: alice@customer.example\nContent-Type: multipart/mixed; boundary="0"\n\n--0\n'
+    b'Content-Type: multipart/mixed; boundary="0"\n\n--0--\n--0\n'
+    b"Content-Type: message/delivery-status\nContent-Disposition: attachment\n\n\n--0--\n",
+)
+
+
+def with_examples(examples: Iterator[dict[str, Any]]) -> Callable[[T], T]:
+    """Hypothesis's `@example` for each of `examples`, first to last."""
+
+    def apply(test: T) -> T:
+        for values in reversed(list(examples)):
+            test = example(**values)(test)
+        return test
+
+    return apply
+
+
+# TODO(#5): drop this xfail once the bugs it names are fixed (strict: an XPASS fails the run).
+@pytest.mark.xfail(strict=True, reason=(
+    "parse_message: a NUL in an encoded word's charset label raises ValueError from "
+    "decode_text's data.decode(charset); a forwarded message/rfc822 part with a long 8-bit "
+    "header takes quadratic time (mail-parser re-serialises it, email.header folds it); a MIME "
+    "part's long parameter list takes quadratic time (email.message._parseparam)"))
+@with_examples({"raw": raw} for raw in PARSER_REPRODUCERS)
 @fuzz(examples=300)
 @given(raw=generated_messages())
 def test_parser_refuses_or_reads_generated_mail_safely(raw: bytes) -> None:
@@ -788,6 +858,7 @@ def check_pipeline(desk: Desk, raw: bytes, sender: Any, times: int) -> None:
                                  + "\n".join(crashes.tracebacks))
 
 
+@with_examples({"raw": raw, "sender": ALICE, "times": 1} for raw in PIPELINE_REPRODUCERS)
 @fuzz(examples=200)
 @given(raw=generated_messages(), sender=st.sampled_from(ENVELOPE_SENDERS),
        times=st.integers(1, 2))
