@@ -686,7 +686,7 @@ def text_fields(mail: ParsedMail) -> Iterator[tuple[str, str]]:
 
 
 # Inputs the fuzzing found crashing or hanging the gateway, kept as explicit examples so each
-# stays fixed. Every test runs them before anything it generates.
+# stays fixed: the generated-mail tests run them before anything they generate.
 PARSER_REPRODUCERS = (
     # A charset label that names a Python codec which is not a text encoding.
     b"Content-Type: text/plain; charset=punycode\n\n\n",
@@ -746,10 +746,8 @@ def with_examples(examples: Iterator[dict[str, Any]]) -> Callable[[T], T]:
 
 # TODO(#5): drop this xfail once the bugs it names are fixed (strict: an XPASS fails the run).
 @pytest.mark.xfail(strict=True, reason=(
-    "parse_message: a NUL in an encoded word's charset label raises ValueError from "
-    "decode_text's data.decode(charset); a forwarded message/rfc822 part with a long 8-bit "
-    "header takes quadratic time (mail-parser re-serialises it, email.header folds it); a MIME "
-    "part's long parameter list takes quadratic time (email.message._parseparam)"))
+    "parse_message hangs (quadratic time): a forwarded message/rfc822 part with a long 8-bit "
+    "header (mail-parser re-serialises it and email.header re-folds it)"))
 @with_examples({"raw": raw} for raw in PARSER_REPRODUCERS)
 @fuzz(examples=300)
 @given(raw=generated_messages())
