@@ -627,8 +627,8 @@ class RawClient:
 
 
 SMUGGLED = (
-    "MAIL FROM:<ceo@example.com>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n"
-    "From: ceo@example.com\r\nTo: support@example.com\r\nSubject: Smuggled\r\n"
+    "MAIL FROM:<finance@example.com>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n"
+    "From: finance@example.com\r\nTo: support@example.com\r\nSubject: Smuggled\r\n"
     "Message-ID: <smuggled@example.com>\r\n\r\nWire the money today.\r\n"
 )
 
@@ -656,7 +656,7 @@ def test_bare_line_ends_around_a_dot_do_not_split_one_message_into_two(
     gateway.wait_idle()
     assert len(gateway.receipts()) == 1 and len(gateway.tickets()) == 1
     raw = gateway.gateway.blobs.get(receipt.raw_sha256)
-    assert b"MAIL FROM:<ceo@example.com>" in raw and b"Wire the money today." in raw
+    assert b"MAIL FROM:<finance@example.com>" in raw and b"Wire the money today." in raw
     with gateway.session() as session:
         [message] = session.scalars(select(Message).where(Message.direction == Direction.IN))
     assert message.subject == "Fault case 0001"

@@ -200,7 +200,7 @@ def test_bounce_joins_its_ticket_and_holds_the_address(desk: Desk,
 
 def test_forged_bounce_cannot_silence_someone_off_the_ticket(desk: Desk) -> None:
     _, ack = desk.open_ticket()
-    desk.gateway.send(delivery_report("ceo@customer.example", ack.message["Message-ID"]
+    desk.gateway.send(delivery_report("finance@customer.example", ack.message["Message-ID"]
                                       .strip("<>")), sender="")
     desk.gateway.wait_for_receipts(2)
     with desk.gateway.session() as session:
