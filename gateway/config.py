@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from gateway.errors import ConfigError
+from gateway.limits import DEFAULT_LIMITS
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,15 +84,15 @@ class Settings:
     # Largest message accepted over SMTP/LMTP/ingest, in bytes (answered with 552).
     max_message_bytes: int = 40 * 1024 * 1024
     # Header block and field count; larger headers are refused (552 / 554) before `250`.
-    max_header_bytes: int = 256 * 1024
-    max_headers: int = 1000
+    max_header_bytes: int = DEFAULT_LIMITS.max_header_bytes
+    max_headers: int = DEFAULT_LIMITS.max_headers
     # More `Received:` fields than this means a mail loop: refused with 554 5.4.6.
-    max_received_hops: int = 50
+    max_received_hops: int = DEFAULT_LIMITS.max_received_hops
     # MIME nesting and part count, and the size of one attachment; over them after `250`,
     # the message is quarantined with the reason.
-    max_mime_depth: int = 30
-    max_mime_parts: int = 500
-    max_attachment_bytes: int = 35 * 1024 * 1024
+    max_mime_depth: int = DEFAULT_LIMITS.max_mime_depth
+    max_mime_parts: int = DEFAULT_LIMITS.max_mime_parts
+    max_attachment_bytes: int = DEFAULT_LIMITS.max_attachment_bytes
     # Automatic mail to one address: at most this many per ticket and per hour overall;
     # beyond that it is recorded on the ticket, not sent (loop protection).
     auto_mail_per_ticket: int = 30

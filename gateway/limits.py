@@ -28,7 +28,7 @@ FIELD = re.compile(rb"^content-(?:type|disposition):.*(?:\r?\n[ \t].*)*",
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The configured limits (see `Settings` for their meaning and defaults)."""
+    """The limits on a message; `Settings` takes its defaults from here."""
 
     max_header_bytes: int = 256 * 1024
     max_headers: int = 1000

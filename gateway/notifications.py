@@ -127,6 +127,7 @@ class Notifier:
         self.sender = sender
         self.blobs = blobs
         self.policy = policy or Policy()
+        self.engineer_addresses = frozenset(e.address for e in self.policy.engineers)
         self.environment = Environment(
             loader=FileSystemLoader(templates_dir),
             undefined=StrictUndefined,
@@ -318,23 +319,21 @@ class Notifier:
 
     def customers(self, ticket: Ticket) -> list[Participant]:
         """The requester and the people they copied: everyone on the customer's side."""
-        engineers = {e.address for e in self.policy.engineers}
         return [p for p in ticket.participants
                 if p.role in CUSTOMER_ROLES and p.address != UNKNOWN_SENDER
-                and p.address not in engineers
+                and p.address not in self.engineer_addresses
                 and plus_part(p.address, self.sender.address) is None]
 
     def watchers(self, ticket: Ticket, but: str = "") -> list[Participant]:
         """The engineers on the ticket (notified of it, assigned, or who wrote on it)."""
-        configured = {e.address for e in self.policy.engineers}
         return [p for p in ticket.participants
-                if p.role is ParticipantRole.ENGINEER and p.address in configured
+                if p.role is ParticipantRole.ENGINEER and p.address in self.engineer_addresses
                 and p.address != but]
 
     def actor_role(self, ticket: Ticket, actor: str) -> str:
         if actor == SYSTEM_ACTOR:
             return "system"
-        if any(e.address == actor for e in self.policy.engineers):
+        if actor in self.engineer_addresses:
             return "engineer"
         return "customer"
 
@@ -458,7 +457,7 @@ class Notifier:
         people, and their notifications are their work.
         """
         now = utcnow()
-        if any(e.address == address for e in self.policy.engineers):
+        if address in self.engineer_addresses:
             return ""
         hold = session.scalars(select(AddressHold).where(AddressHold.address == address,
                                                          AddressHold.until > now)).first()

@@ -453,12 +453,6 @@ def close_if_unanswered(session: Session, ticket: Ticket, now: datetime,
                       f"no answer from the customer in {days:g} days")
 
 
-def customer_participant(session: Session, ticket: Ticket, address: str) -> Participant:
-    """The ticket's participant for `address`, added as a CC when new to the ticket."""
-    return find_participant(ticket, address) or add_participant(
-        session, ticket, address, ParticipantRole.CC)
-
-
 def engineer_participant(session: Session, ticket: Ticket, address: str) -> Participant:
     """The engineer's participant row on the ticket (their reply token is bound to it)."""
     return find_participant(ticket, address) or add_participant(

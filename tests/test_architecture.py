@@ -13,11 +13,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = {"errors", "config", "tokens"}
+SHARED = {"errors", "config", "tokens", "limits"}
 
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
-    "config": {"errors"},
+    "config": {"errors", "limits"},
     "tokens": set(),
     "smtp_inbound": {"errors", "spool", "tokens"},
     "imap_inbound": {"errors", "config", "spool"},
