@@ -82,6 +82,7 @@ CHARSET_ALIASES = {
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 ISO_2022_JP_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+MAX_LINE_LENGTH = 998
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 KANA = re.compile(r"[\u3040-\u30ff]")
 CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -261,26 +262,45 @@ def read_mime(data: bytes) -> tuple[Message, list[dict[str, Any]]]:
 
     mail-parser gives up on some broken multiparts that the stdlib reads (nested parts that
     reuse their parent's boundary leave it no epilogue to search); the attachments of those
-    are collected from the stdlib's tree, so the message still becomes a ticket.
+    are collected from the stdlib's tree, so the message still becomes a ticket. So are those
+    of a message with an over-long header field below the top: mail-parser writes nested
+    parts out as text, and the stdlib re-folds such a field in quadratic time.
     """
-    try:
-        mail = mailparser.parse_from_bytes(data)
-    except (RecursionError, MailParserRecursionError) as exc:
-        raise MalformedMessage("MIME parts nested too deeply to read") from exc
-    except Exception as exc:  # mail-parser raises arbitrary errors on hostile MIME.
-        log.warning("mail-parser failed (%s: %s); reading the MIME tree without it",
-                    type(exc).__name__, exc)
-    else:
-        # mail-parser lists a forwarded message only when it is marked as an attachment.
-        forwarded = [part for part in outermost_messages(mail.message)
-                     if content_disposition(part) != "attachment"]
-        return mail.message, [*mail.attachments, *map(forwarded_message, forwarded)]
     try:
         message = email.message_from_bytes(data)
     except RecursionError as exc:
         raise MalformedMessage("MIME parts nested too deeply to read") from exc
+    slow_part = first_slow_nested_header(message)
+    if slow_part:
+        log.info("reading the MIME tree without mail-parser: %s", slow_part)
+    else:
+        try:
+            mail = mailparser.MailParser(message)
+        except (RecursionError, MailParserRecursionError) as exc:
+            raise MalformedMessage("MIME parts nested too deeply to read") from exc
+        except Exception as exc:  # mail-parser raises arbitrary errors on hostile MIME.
+            log.warning("mail-parser failed (%s: %s); reading the MIME tree without it",
+                        type(exc).__name__, exc)
+        else:
+            # mail-parser lists a forwarded message only when it is marked as an attachment.
+            forwarded = [part for part in outermost_messages(mail.message)
+                         if content_disposition(part) != "attachment"]
+            return mail.message, [*mail.attachments, *map(forwarded_message, forwarded)]
+        message = email.message_from_bytes(data)  # mail-parser may have left it half-read
     return message, [*attachments_in_tree(message),
                      *map(forwarded_message, outermost_messages(message))]
+
+
+def first_slow_nested_header(message: Message) -> str:
+    """The first header field below the top level whose value is longer than a line may be
+    (RFC 5322: 998), named for the log; "" when there is none."""
+    for part in message.walk():
+        if part is message:
+            continue
+        for name, value in part.raw_items():
+            if len(str(value)) > MAX_LINE_LENGTH:
+                return f"{name[:40]} field of {len(str(value))} characters in a nested part"
+    return ""
 
 
 def attachments_in_tree(message: Message) -> list[dict[str, Any]]:

@@ -273,6 +273,26 @@ Original words.
     assert b"Original words." in forwarded.data
 
 
+@pytest.mark.parametrize("field", [
+    b"Subject: \xe4" + b"x" * 50_000,             # raw 8-bit, one line
+    b"References: " + b"<a@b.example>\r\n " * 5_000,  # folded, thousands of words
+])
+def test_forwarded_message_with_an_overlong_header_is_read_in_linear_time(field: bytes) -> None:
+    # mail-parser writes nested parts out as text and the stdlib re-folds long fields in
+    # quadratic time (minutes for these); such messages are read from the stdlib's tree.
+    mail = parse_message(b"From: alice@customer.example\r\nSubject: Fwd\r\n"
+                         b"Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n"
+                         b"Content-Type: text/plain\r\n\r\nSee below.\r\n--m\r\n"
+                         b"Content-Type: message/rfc822\r\n"
+                         b"Content-Disposition: attachment; filename=orig.eml\r\n\r\n"
+                         + field + b"\r\n\r\nOriginal words.\r\n--m--\r\n")
+    assert mail.text == "See below."
+    [forwarded] = mail.attachments
+    assert (forwarded.filename, forwarded.content_type) == ("orig.eml", "message/rfc822")
+    assert forwarded.data.rstrip().endswith(b"Original words.")
+    assert len(forwarded.data) > 50_000
+
+
 # Quote stripping ----------------------------------------------------------------------------
 
 def test_on_date_wrote_quote_is_stripped() -> None:
