@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as SyncEvent
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,7 +39,12 @@ from gateway.timers import Timers
 from gateway.tokens import load_secret
 from gateway.workflow import Rules
 from storage.blobs import BlobStore
-from storage.session import make_engine, make_session_factory, schema_revisions
+from storage.session import (
+    is_known_revision,
+    make_engine,
+    make_session_factory,
+    schema_revisions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +111,17 @@ def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore) -> Notifi
     return Notifier(settings.templates_dir, sender, blobs, policy)
 
 
-def require_current_schema(engine: Engine) -> None:
+def require_current_schema(engine: Engine) -> str:
+    """The schema's revision; `ConfigError` naming the command to run when it is not the
+    one this code needs."""
     current, newest = schema_revisions(engine)
-    if current != newest:
-        raise ConfigError(
-            f"the database schema is at {current or 'nothing'}, this gateway needs {newest}: "
-            "run `gateway migrate` first"
-        )
+    if current is not None and current == newest:
+        return current
+    if current is not None and not is_known_revision(current):
+        raise ConfigError(f"the database schema is at {current}, newer than this gateway "
+                          f"({newest}): run the gateway version that upgraded it")
+    raise ConfigError(f"the database schema is at {current or 'nothing'}, this gateway needs "
+                      f"{newest}: run `gateway db upgrade` first")
 
 
 def make_transport(settings: Settings) -> Transport:
@@ -125,10 +135,13 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
     """Run listeners, and the worker process, until `stop` is set (or SIGTERM/SIGINT)."""
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
+    if removed := gateway.spool.sweep():
+        log.info("removed %d temporary file(s) left by a killed process", removed)
     worker = WorkerProcess(gateway.settings)
     worker.start()
     servers = await start_listeners(gateway, worker.wake.set)
-    mailbox = MailboxThread.start(make_mailbox_reader(gateway, worker.wake.set))
+    mailbox = MailboxThread.start(make_mailbox_reader(gateway, worker.wake.set),
+                                  locks_dir(gateway.settings))
     watchdog = asyncio.create_task(keep_worker_alive(worker, stop))
     if ready is not None:
         ready.set()
@@ -141,6 +154,11 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
     await watchdog
     await asyncio.to_thread(worker.stop)
     gateway.engine.dispose()
+
+
+def locks_dir(settings: Settings) -> Path:
+    """Lock files by which gateways sharing the data directory share out the work."""
+    return settings.data_dir / "locks"
 
 
 def make_mailbox_reader(gateway: Gateway,
@@ -165,12 +183,12 @@ class MailboxThread:
     stopping: threading.Event
 
     @classmethod
-    def start(cls, reader: MailboxReader | None) -> MailboxThread:
+    def start(cls, reader: MailboxReader | None, locks_dir: Path) -> MailboxThread:
         stopping = threading.Event()
         if reader is None:
             return cls(None, stopping)
-        thread = threading.Thread(target=reader.run, args=(stopping,), name="imap-intake",
-                                  daemon=True)
+        thread = threading.Thread(target=reader.run_alone, args=(stopping, locks_dir),
+                                  name="imap-intake", daemon=True)
         thread.start()
         log.info("IMAP intake reading %s", reader.account)
         return cls(thread, stopping)
@@ -192,7 +210,10 @@ class WorkerProcess:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.context = multiprocessing.get_context("spawn")
+        # Not fork: the listeners' threads may hold locks at that moment. A fork server
+        # with the gateway preloaded starts (and restarts) a worker in milliseconds.
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(["gateway.app"])
         self.wake = self.context.Event()
         self.stopping = self.context.Event()
         self.process: BaseProcess | None = None

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, ingest, migrate, read tickets, deliver, replay.
+"""The `gateway` command: serve, ingest, upgrade the database, read tickets, deliver, replay.
 
 Loads `Settings` once and passes them down. Errors become a one-line message naming the
 problem and a sysexits exit code (`ingest` exits 75 on temporary failures so an MTA retries).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import smtplib
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,11 +20,22 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from gateway.app import Gateway, build_gateway, make_mailbox_reader, run_forever
-from gateway.config import Settings, load_settings
+from gateway.app import (
+    Gateway,
+    build_gateway,
+    locks_dir,
+    make_mailbox_reader,
+    require_current_schema,
+    run_forever,
+)
+from gateway.config import Endpoint, Settings, load_settings
 from gateway.errors import EX_TEMPFAIL, ConfigError, GatewayError, TicketNotFound
 from storage.models import Ticket
-from storage.session import upgrade_schema
+from storage.session import make_engine, upgrade_schema
+
+HEALTH_TIMEOUT_SECONDS = 5.0
+# A worker files a message in well under a second; minutes of backlog mean none is running.
+SPOOL_STUCK_SECONDS = 300.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command("serve", run_serve, "run the listeners and workers until SIGTERM/SIGINT")
-    command("migrate", run_migrate, "create or upgrade the database schema")
+    command("health", run_health, "exit 0 when the database is current, every listener "
+            "greets and the spool is moving; else 1 (for container health checks)")
+    database = command("db", run_db, "the database schema: `db upgrade` creates or "
+                       "upgrades it, `db status` tells where it stands")
+    database.add_argument("action", choices=("upgrade", "status"), metavar="ACTION",
+                          help="upgrade | status")
     ingest = command("ingest", run_ingest, "accept one message from a file or stdin (MTA pipe)")
     ingest.add_argument("file", nargs="?", help="message file; stdin when omitted")
     ingest.add_argument("--sender", default=None,
@@ -99,11 +116,57 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+def run_db(settings: Settings, args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
-    print("database schema is up to date")
+    url = settings.effective_database_url
+    if args.action == "upgrade":
+        upgrade_schema(url)
+    engine = make_engine(url)
+    try:
+        revision = require_current_schema(engine)
+    finally:
+        engine.dispose()
+    print(f"database schema is up to date ({revision}) at "
+          f"{engine.url.render_as_string(hide_password=True)}")
     return 0
+
+
+def run_health(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings)
+    problems = [problem for problem in (
+        *(listener_problem(endpoint) for endpoint in (settings.smtp_listen,
+                                                      settings.lmtp_listen) if endpoint),
+        spool_problem(gateway),
+    ) if problem]
+    gateway.engine.dispose()
+    for problem in problems:
+        print(f"gateway: unhealthy: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print("healthy")
+    return 0
+
+
+def listener_problem(endpoint: Endpoint) -> str:
+    """Why the listener at `endpoint` is not answering as it should; "" when it is."""
+    host = "127.0.0.1" if endpoint.host in ("0.0.0.0", "::", "") else endpoint.host
+    try:
+        with smtplib.SMTP(host, endpoint.port, timeout=HEALTH_TIMEOUT_SECONDS) as client:
+            client.noop()
+    except (OSError, smtplib.SMTPException) as exc:
+        return f"listener {endpoint} does not greet: {exc}"
+    return ""
+
+
+def spool_problem(gateway: Gateway) -> str:
+    """Mail waiting long in the spool means no worker is filing it."""
+    waiting = gateway.spool.pending()
+    if not waiting:
+        return ""
+    age = (datetime.now(UTC) - waiting[0].received_at).total_seconds()
+    if age <= SPOOL_STUCK_SECONDS:
+        return ""
+    return f"{len(waiting)} message(s) waiting in the spool, the oldest for {age:.0f}s"
 
 
 def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -123,7 +186,11 @@ def run_poll(settings: Settings, args: argparse.Namespace) -> int:
     reader = make_mailbox_reader(gateway)
     if reader is None:
         raise ConfigError("GATEWAY_IMAP_URL is not set: there is no mailbox to poll")
-    read = reader.poll_once()
+    with reader.alone(locks_dir(settings)) as held:
+        if not held:
+            print(f"another gateway is reading {reader.account}; nothing to do")
+            return 0
+        read = reader.poll_once()
     filed = gateway.pipeline.drain()
     report = gateway.dispatcher.deliver_due()
     print(f"read {read} message(s) from {reader.account}; filed {len(filed)}; "

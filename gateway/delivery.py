@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import mailbox
 import smtplib
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,8 @@ from storage.models import Event, OutboxMail, OutboxState, utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# Rows of a batch are sent only this long after their claim, well inside the lease.
+SEND_WITHIN_LEASE = LEASE / 2
 MAX_BACKOFF = timedelta(hours=1)
 BATCH_SIZE = 50
 # The actor `workflow` records for changes nobody made by hand; the import table keeps
@@ -122,7 +125,12 @@ class Dispatcher:
         tally: Counter[str] = Counter()
         try:
             while claimed := self.claim(now or utcnow()):
+                lease_ends = time.monotonic() + SEND_WITHIN_LEASE.total_seconds()
                 for row_id, mail_from, recipient, content in claimed:
+                    if time.monotonic() > lease_ends:
+                        # A slow relay: the rest of the batch may be claimed by another
+                        # worker soon, and must not be sent twice. They come back later.
+                        break
                     tally[self.send_one(row_id, mail_from, recipient, content)] += 1
         except OperationalError as exc:
             # Locked or down: claimed rows keep their lease and come back when it ends.

@@ -10,12 +10,18 @@ read after a new UIDVALIDITY, when the folder was recreated) takes what is unrea
 the rest as a baseline, so a mailbox's history is not turned into tickets; from then on
 every new UID is taken, read or not. IDLE is used when the server has it, so new mail is
 spooled within a second or two; otherwise the folder is polled.
+
+Of several gateways sharing one data directory, one reads a given mailbox at a time: it
+holds an exclusive `flock` on a file named after the mailbox (`alone()`); the others wait,
+and one of them takes over when the kernel frees the lock of a reader that stopped or died.
 """
 
 from __future__ import annotations
 
 import email.parser
 import email.utils
+import fcntl
+import hashlib
 import imaplib
 import logging
 import subprocess
@@ -50,6 +56,8 @@ BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 # After a refused login, try again this rarely: the password may be fixed meanwhile.
 LOGIN_RETRY_SECONDS = 300.0
+# How often a gateway waiting for another's mailbox lock tries to take it over.
+TAKE_OVER_SECONDS = 5.0
 # Errors that mean the connection or the server is gone, not that the mail is bad.
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError)
 
@@ -277,6 +285,34 @@ class MailboxReader:
         if not token:
             raise ConfigError("GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND printed no token")
         return token
+
+    # -- one reader among gateways ---------------------------------------------------------
+
+    @contextmanager
+    def alone(self, locks_dir: Path) -> Iterator[bool]:
+        """True while this process holds the mailbox's lock; False when another does."""
+        locks_dir.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(self.mailbox_key.encode()).hexdigest()[:16]
+        with open(locks_dir / f"imap-{name}.lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+
+    def run_alone(self, stop: threading.Event, locks_dir: Path) -> None:
+        """`run()`, while no other gateway on the data directory reads this mailbox."""
+        said = False
+        while not stop.is_set():
+            with self.alone(locks_dir) as held:
+                if held:
+                    self.run(stop)
+                    return
+            if not said:
+                log.info("another gateway reads %s; taking over if it stops", self.account)
+                said = True
+            stop.wait(TAKE_OVER_SECONDS)
 
     # -- running until stopped -------------------------------------------------------------
 

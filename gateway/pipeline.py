@@ -72,20 +72,29 @@ class Pipeline:
     def drain(self) -> list[Outcome]:
         """Process everything waiting in the spool, oldest first.
 
-        When the database is unavailable (locked, down), the round stops and the messages
-        wait in the spool for the next: that is not the messages' fault.
+        Entries another worker on the same spool holds are left to it. When the database is
+        unavailable (locked, down), the round stops and the messages wait in the spool for
+        the next: that is not the messages' fault.
         """
         outcomes = []
         for receipt in self.spool.pending():
-            try:
-                outcomes.append(self.process(receipt))
-            except DatabaseUnavailable as exc:
-                log.warning("%s waits in the spool: %s", receipt.spool_id, exc.reason)
-                break
+            with self.spool.claim(receipt) as held:
+                if not held:
+                    continue
+                try:
+                    outcomes.append(self.process_claimed(receipt))
+                except DatabaseUnavailable as exc:
+                    log.warning("%s waits in the spool: %s", receipt.spool_id, exc.reason)
+                    break
         return outcomes
 
     def process(self, receipt: Receipt) -> Outcome:
-        """Parse, thread, apply and notify one message; quarantine it if that fails."""
+        """Parse, thread, apply and notify one message; quarantine it if that fails. Waits
+        while another worker files it; then this finds the outcome that worker recorded."""
+        with self.spool.claim(receipt, wait=True):
+            return self.process_claimed(receipt)
+
+    def process_claimed(self, receipt: Receipt) -> Outcome:
         try:
             mail = parse_message(self.spool.raw(receipt), self.limits)
             outcome = self.file(receipt, mail)

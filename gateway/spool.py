@@ -5,16 +5,22 @@
 Only then may a receiver say `250`. The pipeline takes receipts from the queue, and after
 its database commit calls `done()`; a message that fails is moved to `quarantine/` with its
 reason, and `replay()` puts it back. The raw message stays in the blob store forever.
+
+Several gateway processes may share one spool (one data directory on a shared volume): a
+worker `claim()`s a queue entry with an exclusive `flock` before filing it, so each entry is
+filed by one worker at a time, and the kernel releases the lock of a worker that dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,8 +76,12 @@ class Spool:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SpoolUnavailable(f"cannot create {directory}: {exc.strerror}") from exc
-        for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root):
-            remove_stale_temporary_files(directory, STALE_TEMPORARY_SECONDS)
+
+    def sweep(self) -> int:
+        """Remove the temporary files killed processes left; the number removed. It walks
+        the whole blob store, so `serve` does it once at start, not every command."""
+        return sum(remove_stale_temporary_files(directory, STALE_TEMPORARY_SECONDS)
+                   for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root))
 
     def accept(
         self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
@@ -118,7 +128,13 @@ class Spool:
 
     def pending(self) -> list[Receipt]:
         """Receipts waiting for the pipeline, oldest first."""
-        return [self._load(path) for path in sorted(self.queue_dir.glob("*.json"))]
+        waiting = []
+        for path in sorted(self.queue_dir.glob("*.json")):
+            try:
+                waiting.append(self._load(path))
+            except FileNotFoundError:  # Another worker filed it meanwhile.
+                continue
+        return waiting
 
     def quarantined(self) -> list[tuple[Receipt, str]]:
         """Quarantined receipts with their reasons, oldest first."""
@@ -128,6 +144,26 @@ class Spool:
             reason = reason_file.read_text("utf-8") if reason_file.exists() else ""
             entries.append((self._load(path), reason))
         return entries
+
+    @contextlib.contextmanager
+    def claim(self, receipt: Receipt, wait: bool = False) -> Iterator[bool]:
+        """Hold `receipt`'s queue entry against every other worker: True while held; False
+        when another worker holds it (and `wait` is false) or it has left the queue."""
+        path = self.queue_dir / f"{receipt.spool_id}.json"
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield is_same_file(path, fd)
+        finally:
+            os.close(fd)
 
     def raw(self, receipt: Receipt) -> bytes:
         return self.blobs.get(receipt.raw_sha256)
@@ -157,6 +193,15 @@ class Spool:
 
     def _load(self, path: Path) -> Receipt:
         return decode_receipt(path.read_bytes())
+
+
+def is_same_file(path: Path, fd: int) -> bool:
+    """Whether `path` still names the file open as `fd`: a worker that filed the entry
+    removes it (or moves it to quarantine) before it lets go of its lock."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def spool_failure(exc: OSError) -> SpoolUnavailable:

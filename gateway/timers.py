@@ -8,15 +8,19 @@ it, so several gateway processes never close one ticket twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.notifications import Notifier
 from gateway.workflow import close_if_unanswered
 from storage.models import Ticket, TicketStatus, utcnow
+
+log = logging.getLogger(__name__)
 
 
 class Timers:
@@ -31,9 +35,19 @@ class Timers:
         self.clock = clock
 
     def run_due(self, now: datetime | None = None) -> list[int]:
-        """Close every resolved ticket left unanswered too long; returns their numbers."""
+        """Close every resolved ticket left unanswered too long; returns their numbers.
+
+        A database that is locked or down ends the round early; the rest wait for the next.
+        """
         now = now or self.clock()
-        return [ticket_id for ticket_id in self.overdue(now) if self.close(ticket_id, now)]
+        closed = []
+        try:
+            for ticket_id in self.overdue(now):
+                if self.close(ticket_id, now):
+                    closed.append(ticket_id)
+        except OperationalError as exc:
+            log.warning("time-based work waits for the database: %s", exc.orig)
+        return closed
 
     def overdue(self, now: datetime) -> list[int]:
         cutoff = now - self.auto_close_after

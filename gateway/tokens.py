@@ -8,6 +8,7 @@ of local parts do not break it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -68,7 +69,12 @@ def token_in_address(address: str, support_address: str) -> str | None:
 
 
 def load_secret(configured: str, key_file: Path) -> bytes:
-    """The configured secret, else the key file's, creating it (mode 0600) on first use."""
+    """The configured secret, else the key file's, creating it (mode 0600) on first use.
+
+    Gateways started together on one data directory must end up with one secret: the key
+    is written whole to a file of its own, then linked into place, which fails for all but
+    the first; the others read the winner's key.
+    """
     if configured:
         return configured.encode()
     try:
@@ -76,8 +82,21 @@ def load_secret(configured: str, key_file: Path) -> bytes:
     except FileNotFoundError:
         pass
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    draft = key_file.with_name(f".{key_file.name}.{secrets.token_hex(6)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, key_file)
+    finally:
+        draft.unlink()
+    # Tokens already mailed must still verify after a power cut.
+    directory = os.open(key_file.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return key_file.read_bytes().strip()

@@ -7,6 +7,7 @@ Schema changes go through Alembic migrations in `storage/migrations/`.
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -56,6 +57,51 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(value: str, limit: int | None, max_bytes: int | None = None) -> str:
+    """`value` as every backend takes it. PostgreSQL refuses NUL characters, text that is
+    not valid UTF-8 (lone surrogates) and values longer than their column, where SQLite
+    takes all three; mail that got `250` must never be lost to that difference."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        value = LONE_SURROGATE.sub("\ufffd", value)
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+    if max_bytes is not None and len(value.encode()) > max_bytes:
+        value = value.encode()[:max_bytes].decode(errors="ignore")
+    return value
+
+
+class BoundedString(TypeDecorator[str]):
+    """A `String(length)` whose values are made storable (see `storable`) before every
+    insert, update and comparison, so a lookup matches what was stored. `max_bytes` keeps
+    an indexed value under PostgreSQL's B-tree entry limit (about 2.7 kB)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int, max_bytes: int | None = None) -> None:
+        super().__init__(length)
+        self.limit = length
+        self.max_bytes = max_bytes
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else storable(value, self.limit, self.max_bytes)
+
+
+class StorableText(TypeDecorator[str]):
+    """Unbounded `Text`, made storable before it is written."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else storable(value, None)
 
 
 class Base(DeclarativeBase):
@@ -116,13 +162,13 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), index=True)
     priority: Mapped[Priority] = mapped_column(_enum(Priority), default=Priority.P3)
-    subject: Mapped[str] = mapped_column(String(998))
-    requester: Mapped[str] = mapped_column(String(320), index=True)
-    requester_name: Mapped[str] = mapped_column(String(200), default="")
-    language: Mapped[str] = mapped_column(String(8), default="en")
-    assignee: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(BoundedString(998))
+    requester: Mapped[str] = mapped_column(BoundedString(320), index=True)
+    requester_name: Mapped[str] = mapped_column(BoundedString(200), default="")
+    language: Mapped[str] = mapped_column(BoundedString(8), default="en")
+    assignee: Mapped[str | None] = mapped_column(BoundedString(320))
     # Which engineers' tier works on it: L1, or L2 once escalated.
-    tier: Mapped[str] = mapped_column(String(2), default="L1")
+    tier: Mapped[str] = mapped_column(BoundedString(2), default="L1")
     reopen_count: Mapped[int] = mapped_column(default=0)
     # When the status last changed: auto-close and the reopen window count from here.
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -152,7 +198,7 @@ class Participant(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    address: Mapped[str] = mapped_column(String(320))
+    address: Mapped[str] = mapped_column(BoundedString(320))
     role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole))
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
@@ -167,14 +213,14 @@ class Message(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     direction: Mapped[Direction] = mapped_column(_enum(Direction))
-    message_id: Mapped[str] = mapped_column(String(998))
-    from_address: Mapped[str] = mapped_column(String(320))
-    from_name: Mapped[str] = mapped_column(String(200), default="")
-    to_addresses: Mapped[str] = mapped_column(Text, default="")
-    subject: Mapped[str] = mapped_column(String(998), default="")
-    text: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(BoundedString(998, max_bytes=2000))
+    from_address: Mapped[str] = mapped_column(BoundedString(320))
+    from_name: Mapped[str] = mapped_column(BoundedString(200), default="")
+    to_addresses: Mapped[str] = mapped_column(StorableText(), default="")
+    subject: Mapped[str] = mapped_column(BoundedString(998), default="")
+    text: Mapped[str] = mapped_column(StorableText(), default="")
     # The raw message in the blob store (inbound: as received; outbound: as rendered).
-    raw_sha256: Mapped[str | None] = mapped_column(String(64))
+    raw_sha256: Mapped[str | None] = mapped_column(BoundedString(64))
     automatic: Mapped[bool] = mapped_column(default=False)
     # Internal: notes and engineers' mail that was not relayed; never shown to the customer.
     internal: Mapped[bool] = mapped_column(default=False)
@@ -193,11 +239,11 @@ class Attachment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    content_type: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(BoundedString(255))
+    content_type: Mapped[str] = mapped_column(BoundedString(255))
     size: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    content_id: Mapped[str | None] = mapped_column(String(998))
+    sha256: Mapped[str] = mapped_column(BoundedString(64))
+    content_id: Mapped[str | None] = mapped_column(BoundedString(998))
     inline: Mapped[bool] = mapped_column(default=False)
 
     message: Mapped[Message] = relationship(back_populates="attachments")
@@ -210,13 +256,13 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    type: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(BoundedString(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    actor: Mapped[str] = mapped_column(String(320))
+    actor: Mapped[str] = mapped_column(BoundedString(320))
     from_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
     to_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    detail: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(StorableText(), default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     message: Mapped[Message | None] = relationship()
@@ -235,13 +281,13 @@ class OutboxMail(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    mail_from: Mapped[str] = mapped_column(String(320))
-    recipient: Mapped[str] = mapped_column(String(320))
+    mail_from: Mapped[str] = mapped_column(BoundedString(320))
+    recipient: Mapped[str] = mapped_column(BoundedString(320))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error: Mapped[str] = mapped_column(StorableText(), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -259,16 +305,16 @@ class Receipt(Base):
     __tablename__ = "receipts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    spool_id: Mapped[str] = mapped_column(String(80), unique=True)
-    raw_sha256: Mapped[str] = mapped_column(String(64))
-    dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    source: Mapped[str] = mapped_column(String(16))
-    mail_from: Mapped[str] = mapped_column(String(320))
-    recipients: Mapped[str] = mapped_column(Text)
+    spool_id: Mapped[str] = mapped_column(BoundedString(80), unique=True)
+    raw_sha256: Mapped[str] = mapped_column(BoundedString(64))
+    dedupe_key: Mapped[str | None] = mapped_column(BoundedString(64), unique=True)
+    source: Mapped[str] = mapped_column(BoundedString(16))
+    mail_from: Mapped[str] = mapped_column(BoundedString(320))
+    recipients: Mapped[str] = mapped_column(StorableText())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     outcome: Mapped[ReceiptOutcome] = mapped_column(_enum(ReceiptOutcome))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(StorableText(), default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
@@ -287,7 +333,7 @@ class ImapFolder(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # `user@host:port/folder`: one row per folder the gateway reads.
-    mailbox: Mapped[str] = mapped_column(String(600), unique=True)
+    mailbox: Mapped[str] = mapped_column(BoundedString(600), unique=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     # Every UID above `baseline_uid` up to `last_uid` was spooled; at or below it, only the
     # unread mail found when the folder was first read (or read again after a UIDVALIDITY
@@ -303,9 +349,9 @@ class AddressHold(Base):
     __tablename__ = "address_holds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    address: Mapped[str] = mapped_column(String(320), unique=True)
+    address: Mapped[str] = mapped_column(BoundedString(320), unique=True)
     until: Mapped[datetime] = mapped_column(UTCDateTime())
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(StorableText(), default="")
     # The ticket whose mail bounced.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

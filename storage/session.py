@@ -1,7 +1,9 @@
 """Engines, sessions and schema migrations.
 
 SQLite gets WAL, a busy timeout and foreign keys on every connection, so the embedded
-default is durable and lets readers run beside the single writer.
+default is durable and lets readers run beside the single writer. PostgreSQL connections
+are checked before use (a restarted server costs no failed message) and wait for a lock no
+longer than SQLite does.
 """
 
 from __future__ import annotations
@@ -13,29 +15,52 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+# How long a statement waits for a lock another connection holds before it gives up (and
+# the message waits in the spool for the next round): SQLite's busy timeout, PostgreSQL's
+# lock_timeout.
+LOCK_WAIT_MS = 30_000
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get their directory created and their pragmas set."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": LOCK_WAIT_MS / 1000})
         event.listen(engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediately)
         return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True,
+                             connect_args={"options": f"-c lock_timeout={LOCK_WAIT_MS}"})
     return create_engine(url, pool_pre_ping=True)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling starts a transaction only at the first write,
+    # so what a transaction read before it may be stale by then; `_begin_immediately`
+    # starts them instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL keeps the promise made with every 250: a commit survives power loss.
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
     cursor.close()
+
+
+def _begin_immediately(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction begins: then what it reads stays true
+    until it commits, as `SELECT ... FOR UPDATE` makes it on PostgreSQL, when `gateway
+    ingest`, `gateway due` or a second `serve` writes beside the worker. Reading sessions
+    take it too; every transaction here is short, and waits out the busy timeout."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -56,7 +81,18 @@ def upgrade_schema(url: str) -> None:
 
 def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
     """(current revision of the database, newest revision the code knows)."""
-    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
-    return current, script.get_current_head()
+    return current, migration_scripts().get_current_head()
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this code has the migration `revision` (else a newer gateway wrote it)."""
+    try:
+        return migration_scripts().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def migration_scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS_DIR))

@@ -1,5 +1,9 @@
 """Fixtures with real servers on loopback: the gateway's own listeners, an aiosmtpd sink as
-the outbound relay, and the gateway's workers, all on free ports picked per test."""
+the outbound relay, the gateway's workers, and the database, all on free ports picked per test.
+
+Every test that stores anything runs twice: on the embedded SQLite default and on a real
+PostgreSQL server (`database_url`); `-m "not postgres"` leaves the second out.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,19 @@ import asyncio
 import email
 import email.policy
 import email.utils
+import os
+import signal
 import smtplib
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -26,6 +34,7 @@ from gateway.config import Endpoint, Engineer, Settings
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema
 from tests.dovecot import Dovecot, TokenIntrospection
+from tests.postgres import PostgresServer
 
 DATA = Path(__file__).parent / "data"
 SUPPORT = "support@example.com"
@@ -97,6 +106,42 @@ class Sink:
         return [mail for mail in self.received if address in mail.recipients]
 
 
+class ServeProcess:
+    """`gateway serve` in a session of its own, so a kill takes its worker child too."""
+
+    def __init__(self, env: dict[str, str], port: int, log: IO[bytes]) -> None:
+        self.env, self.port, self.log = env, port, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve"], env=self.env, stdout=self.log,
+            stderr=self.log, start_new_session=True,
+        )
+        wait_until(self.listening, 30, "gateway serve to listen")
+
+    def listening(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, "serve exited"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     relay = Sink()
@@ -105,10 +150,48 @@ def sink() -> Iterator[Sink]:
     relay.controller.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One private PostgreSQL cluster for the run; fails (never skips) when not installed."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def one_database(request: pytest.FixtureRequest, with_schema: bool) -> Iterator[str]:
+    """"" (a SQLite file in the data dir) or the URL of a fresh PostgreSQL database, which
+    is dropped after the test."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.new_database() if with_schema else server.empty_database()
+    yield url
+    server.drop(url)
+
+
+@pytest.fixture(params=BOTH_DATABASES)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database of one test, with the current schema on PostgreSQL (SQLite gets it from
+    the gateway). `@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)`
+    keeps a test about SQLite itself to SQLite."""
+    yield from one_database(request, with_schema=True)
+
+
+@pytest.fixture(params=BOTH_DATABASES)
+def bare_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database without any schema: a new SQLite file, or an empty PostgreSQL database."""
+    yield from one_database(request, with_schema=False)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, sink: Sink) -> Settings:
+def settings(tmp_path: Path, sink: Sink, database_url: str) -> Settings:
     return Settings(
         data_dir=tmp_path / "var",
+        database_url=database_url,
         smtp_listen=Endpoint("127.0.0.1", free_port()),
         lmtp_listen=Endpoint("127.0.0.1", free_port()),
         support_address=SUPPORT,

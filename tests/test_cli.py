@@ -11,13 +11,16 @@ import smtplib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from tests.conftest import SUPPORT, Sink, free_port, load_case, wait_until
+from storage.session import migration_scripts
+from tests.conftest import SUPPORT, ServeProcess, Sink, free_port, load_case
 from tests.dovecot import PASSWORD as IMAP_PASSWORD
 from tests.dovecot import Dovecot, TokenIntrospection
 
@@ -47,9 +50,9 @@ def run_json(env: dict[str, str], *args: str) -> object:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    environment = gateway_env(tmp_path / "var")
-    run_gateway(environment, "migrate")
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    environment = gateway_env(tmp_path / "var", GATEWAY_DATABASE_URL=database_url)
+    run_gateway(environment, "db", "upgrade")
     return environment
 
 
@@ -119,7 +122,7 @@ def test_show_unknown_ticket_names_the_problem(env: dict[str, str]) -> None:
 
 def test_ingest_exits_75_when_the_spool_cannot_be_written(tmp_path: Path) -> None:
     env = gateway_env(tmp_path / "var")
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     (tmp_path / "var" / "spool").write_text("not a directory")
     result = run_gateway(env, "ingest", stdin=load_case("customer_new.eml"), check=False)
     assert result.returncode == 75, result.stderr
@@ -140,10 +143,31 @@ def test_bad_setting_is_named(tmp_path: Path) -> None:
     assert "GATEWAY_SMTP_LISTEN" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_refuses_a_database_without_schema_and_names_migrate(tmp_path: Path) -> None:
-    result = run_gateway(gateway_env(tmp_path / "var"), "serve", check=False)
+def test_db_upgrade_creates_the_schema_that_serve_refuses_to_run_without(
+    tmp_path: Path, bare_database_url: str
+) -> None:
+    env = gateway_env(tmp_path / "var", GATEWAY_DATABASE_URL=bare_database_url)
+    newest = migration_scripts().get_current_head()
+    for command in ("serve",), ("tickets",), ("db", "status"):
+        refused = run_gateway(env, *command, check=False)
+        assert refused.returncode == 78, refused.stderr
+        assert (f"gateway: the database schema is at nothing, this gateway needs {newest}: "
+                "run `gateway db upgrade` first") in refused.stderr
+    assert f"database schema is up to date ({newest})" in run_gateway(env, "db", "upgrade").stdout
+    assert run_gateway(env, "db", "status").returncode == 0
+    assert "new_ticket ticket #1" in run_gateway(env, "ingest",
+                                                 stdin=load_case("customer_new.eml")).stdout
+
+
+def test_serve_refuses_a_schema_newer_than_itself(env: dict[str, str]) -> None:
+    url = env["GATEWAY_DATABASE_URL"] or f"sqlite:///{env['GATEWAY_DATA_DIR']}/gateway.sqlite3"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    result = run_gateway(env, "serve", check=False)
     assert result.returncode == 78
-    assert "gateway migrate" in result.stderr
+    assert "the database schema is at 9999, newer than this gateway" in result.stderr
 
 
 def test_quarantined_message_is_listed_and_replayed(env: dict[str, str], tmp_path: Path) -> None:
@@ -158,34 +182,49 @@ def test_quarantined_message_is_listed_and_replayed(env: dict[str, str], tmp_pat
     assert run_gateway(env, "quarantine").stdout.split()[0] == spool_id
 
 
-def test_serve_accepts_mail_and_stops_cleanly_on_sigterm(tmp_path: Path, sink: Sink) -> None:
+@pytest.fixture
+def served(tmp_path: Path, sink: Sink) -> Iterator[ServeProcess]:
+    """`gateway serve` as its own process, listening; its `env` runs the other commands."""
     port = free_port()
     env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
                       GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
-    run_gateway(env, "migrate")
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        def accepts() -> bool:
-            try:
-                with smtplib.SMTP("127.0.0.1", port, timeout=2) as smtp:
-                    smtp.noop()
-                return True
-            except OSError:
-                return process.poll() is not None
-        wait_until(accepts, 20, "the gateway to listen")
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        with smtplib.SMTP("127.0.0.1", port) as smtp:
-            smtp.sendmail("alice@customer.example", [SUPPORT], load_case("customer_new.eml"))
-        sink.wait_for(1)
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(20) == 0
-        assert time.monotonic() - started < 10
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    run_gateway(env, "db", "upgrade")
+    with (tmp_path / "serve.log").open("wb") as log:
+        serve = ServeProcess(env, port, log)
+        serve.start()
+        yield serve
+        serve.stop()
+
+
+def test_serve_accepts_mail_and_stops_cleanly_on_sigterm(served: ServeProcess,
+                                                          sink: Sink) -> None:
+    with smtplib.SMTP("127.0.0.1", served.port) as smtp:
+        smtp.sendmail("alice@customer.example", [SUPPORT], load_case("customer_new.eml"))
+    sink.wait_for(1)
+    started = time.monotonic()
+    assert served.process is not None
+    served.process.send_signal(signal.SIGTERM)  # To `serve` alone: it stops its worker.
+    assert served.process.wait(20) == 0
+    assert time.monotonic() - started < 10
+
+
+def test_health_is_good_while_serve_runs_and_names_what_is_wrong_after(
+    served: ServeProcess, tmp_path: Path
+) -> None:
+    env, port = served.env, served.port
+    healthy = run_gateway(env, "health", check=False)
+    assert (healthy.returncode, healthy.stdout) == (0, "healthy\n"), healthy.stderr
+    served.stop()
+    # Stopped, with a message accepted ten minutes ago that nobody filed.
+    queue = tmp_path / "var" / "spool" / "queue"
+    received = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    (queue / "0-old.json").write_text(json.dumps({
+        "spool_id": "0-old", "raw_sha256": "0" * 64, "source": "smtp", "mail_from": "",
+        "recipients": [SUPPORT], "received_at": received, "size": 1}))
+    unhealthy = run_gateway(env, "health", check=False)
+    assert unhealthy.returncode == 1
+    assert f"listener 127.0.0.1:{port} does not greet" in unhealthy.stderr
+    assert "1 message(s) waiting in the spool, the oldest for 60" in unhealthy.stderr
 
 
 def maildir_mail_to(maildir: Path, address: str, subject_part: str) -> EmailMessage:
@@ -199,7 +238,7 @@ def maildir_mail_to(maildir: Path, address: str, subject_part: str) -> EmailMess
 
 def test_resolve_by_mail_then_due_closes_the_ticket_as_of_a_later_time(tmp_path: Path) -> None:
     env = gateway_env(tmp_path / "var", GATEWAY_ENGINEERS="eng1@example.com")
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     run_gateway(env, "ingest", stdin=load_case("customer_new.eml"))
     maildir = tmp_path / "var" / "outbox-maildir" / "new"
     notice = maildir_mail_to(maildir, "eng1@example.com", "New (P3)")
@@ -243,7 +282,7 @@ def test_poll_once_reads_the_mailbox_files_it_and_exits(tmp_path: Path, dovecot:
     env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url(password=False),
                       GATEWAY_IMAP_PASSWORD_FILE=str(password_file),
                       GATEWAY_IMAP_FOLDER_DONE="Processed")
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     dovecot.append(load_case("customer_new.eml"))
     dovecot.append(load_case("customer_zh_gbk.eml"))
     first = run_gateway(env, "poll", "--once")
@@ -259,7 +298,7 @@ def test_poll_once_with_a_wrong_password_exits_78_naming_the_setting(
 ) -> None:
     env = gateway_env(tmp_path / "var",
                       GATEWAY_IMAP_URL=dovecot.url().replace(IMAP_PASSWORD, "wrong"))
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert result.stderr.startswith("gateway: GATEWAY_IMAP_URL: 127.0.0.1 refused the login")
@@ -268,7 +307,7 @@ def test_poll_once_with_a_wrong_password_exits_78_naming_the_setting(
 def test_poll_once_against_a_server_that_is_down_exits_75(tmp_path: Path) -> None:
     env = gateway_env(tmp_path / "var",
                       GATEWAY_IMAP_URL=f"imap://support:pw@127.0.0.1:{free_port()}/INBOX")
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 75 and "unavailable" in result.stderr
 
@@ -284,7 +323,7 @@ def test_poll_once_logs_in_with_an_oauth2_token_from_a_command(
 ) -> None:
     env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
                       GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND=f"echo {TokenIntrospection.VALID_TOKEN}")
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     oauth2_dovecot.append(load_case("customer_new.eml"))
     assert "read 1 message(s)" in run_gateway(env, "poll", "--once").stdout
 
@@ -296,7 +335,7 @@ def test_poll_once_with_a_refused_oauth2_token_names_the_setting(
     token_file.write_text("expired-token\n")
     env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
                       GATEWAY_IMAP_OAUTH2_TOKEN_FILE=str(token_file))
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert "GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND" in result.stderr
@@ -304,7 +343,7 @@ def test_poll_once_with_a_refused_oauth2_token_names_the_setting(
 
 def test_poll_once_names_a_folder_that_does_not_exist(tmp_path: Path, dovecot: Dovecot) -> None:
     env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url("Suport"))
-    run_gateway(env, "migrate")
+    run_gateway(env, "db", "upgrade")
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert "GATEWAY_IMAP_URL: there is no folder 'Suport'" in result.stderr

@@ -288,14 +288,20 @@ def run_corpus(gateway: RunningGateway, sink: Sink, entries: list[Entry]) -> Cor
                      attachments, [mail.message for mail in sink.received])
 
 
-@pytest.fixture(scope="module")
-def corpus_run(manifest: list[Entry],
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRun]:
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def corpus_run(manifest: list[Entry], tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[CorpusRun]:
+    """The whole corpus through one gateway, on SQLite and again on PostgreSQL."""
+    database_url = ""
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("postgres").new_database()
     sink = Sink()
     sink.controller.start()
     try:
         settings = Settings(
             data_dir=tmp_path_factory.mktemp("corpus") / "var",
+            database_url=database_url,
             smtp_listen=Endpoint("127.0.0.1", free_port()),
             lmtp_listen=None,
             support_address=SUPPORT,

@@ -11,24 +11,23 @@ from __future__ import annotations
 import errno
 import os
 import random
-import signal
 import smtplib
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import event, select
+from sqlalchemy import create_engine, event, select, text
 
 from gateway.app import build_gateway
 from gateway.config import Endpoint, Engineer, Settings
@@ -40,7 +39,6 @@ from storage.models import (
     OutboxMail,
     OutboxState,
     ReceiptOutcome,
-    Ticket,
 )
 from storage.session import upgrade_schema
 from tests.conftest import (
@@ -48,11 +46,13 @@ from tests.conftest import (
     ENG2,
     SUPPORT,
     RunningGateway,
+    ServeProcess,
     Sink,
     SinkHandler,
     free_port,
     wait_until,
 )
+from tests.postgres import PostgresServer
 from tests.test_cli import gateway_env, run_gateway
 
 
@@ -90,42 +90,6 @@ class LoadTally:
     def count(self) -> int:
         with self.lock:
             return len(self.accepted)
-
-
-class ServeProcess:
-    """`gateway serve` in a session of its own, so a kill takes its worker child too."""
-
-    def __init__(self, env: dict[str, str], port: int, log: IO[bytes]) -> None:
-        self.env, self.port, self.log = env, port, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve"], env=self.env, stdout=self.log,
-            stderr=self.log, start_new_session=True,
-        )
-        wait_until(self.listening, 30, "gateway serve to listen")
-
-    def listening(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, "serve exited"
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def send_share(numbers: list[int], port: int, serving: threading.Event,
@@ -185,27 +149,31 @@ def kill_and_restart(serve: ServeProcess, serving: threading.Event, data_dir: Pa
     return backlog
 
 
-def read_database(database: Path, query: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        return list(connection.execute(query))
+def read_database(url: str, query: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
 
 
 def queued_entries(data_dir: Path) -> list[Path]:
     return list((data_dir / "spool" / "queue").glob("*.json"))
 
 
-def filed(database: Path) -> int:
+def filed(database: str) -> int:
     return int(read_database(database, "SELECT count(*) FROM tickets")[0][0])
 
 
 def test_kill_9_under_load_loses_and_duplicates_nothing_that_got_250(
-    tmp_path: Path, sink: Sink
+    tmp_path: Path, sink: Sink, database_url: str
 ) -> None:
     port, data_dir = free_port(), tmp_path / "var"
-    database = data_dir / "gateway.sqlite3"
+    database = database_url or f"sqlite:///{data_dir / 'gateway.sqlite3'}"
     env = gateway_env(data_dir, GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
-                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
-    run_gateway(env, "migrate")
+                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}", GATEWAY_DATABASE_URL=database_url)
+    run_gateway(env, "db", "upgrade")
     # Once while the listener takes mail, once while the worker files the backlog.
     while_receiving = random.randint(LOAD_MESSAGES // 5, LOAD_MESSAGES * 3 // 5)
     while_filing = random.randint(20, LOAD_MESSAGES // 2)
@@ -417,7 +385,8 @@ def test_permanent_550_for_one_recipient_fails_once_and_shows_on_the_ticket(
         [failure] = session.scalars(select(Event).where(Event.type == "delivery_failed"))
     assert failure.ticket_id == refused.ticket_id and failure.actor == "system"
     assert ENG2 in failure.detail and REFUSAL in failure.detail
-    shown = run_gateway(gateway_env(gateway.settings.data_dir), "show",
+    shown = run_gateway(gateway_env(gateway.settings.data_dir,
+                                    GATEWAY_DATABASE_URL=gateway.settings.database_url), "show",
                         str(refused.ticket_id)).stdout
     assert "delivery_failed" in shown and REFUSAL in shown
 
@@ -438,28 +407,41 @@ def test_retries_running_out_fail_the_row_and_say_so_on_the_ticket(
     assert "after 2 attempt(s): 451 4.7.1 Greylisted" in failure.detail
 
 
-# -- the database locked ---------------------------------------------------------------------
+# -- the database locked or down --------------------------------------------------------------
 
 
-def hold_write_lock(database: Path) -> sqlite3.Connection:
-    holder = sqlite3.connect(database, timeout=5, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    return holder
+@contextmanager
+def database_locked(settings: Settings) -> Iterator[None]:
+    """Another connection holds the database's write lock (SQLite) or locks every table the
+    worker reads and writes (PostgreSQL), until the block ends."""
+    if not settings.database_url:
+        holder = sqlite3.connect(settings.sqlite_path, timeout=5, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("LOCK TABLE receipts, tickets, outbox IN ACCESS EXCLUSIVE "
+                                    "MODE"))
+            yield
+            connection.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_locked_database_never_turns_a_250_into_a_loss(gateway: RunningGateway) -> None:
-    holder = hold_write_lock(gateway.settings.sqlite_path)
-    try:
+    with database_locked(gateway.settings):
         for number in range(5):
             started = time.monotonic()
             assert gateway.send(customer_mail(number)) == {}
             assert time.monotonic() - started < 1.0, "intake waited for the database"
         time.sleep(2.0)
         assert len(gateway.gateway.spool.pending()) == 5
-        assert gateway.count(Ticket) == 0
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     receipts = gateway.wait_for_receipts(5, timeout=40)
     gateway.wait_idle()
     assert [r.outcome for r in receipts] == [ReceiptOutcome.NEW_TICKET] * 5
@@ -468,17 +450,23 @@ def test_locked_database_never_turns_a_250_into_a_loss(gateway: RunningGateway) 
     assert gateway.gateway.spool.quarantined() == []
 
 
-def test_lock_outlasting_the_busy_timeout_leaves_mail_queued_and_delivery_waiting(
+def test_lock_outlasting_the_lock_timeout_leaves_mail_queued_and_delivery_waiting(
     settings: Settings, sink: Sink
 ) -> None:
     settings.data_dir.mkdir(parents=True)
     upgrade_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
 
-    # Registered after the gateway's own pragmas, so it wins: a lock this test can outlast.
+    # Registered after the gateway's own settings, so it wins: a lock this test can outlast.
     @event.listens_for(gateway.engine, "connect")
     def impatient(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=100")
+        cursor = dbapi_connection.cursor()
+        if settings.database_url:
+            cursor.execute("SET lock_timeout = 100")
+            dbapi_connection.commit()
+        else:
+            cursor.execute("PRAGMA busy_timeout=100")
+        cursor.close()
 
     gateway.engine.dispose()
     spool = gateway.spool
@@ -486,19 +474,36 @@ def test_lock_outlasting_the_busy_timeout_leaves_mail_queued_and_delivery_waitin
     assert len(gateway.pipeline.drain()) == 1  # Its acknowledgement now waits in the outbox.
     for number in range(1, 4):
         spool.accept(customer_mail(number), "alice@customer.example", [SUPPORT], "smtp")
-    holder = hold_write_lock(settings.sqlite_path)
-    try:
+    with database_locked(settings):
         assert gateway.pipeline.drain() == []
         assert gateway.dispatcher.deliver_due().sent == 0
         assert len(spool.pending()) == 3 and spool.quarantined() == []
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert [o.outcome for o in gateway.pipeline.drain()] == [ReceiptOutcome.NEW_TICKET] * 3
     # The claim under the lock rolled back, so the first acknowledgement is still due.
     assert gateway.dispatcher.deliver_due().sent == 4
     assert len(sink.wait_for(4)) == 4
     gateway.engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_database_server_down_never_turns_a_250_into_a_loss(
+    gateway: RunningGateway, sink: Sink, postgres: PostgresServer
+) -> None:
+    assert gateway.send(customer_mail(0)) == {}
+    sink.wait_for(1)
+    postgres.stop_server()
+    try:
+        for number in range(1, 6):
+            assert gateway.send(customer_mail(number)) == {}
+        time.sleep(2.0)  # The worker tries, fails and keeps the mail queued meanwhile.
+        assert len(gateway.gateway.spool.pending()) == 5
+    finally:
+        postgres.start_server()
+    receipts = gateway.wait_for_receipts(6, timeout=40)
+    sink.wait_for(6)
+    assert [r.outcome for r in receipts] == [ReceiptOutcome.NEW_TICKET] * 6
+    assert gateway.gateway.spool.quarantined() == []
+    assert len(gateway.tickets()) == 6
 
 
 # -- the data disk full ----------------------------------------------------------------------
@@ -562,7 +567,8 @@ def assert_no_room_reply(gateway: RunningGateway, raw: bytes) -> None:
 def test_full_disk_answers_452_and_leaves_no_partial_files(
     settings: Settings, small_disk: Path, tmp_path: Path
 ) -> None:
-    database_url = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    # A SQLite file goes beside the small disk: this test fills the spool's disk alone.
+    database_url = settings.database_url or f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
     gateway = RunningGateway(replace(settings, database_url=database_url)).start()
     try:
         # Ten pages of message for two free pages: the blob itself cannot be written.

@@ -779,10 +779,11 @@ class Desk:
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Iterator[Desk]:
-    """A gateway on SQLite in a temporary directory, one per test function: Hypothesis runs
-    every example against it, so later messages thread onto earlier tickets."""
-    settings = Settings(data_dir=tmp_path / "var", smtp_listen=None, lmtp_listen=None,
+def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
+    """A gateway in a temporary directory, one per test function: Hypothesis runs every
+    example against it, so later messages thread onto earlier tickets."""
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url,
+                        smtp_listen=None, lmtp_listen=None,
                         support_address=SUPPORT, relay=None, secret="fuzz-secret",
                         engineers=ENGINEERS)
     settings.data_dir.mkdir(parents=True)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gateway.cli import print_ticket, ticket_detail
 from gateway.parsing import parse_sender
-from storage.models import AddressHold, Attachment, Event, ReceiptOutcome, Ticket
+from storage.models import AddressHold, Attachment, Event, Message, ReceiptOutcome, Ticket
 from tests.conftest import (
     ALICE,
     ENG1,
@@ -319,3 +319,35 @@ def test_header_limits_are_refused_before_250_with_a_reason(
 def test_header_within_the_limits_is_accepted(gateway: RunningGateway) -> None:
     gateway.send(with_headers("Received: from a by b\r\n" * 50), sender=ALICE)
     assert gateway.wait_for_receipts(1)[0].outcome is ReceiptOutcome.NEW_TICKET
+
+
+def oversized_mail(message_id: bytes, extra: bytes = b"") -> bytes:
+    """Values no column holds: a 5,000-character subject with a NUL and undecodable bytes,
+    a 3,000-character display name, a 2,400-byte 8-bit Message-ID, a 700-character file
+    name. SQLite stores any of them; PostgreSQL refuses every one."""
+    return (b"From: " + b"N" * 3000 + b" <alice@customer.example>\r\nTo: " + SUPPORT.encode()
+            + b"\r\nSubject: crash \x00 \xff\xfe " + b"s" * 5000 + b"\r\nMessage-ID: "
+            + message_id + b"\r\n" + extra + b"MIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            b"Content-Type: text/plain\r\n\r\nIt crashes.\r\n--b\r\n"
+            b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=\""
+            + b"f" * 700 + b".txt\"\r\n\r\nlog\r\n--b--\r\n")
+
+
+def test_values_postgresql_refuses_are_made_storable_and_still_thread(
+    gateway: RunningGateway,
+) -> None:
+    long_id = "<" + "é" * 1200 + "@customer.example>"
+    gateway.send(oversized_mail(long_id.encode()))
+    reply_id = b"<reply-1@customer.example>"
+    gateway.send(oversized_mail(reply_id, b"In-Reply-To: " + long_id.encode() + b"\r\n"))
+    receipts = gateway.wait_for_receipts(2)
+    assert [r.outcome for r in receipts] == [ReceiptOutcome.NEW_TICKET, ReceiptOutcome.REPLY]
+    assert gateway.gateway.spool.quarantined() == []
+    [ticket] = gateway.tickets()
+    assert len(ticket.subject) == 998 and "\x00" not in ticket.subject
+    with gateway.session() as session:
+        stored_ids = session.scalars(select(Message.message_id).order_by(Message.id)).all()
+        names = session.scalars(select(Attachment.filename)).all()
+    assert len(stored_ids[0].encode()) <= 2000 and stored_ids[0].startswith("éé")
+    assert all(len(name) <= 255 for name in names) and len(names) == 2

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from gateway.app import build_gateway
-from gateway.config import Settings, load_settings, parse_imap_url
+from gateway.config import Endpoint, Settings, load_settings, parse_imap_url
 from gateway.errors import ConfigError, SpoolUnavailable
 from gateway.imap_inbound import Credentials, MailboxReader
 from gateway.spool import Receipt, Spool
 from storage.models import ImapFolder, ReceiptOutcome
 from storage.session import upgrade_schema
-from tests.conftest import RunningGateway, Sink, load_case, wait_until
+from tests.conftest import RunningGateway, Sink, free_port, load_case, wait_until
 from tests.dovecot import PASSWORD, Dovecot
 
 SEEN = b"\\Seen"
@@ -304,3 +304,30 @@ def test_done_folder_equal_to_the_folder_read_is_refused() -> None:
     with pytest.raises(ConfigError, match="GATEWAY_IMAP_FOLDER_DONE: must differ"):
         load_settings({"GATEWAY_IMAP_URL": "imap://support:pw@mail.example/INBOX",
                        "GATEWAY_IMAP_FOLDER_DONE": "inbox"})
+
+
+def test_two_gateways_on_one_data_dir_read_the_mailbox_one_at_a_time(
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.imap_inbound")
+    first = imap_gateway(make_gateway, dovecot)
+    dovecot.append(customer_mail(1))
+    wait_until(lambda: len(first.tickets()) == 1, what="the first gateway reading")
+    # Same data dir and database; listeners of its own.
+    second = imap_gateway(make_gateway, dovecot, lmtp_listen=None,
+                          smtp_listen=Endpoint("127.0.0.1", free_port()))
+    for number in (2, 3):
+        dovecot.append(customer_mail(number))
+    wait_until(lambda: len(first.tickets()) == 3, what="three tickets")
+    assert [r.message for r in caplog.records if "another gateway reads" in r.message] == [
+        f"another gateway reads {dovecot.url(password=False)}; taking over if it stops"]
+    first.stop()
+    # The second takes the mailbox over once the first has let go of it.
+    for number in (4, 5):
+        dovecot.append(customer_mail(number))
+    wait_until(lambda: len(second.tickets()) == 5, timeout=20, what="the second taking over")
+    outcomes = [receipt.outcome for receipt in second.receipts()]
+    # Two readers at once would have fetched and spooled every message twice.
+    assert outcomes == [ReceiptOutcome.NEW_TICKET] * 5
+    assert sorted(ticket_subjects(second)) == [f"Problem number {n}" for n in range(1, 6)]

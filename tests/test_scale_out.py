@@ -1,0 +1,333 @@
+"""Several gateway processes on one database and one data directory: every message filed
+once, every notification sent once, time-based work done once, and the race for one message
+settled by the database's unique constraint.
+
+The multi-process test runs real `gateway serve` processes on a real PostgreSQL server; the
+others run on both databases.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.orm import Session
+
+from gateway.app import Gateway, build_gateway
+from gateway.config import Settings
+from storage.models import (
+    Event,
+    OutboxMail,
+    OutboxState,
+    Participant,
+    ParticipantRole,
+    ReceiptOutcome,
+    Ticket,
+    TicketStatus,
+)
+from storage.models import Receipt as ReceiptRow
+from storage.session import upgrade_schema
+from tests.conftest import SUPPORT, ServeProcess, Sink, free_port, wait_until
+from tests.postgres import PostgresServer
+from tests.test_cli import gateway_env, run_gateway
+from tests.test_faults import customer_mail
+
+MESSAGES = 300
+# Messages each delivered to both gateways at the same moment, as two MX hosts may.
+TWINS = 20
+CLIENTS = 8
+
+
+@dataclass
+class Replicas:
+    """Two `gateway serve` processes sharing a PostgreSQL database and a data directory."""
+
+    ports: tuple[int, int]
+    url: str
+    data_dir: Path
+    sink: Sink
+
+    def query(self, statement: Any) -> list[Any]:
+        engine = create_engine(self.url)
+        try:
+            with Session(engine) as session:
+                return list(session.execute(statement).all())
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, sink: Sink, postgres: PostgresServer) -> Iterator[Replicas]:
+    url = postgres.empty_database()
+    data_dir = tmp_path / "shared"
+    ports = (free_port(), free_port())
+    base = gateway_env(data_dir, GATEWAY_DATABASE_URL=url, GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+                       GATEWAY_LMTP_LISTEN="off", GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2")
+    base.pop("GATEWAY_SECRET")  # Both must find the one key file the first of them made.
+    # Both upgrade at once, as replicas started together do; one migrates, one waits.
+    upgrades = [threading.Thread(target=run_gateway, args=(base, "db", "upgrade"))
+                for _ in range(2)]
+    for upgrade in upgrades:
+        upgrade.start()
+    for upgrade in upgrades:
+        upgrade.join(60)
+    logs = [(tmp_path / f"serve-{n}.log").open("wb") for n in (1, 2)]
+    processes = [ServeProcess({**base, "GATEWAY_SMTP_LISTEN": f"127.0.0.1:{port}"}, port, log)
+                 for port, log in zip(ports, logs, strict=True)]
+    try:
+        # Started together, so both race to create the reply-token key file.
+        starting = [threading.Thread(target=process.start) for process in processes]
+        for thread in starting:
+            thread.start()
+        for thread in starting:
+            thread.join(60)
+        yield Replicas(ports, url, data_dir, sink)
+    finally:
+        for process in processes:
+            process.stop()
+        for log in logs:
+            log.close()
+        postgres.drop(url)
+
+
+def report(number: int) -> bytes:
+    """A new problem report, each from a customer of its own (so no cap on automatic mail
+    to one address holds an acknowledgement back)."""
+    return customer_mail(number, sender=f"customer{number}@customer.example")
+
+
+def send_all(jobs: list[tuple[int, bytes]], failures: list[str]) -> None:
+    """Send each (port, message) over one connection per port, as a client MTA does."""
+    connections: dict[int, smtplib.SMTP] = {}
+    try:
+        for port, raw in jobs:
+            if port not in connections:
+                connections[port] = smtplib.SMTP("127.0.0.1", port, timeout=30)
+            refused = connections[port].sendmail("client@customer.example", [SUPPORT], raw)
+            if refused:
+                failures.append(repr(refused))
+    except smtplib.SMTPException as exc:
+        failures.append(repr(exc))
+    finally:
+        for connection in connections.values():
+            connection.quit()
+
+
+def send_together(port: int, raw: bytes, start: threading.Barrier, failures: list[str]) -> None:
+    start.wait()
+    send_all([(port, raw)], failures)
+
+
+def send_twins(numbers: range, ports: tuple[int, int], failures: list[str]) -> None:
+    """Each message to both gateways, the two sends released together."""
+    for number in numbers:
+        start = threading.Barrier(2)
+        pair = [threading.Thread(target=send_together,
+                                 args=(port, report(number), start, failures))
+                for port in ports]
+        for thread in pair:
+            thread.start()
+        for thread in pair:
+            thread.join(60)
+
+
+@pytest.mark.postgres
+def test_two_gateways_on_one_database_file_each_message_once_and_mail_each_notice_once(
+    replicas: Replicas,
+) -> None:
+    failures: list[str] = []
+    jobs = [(replicas.ports[number % 2], report(number)) for number in range(MESSAGES)]
+    clients = [threading.Thread(target=send_all, args=(jobs[i::CLIENTS], failures))
+               for i in range(CLIENTS)]
+    clients.append(threading.Thread(target=send_twins, args=(
+        range(MESSAGES, MESSAGES + TWINS), replicas.ports, failures)))
+    started = time.monotonic()
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(180)
+    assert not failures, failures
+    total = MESSAGES + TWINS
+
+    def tickets() -> int:
+        return int(replicas.query(select(func.count()).select_from(Ticket))[0][0])
+
+    wait_until(lambda: tickets() >= total and len(replicas.sink.received) >= total, 120,
+               f"{total} tickets and acknowledgements")
+    time.sleep(1.0)  # Anything sent twice would arrive now.
+    seconds = time.monotonic() - started
+
+    subjects = Counter(subject for (subject,) in replicas.query(select(Ticket.subject)))
+    assert subjects == Counter({f"Fault case {n:04d}": 1 for n in range(total)})
+    numbers = sorted(number for (number,) in replicas.query(select(Ticket.id)))
+    assert len(set(numbers)) == total and numbers[-1] < 2 * total, numbers[-10:]
+    outcomes = Counter(outcome for (outcome,) in replicas.query(select(ReceiptRow.outcome)))
+    assert outcomes == {ReceiptOutcome.NEW_TICKET: total, ReceiptOutcome.DUPLICATE: TWINS}
+    # One acknowledgement per customer message, whichever gateway sent it.
+    answered = Counter(str(mail.message["In-Reply-To"]) for mail in replicas.sink.received)
+    assert answered == Counter({f"<fault-{n}@customer.example>": 1 for n in range(total)})
+    states = Counter(state for (state,) in replicas.query(select(OutboxMail.state)))
+    assert states == {OutboxState.SENT: total}
+    assert not list((replicas.data_dir / "spool" / "quarantine").iterdir())
+    assert not list((replicas.data_dir / "spool" / "queue").iterdir())
+    assert_reply_tokens_work_on_either_gateway(replicas)
+    print(f"\ntwo gateways: {MESSAGES} messages split between them and {TWINS} sent to both: "
+          f"{total} tickets, {outcomes[ReceiptOutcome.DUPLICATE]} duplicates, "
+          f"{len(replicas.sink.received)} acknowledgements in {seconds:.1f}s")
+
+
+def token_only_reply(customer: str, reply_to: str, number: int) -> bytes:
+    """A reply that only its reply token can thread: no In-Reply-To, no subject tag."""
+    return (f"From: {customer}\r\nTo: {reply_to}\r\nSubject: still broken\r\n"
+            f"Message-ID: <token-reply-{number}@customer.example>\r\n\r\n"
+            "Still crashes after the update.\r\n").encode()
+
+
+def assert_reply_tokens_work_on_either_gateway(replicas: Replicas) -> None:
+    """Both gateways made one key file between them, so a token one of them mailed is
+    good at the other."""
+    acknowledgements = replicas.sink.received[:10]
+    for number, mail in enumerate(acknowledgements):
+        reply_to = str(mail.message["Reply-To"].addresses[0].addr_spec)
+        [customer] = mail.recipients
+        with smtplib.SMTP("127.0.0.1", replicas.ports[number % 2], timeout=30) as client:
+            client.sendmail(customer, [reply_to], token_only_reply(customer, reply_to, number))
+
+    def replies() -> list[Any]:
+        return replicas.query(select(ReceiptRow.outcome, ReceiptRow.reason)
+                              .where(ReceiptRow.outcome == ReceiptOutcome.REPLY))
+
+    wait_until(lambda: len(replies()) >= len(acknowledgements), 30, "the token replies")
+    assert {tuple(row) for row in replies()} == {(ReceiptOutcome.REPLY, "threaded by token")}
+    keys = sorted(path.name for path in replicas.data_dir.iterdir() if "secret" in path.name)
+    assert keys == ["secret.key"]
+
+
+# -- in one process, two gateways' stages: the races made to happen ----------------------------
+
+
+@pytest.fixture
+def two_gateways(settings: Settings) -> Iterator[tuple[Gateway, Gateway]]:
+    """Two sets of stages, each with its own engine, on one database and data directory."""
+    settings = replace(settings, relay=None)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_schema(settings.effective_database_url)
+    first, second = build_gateway(settings), build_gateway(settings)
+    yield first, second
+    first.engine.dispose()
+    second.engine.dispose()
+
+
+def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> None:
+    """Make `first`'s transactions wait at commit until `second` has begun one of its own
+    and had half a second to reach its insert: the window a read-then-write check misses."""
+    second_began = threading.Event()
+
+    @event.listens_for(second.engine, "begin")
+    def began(connection: Any) -> None:
+        second_began.set()
+
+    @event.listens_for(first.engine, "commit")
+    def committing(connection: Any) -> None:
+        if second_began.wait(5):
+            time.sleep(0.5)
+
+
+def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
+    two_gateways: tuple[Gateway, Gateway],
+) -> None:
+    first, second = two_gateways
+    raw = customer_mail(1)
+    # The message arrived twice (two MX hosts), so it has two queue entries.
+    receipts = [gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
+                for gateway in (first, second)]
+    hold_commit_until_the_other_begins(first, second)
+    outcomes: dict[str, Any] = {}
+
+    def file(gateway: Gateway, name: str, receipt: Any) -> None:
+        for _ in range(20):  # Waits in the spool while the database is busy, as drain does.
+            try:
+                outcomes[name] = gateway.pipeline.process(receipt)
+                return
+            except Exception as exc:  # DatabaseUnavailable: SQLite's snapshot went stale.
+                outcomes[name] = exc
+                time.sleep(0.1)
+
+    workers = [threading.Thread(target=file, args=(first, "first", receipts[0])),
+               threading.Thread(target=file, args=(second, "second", receipts[1]))]
+    workers[0].start()
+    time.sleep(0.2)  # The first is inside its transaction when the second starts.
+    workers[1].start()
+    for worker in workers:
+        worker.join(30)
+
+    assert outcomes["first"].outcome is ReceiptOutcome.NEW_TICKET, outcomes
+    assert outcomes["second"].outcome is ReceiptOutcome.DUPLICATE, outcomes
+    assert outcomes["second"].ticket_id == outcomes["first"].ticket_id
+    with first.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 1
+        assert session.scalar(select(func.count()).select_from(OutboxMail)) == 1
+    assert not first.spool.pending()
+    assert not first.spool.quarantined()
+
+
+def resolved_tickets(gateway: Gateway, count: int, resolved_at: datetime) -> list[int]:
+    with gateway.sessions.begin() as session:
+        tickets = [Ticket(status=TicketStatus.RESOLVED, subject=f"Crash {n}",
+                          requester=f"customer{n}@customer.example",
+                          status_changed_at=resolved_at) for n in range(count)]
+        session.add_all(tickets)
+        session.flush()
+        session.add_all(Participant(ticket_id=ticket.id, address=ticket.requester,
+                                    role=ParticipantRole.REQUESTER) for ticket in tickets)
+        return [ticket.id for ticket in tickets]
+
+
+def remaining(gateway: Gateway, now: datetime) -> bool:
+    return bool(gateway.timers.overdue(now))
+
+
+def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
+    two_gateways: tuple[Gateway, Gateway],
+) -> None:
+    first, second = two_gateways
+    now = datetime.now(UTC)
+    ids = resolved_tickets(first, 30, now - timedelta(days=8))
+    start = threading.Barrier(2)
+    closed: dict[str, list[int]] = {}
+
+    def run(gateway: Gateway, name: str) -> None:
+        start.wait()
+        closed[name] = []
+        # A round ends early when the database is busy (SQLite: the other's write made this
+        # one's snapshot stale); the next round does the rest, as the worker's timer does.
+        for _ in range(20):
+            if not (done := gateway.timers.run_due(now)) and not remaining(gateway, now):
+                return
+            closed[name] += done
+
+    workers = [threading.Thread(target=run, args=(gateway, name))
+               for gateway, name in ((first, "first"), (second, "second"))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+
+    assert sorted(closed["first"] + closed["second"]) == ids
+    with first.sessions() as session:
+        events = Counter(session.scalars(
+            select(Event.ticket_id).where(Event.type == "auto_closed")).all())
+        notices = Counter(session.scalars(select(OutboxMail.ticket_id)).all())
+        statuses = set(session.scalars(select(Ticket.status)).all())
+    assert events == Counter(ids)
+    assert notices == Counter(ids)
+    assert statuses == {TicketStatus.CLOSED}
