@@ -1,0 +1,19 @@
+# The gateway as one image: `gateway serve` by default, `gateway db upgrade` to migrate.
+FROM python:3.12-slim
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY gateway gateway
+COPY storage storage
+COPY templates templates
+RUN pip install --no-cache-dir ".[postgres]"
+
+ENV GATEWAY_DATA_DIR=/data \
+    GATEWAY_TEMPLATES_DIR=/app/templates \
+    GATEWAY_SMTP_LISTEN=0.0.0.0:2525 \
+    GATEWAY_LMTP_LISTEN=0.0.0.0:2424
+VOLUME /data
+EXPOSE 2525 2424
+
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["gateway", "health"]
+CMD ["gateway", "serve"]

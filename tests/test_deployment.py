@@ -1,0 +1,106 @@
+"""The compose stack and the image, read as an operator's `docker compose up` would use them.
+
+No container engine runs here, so these read the files: the services the topology needs,
+the order they start in, what the replicas share, and that every command they run is one
+the gateway has. `test_cli.py` runs those commands for real.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from gateway.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> dict[str, list[str]]:
+    """Dockerfile instructions by keyword, continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, rest = line.strip().partition(" ")
+            found.setdefault(keyword.upper(), []).append(rest.strip())
+    return found
+
+
+def replicas(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: service for name, service in compose["services"].items()
+            if service.get("command") is None and service.get("build")}
+
+
+def assert_gateway_command(words: list[str]) -> None:
+    """`words` is a command line the gateway's own parser takes."""
+    assert words[0] == "gateway", words
+    build_parser().parse_args(words[1:])
+
+
+def test_stack_has_postgres_mailpit_one_migration_and_two_replicas(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    assert services["migrate"]["command"] == ["gateway", "db", "upgrade"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert len(replicas(compose)) >= 2
+
+
+def test_replicas_start_after_the_migration_and_share_the_database_and_data(
+    compose: dict[str, Any], dockerfile: dict[str, list[str]],
+) -> None:
+    data_dir = next(value.split("=", 1)[1] for env in dockerfile["ENV"]
+                    for value in shlex.split(env) if value.startswith("GATEWAY_DATA_DIR="))
+    mounts = set()
+    for name, service in replicas(compose).items():
+        assert service["depends_on"]["migrate"]["condition"] == \
+            "service_completed_successfully", name
+        url = make_url(service["environment"]["GATEWAY_DATABASE_URL"])
+        assert (url.drivername, url.host) == ("postgresql+psycopg", "postgres"), name
+        assert service["environment"]["GATEWAY_RELAY"] == "mailpit:1025", name
+        [volume] = [v for v in service["volumes"] if v.endswith(f":{data_dir}")]
+        mounts.add(volume.split(":")[0])
+    assert mounts == {"gateway-data"} and "gateway-data" in compose["volumes"]
+    ports = [service["ports"][0].split(":")[0] for service in replicas(compose).values()]
+    assert len(set(ports)) == len(ports), "each replica needs its own host port"
+
+
+def test_every_service_is_health_checked_with_commands_that_exist(
+    compose: dict[str, Any], dockerfile: dict[str, list[str]],
+) -> None:
+    for name, service in compose["services"].items():
+        check = service.get("healthcheck", {})
+        if name == "migrate":
+            assert check.get("disable") is True
+            continue
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+        if check["test"][1] == "gateway":
+            assert_gateway_command(check["test"][1:])
+    assert_gateway_command(compose["services"]["migrate"]["command"])
+    [cmd] = dockerfile["CMD"]
+    assert_gateway_command(yaml.safe_load(cmd))
+
+
+def test_image_installs_the_package_with_postgres_and_its_templates(
+    dockerfile: dict[str, list[str]],
+) -> None:
+    copied = {source for words in dockerfile["COPY"] for source in words.split()[:-1]}
+    for source in copied:
+        assert (ROOT / source).exists(), source
+    assert {"gateway", "storage", "templates", "pyproject.toml"} <= copied
+    assert any(".[postgres]" in run for run in dockerfile["RUN"])
+    assert any("GATEWAY_TEMPLATES_DIR=/app/templates" in env for env in dockerfile["ENV"])
