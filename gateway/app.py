@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event as SyncEvent
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -49,6 +51,9 @@ from storage.session import (
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0
+# When the cores are busy, the listeners come first: a sender waits for its `250`, while
+# spooled mail can wait a moment for the worker.
+WORKER_NICENESS = 5
 WORKER_STOP_SECONDS = 30.0
 IMAP_STOP_SECONDS = 45.0
 # How often the worker looks for time-based work (auto-close) that has fallen due.
@@ -139,8 +144,8 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
         log.info("removed %d temporary file(s) left by a killed process", removed)
     worker = WorkerProcess(gateway.settings)
     worker.start()
-    servers = await start_listeners(gateway, worker.wake.set)
-    mailbox = MailboxThread.start(make_mailbox_reader(gateway, worker.wake.set),
+    servers = await start_listeners(gateway, worker.doorbell.ring)
+    mailbox = MailboxThread.start(make_mailbox_reader(gateway, worker.doorbell.ring),
                                   locks_dir(gateway.settings))
     watchdog = asyncio.create_task(keep_worker_alive(worker, stop))
     if ready is not None:
@@ -200,12 +205,37 @@ class MailboxThread:
             self.thread.join(IMAP_STOP_SECONDS)
 
 
+class Doorbell:
+    """How the listeners wake the worker: a byte down a pipe, written without blocking.
+
+    Not a `multiprocessing.Event`: setting one waits for every process asleep on it to
+    acknowledge, so a worker killed (the OOM killer's favourite, when it holds a large
+    message) or stopped while it waited would hang every listener at its next `250`.
+    """
+
+    def __init__(self, context: BaseContext) -> None:
+        self.bell, self.ringer = context.Pipe(duplex=False)
+        os.set_blocking(self.ringer.fileno(), False)
+
+    def ring(self) -> None:
+        # One write of a few bytes to a pipe is all or nothing; a full pipe already holds
+        # more wake-ups than the worker needs.
+        with contextlib.suppress(BlockingIOError):
+            self.ringer.send_bytes(b"!")
+
+    def wait(self, timeout: float) -> None:
+        """Until rung or `timeout`; the rings so far are answered together."""
+        if self.bell.poll(timeout):
+            while self.bell.poll(0):
+                self.bell.recv_bytes()
+
+
 class WorkerProcess:
     """The pipeline and the delivery worker, in a process of their own.
 
     Receiving is I/O-bound and parsing, threading and rendering are CPU-bound; in one
     process they share one interpreter lock, so intake latency and throughput both
-    suffered. The listeners wake the worker through `wake` after each spooled message.
+    suffered. The listeners ring `doorbell` after each spooled message.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -214,13 +244,14 @@ class WorkerProcess:
         # with the gateway preloaded starts (and restarts) a worker in milliseconds.
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(["gateway.app"])
-        self.wake = self.context.Event()
-        self.stopping = self.context.Event()
+        self.doorbell = Doorbell(self.context)
+        # Shared memory without a lock, for the reason `Doorbell` gives.
+        self.stopping = self.context.RawValue("b", 0)
         self.process: BaseProcess | None = None
 
     def start(self) -> None:
         self.process = self.context.Process(
-            target=run_worker, args=(self.settings, self.wake, self.stopping),
+            target=run_worker, args=(self.settings, self.doorbell, self.stopping),
             name="gateway-worker", daemon=True,
         )
         self.process.start()
@@ -229,8 +260,8 @@ class WorkerProcess:
         return self.process is not None and self.process.is_alive()
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
+        self.stopping.value = 1
+        self.doorbell.ring()
         if self.process is not None:
             self.process.join(WORKER_STOP_SECONDS)
             if self.process.is_alive():
@@ -248,28 +279,28 @@ async def keep_worker_alive(worker: WorkerProcess, stop: asyncio.Event) -> None:
             worker.start()
 
 
-def run_worker(settings: Settings, wake: SyncEvent, stopping: SyncEvent) -> None:
+def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[int]) -> None:
     """The worker process: file spooled mail, run due timers, send due mail, until told
     to stop."""
     # The parent owns signals; a Ctrl-C must not cut a drain short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.nice(WORKER_NICENESS)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
     timers_due = 0.0
     while True:
-        # Cleared before draining, so mail spooled during a drain wakes the next round.
-        wake.clear()
+        # Rings during a drain stay in the pipe, so the mail they announce is not missed.
         gateway.pipeline.drain()
         if time.monotonic() >= timers_due:
             run_timers(gateway)
             timers_due = time.monotonic() + TIMERS_EVERY_SECONDS
         gateway.dispatcher.deliver_due()
-        if stopping.is_set():
+        if stopping.value:
             break
-        wake.wait(IDLE_POLL_SECONDS)
+        doorbell.wait(IDLE_POLL_SECONDS)
     gateway.engine.dispose()
 
 

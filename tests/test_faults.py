@@ -8,9 +8,11 @@ bytes written straight to the listener's socket.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
+import signal
 import smtplib
 import socket
 import sqlite3
@@ -214,6 +216,47 @@ def test_kill_9_under_load_loses_and_duplicates_nothing_that_got_250(
     assert lost == 0
     assert duplicated == 0
     assert set(tickets) == expected
+
+
+def worker_of(serve: ServeProcess) -> int:
+    """The pid of `serve`'s worker: the child of its fork server."""
+    assert serve.process is not None
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rpartition(")")[2].split()[1])
+    [fork_server] = [pid for pid, parent in parents.items() if parent == serve.process.pid
+                     and b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    [worker] = [pid for pid, parent in parents.items() if parent == fork_server]
+    return worker
+
+
+def test_worker_killed_alone_neither_hangs_intake_nor_loses_mail(
+    tmp_path: Path, sink: Sink
+) -> None:
+    port = free_port()
+    env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
+                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
+    run_gateway(env, "db", "upgrade")
+    with (tmp_path / "serve.log").open("wb") as log:
+        serve = ServeProcess(env, port, log)
+        serve.start()
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                client.sendmail("alice@customer.example", [SUPPORT], customer_mail(0))
+            sink.wait_for(1)
+            time.sleep(0.5)  # Idle: the worker waits to be woken.
+            os.kill(worker_of(serve), signal.SIGKILL)  # As the OOM killer would.
+            for number in range(1, 4):
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                    client.sendmail("alice@customer.example", [SUPPORT],
+                                    customer_mail(number, sender=f"c{number}@customer.example"))
+            # The restarted worker files what waited.
+            assert len(sink.wait_for(4, timeout=20)) == 4
+        finally:
+            serve.stop()
 
 
 # -- the relay refuses, or is gone -----------------------------------------------------------
