@@ -1,8 +1,9 @@
 """Delivery: sends outbox rows to the SMTP relay, or into a Maildir when none is configured.
 
-Rows are claimed with a lease (their next attempt moved into the future) in a short
-transaction, sent outside it, then marked sent. A crash between sending and marking sends a
-row again on restart: at least once, never lost. Failures back off exponentially; permanent
+Rows are claimed in batches with a lease (their next attempt moved into the future) in a
+short transaction, sent outside it, then marked sent together in one more. A crash between
+sending and marking sends that batch's rows again once their lease ends: at least once,
+never lost (as every MTA does). Failures back off exponentially; permanent
 (5xx) refusals and exhausted retries mark the row failed with the relay's answer, and put a
 `delivery_failed` event on its ticket in the same transaction, so `gateway show` tells.
 A database that is locked or down ends the round; its rows wait for the next one.
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,13 +126,7 @@ class Dispatcher:
         tally: Counter[str] = Counter()
         try:
             while claimed := self.claim(now or utcnow()):
-                lease_ends = time.monotonic() + SEND_WITHIN_LEASE.total_seconds()
-                for row_id, mail_from, recipient, content in claimed:
-                    if time.monotonic() > lease_ends:
-                        # A slow relay: the rest of the batch may be claimed by another
-                        # worker soon, and must not be sent twice. They come back later.
-                        break
-                    tally[self.send_one(row_id, mail_from, recipient, content)] += 1
+                tally.update(self.send_batch(claimed))
         except OperationalError as exc:
             # Locked or down: claimed rows keep their lease and come back when it ends.
             log.warning("delivery waits for the database: %s", exc.orig)
@@ -153,29 +148,47 @@ class Dispatcher:
                 row.next_attempt_at = now + LEASE
             return [(row.id, row.mail_from, row.recipient, row.content) for row in rows]
 
-    def send_one(self, row_id: int, mail_from: str, recipient: str, content: bytes) -> str:
-        try:
-            self.transport.send(mail_from, recipient, content)
-        except DeliveryFailed as exc:
-            return self.record_failure(row_id, exc)
+    def send_batch(self, claimed: list[tuple[int, str, str, bytes]]) -> Counter[str]:
+        """Send the claimed rows, then record what became of them in one transaction."""
+        lease_ends = time.monotonic() + SEND_WITHIN_LEASE.total_seconds()
+        sent: list[int] = []
+        failures: list[tuple[int, DeliveryFailed]] = []
+        for row_id, mail_from, recipient, content in claimed:
+            if time.monotonic() > lease_ends:
+                # A slow relay: the rest of the batch may be claimed by another worker
+                # soon, and must not be sent twice. They come back later.
+                break
+            try:
+                self.transport.send(mail_from, recipient, content)
+            except DeliveryFailed as exc:
+                failures.append((row_id, exc))
+            else:
+                sent.append(row_id)
+        tally: Counter[str] = Counter(sent=len(sent))
         with self.sessions.begin() as session:
-            row = session.get_one(OutboxMail, row_id)
-            row.state, row.sent_at, row.attempts = OutboxState.SENT, utcnow(), row.attempts + 1
-        return "sent"
+            if sent:
+                session.execute(update(OutboxMail).where(OutboxMail.id.in_(sent)).values(
+                    state=OutboxState.SENT, sent_at=utcnow(), attempts=OutboxMail.attempts + 1))
+            for row_id, failure in failures:
+                tally[record_failure(session, row_id, failure, self.max_attempts,
+                                     self.backoff)] += 1
+        return tally
 
-    def record_failure(self, row_id: int, failure: DeliveryFailed) -> str:
-        with self.sessions.begin() as session:
-            row = session.get_one(OutboxMail, row_id)
-            row.attempts += 1
-            row.last_error = failure.reason
-            if failure.permanent or row.attempts >= self.max_attempts:
-                give_up(session, row)
-                return "failed"
-            delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
-            row.next_attempt_at = utcnow() + delay
-            log.info("outbox %s to %s: retry in %s (%s)", row.id, row.recipient, delay,
-                     failure.reason)
-            return "retry"
+
+
+def record_failure(session: Session, row_id: int, failure: DeliveryFailed, max_attempts: int,
+                   backoff: timedelta) -> str:
+    """Back the row off for another try, or give it up; "retry" or "failed"."""
+    row = session.get_one(OutboxMail, row_id)
+    row.attempts += 1
+    row.last_error = failure.reason
+    if failure.permanent or row.attempts >= max_attempts:
+        give_up(session, row)
+        return "failed"
+    delay = min(backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
+    row.next_attempt_at = utcnow() + delay
+    log.info("outbox %s to %s: retry in %s (%s)", row.id, row.recipient, delay, failure.reason)
+    return "retry"
 
 
 def give_up(session: Session, row: OutboxMail) -> None:

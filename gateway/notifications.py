@@ -463,13 +463,12 @@ class Notifier:
                                                          AddressHold.until > now)).first()
         if hold is not None:
             return f"{hold.reason}; held until {hold.until:%Y-%m-%d %H:%M}"
-        to_address = select(func.count()).select_from(OutboxMail).where(
-            OutboxMail.recipient == address)
-        on_ticket = session.scalar(to_address.where(OutboxMail.ticket_id == ticket.id)) or 0
+        on_ticket, last_hour = session.execute(
+            select(func.count().filter(OutboxMail.ticket_id == ticket.id),
+                   func.count().filter(OutboxMail.created_at > now - timedelta(hours=1)))
+            .where(OutboxMail.recipient == address)).one()
         if on_ticket >= self.policy.auto_mail_per_ticket:
             return f"limit of {self.policy.auto_mail_per_ticket} automatic mails per ticket"
-        last_hour = session.scalar(
-            to_address.where(OutboxMail.created_at > now - timedelta(hours=1))) or 0
         if last_hour >= self.policy.auto_mail_per_hour:
             return f"limit of {self.policy.auto_mail_per_hour} automatic mails per hour"
         return ""

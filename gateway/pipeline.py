@@ -1,20 +1,22 @@
 """The pipeline: one spooled message through parse → thread → apply → notify.
 
-Each message is handled in one database transaction that also records its `Receipt`, so
-the ticket change, the outgoing mail and the record that the message was handled commit
-together. Only after that commit is the spool's queue entry removed. A message that fails
-is quarantined with its reason; nothing after the spool may lose it.
+Each message is handled in a savepoint that also records its `Receipt`, so the ticket
+change, the outgoing mail and the record that the message was handled commit together; the
+messages waiting at one time share one transaction (`BATCH_SIZE`), so under load one commit
+and one fsync serve many. Only after that commit are their queue entries removed. A message
+that fails is quarantined with its reason; nothing after the spool may lose it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +43,10 @@ from storage.models import ReceiptOutcome, Ticket, utcnow
 log = logging.getLogger(__name__)
 
 
+# Messages filed in one transaction: under load, one commit (one fsync) serves many.
+BATCH_SIZE = 32
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one spooled message."""
@@ -49,6 +55,17 @@ class Outcome:
     outcome: ReceiptOutcome
     ticket_id: int | None
     reason: str = ""
+
+
+@dataclass(slots=True)
+class Filing:
+    """What one batch's transaction made of its messages."""
+
+    filed: list[tuple[Receipt, Outcome]] = field(default_factory=list)
+    # Refused by a stage, with the reason: quarantined once the batch has committed.
+    failed: list[tuple[Receipt, str]] = field(default_factory=list)
+    # Broke a unique constraint: looked up again once the other writer has committed.
+    raced: list[tuple[Receipt, ParsedMail, IntegrityError]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -70,21 +87,22 @@ class Pipeline:
         self.clock = clock
 
     def drain(self) -> list[Outcome]:
-        """Process everything waiting in the spool, oldest first.
+        """Process everything waiting in the spool, oldest first, in batches.
 
         Entries another worker on the same spool holds are left to it. When the database is
         unavailable (locked, down), the round stops and the messages wait in the spool for
         the next: that is not the messages' fault.
         """
-        outcomes = []
-        for receipt in self.spool.pending():
-            with self.spool.claim(receipt) as held:
-                if not held:
-                    continue
+        outcomes: list[Outcome] = []
+        pending = self.spool.pending()
+        for start in range(0, len(pending), BATCH_SIZE):
+            with contextlib.ExitStack() as claims:
+                batch = [receipt for receipt in pending[start:start + BATCH_SIZE]
+                         if claims.enter_context(self.spool.claim(receipt))]
                 try:
-                    outcomes.append(self.process_claimed(receipt))
+                    outcomes += self.process_batch(batch)
                 except DatabaseUnavailable as exc:
-                    log.warning("%s waits in the spool: %s", receipt.spool_id, exc.reason)
+                    log.warning("%d message(s) wait in the spool: %s", len(batch), exc.reason)
                     break
         return outcomes
 
@@ -92,32 +110,66 @@ class Pipeline:
         """Parse, thread, apply and notify one message; quarantine it if that fails. Waits
         while another worker files it; then this finds the outcome that worker recorded."""
         with self.spool.claim(receipt, wait=True):
-            return self.process_claimed(receipt)
+            [outcome] = self.process_batch([receipt])
+            return outcome
 
-    def process_claimed(self, receipt: Receipt) -> Outcome:
+    def process_batch(self, receipts: list[Receipt]) -> list[Outcome]:
+        """Parse each message, file them all in one transaction, then forget or quarantine
+        each; one outcome per receipt, in order."""
+        outcomes: dict[str, Outcome] = {}
+        parsed = []
+        for receipt in receipts:
+            try:
+                parsed.append((receipt, parse_message(self.spool.raw(receipt), self.limits)))
+            except GatewayError as exc:
+                outcomes[receipt.spool_id] = self.quarantine(receipt, exc.reason)
+            except Exception as exc:  # Never lose a message we answered 250 for.
+                log.exception("parsing %s failed", receipt.spool_id)
+                outcomes[receipt.spool_id] = self.quarantine(receipt, internal_error(exc))
+        filing = self.file_all(parsed)
+        for receipt, outcome in filing.filed:
+            self.spool.done(receipt)
+            outcomes[receipt.spool_id] = outcome
+        for receipt, reason in filing.failed:
+            outcomes[receipt.spool_id] = self.quarantine(receipt, reason)
+        for receipt, mail, error in filing.raced:
+            outcome = self.record_duplicate_after_race(receipt, mail, error)
+            if outcome.outcome is not ReceiptOutcome.QUARANTINED:
+                self.spool.done(receipt)
+            outcomes[receipt.spool_id] = outcome
+        return [outcomes[receipt.spool_id] for receipt in receipts]
+
+    def file_all(self, parsed: list[tuple[Receipt, ParsedMail]]) -> Filing:
+        """One transaction for the batch, one savepoint per message: a message that fails
+        takes back only its own changes, and the batch costs one commit (one fsync)."""
+        filing = Filing()
         try:
-            mail = parse_message(self.spool.raw(receipt), self.limits)
-            outcome = self.file(receipt, mail)
-        except GatewayError as exc:
-            return self.quarantine(receipt, exc.reason)
-        except IntegrityError as exc:
-            # Another process filed the same message between our check and our commit.
-            outcome = self.record_duplicate_after_race(receipt, mail, exc)
+            with self.sessions.begin() as session:
+                for receipt, mail in parsed:
+                    try:
+                        with session.begin_nested():
+                            filing.filed.append((receipt, self.file(session, receipt, mail)))
+                    except GatewayError as exc:
+                        filing.failed.append((receipt, exc.reason))
+                    except IntegrityError as exc:
+                        # Another process filed the same message since our check.
+                        filing.raced.append((receipt, mail, exc))
+                    except OperationalError:
+                        raise
+                    except Exception as exc:  # Never lose a message we answered 250 for.
+                        log.exception("processing %s failed", receipt.spool_id)
+                        filing.failed.append((receipt, internal_error(exc)))
         except OperationalError as exc:
             raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
-        except Exception as exc:  # Never lose a message we answered 250 for.
-            log.exception("processing %s failed", receipt.spool_id)
-            return self.quarantine(receipt, f"internal error: {type(exc).__name__}: {exc}")
-        self.spool.done(receipt)
-        return outcome
+        return filing
 
-    def file(self, receipt: Receipt, mail: ParsedMail) -> Outcome:
-        """One transaction: the ticket change, its mail and the receipt commit together."""
-        with self.sessions.begin() as session:
-            earlier = self.earlier_outcome(session, receipt, mail)
-            if earlier is not None:
-                return earlier
-            row = self.file_new(session, receipt, mail)
+    def file(self, session: Session, receipt: Receipt, mail: ParsedMail) -> Outcome:
+        """The ticket change, its mail and the receipt, which commit together."""
+        earlier = self.earlier_outcome(session, receipt, mail)
+        if earlier is not None:
+            return earlier
+        row = self.file_new(session, receipt, mail)
+        session.flush()  # The savepoint's end would; the receipt's ticket number is needed now.
         return Outcome(receipt.spool_id, row.outcome, row.ticket_id, row.reason)
 
     def file_new(self, session: Session, receipt: Receipt, mail: ParsedMail) -> ReceiptRow:
@@ -150,14 +202,16 @@ class Pipeline:
     def earlier_outcome(self, session: Session, receipt: Receipt,
                         mail: ParsedMail) -> Outcome | None:
         """The outcome already recorded for this receipt or this message, if any."""
-        mine = session.scalars(
-            select(ReceiptRow).where(ReceiptRow.spool_id == receipt.spool_id)).first()
+        found = session.scalars(select(ReceiptRow).where(
+            or_(ReceiptRow.spool_id == receipt.spool_id,
+                ReceiptRow.dedupe_key == mail.dedupe_key))).all()
+        mine = next((row for row in found if row.spool_id == receipt.spool_id), None)
         if mine is not None and mine.outcome is not ReceiptOutcome.QUARANTINED:
             return Outcome(receipt.spool_id, mine.outcome, mine.ticket_id, mine.reason)
         if mine is not None:
             session.execute(delete(ReceiptRow).where(ReceiptRow.id == mine.id))
-        same = session.scalars(
-            select(ReceiptRow).where(ReceiptRow.dedupe_key == mail.dedupe_key)).first()
+        same = next((row for row in found if row.dedupe_key == mail.dedupe_key
+                     and row.spool_id != receipt.spool_id), None)
         if same is None:
             return None
         reason = f"duplicate of {same.spool_id}"
@@ -244,6 +298,10 @@ def choose_sender(mail: ParsedMail, receipt: Receipt) -> str:
     if receipt.mail_from and is_plain_address(receipt.mail_from):
         return receipt.mail_from.lower()
     return UNKNOWN_SENDER
+
+
+def internal_error(exc: Exception) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def receipt_row(receipt: Receipt, outcome: ReceiptOutcome, reason: str,

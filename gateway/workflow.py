@@ -479,10 +479,10 @@ def store_inbound(session: Session, ticket: Ticket, mail: ParsedMail, text: str,
         to_addresses=", ".join(mail.to_addresses + mail.cc_addresses)[:4000],
         subject=mail.subject[:998], text=text, raw_sha256=raw_sha256,
         automatic=bool(mail.automatic), internal=internal, created_at=now,
+        # Set here, even when empty, so reading it later costs no query.
+        attachments=[store_attachment(attachment, blobs) for attachment in mail.attachments],
     )
     session.add(message)
-    for attachment in mail.attachments:
-        message.attachments.append(store_attachment(attachment, blobs))
     return message
 
 
