@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import random
 import re
 import shutil
@@ -22,6 +21,7 @@ import signal
 import smtplib
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,10 +50,15 @@ SMTP_TIMEOUT = 60.0
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL_SECONDS = 0.02
-# The design target: end-to-end throughput of at least this share of the ceiling.
-TARGET_SHARE = 0.25
+# The targets: end to end at least this share of the ceiling, DATA→250 p99 under this, and
+# each process's peak RSS under three times the largest message plus this many MiB.
+TARGET_SHARE = 0.30
+TARGET_P99_SECONDS = 0.050
+TARGET_RSS_BASE_MIB = 100
 # Largest message the gateway accepts by default; the null server takes the same.
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024
+# A long run's memory is flat when no process grew more than this after the first quarter.
+SOAK_FLAT_MIB = 10
 
 WORDS = (
     "stream", "pusher", "crash", "android", "ios", "sdk", "version", "encoder", "bitrate",
@@ -83,19 +88,37 @@ class Mail:
     payload: bytes
 
 
+KINDS = ["small"] * 14 + ["large"] * 3 + ["attachment"] * 3
+
+
 def build_corpus(count: int, seed: int) -> list[Mail]:
     """`count` messages: 70% short text, 15% ~100 KB text, 15% with a binary attachment."""
     rng = random.Random(seed)
-    run = uuid.uuid4().hex[:12]
-    kinds = ["small"] * 14 + ["large"] * 3 + ["attachment"] * 3
-    mails = []
-    for index in range(count):
-        kind = kinds[index % len(kinds)]
-        message = compose(rng, index, run, kind)
-        raw = message.as_bytes(policy=SMTP_POLICY)
-        mails.append(Mail(kind, str(message["Return-Path"]).strip("<>"), len(raw), stuff(raw)))
+    mails = list(iter_corpus(count, rng))
     rng.shuffle(mails)
     return mails
+
+
+def iter_corpus(count: int, rng: random.Random) -> Iterator[Mail]:
+    """The same mix, made one at a time (a long run would not fit in memory at once)."""
+    run = uuid.uuid4().hex[:12]
+    for index in range(count):
+        kind = KINDS[index % len(KINDS)]
+        yield to_mail(kind, compose(rng, index, run, kind))
+
+
+def to_mail(kind: str, message: EmailMessage) -> Mail:
+    raw = message.as_bytes(policy=SMTP_POLICY)
+    return Mail(kind, str(message["Return-Path"]).strip("<>"), len(raw), stuff(raw))
+
+
+def big_mail(megabytes: float, seed: int) -> Mail:
+    """One message with a binary attachment of `megabytes` MiB (a screen recording, say)."""
+    rng = random.Random(seed)
+    message = compose(rng, 0, uuid.uuid4().hex[:12], "small")
+    message.add_attachment(rng.randbytes(int(megabytes * 2**20)), maintype="video",
+                           subtype="mp4", filename="screen-recording.mp4")
+    return to_mail("big", message)
 
 
 def compose(rng: random.Random, index: int, run: str, kind: str) -> EmailMessage:
@@ -179,12 +202,25 @@ class ClientRun:
         return self.accepted / self.elapsed if self.elapsed else 0.0
 
 
-def send_corpus(port: int, corpus: Sequence[Mail], concurrency: int,
+class MailSource:
+    """Hands the client threads one mail at a time, from a list or made on demand."""
+
+    def __init__(self, mails: Iterable[Mail]) -> None:
+        self.mails = iter(mails)
+        self.lock = threading.Lock()
+        self.taken = 0
+
+    def next(self) -> Mail | None:
+        with self.lock:
+            mail = next(self.mails, None)
+            self.taken += mail is not None
+            return mail
+
+
+def send_corpus(port: int, corpus: Iterable[Mail], concurrency: int,
                 timeout: float) -> ClientRun:
     """Send every mail over `concurrency` connections; time from the first send to the last."""
-    work: queue.SimpleQueue[Mail] = queue.SimpleQueue()
-    for mail in corpus:
-        work.put(mail)
+    work = MailSource(corpus)
     run = ClientRun()
     parts = [ClientRun() for _ in range(concurrency)]
 
@@ -212,7 +248,7 @@ def send_corpus(port: int, corpus: Sequence[Mail], concurrency: int,
     return run
 
 
-def client_worker(port: int, work: queue.SimpleQueue[Mail], barrier: threading.Barrier,
+def client_worker(port: int, work: MailSource, barrier: threading.Barrier,
                   result: ClientRun) -> None:
     try:
         smtp = connect(port)
@@ -224,11 +260,7 @@ def client_worker(port: int, work: queue.SimpleQueue[Mail], barrier: threading.B
     except threading.BrokenBarrierError:
         smtp.close()
         return
-    while True:
-        try:
-            mail = work.get_nowait()
-        except queue.Empty:
-            break
+    while (mail := work.next()) is not None:
         smtp = send_counted(smtp, port, mail, result)
     with suppress(OSError, smtplib.SMTPException):
         smtp.quit()
@@ -404,16 +436,17 @@ def gateway_environment(data_dir: Path, listen_port: int, relay_port: int) -> di
 
 
 def start_gateway(workdir: Path, relay_port: int) -> GatewayProcess:
-    """`gateway migrate`, then `gateway serve` in the background, listening when returned."""
+    """`gateway db upgrade`, then `gateway serve` in the background, listening when
+    returned."""
     data_dir = workdir / "var"
     port = free_port()
     env = gateway_environment(data_dir, port, relay_port)
     # The work dir as cwd, so no gateway.toml lying around is read.
-    migrate = subprocess.run([str(GATEWAY), "migrate"], cwd=workdir, env=env,
+    upgrade = subprocess.run([str(GATEWAY), "db", "upgrade"], cwd=workdir, env=env,
                              capture_output=True, timeout=START_TIMEOUT, check=False)
-    if migrate.returncode != 0:
-        raise BenchError(f"gateway migrate exited {migrate.returncode}: "
-                         f"{migrate.stderr.decode(errors='replace').strip()}")
+    if upgrade.returncode != 0:
+        raise BenchError(f"gateway db upgrade exited {upgrade.returncode}: "
+                         f"{upgrade.stderr.decode(errors='replace').strip()}")
     log_path = workdir / "gateway.log"
     with open(log_path, "wb") as log:
         # A session of its own: Ctrl-C reaches only this script, which then stops it.
@@ -506,13 +539,61 @@ def wait_until_drained(gateway: GatewayProcess, sink: CountingHandler, expected:
     return Drained(tickets_after, acks_after)
 
 
-def peak_rss_kib(pid: int) -> int:
-    """VmHWM of a live process, in KiB."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise BenchError(f"no VmHWM for process {pid}")
+def status_kib(pid: int, key: str) -> int:
+    """A `/proc/PID/status` figure such as VmHWM (peak RSS) or VmRSS, in KiB; 0 when the
+    process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(f"{key}:"):
+                    return int(line.split()[1])
+    except OSError:
+        return 0
+    raise BenchError(f"no {key} for process {pid}")
+
+
+def session_members(session: int) -> list[int]:
+    """Every process in the session `gateway serve` leads: it, its worker, the fork server."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (command) state ppid pgrp session ...": the command may hold spaces.
+        if int(stat.rpartition(")")[2].split()[3]) == session:
+            members.append(int(entry.name))
+    return members
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Resident memory of the gateway's processes, in KiB: the listener process, the
+    largest of the others (the worker), and the proportional share of them all (PSS, so
+    pages the fork server shares with the worker count once)."""
+
+    listener: int
+    worker: int
+    all_pss: int
+
+
+def gateway_memory(pid: int, key: str = "VmHWM") -> Memory:
+    others = [member for member in session_members(pid) if member != pid]
+    return Memory(status_kib(pid, key), max((status_kib(m, key) for m in others), default=0),
+                  sum(pss_kib(member) for member in (pid, *others)))
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 # --- one level, many levels -----------------------------------------------------------------
@@ -521,13 +602,14 @@ def peak_rss_kib(pid: int) -> int:
 @dataclass(frozen=True, slots=True)
 class LevelResult:
     concurrency: int
+    run: int
     ceiling: ClientRun
     gateway: ClientRun
     drained: Drained
     tickets: int
     acks: int
     quarantined: list[tuple[int, str]]
-    peak_rss_kib: int
+    memory: Memory
     exit_code: int | None
     log_tail: str
 
@@ -558,16 +640,16 @@ class LevelResult:
         return found
 
 
-def run_level(corpus: Sequence[Mail], concurrency: int, timeout: float,
+def run_level(corpus: Sequence[Mail], concurrency: int, run: int, timeout: float,
               keep: bool) -> LevelResult:
-    progress(f"concurrency {concurrency}: ceiling")
+    progress(f"concurrency {concurrency}, run {run}: ceiling")
     with running_null_server() as null_port:
         ceiling = send_corpus(null_port, corpus, concurrency, timeout)
     progress(f"concurrency {concurrency}: gateway")
     workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-c{concurrency}-"))
     try:
         with running_sink() as (sink_port, sink):
-            return measure_gateway(corpus, concurrency, workdir, sink_port, sink, ceiling,
+            return measure_gateway(corpus, concurrency, run, workdir, sink_port, sink, ceiling,
                                    timeout)
     finally:
         if keep:
@@ -576,8 +658,8 @@ def run_level(corpus: Sequence[Mail], concurrency: int, timeout: float,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure_gateway(corpus: Sequence[Mail], concurrency: int, workdir: Path, sink_port: int,
-                    sink: CountingHandler, ceiling: ClientRun,
+def measure_gateway(corpus: Sequence[Mail], concurrency: int, run: int, workdir: Path,
+                    sink_port: int, sink: CountingHandler, ceiling: ClientRun,
                     timeout: float) -> LevelResult:
     gateway = start_gateway(workdir, sink_port)
     try:
@@ -586,11 +668,104 @@ def measure_gateway(corpus: Sequence[Mail], concurrency: int, workdir: Path, sin
         drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
         tickets = count_filed(gateway.database).tickets
         quarantined = quarantine_reasons(gateway.database)
-        rss = peak_rss_kib(gateway.process.pid) if gateway.process.poll() is None else 0
+        memory = gateway_memory(gateway.process.pid)
     finally:
         exit_code = stop_process(gateway.process)
-    return LevelResult(concurrency, ceiling, sent, drained, tickets, sink.count, quarantined,
-                       rss, exit_code, log_tail(gateway.log_path) if exit_code != 0 else "")
+    return LevelResult(concurrency, run, ceiling, sent, drained, tickets, sink.count, quarantined,
+                       memory, exit_code, log_tail(gateway.log_path) if exit_code != 0 else "")
+
+
+# --- one large message; a long run ---------------------------------------------------------
+
+
+@contextmanager
+def fresh_gateway(label: str, keep: bool) -> Iterator[tuple[GatewayProcess, CountingHandler]]:
+    """A gateway on a fresh data dir with a counting sink as its relay, stopped after."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-{label}-"))
+    try:
+        with running_sink() as (sink_port, sink):
+            gateway = start_gateway(workdir, sink_port)
+            try:
+                yield gateway, sink
+            finally:
+                if stop_process(gateway.process) != 0:
+                    progress(f"{label}: gateway did not stop cleanly:\n"
+                             f"{log_tail(gateway.log_path)}")
+    finally:
+        if keep:
+            progress(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_big(megabytes: float, seed: int, timeout: float, keep: bool) -> bool:
+    """One message with a large attachment: its latency and every process's peak RSS."""
+    mail = big_mail(megabytes, seed)
+    progress(f"one message of {mail.size / 2**20:.1f} MiB")
+    with fresh_gateway("big", keep) as (gateway, sink):
+        sent = send_corpus(gateway.port, [mail], 1, timeout)
+        drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
+        memory = gateway_memory(gateway.process.pid)
+    limit = rss_target_mib(mail.size)
+    met = max(memory.listener, memory.worker) / 1024 < limit
+    print(f"one message of {mail.size / 2**20:.1f} MiB: DATA→250 "
+          f"{ms(max(sent.latencies, default=0.0))} ms, ticket after "
+          f"{seconds(drained.tickets_after)} s, acknowledgement after "
+          f"{seconds(drained.acks_after)} s; peak RSS listener {mib(memory.listener)} MiB, "
+          f"worker {mib(memory.worker)} MiB, all processes PSS {mib(memory.all_pss)} MiB "
+          f"(target < {limit:.0f} MiB each: {'met' if met else 'MISSED'})")
+    return sent.accepted == 1 and drained.complete_after is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    handled: int
+    listener_kib: int
+    worker_kib: int
+
+
+def sample_memory(gateway: GatewayProcess, stop: threading.Event,
+                  samples: list[Sample]) -> None:
+    while not stop.wait(1.0):
+        now = gateway_memory(gateway.process.pid, "VmRSS")
+        samples.append(Sample(count_filed(gateway.database).handled, now.listener, now.worker))
+
+
+def run_soak(count: int, concurrency: int, seed: int, timeout: float, keep: bool) -> bool:
+    """`count` messages made on demand: is the memory of each process flat over the run?"""
+    progress(f"soak: {count} messages at concurrency {concurrency}")
+    samples: list[Sample] = []
+    with fresh_gateway("soak", keep) as (gateway, sink):
+        stop = threading.Event()
+        sampler = threading.Thread(target=sample_memory, args=(gateway, stop, samples))
+        sampler.start()
+        try:
+            sent = send_corpus(gateway.port, iter_corpus(count, random.Random(seed)),
+                               concurrency, timeout)
+            drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
+        finally:
+            stop.set()
+            sampler.join()
+    print(f"soak: {sent.accepted} of {count} accepted, end to end "
+          f"{rate(sent.accepted / drained.complete_after if drained.complete_after else None)}"
+          f" msg/s, DATA→250 p99 {ms(percentile(sent.latencies, 0.99))} ms")
+    marks = [at_share(samples, share, sent.accepted) for share in (0.1, 0.25, 0.5, 0.75, 1.0)]
+    print("  RSS MiB after 10% / 25% / 50% / 75% / 100% of the messages: listener "
+          + " / ".join(mib(m.listener_kib) for m in marks) + "; worker "
+          + " / ".join(mib(m.worker_kib) for m in marks))
+    growth = max(marks[-1].listener_kib - marks[1].listener_kib,
+                 marks[-1].worker_kib - marks[1].worker_kib) / 1024
+    flat = growth < SOAK_FLAT_MIB
+    print(f"  growth from 25% to the end: {growth:.1f} MiB "
+          f"(flat means under {SOAK_FLAT_MIB} MiB: {'met' if flat else 'MISSED'})")
+    return drained.complete_after is not None
+
+
+def at_share(samples: Sequence[Sample], share: float, total: int) -> Sample:
+    """The first sample taken once `share` of the messages had been handled."""
+    wanted = share * total
+    return next((s for s in samples if s.handled >= wanted), samples[-1] if samples
+                else Sample(0, 0, 0))
 
 
 def progress(text: str) -> None:
@@ -620,6 +795,10 @@ def ratio(part: float | None, whole: float) -> str:
     return "-" if part is None or not whole else f"{part / whole:.1%}"
 
 
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.1f}"
+
+
 def seconds(value: float | None) -> str:
     return "timeout" if value is None else f"{value:.2f}"
 
@@ -643,7 +822,9 @@ ROWS: tuple[Row, ...] = (
     ("accepted / refused / failed",
      lambda r: f"{r.gateway.accepted}/{sum(r.gateway.refused.values())}/{r.gateway.failed}"),
     ("tickets / acks / quarantined", lambda r: f"{r.tickets}/{r.acks}/{r.quarantined_count}"),
-    ("gateway peak RSS MiB", lambda r: f"{r.peak_rss_kib / 1024:.1f}"),
+    ("listener peak RSS MiB", lambda r: mib(r.memory.listener)),
+    ("worker peak RSS MiB", lambda r: mib(r.memory.worker)),
+    ("all processes PSS MiB", lambda r: mib(r.memory.all_pss)),
     ("exit code on SIGTERM", lambda r: "killed" if r.exit_code is None else str(r.exit_code)),
 )
 
@@ -654,7 +835,8 @@ def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult]) -> None
     print(f"{len(corpus)} messages ({kinds['small']} small, {kinds['large']} ~100 KB, "
           f"{kinds['attachment']} with an attachment; {total / 2**20:.1f} MiB), "
           f"{os.cpu_count()} CPUs")
-    heads = [f"c={r.concurrency}" for r in results]
+    repeated = any(r.run > 1 for r in results)
+    heads = [f"c={r.concurrency}" + (f" #{r.run}" if repeated else "") for r in results]
     cells = [[show(r) for r in results] for _, show in ROWS]
     label_width = max(len(label) for label, _ in ROWS)
     widths = [max(len(head), *(len(row[i]) for row in cells)) for i, head in enumerate(heads)]
@@ -662,8 +844,16 @@ def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult]) -> None
     for (label, _), row in zip(ROWS, cells, strict=True):
         print(f"{label:<{label_width}}" +
               "".join(f"  {v:>{w}}" for v, w in zip(row, widths, strict=True)))
-    print(f"target end-to-end >= {TARGET_SHARE:.0%} of ceiling: " + ", ".join(
-        f"c={r.concurrency} {'met' if meets_target(r) else 'missed'}" for r in results))
+    rss_limit = rss_target_mib(max(mail.size for mail in corpus))
+    print(f"targets: end to end >= {TARGET_SHARE:.0%} of the ceiling, DATA→250 p99 < "
+          f"{TARGET_P99_SECONDS * 1000:.0f} ms, each process's peak RSS < {rss_limit:.0f} MiB "
+          "(3 × the largest message + 100 MiB)")
+    for result in results:
+        print(f"  c={result.concurrency}: " + ", ".join(
+            f"{name} {'met' if met else 'MISSED'}" for name, met in target_checks(result,
+                                                                                rss_limit)))
+    if repeated:
+        print_spread(results)
     for result in results:
         for problem in result.problems:
             print(f"c={result.concurrency}: {problem}")
@@ -671,9 +861,34 @@ def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult]) -> None
             print(f"c={result.concurrency}: gateway log ends:\n{result.log_tail}")
 
 
-def meets_target(result: LevelResult) -> bool:
+def print_spread(results: Sequence[LevelResult]) -> None:
+    """The machine's noise: min / median / max over the runs of each level."""
+    print("over the runs, min / median / max:")
+    for level in sorted({r.concurrency for r in results}):
+        runs = [r for r in results if r.concurrency == level]
+        figures = {
+            "end-to-end msg/s": [r.end_to_end_rate or 0.0 for r in runs],
+            "ceiling msg/s": [r.ceiling.rate for r in runs],
+            "DATA→250 p99 ms": [percentile(r.gateway.latencies, 0.99) * 1000 for r in runs],
+        }
+        print(f"  c={level}: " + "; ".join(
+            f"{name} {min(v):.1f} / {statistics.median(v):.1f} / {max(v):.1f}"
+            for name, v in figures.items()))
+
+
+def rss_target_mib(largest_message_bytes: int) -> float:
+    return 3 * largest_message_bytes / 2**20 + TARGET_RSS_BASE_MIB
+
+
+def target_checks(result: LevelResult, rss_limit_mib: float) -> list[tuple[str, bool]]:
     end_to_end = result.end_to_end_rate
-    return end_to_end is not None and end_to_end >= TARGET_SHARE * result.ceiling.rate
+    peak = max(result.memory.listener, result.memory.worker) / 1024
+    return [
+        ("end to end", end_to_end is not None
+         and end_to_end >= TARGET_SHARE * result.ceiling.rate),
+        ("p99", percentile(result.gateway.latencies, 0.99) < TARGET_P99_SECONDS),
+        ("peak RSS", peak < rss_limit_mib),
+    ]
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -699,6 +914,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds each phase of a level (sending, then waiting for "
                              "tickets and acknowledgements) may take (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="seed for the message corpus")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each level this many times and print min/median/max")
+    parser.add_argument("--big", type=float, default=0.0, metavar="MIB",
+                        help="also send one message with an attachment of MIB MiB (e.g. 25)")
+    parser.add_argument("--soak", type=int, default=0, metavar="N",
+                        help="also send N messages made on demand at the highest concurrency "
+                             "and print each process's RSS over the run (e.g. 20000)")
     parser.add_argument("--keep", action="store_true",
                         help="keep each level's data dir and gateway log")
     parser.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -714,20 +936,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not GATEWAY.exists():
         raise SystemExit(f"throughput: no gateway command at {GATEWAY}; run with .venv/bin/python")
     results: list[LevelResult] = []
+    extras_ok = True
     try:
         corpus = build_corpus(args.messages, args.seed)
         for level in args.concurrency:
-            results.append(run_level(corpus, level, args.timeout, args.keep))
+            for run in range(1, args.repeat + 1):
+                results.append(run_level(corpus, level, run, args.timeout, args.keep))
+        print_report(corpus, results)
+        if args.big:
+            extras_ok &= run_big(args.big, args.seed, args.timeout, args.keep)
+        if args.soak:
+            extras_ok &= run_soak(args.soak, max(args.concurrency), args.seed,
+                                  max(args.timeout, args.soak / 10), args.keep)
     except BenchError as exc:
-        if results:
-            print_report(corpus, results)
         print(f"throughput: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("throughput: interrupted", file=sys.stderr)
         return 130
-    print_report(corpus, results)
-    return 1 if any(result.problems for result in results) else 0
+    return 1 if any(result.problems for result in results) or not extras_ok else 0
 
 
 if __name__ == "__main__":
