@@ -422,7 +422,8 @@ class GatewayProcess:
         return self.data_dir / "gateway.sqlite3"
 
 
-def gateway_environment(data_dir: Path, listen_port: int, relay_port: int) -> dict[str, str]:
+def gateway_environment(data_dir: Path, listen_port: int, relay_port: int,
+                        settings: dict[str, str]) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("GATEWAY_")}
     env.update(
@@ -432,15 +433,16 @@ def gateway_environment(data_dir: Path, listen_port: int, relay_port: int) -> di
         GATEWAY_SUPPORT_ADDRESS=SUPPORT,
         GATEWAY_SECRET="bench",
     )
+    env.update(settings)
     return env
 
 
-def start_gateway(workdir: Path, relay_port: int) -> GatewayProcess:
+def start_gateway(workdir: Path, relay_port: int, settings: dict[str, str]) -> GatewayProcess:
     """`gateway db upgrade`, then `gateway serve` in the background, listening when
     returned."""
     data_dir = workdir / "var"
     port = free_port()
-    env = gateway_environment(data_dir, port, relay_port)
+    env = gateway_environment(data_dir, port, relay_port, settings)
     # The work dir as cwd, so no gateway.toml lying around is read.
     upgrade = subprocess.run([str(GATEWAY), "db", "upgrade"], cwd=workdir, env=env,
                              capture_output=True, timeout=START_TIMEOUT, check=False)
@@ -641,7 +643,7 @@ class LevelResult:
 
 
 def run_level(corpus: Sequence[Mail], concurrency: int, run: int, timeout: float,
-              keep: bool) -> LevelResult:
+              keep: bool, settings: dict[str, str]) -> LevelResult:
     progress(f"concurrency {concurrency}, run {run}: ceiling")
     with running_null_server() as null_port:
         ceiling = send_corpus(null_port, corpus, concurrency, timeout)
@@ -650,7 +652,7 @@ def run_level(corpus: Sequence[Mail], concurrency: int, run: int, timeout: float
     try:
         with running_sink() as (sink_port, sink):
             return measure_gateway(corpus, concurrency, run, workdir, sink_port, sink, ceiling,
-                                   timeout)
+                                   timeout, settings)
     finally:
         if keep:
             progress(f"kept {workdir}")
@@ -660,8 +662,8 @@ def run_level(corpus: Sequence[Mail], concurrency: int, run: int, timeout: float
 
 def measure_gateway(corpus: Sequence[Mail], concurrency: int, run: int, workdir: Path,
                     sink_port: int, sink: CountingHandler, ceiling: ClientRun,
-                    timeout: float) -> LevelResult:
-    gateway = start_gateway(workdir, sink_port)
+                    timeout: float, settings: dict[str, str]) -> LevelResult:
+    gateway = start_gateway(workdir, sink_port, settings)
     try:
         progress(f"  gateway pid {gateway.process.pid}, data in {gateway.data_dir}")
         sent = send_corpus(gateway.port, corpus, concurrency, timeout)
@@ -679,12 +681,13 @@ def measure_gateway(corpus: Sequence[Mail], concurrency: int, run: int, workdir:
 
 
 @contextmanager
-def fresh_gateway(label: str, keep: bool) -> Iterator[tuple[GatewayProcess, CountingHandler]]:
+def fresh_gateway(label: str, keep: bool,
+                  settings: dict[str, str]) -> Iterator[tuple[GatewayProcess, CountingHandler]]:
     """A gateway on a fresh data dir with a counting sink as its relay, stopped after."""
     workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-{label}-"))
     try:
         with running_sink() as (sink_port, sink):
-            gateway = start_gateway(workdir, sink_port)
+            gateway = start_gateway(workdir, sink_port, settings)
             try:
                 yield gateway, sink
             finally:
@@ -698,11 +701,12 @@ def fresh_gateway(label: str, keep: bool) -> Iterator[tuple[GatewayProcess, Coun
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_big(megabytes: float, seed: int, timeout: float, keep: bool) -> bool:
+def run_big(megabytes: float, seed: int, timeout: float, keep: bool,
+            settings: dict[str, str]) -> bool:
     """One message with a large attachment: its latency and every process's peak RSS."""
     mail = big_mail(megabytes, seed)
     progress(f"one message of {mail.size / 2**20:.1f} MiB")
-    with fresh_gateway("big", keep) as (gateway, sink):
+    with fresh_gateway("big", keep, settings) as (gateway, sink):
         sent = send_corpus(gateway.port, [mail], 1, timeout)
         drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
         memory = gateway_memory(gateway.process.pid)
@@ -731,11 +735,12 @@ def sample_memory(gateway: GatewayProcess, stop: threading.Event,
         samples.append(Sample(count_filed(gateway.database).handled, now.listener, now.worker))
 
 
-def run_soak(count: int, concurrency: int, seed: int, timeout: float, keep: bool) -> bool:
+def run_soak(count: int, concurrency: int, seed: int, timeout: float, keep: bool,
+             settings: dict[str, str]) -> bool:
     """`count` messages made on demand: is the memory of each process flat over the run?"""
     progress(f"soak: {count} messages at concurrency {concurrency}")
     samples: list[Sample] = []
-    with fresh_gateway("soak", keep) as (gateway, sink):
+    with fresh_gateway("soak", keep, settings) as (gateway, sink):
         stop = threading.Event()
         sampler = threading.Thread(target=sample_memory, args=(gateway, stop, samples))
         sampler.start()
@@ -904,6 +909,13 @@ def concurrency_list(value: str) -> list[int]:
     return levels
 
 
+def setting(value: str) -> tuple[str, str]:
+    name, sep, text = value.partition("=")
+    if not sep or not name.startswith("GATEWAY_"):
+        raise argparse.ArgumentTypeError(f"expected GATEWAY_NAME=VALUE, got {value!r}")
+    return name, text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=500, help="messages per level")
@@ -921,6 +933,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soak", type=int, default=0, metavar="N",
                         help="also send N messages made on demand at the highest concurrency "
                              "and print each process's RSS over the run (e.g. 20000)")
+    parser.add_argument("--setting", dest="settings", action="append", type=setting,
+                        default=[], metavar="GATEWAY_NAME=VALUE",
+                        help="a setting for the gateway under test, e.g. GATEWAY_WORKERS=2")
     parser.add_argument("--keep", action="store_true",
                         help="keep each level's data dir and gateway log")
     parser.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -929,6 +944,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.settings = dict(args.settings)
     if args.null_server is not None:
         return serve_null(args.null_server)
     if args.messages < 1:
@@ -941,13 +957,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpus = build_corpus(args.messages, args.seed)
         for level in args.concurrency:
             for run in range(1, args.repeat + 1):
-                results.append(run_level(corpus, level, run, args.timeout, args.keep))
+                results.append(run_level(corpus, level, run, args.timeout, args.keep,
+                                         args.settings))
         print_report(corpus, results)
         if args.big:
-            extras_ok &= run_big(args.big, args.seed, args.timeout, args.keep)
+            extras_ok &= run_big(args.big, args.seed, args.timeout, args.keep, args.settings)
         if args.soak:
             extras_ok &= run_soak(args.soak, max(args.concurrency), args.seed,
-                                  max(args.timeout, args.soak / 10), args.keep)
+                                  max(args.timeout, args.soak / 10), args.keep, args.settings)
     except BenchError as exc:
         print(f"throughput: {exc}", file=sys.stderr)
         return 1

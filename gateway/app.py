@@ -1,10 +1,10 @@
 """Wiring: builds the stages from `Settings` and runs them together in `serve()`.
 
 `serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads), the IMAP
-intake in a thread when a mailbox is configured, and a worker
-process that files spooled mail (spool → tickets → outbox), runs time-based work that has
-fallen due (auto-close) and delivers the outbox, until it is asked to stop. Anything a
-crash interrupts is picked up again from the spool.
+intake in a thread when a mailbox is configured, and worker processes (`GATEWAY_WORKERS`)
+that file spooled mail (spool → tickets → outbox), run time-based work that has fallen due
+(auto-close) and deliver the outbox, until it is asked to stop. Anything a crash
+interrupts is picked up again from the spool.
 """
 
 from __future__ import annotations
@@ -137,17 +137,23 @@ def make_transport(settings: Settings) -> Transport:
 
 async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
                 ready: asyncio.Event | None = None) -> None:
-    """Run listeners, and the worker process, until `stop` is set (or SIGTERM/SIGINT)."""
+    """Run listeners, and the worker processes, until `stop` is set (or SIGTERM/SIGINT)."""
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
     if removed := gateway.spool.sweep():
         log.info("removed %d temporary file(s) left by a killed process", removed)
-    worker = WorkerProcess(gateway.settings)
-    worker.start()
-    servers = await start_listeners(gateway, worker.doorbell.ring)
-    mailbox = MailboxThread.start(make_mailbox_reader(gateway, worker.doorbell.ring),
+    workers = [WorkerProcess(gateway.settings) for _ in range(gateway.settings.workers)]
+    for worker in workers:
+        worker.start()
+
+    def wake_workers() -> None:
+        for worker in workers:
+            worker.doorbell.ring()
+
+    servers = await start_listeners(gateway, wake_workers)
+    mailbox = MailboxThread.start(make_mailbox_reader(gateway, wake_workers),
                                   locks_dir(gateway.settings))
-    watchdog = asyncio.create_task(keep_worker_alive(worker, stop))
+    watchdog = asyncio.create_task(keep_workers_alive(workers, stop))
     if ready is not None:
         ready.set()
     await stop.wait()
@@ -157,7 +163,7 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
         await server.wait_closed()
     await asyncio.to_thread(mailbox.stop)
     await watchdog
-    await asyncio.to_thread(worker.stop)
+    await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
     gateway.engine.dispose()
 
 
@@ -270,13 +276,14 @@ class WorkerProcess:
                 self.process.join()
 
 
-async def keep_worker_alive(worker: WorkerProcess, stop: asyncio.Event) -> None:
-    """Restart the worker if it dies; spooled mail waits safely in the meantime."""
+async def keep_workers_alive(workers: list[WorkerProcess], stop: asyncio.Event) -> None:
+    """Restart a worker that dies; spooled mail waits safely in the meantime."""
     while not stop.is_set():
         await wait_for(stop, IDLE_POLL_SECONDS)
-        if not stop.is_set() and not worker.alive():
-            log.error("worker process exited unexpectedly; restarting it")
-            worker.start()
+        for worker in workers:
+            if not stop.is_set() and not worker.alive():
+                log.error("worker process exited unexpectedly; restarting it")
+                worker.start()
 
 
 def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[int]) -> None:

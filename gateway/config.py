@@ -99,6 +99,8 @@ class Settings:
     auto_mail_per_hour: int = 20
     # An address that bounced permanently is not mailed for this many days.
     bounce_hold_days: float = 7.0
+    # Worker processes that file spooled mail and deliver the outbox, beside the listeners.
+    workers: int = 1
     # Delivery attempts before an outbox row is given up as failed.
     delivery_max_attempts: int = 8
     # First retry delay in seconds; doubles per attempt, capped at one hour.
@@ -266,6 +268,7 @@ KEYS: dict[str, tuple[str, Parser]] = {
     "auto_mail_per_ticket": ("GATEWAY_AUTO_MAIL_PER_TICKET", parse_positive_int),
     "auto_mail_per_hour": ("GATEWAY_AUTO_MAIL_PER_HOUR", parse_positive_int),
     "bounce_hold_days": ("GATEWAY_BOUNCE_HOLD_DAYS", parse_positive_float),
+    "workers": ("GATEWAY_WORKERS", parse_positive_int),
     "delivery_max_attempts": ("GATEWAY_DELIVERY_MAX_ATTEMPTS", parse_positive_int),
     "delivery_backoff_seconds": ("GATEWAY_DELIVERY_BACKOFF_SECONDS", parse_positive_float),
     "secret": ("GATEWAY_SECRET", lambda _k, v: v),

@@ -12,7 +12,7 @@ import smtplib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +36,7 @@ from storage.models import (
 )
 from storage.models import Receipt as ReceiptRow
 from storage.session import upgrade_schema
-from tests.conftest import SUPPORT, ServeProcess, Sink, free_port, wait_until
+from tests.conftest import SUPPORT, RunningGateway, ServeProcess, Sink, free_port, wait_until
 from tests.postgres import PostgresServer
 from tests.test_cli import gateway_env, run_gateway
 from tests.test_faults import customer_mail
@@ -331,3 +331,19 @@ def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
     assert events == Counter(ids)
     assert notices == Counter(ids)
     assert statuses == {TicketStatus.CLOSED}
+
+
+def test_two_worker_processes_beside_one_listener_file_each_message_once(
+    make_gateway: Callable[..., RunningGateway], sink: Sink,
+) -> None:
+    gateway = make_gateway(workers=2)
+    for number in range(40):
+        gateway.send(report(number))
+    sink.wait_for(40, timeout=30)
+    gateway.wait_idle()
+    outcomes = Counter(receipt.outcome for receipt in gateway.receipts())
+    assert outcomes == {ReceiptOutcome.NEW_TICKET: 40}
+    assert sorted(ticket.subject for ticket in gateway.tickets()) == [
+        f"Fault case {n:04d}" for n in range(40)]
+    answered = Counter(str(mail.message["In-Reply-To"]) for mail in sink.received)
+    assert answered == Counter({f"<fault-{n}@customer.example>": 1 for n in range(40)})
