@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("serve", run_serve, "run the listeners and workers until SIGTERM/SIGINT")
     command("health", run_health, "exit 0 when the database is current, every listener "
-            "greets and the spool is moving; else 1 (for container health checks)")
+            "greets and the spool is moving; else non-zero, naming the problem (for "
+            "container health checks)")
     database = command("db", run_db, "the database schema: `db upgrade` creates or "
                        "upgrades it, `db status` tells where it stands")
     database.add_argument("action", choices=("upgrade", "status"), metavar="ACTION",

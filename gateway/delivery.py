@@ -175,7 +175,6 @@ class Dispatcher:
         return tally
 
 
-
 def record_failure(session: Session, row_id: int, failure: DeliveryFailed, max_attempts: int,
                    backoff: timedelta) -> str:
     """Back the row off for another try, or give it up; "retry" or "failed"."""

@@ -62,7 +62,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def storable(value: str, limit: int | None, max_bytes: int | None = None) -> str:
+def fit_for_column(value: str, limit: int | None, max_bytes: int | None = None) -> str:
     """`value` as every backend takes it. PostgreSQL refuses NUL characters, text that is
     not valid UTF-8 (lone surrogates) and values longer than their column, where SQLite
     takes all three; mail that got `250` must never be lost to that difference."""
@@ -78,7 +78,7 @@ def storable(value: str, limit: int | None, max_bytes: int | None = None) -> str
 
 
 class BoundedString(TypeDecorator[str]):
-    """A `String(length)` whose values are made storable (see `storable`) before every
+    """A `String(length)` whose values are made storable (see `fit_for_column`) before every
     insert, update and comparison, so a lookup matches what was stored. `max_bytes` keeps
     an indexed value under PostgreSQL's B-tree entry limit (about 2.7 kB)."""
 
@@ -91,7 +91,7 @@ class BoundedString(TypeDecorator[str]):
         self.max_bytes = max_bytes
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else storable(value, self.limit, self.max_bytes)
+        return None if value is None else fit_for_column(value, self.limit, self.max_bytes)
 
 
 class StorableText(TypeDecorator[str]):
@@ -101,7 +101,7 @@ class StorableText(TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else storable(value, None)
+        return None if value is None else fit_for_column(value, None)
 
 
 class Base(DeclarativeBase):
