@@ -36,6 +36,9 @@ from gateway.parsing import TICKET_HEADER, extract_reply, parse_message
 from storage.models import Attachment, Message, Receipt, ReceiptOutcome, Ticket
 from tests.conftest import SUPPORT, RunningGateway, Sink, free_port
 
+# One test process runs the whole module, so each database's corpus run happens once.
+pytestmark = pytest.mark.xdist_group("corpus")
+
 # A message must be filed (or refused) this quickly, from the first SMTP command to its receipt.
 PER_MESSAGE_SECONDS = 10.0
 # How long to wait for a receipt before calling the message lost.
