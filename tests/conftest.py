@@ -142,6 +142,39 @@ class ServeProcess:
                 self.kill()
 
 
+def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(GATEWAY_DATA_DIR=str(data_dir), GATEWAY_SUPPORT_ADDRESS=SUPPORT,
+               GATEWAY_SECRET="test-secret", **extra)
+    return env
+
+
+def run_gateway(env: dict[str, str], *args: str, stdin: bytes = b"",
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *args], env=env, input=stdin.decode("latin-1"),
+        capture_output=True, text=True, timeout=60, encoding="latin-1",
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def served(tmp_path: Path, sink: Sink) -> Iterator[ServeProcess]:
+    """`gateway serve` as its own process on SQLite, listening, with `sink` as its relay;
+    its `env` runs the other commands."""
+    port = free_port()
+    env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
+                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
+    run_gateway(env, "db", "upgrade")
+    with (tmp_path / "serve.log").open("wb") as log:
+        serve = ServeProcess(env, port, log)
+        serve.start()
+        yield serve
+        serve.stop()
+
+
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     relay = Sink()

@@ -5,13 +5,11 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import signal
 import smtplib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,27 +18,17 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from storage.session import migration_scripts
-from tests.conftest import SUPPORT, ServeProcess, Sink, free_port, load_case
+from tests.conftest import (
+    SUPPORT,
+    ServeProcess,
+    Sink,
+    free_port,
+    gateway_env,
+    load_case,
+    run_gateway,
+)
 from tests.dovecot import PASSWORD as IMAP_PASSWORD
 from tests.dovecot import Dovecot, TokenIntrospection
-
-
-def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(GATEWAY_DATA_DIR=str(data_dir), GATEWAY_SUPPORT_ADDRESS=SUPPORT,
-               GATEWAY_SECRET="test-secret", **extra)
-    return env
-
-
-def run_gateway(env: dict[str, str], *args: str, stdin: bytes = b"",
-                check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", *args], env=env, input=stdin.decode("latin-1"),
-        capture_output=True, text=True, timeout=60, encoding="latin-1",
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def run_json(env: dict[str, str], *args: str) -> object:
@@ -180,20 +168,6 @@ def test_quarantined_message_is_listed_and_replayed(env: dict[str, str], tmp_pat
     replay = run_gateway(env, "replay", spool_id).stdout
     assert f"{spool_id}: quarantined" in replay
     assert run_gateway(env, "quarantine").stdout.split()[0] == spool_id
-
-
-@pytest.fixture
-def served(tmp_path: Path, sink: Sink) -> Iterator[ServeProcess]:
-    """`gateway serve` as its own process, listening; its `env` runs the other commands."""
-    port = free_port()
-    env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
-                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
-    run_gateway(env, "db", "upgrade")
-    with (tmp_path / "serve.log").open("wb") as log:
-        serve = ServeProcess(env, port, log)
-        serve.start()
-        yield serve
-        serve.stop()
 
 
 def test_serve_accepts_mail_and_stops_cleanly_on_sigterm(served: ServeProcess,

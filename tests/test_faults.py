@@ -52,10 +52,11 @@ from tests.conftest import (
     Sink,
     SinkHandler,
     free_port,
+    gateway_env,
+    run_gateway,
     wait_until,
 )
 from tests.postgres import PostgresServer
-from tests.test_cli import gateway_env, run_gateway
 
 
 def customer_mail(number: int, sender: str = "alice@customer.example",
@@ -234,29 +235,19 @@ def worker_of(serve: ServeProcess) -> int:
 
 
 def test_worker_killed_alone_neither_hangs_intake_nor_loses_mail(
-    tmp_path: Path, sink: Sink
+    served: ServeProcess, sink: Sink
 ) -> None:
-    port = free_port()
-    env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
-                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
-    run_gateway(env, "db", "upgrade")
-    with (tmp_path / "serve.log").open("wb") as log:
-        serve = ServeProcess(env, port, log)
-        serve.start()
-        try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-                client.sendmail("alice@customer.example", [SUPPORT], customer_mail(0))
-            sink.wait_for(1)
-            time.sleep(0.5)  # Idle: the worker waits to be woken.
-            os.kill(worker_of(serve), signal.SIGKILL)  # As the OOM killer would.
-            for number in range(1, 4):
-                with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-                    client.sendmail("alice@customer.example", [SUPPORT],
-                                    customer_mail(number, sender=f"c{number}@customer.example"))
-            # The restarted worker files what waited.
-            assert len(sink.wait_for(4, timeout=20)) == 4
-        finally:
-            serve.stop()
+    with smtplib.SMTP("127.0.0.1", served.port, timeout=10) as client:
+        client.sendmail("alice@customer.example", [SUPPORT], customer_mail(0))
+    sink.wait_for(1)
+    time.sleep(0.5)  # Idle: the worker waits to be woken.
+    os.kill(worker_of(served), signal.SIGKILL)  # As the OOM killer would.
+    for number in range(1, 4):
+        with smtplib.SMTP("127.0.0.1", served.port, timeout=10) as client:
+            client.sendmail("alice@customer.example", [SUPPORT],
+                            customer_mail(number, sender=f"c{number}@customer.example"))
+    # The restarted worker files what waited.
+    assert len(sink.wait_for(4, timeout=20)) == 4
 
 
 # -- the relay refuses, or is gone -----------------------------------------------------------

@@ -36,9 +36,17 @@ from storage.models import (
 )
 from storage.models import Receipt as ReceiptRow
 from storage.session import upgrade_schema
-from tests.conftest import SUPPORT, RunningGateway, ServeProcess, Sink, free_port, wait_until
+from tests.conftest import (
+    SUPPORT,
+    RunningGateway,
+    ServeProcess,
+    Sink,
+    free_port,
+    gateway_env,
+    run_gateway,
+    wait_until,
+)
 from tests.postgres import PostgresServer
-from tests.test_cli import gateway_env, run_gateway
 from tests.test_faults import customer_mail
 
 MESSAGES = 300
