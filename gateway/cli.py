@@ -161,13 +161,13 @@ def listener_problem(endpoint: Endpoint) -> str:
 
 def spool_problem(gateway: Gateway) -> str:
     """Mail waiting long in the spool means no worker is filing it."""
-    waiting = gateway.spool.pending()
-    if not waiting:
+    waiting, oldest = gateway.spool.backlog()
+    if oldest is None:
         return ""
-    age = (datetime.now(UTC) - waiting[0].received_at).total_seconds()
+    age = (datetime.now(UTC) - oldest.received_at).total_seconds()
     if age <= SPOOL_STUCK_SECONDS:
         return ""
-    return f"{len(waiting)} message(s) waiting in the spool, the oldest for {age:.0f}s"
+    return f"{waiting} message(s) waiting in the spool, the oldest for {age:.0f}s"
 
 
 def run_ingest(settings: Settings, args: argparse.Namespace) -> int:

@@ -136,6 +136,16 @@ class Spool:
                 continue
         return waiting
 
+    def backlog(self) -> tuple[int, Receipt | None]:
+        """How many entries wait, and the oldest of them, without reading them all."""
+        names = sorted(self.queue_dir.glob("*.json"))
+        for path in names:
+            try:
+                return len(names), self._load(path)
+            except FileNotFoundError:  # Filed meanwhile; the next is the oldest now.
+                continue
+        return 0, None
+
     def quarantined(self) -> list[tuple[Receipt, str]]:
         """Quarantined receipts with their reasons, oldest first."""
         entries = []

@@ -459,11 +459,11 @@ def database_locked(settings: Settings) -> Iterator[None]:
         return
     engine = create_engine(settings.database_url)
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection:
             connection.execute(text("LOCK TABLE receipts, tickets, outbox IN ACCESS EXCLUSIVE "
                                     "MODE"))
             yield
-            connection.rollback()
+            connection.rollback()  # Ends the transaction, and the lock with it.
     finally:
         engine.dispose()
 

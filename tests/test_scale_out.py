@@ -300,10 +300,6 @@ def resolved_tickets(gateway: Gateway, count: int, resolved_at: datetime) -> lis
         return [ticket.id for ticket in tickets]
 
 
-def remaining(gateway: Gateway, now: datetime) -> bool:
-    return bool(gateway.timers.overdue(now))
-
-
 def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
     two_gateways: tuple[Gateway, Gateway],
 ) -> None:
@@ -319,7 +315,7 @@ def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
         # A round ends early when the database is busy (SQLite: the other's write made this
         # one's snapshot stale); the next round does the rest, as the worker's timer does.
         for _ in range(20):
-            if not (done := gateway.timers.run_due(now)) and not remaining(gateway, now):
+            if not (done := gateway.timers.run_due(now)) and not gateway.timers.overdue(now):
                 return
             closed[name] += done
 
