@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +26,7 @@ from tests.conftest import (
     load_case,
     wait_until,
 )
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.test_corpus import corpus_dir
 
 
 def plain_mail(sender_field: str, subject: str, message_id: str, body: str = "Help!",
@@ -216,7 +214,7 @@ def test_bounce_about_mail_we_never_sent_is_only_recorded(gateway: RunningGatewa
 
 
 def test_winmail_dat_is_unpacked_into_its_files(gateway: RunningGateway) -> None:
-    raw = (CORPUS / "mimekit" / "tnef" / "rich-text.eml").read_bytes()
+    raw = (corpus_dir() / "mimekit" / "tnef" / "rich-text.eml").read_bytes()
     raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as an MTA passes it on
     gateway.send(raw, sender="outlook@customer.example")
     gateway.wait_for_receipts(1)
