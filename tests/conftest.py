@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
@@ -38,6 +39,8 @@ from tests.postgres import PostgresServer
 
 DATA = Path(__file__).parent / "data"
 SUPPORT = "support@example.com"
+# Generous: on a loaded two-core machine the first worker start imports the whole gateway.
+GATEWAY_START_SECONDS = 30
 
 
 def free_port() -> int:
@@ -267,7 +270,10 @@ class RunningGateway:
 
     def start(self) -> RunningGateway:
         self.thread.start()
-        assert self.ready.wait(10), "gateway did not start"
+        if not self.ready.wait(GATEWAY_START_SECONDS):
+            frame = sys._current_frames().get(self.thread.ident or 0)
+            where = "".join(traceback.format_stack(frame)) if frame else "(the thread has ended)\n"
+            pytest.fail(f"gateway did not start in {GATEWAY_START_SECONDS}s; it was at:\n{where}")
         if self.error:
             raise self.error
         return self
