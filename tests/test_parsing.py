@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import email
 
 import pytest
 
 from gateway.errors import MalformedMessage
-from gateway.parsing import ParsedMail, extract_reply, parse_message
+from gateway.parsing import FEED_BYTES, ParsedMail, extract_reply, message_tree, parse_message
 
 
 def message(headers: str, body: bytes | str = b"Hello.\r\n", *, raw_headers: bytes = b"") -> bytes:
@@ -513,3 +514,22 @@ def test_deeply_nested_multiparts_are_malformed_not_a_crash() -> None:
 def test_text_without_header_fields_is_malformed() -> None:
     with pytest.raises(MalformedMessage):
         parse_message(b"just some words\r\nand more words\r\n")
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2, 3])
+def test_the_tree_read_in_slices_is_the_stdlibs_whatever_a_slice_boundary_cuts(
+    shift: int,
+) -> None:
+    # A CRLF, an 8-bit character and a boundary line each straddle a slice boundary.
+    head = (b"From: a@example.org\r\nSubject: slices\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: 8bit\r\n\r\n")
+    filler = b"x" * (FEED_BYTES - len(head) - shift) + "\u00e9\r\n--b".encode()
+    body = head + filler + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    body += b"abc\r\n" * (FEED_BYTES // 5) + b"--b--\r\n"
+    ours, stdlib = message_tree(body), email.message_from_bytes(body)
+    assert ours.as_bytes() == stdlib.as_bytes()
+    assert [part.get_content_type() for part in ours.walk()] == [
+        "multipart/mixed", "text/plain", "application/octet-stream"]
+    assert ours.get_payload()[0].get_payload(decode=True).endswith("x\u00e9".encode())
