@@ -10,6 +10,7 @@ import smtplib
 import pytest
 from sqlalchemy import select
 
+from gateway.smtp_inbound import LONG_LINE_LIMIT
 from gateway.tokens import read_token, token_in_address
 from storage.blobs import sha256_hex
 from storage.models import Attachment, Direction, Message, Receipt, ReceiptOutcome, TicketStatus
@@ -126,6 +127,35 @@ def test_oversize_message_is_refused_with_552(make_gateway) -> None:  # type: ig
     assert code == 552
     assert small.count(Receipt) == 0
     assert small.gateway.spool.pending() == []
+
+
+def test_dot_stuffed_lines_are_stored_as_the_client_wrote_them(gateway: RunningGateway) -> None:
+    raw = (b"From: alice@customer.example\r\nTo: support@example.com\r\nSubject: dots\r\n"
+           b"Message-ID: <dots@customer.example>\r\n\r\n.\r\n..two\r\n.hidden\r\nend\r\n")
+    gateway.send(raw)  # smtplib doubles each leading dot on the wire
+    [receipt] = gateway.wait_for_receipts(1)
+    assert gateway.gateway.blobs.get(receipt.raw_sha256) == raw
+
+
+def test_an_over_long_line_is_refused_after_data_and_the_session_goes_on(
+    gateway: RunningGateway,
+) -> None:
+    endpoint = gateway.settings.smtp_listen
+    assert endpoint is not None
+    good = load_case("customer_new.eml")
+    long_line = b"x" * (LONG_LINE_LIMIT + 10) + b"\r\n"
+    too_long = good.replace(b"\r\n\r\n", b"\r\n\r\n" + long_line, 1)
+    with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
+        smtp.ehlo()
+        smtp.mail("alice@customer.example")
+        smtp.rcpt(SUPPORT)
+        code, reason = smtp.data(too_long)
+        assert (code, reason) == (500, b"Line too long (see RFC5321 4.5.3.1.6)")
+        smtp.mail("alice@customer.example")
+        smtp.rcpt(SUPPORT)
+        assert smtp.data(good)[0] == 250
+    [receipt] = gateway.wait_for_receipts(1)
+    assert gateway.gateway.blobs.get(receipt.raw_sha256) == good
 
 
 def test_outlook_msg_file_is_refused_with_554(gateway: RunningGateway) -> None:
