@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import contextlib
 import dataclasses
 import email
 import email.feedparser
@@ -861,6 +862,12 @@ def is_invented_name(filename: str, content_id: str | None, raw: bytes) -> bool:
 
 def decode_base64_leniently(text: str) -> bytes:
     """Base64 as broken clients write it: stray characters, missing or extra padding."""
+    first_pad = text.find("=")
+    if text.isascii() and (first_pad < 0 or not text[first_pad:].strip("=\r\n\t ")):
+        # The common case without copies of the text: binascii skips line breaks and
+        # stray characters as the slow path below does.
+        with contextlib.suppress(binascii.Error):
+            return binascii.a2b_base64(text)
     cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text)
     if len(cleaned) % 4 == 1:
         cleaned = cleaned[:-1]

@@ -8,7 +8,14 @@ import email
 import pytest
 
 from gateway.errors import MalformedMessage
-from gateway.parsing import FEED_BYTES, ParsedMail, extract_reply, message_tree, parse_message
+from gateway.parsing import (
+    FEED_BYTES,
+    ParsedMail,
+    decode_base64_leniently,
+    extract_reply,
+    message_tree,
+    parse_message,
+)
 
 
 def message(headers: str, body: bytes | str = b"Hello.\r\n", *, raw_headers: bytes = b"") -> bytes:
@@ -533,3 +540,18 @@ def test_the_tree_read_in_slices_is_the_stdlibs_whatever_a_slice_boundary_cuts(
     assert [part.get_content_type() for part in ours.walk()] == [
         "multipart/mixed", "text/plain", "application/octet-stream"]
     assert ours.get_payload()[0].get_payload(decode=True).endswith("x\u00e9".encode())
+
+
+DATA_BYTES = bytes(range(256)) * 3 + b"tail"
+
+
+@pytest.mark.parametrize("encoded", [
+    base64.encodebytes(DATA_BYTES).decode(),
+    base64.encodebytes(DATA_BYTES).decode().replace("\n", "\r\n"),
+    base64.b64encode(DATA_BYTES).decode().rstrip("="),  # padding left off
+    base64.b64encode(DATA_BYTES).decode() + "==\r\n",  # too much padding
+    "*" + base64.encodebytes(DATA_BYTES).decode().replace("\n", " !\n"),  # stray characters
+    base64.encodebytes(DATA_BYTES).decode() + "\u00e9",  # not ASCII
+], ids=["lf", "crlf", "unpadded", "overpadded", "stray", "non-ascii"])
+def test_broken_base64_still_gives_the_bytes(encoded: str) -> None:
+    assert decode_base64_leniently(encoded) == DATA_BYTES
