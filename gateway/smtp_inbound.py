@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from gateway.errors import GatewayError, UnknownRecipient
 from gateway.spool import Spool
@@ -40,6 +40,7 @@ class CompactData(SMTP):
     and answered `552` after its end, as RFC 5321 4.2.5 implies.
     """
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
@@ -78,13 +79,13 @@ class CompactData(SMTP):
                 ends = False
             tail = (tail + piece[-2:])[-2:]
             received += len(piece)
-            if self.data_size_limit and received > self.data_size_limit:
+            if self.over_limit(received):
                 buffer.clear()  # drained, not kept
             else:
                 buffer += piece
             if ends:
                 break
-        if self.data_size_limit and received > self.data_size_limit:
+        if self.over_limit(received):
             return None
         del buffer[-3:]  # the dot line; the CRLF before it ends the message's last line
         content = bytes(buffer)
@@ -92,6 +93,11 @@ class CompactData(SMTP):
         if content.startswith(b"."):
             content = content[1:]
         return content.replace(b"\r\n.", b"\r\n")
+
+    def over_limit(self, received: int) -> bool:
+        # As aiosmtpd counts: the message with its stuffing dots, not the final dot line.
+        limit = self.data_size_limit
+        return limit is not None and limit > 0 and received - len(b".\r\n") > limit
 
 
 class TolerantSMTP(CompactData):

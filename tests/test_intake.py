@@ -194,6 +194,24 @@ def test_the_end_of_data_is_found_however_the_client_cuts_its_writes(
     assert gateway.gateway.blobs.get(receipt.raw_sha256) == body
 
 
+def test_a_message_of_exactly_the_size_limit_is_taken_one_byte_more_is_not(
+    make_gateway,  # type: ignore[no-untyped-def]
+) -> None:
+    raw = load_case("customer_new.eml")
+    exact = make_gateway(max_message_bytes=len(raw))
+    endpoint = exact.settings.smtp_listen
+    with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
+        smtp.ehlo()
+        codes = []
+        for message in (raw, raw + b"x"):
+            smtp.mail("alice@customer.example")  # no SIZE=: the check after DATA decides
+            smtp.rcpt(SUPPORT)
+            codes.append(smtp.data(message)[0])
+        assert smtp.help("DATA") == b"Syntax: DATA"
+    assert codes == [250, 552]
+    assert [exact.gateway.blobs.get(r.raw_sha256) for r in exact.wait_for_receipts(1)] == [raw]
+
+
 def test_outlook_msg_file_is_refused_with_554(gateway: RunningGateway) -> None:
     ole2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
     with pytest.raises(smtplib.SMTPDataError) as refused:
