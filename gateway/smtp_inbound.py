@@ -32,8 +32,8 @@ class CompactData(SMTP):
     """DATA read in large pieces into one buffer, not line by line.
 
     aiosmtpd reads DATA a line at a time and keeps each line as a bytearray of its own
-    until the end: a 34 MiB message of base64 lines peaked at six times its size in the
-    listener, and the per-line work was most of the listener's time for large messages.
+    until the end: for a 34 MiB message of base64 lines the listener peaked at 209 MiB
+    (143 MiB now), and the per-line work was most of its time for large messages.
     Here the reader hands over everything up to each ".<CRLF>"; only one that starts a
     line ends the message (a bare LF or CR before the dot does not: no smuggling), leading
     dots are removed afterwards in one pass, and a message over the size limit is drained
