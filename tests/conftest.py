@@ -348,6 +348,32 @@ def make_gateway(settings: Settings) -> Iterator[Callable[..., RunningGateway]]:
         running.stop()
 
 
+class RawClient:
+    """An SMTP client that writes exactly the bytes it is given."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.replies = self.sock.makefile("rb")
+        assert self.reply().startswith("220")
+
+    def reply(self) -> str:
+        lines = []
+        while True:
+            line = self.replies.readline().decode()
+            assert line, "connection closed"
+            lines.append(line.rstrip("\r\n"))
+            if line[3:4] != "-":
+                return "\n".join(lines)
+
+    def command(self, line: str) -> str:
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.replies.close()
+        self.sock.close()
+
+
 def load_case(name: str, **values: str) -> bytes:
     """A message from tests/data, with `{placeholders}` filled in."""
     text = (DATA / name).read_bytes()

@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import smtplib
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -47,6 +46,7 @@ from tests.conftest import (
     ENG1,
     ENG2,
     SUPPORT,
+    RawClient,
     RunningGateway,
     ServeProcess,
     Sink,
@@ -638,32 +638,6 @@ def pad_to_pages(raw: bytes, pages: int) -> bytes:
 
 
 # -- SMTP smuggling --------------------------------------------------------------------------
-
-
-class RawClient:
-    """An SMTP client that writes exactly the bytes it is given."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.replies = self.sock.makefile("rb")
-        assert self.reply().startswith("220")
-
-    def reply(self) -> str:
-        lines = []
-        while True:
-            line = self.replies.readline().decode()
-            assert line, "connection closed"
-            lines.append(line.rstrip("\r\n"))
-            if line[3:4] != "-":
-                return "\n".join(lines)
-
-    def command(self, line: str) -> str:
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self) -> None:
-        self.replies.close()
-        self.sock.close()
 
 
 SMUGGLED = (

@@ -6,7 +6,6 @@ import email
 import email.policy
 import hashlib
 import smtplib
-import socket
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from gateway.smtp_inbound import LONG_LINE_LIMIT
 from gateway.tokens import read_token, token_in_address
 from storage.blobs import sha256_hex
 from storage.models import Attachment, Direction, Message, Receipt, ReceiptOutcome, TicketStatus
-from tests.conftest import SUPPORT, RunningGateway, Sink, load_case
+from tests.conftest import SUPPORT, RawClient, RunningGateway, Sink, load_case
 
 
 def attachments_of(raw: bytes) -> dict[str, bytes]:
@@ -169,27 +168,19 @@ def test_the_end_of_data_is_found_however_the_client_cuts_its_writes(
     wire = body.replace(b"\r\n.", b"\r\n..") + b".\r\nQUIT\r\n"
     # Cut `cut` bytes before the end of "last line\r\n.\r\nQUIT\r\n"'s dot line.
     split = len(wire) - len(b"QUIT\r\n") - cut
-    with socket.create_connection((endpoint.host, endpoint.port), timeout=10) as sock:
-        replies = sock.makefile("rb")
-
-        def reply() -> bytes:
-            line = replies.readline()
-            while line[3:4] == b"-":
-                line = replies.readline()
-            return line
-
-        assert reply().startswith(b"220")
-        for command, expected in ((b"EHLO client.example", b"250"),
-                                  (b"MAIL FROM:<alice@customer.example>", b"250"),
-                                  (f"RCPT TO:<{SUPPORT}>".encode(), b"250"),
-                                  (b"DATA", b"354")):
-            sock.sendall(command + b"\r\n")
-            assert reply().startswith(expected)
-        sock.sendall(wire[:split])
+    client = RawClient(endpoint.port)
+    try:
+        for command, expected in (("EHLO client.example", "250"),
+                                  ("MAIL FROM:<alice@customer.example>", "250"),
+                                  (f"RCPT TO:<{SUPPORT}>", "250"), ("DATA", "354")):
+            assert client.command(command).startswith(expected)
+        client.sock.sendall(wire[:split])
         time.sleep(0.05)
-        sock.sendall(wire[split:])
-        assert reply().startswith(b"250 2.0.0 Queued as")
-        assert reply().startswith(b"221")
+        client.sock.sendall(wire[split:])
+        assert client.reply().startswith("250 2.0.0 Queued as")
+        assert client.reply().startswith("221")
+    finally:
+        client.close()
     [receipt] = gateway.wait_for_receipts(1)
     assert gateway.gateway.blobs.get(receipt.raw_sha256) == body
 
