@@ -172,7 +172,6 @@ class ParsedMail:
     subject: str
     date: datetime | None
     text: str
-    reply_text: str
     html: str
     attachments: tuple[ParsedAttachment, ...]
     language: str
@@ -183,6 +182,16 @@ class ParsedMail:
     # Message-IDs of the returned message it carries (ours, if it bounced one of ours).
     failed_recipients: tuple[str, ...] = ()
     returned_message_ids: tuple[str, ...] = ()
+    # Filled on first use: a new ticket keeps the whole text, and most mail opens one.
+    _reply_text: list[str] = dataclasses.field(default_factory=list, init=False,
+                                               compare=False, repr=False)
+
+    @property
+    def reply_text(self) -> str:
+        """The new part of a reply: `text` without quoted history and signature."""
+        if not self._reply_text:
+            self._reply_text.append(extract_reply(self.text))
+        return self._reply_text[0]
 
 
 def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
@@ -218,7 +227,6 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
         subject=subject,
         date=parse_date(headers.raw("date")),
         text=text.strip(),
-        reply_text=extract_reply(text),
         html=html,
         attachments=attachments,
         language=detect_language(subject, text, headers.raw("content-language")),
