@@ -140,37 +140,68 @@ class Pipeline:
         return [outcomes[receipt.spool_id] for receipt in receipts]
 
     def file_all(self, parsed: list[tuple[Receipt, ParsedMail]]) -> Filing:
-        """One transaction for the batch, one savepoint per message: a message that fails
-        takes back only its own changes, and the batch costs one commit (one fsync)."""
-        filing = Filing()
+        """The batch in one transaction, so it costs one commit (one fsync).
+
+        Filed first without savepoints, which cost as much again as the filing itself; if
+        any message fails, that transaction is taken back and the batch is filed again with
+        one savepoint per message, so only the messages that fail are set aside.
+        """
         try:
-            with self.sessions.begin() as session:
-                for receipt, mail in parsed:
-                    try:
-                        with session.begin_nested():
-                            filing.filed.append((receipt, self.file(session, receipt, mail)))
-                    except GatewayError as exc:
-                        filing.failed.append((receipt, exc.reason))
-                    except IntegrityError as exc:
-                        # Another process filed the same message since our check.
-                        filing.raced.append((receipt, mail, exc))
-                    except OperationalError:
-                        raise
-                    except Exception as exc:  # Never lose a message we answered 250 for.
-                        log.exception("processing %s failed", receipt.spool_id)
-                        filing.failed.append((receipt, internal_error(exc)))
+            try:
+                return self.file_together(parsed)
+            except OperationalError:
+                raise
+            except Exception as exc:  # The careful round below says which message and why.
+                log.info("filing %d message(s) one by one: %s: %s", len(parsed),
+                         type(exc).__name__, exc)
+            return self.file_one_by_one(parsed)
         except OperationalError as exc:
             raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
+
+    def file_together(self, parsed: list[tuple[Receipt, ParsedMail]]) -> Filing:
+        results = []
+        with self.sessions.begin() as session:
+            recorded = recorded_receipts(session, parsed)
+            for receipt, mail in parsed:
+                result = self.file(session, receipt, mail, recorded)
+                if isinstance(result, ReceiptRow):
+                    recorded.append(result)
+                results.append((receipt, result))
+        return Filing(filed=[(receipt, outcome_of(receipt, result))
+                             for receipt, result in results])
+
+    def file_one_by_one(self, parsed: list[tuple[Receipt, ParsedMail]]) -> Filing:
+        filing = Filing()
+        results = []
+        with self.sessions.begin() as session:
+            recorded = recorded_receipts(session, parsed)
+            for receipt, mail in parsed:
+                try:
+                    with session.begin_nested():
+                        result = self.file(session, receipt, mail, recorded)
+                    if isinstance(result, ReceiptRow):
+                        recorded.append(result)
+                    results.append((receipt, result))
+                except GatewayError as exc:
+                    filing.failed.append((receipt, exc.reason))
+                except IntegrityError as exc:
+                    # Another process filed the same message since our check.
+                    filing.raced.append((receipt, mail, exc))
+                except OperationalError:
+                    raise
+                except Exception as exc:  # Never lose a message we answered 250 for.
+                    log.exception("processing %s failed", receipt.spool_id)
+                    filing.failed.append((receipt, internal_error(exc)))
+        filing.filed = [(receipt, outcome_of(receipt, result)) for receipt, result in results]
         return filing
 
-    def file(self, session: Session, receipt: Receipt, mail: ParsedMail) -> Outcome:
-        """The ticket change, its mail and the receipt, which commit together."""
-        earlier = self.earlier_outcome(session, receipt, mail)
-        if earlier is not None:
-            return earlier
-        row = self.file_new(session, receipt, mail)
-        session.flush()  # The savepoint's end would; the receipt's ticket number is needed now.
-        return Outcome(receipt.spool_id, row.outcome, row.ticket_id, row.reason)
+    def file(self, session: Session, receipt: Receipt, mail: ParsedMail,
+             recorded: list[ReceiptRow]) -> Outcome | ReceiptRow:
+        """The outcome recorded earlier, or the ticket change, its mail and the receipt row,
+        which commit together; `recorded` holds the receipts already written for this
+        batch's messages."""
+        earlier = self.earlier_outcome(session, receipt, mail, recorded)
+        return earlier if earlier is not None else self.file_new(session, receipt, mail)
 
     def file_new(self, session: Session, receipt: Receipt, mail: ParsedMail) -> ReceiptRow:
         mail = mark_automatic(mail, receipt.mail_from, self.support_address)
@@ -199,12 +230,11 @@ class Pipeline:
         session.add(row)
         return row
 
-    def earlier_outcome(self, session: Session, receipt: Receipt,
-                        mail: ParsedMail) -> Outcome | None:
+    def earlier_outcome(self, session: Session, receipt: Receipt, mail: ParsedMail,
+                        recorded: list[ReceiptRow]) -> Outcome | None:
         """The outcome already recorded for this receipt or this message, if any."""
-        found = session.scalars(select(ReceiptRow).where(
-            or_(ReceiptRow.spool_id == receipt.spool_id,
-                ReceiptRow.dedupe_key == mail.dedupe_key))).all()
+        found = [row for row in recorded if row.spool_id == receipt.spool_id
+                 or (row.dedupe_key is not None and row.dedupe_key == mail.dedupe_key)]
         mine = next((row for row in found if row.spool_id == receipt.spool_id), None)
         if mine is not None and mine.outcome is not ReceiptOutcome.QUARANTINED:
             return Outcome(receipt.spool_id, mine.outcome, mine.ticket_id, mine.reason)
@@ -258,7 +288,8 @@ class Pipeline:
         """The message another process filed first; else the constraint was ours to break,
         and the message is quarantined with it rather than lost or retried forever."""
         with self.sessions.begin() as session:
-            earlier = self.earlier_outcome(session, receipt, mail)
+            earlier = self.earlier_outcome(session, receipt, mail,
+                                           recorded_receipts(session, [(receipt, mail)]))
         if earlier is None:
             log.error("%s broke a database constraint: %s", receipt.spool_id, error.orig)
             return self.quarantine(receipt, f"internal error: {error.orig}")
@@ -284,6 +315,25 @@ def is_our_message_id(message_id: str, support_address: str) -> bool:
     """Message-IDs of our notifications end in `.t<ticket>@<support domain>`."""
     domain = support_address.rpartition("@")[2].lower()
     return re.fullmatch(rf".+\.t\d+@{re.escape(domain)}", message_id.lower()) is not None
+
+
+def outcome_of(receipt: Receipt, result: Outcome | ReceiptRow) -> Outcome:
+    """The outcome of a filed message; a new receipt row's ticket number is known once the
+    row is written, so this is read after the commit."""
+    if isinstance(result, Outcome):
+        return result
+    return Outcome(receipt.spool_id, result.outcome, result.ticket_id, result.reason)
+
+
+def recorded_receipts(session: Session,
+                      parsed: list[tuple[Receipt, ParsedMail]]) -> list[ReceiptRow]:
+    """The receipts already recorded for these spool entries or these messages: one query
+    for a batch, not one for each message."""
+    if not parsed:
+        return []
+    return list(session.scalars(select(ReceiptRow).where(or_(
+        ReceiptRow.spool_id.in_([receipt.spool_id for receipt, _ in parsed]),
+        ReceiptRow.dedupe_key.in_([mail.dedupe_key for _, mail in parsed])))))
 
 
 def latest_follow_up(session: Session, ticket: Ticket) -> Ticket | None:
