@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from gateway import workflow
 from gateway.app import build_gateway
 from gateway.config import Settings
 from gateway.spool import Receipt, encode_receipt
-from storage.models import ReceiptOutcome
+from storage.models import OutboxMail, ReceiptOutcome, Ticket
+from storage.models import Receipt as ReceiptRow
 from storage.session import upgrade_schema
 from tests.conftest import SUPPORT, RunningGateway, Sink, load_case, wait_until
 
@@ -47,3 +54,53 @@ def test_crash_between_commit_and_spool_cleanup_files_nothing_twice(
     assert len(gateway.tickets()) == 1
     assert len(gateway.receipts()) == 1
     assert len(sink.received) == 1
+
+
+def problem_report(number: int, message_id: str = "") -> bytes:
+    return (f"From: Customer {number} <customer{number}@client.example>\r\nTo: {SUPPORT}\r\n"
+            f"Subject: Report {number}\r\n"
+            f"Message-ID: <{message_id or f'report-{number}'}@client.example>\r\n"
+            "Date: Tue, 24 Nov 2026 10:12:33 +0100\r\n\r\n"
+            f"The exporter stops at row {number}.\r\n").encode()
+
+
+def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch shares one transaction; a message that breaks while it is filed takes that
+    transaction back, and the batch is filed again, one savepoint per message."""
+    settings.data_dir.mkdir(parents=True)
+    upgrade_schema(settings.effective_database_url)
+    gateway = build_gateway(settings)
+    stored = workflow.store_inbound
+
+    def breaks_on_report_3(*args: Any, **kwargs: Any) -> Any:
+        message = stored(*args, **kwargs)
+        if message.subject == "Report 3":
+            raise RuntimeError("disk of blobs gone for report 3")
+        return message
+
+    monkeypatch.setattr(workflow, "store_inbound", breaks_on_report_3)
+    for number in range(6):
+        gateway.spool.accept(problem_report(number), f"customer{number}@client.example",
+                             [SUPPORT], "smtp")
+    # The same message again in the same batch: settled by the receipt written just before.
+    gateway.spool.accept(problem_report(1), "customer1@client.example", [SUPPORT], "smtp")
+    outcomes = gateway.pipeline.drain()
+    assert [o.outcome for o in outcomes] == [
+        ReceiptOutcome.NEW_TICKET, ReceiptOutcome.NEW_TICKET, ReceiptOutcome.NEW_TICKET,
+        ReceiptOutcome.QUARANTINED, ReceiptOutcome.NEW_TICKET, ReceiptOutcome.NEW_TICKET,
+        ReceiptOutcome.DUPLICATE]
+    assert "disk of blobs gone for report 3" in outcomes[3].reason
+    assert outcomes[6].ticket_id == outcomes[1].ticket_id
+    with gateway.sessions() as session:
+        subjects = sorted(session.scalars(select(Ticket.subject)))
+        acknowledged = sorted(session.scalars(select(OutboxMail.recipient)))
+        receipts = session.scalars(select(ReceiptRow)).all()
+    assert subjects == [f"Report {n}" for n in (0, 1, 2, 4, 5)]
+    assert acknowledged == [f"customer{n}@client.example" for n in (0, 1, 2, 4, 5)]
+    assert len({o.ticket_id for o in outcomes if o.ticket_id}) == 5
+    assert sorted(r.outcome.value for r in receipts) == sorted(o.outcome.value for o in outcomes)
+    [(_, reason)] = gateway.spool.quarantined()
+    assert "report 3" in reason and gateway.spool.pending() == []
+    gateway.engine.dispose()
