@@ -9,9 +9,11 @@ import pytest
 
 from gateway.errors import MalformedMessage
 from gateway.parsing import (
+    ELIDED_RUN_BYTES,
     FEED_BYTES,
     ParsedMail,
     decode_base64_leniently,
+    elide_long_base64_runs,
     extract_reply,
     message_tree,
     parse_message,
@@ -555,3 +557,55 @@ DATA_BYTES = bytes(range(256)) * 3 + b"tail"
 ], ids=["lf", "crlf", "unpadded", "overpadded", "stray", "non-ascii"])
 def test_broken_base64_still_gives_the_bytes(encoded: str) -> None:
     assert decode_base64_leniently(encoded) == DATA_BYTES
+
+
+BIG_DATA = bytes(range(256)) * (ELIDED_RUN_BYTES // 256 + 1)
+BIG_BASE64 = base64.encodebytes(BIG_DATA)
+
+
+def big_part(encoded: bytes, content_type: bytes = b"application/octet-stream") -> bytes:
+    return (b"--b\r\nContent-Type: " + content_type + b"\r\n"
+            b'Content-Disposition: attachment; filename="recording.bin"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded)
+
+
+LAYOUTS = {
+    # The attachment ends its part: the CRLF before the boundary belongs to the boundary.
+    "last in its part": big_part(BIG_BASE64.replace(b"\n", b"\r\n")) + b"--b--\r\n",
+    "lf line ends": big_part(BIG_BASE64) + b"--b--\n",
+    "lines after it": big_part(BIG_BASE64 + b"\r\nnot base64 at all\r\n") + b"--b--\r\n",
+    "blank line inside": big_part(BIG_BASE64 + b"\n" + BIG_BASE64) + b"--b--\r\n",
+    "lone cr inside": big_part(BIG_BASE64[:-200] + b"\r" + BIG_BASE64[-200:]) + b"--b--\r\n",
+    "as text": big_part(BIG_BASE64, b"text/plain") + b"--b--\r\n",
+    "no closing boundary": big_part(BIG_BASE64),
+    "in a forwarded message": (
+        b"--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        b'Subject: inner\r\nContent-Type: multipart/mixed; boundary="c"\r\n\r\n'
+        + big_part(BIG_BASE64).replace(b"--b", b"--c") + b"--c--\r\n\r\n--b--\r\n"),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
+def test_a_large_base64_run_gives_the_stdlibs_tree_without_its_parser_holding_it(
+    layout: str,
+) -> None:
+    data = (b'From: a@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\n'
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            b"--b\r\nContent-Type: text/plain\r\n\r\nThe recording.\r\n" + LAYOUTS[layout])
+    fed, elided = elide_long_base64_runs(data)
+    assert len(fed) < len(data) // 2 and elided  # the run did not reach the parser
+    ours, stdlib = message_tree(data), email.message_from_bytes(data)
+    assert ours.as_bytes() == stdlib.as_bytes()
+    ours_parts, stdlib_parts = list(ours.walk()), list(stdlib.walk())
+    assert [p.get_content_type() for p in ours_parts] == [
+        p.get_content_type() for p in stdlib_parts]
+    for mine, theirs in zip(ours_parts, stdlib_parts, strict=True):
+        if not mine.is_multipart():
+            assert mine.get_payload() == theirs.get_payload()
+    if layout in ("last in its part", "lf line ends", "no closing boundary"):
+        assert parse_message(data).attachments[0].data == BIG_DATA
+
+
+def test_base64_letters_before_the_header_break_are_never_elided() -> None:
+    data = BIG_BASE64 + b"\r\nbody\r\n"  # no header fields at all: not a message
+    assert elide_long_base64_runs(data) == (data, {})
