@@ -1,10 +1,11 @@
 """The pipeline: one spooled message through parse → thread → apply → notify.
 
-Each message is handled in a savepoint that also records its `Receipt`, so the ticket
-change, the outgoing mail and the record that the message was handled commit together; the
-messages waiting at one time share one transaction (`BATCH_SIZE`), so under load one commit
-and one fsync serve many. Only after that commit are their queue entries removed. A message
-that fails is quarantined with its reason; nothing after the spool may lose it.
+A message's ticket change, its outgoing mail and its `Receipt` (the record that it was
+handled) commit together; the messages waiting at one time share one transaction
+(`BATCH_SIZE`), so under load one commit and one fsync serve many. Only after that commit
+are their queue entries removed. When a message of the batch fails, the batch is filed
+again with a savepoint per message, and only the one that failed is quarantined, with its
+reason; nothing after the spool may lose it.
 """
 
 from __future__ import annotations
