@@ -91,12 +91,13 @@ CONFIRMATION_ANSWERS = {
 }
 CUSTOMER_ROLES = (ParticipantRole.REQUESTER, ParticipantRole.CC)
 
-# What the loop protection needs to know about one address, in one round trip: a hold on
-# it, and the automatic mail it got on this ticket and in the last hour. Built once: making
-# a statement costs more than running it.
-_HELD = (AddressHold.address == bindparam("address")) & (AddressHold.until > bindparam("now"))
+# Statements built once: making one costs more than running it.
+# An outgoing mail: its message on the ticket, then its outbox row.
 STORE_OUTGOING = insert(Base.metadata.tables["messages"]).returning(Message.id)
 QUEUE_OUTBOX = insert(Base.metadata.tables["outbox"])
+# What the loop protection needs to know about one address, in one round trip: a hold on
+# it, and the automatic mail it got on this ticket and in the last hour.
+_HELD = (AddressHold.address == bindparam("address")) & (AddressHold.until > bindparam("now"))
 MAIL_ALLOWANCE = select(
     select(AddressHold.reason).where(_HELD).limit(1).scalar_subquery(),
     select(AddressHold.until).where(_HELD).limit(1).scalar_subquery(),

@@ -85,8 +85,8 @@ CHARSET_ALIASES = {
 
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 ISO_2022_JP_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
-HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
-HEADER_NAME = re.compile(rb"[!-9;-~]+:")  # HEADER_LINE for `match(data, pos)` anywhere
+# A header field's name and colon; used with `match`, so it also reads in place at `pos`.
+HEADER_LINE = re.compile(rb"[!-9;-~]+:")
 MAX_LINE_LENGTH = 998
 FEED_BYTES = 64 * 1024
 # A run of base64 lines this long (a large attachment) is kept out of the stdlib's parser,
@@ -510,13 +510,13 @@ def strip_leading_junk(raw: bytes) -> bytes:
     data = raw.lstrip()
     for _ in range(3):
         line_end = data.find(b"\n")
-        if line_end < 0 or HEADER_NAME.match(data, 0, line_end):
+        if line_end < 0 or HEADER_LINE.match(data, 0, line_end):
             break
         following = line_end + 1
         while data[following:following + 1] in (b"\r", b"\n"):
             following += 1
         # Matched in place: `data` may be a large message, and slicing it copies.
-        if data.startswith(b"From ") or HEADER_NAME.match(data, following):
+        if data.startswith(b"From ") or HEADER_LINE.match(data, following):
             data = data[following:]
         else:
             break
