@@ -8,6 +8,7 @@ It prints milliseconds a message, wall clock and CPU, and the wall time of a few
 wrapping those functions, so they add no profiler's overhead.
 
     .venv/bin/python bench/drain.py --messages 500 --repeat 3
+    .venv/bin/python bench/drain.py --messages 500 --repeat 3 --parse-ahead
     .venv/bin/python bench/drain.py --messages 500 --profile /tmp/drain.prof
 """
 
@@ -38,7 +39,7 @@ import throughput  # noqa: E402  (the corpus generator beside this file)
 GATEWAY = Path(sys.executable).with_name("gateway")
 # (module, function) whose wall time is reported as a stage of the drain.
 STAGES = (
-    ("gateway.pipeline", "parse_message"),
+    ("gateway.parse_ahead", "parse_message"),
     ("sqlalchemy.orm.session", "Session.flush"),
     ("gateway.notifications", "compose"),
     ("gateway.notifications", "Notifier.render"),
@@ -98,15 +99,18 @@ def gateway_environment(data_dir: Path) -> Iterator[None]:
 
 
 def drain_once(messages: int, seed: int, clock: StageClock,
-               profile: cProfile.Profile | None) -> DrainRun:
-    from gateway.app import build_gateway
+               profile: cProfile.Profile | None, parse_ahead: bool) -> DrainRun:
+    from gateway.app import build_gateway, limits_of
     from gateway.config import load_settings
+    from gateway.parse_ahead import ParserProcess
 
     workdir = Path(tempfile.mkdtemp(prefix="gateway-drain-"))
     try:
         with gateway_environment(workdir / "var"):
             subprocess.run([str(GATEWAY), "db", "upgrade"], check=True, capture_output=True)
-            gateway = build_gateway(load_settings())
+            settings = load_settings()
+            gateway = build_gateway(settings)
+            parser = ParserProcess(gateway.blobs, limits_of(settings)) if parse_ahead else None
             for mail in throughput.iter_corpus(messages, random.Random(seed)):
                 raw = mail.payload.replace(b"\r\n..", b"\r\n.")  # undo the dot-stuffing
                 gateway.spool.accept(raw, mail.sender, [throughput.SUPPORT], "smtp")
@@ -114,13 +118,15 @@ def drain_once(messages: int, seed: int, clock: StageClock,
             if profile is not None:
                 profile.enable()
             wall, cpu = time.perf_counter(), time.process_time()
-            outcomes = gateway.pipeline.drain()
+            outcomes = gateway.pipeline.drain(parser)
             filed_wall, filed_cpu = time.perf_counter(), time.process_time()
             report = gateway.dispatcher.deliver_due()
             delivered_wall = time.perf_counter()
             if profile is not None:
                 profile.disable()
             gateway.engine.dispose()
+            if parser is not None:
+                parser.close()
         if len(outcomes) != messages or report.sent != messages:
             raise SystemExit(f"filed {len(outcomes)} and sent {report.sent} of {messages}")
         return DrainRun(messages, filed_wall - wall, filed_cpu - cpu,
@@ -146,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the last run")
+    parser.add_argument("--parse-ahead", action="store_true",
+                        help="parse in a child process, as `gateway serve`'s workers do "
+                             "(the child's CPU and parsing time are then not counted)")
     args = parser.parse_args(argv)
     clock = StageClock()
     for module, name in STAGES:
@@ -153,12 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for run in range(args.repeat):
         profile = cProfile.Profile() if args.profile and run == args.repeat - 1 else None
-        runs.append(drain_once(args.messages, args.seed, clock, profile))
+        runs.append(drain_once(args.messages, args.seed, clock, profile, args.parse_ahead))
         if profile is not None:
             profile.dump_stats(args.profile)
     label = "min / median / max" if args.repeat > 1 else "one run"
-    print(f"{args.messages} messages of the throughput mix, {os.cpu_count()} CPUs; "
-          f"ms a message ({label}):")
+    where = "in a child process" if args.parse_ahead else "in the worker"
+    print(f"{args.messages} messages of the throughput mix, {os.cpu_count()} CPUs, parsed "
+          f"{where}; ms a message ({label}):")
     print(f"  filing, wall clock      {per_message(runs, lambda run: run.file_wall)}")
     print(f"  filing, CPU             {per_message(runs, lambda run: run.file_cpu)}")
     print(f"  delivery, wall clock    {per_message(runs, lambda run: run.deliver_wall)}")

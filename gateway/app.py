@@ -3,7 +3,8 @@
 `serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads), the IMAP
 intake in a thread when a mailbox is configured, and worker processes (`GATEWAY_WORKERS`)
 that file spooled mail (spool → tickets → outbox), run time-based work that has fallen due
-(auto-close) and deliver the outbox, until it is asked to stop. Anything a crash
+(auto-close) and deliver the outbox, until it is asked to stop. Each worker has a child
+process that parses its next batch while it files the current one. Anything a crash
 interrupts is picked up again from the spool.
 """
 
@@ -34,6 +35,7 @@ from gateway.errors import ConfigError
 from gateway.imap_inbound import Credentials, MailboxReader
 from gateway.limits import Limits
 from gateway.notifications import Notifier, Policy, Sender
+from gateway.parse_ahead import ParserProcess
 from gateway.pipeline import Pipeline
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import Spool
@@ -297,10 +299,11 @@ def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[in
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
+    parser = ParserProcess(gateway.blobs, limits_of(settings))
     timers_due = 0.0
     while True:
         # Rings during a drain stay in the pipe, so the mail they announce is not missed.
-        gateway.pipeline.drain()
+        gateway.pipeline.drain(parser)
         if time.monotonic() >= timers_due:
             run_timers(gateway)
             timers_due = time.monotonic() + TIMERS_EVERY_SECONDS
@@ -308,6 +311,7 @@ def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[in
         if stopping.value:
             break
         doorbell.wait(IDLE_POLL_SECONDS)
+    parser.close()
     gateway.engine.dispose()
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -24,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.errors import DatabaseUnavailable, GatewayError
 from gateway.limits import DEFAULT_LIMITS, Limits
 from gateway.notifications import Notifier, should_acknowledge
-from gateway.parsing import ParsedMail, is_plain_address, parse_message
+from gateway.parse_ahead import InlineParser, Parsed, Parser, Results
+from gateway.parsing import ParsedMail, is_plain_address
 from gateway.spool import Receipt, Spool
 from gateway.threader import ThreadMatch, find_ticket
 from gateway.workflow import (
@@ -46,6 +48,9 @@ log = logging.getLogger(__name__)
 
 # Messages filed in one transaction: under load, one commit (one fsync) serves many.
 BATCH_SIZE = 32
+# And at most this many bytes of them (a larger message is a batch of its own), so that a
+# batch's parsed mail stays a small multiple of the largest message in memory.
+BATCH_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,15 @@ class Recorded:
 RECORDED_COLUMNS = (ReceiptRow.id, ReceiptRow.spool_id, ReceiptRow.dedupe_key,
                     ReceiptRow.outcome, ReceiptRow.ticket_id, ReceiptRow.reason)
 RECORD_RECEIPT = insert(Base.metadata.tables["receipts"]).returning(ReceiptRow.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A batch held against other workers, with its parsing under way."""
+
+    claims: contextlib.ExitStack
+    receipts: list[Receipt]
+    parsed: Results
 
 
 @dataclass(slots=True)
@@ -103,48 +117,67 @@ class Pipeline:
         self.rules = rules
         self.limits = limits
         self.clock = clock
+        self.inline = InlineParser(blobs, limits)
 
-    def drain(self) -> list[Outcome]:
-        """Process everything waiting in the spool, oldest first, in batches.
+    def drain(self, parser: Parser | None = None) -> list[Outcome]:
+        """Process everything waiting in the spool, oldest first, in batches; `parser`
+        (by default this process) parses each batch while the one before it is filed.
 
         Entries another worker on the same spool holds are left to it. When the database is
         unavailable (locked, down), the round stops and the messages wait in the spool for
         the next: that is not the messages' fault.
         """
+        parser = parser or self.inline
         outcomes: list[Outcome] = []
-        pending = self.spool.pending()
-        for start in range(0, len(pending), BATCH_SIZE):
-            with contextlib.ExitStack() as claims:
-                batch = [receipt for receipt in pending[start:start + BATCH_SIZE]
-                         if claims.enter_context(self.spool.claim(receipt))]
-                try:
-                    outcomes += self.process_batch(batch)
-                except DatabaseUnavailable as exc:
-                    log.warning("%d message(s) wait in the spool: %s", len(batch), exc.reason)
-                    break
+        batches = deque(batches_of(self.spool.pending()))
+        upcoming = self.claim_next(batches, parser)
+        try:
+            while upcoming is not None:
+                current, upcoming = upcoming, None
+                with current.claims:
+                    upcoming = self.claim_next(batches, parser)
+                    try:
+                        outcomes += self.process_batch(current.receipts, current.parsed())
+                    except DatabaseUnavailable as exc:
+                        log.warning("%d message(s) wait in the spool: %s",
+                                    len(current.receipts), exc.reason)
+                        break
+        finally:
+            if upcoming is not None:
+                upcoming.claims.close()
         return outcomes
+
+    def claim_next(self, batches: deque[list[Receipt]], parser: Parser) -> Claimed | None:
+        """The next batch with entries no other worker holds, claimed, its parsing begun."""
+        while batches:
+            claims = contextlib.ExitStack()
+            receipts = [receipt for receipt in batches.popleft()
+                        if claims.enter_context(self.spool.claim(receipt))]
+            if receipts:
+                return Claimed(claims, receipts, parser.submit(receipts))
+            claims.close()
+        return None
 
     def process(self, receipt: Receipt) -> Outcome:
         """Parse, thread, apply and notify one message; quarantine it if that fails. Waits
         while another worker files it; then this finds the outcome that worker recorded."""
         with self.spool.claim(receipt, wait=True):
-            [outcome] = self.process_batch([receipt])
+            [outcome] = self.process_batch([receipt], self.inline.submit([receipt])())
             return outcome
 
-    def process_batch(self, receipts: list[Receipt]) -> list[Outcome]:
-        """Parse each message, file them all in one transaction, then forget or quarantine
-        each; one outcome per receipt, in order."""
+    def process_batch(self, receipts: list[Receipt], parsed: list[Parsed]) -> list[Outcome]:
+        """File the parsed messages in one transaction, then forget or quarantine each; one
+        outcome per receipt, in order."""
         outcomes: dict[str, Outcome] = {}
-        parsed = []
-        for receipt in receipts:
-            try:
-                parsed.append((receipt, parse_message(self.spool.raw(receipt), self.limits)))
-            except GatewayError as exc:
-                outcomes[receipt.spool_id] = self.quarantine(receipt, exc.reason)
-            except Exception as exc:  # Never lose a message we answered 250 for.
-                log.exception("parsing %s failed", receipt.spool_id)
-                outcomes[receipt.spool_id] = self.quarantine(receipt, internal_error(exc))
-        filing = self.file_all(parsed)
+        readable = []
+        for receipt, result in zip(receipts, parsed, strict=True):
+            if result.mail is not None:
+                readable.append((receipt, result.mail))
+                continue
+            if result.trace:
+                log.error("parsing %s failed\n%s", receipt.spool_id, result.trace.rstrip())
+            outcomes[receipt.spool_id] = self.quarantine(receipt, result.refusal)
+        filing = self.file_all(readable)
         for receipt, outcome in filing.filed:
             self.spool.done(receipt)
             outcomes[receipt.spool_id] = outcome
@@ -322,6 +355,20 @@ def is_our_message_id(message_id: str, support_address: str) -> bool:
     """Message-IDs of our notifications end in `.t<ticket>@<support domain>`."""
     domain = support_address.rpartition("@")[2].lower()
     return re.fullmatch(rf".+\.t\d+@{re.escape(domain)}", message_id.lower()) is not None
+
+
+def batches_of(receipts: list[Receipt]) -> Iterator[list[Receipt]]:
+    """`receipts` in order, in batches of at most `BATCH_SIZE` messages and `BATCH_BYTES`."""
+    batch: list[Receipt] = []
+    size = 0
+    for receipt in receipts:
+        if batch and (len(batch) == BATCH_SIZE or size + receipt.size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(receipt)
+        size += receipt.size
+    if batch:
+        yield batch
 
 
 def recorded_receipts(session: Session,

@@ -1,10 +1,11 @@
 """The import table: data flows one way, and only the wiring modules see every stage.
 
-receive (smtp_inbound) → spool → parse (parsing) → thread (threader) → apply (workflow,
-with the pure readers commands and confirmation) → notify (notifications) → deliver
-(delivery). A receiver's one job is to hand mail to the spool, so that is the single forward
-import; everything else imports only earlier stages and the shared modules (config, errors,
-tokens, storage). `pipeline`, `timers`, `app` and `cli` wire.
+receive (smtp_inbound) → spool → parse (parsing, and parse_ahead in a child process) →
+thread (threader) → apply (workflow, with the pure readers commands and confirmation) →
+notify (notifications) → deliver (delivery). A receiver's one job is to hand mail to the
+spool, so that is the single forward import; everything else imports only earlier stages
+and the shared modules (config, errors, tokens, storage). `pipeline`, `timers`, `app` and
+`cli` wire.
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ MAY_IMPORT: dict[str, set[str]] = {
     "spool": {"errors", "limits"},
     "limits": {"errors"},
     "parsing": {"errors", "limits"},
+    "parse_ahead": {"errors", "limits", "parsing", "spool"},
     "threader": {"errors", "parsing", "tokens"},
     "commands": set(),
     "confirmation": set(),
     "workflow": {"errors", "config", "parsing", "commands", "confirmation", "tokens"},
     "notifications": {"errors", "config", "parsing", "tokens", "workflow"},
     "delivery": {"errors"},
-    "pipeline": {"errors", "spool", "parsing", "threader", "workflow", "notifications",
-                 "tokens", "limits"},
+    "pipeline": {"errors", "spool", "parsing", "parse_ahead", "threader", "workflow",
+                 "notifications", "tokens", "limits"},
     "timers": {"notifications", "workflow"},
-    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "limits", "parsing", "threader",
-                     "workflow", "notifications", "delivery", "pipeline", "timers"},
+    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "limits", "parsing",
+                     "parse_ahead", "threader", "workflow", "notifications", "delivery",
+                     "pipeline", "timers"},
     "cli": SHARED | {"app"},
 }
 PURE = {"parsing", "commands", "confirmation", "limits"}

@@ -219,19 +219,38 @@ def test_kill_9_under_load_loses_and_duplicates_nothing_that_got_250(
     assert set(tickets) == expected
 
 
-def worker_of(serve: ServeProcess) -> int:
-    """The pid of `serve`'s worker: the child of its fork server."""
-    assert serve.process is not None
+def parents_of_processes() -> dict[int, int]:
     parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 parents[int(entry.name)] = int(
                     (entry / "stat").read_text().rpartition(")")[2].split()[1])
+    return parents
+
+
+def worker_of(serve: ServeProcess) -> int:
+    """The pid of `serve`'s worker: the child of its fork server."""
+    assert serve.process is not None
+    parents = parents_of_processes()
     [fork_server] = [pid for pid, parent in parents.items() if parent == serve.process.pid
                      and b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     [worker] = [pid for pid, parent in parents.items() if parent == fork_server]
     return worker
+
+
+def parser_of(worker: int) -> int:
+    """The pid of the worker's parser process."""
+    [parser] = [pid for pid, parent in parents_of_processes().items() if parent == worker
+                and b"gateway.parse_ahead" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return parser
+
+
+def is_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_worker_killed_alone_neither_hangs_intake_nor_loses_mail(
@@ -241,7 +260,11 @@ def test_worker_killed_alone_neither_hangs_intake_nor_loses_mail(
         client.sendmail("alice@customer.example", [SUPPORT], customer_mail(0))
     sink.wait_for(1)
     time.sleep(0.5)  # Idle: the worker waits to be woken.
-    os.kill(worker_of(served), signal.SIGKILL)  # As the OOM killer would.
+    worker = worker_of(served)
+    parser = parser_of(worker)
+    os.kill(worker, signal.SIGKILL)  # As the OOM killer would.
+    # Its parser process goes with it, rather than linger beside the restarted worker's.
+    wait_until(lambda: is_gone(parser), 10, "the dead worker's parser process to exit")
     for number in range(1, 4):
         with smtplib.SMTP("127.0.0.1", served.port, timeout=10) as client:
             client.sendmail("alice@customer.example", [SUPPORT],

@@ -1,0 +1,169 @@
+"""Parsing ahead: a child process parses the next batch while the worker files this one.
+
+Parsing is about a third of a worker's CPU and needs no database, so on a machine with a
+core to spare it need not wait its turn. The child reads each message from the blob store
+itself and sends back what `parse_message` made of it; the worker files the results in
+order. The child exits when the worker's end of its socket closes, so a worker that dies
+never leaves it behind; a child that dies is started again, and meanwhile the worker
+parses for itself. A batch too large to be worth the copy between processes is parsed in
+the worker, as everything is when there is no child (`InlineParser`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Protocol, cast
+
+from gateway.errors import GatewayError
+from gateway.limits import Limits
+from gateway.parsing import ParsedMail, parse_message
+from gateway.spool import Receipt
+from storage.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+# Larger batches are parsed in the worker: sending a big attachment to it costs two more
+# copies of it, one in each process, for little time saved.
+AHEAD_MAX_BYTES = 8 * 1024 * 1024
+# A child that failed is started again only after this long, so one that cannot start (a
+# broken install) costs a warning now and then, not a process for every batch.
+RESTART_AFTER_SECONDS = 10.0
+# Run by the child; `-c` rather than `-m`, so the classes it sends are this module's own.
+CHILD_MAIN = "import sys; from gateway.parse_ahead import serve; serve(int(sys.argv[1]))"
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What parsing made of one message: the mail, or why it was refused."""
+
+    mail: ParsedMail | None
+    refusal: str = ""
+    # An exception no refusal explains, formatted for the worker's log.
+    trace: str = ""
+
+
+Results = Callable[[], list[Parsed]]
+
+
+class Parser(Protocol):
+    def submit(self, receipts: Sequence[Receipt]) -> Results:
+        """Start parsing `receipts`; the callable returns one `Parsed` for each, in order."""
+        ...
+
+
+def parse_stored(blobs: BlobStore, sha256: str, limits: Limits) -> Parsed:
+    """Parse the raw message stored as `sha256`."""
+    try:
+        return Parsed(parse_message(blobs.get(sha256), limits))
+    except GatewayError as exc:
+        return Parsed(None, exc.reason)
+    except Exception as exc:  # Never lose a message we answered 250 for.
+        return Parsed(None, f"internal error: {type(exc).__name__}: {exc}",
+                      traceback.format_exc())
+
+
+@dataclass(frozen=True, slots=True)
+class InlineParser:
+    """Parses in this process, when the results are asked for."""
+
+    blobs: BlobStore
+    limits: Limits
+
+    def submit(self, receipts: Sequence[Receipt]) -> Results:
+        return lambda: self.parse([receipt.raw_sha256 for receipt in receipts])
+
+    def parse(self, digests: Sequence[str]) -> list[Parsed]:
+        return [parse_stored(self.blobs, sha256, self.limits) for sha256 in digests]
+
+
+class ParserProcess:
+    """A child process that parses each submitted batch while the caller works on."""
+
+    def __init__(self, blobs: BlobStore, limits: Limits) -> None:
+        self.inline = InlineParser(blobs, limits)
+        self.child: subprocess.Popen[bytes] | None = None
+        self.connection: Connection | None = None
+        self.submitted = 0
+        self.restart_at = 0.0
+
+    def submit(self, receipts: Sequence[Receipt]) -> Results:
+        if (sum(receipt.size for receipt in receipts) > AHEAD_MAX_BYTES
+                or time.monotonic() < self.restart_at):
+            return self.inline.submit(receipts)
+        try:
+            connection = self.connection or self.start()
+            self.submitted += 1
+            connection.send((self.submitted, [receipt.raw_sha256 for receipt in receipts]))
+        except OSError as exc:
+            self.failed(exc)
+            return self.inline.submit(receipts)
+        number = self.submitted
+        return lambda: self.receive(number, receipts)
+
+    def receive(self, number: int, receipts: Sequence[Receipt]) -> list[Parsed]:
+        try:
+            while self.connection is not None:
+                answered, results = self.connection.recv()
+                if answered == number:  # Earlier answers belong to batches given up on.
+                    return cast(list[Parsed], results)
+        except Exception as exc:  # Whatever became of the child, the worker can parse.
+            self.failed(exc)
+        return self.inline.submit(receipts)()
+
+    def failed(self, why: Exception) -> None:
+        log.warning("the parser process failed (%s: %s); parsing in the worker for %.0fs",
+                    type(why).__name__, why, RESTART_AFTER_SECONDS)
+        self.restart_at = time.monotonic() + RESTART_AFTER_SECONDS
+        self.close()
+
+    def start(self) -> Connection:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            self.child = subprocess.Popen(
+                [sys.executable, "-c", CHILD_MAIN, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            self.connection = Connection(ours.detach())
+        self.connection.send((str(self.inline.blobs.root), self.inline.limits))
+        return self.connection
+
+    def close(self) -> None:
+        """End the child: it exits when its socket closes."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        if self.child is not None:
+            try:
+                self.child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
+            self.child = None
+
+
+def serve(fd: int) -> None:
+    """The child: parse each batch the worker sends, until its socket closes."""
+    # The worker's parent owns the signals; a Ctrl-C must not kill a parse midway.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    connection = Connection(fd)
+    root, limits = connection.recv()
+    parser = InlineParser(BlobStore(Path(root)), limits)
+    while True:
+        try:
+            number, digests = connection.recv()
+        except EOFError:
+            return
+        try:
+            connection.send((number, parser.parse(digests)))
+        except OSError:  # The worker is gone.
+            return

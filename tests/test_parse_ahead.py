@@ -1,0 +1,119 @@
+"""The parser process a worker parses its next batch in, and the batches it is given."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.limits import DEFAULT_LIMITS
+from gateway.parse_ahead import AHEAD_MAX_BYTES, InlineParser, ParserProcess
+from gateway.pipeline import BATCH_BYTES, BATCH_SIZE, batches_of
+from gateway.spool import Receipt
+from storage.blobs import BlobStore
+
+MAIL = (b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"
+        b"Subject: printer %d\r\nMessage-ID: <m%d@customer.example>\r\n\r\nIt jams.\r\n")
+NOT_MAIL = b"just some words\r\nand more words\r\n"
+
+
+def stored(blobs: BlobStore, raw: bytes, name: str = "r") -> Receipt:
+    return Receipt(name, blobs.put(raw), "smtp", "alice@customer.example",
+                   ("support@example.com",), datetime.now(UTC), len(raw))
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> BlobStore:
+    store = BlobStore(tmp_path / "blobs")
+    store.root.mkdir()
+    return store
+
+
+@pytest.fixture
+def parser(blobs: BlobStore) -> Iterator[ParserProcess]:
+    process = ParserProcess(blobs, DEFAULT_LIMITS)
+    yield process
+    process.close()
+
+
+def test_the_child_parses_as_the_worker_would_refusals_and_failures_included(
+    blobs: BlobStore, parser: ParserProcess
+) -> None:
+    receipts = [stored(blobs, MAIL % (n, n)) for n in range(3)]
+    receipts.append(stored(blobs, NOT_MAIL))
+    # A receipt whose bytes are gone: an internal error, with its traceback for the log.
+    receipts.append(Receipt("gone", "0" * 64, "smtp", None, (), datetime.now(UTC), 10))
+    ahead = parser.submit(receipts)()
+    here = InlineParser(blobs, DEFAULT_LIMITS).submit(receipts)()
+    assert parser.child is not None and parser.child.poll() is None
+    assert [result.mail for result in ahead[:3]] == [result.mail for result in here[:3]]
+    assert [result.mail.subject for result in ahead[:3] if result.mail] == [
+        "printer 0", "printer 1", "printer 2"]
+    assert ahead[3].mail is None and ahead[3].refusal == here[3].refusal
+    assert "not an RFC 5322 message" in ahead[3].refusal and not ahead[3].trace
+    assert ahead[4].mail is None and ahead[4].refusal.startswith("internal error: FileNotFound")
+    assert "Traceback" in ahead[4].trace
+
+
+def test_an_answer_nobody_waited_for_is_skipped(blobs: BlobStore, parser: ParserProcess) -> None:
+    parser.submit([stored(blobs, MAIL % (1, 1))])  # Given up on, as a drain that stops.
+    second = parser.submit([stored(blobs, MAIL % (2, 2))])
+    [result] = second()
+    assert result.mail is not None and result.mail.subject == "printer 2"
+
+
+def test_a_child_that_dies_is_replaced_and_its_batch_parsed_in_the_worker(
+    blobs: BlobStore, parser: ParserProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    parser.submit([stored(blobs, MAIL % (0, 0))])()
+    assert parser.child is not None
+    first = parser.child.pid
+    os.kill(first, signal.SIGKILL)  # As the OOM killer would.
+    parser.child.wait()
+    with caplog.at_level(logging.WARNING, "gateway.parse_ahead"):
+        [result] = parser.submit([stored(blobs, MAIL % (1, 1))])()
+    assert result.mail is not None and result.mail.subject == "printer 1"
+    assert "parser process failed" in caplog.text
+    # For a while the worker parses for itself, then starts a new child.
+    [meanwhile] = parser.submit([stored(blobs, MAIL % (2, 2))])()
+    assert meanwhile.mail is not None and parser.child is None
+    parser.restart_at = 0.0
+    [again] = parser.submit([stored(blobs, MAIL % (3, 3))])()
+    assert again.mail is not None and again.mail.subject == "printer 3"
+    assert parser.child is not None and parser.child.pid != first
+
+
+def test_a_batch_too_large_to_copy_is_parsed_in_the_worker(
+    blobs: BlobStore, parser: ParserProcess
+) -> None:
+    body = b"x" * 76 + b"\r\n"
+    raw = MAIL % (9, 9) + body * (AHEAD_MAX_BYTES // len(body) + 1)
+    [result] = parser.submit([stored(blobs, raw)])()
+    assert result.mail is not None and result.mail.subject == "printer 9"
+    assert parser.child is None
+
+
+def test_the_child_exits_when_the_worker_lets_go(blobs: BlobStore, parser: ParserProcess) -> None:
+    parser.submit([stored(blobs, MAIL % (0, 0))])()
+    assert parser.child is not None
+    child = parser.child
+    parser.close()
+    assert child.returncode == 0
+
+
+def test_batches_are_capped_by_count_and_by_bytes() -> None:
+    def receipt(size: int) -> Receipt:
+        return Receipt(f"r{size}", "0" * 64, "smtp", None, (), datetime.now(UTC), size)
+
+    small = [receipt(1000) for _ in range(BATCH_SIZE * 2 + 3)]
+    assert [len(batch) for batch in batches_of(small)] == [BATCH_SIZE, BATCH_SIZE, 3]
+    big = receipt(BATCH_BYTES + 1)
+    half = receipt(BATCH_BYTES // 2)
+    sizes = [[r.size for r in batch] for batch in batches_of([half, half, half, big, half])]
+    assert sizes == [[half.size, half.size], [half.size], [big.size], [half.size]]
+    assert list(batches_of([])) == []
