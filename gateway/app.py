@@ -92,7 +92,7 @@ def build_gateway(settings: Settings) -> Gateway:
                   settings.support_address, timedelta(days=settings.bounce_hold_days))
     pipeline = Pipeline(spool, sessions, blobs, notifier, secret, settings.support_address,
                         settings.subject_tag, rules, limits_of(settings))
-    dispatcher = Dispatcher(sessions, make_transport(settings), settings.delivery_max_attempts,
+    dispatcher = Dispatcher(sessions, make_transports(settings), settings.delivery_max_attempts,
                             settings.delivery_backoff_seconds)
     timers = Timers(sessions, notifier, timedelta(days=settings.auto_close_days))
     return Gateway(settings, engine, sessions, spool, blobs, pipeline, dispatcher, timers)
@@ -131,10 +131,12 @@ def require_current_schema(engine: Engine) -> str:
                       f"{newest}: run `gateway db upgrade` first")
 
 
-def make_transport(settings: Settings) -> Transport:
+def make_transports(settings: Settings) -> list[Transport]:
+    """One connection to the relay for each of `relay_connections`; one Maildir else."""
     if settings.relay is None:
-        return MaildirDrop(settings.data_dir / "outbox-maildir")
-    return SmtpRelay(settings.relay.host, settings.relay.port)
+        return [MaildirDrop(settings.data_dir / "outbox-maildir")]
+    return [SmtpRelay(settings.relay.host, settings.relay.port)
+            for _ in range(settings.relay_connections)]
 
 
 async def serve(gateway: Gateway, stop: asyncio.Event | None = None,

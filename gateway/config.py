@@ -81,6 +81,8 @@ class Settings:
     subject_tag: str = "Support"
     # Outbound SMTP relay; None writes outgoing mail to `<data_dir>/outbox-maildir`.
     relay: Endpoint | None = None
+    # Connections each worker keeps open to the relay while it has mail to send.
+    relay_connections: int = 4
     # Largest message accepted over SMTP/LMTP/ingest, in bytes (answered with 552).
     max_message_bytes: int = 40 * 1024 * 1024
     # Header block and field count; larger headers are refused (552 / 554) before `250`.
@@ -258,6 +260,7 @@ KEYS: dict[str, tuple[str, Parser]] = {
     "support_name": ("GATEWAY_SUPPORT_NAME", parse_text),
     "subject_tag": ("GATEWAY_SUBJECT_TAG", parse_text),
     "relay": ("GATEWAY_RELAY", parse_endpoint),
+    "relay_connections": ("GATEWAY_RELAY_CONNECTIONS", parse_positive_int),
     "max_message_bytes": ("GATEWAY_MAX_MESSAGE_BYTES", parse_positive_int),
     "max_header_bytes": ("GATEWAY_MAX_HEADER_BYTES", parse_positive_int),
     "max_headers": ("GATEWAY_MAX_HEADERS", parse_positive_int),

@@ -15,7 +15,10 @@ import logging
 import mailbox
 import smtplib
 import time
+import zlib
 from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -112,14 +115,22 @@ class DeliveryReport:
 
 
 class Dispatcher:
-    """Claims due outbox rows, sends them, and records what happened."""
+    """Claims due outbox rows, sends them, and records what happened.
 
-    def __init__(self, sessions: sessionmaker[Session], transport: Transport,
+    With several transports (connections to the relay), a batch is sent over all of them
+    at once, as an MTA keeps several connections open to a busy destination: each send
+    waits a few round trips for the relay, and those waits overlap. A recipient's mail all
+    goes over one connection, so it arrives in the order it was queued.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], transports: Sequence[Transport],
                  max_attempts: int, backoff_seconds: float) -> None:
         self.sessions = sessions
-        self.transport = transport
+        self.transports = list(transports)
         self.max_attempts = max_attempts
         self.backoff = timedelta(seconds=backoff_seconds)
+        self.lanes = (ThreadPoolExecutor(len(self.transports), "delivery")
+                      if len(self.transports) > 1 else None)
 
     def deliver_due(self, now: datetime | None = None) -> DeliveryReport:
         """Send every row due at `now` (in batches); returns the counts."""
@@ -131,10 +142,11 @@ class Dispatcher:
             # Locked or down: claimed rows keep their lease and come back when it ends.
             log.warning("delivery waits for the database: %s", exc.orig)
         finally:
-            self.transport.close()
+            for transport in self.transports:
+                transport.close()
         return DeliveryReport(tally["sent"], tally["retry"], tally["failed"])
 
-    def claim(self, now: datetime) -> list[tuple[int, str, str, bytes]]:
+    def claim(self, now: datetime) -> list[Claimed]:
         with self.sessions.begin() as session:
             rows = session.scalars(
                 select(OutboxMail)
@@ -146,24 +158,21 @@ class Dispatcher:
             ).all()
             for row in rows:
                 row.next_attempt_at = now + LEASE
-            return [(row.id, row.mail_from, row.recipient, row.content) for row in rows]
+            return [Claimed(row.id, row.mail_from, row.recipient, row.content) for row in rows]
 
-    def send_batch(self, claimed: list[tuple[int, str, str, bytes]]) -> Counter[str]:
+    def send_batch(self, claimed: list[Claimed]) -> Counter[str]:
         """Send the claimed rows, then record what became of them in one transaction."""
         lease_ends = time.monotonic() + SEND_WITHIN_LEASE.total_seconds()
-        sent: list[int] = []
-        failures: list[tuple[int, DeliveryFailed]] = []
-        for row_id, mail_from, recipient, content in claimed:
-            if time.monotonic() > lease_ends:
-                # A slow relay: the rest of the batch may be claimed by another worker
-                # soon, and must not be sent twice. They come back later.
-                break
-            try:
-                self.transport.send(mail_from, recipient, content)
-            except DeliveryFailed as exc:
-                failures.append((row_id, exc))
-            else:
-                sent.append(row_id)
+        lanes: list[list[Claimed]] = [[] for _ in self.transports]
+        for row in claimed:
+            lanes[zlib.crc32(row.recipient.lower().encode()) % len(lanes)].append(row)
+        if self.lanes is None:
+            results = [send_lane(self.transports[0], lanes[0], lease_ends)]
+        else:
+            results = list(self.lanes.map(send_lane, self.transports, lanes,
+                                          [lease_ends] * len(lanes)))
+        sent = [row_id for lane_sent, _ in results for row_id in lane_sent]
+        failures = [failure for _, lane_failures in results for failure in lane_failures]
         tally: Counter[str] = Counter(sent=len(sent))
         with self.sessions.begin() as session:
             if sent:
@@ -173,6 +182,35 @@ class Dispatcher:
                 tally[record_failure(session, row_id, failure, self.max_attempts,
                                      self.backoff)] += 1
         return tally
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An outbox row claimed for sending."""
+
+    id: int
+    mail_from: str
+    recipient: str
+    content: bytes
+
+
+def send_lane(transport: Transport, rows: list[Claimed], lease_ends: float
+              ) -> tuple[list[int], list[tuple[int, DeliveryFailed]]]:
+    """Send `rows` in order over `transport`: the ids sent, and the failures."""
+    sent: list[int] = []
+    failures: list[tuple[int, DeliveryFailed]] = []
+    for row in rows:
+        if time.monotonic() > lease_ends:
+            # A slow relay: the rest of the batch may be claimed by another worker soon,
+            # and must not be sent twice. They come back later.
+            break
+        try:
+            transport.send(row.mail_from, row.recipient, row.content)
+        except DeliveryFailed as exc:
+            failures.append((row.id, exc))
+        else:
+            sent.append(row.id)
+    return sent, failures
 
 
 def record_failure(session: Session, row_id: int, failure: DeliveryFailed, max_attempts: int,

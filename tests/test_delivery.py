@@ -1,12 +1,29 @@
-"""Outbox delivery against a real relay: retries with backoff, permanent failures."""
+"""Outbox delivery against a real relay: retries with backoff, permanent failures, several
+connections at once."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from gateway.config import Endpoint
+from gateway.app import build_gateway
+from gateway.config import Endpoint, Settings
 from storage.models import OutboxMail, OutboxState
-from tests.conftest import RunningGateway, Sink, free_port, load_case, wait_until
+from storage.session import upgrade_schema
+from tests.conftest import (
+    SUPPORT,
+    RunningGateway,
+    Sink,
+    SinkHandler,
+    free_port,
+    load_case,
+    wait_until,
+)
 
 
 def outbox(gateway: RunningGateway) -> list[OutboxMail]:
@@ -50,3 +67,49 @@ def test_unreachable_relay_keeps_mail_queued(make_gateway, sink: Sink) -> None: 
     [row] = outbox(gateway)
     assert row.state is OutboxState.PENDING
     assert "unreachable" in row.last_error
+
+
+@dataclass
+class OverlapHandler(SinkHandler):
+    """The relay, taking a moment over each mail and noting how many it held at once."""
+
+    active: int = 0
+    most_at_once: int = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.active += 1
+        self.most_at_once = max(self.most_at_once, self.active)
+        await asyncio.sleep(0.05)
+        self.active -= 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_batch_goes_over_several_relay_connections_each_recipient_in_order(
+    settings: Settings, connections: int
+) -> None:
+    handler = OverlapHandler()
+    relay = Controller(handler, hostname="127.0.0.1", port=free_port())
+    relay.start()
+    try:
+        settings = replace(settings, relay=Endpoint("127.0.0.1", relay.port),
+                           relay_connections=connections)
+        settings.data_dir.mkdir(parents=True)
+        upgrade_schema(settings.effective_database_url)
+        gateway = build_gateway(settings)
+        recipients = [f"customer{n}@example.org" for n in range(8)]
+        with gateway.sessions.begin() as session:
+            for round_ in range(3):
+                session.add_all(OutboxMail(
+                    mail_from=SUPPORT, recipient=recipient,
+                    content=f"Subject: {recipient} {round_}\r\n\r\nhi\r\n".encode())
+                    for recipient in recipients)
+        assert gateway.dispatcher.deliver_due().sent == 24
+        gateway.engine.dispose()
+    finally:
+        relay.stop()
+    assert handler.most_at_once == connections
+    for recipient in recipients:
+        subjects = [mail.message["subject"] for mail in handler.received
+                    if mail.recipients == [recipient]]
+        assert subjects == [f"{recipient} {round_}" for round_ in range(3)]
