@@ -555,7 +555,8 @@ def status_kib(pid: int, key: str) -> int:
 
 
 def session_members(session: int) -> list[int]:
-    """Every process in the session `gateway serve` leads: it, its worker, the fork server."""
+    """Every process in the session `gateway serve` leads: it, its worker and the worker's
+    parser process, the fork server."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -573,8 +574,8 @@ def session_members(session: int) -> list[int]:
 @dataclass(frozen=True, slots=True)
 class Memory:
     """Resident memory of the gateway's processes, in KiB: the listener process, the
-    largest of the others (the worker), and the proportional share of them all (PSS, so
-    pages the fork server shares with the worker count once)."""
+    largest of the others (the worker, or its parser process), and the proportional share
+    of them all (PSS, so pages the fork server shares with the worker count once)."""
 
     listener: int
     worker: int
