@@ -226,6 +226,9 @@ class Pipeline:
                 except Exception as exc:
                     if not one_by_one:
                         raise
+                    # The savepoint took back rows the session still holds as loaded (a new
+                    # ticket's, see storage/rows.py); what it holds is flushed, so let go.
+                    session.expunge_all()
                     set_aside(filing, receipt, mail, exc)
                     continue
                 if row is not None:

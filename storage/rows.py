@@ -6,6 +6,10 @@ ticket's rows (the ticket, its participants, first message, attachments and even
 written together and only depend on each other, so `insert_as_loaded` writes each with one
 statement and then hands the objects to the session, which tracks later changes to them as
 usual.
+
+A savepoint rolled back after them takes their rows back but leaves them in the session,
+which only forgets objects its own flush inserted: the caller expunges them then, or the
+next row to get the same key could not be attached.
 """
 
 from __future__ import annotations
