@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import repeat
 from pathlib import Path
 from typing import Protocol
 
@@ -146,7 +147,7 @@ class Dispatcher:
                 transport.close()
         return DeliveryReport(tally["sent"], tally["retry"], tally["failed"])
 
-    def claim(self, now: datetime) -> list[Claimed]:
+    def claim(self, now: datetime) -> list[ClaimedMail]:
         with self.sessions.begin() as session:
             rows = session.scalars(
                 select(OutboxMail)
@@ -158,19 +159,16 @@ class Dispatcher:
             ).all()
             for row in rows:
                 row.next_attempt_at = now + LEASE
-            return [Claimed(row.id, row.mail_from, row.recipient, row.content) for row in rows]
+            return [ClaimedMail(row.id, row.mail_from, row.recipient, row.content) for row in rows]
 
-    def send_batch(self, claimed: list[Claimed]) -> Counter[str]:
+    def send_batch(self, claimed: list[ClaimedMail]) -> Counter[str]:
         """Send the claimed rows, then record what became of them in one transaction."""
         lease_ends = time.monotonic() + SEND_WITHIN_LEASE.total_seconds()
-        lanes: list[list[Claimed]] = [[] for _ in self.transports]
+        lanes: list[list[ClaimedMail]] = [[] for _ in self.transports]
         for row in claimed:
             lanes[zlib.crc32(row.recipient.lower().encode()) % len(lanes)].append(row)
-        if self.lanes is None:
-            results = [send_lane(self.transports[0], lanes[0], lease_ends)]
-        else:
-            results = list(self.lanes.map(send_lane, self.transports, lanes,
-                                          [lease_ends] * len(lanes)))
+        over = self.lanes.map if self.lanes is not None else map
+        results = list(over(send_lane, self.transports, lanes, repeat(lease_ends)))
         sent = [row_id for lane_sent, _ in results for row_id in lane_sent]
         failures = [failure for _, lane_failures in results for failure in lane_failures]
         tally: Counter[str] = Counter(sent=len(sent))
@@ -185,7 +183,7 @@ class Dispatcher:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
+class ClaimedMail:
     """An outbox row claimed for sending."""
 
     id: int
@@ -194,7 +192,7 @@ class Claimed:
     content: bytes
 
 
-def send_lane(transport: Transport, rows: list[Claimed], lease_ends: float
+def send_lane(transport: Transport, rows: list[ClaimedMail], lease_ends: float
               ) -> tuple[list[int], list[tuple[int, DeliveryFailed]]]:
     """Send `rows` in order over `transport`: the ids sent, and the failures."""
     sent: list[int] = []

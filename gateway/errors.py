@@ -113,3 +113,8 @@ class InvalidTransition(GatewayError):
 
 class TicketNotFound(GatewayError):
     pass
+
+
+def internal_error(exc: Exception) -> str:
+    """The quarantine reason for an exception no stage answered on purpose."""
+    return f"internal error: {type(exc).__name__}: {exc}"

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Protocol, cast
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, internal_error
 from gateway.limits import Limits
 from gateway.parsing import ParsedMail, parse_message
 from gateway.spool import Receipt
@@ -68,8 +68,7 @@ def parse_stored(blobs: BlobStore, sha256: str, limits: Limits) -> Parsed:
     except GatewayError as exc:
         return Parsed(None, exc.reason)
     except Exception as exc:  # Never lose a message we answered 250 for.
-        return Parsed(None, f"internal error: {type(exc).__name__}: {exc}",
-                      traceback.format_exc())
+        return Parsed(None, internal_error(exc), traceback.format_exc())
 
 
 @dataclass(frozen=True, slots=True)

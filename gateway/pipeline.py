@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import DatabaseUnavailable, GatewayError
+from gateway.errors import DatabaseUnavailable, GatewayError, internal_error
 from gateway.limits import DEFAULT_LIMITS, Limits
 from gateway.notifications import Notifier, should_acknowledge
 from gateway.parse_ahead import InlineParser, Parsed, Parser, Results
@@ -81,7 +81,7 @@ RECORD_RECEIPT = insert(Base.metadata.tables["receipts"]).returning(ReceiptRow.i
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
+class ClaimedBatch:
     """A batch held against other workers, with its parsing under way."""
 
     claims: contextlib.ExitStack
@@ -147,14 +147,14 @@ class Pipeline:
                 upcoming.claims.close()
         return outcomes
 
-    def claim_next(self, batches: deque[list[Receipt]], parser: Parser) -> Claimed | None:
+    def claim_next(self, batches: deque[list[Receipt]], parser: Parser) -> ClaimedBatch | None:
         """The next batch with entries no other worker holds, claimed, its parsing begun."""
         while batches:
             claims = contextlib.ExitStack()
             receipts = [receipt for receipt in batches.popleft()
                         if claims.enter_context(self.spool.claim(receipt))]
             if receipts:
-                return Claimed(claims, receipts, parser.submit(receipts))
+                return ClaimedBatch(claims, receipts, parser.submit(receipts))
             claims.close()
         return None
 
@@ -398,10 +398,6 @@ def choose_sender(mail: ParsedMail, receipt: Receipt) -> str:
     if receipt.mail_from and is_plain_address(receipt.mail_from):
         return receipt.mail_from.lower()
     return UNKNOWN_SENDER
-
-
-def internal_error(exc: Exception) -> str:
-    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def set_aside(filing: Filing, receipt: Receipt, mail: ParsedMail, exc: Exception) -> None:
