@@ -599,6 +599,39 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU a process has used; 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def role_of(pid: int, listener: int) -> str:
+    """What a process of the gateway's session does. Workers are forked by the fork server,
+    the listener's child, so both show the fork server's command line."""
+    if pid == listener:
+        return "listener"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except OSError:
+        return "gone"
+    if b"parse_ahead" in command:
+        return "parser"
+    return "fork server" if parent == listener else "worker"
+
+
+def cpu_by_role(listener: int) -> Counter[str]:
+    """CPU seconds so far of the gateway's processes, summed by what each does."""
+    used: Counter[str] = Counter()
+    for member in session_members(listener):
+        used[role_of(member, listener)] += cpu_seconds(member)
+    return used
+
+
 # --- one level, many levels -----------------------------------------------------------------
 
 
@@ -613,8 +646,13 @@ class LevelResult:
     acks: int
     quarantined: list[tuple[int, str]]
     memory: Memory
+    # CPU seconds each kind of process spent on this level's messages.
+    cpu: Counter[str]
     exit_code: int | None
     log_tail: str
+
+    def cpu_ms_per_message(self, role: str) -> str:
+        return f"{self.cpu[role] * 1000 / max(self.gateway.accepted, 1):.2f}"
 
     @property
     def quarantined_count(self) -> int:
@@ -667,15 +705,19 @@ def measure_gateway(corpus: Sequence[Mail], concurrency: int, run: int, workdir:
     gateway = start_gateway(workdir, sink_port, settings)
     try:
         progress(f"  gateway pid {gateway.process.pid}, data in {gateway.data_dir}")
+        cpu_before = cpu_by_role(gateway.process.pid)
         sent = send_corpus(gateway.port, corpus, concurrency, timeout)
         drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
+        cpu = cpu_by_role(gateway.process.pid)
+        cpu.subtract(cpu_before)
         tickets = count_filed(gateway.database).tickets
         quarantined = quarantine_reasons(gateway.database)
         memory = gateway_memory(gateway.process.pid)
     finally:
         exit_code = stop_process(gateway.process)
     return LevelResult(concurrency, run, ceiling, sent, drained, tickets, sink.count, quarantined,
-                       memory, exit_code, log_tail(gateway.log_path) if exit_code != 0 else "")
+                       memory, cpu, exit_code,
+                       log_tail(gateway.log_path) if exit_code != 0 else "")
 
 
 # --- one large message; a long run ---------------------------------------------------------
@@ -831,6 +873,9 @@ ROWS: tuple[Row, ...] = (
     ("listener peak RSS MiB", lambda r: mib(r.memory.listener)),
     ("worker peak RSS MiB", lambda r: mib(r.memory.worker)),
     ("all processes PSS MiB", lambda r: mib(r.memory.all_pss)),
+    ("CPU ms/msg: listener", lambda r: r.cpu_ms_per_message("listener")),
+    ("  worker", lambda r: r.cpu_ms_per_message("worker")),
+    ("  parser", lambda r: r.cpu_ms_per_message("parser")),
     ("exit code on SIGTERM", lambda r: "killed" if r.exit_code is None else str(r.exit_code)),
 )
 
