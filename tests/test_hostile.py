@@ -4,14 +4,18 @@ Each test here would fail without the rule it names."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import smtplib
 from collections.abc import Callable
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from gateway.cli import print_ticket, ticket_detail
+from gateway.notifications import MailFile, compose
 from gateway.parsing import parse_sender
 from storage.models import AddressHold, Attachment, Event, Message, ReceiptOutcome, Ticket
 from tests.conftest import (
@@ -287,6 +291,23 @@ def test_header_values_from_mail_cannot_inject_headers_into_our_mail(
     content = html.get_content()  # type: ignore[attr-defined]
     assert "<script>" not in content and "<img" not in content
     assert "&lt;script&gt;" in content or "alert(1)" not in content
+
+
+def test_text_shaped_like_a_boundary_cannot_split_our_mail() -> None:
+    text = "Before\n--=_\n--=_0123456789abcdef0123456789abcdef--\n=_ after ü\n"
+    first = compose([("Subject", "x")], text, f"<pre>{text}</pre>")
+    second = compose([("Subject", "x")], text, "<p>x</p>", [MailFile("a.bin", "x/y", b"=_")])
+    for raw in (first, second):
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        plain = message.get_body(("plain",))
+        assert plain is not None
+        content = plain.get_content()  # type: ignore[attr-defined]
+        assert content.replace("\r\n", "\n") == text
+    parsed = email.message_from_bytes(second, policy=email.policy.default)
+    assert [part.get_content_type() for part in parsed.walk()] == [
+        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "x/y"]
+    assert email.message_from_bytes(first).get_boundary() != parsed.get_boundary()
 
 
 def with_headers(lines: str) -> bytes:
