@@ -14,17 +14,42 @@ next row to get the same key could not be attached.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import Insert, Table, insert, inspect
-from sqlalchemy.orm import RelationshipDirection, Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, RelationshipDirection, Session, make_transient_to_detached
 
 from storage.models import Base
 
 
+@dataclass(frozen=True, slots=True)
+class InsertPlan:
+    """What inserting one mapped class takes, worked out once per class, not per row."""
+
+    # INSERT ... RETURNING every mapped column, in the order of `attributes`.
+    statement: Insert
+    # (attribute, column) for each mapped column.
+    attributes: tuple[tuple[str, str], ...]
+    # (relationship, ((local column, the target's attribute), ...)) for each many-to-one:
+    # the foreign keys a flush would copy from the objects this one points to.
+    parents: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
 @cache
-def insert_returning_all(table: Table) -> Insert:
-    return insert(table).returning(*table.c)
+def plan_for(mapper: Mapper[Base]) -> InsertPlan:
+    columns = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
+    parents = tuple(
+        (relationship.key, tuple(
+            (str(local.key), relationship.mapper.get_property_by_column(remote).key)
+            for local, remote in relationship.local_remote_pairs))
+        for relationship in mapper.relationships
+        if relationship.direction is RelationshipDirection.MANYTOONE)
+    table = mapper.local_table
+    assert isinstance(table, Table)
+    return InsertPlan(
+        insert(table).returning(*(column for _, column in columns)),
+        tuple((key, str(column.key)) for key, column in columns), parents)
 
 
 def insert_as_loaded(session: Session, *objects: Base) -> None:
@@ -33,20 +58,17 @@ def insert_as_loaded(session: Session, *objects: Base) -> None:
     connection = session.connection()
     for obj in objects:
         state = inspect(obj)
-        mapper = state.mapper
-        values = {prop.columns[0].key: state.dict[prop.key] for prop in mapper.column_attrs
-                  if prop.key in state.dict}
-        # The foreign keys a flush would copy from the objects this one points to.
-        for relationship in mapper.relationships:
-            target = state.dict.get(relationship.key)
-            if relationship.direction is RelationshipDirection.MANYTOONE and target is not None:
-                target_mapper = relationship.mapper
-                for local, remote in relationship.local_remote_pairs:
-                    values[str(local.key)] = getattr(
-                        target, target_mapper.get_property_by_column(remote).key)
-        row = connection.execute(insert_returning_all(mapper.local_table), values).one()
-        for prop in mapper.column_attrs:
-            state.dict[prop.key] = row._mapping[prop.columns[0]]
+        plan = plan_for(state.mapper)
+        loaded = state.dict
+        values = {column: loaded[key] for key, column in plan.attributes if key in loaded}
+        for key, pairs in plan.parents:
+            target = loaded.get(key)
+            if target is not None:
+                for column, target_key in pairs:
+                    values[column] = getattr(target, target_key)
+        row = connection.execute(plan.statement, values).one()
+        for (key, _), value in zip(plan.attributes, row, strict=True):
+            loaded[key] = value
     for obj in objects:
         make_transient_to_detached(obj)
     session.add_all(objects)
