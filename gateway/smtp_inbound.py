@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
@@ -93,6 +95,25 @@ class CompactData(SMTP):
         if content.startswith(b"."):
             content = content[1:]
         return content.replace(b"\r\n.", b"\r\n")
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address of a MAIL or RCPT argument and the parameters after it, as aiosmtpd
+        parses them, or (None, None) for a malformed one. aiosmtpd's own defines a
+        `typing.Protocol` class on every call (about 15 of the 50 µs each MAIL and RCPT
+        spent here), and lets the stdlib's IndexError for an address such as `alice@`
+        through, which became a `451` and a traceback instead of a syntax error."""
+        if not arg:
+            return "", ""
+        parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
+        try:
+            address, rest = parse(arg)
+        except (HeaderParseError, IndexError):
+            return None, None
+        addr = address.addr_spec
+        local_part = addr.rpartition("@")[0]
+        if self.local_part_limit and len(local_part) > self.local_part_limit:
+            return None, None
+        return addr, rest
 
     def over_limit(self, received: int) -> bool:
         # As aiosmtpd counts: the message with its stuffing dots, not the final dot line.

@@ -9,9 +9,10 @@ import smtplib
 import time
 
 import pytest
+from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
-from gateway.smtp_inbound import LONG_LINE_LIMIT
+from gateway.smtp_inbound import LONG_LINE_LIMIT, TolerantSMTP
 from gateway.tokens import read_token, token_in_address
 from storage.blobs import sha256_hex
 from storage.models import Attachment, Direction, Message, Receipt, ReceiptOutcome, TicketStatus
@@ -109,6 +110,53 @@ def test_only_the_support_domain_is_accepted_never_a_relay(gateway: RunningGatew
     assert list(refused) == ["support@other.example"]
     [receipt] = gateway.wait_for_receipts(1)
     assert receipt.recipients == f"{SUPPORT}, SUPPORT+anything@EXAMPLE.COM"
+
+
+ENVELOPE_ARGUMENTS = [
+    "", "<>", "<alice@customer.example>", "alice@customer.example", "alice smith",
+    "<alice@customer.example> SIZE=4500 BODY=8BITMIME", " <alice@customer.example>",
+    '<"alice smith"@customer.example>', "<@relay.example:alice@customer.example>",
+    "<alice@[192.0.2.1]>", "<alice>", "<alice@customer.example", "@customer.example",
+    "<a\\@b@customer.example>", "<" + "a" * 65 + "@customer.example>", "<<>>", "<  >",
+]
+
+
+@pytest.mark.parametrize("local_part_limit", [0, 64])
+def test_envelope_addresses_are_read_as_aiosmtpd_reads_them(local_part_limit: int) -> None:
+    ours, theirs = TolerantSMTP.__new__(TolerantSMTP), SMTP.__new__(SMTP)
+    for server in (ours, theirs):
+        server.local_part_limit = local_part_limit
+    for argument in ENVELOPE_ARGUMENTS:
+        assert ours._getaddr(argument) == theirs._getaddr(argument), argument
+    assert ours._getaddr("<alice@customer.example> SIZE=10") == (
+        "alice@customer.example", "SIZE=10")
+    # Where the stdlib's parser raises IndexError, aiosmtpd's reading raises with it.
+    assert ours._getaddr("alice@") == (None, None)
+    with pytest.raises(IndexError):
+        theirs._getaddr("alice@")
+
+
+def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
+    gateway: RunningGateway,
+) -> None:
+    endpoint = gateway.settings.smtp_listen
+    assert endpoint is not None
+    client = RawClient(endpoint.port)
+    try:
+        assert client.command("EHLO client.example").startswith("250")
+        for malformed in ("MAIL FROM:alice@", "MAIL FROM:<<>>"):
+            assert client.command(malformed).startswith("553 5.1.3"), malformed
+        assert client.command("MAIL FROM:alice@customer.example").startswith("250")
+        for malformed in ("RCPT TO:support@", "RCPT TO:<  >"):
+            assert client.command(malformed).startswith("553 5.1.3"), malformed
+        assert client.command(f"RCPT TO:{SUPPORT}").startswith("250")
+        assert client.command("DATA").startswith("354")
+        client.sock.sendall(load_case("customer_new.eml") + b".\r\n")
+        assert client.reply().startswith("250 2.0.0 Queued as")
+    finally:
+        client.close()
+    [receipt] = gateway.wait_for_receipts(1)
+    assert (receipt.mail_from, receipt.recipients) == ("alice@customer.example", SUPPORT)
 
 
 def test_oversize_message_is_refused_with_552(make_gateway) -> None:  # type: ignore[no-untyped-def]
