@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 LONG_LINE_LIMIT = 64 * 1024
 
 
+# The stdlib's address parser also fails with these on some malformed addresses:
+# IndexError for `alice@`, AttributeError for `<a@[>` and `"`.
+ADDRESS_PARSER_FAILURES = (HeaderParseError, IndexError, AttributeError)
+
+
 class CompactData(SMTP):
     """DATA read in large pieces into one buffer, not line by line.
 
@@ -100,16 +105,16 @@ class CompactData(SMTP):
         """The address of a MAIL or RCPT argument and the parameters after it, as aiosmtpd
         parses them, or (None, None) for a malformed one. aiosmtpd's own defines a
         `typing.Protocol` class on every call (about 15 of the 50 µs each MAIL and RCPT
-        spent here), and lets the stdlib's IndexError for an address such as `alice@`
-        through, which became a `451` and a traceback instead of a syntax error."""
+        spent here), and lets through what the stdlib's parser raises besides
+        HeaderParseError, which became a `451` and a traceback instead of a syntax error."""
         if not arg:
             return "", ""
         parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
         try:
             address, rest = parse(arg)
-        except (HeaderParseError, IndexError):
+            addr = address.addr_spec
+        except ADDRESS_PARSER_FAILURES:
             return None, None
-        addr = address.addr_spec
         local_part = addr.rpartition("@")[0]
         if self.local_part_limit and len(local_part) > self.local_part_limit:
             return None, None

@@ -10,6 +10,8 @@ import time
 
 import pytest
 from aiosmtpd.smtp import SMTP
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from gateway.smtp_inbound import LONG_LINE_LIMIT, TolerantSMTP
@@ -130,10 +132,38 @@ def test_envelope_addresses_are_read_as_aiosmtpd_reads_them(local_part_limit: in
         assert ours._getaddr(argument) == theirs._getaddr(argument), argument
     assert ours._getaddr("<alice@customer.example> SIZE=10") == (
         "alice@customer.example", "SIZE=10")
-    # Where the stdlib's parser raises IndexError, aiosmtpd's reading raises with it.
-    assert ours._getaddr("alice@") == (None, None)
-    with pytest.raises(IndexError):
-        theirs._getaddr("alice@")
+    # Where the stdlib's parser raises more than HeaderParseError, aiosmtpd's reading
+    # raises with it; ours calls the address malformed.
+    for argument in ("alice@", "<a@[>", "<a@[192.0.2.1>", '"'):
+        assert ours._getaddr(argument) == (None, None), argument
+        with pytest.raises((IndexError, AttributeError)):
+            theirs._getaddr(argument)
+
+
+ADDRESS_PIECES = st.sampled_from(
+    ["a", "b.c", "@", "<", ">", '"', "\\", "[", "]", ":", ",", ";", "(", ")", " ", ".",
+     "1.2.3.4", "ä", "=", "SIZE=1", "\t"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(ADDRESS_PIECES, max_size=12).map("".join))
+@example("alice@")
+@example("<a@[>")
+@example('"')
+@example("<a@[1.2.3.4>")
+def test_any_envelope_argument_is_read_or_called_malformed_never_an_error(
+    argument: str,
+) -> None:
+    ours, theirs = TolerantSMTP.__new__(TolerantSMTP), SMTP.__new__(SMTP)
+    ours.local_part_limit = theirs.local_part_limit = 64
+    address, rest = ours._getaddr(argument)
+    assert (address is None) == (rest is None)
+    try:
+        expected = theirs._getaddr(argument)
+    except (IndexError, AttributeError):
+        assert address is None
+    else:
+        assert (address, rest) == expected
 
 
 def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
@@ -144,10 +174,11 @@ def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
     client = RawClient(endpoint.port)
     try:
         assert client.command("EHLO client.example").startswith("250")
-        for malformed in ("MAIL FROM:alice@", "MAIL FROM:<<>>"):
+        for malformed in ("MAIL FROM:alice@", "MAIL FROM:<<>>", "MAIL FROM:<a@[>",
+                          'MAIL FROM:"'):
             assert client.command(malformed).startswith("553 5.1.3"), malformed
         assert client.command("MAIL FROM:alice@customer.example").startswith("250")
-        for malformed in ("RCPT TO:support@", "RCPT TO:<  >"):
+        for malformed in ("RCPT TO:support@", "RCPT TO:<  >", "RCPT TO:<support@[>"):
             assert client.command(malformed).startswith("553 5.1.3"), malformed
         assert client.command(f"RCPT TO:{SUPPORT}").startswith("250")
         assert client.command("DATA").startswith("354")
