@@ -190,6 +190,26 @@ def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
     assert (receipt.mail_from, receipt.recipients) == ("alice@customer.example", SUPPORT)
 
 
+@pytest.mark.parametrize("listener", ["smtp", "lmtp"])
+def test_a_recipient_that_is_not_utf8_is_refused_with_550_naming_it(
+    gateway: RunningGateway, listener: str
+) -> None:
+    endpoint = gateway.settings.smtp_listen if listener == "smtp" else gateway.settings.lmtp_listen
+    assert endpoint is not None
+    client = RawClient(endpoint.port)
+    try:
+        assert client.command("LHLO client.example" if listener == "lmtp"
+                              else "EHLO client.example").startswith("250")
+        assert client.command("MAIL FROM:<alice@customer.example>").startswith("250")
+        client.sock.sendall(b"RCPT TO:<caf\xe9\xff@example.com>\r\n")
+        assert client.reply() == "550 5.1.1 no such mailbox here: caf\\xe9\\xff@example.com"
+        client.sock.sendall("RCPT TO:<café@example.com>\r\n".encode())
+        assert client.reply() == "550 5.1.1 no such mailbox here: café@example.com"
+        assert client.command(f"RCPT TO:<{SUPPORT}>").startswith("250")
+    finally:
+        client.close()
+
+
 def test_oversize_message_is_refused_with_552(make_gateway) -> None:  # type: ignore[no-untyped-def]
     small = make_gateway(max_message_bytes=2000)
     raw = load_case("customer_new.eml")
