@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import logging
+import random
 import smtplib
 import time
 
@@ -208,6 +210,45 @@ def test_a_recipient_that_is_not_utf8_is_refused_with_550_naming_it(
         assert client.command(f"RCPT TO:<{SUPPORT}>").startswith("250")
     finally:
         client.close()
+
+
+COMMAND_VERBS = [b"HELO", b"EHLO", b"LHLO", b"MAIL FROM:", b"RCPT TO:", b"MAIL FROM:<",
+                 b"RCPT TO:<", b"VRFY", b"EXPN", b"NOOP", b"HELP", b"RSET", b"AUTH", b"STARTTLS",
+                 b"DATA", b"MAIL FROM:<a@b.example> SIZE=", b"RCPT TO:<" + SUPPORT.encode() + b">"]
+COMMAND_ARGUMENTS = [b"", b" ", b" x", b" <a@b.example>", b"\xff\xfe", b" \xc3\xa4", b"\x00",
+                     b" " + b"y" * 2000, b" <" + SUPPORT.encode() + b">", b"\xe9@example.com>",
+                     b"a@[>", b'"', b"alice@", b" PLAIN", b" =", b" 10", b":", b"<>"]
+
+
+@pytest.mark.parametrize("listener", ["smtp", "lmtp"])
+def test_no_command_line_makes_the_listener_fail_or_say_try_later(
+    gateway: RunningGateway, listener: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Seeded random sessions of real and broken commands: every one is answered, none with
+    the `451` a failing handler gives, and nothing is logged as a session error."""
+    endpoint = gateway.settings.smtp_listen if listener == "smtp" else gateway.settings.lmtp_listen
+    assert endpoint is not None
+    greeting = b"LHLO client.example" if listener == "lmtp" else b"EHLO client.example"
+    rng = random.Random(20261203)
+    caplog.set_level(logging.ERROR, logger="gateway.smtp_inbound")
+    answered = 0
+    for _ in range(150):
+        client = RawClient(endpoint.port)
+        try:
+            client.sock.sendall(greeting + b"\r\n")
+            assert client.reply().startswith("250")
+            for _ in range(rng.randint(1, 6)):
+                line = rng.choice(COMMAND_VERBS) + rng.choice(COMMAND_ARGUMENTS)
+                client.sock.sendall(line + b"\r\n")
+                reply = client.reply()
+                assert reply[:3].isdigit() and not reply.startswith("451"), (line, reply)
+                answered += 1
+                if reply.startswith(("221", "421", "502 5.5.1")):  # the server ended it
+                    break
+        finally:
+            client.close()
+    assert answered > 300
+    assert "SMTP session error" not in caplog.text
 
 
 def test_oversize_message_is_refused_with_552(make_gateway) -> None:  # type: ignore[no-untyped-def]
