@@ -171,11 +171,8 @@ def test_any_envelope_argument_is_read_or_called_malformed_never_an_error(
 def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
     gateway: RunningGateway,
 ) -> None:
-    endpoint = gateway.settings.smtp_listen
-    assert endpoint is not None
-    client = RawClient(endpoint.port)
+    client = greeted_client(gateway, "smtp")
     try:
-        assert client.command("EHLO client.example").startswith("250")
         for malformed in ("MAIL FROM:alice@", "MAIL FROM:<<>>", "MAIL FROM:<a@[>",
                           'MAIL FROM:"'):
             assert client.command(malformed).startswith("553 5.1.3"), malformed
@@ -192,16 +189,22 @@ def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
     assert (receipt.mail_from, receipt.recipients) == ("alice@customer.example", SUPPORT)
 
 
+def greeted_client(gateway: RunningGateway, listener: str) -> RawClient:
+    """A raw client on the gateway's SMTP or LMTP listener, past EHLO or LHLO."""
+    endpoint = gateway.settings.smtp_listen if listener == "smtp" else gateway.settings.lmtp_listen
+    assert endpoint is not None
+    client = RawClient(endpoint.port)
+    hello = "LHLO" if listener == "lmtp" else "EHLO"
+    assert client.command(f"{hello} client.example").startswith("250")
+    return client
+
+
 @pytest.mark.parametrize("listener", ["smtp", "lmtp"])
 def test_a_recipient_that_is_not_utf8_is_refused_with_550_naming_it(
     gateway: RunningGateway, listener: str
 ) -> None:
-    endpoint = gateway.settings.smtp_listen if listener == "smtp" else gateway.settings.lmtp_listen
-    assert endpoint is not None
-    client = RawClient(endpoint.port)
+    client = greeted_client(gateway, listener)
     try:
-        assert client.command("LHLO client.example" if listener == "lmtp"
-                              else "EHLO client.example").startswith("250")
         assert client.command("MAIL FROM:<alice@customer.example>").startswith("250")
         client.sock.sendall(b"RCPT TO:<caf\xe9\xff@example.com>\r\n")
         assert client.reply() == "550 5.1.1 no such mailbox here: caf\\xe9\\xff@example.com"
@@ -226,17 +229,12 @@ def test_no_command_line_makes_the_listener_fail_or_say_try_later(
 ) -> None:
     """Seeded random sessions of real and broken commands: every one is answered, none with
     the `451` a failing handler gives, and nothing is logged as a session error."""
-    endpoint = gateway.settings.smtp_listen if listener == "smtp" else gateway.settings.lmtp_listen
-    assert endpoint is not None
-    greeting = b"LHLO client.example" if listener == "lmtp" else b"EHLO client.example"
     rng = random.Random(20261203)
     caplog.set_level(logging.ERROR, logger="gateway.smtp_inbound")
     answered = 0
     for _ in range(150):
-        client = RawClient(endpoint.port)
+        client = greeted_client(gateway, listener)
         try:
-            client.sock.sendall(greeting + b"\r\n")
-            assert client.reply().startswith("250")
             for _ in range(rng.randint(1, 6)):
                 line = rng.choice(COMMAND_VERBS) + rng.choice(COMMAND_ARGUMENTS)
                 client.sock.sendall(line + b"\r\n")
