@@ -42,9 +42,18 @@ class GatewayError(Exception):
         self.reason = reason
 
     def smtp_reply(self) -> str:
-        """The reply line an SMTP client sees; the reason is kept to one line."""
+        """The reply line an SMTP client sees; the reason is kept to one line, and bytes
+        that are not UTF-8 in it (what a client sent, which aiosmtpd decodes with
+        surrogateescape) are shown as `\\xNN`: a reply holding them cannot be sent."""
         reason = " ".join(self.reason.split())
-        return f"{self.smtp_code} {self.enhanced_status} {reason}"
+        return f"{self.smtp_code} {self.enhanced_status} {sendable(reason)}"
+
+
+def sendable(text: str) -> str:
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ConfigError(GatewayError):

@@ -152,7 +152,7 @@ class SupportHandler:
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         if not is_support_recipient(address, self.support_address):
-            return UnknownRecipient(f"no such mailbox here: {quotable(address)}").smtp_reply()
+            return UnknownRecipient(f"no such mailbox here: {address}").smtp_reply()
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -178,13 +178,6 @@ class SupportHandler:
         # aiosmtpd's default reply names the exception class; say only what the client needs.
         log.exception("SMTP session error")
         return "451 4.3.0 Temporary server error, please try again later"
-
-
-def quotable(text: str) -> str:
-    """`text` from a command line as a reply may quote it: aiosmtpd decodes the line with
-    surrogateescape, and a reply holding those surrogates cannot be sent (it became a
-    `451`); bytes that are not UTF-8 are shown as `\\xNN`."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def envelope_sender(envelope: Envelope) -> str:

@@ -16,6 +16,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from gateway.errors import UnknownRecipient
 from gateway.smtp_inbound import LONG_LINE_LIMIT, TolerantSMTP
 from gateway.tokens import read_token, token_in_address
 from storage.blobs import sha256_hex
@@ -213,6 +214,17 @@ def test_a_recipient_that_is_not_utf8_is_refused_with_550_naming_it(
         assert client.command(f"RCPT TO:<{SUPPORT}>").startswith("250")
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("reason, shown", [
+    ("no such mailbox here: caf\udce9@example.com", "no such mailbox here: caf\\xe9@example.com"),
+    ("a lone \ud800 surrogate", "a lone \\ud800 surrogate"),
+    ("café,\r\n folded", "café, folded"),
+])
+def test_a_refusal_reply_is_one_line_that_can_be_sent(reason: str, shown: str) -> None:
+    reply = UnknownRecipient(reason).smtp_reply()
+    assert reply == f"550 5.1.1 {shown}"
+    reply.encode("utf-8")
 
 
 COMMAND_VERBS = [b"HELO", b"EHLO", b"LHLO", b"MAIL FROM:", b"RCPT TO:", b"MAIL FROM:<",
