@@ -9,7 +9,7 @@ reason, never dropped and never a crash.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import Message
 
@@ -24,6 +24,7 @@ HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_FIELD_BYTES = 32 * 1024
 FIELD = re.compile(rb"^content-(?:type|disposition):.*(?:\r?\n[ \t].*)*",
                    re.MULTILINE | re.IGNORECASE)
+FIELD_NAMES = (b"\ncontent-type:", b"\ncontent-disposition:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,25 @@ def check_field_sizes(header: bytes) -> None:
     block or in a whole message (MIME parts have parameter fields too)."""
     if len(header) <= MAX_FIELD_BYTES:
         return
-    for field in FIELD.finditer(header):
+    for field in parameter_fields(header):
         if len(field.group()) > MAX_FIELD_BYTES:
             name = field.group().split(b":", 1)[0].decode("ascii", "replace")[:60]
             raise OverLimit(f"header field {name} of {len(field.group())} bytes exceeds the "
                             f"limit of {MAX_FIELD_BYTES} bytes")
+
+
+def parameter_fields(data: bytes) -> Iterator[re.Match[bytes]]:
+    """Every Content-Type and Content-Disposition field of `data` with its folded lines.
+    Their names are found in a lowercased copy: a case-blind regex tries every position of
+    the message (1.3 ms for 100 KB), a plain search skips to the candidates."""
+    lowered = b"\n" + data.lower()  # so a field on the first line follows a line break
+    for name in FIELD_NAMES:
+        at = lowered.find(name)
+        while at >= 0:
+            field = FIELD.match(data, at)  # `at` in `lowered` is the field's start in `data`
+            if field:
+                yield field
+            at = lowered.find(name, at + len(name))
 
 
 def check_structure(message: Message, limits: Limits) -> None:

@@ -7,7 +7,8 @@ import email
 
 import pytest
 
-from gateway.errors import MalformedMessage
+from gateway.errors import MalformedMessage, OverLimit
+from gateway.limits import MAX_FIELD_BYTES, check_field_sizes
 from gateway.parsing import (
     ELIDED_RUN_BYTES,
     FEED_BYTES,
@@ -609,3 +610,35 @@ def test_a_large_base64_run_gives_the_stdlibs_tree_without_its_parser_holding_it
 def test_base64_letters_before_the_header_break_are_never_elided() -> None:
     data = BIG_BASE64 + b"\r\nbody\r\n"  # no header fields at all: not a message
     assert elide_long_base64_runs(data) == (data, {})
+
+
+def long_parameter_field(name: bytes) -> bytes:
+    """A parameter field of about 40 KiB: thousands of RFC 2231 continuations."""
+    continuations = b"".join(b";\r\n filename*%d=part%d" % (i, i) for i in range(2500))
+    return name + b": attachment" + continuations + b"\r\n"
+
+
+@pytest.mark.parametrize("where", ["top", "first line", "nested part", "upper case"])
+def test_a_parameter_field_over_the_limit_is_refused_wherever_it_is(where: str) -> None:
+    field = long_parameter_field(b"CONTENT-DISPOSITION" if where == "upper case"
+                                 else b"Content-Disposition")
+    top = b"From: a@example.org\r\nSubject: s\r\n"
+    part = b"--b\r\nContent-Type: text/plain\r\n"
+    body = b"\r\nhello\r\n--b--\r\n"
+    data = {
+        "top": top + field + b"\r\nhello\r\n",
+        "first line": field + top + b"\r\nhello\r\n",
+        "nested part": (top + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                        + part + field + body),
+        "upper case": top + field + b"\r\nhello\r\n",
+    }[where]
+    with pytest.raises(OverLimit, match=r"header field Content-Disposition of \d+ bytes"
+                       if where != "upper case" else r"header field CONTENT-DISPOSITION"):
+        check_field_sizes(data)
+
+
+def test_long_fields_and_short_parameter_fields_pass() -> None:
+    subject = b"Subject: " + b"word " * 10_000 + b"\r\n"
+    body = b"Content-Type: is only text here\r\n" * 2000
+    check_field_sizes(b"From: a@example.org\r\n" + subject + b"\r\n" + body)
+    assert len(subject) > MAX_FIELD_BYTES and len(body) > MAX_FIELD_BYTES
