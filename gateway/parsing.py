@@ -92,6 +92,7 @@ FEED_BYTES = 64 * 1024
 # A run of base64 lines this long (a large attachment) is kept out of the stdlib's parser,
 # which would hold it as a list of line strings, four times its size, and then join them.
 ELIDED_RUN_BYTES = 1024 * 1024
+PLACEHOLDER_MARK = "GatewayElidedRun"
 # Where such a run may be: found without a repeated group, whose backtracking state would
 # itself cost memory in proportion to the run's lines.
 BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\r\n]{64,}")
@@ -344,7 +345,7 @@ def elide_long_base64_runs(data: bytes) -> tuple[bytes, dict[str, tuple[int, int
     position = 0
     nonce = secrets.token_hex(8)
     for start, end in long_base64_runs(data):
-        placeholder = f"GatewayElidedRun{len(elided)}x{nonce}"
+        placeholder = f"{PLACEHOLDER_MARK}{len(elided)}x{nonce}"
         line_end = b"\r\n" if data.endswith(b"\r\n", start, end) else b"\n"
         pieces += [data[position:start], placeholder.encode("ascii"), line_end]
         elided[placeholder] = (start, end)
@@ -383,28 +384,37 @@ def long_base64_runs(data: bytes) -> Iterator[tuple[int, int]]:
 
 def restore_elided_runs(message: Message, data: bytes,
                         elided: dict[str, tuple[int, int]]) -> None:
-    """Put each run back where its placeholder is. The line end before a boundary belongs
-    to the boundary, so a run that ended its part comes back without its last one."""
+    """Put each run back where its placeholder is: in a part's payload, or in a multipart's
+    preamble or epilogue, where the attachments of some malformed messages end up (and
+    mail-parser finds them)."""
     for part in message.walk():
         payload = part.get_payload()
-        if not isinstance(payload, str) or "GatewayElidedRun" not in payload:
+        if isinstance(payload, str) and PLACEHOLDER_MARK in payload:
+            part.set_payload(with_runs(payload, data, elided))
+        for outside in ("preamble", "epilogue"):
+            text = getattr(part, outside)
+            if text and PLACEHOLDER_MARK in text:
+                setattr(part, outside, with_runs(text, data, elided))
+
+
+def with_runs(text: str, data: bytes, elided: dict[str, tuple[int, int]]) -> str:
+    """`text` with each placeholder replaced by its run. The line end before a boundary
+    belongs to the boundary, so a run that ended its part comes back without its last one."""
+    for placeholder, (start, end) in elided.items():
+        at = text.find(placeholder)
+        if at < 0:
             continue
-        for placeholder, (start, end) in elided.items():
-            at = payload.find(placeholder)
-            if at < 0:
-                continue
-            after = at + len(placeholder)
-            if payload.startswith("\r\n", after):
-                after += 2
-            elif payload.startswith("\n", after):
-                after += 1
-            else:
-                end -= 2 if data.endswith(b"\r\n", start, end) else 1
-            # Decoded straight from the message's bytes: a 25 MB run is copied once.
-            run = str(memoryview(data)[start:end], "ascii")
-            payload = run if at == 0 and after == len(payload) else (
-                payload[:at] + run + payload[after:])
-        part.set_payload(payload)
+        after = at + len(placeholder)
+        if text.startswith("\r\n", after):
+            after += 2
+        elif text.startswith("\n", after):
+            after += 1
+        else:
+            end -= 2 if data.endswith(b"\r\n", start, end) else 1
+        # Decoded straight from the message's bytes: a 25 MB run is copied once.
+        run = str(memoryview(data)[start:end], "ascii")
+        text = run if at == 0 and after == len(text) else text[:at] + run + text[after:]
+    return text
 
 
 def first_slow_nested_header(message: Message) -> str:

@@ -583,6 +583,13 @@ LAYOUTS = {
         b"--b\r\nContent-Type: message/rfc822\r\n\r\n"
         b'Subject: inner\r\nContent-Type: multipart/mixed; boundary="c"\r\n\r\n'
         + big_part(BIG_BASE64).replace(b"--b", b"--c") + b"--c--\r\n\r\n--b--\r\n"),
+    # After the closing boundary: where a nested part that reuses its parent's boundary
+    # leaves the attachment that follows it.
+    "in the epilogue": b"--b--\r\n\r\n" + big_part(BIG_BASE64) + b"--b--\r\n",
+    "in a preamble": (
+        b'--b\r\nContent-Type: multipart/mixed; boundary="c"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + BIG_BASE64
+        + b"--c\r\nContent-Type: text/plain\r\n\r\nnote\r\n--c--\r\n--b--\r\n"),
 }
 
 
