@@ -89,9 +89,10 @@ ISO_2022_JP_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
 HEADER_LINE = re.compile(rb"[!-9;-~]+:")
 MAX_LINE_LENGTH = 998
 FEED_BYTES = 64 * 1024
-# A run of base64 lines this long (a large attachment) is kept out of the stdlib's parser,
-# which would hold it as a list of line strings, four times its size, and then join them.
-ELIDED_RUN_BYTES = 1024 * 1024
+# A run of base64 lines this long (an attachment) is kept out of the stdlib's parser, which
+# would read it a line at a time (28% of the parse of a mail with a 24–256 KB attachment)
+# and hold it as a list of line strings, four times its size, before joining them.
+ELIDED_RUN_BYTES = 16 * 1024
 PLACEHOLDER_MARK = "GatewayElidedRun"
 # Where such a run may be: found without a repeated group, whose backtracking state would
 # itself cost memory in proportion to the run's lines.
@@ -358,7 +359,12 @@ def elide_long_base64_runs(data: bytes) -> tuple[bytes, dict[str, tuple[int, int
 
 def long_base64_runs(data: bytes) -> Iterator[tuple[int, int]]:
     """Spans of at least `ELIDED_RUN_BYTES` of whole, non-empty lines of base64 letters,
-    each line ending in LF or CRLF."""
+    each line ending in LF or CRLF; none in a message that never names base64.
+
+    The scan costs about 4 ms for 100 KB of prose, more than the parse it would save: the
+    runs worth eliding are attachments under a `Content-Transfer-Encoding` that names it."""
+    if b"ase64" not in data and b"ASE64" not in data:
+        return
     for text in BASE64_TEXT.finditer(data):
         start, end = text.span()
         if end - start < ELIDED_RUN_BYTES:

@@ -30,9 +30,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from gateway import parsing
 from gateway.config import Endpoint, Settings
 from gateway.errors import MalformedMessage
-from gateway.parsing import TICKET_HEADER, extract_reply, parse_message
+from gateway.parsing import (
+    TICKET_HEADER,
+    elide_long_base64_runs,
+    extract_reply,
+    parse_message,
+)
 from storage.models import Attachment, Message, Receipt, ReceiptOutcome, Ticket
 from tests.conftest import SUPPORT, RunningGateway, Sink, free_port
 
@@ -565,6 +571,25 @@ def test_every_message_parses_as_stored_the_same_way_twice(manifest: list[Entry]
         with contextlib.suppress(MalformedMessage):
             assert parse_message(raw) == parse_message(raw), entry.path
         assert time.monotonic() - started < 2 * PER_MESSAGE_SECONDS, entry.path
+
+
+def test_eliding_attachment_lines_changes_no_parse(manifest: list[Entry],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of base64 lines are kept out of the stdlib's parser and put back afterwards;
+    every corpus message that has one parses the same as when the parser reads it all."""
+    with_runs = [entry for entry in manifest
+                 if entry.kind == "message" and elide_long_base64_runs(entry.raw)[1]]
+    assert len(with_runs) > 10
+    elided = {}
+    for entry in with_runs:
+        with contextlib.suppress(MalformedMessage):
+            elided[entry.path] = parse_message(entry.raw)
+    monkeypatch.setattr(parsing, "ELIDED_RUN_BYTES", 2**62)
+    for entry in with_runs:
+        assert elide_long_base64_runs(entry.raw)[1] == {}
+        with contextlib.suppress(MalformedMessage):
+            assert parse_message(entry.raw) == elided.pop(entry.path), entry.path
+    assert not elided, "parsed only with its runs elided"
 
 
 def test_body_texts_and_fragments_go_through_the_quote_stripper(manifest: list[Entry]) -> None:
