@@ -797,10 +797,11 @@ def is_attachment_part(part: Message) -> bool:
 
 def filename_of(part: Message) -> str | None:
     """The part's file name, None without one; '' when its RFC 2231 charset cannot decode
-    it (`filename*=idna''...` makes the stdlib raise), so it gets a made-up safe name."""
+    it (`filename*=idna''...` makes the stdlib raise, and a NUL in the charset's name
+    makes it raise ValueError), so it gets a made-up safe name."""
     try:
         return part.get_filename()
-    except (UnicodeError, LookupError):
+    except (UnicodeError, LookupError, ValueError):
         return ""
 
 

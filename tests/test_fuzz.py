@@ -696,6 +696,7 @@ PARSER_REPRODUCERS = (
     # ... in an RFC 2231 filename, which the stdlib decodes itself (Message.get_filename).
     b"Content-Type: text/plain\nContent-Disposition: attachment; filename*=punycode''%80\n\n\n",
     b"Content-Type: text/plain; name*=idna''%2E%2E\n\n\n",
+    b"Content-Type: text/plain\nContent-Disposition: attachment; filename*=a\x00b''%41\n\n\n",
     # A NUL or raw 8-bit bytes in an encoded word's charset label (codecs.lookup raises).
     b"From: =?\x00gbK?Q?=B0?= <a@example.com>, b@example.net\n\nhi\n",
     b"From: =?\xff\xfegbK?Q?=B0?= <a@example.com>, b@example.net\n\nhi\n",
