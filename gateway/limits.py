@@ -74,7 +74,7 @@ def check_field_sizes(header: bytes) -> None:
 def parameter_fields(data: bytes) -> Iterator[re.Match[bytes]]:
     """Every Content-Type and Content-Disposition field of `data` with its folded lines.
     Their names are found in a lowercased copy: a case-blind regex tries every position of
-    the message (1.3 ms for 100 KB), a plain search skips to the candidates."""
+    the message (0.75 ms for 100 KB), a plain search skips to the candidates."""
     lowered = b"\n" + data.lower()  # so a field on the first line follows a line break
     for name in FIELD_NAMES:
         at = lowered.find(name)
