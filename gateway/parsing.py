@@ -394,7 +394,8 @@ def restore_elided_runs(message: Message, data: bytes,
     preamble or epilogue, where the attachments of some malformed messages end up (and
     mail-parser finds them)."""
     for part in message.walk():
-        payload = part.get_payload()
+        # As parsed: get_payload() would hand back 8-bit bytes already decoded ("replace").
+        payload = vars(part).get("_payload")
         if isinstance(payload, str) and PLACEHOLDER_MARK in payload:
             part.set_payload(with_runs(payload, data, elided))
         for outside in ("preamble", "epilogue"):

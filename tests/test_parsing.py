@@ -580,6 +580,7 @@ LAYOUTS = {
     "blank line inside": big_part(BIG_BASE64 + b"\n" + BIG_BASE64) + b"--b--\r\n",
     "lone cr inside": big_part(BIG_BASE64[:LONE_CR] + b"\r" + BIG_BASE64[LONE_CR:]) + b"--b--\r\n",
     "as text": big_part(BIG_BASE64, b"text/plain") + b"--b--\r\n",
+    "with 8-bit text": big_part(b"caf\xe9\r\n" + BIG_BASE64, b"text/plain") + b"--b--\r\n",
     "no closing boundary": big_part(BIG_BASE64),
     "in a forwarded message": (
         b"--b\r\nContent-Type: message/rfc822\r\n\r\n"
