@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import parsing
 from gateway.config import Endpoint, Settings
 from gateway.errors import MalformedMessage
 from gateway.parsing import (
@@ -40,7 +39,7 @@ from gateway.parsing import (
     parse_message,
 )
 from storage.models import Attachment, Message, Receipt, ReceiptOutcome, Ticket
-from tests.conftest import SUPPORT, RunningGateway, Sink, free_port
+from tests.conftest import SUPPORT, RunningGateway, Sink, every_line_parsed, free_port
 
 # One test process runs the whole module, so each database's corpus run happens once.
 pytestmark = pytest.mark.xdist_group("corpus")
@@ -573,8 +572,7 @@ def test_every_message_parses_as_stored_the_same_way_twice(manifest: list[Entry]
         assert time.monotonic() - started < 2 * PER_MESSAGE_SECONDS, entry.path
 
 
-def test_eliding_attachment_lines_changes_no_parse(manifest: list[Entry],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eliding_attachment_lines_changes_no_parse(manifest: list[Entry]) -> None:
     """Runs of base64 lines are kept out of the stdlib's parser and put back afterwards;
     every corpus message that has one parses the same as when the parser reads it all."""
     with_runs = [entry for entry in manifest
@@ -584,11 +582,11 @@ def test_eliding_attachment_lines_changes_no_parse(manifest: list[Entry],
     for entry in with_runs:
         with contextlib.suppress(MalformedMessage):
             elided[entry.path] = parse_message(entry.raw)
-    monkeypatch.setattr(parsing, "ELIDED_RUN_BYTES", 2**62)
-    for entry in with_runs:
-        assert elide_long_base64_runs(entry.raw)[1] == {}
-        with contextlib.suppress(MalformedMessage):
-            assert parse_message(entry.raw) == elided.pop(entry.path), entry.path
+    with every_line_parsed():
+        for entry in with_runs:
+            assert elide_long_base64_runs(entry.raw)[1] == {}
+            with contextlib.suppress(MalformedMessage):
+                assert parse_message(entry.raw) == elided.pop(entry.path), entry.path
     assert not elided, "parsed only with its runs elided"
 
 

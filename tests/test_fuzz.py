@@ -46,7 +46,6 @@ from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
-from gateway import parsing
 from gateway.app import Gateway, build_gateway
 from gateway.config import Settings
 from gateway.errors import MessageRefused
@@ -54,7 +53,7 @@ from gateway.parsing import TICKET_HEADER, ParsedMail, long_base64_runs, parse_m
 from gateway.pipeline import Outcome
 from storage.models import ReceiptOutcome
 from storage.session import upgrade_schema
-from tests.conftest import ALICE, DATA, ENG1, ENGINEERS, SUPPORT
+from tests.conftest import ALICE, DATA, ENG1, ENGINEERS, SUPPORT, every_line_parsed
 from tests.test_corpus import load_manifest
 
 T = TypeVar("T")
@@ -652,22 +651,12 @@ def check_parse(raw: bytes) -> None:
             assert exc.reason.strip()
             return
         again = parse_message(raw)
-        if list(long_base64_runs(raw)):
+        if any(long_base64_runs(raw)):
             # Runs of base64 lines were kept out of the stdlib's parser and put back after.
             with every_line_parsed():
                 assert parse_message(raw) == mail, "eliding base64 runs changed the parse"
     assert again.dedupe_key == mail.dedupe_key, "dedupe_key differs between two parses"
     check_parsed(mail)
-
-
-@contextmanager
-def every_line_parsed() -> Iterator[None]:
-    """`parse_message` with no run of base64 lines kept out of the stdlib's parser."""
-    kept, parsing.ELIDED_RUN_BYTES = parsing.ELIDED_RUN_BYTES, 2**62
-    try:
-        yield
-    finally:
-        parsing.ELIDED_RUN_BYTES = kept
 
 
 def check_parsed(mail: ParsedMail) -> None:
