@@ -110,7 +110,7 @@ def drain_once(messages: int, seed: int, clock: StageClock,
             subprocess.run([str(GATEWAY), "db", "upgrade"], check=True, capture_output=True)
             settings = load_settings()
             gateway = build_gateway(settings)
-            parser = ParserProcess(gateway.blobs, limits_of(settings)) if parse_ahead else None
+            parser = ParserProcess(gateway.spool, limits_of(settings)) if parse_ahead else None
             for mail in throughput.iter_corpus(messages, random.Random(seed)):
                 raw = mail.payload.replace(b"\r\n..", b"\r\n.")  # undo the dot-stuffing
                 gateway.spool.accept(raw, mail.sender, [throughput.SUPPORT], "smtp")

@@ -301,7 +301,7 @@ def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[in
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
-    parser = ParserProcess(gateway.blobs, limits_of(settings))
+    parser = ParserProcess(gateway.spool, limits_of(settings))
     timers_due = 0.0
     while True:
         # Rings during a drain stay in the pipe, so the mail they announce is not missed.

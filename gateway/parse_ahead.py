@@ -1,12 +1,14 @@
 """Parsing ahead: a child process parses the next batch while the worker files this one.
 
 Parsing is about a third of a worker's CPU and needs no database, so on a machine with a
-core to spare it need not wait its turn. The child reads each message from the blob store
-itself and sends back what `parse_message` made of it; the worker files the results in
-order. The child exits when the worker's end of its socket closes, so a worker that dies
-never leaves it behind; a child that dies is started again, and meanwhile the worker
-parses for itself. A batch too large to be worth the copy between processes is parsed in
-the worker, as everything is when there is no child (`InlineParser`).
+core to spare it need not wait its turn. The child reads each message from its spool entry
+itself, copies it into the blob store (`Spool.keep_raw`, whose fsyncs then wait beside the
+worker's filing, not in it) and sends back what `parse_message` made of it; the worker
+files the results in order. The child exits when the worker's end of its socket closes, so
+a worker that dies never leaves it behind; a child that dies is started again, and
+meanwhile the worker parses for itself. A batch too large to be worth the copy between
+processes is parsed in the worker, as everything is when there is no child
+(`InlineParser`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Protocol, cast
 from gateway.errors import GatewayError, internal_error
 from gateway.limits import Limits
 from gateway.parsing import ParsedMail, parse_message
-from gateway.spool import Receipt
+from gateway.spool import Receipt, Spool
 from storage.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,9 @@ class Parsed:
     refusal: str = ""
     # An exception no refusal explains, formatted for the worker's log.
     trace: str = ""
+    # Why the raw message could not be kept (a full disk): not the message's fault, so it
+    # waits in the spool.
+    unavailable: str = ""
 
 
 Results = Callable[[], list[Parsed]]
@@ -61,10 +66,16 @@ class Parser(Protocol):
         ...
 
 
-def parse_stored(blobs: BlobStore, sha256: str, limits: Limits) -> Parsed:
-    """Parse the raw message stored as `sha256`."""
+def parse_spooled(spool: Spool, receipt: Receipt, limits: Limits) -> Parsed:
+    """Keep `receipt`'s raw message in the blob store, then parse it."""
     try:
-        return Parsed(parse_message(blobs.get(sha256), limits))
+        raw = spool.raw(receipt)
+        try:
+            spool.keep_raw(receipt, raw)
+        except OSError as exc:
+            return Parsed(None, unavailable=f"cannot store {receipt.spool_id} in the blob "
+                                            f"store: {exc.strerror or exc}")
+        return Parsed(parse_message(raw, limits))
     except GatewayError as exc:
         return Parsed(None, exc.reason)
     except Exception as exc:  # Never lose a message we answered 250 for.
@@ -75,21 +86,21 @@ def parse_stored(blobs: BlobStore, sha256: str, limits: Limits) -> Parsed:
 class InlineParser:
     """Parses in this process, when the results are asked for."""
 
-    blobs: BlobStore
+    spool: Spool
     limits: Limits
 
     def submit(self, receipts: Sequence[Receipt]) -> Results:
-        return lambda: self.parse([receipt.raw_sha256 for receipt in receipts])
+        return lambda: self.parse(receipts)
 
-    def parse(self, digests: Sequence[str]) -> list[Parsed]:
-        return [parse_stored(self.blobs, sha256, self.limits) for sha256 in digests]
+    def parse(self, receipts: Sequence[Receipt]) -> list[Parsed]:
+        return [parse_spooled(self.spool, receipt, self.limits) for receipt in receipts]
 
 
 class ParserProcess:
     """A child process that parses each submitted batch while the caller works on."""
 
-    def __init__(self, blobs: BlobStore, limits: Limits) -> None:
-        self.inline = InlineParser(blobs, limits)
+    def __init__(self, spool: Spool, limits: Limits) -> None:
+        self.inline = InlineParser(spool, limits)
         self.child: subprocess.Popen[bytes] | None = None
         self.connection: Connection | None = None
         self.submitted = 0
@@ -102,7 +113,7 @@ class ParserProcess:
         try:
             connection = self.connection or self.start()
             self.submitted += 1
-            connection.send((self.submitted, [receipt.raw_sha256 for receipt in receipts]))
+            connection.send((self.submitted, list(receipts)))
         except OSError as exc:
             self.failed(exc)
             return self.inline.submit(receipts)
@@ -132,7 +143,9 @@ class ParserProcess:
                 [sys.executable, "-c", CHILD_MAIN, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
             self.connection = Connection(ours.detach())
-        self.connection.send((str(self.inline.blobs.root), self.inline.limits))
+        spool = self.inline.spool
+        self.connection.send((str(spool.root), str(spool.blobs.root), spool.max_message_bytes,
+                              self.inline.limits))
         return self.connection
 
     def close(self) -> None:
@@ -155,14 +168,15 @@ def serve(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     connection = Connection(fd)
-    root, limits = connection.recv()
-    parser = InlineParser(BlobStore(Path(root)), limits)
+    root, blobs_root, max_message_bytes, limits = connection.recv()
+    spool = Spool(Path(root), BlobStore(Path(blobs_root)), max_message_bytes, limits)
+    parser = InlineParser(spool, limits)
     while True:
         try:
-            number, digests = connection.recv()
+            number, receipts = connection.recv()
         except EOFError:
             return
         try:
-            connection.send((number, parser.parse(digests)))
+            connection.send((number, parser.parse(receipts)))
         except OSError:  # The worker is gone.
             return

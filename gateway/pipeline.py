@@ -22,7 +22,13 @@ from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import DatabaseUnavailable, GatewayError, internal_error
+from gateway.errors import (
+    DatabaseUnavailable,
+    GatewayError,
+    SpoolUnavailable,
+    TemporaryFailure,
+    internal_error,
+)
 from gateway.limits import DEFAULT_LIMITS, Limits
 from gateway.notifications import Notifier, should_acknowledge
 from gateway.parse_ahead import InlineParser, Parsed, Parser, Results
@@ -117,15 +123,16 @@ class Pipeline:
         self.rules = rules
         self.limits = limits
         self.clock = clock
-        self.inline = InlineParser(blobs, limits)
+        self.inline = InlineParser(spool, limits)
 
     def drain(self, parser: Parser | None = None) -> list[Outcome]:
         """Process everything waiting in the spool, oldest first, in batches; `parser`
         (by default this process) parses each batch while the one before it is filed.
 
         Entries another worker on the same spool holds are left to it. When the database is
-        unavailable (locked, down), the round stops and the messages wait in the spool for
-        the next: that is not the messages' fault.
+        unavailable (locked, down), or the blob store cannot take a raw message (a full
+        disk), the round stops and the messages wait in the spool for the next: that is not
+        the messages' fault.
         """
         parser = parser or self.inline
         outcomes: list[Outcome] = []
@@ -138,7 +145,7 @@ class Pipeline:
                     upcoming = self.claim_next(batches, parser)
                     try:
                         outcomes += self.process_batch(current.receipts, current.parsed())
-                    except DatabaseUnavailable as exc:
+                    except TemporaryFailure as exc:
                         log.warning("%d message(s) wait in the spool: %s",
                                     len(current.receipts), exc.reason)
                         break
@@ -168,6 +175,8 @@ class Pipeline:
     def process_batch(self, receipts: list[Receipt], parsed: list[Parsed]) -> list[Outcome]:
         """File the parsed messages in one transaction, then forget or quarantine each; one
         outcome per receipt, in order."""
+        if waiting := next((result.unavailable for result in parsed if result.unavailable), ""):
+            raise SpoolUnavailable(waiting)
         outcomes: dict[str, Outcome] = {}
         readable = []
         for receipt, result in zip(receipts, parsed, strict=True):

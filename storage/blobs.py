@@ -11,6 +11,7 @@ import hashlib
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -27,17 +28,19 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically: tmp, fsync, rename, fsync the directory."""
+def write_durably(path: Path, data: bytes | Sequence[bytes]) -> None:
+    """Write `data` (or its pieces one after another, with no copy joining them) to `path`
+    atomically: tmp, fsync, rename, fsync the directory."""
     # A unique temporary name, so threads writing the same blob never share one.
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for piece in [data] if isinstance(data, bytes) else data:
+                view = memoryview(piece)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -77,9 +80,9 @@ class BlobStore:
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
-    def put(self, data: bytes) -> str:
-        """Store `data` durably and return its SHA-256."""
-        digest = sha256_hex(data)
+    def put(self, data: bytes, digest: str | None = None) -> str:
+        """Store `data` durably and return its SHA-256 (`digest`, when the caller has it)."""
+        digest = digest or sha256_hex(data)
         path = self.path_for(digest)
         if path.exists():
             return digest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ from sqlalchemy import select
 from gateway.app import build_gateway
 from gateway.config import Settings
 from gateway.notifications import Notifier
-from gateway.spool import Receipt, encode_receipt
+from gateway.spool import Receipt, encode_receipt, entry_pieces, raw_of_entry
+from storage.blobs import write_durably
 from storage.models import OutboxMail, ReceiptOutcome, Ticket
 from storage.models import Receipt as ReceiptRow
 from storage.session import upgrade_schema
@@ -48,12 +51,85 @@ def test_crash_between_commit_and_spool_cleanup_files_nothing_twice(
     left_behind = Receipt(row.spool_id, row.raw_sha256, row.source, row.mail_from, (SUPPORT,),
                           row.received_at, 0)
     spool = gateway.gateway.spool
-    (spool.queue_dir / f"{row.spool_id}.json").write_bytes(encode_receipt(left_behind))
+    raw = spool.blobs.get(row.raw_sha256)
+    write_durably(spool.queue_dir / left_behind.entry_name, entry_pieces(left_behind, raw))
     wait_until(lambda: not spool.pending(), 10, "the worker to pick the entry up")
     gateway.wait_idle()
     assert len(gateway.tickets()) == 1
     assert len(gateway.receipts()) == 1
     assert len(sink.received) == 1
+
+
+def test_an_entry_an_earlier_version_spooled_is_filed(settings: Settings, sink: Sink) -> None:
+    """Earlier versions kept the raw message in the blob store from the start and only the
+    receipt in the queue, as `<spool id>.json`: an upgrade with such a backlog loses none."""
+    settings.data_dir.mkdir(parents=True)
+    upgrade_schema(settings.effective_database_url)
+    stopped = build_gateway(settings)
+    raw = load_case("customer_new.eml")
+    receipt = Receipt("17f0c0ffee-earlier-000001", stopped.blobs.put(raw), "smtp",
+                      "alice@customer.example", (SUPPORT,), datetime.now(UTC), len(raw),
+                      raw_in_entry=False)
+    write_durably(stopped.spool.queue_dir / "17f0c0ffee-earlier-000001.json",
+                  encode_receipt(receipt))
+    stopped.engine.dispose()
+    [waiting] = stopped.spool.pending()
+    assert not waiting.raw_in_entry and stopped.spool.raw(waiting) == raw
+
+    running = RunningGateway(settings).start()
+    try:
+        sink.wait_for(1)
+        [row] = running.receipts()
+        assert row.outcome is ReceiptOutcome.NEW_TICKET and row.spool_id == receipt.spool_id
+        assert running.gateway.spool.pending() == []
+        assert [ticket.subject for ticket in running.tickets()] == [
+            email.message_from_bytes(raw)["Subject"]]
+    finally:
+        running.stop()
+
+
+def test_the_queue_entry_holds_the_message_until_the_blob_store_does(
+    settings: Settings
+) -> None:
+    settings.data_dir.mkdir(parents=True)
+    upgrade_schema(settings.effective_database_url)
+    gateway = build_gateway(settings)
+    try:
+        raw = load_case("customer_new.eml")
+        receipt = gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
+        entry = gateway.spool.queue_dir / f"{receipt.spool_id}.msg"
+        assert raw_of_entry(entry) == raw
+        assert not gateway.blobs.exists(receipt.raw_sha256)
+        [outcome] = gateway.pipeline.drain()
+        assert outcome.outcome is ReceiptOutcome.NEW_TICKET
+        assert gateway.blobs.get(receipt.raw_sha256) == raw
+        assert not entry.exists()
+    finally:
+        gateway.engine.dispose()
+
+
+def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
+    settings: Settings
+) -> None:
+    settings.data_dir.mkdir(parents=True)
+    upgrade_schema(settings.effective_database_url)
+    gateway = build_gateway(settings)
+    try:
+        raw = load_case("customer_new.eml")
+        receipt = gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
+        # A file where the blob's directory belongs: writing the blob fails, as on a full
+        # disk. The round stops; the message is neither filed nor quarantined.
+        blocker = gateway.blobs.path_for(receipt.raw_sha256).parent
+        blocker.write_bytes(b"")
+        assert gateway.pipeline.drain() == []
+        assert [waiting.spool_id for waiting in gateway.spool.pending()] == [receipt.spool_id]
+        assert gateway.spool.quarantined() == []
+        blocker.unlink()
+        [outcome] = gateway.pipeline.drain()
+        assert outcome.outcome is ReceiptOutcome.NEW_TICKET
+        assert gateway.blobs.get(receipt.raw_sha256) == raw
+    finally:
+        gateway.engine.dispose()
 
 
 def problem_report(number: int, message_id: str = "") -> bytes:
@@ -104,3 +180,4 @@ def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
     [(_, reason)] = gateway.spool.quarantined()
     assert "report 3" in reason and gateway.spool.pending() == []
     gateway.engine.dispose()
+

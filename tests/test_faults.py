@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, event, select, text
 
 from gateway.app import build_gateway
 from gateway.config import Endpoint, Engineer, Settings
+from gateway.spool import entries_in
 from storage.blobs import sha256_hex
 from storage.models import (
     Direction,
@@ -162,7 +163,7 @@ def read_database(url: str, query: str) -> list[tuple[Any, ...]]:
 
 
 def queued_entries(data_dir: Path) -> list[Path]:
-    return list((data_dir / "spool" / "queue").glob("*.json"))
+    return entries_in(data_dir / "spool" / "queue")
 
 
 def filed(database: str) -> int:
@@ -634,13 +635,13 @@ def test_full_disk_answers_452_and_leaves_no_partial_files(
         assert_no_room_reply(gateway, too_big)
         assert partial_files(small_disk) == [] and free_pages(small_disk) == 2
 
-        # Exactly room for the blob, none for its queue entry.
+        # Exactly room for the message, none for the receipt line its queue entry starts with.
         fits = pad_to_pages(customer_mail(2), 3)
         filler.unlink()
         filler = fill_leaving(small_disk, 3)
         assert_no_room_reply(gateway, fits)
         assert partial_files(small_disk) == [] and queued_entries(small_disk) == []
-        assert gateway.gateway.blobs.get(sha256_hex(fits)) == fits
+        assert free_pages(small_disk) == 3 and not gateway.gateway.blobs.exists(sha256_hex(fits))
 
         filler.unlink()
         assert gateway.send(too_big) == {} and gateway.send(fits) == {}

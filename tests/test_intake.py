@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import hashlib
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from gateway.errors import UnknownRecipient
 from gateway.smtp_inbound import LONG_LINE_LIMIT, TolerantSMTP
+from gateway.spool import raw_of_entry
 from gateway.tokens import read_token, token_in_address
 from storage.blobs import sha256_hex
 from storage.models import Attachment, Direction, Message, Receipt, ReceiptOutcome, TicketStatus
@@ -91,11 +93,17 @@ def test_250_is_given_only_for_a_spooled_message(gateway: RunningGateway) -> Non
     assert code == 250
     assert reply.startswith(b"2.0.0 Queued as ")
     spool_id = reply.decode().rsplit(" ", 1)[1]
-    # smtplib sends CRLF line endings; those are the bytes the gateway owns.
-    assert gateway.gateway.spool.blobs.exists(sha256_hex(raw))
+    # smtplib sends CRLF line endings; those are the bytes the gateway owns: in the queue
+    # entry until the worker has copied them into the blob store and filed the message.
+    spool = gateway.gateway.spool
+    entry = spool.queue_dir / f"{spool_id}.msg"
+    with contextlib.suppress(FileNotFoundError):
+        assert raw_of_entry(entry) == raw
+    assert entry.exists() or spool.blobs.get(sha256_hex(raw)) == raw
     [receipt] = gateway.wait_for_receipts(1)
     assert receipt.spool_id == spool_id
     assert receipt.raw_sha256 == sha256_hex(raw)
+    assert spool.blobs.get(sha256_hex(raw)) == raw
 
 
 def test_unknown_recipient_is_refused_with_550(gateway: RunningGateway) -> None:

@@ -14,7 +14,7 @@ import pytest
 from gateway.limits import DEFAULT_LIMITS
 from gateway.parse_ahead import AHEAD_MAX_BYTES, InlineParser, ParserProcess
 from gateway.pipeline import BATCH_BYTES, BATCH_SIZE, batches_of
-from gateway.spool import Receipt
+from gateway.spool import Receipt, Spool
 from storage.blobs import BlobStore
 
 MAIL = (b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"
@@ -22,34 +22,33 @@ MAIL = (b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"
 NOT_MAIL = b"just some words\r\nand more words\r\n"
 
 
-def stored(blobs: BlobStore, raw: bytes, name: str = "r") -> Receipt:
-    return Receipt(name, blobs.put(raw), "smtp", "alice@customer.example",
-                   ("support@example.com",), datetime.now(UTC), len(raw))
+def stored(spool: Spool, raw: bytes) -> Receipt:
+    return spool.accept(raw, "alice@customer.example", ["support@example.com"], "smtp")
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    store = BlobStore(tmp_path / "blobs")
-    store.root.mkdir()
-    return store
+def spool(tmp_path: Path) -> Spool:
+    spool = Spool(tmp_path / "spool", BlobStore(tmp_path / "blobs"), 10 * 1024 * 1024)
+    spool.prepare()
+    return spool
 
 
 @pytest.fixture
-def parser(blobs: BlobStore) -> Iterator[ParserProcess]:
-    process = ParserProcess(blobs, DEFAULT_LIMITS)
+def parser(spool: Spool) -> Iterator[ParserProcess]:
+    process = ParserProcess(spool, DEFAULT_LIMITS)
     yield process
     process.close()
 
 
 def test_the_child_parses_as_the_worker_would_refusals_and_failures_included(
-    blobs: BlobStore, parser: ParserProcess
+    spool: Spool, parser: ParserProcess
 ) -> None:
-    receipts = [stored(blobs, MAIL % (n, n)) for n in range(3)]
-    receipts.append(stored(blobs, NOT_MAIL))
+    receipts = [stored(spool, MAIL % (n, n)) for n in range(3)]
+    receipts.append(stored(spool, NOT_MAIL))
     # A receipt whose bytes are gone: an internal error, with its traceback for the log.
     receipts.append(Receipt("gone", "0" * 64, "smtp", None, (), datetime.now(UTC), 10))
     ahead = parser.submit(receipts)()
-    here = InlineParser(blobs, DEFAULT_LIMITS).submit(receipts)()
+    here = InlineParser(spool, DEFAULT_LIMITS).submit(receipts)()
     assert parser.child is not None and parser.child.poll() is None
     assert [result.mail for result in ahead[:3]] == [result.mail for result in here[:3]]
     assert [result.mail.subject for result in ahead[:3] if result.mail] == [
@@ -60,46 +59,71 @@ def test_the_child_parses_as_the_worker_would_refusals_and_failures_included(
     assert "Traceback" in ahead[4].trace
 
 
-def test_an_answer_nobody_waited_for_is_skipped(blobs: BlobStore, parser: ParserProcess) -> None:
-    parser.submit([stored(blobs, MAIL % (1, 1))])  # Given up on, as a drain that stops.
-    second = parser.submit([stored(blobs, MAIL % (2, 2))])
+def test_the_child_stores_each_raw_message_in_the_blob_store_before_it_answers(
+    spool: Spool, parser: ParserProcess
+) -> None:
+    raws = [MAIL % (n, n) for n in range(3)]
+    receipts = [stored(spool, raw) for raw in raws]
+    assert not any(spool.blobs.exists(receipt.raw_sha256) for receipt in receipts)
+    results = parser.submit(receipts)()
+    assert [result.mail is not None for result in results] == [True, True, True]
+    assert [spool.blobs.get(receipt.raw_sha256) for receipt in receipts] == raws
+
+
+def test_a_blob_store_that_cannot_take_the_message_leaves_it_waiting(
+    spool: Spool, parser: ParserProcess
+) -> None:
+    receipt = stored(spool, MAIL % (1, 1))
+    # A file where the blob's directory belongs: as a full disk, writing it fails.
+    spool.blobs.path_for(receipt.raw_sha256).parent.write_bytes(b"")
+    [ahead] = parser.submit([receipt])()
+    [here] = InlineParser(spool, DEFAULT_LIMITS).submit([receipt])()
+    for result in (ahead, here):
+        assert result.mail is None and not result.refusal
+        assert result.unavailable.startswith(f"cannot store {receipt.spool_id} in the blob store")
+    assert [waiting.spool_id for waiting in spool.pending()] == [receipt.spool_id]
+
+
+def test_an_answer_nobody_waited_for_is_skipped(spool: Spool, parser: ParserProcess) -> None:
+    parser.submit([stored(spool, MAIL % (1, 1))])  # Given up on, as a drain that stops.
+    second = parser.submit([stored(spool, MAIL % (2, 2))])
     [result] = second()
     assert result.mail is not None and result.mail.subject == "printer 2"
 
 
 def test_a_child_that_dies_is_replaced_and_its_batch_parsed_in_the_worker(
-    blobs: BlobStore, parser: ParserProcess, caplog: pytest.LogCaptureFixture
+    spool: Spool, parser: ParserProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
-    parser.submit([stored(blobs, MAIL % (0, 0))])()
+    parser.submit([stored(spool, MAIL % (0, 0))])()
     assert parser.child is not None
     first = parser.child.pid
     os.kill(first, signal.SIGKILL)  # As the OOM killer would.
     parser.child.wait()
     with caplog.at_level(logging.WARNING, "gateway.parse_ahead"):
-        [result] = parser.submit([stored(blobs, MAIL % (1, 1))])()
+        [result] = parser.submit([stored(spool, MAIL % (1, 1))])()
     assert result.mail is not None and result.mail.subject == "printer 1"
     assert "parser process failed" in caplog.text
     # For a while the worker parses for itself, then starts a new child.
-    [meanwhile] = parser.submit([stored(blobs, MAIL % (2, 2))])()
+    [meanwhile] = parser.submit([stored(spool, MAIL % (2, 2))])()
     assert meanwhile.mail is not None and parser.child is None
     parser.restart_at = 0.0
-    [again] = parser.submit([stored(blobs, MAIL % (3, 3))])()
+    [again] = parser.submit([stored(spool, MAIL % (3, 3))])()
     assert again.mail is not None and again.mail.subject == "printer 3"
     assert parser.child is not None and parser.child.pid != first
 
 
 def test_a_batch_too_large_to_copy_is_parsed_in_the_worker(
-    blobs: BlobStore, parser: ParserProcess
+    spool: Spool, parser: ParserProcess
 ) -> None:
     body = b"x" * 76 + b"\r\n"
     raw = MAIL % (9, 9) + body * (AHEAD_MAX_BYTES // len(body) + 1)
-    [result] = parser.submit([stored(blobs, raw)])()
+    [result] = parser.submit([stored(spool, raw)])()
     assert result.mail is not None and result.mail.subject == "printer 9"
     assert parser.child is None
 
 
-def test_the_child_exits_when_the_worker_lets_go(blobs: BlobStore, parser: ParserProcess) -> None:
-    parser.submit([stored(blobs, MAIL % (0, 0))])()
+def test_the_child_exits_when_the_worker_lets_go(spool: Spool, parser: ParserProcess) -> None:
+    parser.submit([stored(spool, MAIL % (0, 0))])()
     assert parser.child is not None
     child = parser.child
     parser.close()
