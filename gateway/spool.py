@@ -4,7 +4,7 @@
 (envelope sender, recipients, source, time, the raw message's SHA-256) and then the raw
 message, fsynced with its directory. Only then may a receiver say `250`. One file costs two
 fsyncs; a receipt beside a blob, each with its directory, cost four, and on a busy disk
-those flushes were half the time before the reply.
+those flushes were most of the spool's share of the time before the reply.
 
 The pipeline takes receipts from the queue, copies each raw message into the
 content-addressed blob store (`keep_raw()`, while the batch before is filed) and after its
