@@ -35,16 +35,25 @@ LONG_LINE_LIMIT = 64 * 1024
 ADDRESS_PARSER_FAILURES = (HeaderParseError, IndexError, AttributeError)
 
 
+END_OF_DATA = b"\r\n.\r\n"
+
+
+def marker_started(tail: bytes) -> int:
+    """How many of the end marker's first bytes `tail` ends with (at most four)."""
+    return next((size for size in range(len(END_OF_DATA) - 1, 0, -1)
+                 if tail.endswith(END_OF_DATA[:size])), 0)
+
+
 class CompactData(SMTP):
     """DATA read in large pieces into one buffer, not line by line.
 
     aiosmtpd reads DATA a line at a time and keeps each line as a bytearray of its own
     until the end: for a 34 MiB message of base64 lines the listener peaked at 209 MiB
     (143 MiB now), and the per-line work was most of its time for large messages.
-    Here the reader hands over everything up to each ".<CRLF>"; only one that starts a
-    line ends the message (a bare LF or CR before the dot does not: no smuggling), leading
-    dots are removed afterwards in one pass, and a message over the size limit is drained
-    and answered `552` after its end, as RFC 5321 4.2.5 implies.
+    Here the reader hands over everything up to the first "<CRLF>.<CRLF>" (a bare LF or CR
+    before the dot does not end the message: no smuggling), leading dots are removed
+    afterwards in one pass, and a message over the size limit is drained and answered
+    `552` after its end, as RFC 5321 4.2.5 implies.
     """
 
     @syntax("DATA")
@@ -70,21 +79,33 @@ class CompactData(SMTP):
         await self.push("250 OK" if status is MISSING else status)
 
     async def read_content(self) -> bytes | None:
-        """The message up to the lone dot, unstuffed; None when it was over the limit."""
+        """The message up to the lone dot, unstuffed; None when it was over the limit.
+
+        The reader is asked for the whole end marker, CRLF dot CRLF, not for dot CRLF:
+        that one ends every line that ends a sentence, and each piece handed over moves
+        the rest of the reader's buffer (a 100 KB log of such lines cost ~1,000 pieces).
+        Whatever was read last may end in the marker's first bytes, the CRLF before DATA's
+        content among them, so exactly the bytes that would complete it are read first.
+        """
         buffer = bytearray()
         received = 0
-        tail = b"\r\n"  # the last bytes read; DATA itself starts a line
+        tail = b"\r\n"  # the last bytes read; DATA itself ends a line
         while True:
+            started = marker_started(tail)
             try:
-                piece = await self._reader.readuntil(b".\r\n")
-                ends = (tail + piece[-5:]).endswith(b"\r\n.\r\n")
+                if started:
+                    piece = await self._reader.readexactly(len(END_OF_DATA) - started)
+                    ends = piece == END_OF_DATA[started:]
+                else:
+                    piece = await self._reader.readuntil(END_OF_DATA)
+                    ends = True
             except (asyncio.CancelledError, asyncio.IncompleteReadError):  # client gone
                 self._writer.close()
                 raise
-            except asyncio.LimitOverrunError as exc:  # no dot yet in the reader's window
+            except asyncio.LimitOverrunError as exc:  # no marker yet in the reader's window
                 piece = await self._reader.read(exc.consumed)
                 ends = False
-            tail = (tail + piece[-2:])[-2:]
+            tail = (tail + piece)[-(len(END_OF_DATA) - 1):]
             received += len(piece)
             if self.over_limit(received):
                 buffer.clear()  # drained, not kept

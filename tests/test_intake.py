@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -175,6 +176,59 @@ def test_any_envelope_argument_is_read_or_called_malformed_never_an_error(
         assert address is None
     else:
         assert (address, rest) == expected
+
+
+DATA_PIECES = st.sampled_from(
+    [b"\r\n", b".", b"..", b"\r", b"\n", b"a", b"text", b"\r\n.", b".\r\n", b"\r\n.\r",
+     b"\n.\r\n", b"x" * 40])
+
+
+def read_with_our_reader(stream: bytes, limit: int, size_limit: int) -> tuple[bytes | None, bytes]:
+    """What `read_content` makes of `stream` through a reader with window `limit`, and what
+    it leaves in the reader for the next command."""
+
+    async def read() -> tuple[bytes | None, bytes]:
+        reader = asyncio.StreamReader(limit=limit)
+        reader.feed_data(stream)
+        reader.feed_eof()
+        server = TolerantSMTP.__new__(TolerantSMTP)
+        server._reader, server.data_size_limit = reader, size_limit
+        content = await server.read_content()
+        return content, await reader.read()
+
+    return asyncio.run(read())
+
+
+def content_as_rfc_5321_reads_it(stream: bytes) -> tuple[bytes, bytes]:
+    """The content before the first CRLF.CRLF (DATA's own CRLF counts as the first CRLF),
+    unstuffed, and what follows the marker."""
+    # Where the marker starts, counting DATA's CRLF, is where its dot line starts in the
+    # stream: the CRLF before the dot ends the content's last line.
+    end = (b"\r\n" + stream).index(b"\r\n.\r\n")
+    lines = stream[:end].split(b"\r\n")[:-1]
+    content = b"".join((line[1:] if line.startswith(b".") else line) + b"\r\n"
+                       for line in lines)
+    return content, stream[end + 3:]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(DATA_PIECES, max_size=30).map(b"".join),
+       st.sampled_from([8, 16, 64, LONG_LINE_LIMIT]), st.binary(max_size=8))
+@example(b"", 8, b"QUIT\r\n")
+@example(b"\r\n", 8, b"")
+@example(b"a\n.\r\nb", 8, b"")
+def test_data_ends_at_the_first_crlf_dot_crlf_and_nothing_after_it_is_read(
+    content: bytes, limit: int, after: bytes
+) -> None:
+    stream = content + b"\r\n.\r\n" + after
+    expected, rest = content_as_rfc_5321_reads_it(stream)
+    assert read_with_our_reader(stream, limit, 0) == (expected, rest)
+    # Over the size limit (as aiosmtpd counts: stuffing dots in, the dot line out): drained
+    # to the same end, nothing kept.
+    counted = (b"\r\n" + stream).index(b"\r\n.\r\n")
+    if counted > 1:
+        assert read_with_our_reader(stream, limit, counted - 1) == (None, rest)
+        assert read_with_our_reader(stream, limit, counted)[0] == expected
 
 
 def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
