@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import email
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from gateway.app import build_gateway
+from gateway.app import Gateway, build_gateway
 from gateway.config import Settings
 from gateway.notifications import Notifier
 from gateway.spool import Receipt, encode_receipt, entry_pieces, raw_of_entry
@@ -88,48 +89,46 @@ def test_an_entry_an_earlier_version_spooled_is_filed(settings: Settings, sink: 
         running.stop()
 
 
-def test_the_queue_entry_holds_the_message_until_the_blob_store_does(
-    settings: Settings
-) -> None:
+@pytest.fixture
+def idle_gateway(settings: Settings) -> Iterator[Gateway]:
+    """The stages with a current schema, and no listener or worker running."""
     settings.data_dir.mkdir(parents=True)
     upgrade_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
-    try:
-        raw = load_case("customer_new.eml")
-        receipt = gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
-        entry = gateway.spool.queue_dir / f"{receipt.spool_id}.msg"
-        assert raw_of_entry(entry) == raw
-        assert not gateway.blobs.exists(receipt.raw_sha256)
-        [outcome] = gateway.pipeline.drain()
-        assert outcome.outcome is ReceiptOutcome.NEW_TICKET
-        assert gateway.blobs.get(receipt.raw_sha256) == raw
-        assert not entry.exists()
-    finally:
-        gateway.engine.dispose()
+    yield gateway
+    gateway.engine.dispose()
+
+
+def test_the_queue_entry_holds_the_message_until_the_blob_store_does(
+    idle_gateway: Gateway
+) -> None:
+    raw = load_case("customer_new.eml")
+    receipt = idle_gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
+    entry = idle_gateway.spool.queue_dir / f"{receipt.spool_id}.msg"
+    assert raw_of_entry(entry) == raw
+    assert not idle_gateway.blobs.exists(receipt.raw_sha256)
+    [outcome] = idle_gateway.pipeline.drain()
+    assert outcome.outcome is ReceiptOutcome.NEW_TICKET
+    assert idle_gateway.blobs.get(receipt.raw_sha256) == raw
+    assert not entry.exists()
 
 
 def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
-    settings: Settings
+    idle_gateway: Gateway
 ) -> None:
-    settings.data_dir.mkdir(parents=True)
-    upgrade_schema(settings.effective_database_url)
-    gateway = build_gateway(settings)
-    try:
-        raw = load_case("customer_new.eml")
-        receipt = gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
-        # A file where the blob's directory belongs: writing the blob fails, as on a full
-        # disk. The round stops; the message is neither filed nor quarantined.
-        blocker = gateway.blobs.path_for(receipt.raw_sha256).parent
-        blocker.write_bytes(b"")
-        assert gateway.pipeline.drain() == []
-        assert [waiting.spool_id for waiting in gateway.spool.pending()] == [receipt.spool_id]
-        assert gateway.spool.quarantined() == []
-        blocker.unlink()
-        [outcome] = gateway.pipeline.drain()
-        assert outcome.outcome is ReceiptOutcome.NEW_TICKET
-        assert gateway.blobs.get(receipt.raw_sha256) == raw
-    finally:
-        gateway.engine.dispose()
+    raw = load_case("customer_new.eml")
+    receipt = idle_gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
+    # A file where the blob's directory belongs: writing the blob fails, as on a full disk.
+    # The round stops; the message is neither filed nor quarantined.
+    blocker = idle_gateway.blobs.path_for(receipt.raw_sha256).parent
+    blocker.write_bytes(b"")
+    assert idle_gateway.pipeline.drain() == []
+    assert [waiting.spool_id for waiting in idle_gateway.spool.pending()] == [receipt.spool_id]
+    assert idle_gateway.spool.quarantined() == []
+    blocker.unlink()
+    [outcome] = idle_gateway.pipeline.drain()
+    assert outcome.outcome is ReceiptOutcome.NEW_TICKET
+    assert idle_gateway.blobs.get(receipt.raw_sha256) == raw
 
 
 def problem_report(number: int, message_id: str = "") -> bytes:
