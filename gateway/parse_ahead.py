@@ -23,14 +23,12 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Protocol, cast
 
 from gateway.errors import GatewayError, internal_error
 from gateway.limits import Limits
 from gateway.parsing import ParsedMail, parse_message
 from gateway.spool import Receipt, Spool
-from storage.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +141,7 @@ class ParserProcess:
                 [sys.executable, "-c", CHILD_MAIN, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
             self.connection = Connection(ours.detach())
-        spool = self.inline.spool
-        self.connection.send((str(spool.root), str(spool.blobs.root), spool.max_message_bytes,
-                              self.inline.limits))
+        self.connection.send(self.inline)
         return self.connection
 
     def close(self) -> None:
@@ -168,9 +164,7 @@ def serve(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     connection = Connection(fd)
-    root, blobs_root, max_message_bytes, limits = connection.recv()
-    spool = Spool(Path(root), BlobStore(Path(blobs_root)), max_message_bytes, limits)
-    parser = InlineParser(spool, limits)
+    parser: InlineParser = connection.recv()
     while True:
         try:
             number, receipts = connection.recv()

@@ -36,11 +36,13 @@ ADDRESS_PARSER_FAILURES = (HeaderParseError, IndexError, AttributeError)
 
 
 END_OF_DATA = b"\r\n.\r\n"
+# The most of the marker's first bytes that the bytes read so far can end with.
+MARKER_START = len(END_OF_DATA) - 1
 
 
 def marker_started(tail: bytes) -> int:
     """How many of the end marker's first bytes `tail` ends with (at most four)."""
-    return next((size for size in range(len(END_OF_DATA) - 1, 0, -1)
+    return next((size for size in range(MARKER_START, 0, -1)
                  if tail.endswith(END_OF_DATA[:size])), 0)
 
 
@@ -105,7 +107,7 @@ class CompactData(SMTP):
             except asyncio.LimitOverrunError as exc:  # no marker yet in the reader's window
                 piece = await self._reader.read(exc.consumed)
                 ends = False
-            tail = (tail + piece)[-(len(END_OF_DATA) - 1):]
+            tail = (tail + piece[-MARKER_START:])[-MARKER_START:]
             received += len(piece)
             if self.over_limit(received):
                 buffer.clear()  # drained, not kept

@@ -217,9 +217,8 @@ class Spool:
 
     def replay(self, spool_id: str) -> Receipt:
         """Move a quarantined receipt back to the queue."""
-        source = next((self.quarantine_dir / f"{spool_id}{suffix}" for suffix in ENTRY_SUFFIXES
-                       if (self.quarantine_dir / f"{spool_id}{suffix}").exists()),
-                      self.quarantine_dir / f"{spool_id}{ENTRY_SUFFIX}")
+        entries = [self.quarantine_dir / f"{spool_id}{suffix}" for suffix in ENTRY_SUFFIXES]
+        source = next((entry for entry in entries if entry.exists()), entries[0])
         receipt = self._load(source)
         os.replace(source, self.queue_dir / source.name)
         fsync_directory(self.queue_dir)
