@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from storage.text import showable
+
 # sysexits.h values, so MTAs that pipe into `gateway ingest` know what to do.
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
@@ -46,14 +48,7 @@ class GatewayError(Exception):
         that are not UTF-8 in it (what a client sent, which aiosmtpd decodes with
         surrogateescape) are shown as `\\xNN`: a reply holding them cannot be sent."""
         reason = " ".join(self.reason.split())
-        return f"{self.smtp_code} {self.enhanced_status} {sendable(reason)}"
-
-
-def sendable(text: str) -> str:
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return f"{self.smtp_code} {self.enhanced_status} {showable(reason)}"
 
 
 class ConfigError(GatewayError):

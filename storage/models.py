@@ -7,7 +7,6 @@ Schema changes go through Alembic migrations in `storage/migrations/`.
 from __future__ import annotations
 
 import enum
-import re
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -26,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.text import storable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -59,17 +60,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def fit_for_column(value: str, limit: int | None, max_bytes: int | None = None) -> str:
     """`value` as every backend takes it. PostgreSQL refuses NUL characters, text that is
     not valid UTF-8 (lone surrogates) and values longer than their column, where SQLite
     takes all three; mail that got `250` must never be lost to that difference."""
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    if not value.isascii():
-        value = LONE_SURROGATE.sub("\ufffd", value)
+    value = storable(value)
     if limit is not None and len(value) > limit:
         value = value[:limit]
     if max_bytes is not None and len(value.encode()) > max_bytes:
