@@ -31,9 +31,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from gateway import parsing
 from gateway.app import Gateway, build_gateway, serve
 from gateway.config import Endpoint, Engineer, Settings
+from gateway.parsing import mime
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema
 from tests.dovecot import Dovecot, TokenIntrospection
@@ -55,11 +55,11 @@ def free_port() -> int:
 @contextmanager
 def every_line_parsed() -> Iterator[None]:
     """`parse_message` with no run of base64 lines kept out of the stdlib's parser."""
-    kept, parsing.ELIDED_RUN_BYTES = parsing.ELIDED_RUN_BYTES, 2**62
+    kept, mime.ELIDED_RUN_BYTES = mime.ELIDED_RUN_BYTES, 2**62
     try:
         yield
     finally:
-        parsing.ELIDED_RUN_BYTES = kept
+        mime.ELIDED_RUN_BYTES = kept
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
