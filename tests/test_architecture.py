@@ -44,6 +44,8 @@ MAY_IMPORT: dict[str, set[str]] = {
 PURE = {"parsing", "commands", "confirmation", "limits"}
 IMPURE_MODULES = {"sqlalchemy", "storage", "socket", "smtplib", "asyncio", "imapclient",
                   "aiosmtpd", "os"}
+# Of those, the ones that touch no database or network: text cleaning is pure.
+PURE_EXCEPTIONS = {"storage.text"}
 
 
 def imports_of(paths: list[Path]) -> set[str]:
@@ -85,7 +87,8 @@ def test_pure_modules_touch_no_database_or_network() -> None:
     modules = gateway_modules()
     for name in PURE:
         impure = {imported for imported in imports_of(modules[name])
-                  if imported.split(".")[0] in IMPURE_MODULES}
+                  if imported.split(".")[0] in IMPURE_MODULES
+                  and imported not in PURE_EXCEPTIONS}
         assert not impure, f"gateway/{name} imports {impure}"
 
 

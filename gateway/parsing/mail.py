@@ -36,6 +36,7 @@ from gateway.parsing.mime import (
 )
 from gateway.parsing.quoting import extract_reply
 from gateway.parsing.reports import is_delivery_report, permanent_failures, returned_message_ids
+from storage.text import storable
 
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 KANA = re.compile(r"[\u3040-\u30ff]")
@@ -138,19 +139,6 @@ def without_undecodable(mail: ParsedMail) -> ParsedMail:
         if cleaned != value:
             changes[field.name] = cleaned
     return dataclasses.replace(mail, **changes) if changes else mail
-
-
-def storable(text: str) -> str:
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        except UnicodeEncodeError:  # Surrogates no decoder escaped: one U+FFFD each.
-            return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
 
 
 def dedupe_key(message_id: str, raw: bytes, raw_sha256: str) -> str:
