@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email
+import logging
 
 import pytest
 
@@ -304,6 +305,54 @@ def test_forwarded_message_with_an_overlong_header_is_read_in_linear_time(field:
     assert forwarded.data.rstrip().endswith(b"Original words.")
     assert len(forwarded.data) > 50_000
 
+
+
+def test_attachment_found_without_mail_parser_keeps_its_bytes(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A nested header field over 998 characters keeps mail-parser out: the stdlib's tree is
+    # read alone, and the file comes from it.
+    data = bytes(range(256)) * 96
+    caplog.set_level(logging.INFO, logger="gateway.parsing.mime")
+    mail = parse("""From: alice@customer.example
+Subject: dump
+Content-Type: multipart/mixed; boundary="m"
+""", f"""--m
+Content-Type: text/plain
+
+The dump.
+--m
+Content-Type: application/octet-stream
+Content-Disposition: attachment; filename="dump.bin"
+Content-Transfer-Encoding: base64
+X-Trace: {"x" * 1200}
+
+{base64.encodebytes(data).decode("ascii")}--m--
+""".replace("\n", "\r\n"))
+    assert "without mail-parser" in caplog.text
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.data) == ("dump.bin", data)
+    assert mail.text == "The dump."
+
+
+def test_forwarded_message_in_base64_comes_out_as_the_message_itself() -> None:
+    # RFC 2046 forbids encoding a message/rfc822 part; some clients base64 it anyway.
+    inner = b"From: carol@customer.example\r\nSubject: crash\r\n\r\nOriginal words.\r\n"
+    mail = parse("""From: alice@customer.example
+Subject: Fwd: crash
+Content-Type: multipart/mixed; boundary="m"
+""", f"""--m
+Content-Type: text/plain
+
+See the forwarded report.
+--m
+Content-Type: message/rfc822
+Content-Transfer-Encoding: base64
+
+{b64(inner)}
+--m--
+""".replace("\n", "\r\n"))
+    [forwarded] = mail.attachments
+    assert (forwarded.content_type, forwarded.data) == ("message/rfc822", inner)
 
 # Quote stripping ----------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """Attachments: the files a message carries, forwarded messages and inline `cid:` images
 included, each with a display name safe to show.
 
-Outlook's `winmail.dat` (TNEF) is replaced by the files inside it; base64 is read as
-broken clients write it; the names mail-parser makes up for unnamed parts are dropped, so
-the same message always parses the same way.
+Whether mail-parser read the tree or the stdlib's tree is read alone, each file is first an
+`AttachedPart`: as found in the message, its bytes decoded from their transfer encoding.
+Then Outlook's `winmail.dat` (TNEF) is replaced by the files inside it, and the names
+mail-parser makes up for unnamed parts are dropped, so the same message always parses the
+same way. Base64 is read as broken clients write it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ INVENTED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")
 
 
 @dataclass(frozen=True, slots=True)
+class AttachedPart:
+    """A file found in the message, as found: its name and Content-ID not yet read, its
+    bytes decoded from their transfer encoding."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str
+    disposition: str
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedAttachment:
     """One attached (or inline `cid:`) file, with a display name safe to show."""
 
@@ -45,23 +59,39 @@ class ParsedAttachment:
     inline: bool
 
 
-def found_attachments(
-    message: Message, listed: list[dict[str, Any]] | None
-) -> list[dict[str, Any]]:
-    """Attachment records of `message`: as mail-parser `listed` them, else as found in the
-    stdlib's tree; forwarded messages included."""
+def found_parts(message: Message, listed: list[dict[str, Any]] | None) -> list[AttachedPart]:
+    """The files of `message`: as mail-parser `listed` them, else as found in the stdlib's
+    tree; forwarded messages included."""
     if listed is None:
-        return [*attachments_in_tree(message), *map(forwarded_message, outermost_messages(message))]
+        return [*parts_in_tree(message), *map(forwarded_message, outermost_messages(message))]
     # mail-parser lists a forwarded message only when it is marked as an attachment.
     forwarded = [
         part for part in outermost_messages(message) if content_disposition(part) != "attachment"
     ]
-    return [*listed, *map(forwarded_message, forwarded)]
+    return [*map(listed_part, listed), *map(forwarded_message, forwarded)]
 
 
-def attachments_in_tree(message: Message) -> list[dict[str, Any]]:
-    """Attachment records in mail-parser's shape, read from the stdlib's tree."""
-    found: list[dict[str, Any]] = []
+def listed_part(item: dict[str, Any]) -> AttachedPart:
+    """One file as mail-parser lists it: the one reader of its records, whose payload is
+    base64 text when `binary` is set and the decoded text otherwise."""
+    payload = item.get("payload") or ""
+    if item.get("binary"):
+        data = decode_base64_leniently(str(payload))
+    else:
+        data = str(payload).encode("utf-8", "surrogateescape")
+    return AttachedPart(
+        filename=str(item.get("filename") or ""),
+        content_type=str(item.get("mail_content_type") or "application/octet-stream").lower(),
+        data=data,
+        content_id=str(item.get("content-id") or ""),
+        disposition=str(item.get("content-disposition") or ""),
+    )
+
+
+def parts_in_tree(message: Message) -> list[AttachedPart]:
+    """The files of the stdlib's tree: parts named or marked as attachments, and non-text
+    parts that a Content-ID links to."""
+    found: list[AttachedPart] = []
     for part in message.walk():
         named_or_linked = is_attachment_part(part) or (
             part.get("content-id") is not None and part.get_content_maintype() != "text"
@@ -69,16 +99,14 @@ def attachments_in_tree(message: Message) -> list[dict[str, Any]]:
         if part.is_multipart() or not named_or_linked:
             continue
         payload = part.get_payload(decode=True)
-        data = payload if isinstance(payload, bytes) else b""
         found.append(
-            {
-                "filename": filename_of(part) or "",
-                "payload": base64.b64encode(data).decode("ascii"),
-                "binary": True,
-                "mail_content_type": part.get_content_type(),
-                "content-id": str(part.get("content-id") or ""),
-                "content-disposition": str(part.get("content-disposition") or ""),
-            }
+            AttachedPart(
+                filename=filename_of(part) or "",
+                content_type=part.get_content_type(),
+                data=payload if isinstance(payload, bytes) else b"",
+                content_id=str(part.get("content-id") or ""),
+                disposition=str(part.get("content-disposition") or ""),
+            )
         )
     return found
 
@@ -93,8 +121,8 @@ def outermost_messages(part: Message) -> Iterator[Message]:
                 yield from outermost_messages(child)
 
 
-def forwarded_message(part: Message) -> dict[str, Any]:
-    """A forwarded message as one attachment record, as the stdlib writes the message out."""
+def forwarded_message(part: Message) -> AttachedPart:
+    """A forwarded message as one file, as the stdlib writes the message out."""
     inner = part.get_payload()
     if isinstance(inner, list) and inner and isinstance(inner[0], Message):
         data = message_bytes(inner[0])
@@ -108,14 +136,13 @@ def forwarded_message(part: Message) -> dict[str, Any]:
         data = decode_base64_leniently(data.decode("ascii", "ignore"))
     elif encoding == "quoted-printable":
         data = quopri.decodestring(data)
-    return {
-        "filename": filename_of(part) or "",
-        "payload": base64.b64encode(data).decode("ascii"),
-        "binary": True,
-        "mail_content_type": "message/rfc822",
-        "content-id": "",
-        "content-disposition": str(part.get("content-disposition") or ""),
-    }
+    return AttachedPart(
+        filename=filename_of(part) or "",
+        content_type="message/rfc822",
+        data=data,
+        content_id="",
+        disposition=str(part.get("content-disposition") or ""),
+    )
 
 
 class KeepUndecodedHeaders(Compat32):
@@ -143,33 +170,24 @@ def message_bytes(message: Message) -> bytes:
 
 
 def read_attachments(
-    found: list[dict[str, Any]], hint: str | None, raw: bytes
+    parts: list[AttachedPart], hint: str | None, raw: bytes
 ) -> tuple[ParsedAttachment, ...]:
-    """The attachments `found`, as shown: winmail.dat unpacked, names made safe."""
-    return tuple(unpack_tnef(extract_attachments(found, hint, raw)))
+    """The files found, as shown: winmail.dat unpacked, names made safe."""
+    return tuple(unpack_tnef(extract_attachments(parts, hint, raw)))
 
 
 def extract_attachments(
-    found: list[dict[str, Any]], hint: str | None, raw: bytes
+    parts: list[AttachedPart], hint: str | None, raw: bytes
 ) -> Iterator[ParsedAttachment]:
-    for index, item in enumerate(found, start=1):
-        content_type = str(item.get("mail_content_type") or "application/octet-stream").lower()
-        payload = item.get("payload") or ""
-        if item.get("binary"):
-            data = decode_base64_leniently(str(payload))
-        else:
-            data = str(payload).encode("utf-8", "surrogateescape")
-        content_id = normalize_message_id(str(item.get("content-id") or "")) or None
-        disposition = str(item.get("content-disposition") or "").lower()
-        filename = str(item.get("filename") or "")
-        if is_invented_name(filename, content_id, raw):
-            filename = ""
+    for index, part in enumerate(parts, start=1):
+        content_id = normalize_message_id(part.content_id) or None
+        filename = "" if is_invented_name(part.filename, content_id, raw) else part.filename
         yield ParsedAttachment(
-            filename=safe_display_name(filename, content_type, index, hint),
-            content_type=content_type[:255],
-            data=data,
+            filename=safe_display_name(filename, part.content_type, index, hint),
+            content_type=part.content_type[:255],
+            data=part.data,
             content_id=content_id,
-            inline=bool(content_id) and not disposition.startswith("attachment"),
+            inline=bool(content_id) and not part.disposition.lower().startswith("attachment"),
         )
 
 

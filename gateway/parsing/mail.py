@@ -25,7 +25,7 @@ from gateway.limits import (
     check_structure,
 )
 from gateway.parsing.addresses import first_message_id, message_ids, parse_recipients, parse_sender
-from gateway.parsing.attachments import ParsedAttachment, found_attachments, read_attachments
+from gateway.parsing.attachments import ParsedAttachment, found_parts, read_attachments
 from gateway.parsing.markers import automatic_marker
 from gateway.parsing.mime import (
     HeaderView,
@@ -86,7 +86,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     cleaned = drop_stray_header_lines(strip_leading_junk(raw))
     check_field_sizes(cleaned)  # every part's parameter fields, not just the top header
     message, listed = read_mime(cleaned)
-    found = found_attachments(message, listed)
+    parts = found_parts(message, listed)
     check_structure(message, limits)
     headers = HeaderView(message)
     if not headers.names:
@@ -97,7 +97,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     message_id = first_message_id(headers.raw("message-id"))
     subject = " ".join(headers.decoded("subject").split())
     is_bounce = is_delivery_report(headers, message)
-    attachments = read_attachments(found, headers.hint, cleaned)
+    attachments = read_attachments(parts, headers.hint, cleaned)
     check_attachments([(a.filename, len(a.data)) for a in attachments], limits)
     return without_undecodable(
         ParsedMail(
