@@ -96,7 +96,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     raw_sha256 = hashlib.sha256(raw).hexdigest()
     message_id = first_message_id(headers.raw("message-id"))
     subject = " ".join(headers.decoded("subject").split())
-    is_bounce = is_delivery_report(headers, message)
+    is_bounce = is_delivery_report(message, from_address)
     attachments = read_attachments(parts, headers.hint, cleaned)
     check_attachments([(a.filename, len(a.data)) for a in attachments], limits)
     return without_undecodable(
@@ -115,7 +115,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
             html=html,
             attachments=attachments,
             language=detect_language(subject, text, headers.raw("content-language")),
-            automatic=automatic_marker(headers, message),
+            automatic=automatic_marker(headers, message, from_address),
             is_bounce=is_bounce,
             dedupe_key=dedupe_key(message_id, cleaned, raw_sha256),
             failed_recipients=permanent_failures(message) if is_bounce else (),

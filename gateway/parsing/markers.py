@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from gateway.parsing.addresses import parse_sender
 from gateway.parsing.mime import HeaderView
 
 # The header every notification of ours carries (set by `notifications`): mail that comes
@@ -23,8 +22,9 @@ AUTO_REPLY_SUBJECT = re.compile(
 )
 
 
-def automatic_marker(headers: HeaderView, message: Message) -> str:
-    """Why this message was written by a machine (RFC 3834 and common practice), or ''."""
+def automatic_marker(headers: HeaderView, message: Message, sender: str) -> str:
+    """Why this message was written by a machine (RFC 3834 and common practice), or '';
+    `sender` is the address of its From field."""
     if TICKET_HEADER.lower() in headers.names:
         return "our own notification came back"
     auto_submitted = " ".join(headers.decoded("auto-submitted").split()).lower()[:200]
@@ -45,7 +45,6 @@ def automatic_marker(headers: HeaderView, message: Message) -> str:
             return f"{name} present"
     if message.get_content_type() == "multipart/report":
         return "multipart/report"
-    sender = parse_sender(headers.raw("from"), None)[1]
     if sender.split("@")[0] in MACHINE_SENDERS:
         return f"sent by {sender}"
     # A null reverse-path, as the final MTA recorded it (RFC 3834 2: never answer those).

@@ -9,9 +9,8 @@ from email.message import Message
 
 from flufl.bounce import all_failures
 
-from gateway.parsing.addresses import is_plain_address, message_ids, parse_sender
+from gateway.parsing.addresses import is_plain_address, message_ids
 from gateway.parsing.markers import MACHINE_SENDERS
-from gateway.parsing.mime import HeaderView
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +51,13 @@ def returned_message_ids(message: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))[:10]
 
 
-def is_delivery_report(headers: HeaderView, message: Message) -> bool:
-    """A delivery status notification (RFC 3464) or a classic MAILER-DAEMON bounce."""
+def is_delivery_report(message: Message, sender: str) -> bool:
+    """A delivery status notification (RFC 3464) or a classic MAILER-DAEMON bounce; `sender`
+    is the address of its From field."""
     if message.get_content_type() == "multipart/report":
         report_type = str(message.get_param("report-type") or "").lower()
         return report_type != "disposition-notification"
-    local_part = parse_sender(headers.raw("from"), None)[1].split("@")[0]
+    local_part = sender.split("@")[0]
     if local_part in MACHINE_SENDERS:
         return True
     types = {part.get_content_type() for part in message.walk()}
