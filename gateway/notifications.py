@@ -41,7 +41,8 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.config import Engineer
-from gateway.parsing import TICKET_HEADER, ParsedMail
+from gateway.loops import TICKET_HEADER
+from gateway.parsing import ParsedMail
 from gateway.tokens import make_token, plus_part, reply_address
 from gateway.workflow import (
     STATUS_EVENTS,
@@ -565,14 +566,14 @@ def latest_customer_words(ticket: Ticket) -> str:
 
 
 def should_acknowledge(mail: ParsedMail, sender: str, envelope_sender: str | None,
-                       support_address: str) -> str:
+                       support_address: str, *, automatic: str) -> str:
     """Why no acknowledgement may answer this mail (loop protection), or '' to send one."""
     if envelope_sender == "":
         return "null reverse-path (RFC 3834: never answered automatically)"
     if mail.is_bounce:
         return "a delivery status notification"
-    if mail.automatic:
-        return f"automatic mail ({mail.automatic})"
+    if automatic:
+        return f"automatic mail ({automatic})"
     if plus_part(sender, support_address) is not None:
         return "mail from the support address itself"
     if not mail.from_address:

@@ -15,7 +15,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, insert, or_, select
@@ -30,6 +30,7 @@ from gateway.errors import (
     internal_error,
 )
 from gateway.limits import DEFAULT_LIMITS, Limits
+from gateway.loops import automatic_reason
 from gateway.notifications import Notifier, should_acknowledge
 from gateway.parse_ahead import InlineParser, Parsed, Parser, Results
 from gateway.parsing import ParsedMail, is_plain_address
@@ -258,7 +259,7 @@ class Pipeline:
         return Outcome(receipt.spool_id, row.outcome, row.ticket_id, row.reason), row
 
     def file_new(self, session: Session, receipt: Receipt, mail: ParsedMail) -> Recorded:
-        mail = mark_automatic(mail, receipt.mail_from, self.support_address)
+        automatic = automatic_because(mail, receipt.mail_from, self.support_address)
         sender = choose_sender(mail, receipt)
         match = find_ticket(session, mail, self.recipients(receipt, mail), self.secret,
                             self.support_address, self.subject_tag)
@@ -269,12 +270,14 @@ class Pipeline:
         if mail.is_bounce:
             ticket = session.get_one(Ticket, match.ticket_id, with_for_update=True)
             applied = record_bounce(session, ticket, mail, sender, self.blobs,
-                                    receipt.raw_sha256, self.rules, self.clock())
+                                    receipt.raw_sha256, self.rules, self.clock(),
+                                    automatic=automatic)
             return record_receipt(session, receipt, ReceiptOutcome.REPORT,
                                   f"bounce of ticket #{ticket.id}", mail.dedupe_key,
                                   applied=applied)
-        applied = self.apply(session, match, mail, sender, receipt)
-        why_not = should_acknowledge(mail, sender, receipt.mail_from, self.support_address)
+        applied = self.apply(session, match, mail, sender, receipt, automatic)
+        why_not = should_acknowledge(mail, sender, receipt.mail_from, self.support_address,
+                                     automatic=automatic)
         self.notifier.announce(session, applied, mail, why_not)
         if why_not and applied.new_ticket:
             log.info("ticket #%s: no acknowledgement: %s", applied.ticket.id, why_not)
@@ -305,24 +308,24 @@ class Pipeline:
         return [*receipt.recipients, *mail.to_addresses, *mail.cc_addresses]
 
     def apply(self, session: Session, match: ThreadMatch, mail: ParsedMail, sender: str,
-              receipt: Receipt) -> Applied:
+              receipt: Receipt, automatic: str) -> Applied:
         now = self.clock()
         if match.ticket_id is None:
             return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
-                               self.rules, now)
+                               self.rules, now, automatic=automatic)
         # Locked, so a timer or another process cannot change it under this message.
         ticket = session.get_one(Ticket, match.ticket_id, with_for_update=True)
         # Only a reply token proves who wrote; a subject tag or a header match does not.
         through = match.participant_id if match.method == "token" else None
         author = classify_author(session, through, sender, self.rules)
-        while wants_follow_up(ticket, mail, author, self.rules, now):
+        while wants_follow_up(ticket, author, self.rules, now, automatic=automatic):
             follow_up = latest_follow_up(session, ticket)
             if follow_up is None:
                 return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
-                                   self.rules, now, follow_up_of=ticket)
+                                   self.rules, now, follow_up_of=ticket, automatic=automatic)
             ticket = follow_up  # Later replies to the old thread join its follow-up.
         return apply_to_ticket(session, ticket, author, mail, sender, through, self.blobs,
-                               receipt.raw_sha256, self.rules, now)
+                               receipt.raw_sha256, self.rules, now, automatic=automatic)
 
     def quarantine(self, receipt: Receipt, reason: str) -> Outcome:
         log.warning("quarantined %s: %s", receipt.spool_id, reason)
@@ -348,19 +351,21 @@ class Pipeline:
         return earlier
 
 
-def mark_automatic(mail: ParsedMail, envelope_sender: str | None,
-                   support_address: str) -> ParsedMail:
-    """Mail with a null reverse-path is automatic (RFC 3834), whatever its headers say; so
-    is our own notification coming back, known by the Message-ID we gave it."""
-    if mail.automatic:
-        return mail
+def automatic_because(mail: ParsedMail, envelope_sender: str | None,
+                      support_address: str) -> str:
+    """Why `mail` is automatic, or '': what `loops` reads in it; else a null reverse-path
+    (RFC 3834), whatever its headers say; our own notification coming back, known by the
+    Message-ID we gave it; or a delivery status notification."""
+    reason = automatic_reason(mail)
+    if reason:
+        return reason
     if envelope_sender == "":
-        return replace(mail, automatic="null reverse-path")
+        return "null reverse-path"
     if is_our_message_id(mail.message_id, support_address):
-        return replace(mail, automatic="our own notification came back")
+        return "our own notification came back"
     if mail.is_bounce:
-        return replace(mail, automatic="delivery status notification")
-    return mail
+        return "delivery status notification"
+    return ""
 
 
 def is_our_message_id(message_id: str, support_address: str) -> bool:

@@ -86,10 +86,11 @@ def match_headers(session: Session, mail: ParsedMail) -> ThreadMatch | None:
 
 def match_returned(session: Session, mail: ParsedMail) -> ThreadMatch | None:
     """A bounce of one of our own mails belongs to that mail's ticket."""
-    if not mail.is_bounce or not mail.returned_message_ids:
+    returned = mail.report.returned_message_ids if mail.report else ()
+    if not returned:
         return None
     ticket_id = session.scalars(
-        select(Message.ticket_id).where(Message.message_id.in_(mail.returned_message_ids),
+        select(Message.ticket_id).where(Message.message_id.in_(returned),
                                         Message.direction == Direction.OUT).limit(1)
     ).first()
     return ThreadMatch(ticket_id, "returned-message") if ticket_id is not None else None

@@ -158,7 +158,7 @@ def classify_author(session: Session, token_participant_id: int | None, sender: 
 
 def open_ticket(session: Session, mail: ParsedMail, sender: str, blobs: BlobStore,
                 raw_sha256: str, rules: Rules, now: datetime,
-                follow_up_of: Ticket | None = None) -> Applied:
+                follow_up_of: Ticket | None = None, *, automatic: str) -> Applied:
     """A new ticket from `mail`: requester, CCs, the L1 engineers, first message, event."""
     # A follow-up keeps the old ticket's subject, not "Re: [Support #1] Closed: ...".
     subject = follow_up_of.subject if follow_up_of else mail.subject or "(no subject)"
@@ -180,7 +180,8 @@ def open_ticket(session: Session, mail: ParsedMail, sender: str, blobs: BlobStor
             Participant(ticket=ticket, address=engineer.address, role=ParticipantRole.ENGINEER)
     # A follow-up is a reply to the old thread: its quoted history belongs to the old ticket.
     text = (mail.reply_text or mail.text) if follow_up_of else mail.text
-    message = inbound_message(ticket, mail, text, sender, blobs, raw_sha256, now)
+    message = inbound_message(ticket, mail, text, sender, blobs, raw_sha256, now,
+                              automatic=automatic)
     detail = f"follow-up of #{follow_up_of.id}" if follow_up_of else ""
     created = Event(ticket=ticket, type="created", actor=sender, at=now,
                     to_status=TicketStatus.NEW, message=message, detail=detail)
@@ -195,37 +196,40 @@ def open_ticket(session: Session, mail: ParsedMail, sender: str, blobs: BlobStor
 
 def apply_to_ticket(session: Session, ticket: Ticket, author: Author, mail: ParsedMail,
                     sender: str, token_participant_id: int | None, blobs: BlobStore,
-                    raw_sha256: str, rules: Rules, now: datetime) -> Applied:
-    """What a message on an existing ticket does, by who wrote it."""
+                    raw_sha256: str, rules: Rules, now: datetime, *, automatic: str) -> Applied:
+    """What a message on an existing ticket does, by who wrote it; `automatic` says why a
+    machine wrote it ('' when a person did)."""
     if author is Author.ENGINEER:
         assert token_participant_id is not None
         through = session.get_one(Participant, token_participant_id)
         return apply_engineer_message(session, ticket, mail, through, blobs, raw_sha256,
-                                      rules, now)
+                                      rules, now, automatic=automatic)
     if author is Author.CUSTOMER:
         return apply_customer_message(session, ticket, mail, sender, blobs, raw_sha256, rules,
-                                      now)
+                                      now, automatic=automatic)
     return keep_unverified(session, ticket, author, mail, sender, blobs, raw_sha256, rules,
-                           now)
+                           now, automatic=automatic)
 
 
-def wants_follow_up(ticket: Ticket, mail: ParsedMail, author: Author, rules: Rules,
-                    now: datetime) -> bool:
+def wants_follow_up(ticket: Ticket, author: Author, rules: Rules, now: datetime, *,
+                    automatic: str) -> bool:
     """A customer writing to a ticket closed longer than the reopen window starts a new one."""
-    return (author is Author.CUSTOMER and not mail.automatic
+    return (author is Author.CUSTOMER and not automatic
             and ticket.status is TicketStatus.CLOSED
             and now - ticket.status_changed_at > rules.reopen_window)
 
 
 def record_bounce(session: Session, ticket: Ticket, mail: ParsedMail, sender: str,
-                  blobs: BlobStore, raw_sha256: str, rules: Rules, now: datetime) -> Applied:
+                  blobs: BlobStore, raw_sha256: str, rules: Rules, now: datetime, *,
+                  automatic: str) -> Applied:
     """A delivery report about mail of this ticket: kept on it, and the ticket's addresses
     that failed for good are held. Only the ticket's own participants are held, so a forged
     bounce cannot silence anyone else."""
     message = store_inbound(session, ticket, mail, mail.text, sender, blobs, raw_sha256, now,
-                            internal=True)
+                            internal=True, automatic=automatic)
     on_ticket = {p.address for p in ticket.participants}
-    failed = [address for address in mail.failed_recipients if address in on_ticket]
+    failed_recipients = mail.report.failed_recipients if mail.report else ()
+    failed = [address for address in failed_recipients if address in on_ticket]
     until = now + rules.bounce_hold
     for address in failed:
         hold_address(session, address, ticket, until, f"bounced permanently (ticket #{ticket.id})")
@@ -247,7 +251,7 @@ def hold_address(session: Session, address: str, ticket: Ticket, until: datetime
 
 def apply_customer_message(session: Session, ticket: Ticket, mail: ParsedMail, sender: str,
                            blobs: BlobStore, raw_sha256: str, rules: Rules,
-                           now: datetime) -> Applied:
+                           now: datetime, *, automatic: str) -> Applied:
     """A customer's message: confirms, reopens, or simply joins the ticket.
 
     Only someone already on the customer's side of the ticket changes its status or brings
@@ -255,13 +259,14 @@ def apply_customer_message(session: Session, ticket: Ticket, mail: ParsedMail, s
     heard by the engineers but never added, so no ticket mail goes to them.
     """
     text = mail.reply_text or mail.text
-    message = store_inbound(session, ticket, mail, text, sender, blobs, raw_sha256, now)
+    message = store_inbound(session, ticket, mail, text, sender, blobs, raw_sha256, now,
+                            automatic=automatic)
     on_ticket = find_participant(ticket, sender)
     applied = Applied(ticket, message, Author.CUSTOMER, False, on_ticket)
-    if mail.automatic:
+    if automatic:
         # An out-of-office reply or a bounce is kept, but never confirms, reopens or closes.
         applied.events.append(record(session, ticket, "automatic_reply", sender, now, message,
-                                     mail.automatic))
+                                     automatic))
     elif on_ticket is None:
         applied.events.append(record(session, ticket, "message_added", sender, now, message,
                                      "from someone not on the ticket"))
@@ -313,7 +318,7 @@ def read_confirmation(session: Session, ticket: Ticket, mail: ParsedMail, text: 
 
 def keep_unverified(session: Session, ticket: Ticket, author: Author, mail: ParsedMail,
                     sender: str, blobs: BlobStore, raw_sha256: str, rules: Rules,
-                    now: datetime) -> Applied:
+                    now: datetime, *, automatic: str) -> Applied:
     """Kept on the ticket as an internal message; nothing applied, nothing relayed.
 
     When the sender is a configured engineer, their receipt goes to that engineer's real
@@ -321,7 +326,7 @@ def keep_unverified(session: Session, ticket: Ticket, author: Author, mail: Pars
     """
     block = read_commands(mail.reply_text or mail.text)
     message = store_inbound(session, ticket, mail, mail.reply_text or mail.text, sender, blobs,
-                            raw_sha256, now, internal=True)
+                            raw_sha256, now, internal=True, automatic=automatic)
     if author is Author.UNVERIFIED_ENGINEER:
         why = (f"it did not come through your own reply address for ticket #{ticket.id}; "
                "reply to the ticket's notification to act on it")
@@ -329,8 +334,8 @@ def keep_unverified(session: Session, ticket: Ticket, author: Author, mail: Pars
         why = "it came through another engineer's reply address"
     engineer = (engineer_participant(session, ticket, sender)
                 if rules.engineer(sender) is not None else None)
-    refused = [] if mail.automatic else [CommandResult(c.line, False, why)
-                                         for c in block.commands]
+    refused = [] if automatic else [CommandResult(c.line, False, why)
+                                    for c in block.commands]
     applied = Applied(ticket, message, author, False, engineer, results=refused,
                       refused_because=why)
     applied.events.append(record(session, ticket, "unverified_message", sender, now, message,
@@ -340,20 +345,20 @@ def keep_unverified(session: Session, ticket: Ticket, author: Author, mail: Pars
 
 def apply_engineer_message(session: Session, ticket: Ticket, mail: ParsedMail,
                            engineer: Participant, blobs: BlobStore, raw_sha256: str,
-                           rules: Rules, now: datetime) -> Applied:
+                           rules: Rules, now: datetime, *, automatic: str) -> Applied:
     """An authenticated engineer's reply: its commands, its note or public words."""
-    if mail.automatic:
+    if automatic:
         message = store_inbound(session, ticket, mail, mail.text, engineer.address, blobs,
-                                raw_sha256, now, internal=True)
+                                raw_sha256, now, internal=True, automatic=automatic)
         applied = Applied(ticket, message, Author.ENGINEER, False, engineer)
         applied.events.append(record(session, ticket, "automatic_reply", engineer.address, now,
-                                     message, mail.automatic))
+                                     message, automatic))
         return applied
     # Only the new part: without one, falling back to the whole text would relay the quoted
     # notification (other engineers' addresses, the command help) to the customer.
     block = read_commands(mail.reply_text)
     message = store_inbound(session, ticket, mail, block.body, engineer.address, blobs,
-                            raw_sha256, now, internal=block.note)
+                            raw_sha256, now, internal=block.note, automatic=automatic)
     relay = not block.note and bool(block.body or message.attachments)
     applied = Applied(ticket, message, Author.ENGINEER, False, engineer, relay=relay)
     applied.events.append(record(session, ticket, "note_added" if block.note else "replied",
@@ -474,22 +479,23 @@ def add_participant(session: Session, ticket: Ticket, address: str,
 
 def store_inbound(session: Session, ticket: Ticket, mail: ParsedMail, text: str, sender: str,
                   blobs: BlobStore, raw_sha256: str, now: datetime,
-                  internal: bool = False) -> Message:
-    message = inbound_message(ticket, mail, text, sender, blobs, raw_sha256, now, internal)
+                  internal: bool = False, *, automatic: str) -> Message:
+    message = inbound_message(ticket, mail, text, sender, blobs, raw_sha256, now, internal,
+                              automatic=automatic)
     session.add(message)
     return message
 
 
 def inbound_message(ticket: Ticket, mail: ParsedMail, text: str, sender: str,
                     blobs: BlobStore, raw_sha256: str, now: datetime,
-                    internal: bool = False) -> Message:
+                    internal: bool = False, *, automatic: str) -> Message:
     """The message row for `mail` on `ticket`, its attachments' bytes stored."""
     return Message(
         ticket=ticket, direction=Direction.IN, message_id=mail.message_id,
         from_address=sender, from_name=mail.from_name,
         to_addresses=", ".join(mail.to_addresses + mail.cc_addresses)[:4000],
         subject=mail.subject[:998], text=text, raw_sha256=raw_sha256,
-        automatic=bool(mail.automatic), internal=internal, created_at=now,
+        automatic=bool(automatic), internal=internal, created_at=now,
         # Set here, even when empty, so reading it later costs no query.
         attachments=[store_attachment(attachment, blobs) for attachment in mail.attachments],
     )

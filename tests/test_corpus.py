@@ -32,12 +32,8 @@ from sqlalchemy import select
 
 from gateway.config import Endpoint, Settings
 from gateway.errors import MalformedMessage
-from gateway.parsing import (
-    TICKET_HEADER,
-    elide_long_base64_runs,
-    extract_reply,
-    parse_message,
-)
+from gateway.loops import TICKET_HEADER
+from gateway.parsing import elide_long_base64_runs, extract_reply, parse_message
 from storage.models import Attachment, Message, Receipt, ReceiptOutcome, Ticket
 from tests.conftest import SUPPORT, RunningGateway, Sink, every_line_parsed, free_port
 

@@ -49,7 +49,8 @@ from hypothesis.errors import InvalidArgument
 from gateway.app import Gateway, build_gateway
 from gateway.config import Settings
 from gateway.errors import MessageRefused
-from gateway.parsing import TICKET_HEADER, ParsedMail, long_base64_runs, parse_message
+from gateway.loops import TICKET_HEADER
+from gateway.parsing import ParsedMail, long_base64_runs, parse_message
 from gateway.pipeline import Outcome
 from storage.models import ReceiptOutcome
 from storage.session import upgrade_schema

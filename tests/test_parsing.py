@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from gateway import loops
 from gateway.errors import MalformedMessage, OverLimit
 from gateway.limits import MAX_FIELD_BYTES, check_field_sizes
 from gateway.parsing import (
@@ -453,7 +454,6 @@ def test_dedupe_key_differs_for_different_bodies_under_one_message_id() -> None:
 def test_message_without_message_id_gets_a_stable_generated_one() -> None:
     raw = message("From: alice@customer.example\nSubject: no id\n")
     first, second = parse_message(raw), parse_message(raw)
-    assert not first.has_message_id
     assert first.message_id == second.message_id
     assert first.message_id.endswith("@generated.invalid")
 
@@ -468,11 +468,12 @@ def test_message_without_message_id_gets_a_stable_generated_one() -> None:
     "Return-Path: <>\nSubject: away\n",
 ])
 def test_automatic_mail_is_marked(headers: str) -> None:
-    assert parse("From: kijitora@example.net\n" + headers).automatic
+    assert loops.automatic_reason(parse("From: kijitora@example.net\n" + headers))
 
 
 def test_subject_about_an_automatic_reply_is_not_automatic() -> None:
-    assert parse("From: a@example.net\nSubject: Automatic reply not working\n").automatic == ""
+    mail = parse("From: a@example.net\nSubject: Automatic reply not working\n")
+    assert loops.automatic_reason(mail) == ""
 
 
 def test_carrier_bounce_with_returned_message_is_a_bounce() -> None:

@@ -10,7 +10,7 @@ package imports mail-parser.
 from gateway.parsing.addresses import is_plain_address, parse_sender
 from gateway.parsing.attachments import ParsedAttachment, decode_base64_leniently
 from gateway.parsing.mail import ParsedMail, parse_message
-from gateway.parsing.markers import TICKET_HEADER
+from gateway.parsing.markers import MACHINE_SENDERS, Markers
 from gateway.parsing.mime import (
     ELIDED_RUN_BYTES,
     FEED_BYTES,
@@ -19,11 +19,14 @@ from gateway.parsing.mime import (
     message_tree,
 )
 from gateway.parsing.quoting import extract_reply
+from gateway.parsing.reports import DeliveryReport
 
 __all__ = [
     "ELIDED_RUN_BYTES",
     "FEED_BYTES",
-    "TICKET_HEADER",
+    "MACHINE_SENDERS",
+    "DeliveryReport",
+    "Markers",
     "ParsedAttachment",
     "ParsedMail",
     "decode_base64_leniently",

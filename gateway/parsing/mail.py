@@ -12,9 +12,8 @@ import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
+from email.message import Message
+from typing import Any, TypeVar
 
 from gateway.errors import MalformedMessage
 from gateway.limits import (
@@ -25,8 +24,13 @@ from gateway.limits import (
     check_structure,
 )
 from gateway.parsing.addresses import first_message_id, message_ids, parse_recipients, parse_sender
-from gateway.parsing.attachments import ParsedAttachment, found_parts, read_attachments
-from gateway.parsing.markers import automatic_marker
+from gateway.parsing.attachments import (
+    AttachedPart,
+    ParsedAttachment,
+    found_parts,
+    read_attachments,
+)
+from gateway.parsing.markers import Markers, read_markers
 from gateway.parsing.mime import (
     HeaderView,
     body_text,
@@ -35,11 +39,13 @@ from gateway.parsing.mime import (
     strip_leading_junk,
 )
 from gateway.parsing.quoting import extract_reply
-from gateway.parsing.reports import is_delivery_report, permanent_failures, returned_message_ids
+from gateway.parsing.reports import DeliveryReport, read_report
 from storage.text import storable
 
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 KANA = re.compile(r"[\u3040-\u30ff]")
+# The values whose texts are made storable, field by field.
+Record = TypeVar("Record", "ParsedMail", Markers, DeliveryReport)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,6 @@ class ParsedMail:
     """Everything later stages need from one message, decoded to Unicode."""
 
     message_id: str
-    has_message_id: bool
     in_reply_to: tuple[str, ...]
     references: tuple[str, ...]
     from_address: str
@@ -55,18 +60,15 @@ class ParsedMail:
     to_addresses: tuple[str, ...]
     cc_addresses: tuple[str, ...]
     subject: str
-    date: datetime | None
     text: str
     html: str
     attachments: tuple[ParsedAttachment, ...]
     language: str
-    automatic: str
-    is_bounce: bool
+    # The header facts by which `gateway.loops` knows automatic mail.
+    markers: Markers
     dedupe_key: str
-    # For a delivery status notification: addresses that failed permanently, and the
-    # Message-IDs of the returned message it carries (ours, if it bounced one of ours).
-    failed_recipients: tuple[str, ...] = ()
-    returned_message_ids: tuple[str, ...] = ()
+    # None unless the message is a delivery status notification.
+    report: DeliveryReport | None = None
     # Filled on first use: a new ticket keeps the whole text, and most mail opens one.
     _reply_text: list[str] = dataclasses.field(
         default_factory=list, init=False, compare=False, repr=False
@@ -79,30 +81,29 @@ class ParsedMail:
             self._reply_text.append(extract_reply(self.text))
         return self._reply_text[0]
 
+    @property
+    def is_bounce(self) -> bool:
+        """Whether this is a delivery status notification (a bounce)."""
+        return self.report is not None
+
 
 def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     """Parse raw RFC 5322 bytes; raise `MalformedMessage` when there is no message to read,
     `OverLimit` when its structure exceeds `limits`."""
     cleaned = drop_stray_header_lines(strip_leading_junk(raw))
-    check_field_sizes(cleaned)  # every part's parameter fields, not just the top header
-    message, listed = read_mime(cleaned)
-    parts = found_parts(message, listed)
-    check_structure(message, limits)
+    message, parts = read_tree(cleaned, limits)
     headers = HeaderView(message)
     if not headers.names:
         raise MalformedMessage("no header fields: this is not an RFC 5322 message")
     text, html = body_text(message)
     from_name, from_address = parse_sender(headers.raw("from"), headers.hint, headers.raw("sender"))
-    raw_sha256 = hashlib.sha256(raw).hexdigest()
-    message_id = first_message_id(headers.raw("message-id"))
-    subject = " ".join(headers.decoded("subject").split())
-    is_bounce = is_delivery_report(message, from_address)
     attachments = read_attachments(parts, headers.hint, cleaned)
     check_attachments([(a.filename, len(a.data)) for a in attachments], limits)
+    message_id, key = identity(headers, raw, cleaned)
+    subject = " ".join(headers.decoded("subject").split())
     return without_undecodable(
         ParsedMail(
-            message_id=message_id or f"{raw_sha256[:40]}@generated.invalid",
-            has_message_id=bool(message_id),
+            message_id=message_id,
             in_reply_to=tuple(message_ids(headers.raw("in-reply-to"))),
             references=tuple(message_ids(headers.raw("references"))),
             from_address=from_address,
@@ -110,35 +111,61 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
             to_addresses=tuple(parse_recipients(headers.raw("to"))),
             cc_addresses=tuple(parse_recipients(headers.raw("cc"))),
             subject=subject,
-            date=parse_date(headers.raw("date")),
             text=text.strip(),
             html=html,
             attachments=attachments,
             language=detect_language(subject, text, headers.raw("content-language")),
-            automatic=automatic_marker(headers, message, from_address),
-            is_bounce=is_bounce,
-            dedupe_key=dedupe_key(message_id, cleaned, raw_sha256),
-            failed_recipients=permanent_failures(message) if is_bounce else (),
-            returned_message_ids=returned_message_ids(message) if is_bounce else (),
+            markers=read_markers(headers, message),
+            dedupe_key=key,
+            report=read_report(message, from_address),
         )
     )
 
 
-def without_undecodable(mail: ParsedMail) -> ParsedMail:
-    """`mail` with every text fit for any database: bytes that were never decoded (kept as
-    lone surrogates) become U+FFFD, and NULs, which PostgreSQL refuses, are dropped."""
+def read_tree(data: bytes, limits: Limits) -> tuple[Message, list[AttachedPart]]:
+    """The message tree of `data` and the files in it; `OverLimit` when its size or shape
+    exceeds `limits`."""
+    check_field_sizes(data)  # every part's parameter fields, not just the top header
+    message, listed = read_mime(data)
+    parts = found_parts(message, listed)
+    check_structure(message, limits)
+    return message, parts
+
+
+def identity(headers: HeaderView, raw: bytes, cleaned: bytes) -> tuple[str, str]:
+    """The message's Message-ID (one made from its bytes when it has none), and its
+    `dedupe_key`."""
+    message_id = first_message_id(headers.raw("message-id"))
+    raw_sha256 = hashlib.sha256(raw).hexdigest()
+    generated = f"{raw_sha256[:40]}@generated.invalid"
+    return message_id or generated, dedupe_key(message_id, cleaned, raw_sha256)
+
+
+def without_undecodable(record: Record) -> Record:
+    """`record` with every text in it made `storable` (storage/text.py), its markers' and
+    delivery report's too: fit for any database and any encoder."""
     changes: dict[str, Any] = {}
-    for field in dataclasses.fields(mail):
-        value = getattr(mail, field.name)
-        if isinstance(value, str):
-            cleaned: Any = storable(value)
-        elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):
-            cleaned = tuple(storable(item) for item in value)
-        else:
-            continue
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        cleaned = storable_value(value)
         if cleaned != value:
             changes[field.name] = cleaned
-    return dataclasses.replace(mail, **changes) if changes else mail
+    return dataclasses.replace(record, **changes) if changes else record
+
+
+def storable_value(value: object) -> object:
+    """A field's value with its texts made storable; other values as they are."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, Markers):
+        return without_undecodable(value)
+    if isinstance(value, DeliveryReport):
+        return without_undecodable(value)
+    if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+        return tuple(storable(item) for item in value)
+    if isinstance(value, frozenset) and all(isinstance(item, str) for item in value):
+        return frozenset(storable(item) for item in value)
+    return value
 
 
 def dedupe_key(message_id: str, raw: bytes, raw_sha256: str) -> str:
@@ -164,10 +191,3 @@ def detect_language(subject: str, text: str, content_language: str) -> str:
     if HAN.search(sample) and not KANA.search(sample):
         return "zh"
     return "en"
-
-
-def parse_date(value: str) -> datetime | None:
-    try:
-        return parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError, IndexError, OverflowError):  # 2147483648 is no year.
-        return None

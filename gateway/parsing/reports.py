@@ -1,10 +1,15 @@
 """Delivery status notifications (bounces): whether a message is one, the addresses it
-reports as failing for good, and the Message-IDs of the message it returns."""
+reports as failing for good, and the Message-IDs of the message it returns.
+
+Reports in RFC 3464's form are known by their content type; classic MAILER-DAEMON bounces by
+their sender, and carriers' by a no-reply sender with the returned message attached.
+"""
 
 from __future__ import annotations
 
 import email.parser
 import logging
+from dataclasses import dataclass
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -18,6 +23,23 @@ log = logging.getLogger(__name__)
 RETURNED_MESSAGE_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 # Local parts of addresses that take no replies; some carriers bounce from them.
 NO_REPLY_SENDERS = ("no-reply", "noreply", "do-not-reply", "donotreply")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What a delivery status notification says: the addresses that failed for good, and the
+    Message-IDs of the message it returns (ours, if it bounced one of ours)."""
+
+    failed_recipients: tuple[str, ...]
+    returned_message_ids: tuple[str, ...]
+
+
+def read_report(message: Message, sender: str) -> DeliveryReport | None:
+    """The delivery report `message` is, or None when it is none; `sender` is the address of
+    its From field."""
+    if not is_delivery_report(message, sender):
+        return None
+    return DeliveryReport(permanent_failures(message), returned_message_ids(message))
 
 
 def permanent_failures(message: Message) -> tuple[str, ...]:
