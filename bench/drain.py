@@ -77,8 +77,9 @@ class StageClock:
             try:
                 return original(*args, **kwargs)
             finally:
-                self.totals[qualified_name] = (self.totals.get(qualified_name, 0.0)
-                                               + time.perf_counter() - started)
+                self.totals[qualified_name] = (
+                    self.totals.get(qualified_name, 0.0) + time.perf_counter() - started
+                )
                 self.active.discard(name)
 
         setattr(owner, name, timed)
@@ -87,8 +88,11 @@ class StageClock:
 @contextmanager
 def gateway_environment(data_dir: Path) -> Iterator[None]:
     saved = dict(os.environ)
-    os.environ.update(GATEWAY_DATA_DIR=str(data_dir), GATEWAY_SUPPORT_ADDRESS=throughput.SUPPORT,
-                      GATEWAY_SECRET="bench")
+    os.environ.update(
+        GATEWAY_DATA_DIR=str(data_dir),
+        GATEWAY_SUPPORT_ADDRESS=throughput.SUPPORT,
+        GATEWAY_SECRET="bench",
+    )
     for name in [name for name in os.environ if name.startswith("GATEWAY_RELAY")]:
         del os.environ[name]  # Delivery goes to a Maildir in the data dir.
     try:
@@ -98,8 +102,9 @@ def gateway_environment(data_dir: Path) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def drain_once(messages: int, seed: int, clock: StageClock,
-               profile: cProfile.Profile | None, parse_ahead: bool) -> DrainRun:
+def drain_once(
+    messages: int, seed: int, clock: StageClock, profile: cProfile.Profile | None, parse_ahead: bool
+) -> DrainRun:
     from gateway.app import build_gateway, limits_of
     from gateway.config import load_settings
     from gateway.parse_ahead import ParserProcess
@@ -129,8 +134,13 @@ def drain_once(messages: int, seed: int, clock: StageClock,
                 parser.close()
         if len(outcomes) != messages or report.sent != messages:
             raise SystemExit(f"filed {len(outcomes)} and sent {report.sent} of {messages}")
-        return DrainRun(messages, filed_wall - wall, filed_cpu - cpu,
-                        delivered_wall - filed_wall, dict(clock.totals))
+        return DrainRun(
+            messages,
+            filed_wall - wall,
+            filed_cpu - cpu,
+            delivered_wall - filed_wall,
+            dict(clock.totals),
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -152,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the last run")
-    parser.add_argument("--parse-ahead", action="store_true",
-                        help="parse in a child process, as `gateway serve`'s workers do "
-                             "(the child's CPU and parsing time are then not counted)")
+    parser.add_argument(
+        "--parse-ahead",
+        action="store_true",
+        help="parse in a child process, as `gateway serve`'s workers do "
+        "(the child's CPU and parsing time are then not counted)",
+    )
     args = parser.parse_args(argv)
     clock = StageClock()
     for module, name in STAGES:
@@ -167,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             profile.dump_stats(args.profile)
     label = "min / median / max" if args.repeat > 1 else "one run"
     where = "in a child process" if args.parse_ahead else "in the worker"
-    print(f"{args.messages} messages of the throughput mix, {os.cpu_count()} CPUs, parsed "
-          f"{where}; ms a message ({label}):")
+    print(
+        f"{args.messages} messages of the throughput mix, {os.cpu_count()} CPUs, parsed "
+        f"{where}; ms a message ({label}):"
+    )
     print(f"  filing, wall clock      {per_message(runs, lambda run: run.file_wall)}")
     print(f"  filing, CPU             {per_message(runs, lambda run: run.file_cpu)}")
     print(f"  delivery, wall clock    {per_message(runs, lambda run: run.deliver_wall)}")

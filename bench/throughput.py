@@ -61,13 +61,69 @@ MAX_MESSAGE_BYTES = 40 * 1024 * 1024
 SOAK_FLAT_MIB = 10
 
 WORDS = (
-    "stream", "pusher", "crash", "android", "ios", "sdk", "version", "encoder", "bitrate",
-    "latency", "app", "after", "update", "login", "token", "expired", "customer", "invoice",
-    "license", "renewal", "please", "help", "urgent", "since", "yesterday", "camera", "audio",
-    "echo", "reconnect", "network", "timeout", "error", "log", "attached", "screenshot", "device",
-    "build", "release", "production", "staging", "region", "server", "player", "buffering",
-    "frame", "drop", "the", "a", "we", "our", "it", "is", "when", "with", "on", "to", "of", "and",
-    "not", "for", "in", "this", "that",
+    "stream",
+    "pusher",
+    "crash",
+    "android",
+    "ios",
+    "sdk",
+    "version",
+    "encoder",
+    "bitrate",
+    "latency",
+    "app",
+    "after",
+    "update",
+    "login",
+    "token",
+    "expired",
+    "customer",
+    "invoice",
+    "license",
+    "renewal",
+    "please",
+    "help",
+    "urgent",
+    "since",
+    "yesterday",
+    "camera",
+    "audio",
+    "echo",
+    "reconnect",
+    "network",
+    "timeout",
+    "error",
+    "log",
+    "attached",
+    "screenshot",
+    "device",
+    "build",
+    "release",
+    "production",
+    "staging",
+    "region",
+    "server",
+    "player",
+    "buffering",
+    "frame",
+    "drop",
+    "the",
+    "a",
+    "we",
+    "our",
+    "it",
+    "is",
+    "when",
+    "with",
+    "on",
+    "to",
+    "of",
+    "and",
+    "not",
+    "for",
+    "in",
+    "this",
+    "that",
 )
 
 
@@ -116,8 +172,12 @@ def big_mail(megabytes: float, seed: int) -> Mail:
     """One message with a binary attachment of `megabytes` MiB (a screen recording, say)."""
     rng = random.Random(seed)
     message = compose(rng, 0, uuid.uuid4().hex[:12], "small")
-    message.add_attachment(rng.randbytes(int(megabytes * 2**20)), maintype="video",
-                           subtype="mp4", filename="screen-recording.mp4")
+    message.add_attachment(
+        rng.randbytes(int(megabytes * 2**20)),
+        maintype="video",
+        subtype="mp4",
+        filename="screen-recording.mp4",
+    )
     return to_mail("big", message)
 
 
@@ -126,9 +186,11 @@ def compose(rng: random.Random, index: int, run: str, kind: str) -> EmailMessage
     address = f"customer{index}@client{index % 37}.example"
     message = EmailMessage()
     message["Return-Path"] = f"<{address}>"
-    message["Received"] = (f"from mx{index % 5}.client.example (mx{index % 5}.client.example "
-                           f"[192.0.2.{index % 250 + 1}]) by mx.example.com with ESMTPS; "
-                           f"{format_datetime(sent_at(index))}")
+    message["Received"] = (
+        f"from mx{index % 5}.client.example (mx{index % 5}.client.example "
+        f"[192.0.2.{index % 250 + 1}]) by mx.example.com with ESMTPS; "
+        f"{format_datetime(sent_at(index))}"
+    )
     message["Message-ID"] = f"<{run}.{index}.{uuid.uuid4().hex}@client{index % 37}.example>"
     message["Date"] = format_datetime(sent_at(index))
     message["From"] = f"{name} <{address}>"
@@ -143,8 +205,9 @@ def compose(rng: random.Random, index: int, run: str, kind: str) -> EmailMessage
         message.set_content(letter(rng, name))
     if kind == "attachment":
         data = rng.randbytes(rng.randrange(24 * 1024, 256 * 1024))
-        message.add_attachment(data, maintype="application", subtype="octet-stream",
-                               filename=f"capture-{index}.bin")
+        message.add_attachment(
+            data, maintype="application", subtype="octet-stream", filename=f"capture-{index}.bin"
+        )
     return message
 
 
@@ -157,8 +220,10 @@ def sentence(rng: random.Random, shortest: int, longest: int) -> str:
 
 
 def letter(rng: random.Random, name: str) -> str:
-    paragraphs = [" ".join(sentence(rng, 6, 16).capitalize() for _ in range(rng.randint(2, 6)))
-                  for _ in range(rng.randint(1, 4))]
+    paragraphs = [
+        " ".join(sentence(rng, 6, 16).capitalize() for _ in range(rng.randint(2, 6)))
+        for _ in range(rng.randint(1, 4))
+    ]
     body = "\n\n".join(textwrap.fill(p, 72) for p in paragraphs)
     return f"Hello,\n\n{body}\n\nRegards,\n{name}"
 
@@ -167,9 +232,11 @@ def log_lines(rng: random.Random, size: int) -> str:
     lines: list[str] = []
     total = 0
     while total < size:
-        line = (f"2026-11-24T09:{rng.randrange(60):02}:{rng.randrange(60):02}."
-                f"{rng.randrange(1000):03}Z E/Pusher({rng.randrange(1000, 9999)}): "
-                f"{sentence(rng, 5, 12)}")
+        line = (
+            f"2026-11-24T09:{rng.randrange(60):02}:{rng.randrange(60):02}."
+            f"{rng.randrange(1000):03}Z E/Pusher({rng.randrange(1000, 9999)}): "
+            f"{sentence(rng, 5, 12)}"
+        )
         lines.append(line)
         total += len(line) + 1
     return "\n".join(lines)
@@ -217,8 +284,7 @@ class MailSource:
             return mail
 
 
-def send_corpus(port: int, corpus: Iterable[Mail], concurrency: int,
-                timeout: float) -> ClientRun:
+def send_corpus(port: int, corpus: Iterable[Mail], concurrency: int, timeout: float) -> ClientRun:
     """Send every mail over `concurrency` connections; time from the first send to the last."""
     work = MailSource(corpus)
     run = ClientRun()
@@ -228,8 +294,10 @@ def send_corpus(port: int, corpus: Iterable[Mail], concurrency: int,
         run.started = time.perf_counter()
 
     barrier = threading.Barrier(concurrency, action=mark_start)
-    threads = [threading.Thread(target=client_worker, args=(port, work, barrier, part),
-                                daemon=True) for part in parts]
+    threads = [
+        threading.Thread(target=client_worker, args=(port, work, barrier, part), daemon=True)
+        for part in parts
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout
@@ -248,8 +316,9 @@ def send_corpus(port: int, corpus: Iterable[Mail], concurrency: int,
     return run
 
 
-def client_worker(port: int, work: MailSource, barrier: threading.Barrier,
-                  result: ClientRun) -> None:
+def client_worker(
+    port: int, work: MailSource, barrier: threading.Barrier, result: ClientRun
+) -> None:
     try:
         smtp = connect(port)
     except (OSError, smtplib.SMTPException):
@@ -372,9 +441,15 @@ def serve_null(port: int) -> int:
     parent = os.getppid()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
-    controller = Controller(NullHandler(), hostname=HOST, port=port,
-                            ready_timeout=START_TIMEOUT, decode_data=False,
-                            enable_SMTPUTF8=True, data_size_limit=MAX_MESSAGE_BYTES)
+    controller = Controller(
+        NullHandler(),
+        hostname=HOST,
+        port=port,
+        ready_timeout=START_TIMEOUT,
+        decode_data=False,
+        enable_SMTPUTF8=True,
+        data_size_limit=MAX_MESSAGE_BYTES,
+    )
     controller.start()
     while not stop.wait(1.0) and os.getppid() == parent:
         pass
@@ -385,8 +460,9 @@ def serve_null(port: int) -> int:
 @contextmanager
 def running_null_server() -> Iterator[int]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--null-server", str(port)],
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--null-server", str(port)], start_new_session=True
+    )
     try:
         wait_for_port(port, process, "the null SMTP server")
         yield port
@@ -422,10 +498,10 @@ class GatewayProcess:
         return self.data_dir / "gateway.sqlite3"
 
 
-def gateway_environment(data_dir: Path, listen_port: int, relay_port: int,
-                        settings: dict[str, str]) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("GATEWAY_")}
+def gateway_environment(
+    data_dir: Path, listen_port: int, relay_port: int, settings: dict[str, str]
+) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GATEWAY_")}
     env.update(
         GATEWAY_DATA_DIR=str(data_dir),
         GATEWAY_SMTP_LISTEN=f"{HOST}:{listen_port}",
@@ -444,17 +520,30 @@ def start_gateway(workdir: Path, relay_port: int, settings: dict[str, str]) -> G
     port = free_port()
     env = gateway_environment(data_dir, port, relay_port, settings)
     # The work dir as cwd, so no gateway.toml lying around is read.
-    upgrade = subprocess.run([str(GATEWAY), "db", "upgrade"], cwd=workdir, env=env,
-                             capture_output=True, timeout=START_TIMEOUT, check=False)
+    upgrade = subprocess.run(
+        [str(GATEWAY), "db", "upgrade"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        timeout=START_TIMEOUT,
+        check=False,
+    )
     if upgrade.returncode != 0:
-        raise BenchError(f"gateway db upgrade exited {upgrade.returncode}: "
-                         f"{upgrade.stderr.decode(errors='replace').strip()}")
+        raise BenchError(
+            f"gateway db upgrade exited {upgrade.returncode}: "
+            f"{upgrade.stderr.decode(errors='replace').strip()}"
+        )
     log_path = workdir / "gateway.log"
     with open(log_path, "wb") as log:
         # A session of its own: Ctrl-C reaches only this script, which then stops it.
-        process = subprocess.Popen([str(GATEWAY), "serve"], cwd=workdir, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [str(GATEWAY), "serve"],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     gateway = GatewayProcess(process, port, data_dir, log_path)
     try:
         wait_for_port(port, process, "gateway serve")
@@ -492,7 +581,8 @@ def count_filed(database: Path) -> Filed:
     """Counts so far; zeros while the file cannot be read (a WAL checkpoint, say)."""
     try:
         [(tickets, handled)] = query(
-            database, "select (select count(*) from tickets), (select count(*) from receipts)")
+            database, "select (select count(*) from tickets), (select count(*) from receipts)"
+        )
     except sqlite3.Error:
         return Filed()
     return Filed(int(tickets), int(handled))
@@ -500,8 +590,11 @@ def count_filed(database: Path) -> Filed:
 
 def quarantine_reasons(database: Path) -> list[tuple[int, str]]:
     """The commonest reasons for quarantine, with their counts."""
-    rows = query(database, "select count(*), reason from receipts where outcome = 'quarantined'"
-                           " group by reason order by count(*) desc limit 3")
+    rows = query(
+        database,
+        "select count(*), reason from receipts where outcome = 'quarantined'"
+        " group by reason order by count(*) desc limit 3",
+    )
     return [(int(count), str(reason)) for count, reason in rows]
 
 
@@ -519,8 +612,9 @@ class Drained:
         return max(self.tickets_after, self.acks_after)
 
 
-def wait_until_drained(gateway: GatewayProcess, sink: CountingHandler, expected: int,
-                       started: float, timeout: float) -> Drained:
+def wait_until_drained(
+    gateway: GatewayProcess, sink: CountingHandler, expected: int, started: float, timeout: float
+) -> Drained:
     """Poll until `expected` tickets exist and as many acks reached the sink."""
     tickets_after: float | None = None
     acks_after: float | None = None
@@ -584,8 +678,11 @@ class Memory:
 
 def gateway_memory(pid: int, key: str = "VmHWM") -> Memory:
     others = [member for member in session_members(pid) if member != pid]
-    return Memory(status_kib(pid, key), max((status_kib(m, key) for m in others), default=0),
-                  sum(pss_kib(member) for member in (pid, *others)))
+    return Memory(
+        status_kib(pid, key),
+        max((status_kib(m, key) for m in others), default=0),
+        sum(pss_kib(member) for member in (pid, *others)),
+    )
 
 
 def pss_kib(pid: int) -> int:
@@ -667,9 +764,11 @@ class LevelResult:
     def problems(self) -> list[str]:
         found = []
         if self.gateway.failed or self.ceiling.failed or self.ceiling.refused:
-            found.append(f"sends failed: {self.gateway.failed} to the gateway, "
-                         f"{self.ceiling.failed + sum(self.ceiling.refused.values())} to the "
-                         "null server")
+            found.append(
+                f"sends failed: {self.gateway.failed} to the gateway, "
+                f"{self.ceiling.failed + sum(self.ceiling.refused.values())} to the "
+                "null server"
+            )
         if self.gateway.refused:
             found.append(f"refused: {dict(self.gateway.refused)}")
         if self.drained.complete_after is None:
@@ -681,8 +780,14 @@ class LevelResult:
         return found
 
 
-def run_level(corpus: Sequence[Mail], concurrency: int, run: int, timeout: float,
-              keep: bool, settings: dict[str, str]) -> LevelResult:
+def run_level(
+    corpus: Sequence[Mail],
+    concurrency: int,
+    run: int,
+    timeout: float,
+    keep: bool,
+    settings: dict[str, str],
+) -> LevelResult:
     progress(f"concurrency {concurrency}, run {run}: ceiling")
     with running_null_server() as null_port:
         ceiling = send_corpus(null_port, corpus, concurrency, timeout)
@@ -690,8 +795,9 @@ def run_level(corpus: Sequence[Mail], concurrency: int, run: int, timeout: float
     workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-c{concurrency}-"))
     try:
         with running_sink() as (sink_port, sink):
-            return measure_gateway(corpus, concurrency, run, workdir, sink_port, sink, ceiling,
-                                   timeout, settings)
+            return measure_gateway(
+                corpus, concurrency, run, workdir, sink_port, sink, ceiling, timeout, settings
+            )
     finally:
         if keep:
             progress(f"kept {workdir}")
@@ -699,9 +805,17 @@ def run_level(corpus: Sequence[Mail], concurrency: int, run: int, timeout: float
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure_gateway(corpus: Sequence[Mail], concurrency: int, run: int, workdir: Path,
-                    sink_port: int, sink: CountingHandler, ceiling: ClientRun,
-                    timeout: float, settings: dict[str, str]) -> LevelResult:
+def measure_gateway(
+    corpus: Sequence[Mail],
+    concurrency: int,
+    run: int,
+    workdir: Path,
+    sink_port: int,
+    sink: CountingHandler,
+    ceiling: ClientRun,
+    timeout: float,
+    settings: dict[str, str],
+) -> LevelResult:
     gateway = start_gateway(workdir, sink_port, settings)
     try:
         progress(f"  gateway pid {gateway.process.pid}, data in {gateway.data_dir}")
@@ -715,17 +829,29 @@ def measure_gateway(corpus: Sequence[Mail], concurrency: int, run: int, workdir:
         memory = gateway_memory(gateway.process.pid)
     finally:
         exit_code = stop_process(gateway.process)
-    return LevelResult(concurrency, run, ceiling, sent, drained, tickets, sink.count, quarantined,
-                       memory, cpu, exit_code,
-                       log_tail(gateway.log_path) if exit_code != 0 else "")
+    return LevelResult(
+        concurrency,
+        run,
+        ceiling,
+        sent,
+        drained,
+        tickets,
+        sink.count,
+        quarantined,
+        memory,
+        cpu,
+        exit_code,
+        log_tail(gateway.log_path) if exit_code != 0 else "",
+    )
 
 
 # --- one large message; a long run ---------------------------------------------------------
 
 
 @contextmanager
-def fresh_gateway(label: str, keep: bool,
-                  settings: dict[str, str]) -> Iterator[tuple[GatewayProcess, CountingHandler]]:
+def fresh_gateway(
+    label: str, keep: bool, settings: dict[str, str]
+) -> Iterator[tuple[GatewayProcess, CountingHandler]]:
     """A gateway on a fresh data dir with a counting sink as its relay, stopped after."""
     workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-{label}-"))
     try:
@@ -735,8 +861,9 @@ def fresh_gateway(label: str, keep: bool,
                 yield gateway, sink
             finally:
                 if stop_process(gateway.process) != 0:
-                    progress(f"{label}: gateway did not stop cleanly:\n"
-                             f"{log_tail(gateway.log_path)}")
+                    progress(
+                        f"{label}: gateway did not stop cleanly:\n{log_tail(gateway.log_path)}"
+                    )
     finally:
         if keep:
             progress(f"kept {workdir}")
@@ -744,8 +871,9 @@ def fresh_gateway(label: str, keep: bool,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_big(megabytes: float, seed: int, timeout: float, keep: bool,
-            settings: dict[str, str]) -> bool:
+def run_big(
+    megabytes: float, seed: int, timeout: float, keep: bool, settings: dict[str, str]
+) -> bool:
     """One message with a large attachment: its latency and every process's peak RSS."""
     mail = big_mail(megabytes, seed)
     progress(f"one message of {mail.size / 2**20:.1f} MiB")
@@ -755,12 +883,14 @@ def run_big(megabytes: float, seed: int, timeout: float, keep: bool,
         memory = gateway_memory(gateway.process.pid)
     limit = rss_target_mib(mail.size)
     met = max(memory.listener, memory.worker) / 1024 < limit
-    print(f"one message of {mail.size / 2**20:.1f} MiB: DATA→250 "
-          f"{ms(max(sent.latencies, default=0.0))} ms, ticket after "
-          f"{seconds(drained.tickets_after)} s, acknowledgement after "
-          f"{seconds(drained.acks_after)} s; peak RSS listener {mib(memory.listener)} MiB, "
-          f"worker {mib(memory.worker)} MiB, all processes PSS {mib(memory.all_pss)} MiB "
-          f"(target < {limit:.0f} MiB each: {'met' if met else 'MISSED'})")
+    print(
+        f"one message of {mail.size / 2**20:.1f} MiB: DATA→250 "
+        f"{ms(max(sent.latencies, default=0.0))} ms, ticket after "
+        f"{seconds(drained.tickets_after)} s, acknowledgement after "
+        f"{seconds(drained.acks_after)} s; peak RSS listener {mib(memory.listener)} MiB, "
+        f"worker {mib(memory.worker)} MiB, all processes PSS {mib(memory.all_pss)} MiB "
+        f"(target < {limit:.0f} MiB each: {'met' if met else 'MISSED'})"
+    )
     return sent.accepted == 1 and drained.complete_after is not None
 
 
@@ -771,15 +901,15 @@ class Sample:
     worker_kib: int
 
 
-def sample_memory(gateway: GatewayProcess, stop: threading.Event,
-                  samples: list[Sample]) -> None:
+def sample_memory(gateway: GatewayProcess, stop: threading.Event, samples: list[Sample]) -> None:
     while not stop.wait(1.0):
         now = gateway_memory(gateway.process.pid, "VmRSS")
         samples.append(Sample(count_filed(gateway.database).handled, now.listener, now.worker))
 
 
-def run_soak(count: int, concurrency: int, seed: int, timeout: float, keep: bool,
-             settings: dict[str, str]) -> bool:
+def run_soak(
+    count: int, concurrency: int, seed: int, timeout: float, keep: bool, settings: dict[str, str]
+) -> bool:
     """`count` messages made on demand: is the memory of each process flat over the run?"""
     progress(f"soak: {count} messages at concurrency {concurrency}")
     samples: list[Sample] = []
@@ -788,32 +918,46 @@ def run_soak(count: int, concurrency: int, seed: int, timeout: float, keep: bool
         sampler = threading.Thread(target=sample_memory, args=(gateway, stop, samples))
         sampler.start()
         try:
-            sent = send_corpus(gateway.port, iter_corpus(count, random.Random(seed)),
-                               concurrency, timeout)
+            sent = send_corpus(
+                gateway.port, iter_corpus(count, random.Random(seed)), concurrency, timeout
+            )
             drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
         finally:
             stop.set()
             sampler.join()
-    print(f"soak: {sent.accepted} of {count} accepted, end to end "
-          f"{rate(sent.accepted / drained.complete_after if drained.complete_after else None)}"
-          f" msg/s, DATA→250 p99 {ms(percentile(sent.latencies, 0.99))} ms")
+    print(
+        f"soak: {sent.accepted} of {count} accepted, end to end "
+        f"{rate(sent.accepted / drained.complete_after if drained.complete_after else None)}"
+        f" msg/s, DATA→250 p99 {ms(percentile(sent.latencies, 0.99))} ms"
+    )
     marks = [at_share(samples, share, sent.accepted) for share in (0.1, 0.25, 0.5, 0.75, 1.0)]
-    print("  RSS MiB after 10% / 25% / 50% / 75% / 100% of the messages: listener "
-          + " / ".join(mib(m.listener_kib) for m in marks) + "; worker "
-          + " / ".join(mib(m.worker_kib) for m in marks))
-    growth = max(marks[-1].listener_kib - marks[1].listener_kib,
-                 marks[-1].worker_kib - marks[1].worker_kib) / 1024
+    print(
+        "  RSS MiB after 10% / 25% / 50% / 75% / 100% of the messages: listener "
+        + " / ".join(mib(m.listener_kib) for m in marks)
+        + "; worker "
+        + " / ".join(mib(m.worker_kib) for m in marks)
+    )
+    growth = (
+        max(
+            marks[-1].listener_kib - marks[1].listener_kib,
+            marks[-1].worker_kib - marks[1].worker_kib,
+        )
+        / 1024
+    )
     flat = growth < SOAK_FLAT_MIB
-    print(f"  growth from 25% to the end: {growth:.1f} MiB "
-          f"(flat means under {SOAK_FLAT_MIB} MiB: {'met' if flat else 'MISSED'})")
+    print(
+        f"  growth from 25% to the end: {growth:.1f} MiB "
+        f"(flat means under {SOAK_FLAT_MIB} MiB: {'met' if flat else 'MISSED'})"
+    )
     return drained.complete_after is not None
 
 
 def at_share(samples: Sequence[Sample], share: float, total: int) -> Sample:
     """The first sample taken once `share` of the messages had been handled."""
     wanted = share * total
-    return next((s for s in samples if s.handled >= wanted), samples[-1] if samples
-                else Sample(0, 0, 0))
+    return next(
+        (s for s in samples if s.handled >= wanted), samples[-1] if samples else Sample(0, 0, 0)
+    )
 
 
 def progress(text: str) -> None:
@@ -867,8 +1011,10 @@ ROWS: tuple[Row, ...] = (
     ("DATA→250 max ms", lambda r: ms(max(r.gateway.latencies, default=0.0))),
     ("ceiling DATA→250 p50 ms", lambda r: ms(percentile(r.ceiling.latencies, 0.50))),
     ("ceiling DATA→250 p99 ms", lambda r: ms(percentile(r.ceiling.latencies, 0.99))),
-    ("accepted / refused / failed",
-     lambda r: f"{r.gateway.accepted}/{sum(r.gateway.refused.values())}/{r.gateway.failed}"),
+    (
+        "accepted / refused / failed",
+        lambda r: f"{r.gateway.accepted}/{sum(r.gateway.refused.values())}/{r.gateway.failed}",
+    ),
     ("tickets / acks / quarantined", lambda r: f"{r.tickets}/{r.acks}/{r.quarantined_count}"),
     ("listener peak RSS MiB", lambda r: mib(r.memory.listener)),
     ("worker peak RSS MiB", lambda r: mib(r.memory.worker)),
@@ -883,9 +1029,11 @@ ROWS: tuple[Row, ...] = (
 def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult]) -> None:
     kinds = Counter(mail.kind for mail in corpus)
     total = sum(mail.size for mail in corpus)
-    print(f"{len(corpus)} messages ({kinds['small']} small, {kinds['large']} ~100 KB, "
-          f"{kinds['attachment']} with an attachment; {total / 2**20:.1f} MiB), "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{len(corpus)} messages ({kinds['small']} small, {kinds['large']} ~100 KB, "
+        f"{kinds['attachment']} with an attachment; {total / 2**20:.1f} MiB), "
+        f"{os.cpu_count()} CPUs"
+    )
     repeated = any(r.run > 1 for r in results)
     heads = [f"c={r.concurrency}" + (f" #{r.run}" if repeated else "") for r in results]
     cells = [[show(r) for r in results] for _, show in ROWS]
@@ -893,16 +1041,24 @@ def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult]) -> None
     widths = [max(len(head), *(len(row[i]) for row in cells)) for i, head in enumerate(heads)]
     print(" " * label_width + "".join(f"  {h:>{w}}" for h, w in zip(heads, widths, strict=True)))
     for (label, _), row in zip(ROWS, cells, strict=True):
-        print(f"{label:<{label_width}}" +
-              "".join(f"  {v:>{w}}" for v, w in zip(row, widths, strict=True)))
+        print(
+            f"{label:<{label_width}}"
+            + "".join(f"  {v:>{w}}" for v, w in zip(row, widths, strict=True))
+        )
     rss_limit = rss_target_mib(max(mail.size for mail in corpus))
-    print(f"targets: end to end >= {TARGET_SHARE:.0%} of the ceiling, DATA→250 p99 < "
-          f"{TARGET_P99_SECONDS * 1000:.0f} ms, each process's peak RSS < {rss_limit:.0f} MiB "
-          "(3 × the largest message + 100 MiB)")
+    print(
+        f"targets: end to end >= {TARGET_SHARE:.0%} of the ceiling, DATA→250 p99 < "
+        f"{TARGET_P99_SECONDS * 1000:.0f} ms, each process's peak RSS < {rss_limit:.0f} MiB "
+        "(3 × the largest message + 100 MiB)"
+    )
     for result in results:
-        print(f"  c={result.concurrency}: " + ", ".join(
-            f"{name} {'met' if met else 'MISSED'}" for name, met in target_checks(result,
-                                                                                rss_limit)))
+        print(
+            f"  c={result.concurrency}: "
+            + ", ".join(
+                f"{name} {'met' if met else 'MISSED'}"
+                for name, met in target_checks(result, rss_limit)
+            )
+        )
     if repeated:
         print_spread(results)
     for result in results:
@@ -922,9 +1078,13 @@ def print_spread(results: Sequence[LevelResult]) -> None:
             "ceiling msg/s": [r.ceiling.rate for r in runs],
             "DATA→250 p99 ms": [percentile(r.gateway.latencies, 0.99) * 1000 for r in runs],
         }
-        print(f"  c={level}: " + "; ".join(
-            f"{name} {min(v):.1f} / {statistics.median(v):.1f} / {max(v):.1f}"
-            for name, v in figures.items()))
+        print(
+            f"  c={level}: "
+            + "; ".join(
+                f"{name} {min(v):.1f} / {statistics.median(v):.1f} / {max(v):.1f}"
+                for name, v in figures.items()
+            )
+        )
 
 
 def rss_target_mib(largest_message_bytes: int) -> float:
@@ -935,8 +1095,7 @@ def target_checks(result: LevelResult, rss_limit_mib: float) -> list[tuple[str, 
     end_to_end = result.end_to_end_rate
     peak = max(result.memory.listener, result.memory.worker) / 1024
     return [
-        ("end to end", end_to_end is not None
-         and end_to_end >= TARGET_SHARE * result.ceiling.rate),
+        ("end to end", end_to_end is not None and end_to_end >= TARGET_SHARE * result.ceiling.rate),
         ("p99", percentile(result.gateway.latencies, 0.99) < TARGET_P99_SECONDS),
         ("peak RSS", peak < rss_limit_mib),
     ]
@@ -965,25 +1124,53 @@ def setting(value: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=500, help="messages per level")
-    parser.add_argument("--concurrency", type=concurrency_list, default=[1, 4, 16],
-                        help="client connections, a comma list; each level gets a fresh "
-                             "gateway (default 1,4,16)")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds each phase of a level (sending, then waiting for "
-                             "tickets and acknowledgements) may take (default 300)")
+    parser.add_argument(
+        "--concurrency",
+        type=concurrency_list,
+        default=[1, 4, 16],
+        help="client connections, a comma list; each level gets a fresh gateway (default 1,4,16)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds each phase of a level (sending, then waiting for "
+        "tickets and acknowledgements) may take (default 300)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed for the message corpus")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run each level this many times and print min/median/max")
-    parser.add_argument("--big", type=float, default=0.0, metavar="MIB",
-                        help="also send one message with an attachment of MIB MiB (e.g. 25)")
-    parser.add_argument("--soak", type=int, default=0, metavar="N",
-                        help="also send N messages made on demand at the highest concurrency "
-                             "and print each process's RSS over the run (e.g. 20000)")
-    parser.add_argument("--setting", dest="settings", action="append", type=setting,
-                        default=[], metavar="GATEWAY_NAME=VALUE",
-                        help="a setting for the gateway under test, e.g. GATEWAY_WORKERS=2")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep each level's data dir and gateway log")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each level this many times and print min/median/max",
+    )
+    parser.add_argument(
+        "--big",
+        type=float,
+        default=0.0,
+        metavar="MIB",
+        help="also send one message with an attachment of MIB MiB (e.g. 25)",
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also send N messages made on demand at the highest concurrency "
+        "and print each process's RSS over the run (e.g. 20000)",
+    )
+    parser.add_argument(
+        "--setting",
+        dest="settings",
+        action="append",
+        type=setting,
+        default=[],
+        metavar="GATEWAY_NAME=VALUE",
+        help="a setting for the gateway under test, e.g. GATEWAY_WORKERS=2",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each level's data dir and gateway log"
+    )
     parser.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return parser
 
@@ -1003,14 +1190,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpus = build_corpus(args.messages, args.seed)
         for level in args.concurrency:
             for run in range(1, args.repeat + 1):
-                results.append(run_level(corpus, level, run, args.timeout, args.keep,
-                                         args.settings))
+                results.append(
+                    run_level(corpus, level, run, args.timeout, args.keep, args.settings)
+                )
         print_report(corpus, results)
         if args.big:
             extras_ok &= run_big(args.big, args.seed, args.timeout, args.keep, args.settings)
         if args.soak:
-            extras_ok &= run_soak(args.soak, max(args.concurrency), args.seed,
-                                  max(args.timeout, args.soak / 10), args.keep, args.settings)
+            extras_ok &= run_soak(
+                args.soak,
+                max(args.concurrency),
+                args.seed,
+                max(args.timeout, args.soak / 10),
+                args.keep,
+                args.settings,
+            )
     except BenchError as exc:
         print(f"throughput: {exc}", file=sys.stderr)
         return 1

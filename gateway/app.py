@@ -83,35 +83,59 @@ def build_gateway(settings: Settings) -> Gateway:
     require_current_schema(engine)
     sessions = make_session_factory(engine)
     blobs = BlobStore(settings.data_dir / "blobs")
-    spool = Spool(settings.data_dir / "spool", blobs, settings.max_message_bytes,
-                  limits_of(settings))
+    spool = Spool(
+        settings.data_dir / "spool", blobs, settings.max_message_bytes, limits_of(settings)
+    )
     spool.prepare()
     secret = load_secret(settings.secret, settings.data_dir / "secret.key")
     notifier = make_notifier(settings, secret, blobs)
-    rules = Rules(settings.engineers, timedelta(days=settings.reopen_days),
-                  settings.support_address, timedelta(days=settings.bounce_hold_days))
-    pipeline = Pipeline(spool, sessions, blobs, notifier, secret, settings.support_address,
-                        settings.subject_tag, rules, limits_of(settings))
-    dispatcher = Dispatcher(sessions, make_transports(settings), settings.delivery_max_attempts,
-                            settings.delivery_backoff_seconds)
+    rules = Rules(
+        settings.engineers,
+        timedelta(days=settings.reopen_days),
+        settings.support_address,
+        timedelta(days=settings.bounce_hold_days),
+    )
+    pipeline = Pipeline(
+        spool,
+        sessions,
+        blobs,
+        notifier,
+        secret,
+        settings.support_address,
+        settings.subject_tag,
+        rules,
+        limits_of(settings),
+    )
+    dispatcher = Dispatcher(
+        sessions,
+        make_transports(settings),
+        settings.delivery_max_attempts,
+        settings.delivery_backoff_seconds,
+    )
     timers = Timers(sessions, notifier, timedelta(days=settings.auto_close_days))
     return Gateway(settings, engine, sessions, spool, blobs, pipeline, dispatcher, timers)
 
 
 def limits_of(settings: Settings) -> Limits:
-    return Limits(settings.max_header_bytes, settings.max_headers, settings.max_received_hops,
-                  settings.max_mime_depth, settings.max_mime_parts,
-                  settings.max_attachment_bytes)
+    return Limits(
+        settings.max_header_bytes,
+        settings.max_headers,
+        settings.max_received_hops,
+        settings.max_mime_depth,
+        settings.max_mime_parts,
+        settings.max_attachment_bytes,
+    )
 
 
 def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore) -> Notifier:
-    sender = Sender(settings.support_address, settings.support_name, settings.subject_tag,
-                    secret)
+    sender = Sender(settings.support_address, settings.support_name, settings.subject_tag, secret)
     policy = Policy(
-        engineers=settings.engineers, attach_max_bytes=settings.attach_max_bytes,
+        engineers=settings.engineers,
+        attach_max_bytes=settings.attach_max_bytes,
         attachment_url=settings.attachment_url,
         show_engineer_address=settings.show_engineer_address,
-        auto_close_days=settings.auto_close_days, reopen_days=settings.reopen_days,
+        auto_close_days=settings.auto_close_days,
+        reopen_days=settings.reopen_days,
         auto_mail_per_ticket=settings.auto_mail_per_ticket,
         auto_mail_per_hour=settings.auto_mail_per_hour,
     )
@@ -125,22 +149,29 @@ def require_current_schema(engine: Engine) -> str:
     if current is not None and current == newest:
         return current
     if current is not None and not is_known_revision(current):
-        raise ConfigError(f"the database schema is at {current}, newer than this gateway "
-                          f"({newest}): run the gateway version that upgraded it")
-    raise ConfigError(f"the database schema is at {current or 'nothing'}, this gateway needs "
-                      f"{newest}: run `gateway db upgrade` first")
+        raise ConfigError(
+            f"the database schema is at {current}, newer than this gateway "
+            f"({newest}): run the gateway version that upgraded it"
+        )
+    raise ConfigError(
+        f"the database schema is at {current or 'nothing'}, this gateway needs "
+        f"{newest}: run `gateway db upgrade` first"
+    )
 
 
 def make_transports(settings: Settings) -> list[Transport]:
     """One connection to the relay for each of `relay_connections`; one Maildir else."""
     if settings.relay is None:
         return [MaildirDrop(settings.data_dir / "outbox-maildir")]
-    return [SmtpRelay(settings.relay.host, settings.relay.port)
-            for _ in range(settings.relay_connections)]
+    return [
+        SmtpRelay(settings.relay.host, settings.relay.port)
+        for _ in range(settings.relay_connections)
+    ]
 
 
-async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
-                ready: asyncio.Event | None = None) -> None:
+async def serve(
+    gateway: Gateway, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
     """Run listeners, and the worker processes, until `stop` is set (or SIGTERM/SIGINT)."""
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
@@ -155,8 +186,9 @@ async def serve(gateway: Gateway, stop: asyncio.Event | None = None,
             worker.doorbell.ring()
 
     servers = await start_listeners(gateway, wake_workers)
-    mailbox = MailboxThread.start(make_mailbox_reader(gateway, wake_workers),
-                                  locks_dir(gateway.settings))
+    mailbox = MailboxThread.start(
+        make_mailbox_reader(gateway, wake_workers), locks_dir(gateway.settings)
+    )
     watchdog = asyncio.create_task(keep_workers_alive(workers, stop))
     if ready is not None:
         ready.set()
@@ -176,18 +208,29 @@ def locks_dir(settings: Settings) -> Path:
     return settings.data_dir / "locks"
 
 
-def make_mailbox_reader(gateway: Gateway,
-                        on_spooled: Callable[[], None] = lambda: None) -> MailboxReader | None:
+def make_mailbox_reader(
+    gateway: Gateway, on_spooled: Callable[[], None] = lambda: None
+) -> MailboxReader | None:
     """The IMAP intake for `GATEWAY_IMAP_URL`, or None when it is not set."""
     settings = gateway.settings
     if settings.imap is None:
         return None
-    credentials = Credentials(settings.imap.password, settings.imap_password_file,
-                              settings.imap_oauth2_token_file,
-                              settings.imap_oauth2_token_command)
-    return MailboxReader(settings.imap, credentials, gateway.spool, gateway.sessions,
-                         settings.support_address, settings.imap_folder_done,
-                         settings.imap_poll_seconds, on_spooled)
+    credentials = Credentials(
+        settings.imap.password,
+        settings.imap_password_file,
+        settings.imap_oauth2_token_file,
+        settings.imap_oauth2_token_command,
+    )
+    return MailboxReader(
+        settings.imap,
+        credentials,
+        gateway.spool,
+        gateway.sessions,
+        settings.support_address,
+        settings.imap_folder_done,
+        settings.imap_poll_seconds,
+        on_spooled,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +245,9 @@ class MailboxThread:
         stopping = threading.Event()
         if reader is None:
             return cls(None, stopping)
-        thread = threading.Thread(target=reader.run_alone, args=(stopping, locks_dir),
-                                  name="imap-intake", daemon=True)
+        thread = threading.Thread(
+            target=reader.run_alone, args=(stopping, locks_dir), name="imap-intake", daemon=True
+        )
         thread.start()
         log.info("IMAP intake reading %s", reader.account)
         return cls(thread, stopping)
@@ -261,8 +305,10 @@ class WorkerProcess:
 
     def start(self) -> None:
         self.process = self.context.Process(
-            target=run_worker, args=(self.settings, self.doorbell, self.stopping),
-            name="gateway-worker", daemon=True,
+            target=run_worker,
+            args=(self.settings, self.doorbell, self.stopping),
+            name="gateway-worker",
+            daemon=True,
         )
         self.process.start()
 
@@ -297,8 +343,9 @@ def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[in
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(WORKER_NICENESS)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
     parser = ParserProcess(gateway.spool, limits_of(settings))
@@ -334,8 +381,7 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, stop.set)
 
 
-async def start_listeners(gateway: Gateway,
-                          on_spooled: Callable[[], None]) -> list[asyncio.Server]:
+async def start_listeners(gateway: Gateway, on_spooled: Callable[[], None]) -> list[asyncio.Server]:
     settings = gateway.settings
     loop = asyncio.get_running_loop()
     servers = []

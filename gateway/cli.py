@@ -41,8 +41,10 @@ SPOOL_STUCK_SECONDS = 300.0
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # aiosmtpd logs every SMTP command at INFO; alembic its context on every start.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -72,24 +74,44 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command("serve", run_serve, "run the listeners and workers until SIGTERM/SIGINT")
-    command("health", run_health, "exit 0 when the database is current, every listener "
-            "greets and the spool is moving; else non-zero, naming the problem (for "
-            "container health checks)")
-    database = command("db", run_db, "the database schema: `db upgrade` creates or "
-                       "upgrades it, `db status` tells where it stands")
-    database.add_argument("action", choices=("upgrade", "status"), metavar="ACTION",
-                          help="upgrade | status")
+    command(
+        "health",
+        run_health,
+        "exit 0 when the database is current, every listener "
+        "greets and the spool is moving; else non-zero, naming the problem (for "
+        "container health checks)",
+    )
+    database = command(
+        "db",
+        run_db,
+        "the database schema: `db upgrade` creates or "
+        "upgrades it, `db status` tells where it stands",
+    )
+    database.add_argument(
+        "action", choices=("upgrade", "status"), metavar="ACTION", help="upgrade | status"
+    )
     ingest = command("ingest", run_ingest, "accept one message from a file or stdin (MTA pipe)")
     ingest.add_argument("file", nargs="?", help="message file; stdin when omitted")
-    ingest.add_argument("--sender", default=None,
-                        help="envelope sender, if the MTA passes it ('' for a bounce)")
-    ingest.add_argument("--recipient", action="append", default=[],
-                        help="envelope recipient (repeatable); the support address by default")
-    poll = command("poll", run_poll, "read new mail from the IMAP mailbox (GATEWAY_IMAP_URL), "
-                   "file it and send what it causes")
-    poll.add_argument("--once", action="store_true", required=True,
-                      help="one pass, then exit (for cron); `serve` reads the mailbox "
-                           "continuously")
+    ingest.add_argument(
+        "--sender", default=None, help="envelope sender, if the MTA passes it ('' for a bounce)"
+    )
+    ingest.add_argument(
+        "--recipient",
+        action="append",
+        default=[],
+        help="envelope recipient (repeatable); the support address by default",
+    )
+    poll = command(
+        "poll",
+        run_poll,
+        "read new mail from the IMAP mailbox (GATEWAY_IMAP_URL), file it and send what it causes",
+    )
+    poll.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="one pass, then exit (for cron); `serve` reads the mailbox continuously",
+    )
     tickets = command("tickets", run_tickets, "list tickets, newest first")
     tickets.add_argument("--json", action="store_true", help="print JSON for programs")
     show = command("show", run_show, "show one ticket with its messages and events")
@@ -98,13 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     command("process", run_process, "file every message waiting in the spool, then exit")
     command("deliver", run_deliver, "send every outbox mail that is due, then exit")
     due = command("due", run_due, "run time-based work that is due (auto-close), then exit")
-    due.add_argument("--now", type=parse_moment, default=None, metavar="TIME",
-                     help="act as if it were TIME (ISO 8601, e.g. 2026-12-01T09:00Z)")
-    attachment = command("attachment", run_attachment,
-                         "write a stored attachment (or raw message) by its SHA-256")
+    due.add_argument(
+        "--now",
+        type=parse_moment,
+        default=None,
+        metavar="TIME",
+        help="act as if it were TIME (ISO 8601, e.g. 2026-12-01T09:00Z)",
+    )
+    attachment = command(
+        "attachment", run_attachment, "write a stored attachment (or raw message) by its SHA-256"
+    )
     attachment.add_argument("sha256", metavar="SHA256")
-    attachment.add_argument("-o", "--output", default=None, metavar="FILE",
-                            help="write to FILE instead of stdout")
+    attachment.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout"
+    )
     command("quarantine", run_quarantine, "list quarantined messages with their reasons")
     replay = command("replay", run_replay, "run quarantined messages through the pipeline again")
     replay.add_argument("spool_ids", nargs="*", metavar="SPOOL_ID", help="which ones")
@@ -127,18 +156,27 @@ def run_db(settings: Settings, args: argparse.Namespace) -> int:
         revision = require_current_schema(engine)
     finally:
         engine.dispose()
-    print(f"database schema is up to date ({revision}) at "
-          f"{engine.url.render_as_string(hide_password=True)}")
+    print(
+        f"database schema is up to date ({revision}) at "
+        f"{engine.url.render_as_string(hide_password=True)}"
+    )
     return 0
 
 
 def run_health(settings: Settings, args: argparse.Namespace) -> int:
     gateway = build_gateway(settings)
-    problems = [problem for problem in (
-        *(listener_problem(endpoint) for endpoint in (settings.smtp_listen,
-                                                      settings.lmtp_listen) if endpoint),
-        spool_problem(gateway),
-    ) if problem]
+    problems = [
+        problem
+        for problem in (
+            *(
+                listener_problem(endpoint)
+                for endpoint in (settings.smtp_listen, settings.lmtp_listen)
+                if endpoint
+            ),
+            spool_problem(gateway),
+        )
+        if problem
+    ]
     gateway.engine.dispose()
     for problem in problems:
         print(f"gateway: unhealthy: {problem}", file=sys.stderr)
@@ -194,8 +232,10 @@ def run_poll(settings: Settings, args: argparse.Namespace) -> int:
         read = reader.poll_once()
     filed = gateway.pipeline.drain()
     report = gateway.dispatcher.deliver_due()
-    print(f"read {read} message(s) from {reader.account}; filed {len(filed)}; "
-          f"sent {report.sent} mail(s)")
+    print(
+        f"read {read} message(s) from {reader.account}; filed {len(filed)}; "
+        f"sent {report.sent} mail(s)"
+    )
     return 0
 
 
@@ -367,8 +407,14 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
             "internal": message.internal,
             "text": message.text,
             "attachments": [
-                {"filename": a.filename, "content_type": a.content_type, "size": a.size,
-                 "sha256": a.sha256, "content_id": a.content_id, "inline": a.inline}
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "content_id": a.content_id,
+                    "inline": a.inline,
+                }
                 for a in message.attachments
             ],
         }
@@ -396,8 +442,9 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     if not rows:
         print("no tickets")
         return
-    cells = [[shorten(str(row[c] if row[c] is not None else "-"), 40) for c in columns]
-             for row in rows]
+    cells = [
+        [shorten(str(row[c] if row[c] is not None else "-"), 40) for c in columns] for row in rows
+    ]
     for row in cells:
         row[columns.index("created_at")] = row[columns.index("created_at")][:16].replace("T", " ")
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
@@ -412,11 +459,12 @@ def shorten(text: str, width: int) -> str:
 
 def print_ticket(detail: dict[str, Any]) -> None:
     print(f"Ticket #{detail['id']}: {detail['subject']}")
-    print(f"  status {detail['status']}, priority {detail['priority']}, tier {detail['tier']}, "
-          f"requester {detail['requester']}, assignee {detail['assignee'] or '-'}")
+    print(
+        f"  status {detail['status']}, priority {detail['priority']}, tier {detail['tier']}, "
+        f"requester {detail['requester']}, assignee {detail['assignee'] or '-'}"
+    )
     follow_up = f", follow-up of #{detail['follow_up_of']}" if detail["follow_up_of"] else ""
-    print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s)"
-          f"{follow_up}")
+    print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s){follow_up}")
     print("\nMessages:")
     for message in detail["messages"]:
         arrow = "<-" if message["direction"] == "in" else "->"
@@ -425,8 +473,10 @@ def print_ticket(detail: dict[str, Any]) -> None:
         for line in message["text"].splitlines()[:12]:
             print(f"       | {line}")
         for attachment in message["attachments"]:
-            print(f"       + {attachment['filename']} ({attachment['content_type']}, "
-                  f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)")
+            print(
+                f"       + {attachment['filename']} ({attachment['content_type']}, "
+                f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)"
+            )
     print("\nEvents:")
     for event in detail["events"]:
         change = ""

@@ -84,8 +84,11 @@ def read_commands(text: str) -> CommandBlock:
 def read_command(name: str, argument: str, line: str) -> Command | Refusal:
     """One command line checked for its form; its effect is checked by the workflow."""
     if name == "resolve":
-        return Command("status", "resolved", line) if not argument else Refusal(
-            line, "#resolve takes no argument")
+        return (
+            Command("status", "resolved", line)
+            if not argument
+            else Refusal(line, "#resolve takes no argument")
+        )
     if name == "escalate":
         return Command("escalate", "", line)
     if name == "status":

@@ -210,8 +210,10 @@ def parse_engineers(key: str, value: str) -> tuple[Engineer, ...]:
         if tier not in TIERS:
             raise ConfigError(f"{key}: tier of {address} must be L1 or L2, got {tier!r}")
         if language not in LANGUAGES:
-            raise ConfigError(f"{key}: language of {address} must be one of "
-                              f"{', '.join(LANGUAGES)}, got {language!r}")
+            raise ConfigError(
+                f"{key}: language of {address} must be one of "
+                f"{', '.join(LANGUAGES)}, got {language!r}"
+            )
         address = parse_address(key, address).lower()
         engineers[address] = Engineer(address, tier, language)
     return tuple(engineers.values())
@@ -232,8 +234,11 @@ def parse_imap_url(key: str, value: str) -> ImapAccount | None:
         raise ConfigError(f"{key}: needs a user and a host, as in imap://user@host/INBOX")
     tls = parts.scheme == "imaps"
     return ImapAccount(
-        host=parts.hostname, port=port or (993 if tls else 143), user=unquote(parts.username),
-        folder=unquote(parts.path.lstrip("/")) or "INBOX", tls=tls,
+        host=parts.hostname,
+        port=port or (993 if tls else 143),
+        user=unquote(parts.username),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+        tls=tls,
         password=unquote(parts.password or ""),
     )
 
@@ -315,10 +320,15 @@ def check_imap_login(settings: Settings) -> None:
     if settings.imap is None:
         return
     if same_folder(settings.imap_folder_done, settings.imap.folder):
-        raise ConfigError(f"GATEWAY_IMAP_FOLDER_DONE: must differ from the folder read "
-                          f"({settings.imap.folder}), or every move would be new mail")
-    ways = [bool(settings.imap.password), settings.imap_password_file is not None,
-            settings.imap_oauth2_token_file is not None or bool(settings.imap_oauth2_token_command)]
+        raise ConfigError(
+            f"GATEWAY_IMAP_FOLDER_DONE: must differ from the folder read "
+            f"({settings.imap.folder}), or every move would be new mail"
+        )
+    ways = [
+        bool(settings.imap.password),
+        settings.imap_password_file is not None,
+        settings.imap_oauth2_token_file is not None or bool(settings.imap_oauth2_token_command),
+    ]
     if sum(ways) != 1:
         raise ConfigError(
             "GATEWAY_IMAP_URL: give exactly one way to log in: a password in the URL, "

@@ -124,14 +124,22 @@ class Dispatcher:
     goes over one connection, so it arrives in the order it was queued.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], transports: Sequence[Transport],
-                 max_attempts: int, backoff_seconds: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        transports: Sequence[Transport],
+        max_attempts: int,
+        backoff_seconds: float,
+    ) -> None:
         self.sessions = sessions
         self.transports = list(transports)
         self.max_attempts = max_attempts
         self.backoff = timedelta(seconds=backoff_seconds)
-        self.lanes = (ThreadPoolExecutor(len(self.transports), "delivery")
-                      if len(self.transports) > 1 else None)
+        self.lanes = (
+            ThreadPoolExecutor(len(self.transports), "delivery")
+            if len(self.transports) > 1
+            else None
+        )
 
     def deliver_due(self, now: datetime | None = None) -> DeliveryReport:
         """Send every row due at `now` (in batches); returns the counts."""
@@ -151,8 +159,7 @@ class Dispatcher:
         with self.sessions.begin() as session:
             rows = session.scalars(
                 select(OutboxMail)
-                .where(OutboxMail.state == OutboxState.PENDING,
-                       OutboxMail.next_attempt_at <= now)
+                .where(OutboxMail.state == OutboxState.PENDING, OutboxMail.next_attempt_at <= now)
                 .order_by(OutboxMail.id)
                 .limit(BATCH_SIZE)
                 .with_for_update(skip_locked=True)
@@ -174,11 +181,17 @@ class Dispatcher:
         tally: Counter[str] = Counter(sent=len(sent))
         with self.sessions.begin() as session:
             if sent:
-                session.execute(update(OutboxMail).where(OutboxMail.id.in_(sent)).values(
-                    state=OutboxState.SENT, sent_at=utcnow(), attempts=OutboxMail.attempts + 1))
+                session.execute(
+                    update(OutboxMail)
+                    .where(OutboxMail.id.in_(sent))
+                    .values(
+                        state=OutboxState.SENT, sent_at=utcnow(), attempts=OutboxMail.attempts + 1
+                    )
+                )
             for row_id, failure in failures:
-                tally[record_failure(session, row_id, failure, self.max_attempts,
-                                     self.backoff)] += 1
+                tally[
+                    record_failure(session, row_id, failure, self.max_attempts, self.backoff)
+                ] += 1
         return tally
 
 
@@ -192,8 +205,9 @@ class ClaimedMail:
     content: bytes
 
 
-def send_lane(transport: Transport, rows: list[ClaimedMail], lease_ends: float
-              ) -> tuple[list[int], list[tuple[int, DeliveryFailed]]]:
+def send_lane(
+    transport: Transport, rows: list[ClaimedMail], lease_ends: float
+) -> tuple[list[int], list[tuple[int, DeliveryFailed]]]:
     """Send `rows` in order over `transport`: the ids sent, and the failures."""
     sent: list[int] = []
     failures: list[tuple[int, DeliveryFailed]] = []
@@ -211,8 +225,9 @@ def send_lane(transport: Transport, rows: list[ClaimedMail], lease_ends: float
     return sent, failures
 
 
-def record_failure(session: Session, row_id: int, failure: DeliveryFailed, max_attempts: int,
-                   backoff: timedelta) -> str:
+def record_failure(
+    session: Session, row_id: int, failure: DeliveryFailed, max_attempts: int, backoff: timedelta
+) -> str:
     """Back the row off for another try, or give it up; "retry" or "failed"."""
     row = session.get_one(OutboxMail, row_id)
     row.attempts += 1
@@ -231,8 +246,12 @@ def give_up(session: Session, row: OutboxMail) -> None:
     row.state = OutboxState.FAILED
     log.warning("outbox %s to %s failed: %s", row.id, row.recipient, row.last_error)
     if row.ticket_id is not None:
-        session.add(Event(
-            ticket_id=row.ticket_id, type="delivery_failed", actor=SYSTEM_ACTOR,
-            detail=f"mail to {row.recipient} not delivered after {row.attempts} "
-                   f"attempt(s): {row.last_error}",
-        ))
+        session.add(
+            Event(
+                ticket_id=row.ticket_id,
+                type="delivery_failed",
+                actor=SYSTEM_ACTOR,
+                detail=f"mail to {row.recipient} not delivered after {row.attempts} "
+                f"attempt(s): {row.last_error}",
+            )
+        )

@@ -79,10 +79,17 @@ class ConnectionLost(Exception):
 class MailboxReader:
     """Reads one IMAP folder into the spool."""
 
-    def __init__(self, account: ImapAccount, credentials: Credentials, spool: Spool,
-                 sessions: sessionmaker[Session], support_address: str, done_folder: str = "",
-                 poll_seconds: float = 60.0,
-                 on_spooled: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        account: ImapAccount,
+        credentials: Credentials,
+        spool: Spool,
+        sessions: sessionmaker[Session],
+        support_address: str,
+        done_folder: str = "",
+        poll_seconds: float = 60.0,
+        on_spooled: Callable[[], None] = lambda: None,
+    ) -> None:
         self.account = account
         self.credentials = credentials
         self.spool = spool
@@ -149,8 +156,9 @@ class MailboxReader:
         criteria: list[str] = ["UID", f"{baseline + 1}:{last_uid}", "NOT", "DELETED"]
         if not self.done_folder:
             criteria.append("UNSEEN")
-        return sorted(int(uid) for uid in client.search(criteria)
-                      if baseline < int(uid) <= last_uid)
+        return sorted(
+            int(uid) for uid in client.search(criteria) if baseline < int(uid) <= last_uid
+        )
 
     def take(self, client: IMAPClient, uid: int) -> None:
         """Fetch one message without marking it read, and spool it (or quarantine it)."""
@@ -194,8 +202,12 @@ class MailboxReader:
             if folder is None:
                 return None
             if folder.uidvalidity != uidvalidity:
-                log.warning("%s: UIDVALIDITY changed from %s to %s; reading the folder again",
-                            self.account, folder.uidvalidity, uidvalidity)
+                log.warning(
+                    "%s: UIDVALIDITY changed from %s to %s; reading the folder again",
+                    self.account,
+                    folder.uidvalidity,
+                    uidvalidity,
+                )
                 return None
             return folder.baseline_uid, folder.last_uid
 
@@ -215,8 +227,9 @@ class MailboxReader:
         """The folder's row, started afresh for a new UIDVALIDITY."""
         folder = self.folder_row(session)
         if folder is None:
-            folder = ImapFolder(mailbox=self.mailbox_key, uidvalidity=uidvalidity,
-                                baseline_uid=0, last_uid=0)
+            folder = ImapFolder(
+                mailbox=self.mailbox_key, uidvalidity=uidvalidity, baseline_uid=0, last_uid=0
+            )
             session.add(folder)
         elif folder.uidvalidity != uidvalidity:
             folder.uidvalidity, folder.baseline_uid, folder.last_uid = uidvalidity, 0, 0
@@ -224,25 +237,31 @@ class MailboxReader:
 
     def folder_row(self, session: Session) -> ImapFolder | None:
         return session.scalars(
-            select(ImapFolder).where(ImapFolder.mailbox == self.mailbox_key)).first()
+            select(ImapFolder).where(ImapFolder.mailbox == self.mailbox_key)
+        ).first()
 
     @property
     def mailbox_key(self) -> str:
-        return f"{self.account.user}@{self.account.host}:{self.account.port}/" \
-               f"{self.account.folder}"
+        return f"{self.account.user}@{self.account.host}:{self.account.port}/{self.account.folder}"
 
     # -- connecting ------------------------------------------------------------------------
 
     @contextmanager
     def connection(self) -> Iterator[IMAPClient]:
         """A logged-in client; a refused login is a `ConfigError` naming the setting."""
-        client = IMAPClient(self.account.host, self.account.port, ssl=self.account.tls,
-                            timeout=SOCKET_TIMEOUT_SECONDS)
+        client = IMAPClient(
+            self.account.host,
+            self.account.port,
+            ssl=self.account.tls,
+            timeout=SOCKET_TIMEOUT_SECONDS,
+        )
         try:
             self.log_in(client)
             if not client.folder_exists(self.account.folder):
-                raise ConfigError(f"GATEWAY_IMAP_URL: there is no folder "
-                                  f"{self.account.folder!r} in {self.account.user}'s mailbox")
+                raise ConfigError(
+                    f"GATEWAY_IMAP_URL: there is no folder "
+                    f"{self.account.folder!r} in {self.account.user}'s mailbox"
+                )
             if self.done_folder and not client.folder_exists(self.done_folder):
                 client.create_folder(self.done_folder)
             yield client
@@ -260,12 +279,17 @@ class MailboxReader:
             else:
                 client.login(self.account.user, self.password())
         except LoginError as exc:
-            setting = ("GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND"
-                       if credentials.token_file or credentials.token_command
-                       else "GATEWAY_IMAP_PASSWORD_FILE" if credentials.password_file
-                       else "GATEWAY_IMAP_URL")
-            raise ConfigError(f"{setting}: {self.account.host} refused the login of "
-                              f"{self.account.user!r}: {describe(exc)}") from None
+            setting = (
+                "GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND"
+                if credentials.token_file or credentials.token_command
+                else "GATEWAY_IMAP_PASSWORD_FILE"
+                if credentials.password_file
+                else "GATEWAY_IMAP_URL"
+            )
+            raise ConfigError(
+                f"{setting}: {self.account.host} refused the login of "
+                f"{self.account.user!r}: {describe(exc)}"
+            ) from None
 
     def password(self) -> str:
         if self.credentials.password_file is None:
@@ -274,11 +298,16 @@ class MailboxReader:
 
     def oauth2_token(self) -> str:
         if self.credentials.token_file is not None:
-            return read_secret_file("GATEWAY_IMAP_OAUTH2_TOKEN_FILE",
-                                    self.credentials.token_file)
+            return read_secret_file("GATEWAY_IMAP_OAUTH2_TOKEN_FILE", self.credentials.token_file)
         try:
-            done = subprocess.run(self.credentials.token_command, shell=True, check=True,
-                                  capture_output=True, text=True, timeout=60)
+            done = subprocess.run(
+                self.credentials.token_command,
+                shell=True,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise ConfigError(f"GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND failed: {exc}") from None
         token = done.stdout.strip()
@@ -329,8 +358,9 @@ class MailboxReader:
                 with self.connection() as client:
                     self.follow(client, stop, outage)
             except ConfigError as exc:
-                log.error("IMAP intake: %s (trying again in %.0fs)", exc.reason,
-                          LOGIN_RETRY_SECONDS)
+                log.error(
+                    "IMAP intake: %s (trying again in %.0fs)", exc.reason, LOGIN_RETRY_SECONDS
+                )
                 stop.wait(LOGIN_RETRY_SECONDS)
             except (*CONNECTION_ERRORS, ConnectionLost, GatewayError, SQLAlchemyError) as exc:
                 stop.wait(outage.began(exc))
@@ -412,15 +442,20 @@ class Outage:
         """Note a failed attempt; the seconds to wait before the next."""
         if self.since is None:
             self.since = time.monotonic()
-            log.warning("IMAP %s unavailable (%s); reconnecting with backoff", self.what,
-                        describe(exc))
+            log.warning(
+                "IMAP %s unavailable (%s); reconnecting with backoff", self.what, describe(exc)
+            )
         self.attempts += 1
         return float(min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self.attempts - 1)))
 
     def ended(self) -> None:
         if self.since is not None:
-            log.warning("IMAP %s reachable again after %.0fs and %d attempt(s)", self.what,
-                        time.monotonic() - self.since, self.attempts)
+            log.warning(
+                "IMAP %s reachable again after %.0fs and %d attempt(s)",
+                self.what,
+                time.monotonic() - self.since,
+                self.attempts,
+            )
         self.since, self.attempts = None, 0
 
 

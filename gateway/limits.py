@@ -23,8 +23,9 @@ HEADER_END = re.compile(rb"\r?\n\r?\n")
 # one comes near it, and parameter lists of that size (thousands of RFC 2231 continuations)
 # take the stdlib parser seconds. Other fields may be long (real mail has 200 KB subjects).
 MAX_FIELD_BYTES = 32 * 1024
-FIELD = re.compile(rb"^content-(?:type|disposition):.*(?:\r?\n[ \t].*)*",
-                   re.MULTILINE | re.IGNORECASE)
+FIELD = re.compile(
+    rb"^content-(?:type|disposition):.*(?:\r?\n[ \t].*)*", re.MULTILINE | re.IGNORECASE
+)
 # Where a parameter field may start after a line break. The literal line break lets the regex
 # engine skip from one to the next; the case-blind FIELD tries every position of a message.
 FIELD_AFTER_LINE_BREAK = re.compile(rb"\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[TtDd]")
@@ -48,14 +49,14 @@ DEFAULT_LIMITS = Limits()
 def check_header(raw: bytes, limits: Limits) -> None:
     """Refuse a header block that is too large, has too many fields, or too many hops."""
     end = HEADER_END.search(raw, 0, limits.max_header_bytes + 4)
-    header = raw[:end.start()] if end else raw[:limits.max_header_bytes + 1]
+    header = raw[: end.start()] if end else raw[: limits.max_header_bytes + 1]
     if len(header) > limits.max_header_bytes:
-        raise MessageTooLarge(f"header larger than the limit of {limits.max_header_bytes} "
-                              "bytes")
+        raise MessageTooLarge(f"header larger than the limit of {limits.max_header_bytes} bytes")
     hops = len(RECEIVED.findall(header))
     if hops > limits.max_received_hops:
-        raise MailLoop(f"{hops} Received: fields exceed the limit of "
-                       f"{limits.max_received_hops}: a mail loop")
+        raise MailLoop(
+            f"{hops} Received: fields exceed the limit of {limits.max_received_hops}: a mail loop"
+        )
     fields = len(FIELD_START.findall(header))
     if fields > limits.max_headers:
         raise OverLimit(f"{fields} header fields exceed the limit of {limits.max_headers}")
@@ -70,8 +71,10 @@ def check_field_sizes(header: bytes) -> None:
     for field in parameter_fields(header):
         if len(field.group()) > MAX_FIELD_BYTES:
             name = field.group().split(b":", 1)[0].decode("ascii", "replace")[:60]
-            raise OverLimit(f"header field {name} of {len(field.group())} bytes exceeds the "
-                            f"limit of {MAX_FIELD_BYTES} bytes")
+            raise OverLimit(
+                f"header field {name} of {len(field.group())} bytes exceeds the "
+                f"limit of {MAX_FIELD_BYTES} bytes"
+            )
 
 
 def parameter_fields(data: bytes) -> Iterator[re.Match[bytes]]:
@@ -92,18 +95,18 @@ def check_structure(message: Message, limits: Limits) -> None:
         part, depth = stack.pop()
         parts += 1
         if depth > limits.max_mime_depth:
-            raise OverLimit(f"MIME parts nested deeper than the limit of "
-                            f"{limits.max_mime_depth}")
+            raise OverLimit(f"MIME parts nested deeper than the limit of {limits.max_mime_depth}")
         if parts > limits.max_mime_parts:
             raise OverLimit(f"more MIME parts than the limit of {limits.max_mime_parts}")
         children = part.get_payload() if part.is_multipart() else None
         if isinstance(children, list):
-            stack.extend((child, depth + 1) for child in children
-                         if isinstance(child, Message))
+            stack.extend((child, depth + 1) for child in children if isinstance(child, Message))
 
 
 def check_attachments(sizes: Sequence[tuple[str, int]], limits: Limits) -> None:
     for filename, size in sizes:
         if size > limits.max_attachment_bytes:
-            raise OverLimit(f"attachment {filename!r} of {size} bytes exceeds the limit of "
-                            f"{limits.max_attachment_bytes} bytes")
+            raise OverLimit(
+                f"attachment {filename!r} of {size} bytes exceeds the limit of "
+                f"{limits.max_attachment_bytes} bytes"
+            )

@@ -76,9 +76,13 @@ class NotificationPolicy(Compat32):
     stands: `email.header` folding it anyway was half the cost of composing a mail."""
 
     def fold_binary(self, name: str, value: Any) -> bytes:
-        if (isinstance(value, str) and value.isascii() and value == value.strip()
-                and len(name) + 2 + len(value) <= (self.max_line_length or 0)
-                and not any(c in value for c in "\r\n\t")):
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and value == value.strip()
+            and len(name) + 2 + len(value) <= (self.max_line_length or 0)
+            and not any(c in value for c in "\r\n\t")
+        ):
             return f"{name}: {value}{self.linesep}".encode("ascii")
         return super().fold_binary(name, value)
 
@@ -86,10 +90,8 @@ class NotificationPolicy(Compat32):
 CRLF_POLICY = NotificationPolicy(linesep="\r\n")
 # One-click answers to "is it fixed?": subject and body the customer's client prefills.
 CONFIRMATION_ANSWERS = {
-    "en": {"fixed": ("Fixed", "Fixed, thank you."),
-           "not_fixed": ("Not fixed", "Not fixed: ")},
-    "zh": {"fixed": ("已解决", "已解决，谢谢。"),
-           "not_fixed": ("未解决", "未解决：")},
+    "en": {"fixed": ("Fixed", "Fixed, thank you."), "not_fixed": ("Not fixed", "Not fixed: ")},
+    "zh": {"fixed": ("已解决", "已解决，谢谢。"), "not_fixed": ("未解决", "未解决：")},
 }
 CUSTOMER_ROLES = (ParticipantRole.REQUESTER, ParticipantRole.CC)
 
@@ -103,11 +105,13 @@ _HELD = (AddressHold.address == bindparam("address")) & (AddressHold.until > bin
 MAIL_ALLOWANCE = select(
     select(AddressHold.reason).where(_HELD).limit(1).scalar_subquery(),
     select(AddressHold.until).where(_HELD).limit(1).scalar_subquery(),
-    select(func.count()).where(OutboxMail.recipient == bindparam("address"),
-                               OutboxMail.ticket_id == bindparam("ticket_id"))
+    select(func.count())
+    .where(
+        OutboxMail.recipient == bindparam("address"), OutboxMail.ticket_id == bindparam("ticket_id")
+    )
     .scalar_subquery(),
-    select(func.count()).where(OutboxMail.recipient == bindparam("address"),
-                               OutboxMail.created_at > bindparam("since"))
+    select(func.count())
+    .where(OutboxMail.recipient == bindparam("address"), OutboxMail.created_at > bindparam("since"))
     .scalar_subquery(),
 )
 
@@ -158,8 +162,9 @@ class MailFile:
 class Notifier:
     """Renders notifications and queues them in the outbox."""
 
-    def __init__(self, templates_dir: Path, sender: Sender, blobs: BlobStore,
-                 policy: Policy | None = None) -> None:
+    def __init__(
+        self, templates_dir: Path, sender: Sender, blobs: BlobStore, policy: Policy | None = None
+    ) -> None:
         self.sender = sender
         self.blobs = blobs
         self.policy = policy or Policy()
@@ -173,15 +178,25 @@ class Notifier:
 
     # -- what one applied message causes -------------------------------------------------
 
-    def announce(self, session: Session, applied: Applied, mail: ParsedMail,
-                 no_acknowledgement_because: str = "") -> None:
+    def announce(
+        self,
+        session: Session,
+        applied: Applied,
+        mail: ParsedMail,
+        no_acknowledgement_because: str = "",
+    ) -> None:
         """Every mail that `applied` causes, queued in the order people should read them."""
         session.flush()  # Ticket numbers and reply tokens need the new rows' ids.
         if applied.new_ticket:
             if not no_acknowledgement_because:
                 self.acknowledge(session, applied, mail)
-            self.tell_engineers(session, applied.ticket, applied.message, "new_ticket",
-                                self.watchers(applied.ticket))
+            self.tell_engineers(
+                session,
+                applied.ticket,
+                applied.message,
+                "new_ticket",
+                self.watchers(applied.ticket),
+            )
         elif applied.author is Author.CUSTOMER and not applied.message.automatic:
             self.forward_customer_message(session, applied)
         if applied.relay:
@@ -191,8 +206,7 @@ class Notifier:
         if wants_receipt(applied):
             self.send_receipt(session, applied)
 
-    def announce_event(self, session: Session, event: Event,
-                       cause: Message | None = None) -> None:
+    def announce_event(self, session: Session, event: Event, cause: Message | None = None) -> None:
         """The mail one event sends: status changes to everyone, the rest to engineers."""
         ticket = event.ticket
         if event.type in STATUS_EVENTS:
@@ -202,14 +216,15 @@ class Notifier:
                 self.tell_engineer_status(session, ticket, participant, event, cause)
         elif event.type == "assigned" and event.detail != event.actor:
             assignee = [p for p in self.watchers(ticket) if p.address == event.detail]
-            self.tell_engineers(session, ticket, first_message(ticket), "assigned", assignee,
-                                event=event)
+            self.tell_engineers(
+                session, ticket, first_message(ticket), "assigned", assignee, event=event
+            )
         elif event.type == "escalated":
             specialists = {e.address for e in self.policy.engineers if e.tier == "L2"}
-            chosen = [p for p in self.watchers(ticket, but=event.actor)
-                      if p.address in specialists]
-            self.tell_engineers(session, ticket, first_message(ticket), "escalated", chosen,
-                                event=event)
+            chosen = [p for p in self.watchers(ticket, but=event.actor) if p.address in specialists]
+            self.tell_engineers(
+                session, ticket, first_message(ticket), "escalated", chosen, event=event
+            )
 
     # -- customers -------------------------------------------------------------------------
 
@@ -223,8 +238,14 @@ class Notifier:
             "follow_up_of": applied.follow_up_of.id if applied.follow_up_of else None,
         }
         rendered = self.render("customer", "acknowledgement", ticket.language, context)
-        self.queue(session, ticket, requester, ticket.requester_name, rendered,
-                   thread=(*mail.references, applied.message.message_id))
+        self.queue(
+            session,
+            ticket,
+            requester,
+            ticket.requester_name,
+            rendered,
+            thread=(*mail.references, applied.message.message_id),
+        )
 
     def relay_reply(self, session: Session, applied: Applied) -> None:
         """The engineer's new words and files, from the support address, to the customers."""
@@ -233,26 +254,44 @@ class Notifier:
         for participant in self.customers(ticket):
             context = self.customer_context(ticket, participant) | {
                 "engineer_name": single_line(message.from_name),
-                "engineer_address": (message.from_address
-                                     if self.policy.show_engineer_address else ""),
+                "engineer_address": (
+                    message.from_address if self.policy.show_engineer_address else ""
+                ),
                 "words": message.text,
                 "attachments": message.attachments,
             }
             rendered = self.render("customer", "reply", ticket.language, context)
-            self.queue(session, ticket, participant, self.name_of(ticket, participant),
-                       rendered, files=files)
+            self.queue(
+                session,
+                ticket,
+                participant,
+                self.name_of(ticket, participant),
+                rendered,
+                files=files,
+            )
 
-    def tell_customer_status(self, session: Session, ticket: Ticket, participant: Participant,
-                             event: Event, cause: Message | None) -> None:
-        context = self.customer_context(ticket, participant) | self.status_context(event) | {
-            "actor_role": self.actor_role(ticket, event.actor),
-        }
+    def tell_customer_status(
+        self,
+        session: Session,
+        ticket: Ticket,
+        participant: Participant,
+        event: Event,
+        cause: Message | None,
+    ) -> None:
+        context = (
+            self.customer_context(ticket, participant)
+            | self.status_context(event)
+            | {
+                "actor_role": self.actor_role(ticket, event.actor),
+            }
+        )
         context |= self.confirmation_links(ticket, context["reply_address"], event)
         rendered = self.render("customer", "status_changed", ticket.language, context)
         self.queue(session, ticket, participant, self.name_of(ticket, participant), rendered)
 
-    def confirmation_links(self, ticket: Ticket, token_address: str,
-                           event: Event) -> dict[str, str]:
+    def confirmation_links(
+        self, ticket: Ticket, token_address: str, event: Event
+    ) -> dict[str, str]:
         """mailto links that answer "fixed" or "not fixed" with one click."""
         if event.to_status is not TicketStatus.RESOLVED:
             return {"fixed_link": "", "not_fixed_link": ""}
@@ -270,8 +309,15 @@ class Notifier:
 
     # -- engineers -------------------------------------------------------------------------
 
-    def tell_engineers(self, session: Session, ticket: Ticket, message: Message, kind: str,
-                       engineers: Iterable[Participant], event: Event | None = None) -> None:
+    def tell_engineers(
+        self,
+        session: Session,
+        ticket: Ticket,
+        message: Message,
+        kind: str,
+        engineers: Iterable[Participant],
+        event: Event | None = None,
+    ) -> None:
         """A ticket notice (new, assigned, escalated) with the customer's words and files."""
         files, listed = self.engineer_files(message.attachments)
         for participant in engineers:
@@ -296,20 +342,30 @@ class Notifier:
                 "customer_words": message.text,
                 "attachments": listed,
             }
-            rendered = self.render("engineer", "customer_reply", self.language_of(participant),
-                                   context)
+            rendered = self.render(
+                "engineer", "customer_reply", self.language_of(participant), context
+            )
             self.queue(session, ticket, participant, "", rendered, files=files)
 
-    def tell_engineer_status(self, session: Session, ticket: Ticket, participant: Participant,
-                             event: Event, cause: Message | None) -> None:
+    def tell_engineer_status(
+        self,
+        session: Session,
+        ticket: Ticket,
+        participant: Participant,
+        event: Event,
+        cause: Message | None,
+    ) -> None:
         words = cause.text if cause is not None and cause.direction is Direction.IN else ""
-        context = self.base_context(ticket, participant) | self.status_context(event) | {
-            "actor": event.actor,
-            "actor_role": self.actor_role(ticket, event.actor),
-            "words": "" if cause is not None and cause.internal else words,
-        }
-        rendered = self.render("engineer", "status_changed", self.language_of(participant),
-                               context)
+        context = (
+            self.base_context(ticket, participant)
+            | self.status_context(event)
+            | {
+                "actor": event.actor,
+                "actor_role": self.actor_role(ticket, event.actor),
+                "words": "" if cause is not None and cause.internal else words,
+            }
+        )
+        rendered = self.render("engineer", "status_changed", self.language_of(participant), context)
         self.queue(session, ticket, participant, "", rendered)
 
     def send_receipt(self, session: Session, applied: Applied) -> None:
@@ -322,23 +378,30 @@ class Notifier:
             "note": applied.message.internal and applied.author is Author.ENGINEER,
             "refused_because": applied.refused_because,
         }
-        rendered = self.render("engineer", "command_receipt",
-                               self.language_of(applied.sender), context)
+        rendered = self.render(
+            "engineer", "command_receipt", self.language_of(applied.sender), context
+        )
         self.queue(session, ticket, applied.sender, "", rendered)
 
-    def engineer_files(self, attachments: Sequence[Attachment]
-                       ) -> tuple[list[MailFile], list[dict[str, Any]]]:
+    def engineer_files(
+        self, attachments: Sequence[Attachment]
+    ) -> tuple[list[MailFile], list[dict[str, Any]]]:
         """Files small enough to attach, and every file listed with its link if large."""
         files, listed = [], []
         for attachment in attachments:
             attached = attachment.size <= self.policy.attach_max_bytes
             if attached:
                 files.append(self.file_of(attachment))
-            listed.append({
-                "filename": attachment.filename, "content_type": attachment.content_type,
-                "size": attachment.size, "sha256": attachment.sha256, "attached": attached,
-                "link": self.link_to(attachment.sha256) if not attached else "",
-            })
+            listed.append(
+                {
+                    "filename": attachment.filename,
+                    "content_type": attachment.content_type,
+                    "size": attachment.size,
+                    "sha256": attachment.sha256,
+                    "attached": attached,
+                    "link": self.link_to(attachment.sha256) if not attached else "",
+                }
+            )
         return files, listed
 
     def link_to(self, sha256: str) -> str:
@@ -348,23 +411,32 @@ class Notifier:
         return f"{self.policy.attachment_url.rstrip('/')}/{relative}"
 
     def file_of(self, attachment: Attachment) -> MailFile:
-        return MailFile(attachment.filename, attachment.content_type,
-                        self.blobs.get(attachment.sha256))
+        return MailFile(
+            attachment.filename, attachment.content_type, self.blobs.get(attachment.sha256)
+        )
 
     # -- who is told -----------------------------------------------------------------------
 
     def customers(self, ticket: Ticket) -> list[Participant]:
         """The requester and the people they copied: everyone on the customer's side."""
-        return [p for p in ticket.participants
-                if p.role in CUSTOMER_ROLES and p.address != UNKNOWN_SENDER
-                and p.address not in self.engineer_addresses
-                and plus_part(p.address, self.sender.address) is None]
+        return [
+            p
+            for p in ticket.participants
+            if p.role in CUSTOMER_ROLES
+            and p.address != UNKNOWN_SENDER
+            and p.address not in self.engineer_addresses
+            and plus_part(p.address, self.sender.address) is None
+        ]
 
     def watchers(self, ticket: Ticket, but: str = "") -> list[Participant]:
         """The engineers on the ticket (notified of it, assigned, or who wrote on it)."""
-        return [p for p in ticket.participants
-                if p.role is ParticipantRole.ENGINEER and p.address in self.engineer_addresses
-                and p.address != but]
+        return [
+            p
+            for p in ticket.participants
+            if p.role is ParticipantRole.ENGINEER
+            and p.address in self.engineer_addresses
+            and p.address != but
+        ]
 
     def actor_role(self, ticket: Ticket, actor: str) -> str:
         if actor == SYSTEM_ACTOR:
@@ -374,8 +446,9 @@ class Notifier:
         return "customer"
 
     def language_of(self, participant: Participant) -> str:
-        engineer = next((e for e in self.policy.engineers if e.address == participant.address),
-                        None)
+        engineer = next(
+            (e for e in self.policy.engineers if e.address == participant.address), None
+        )
         return engineer.language if engineer else FALLBACK_LANGUAGE
 
     def name_of(self, ticket: Ticket, participant: Participant) -> str:
@@ -408,8 +481,9 @@ class Notifier:
             "reopen_days": f"{self.policy.reopen_days:g}",
         }
 
-    def render(self, recipient_kind: str, event: str, language: str,
-               context: dict[str, Any]) -> RenderedMail:
+    def render(
+        self, recipient_kind: str, event: str, language: str, context: dict[str, Any]
+    ) -> RenderedMail:
         """Text and HTML parts of one notification, in `language` or else English."""
         lang = language if self._has(recipient_kind, event, language) else FALLBACK_LANGUAGE
         text_template = self.environment.get_template(f"{recipient_kind}/{event}.{lang}.txt.j2")
@@ -435,9 +509,16 @@ class Notifier:
         token = make_token(self.sender.secret, ticket.id, participant.id)
         return reply_address(self.sender.address, token)
 
-    def queue(self, session: Session, ticket: Ticket, participant: Participant, to_name: str,
-              rendered: RenderedMail, thread: Sequence[str] = (),
-              files: Sequence[MailFile] = ()) -> int | None:
+    def queue(
+        self,
+        session: Session,
+        ticket: Ticket,
+        participant: Participant,
+        to_name: str,
+        rendered: RenderedMail,
+        thread: Sequence[str] = (),
+        files: Sequence[MailFile] = (),
+    ) -> int | None:
         """Build the MIME message and add it as an outgoing message and an outbox row (the
         new message's row id), or record on the ticket why it is not sent (None).
 
@@ -446,9 +527,15 @@ class Notifier:
         """
         why_not = self.why_not_mail(session, ticket, participant.address)
         if why_not:
-            session.add(Event(ticket=ticket, type="mail_suppressed", actor=SYSTEM_ACTOR,
-                              at=utcnow(), detail=f"{rendered.subject!r} to "
-                                                  f"{participant.address}: {why_not}"))
+            session.add(
+                Event(
+                    ticket=ticket,
+                    type="mail_suppressed",
+                    actor=SYSTEM_ACTOR,
+                    at=utcnow(),
+                    detail=f"{rendered.subject!r} to {participant.address}: {why_not}",
+                )
+            )
             return None
         thread = tuple(thread) or conversation_of(ticket, participant.address)
         domain = self.sender.address.rpartition("@")[2]
@@ -457,8 +544,10 @@ class Notifier:
         headers: list[tuple[str, str | Header]] = [
             ("From", formataddr((sender_name, self.sender.address), "utf-8")),
             ("To", formataddr((single_line(to_name), participant.address), "utf-8")),
-            ("Reply-To", formataddr((sender_name, self.token_address(ticket, participant)),
-                                    "utf-8")),
+            (
+                "Reply-To",
+                formataddr((sender_name, self.token_address(ticket, participant)), "utf-8"),
+            ),
             ("Subject", encode_header_text(rendered.subject)),
             ("Date", format_datetime(utcnow())),
             ("Message-ID", message_id),
@@ -479,20 +568,39 @@ class Notifier:
         session.flush()  # The ticket they point to must exist first.
         now = utcnow()
         connection = session.connection()
-        message_pk = connection.execute(STORE_OUTGOING, {
-            "ticket_id": ticket.id, "direction": Direction.OUT,
-            "message_id": message_id.strip("<>"), "from_address": self.sender.address,
-            "from_name": self.sender.name, "to_addresses": participant.address,
-            "subject": rendered.subject, "text": rendered.text, "raw_sha256": None,
-            "automatic": True, "internal": participant.role is ParticipantRole.ENGINEER,
-            "created_at": now,
-        }).scalar_one()
-        connection.execute(QUEUE_OUTBOX, {
-            "ticket_id": ticket.id, "message_pk": message_pk, "mail_from": self.sender.address,
-            "recipient": participant.address, "content": content,
-            "state": OutboxState.PENDING, "attempts": 0, "next_attempt_at": now,
-            "last_error": "", "created_at": now, "sent_at": None,
-        })
+        message_pk = connection.execute(
+            STORE_OUTGOING,
+            {
+                "ticket_id": ticket.id,
+                "direction": Direction.OUT,
+                "message_id": message_id.strip("<>"),
+                "from_address": self.sender.address,
+                "from_name": self.sender.name,
+                "to_addresses": participant.address,
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "raw_sha256": None,
+                "automatic": True,
+                "internal": participant.role is ParticipantRole.ENGINEER,
+                "created_at": now,
+            },
+        ).scalar_one()
+        connection.execute(
+            QUEUE_OUTBOX,
+            {
+                "ticket_id": ticket.id,
+                "message_pk": message_pk,
+                "mail_from": self.sender.address,
+                "recipient": participant.address,
+                "content": content,
+                "state": OutboxState.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": "",
+                "created_at": now,
+                "sent_at": None,
+            },
+        )
         # The ticket's loaded messages no longer list all its mail: threading reads them.
         session.expire(ticket, ["messages"])
         return message_pk
@@ -510,9 +618,19 @@ class Notifier:
         # Run on the connection: it reads plain columns, so the ORM's execution path would
         # only add cost; the outbox rows it counts are written the same way.
         session.flush()
-        held_because, held_until, on_ticket, last_hour = session.connection().execute(
-            MAIL_ALLOWANCE, {"address": address, "now": now, "ticket_id": ticket.id,
-                             "since": now - timedelta(hours=1)}).one()
+        held_because, held_until, on_ticket, last_hour = (
+            session.connection()
+            .execute(
+                MAIL_ALLOWANCE,
+                {
+                    "address": address,
+                    "now": now,
+                    "ticket_id": ticket.id,
+                    "since": now - timedelta(hours=1),
+                },
+            )
+            .one()
+        )
         if held_until is not None:
             return f"{held_because}; held until {held_until:%Y-%m-%d %H:%M}"
         if on_ticket >= self.policy.auto_mail_per_ticket:
@@ -526,7 +644,7 @@ def references(thread: Sequence[str], keep: int = 10) -> list[str]:
     """The thread's first Message-ID and its latest ones (RFC 5322 3.6.4 trims the middle)."""
     if len(thread) <= keep:
         return list(thread)
-    return [thread[0], *thread[-(keep - 1):]]
+    return [thread[0], *thread[-(keep - 1) :]]
 
 
 def wants_receipt(applied: Applied) -> bool:
@@ -541,9 +659,12 @@ def wants_receipt(applied: Applied) -> bool:
 
 def conversation_of(ticket: Ticket, address: str) -> tuple[str, ...]:
     """Message-IDs of what `address` wrote or was sent on the ticket, oldest first."""
-    seen = tuple(m.message_id for m in ticket.messages
-                 if (m.direction is Direction.IN and m.from_address == address)
-                 or (m.direction is Direction.OUT and m.to_addresses == address))
+    seen = tuple(
+        m.message_id
+        for m in ticket.messages
+        if (m.direction is Direction.IN and m.from_address == address)
+        or (m.direction is Direction.OUT and m.to_addresses == address)
+    )
     return seen or tuple(m.message_id for m in ticket.messages[:1])
 
 
@@ -559,14 +680,25 @@ def first_message(ticket: Ticket) -> Message:
 
 def latest_customer_words(ticket: Ticket) -> str:
     """The customer's most recent words after their first message ('' if none)."""
-    inbound = [m for m in ticket.messages[1:]
-               if m.direction is Direction.IN and not m.internal and not m.automatic
-               and m.from_address == ticket.requester]
+    inbound = [
+        m
+        for m in ticket.messages[1:]
+        if m.direction is Direction.IN
+        and not m.internal
+        and not m.automatic
+        and m.from_address == ticket.requester
+    ]
     return inbound[-1].text if inbound else ""
 
 
-def should_acknowledge(mail: ParsedMail, sender: str, envelope_sender: str | None,
-                       support_address: str, *, automatic: str) -> str:
+def should_acknowledge(
+    mail: ParsedMail,
+    sender: str,
+    envelope_sender: str | None,
+    support_address: str,
+    *,
+    automatic: str,
+) -> str:
     """Why no acknowledgement may answer this mail (loop protection), or '' to send one."""
     if envelope_sender == "":
         return "null reverse-path (RFC 3834: never answered automatically)"
@@ -581,8 +713,9 @@ def should_acknowledge(mail: ParsedMail, sender: str, envelope_sender: str | Non
     return ""
 
 
-def compose(headers: list[tuple[str, str | Header]], text: str, html: str,
-            files: Sequence[MailFile] = ()) -> bytes:
+def compose(
+    headers: list[tuple[str, str | Header]], text: str, html: str, files: Sequence[MailFile] = ()
+) -> bytes:
     """A multipart/alternative message (inside multipart/mixed with files) with CRLF ends.
 
     Built with the compat32 classes: the `EmailMessage` API re-parses every header through
@@ -622,14 +755,20 @@ def file_part(file: MailFile) -> MIMEBase:
     maintype, _, subtype = file.content_type.partition("/")
     # message/* and multipart/* parts hold parsed structure, not bytes: the generator cannot
     # write them from a payload string, so such files travel as plain octets.
-    if (not re.fullmatch(r"[\w.+-]+", maintype) or not re.fullmatch(r"[\w.+-]+", subtype)
-            or maintype in ("message", "multipart")):
+    if (
+        not re.fullmatch(r"[\w.+-]+", maintype)
+        or not re.fullmatch(r"[\w.+-]+", subtype)
+        or maintype in ("message", "multipart")
+    ):
         maintype, subtype = "application", "octet-stream"
     part = MIMEBase(maintype, subtype)
     part.set_payload(base64.encodebytes(file.data).decode("ascii"))
     part["Content-Transfer-Encoding"] = "base64"
-    part.add_header("Content-Disposition", "attachment",
-                    filename=("utf-8", "", single_line(file.filename) or "attachment"))
+    part.add_header(
+        "Content-Disposition",
+        "attachment",
+        filename=("utf-8", "", single_line(file.filename) or "attachment"),
+    )
     return part
 
 

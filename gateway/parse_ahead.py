@@ -71,8 +71,11 @@ def parse_spooled(spool: Spool, receipt: Receipt, limits: Limits) -> Parsed:
         try:
             spool.keep_raw(receipt, raw)
         except OSError as exc:
-            return Parsed(None, unavailable=f"cannot store {receipt.spool_id} in the blob "
-                                            f"store: {exc.strerror or exc}")
+            return Parsed(
+                None,
+                unavailable=f"cannot store {receipt.spool_id} in the blob "
+                f"store: {exc.strerror or exc}",
+            )
         return Parsed(parse_message(raw, limits))
     except GatewayError as exc:
         return Parsed(None, exc.reason)
@@ -105,8 +108,10 @@ class ParserProcess:
         self.restart_at = 0.0
 
     def submit(self, receipts: Sequence[Receipt]) -> Results:
-        if (sum(receipt.size for receipt in receipts) > AHEAD_MAX_BYTES
-                or time.monotonic() < self.restart_at):
+        if (
+            sum(receipt.size for receipt in receipts) > AHEAD_MAX_BYTES
+            or time.monotonic() < self.restart_at
+        ):
             return self.inline.submit(receipts)
         try:
             connection = self.connection or self.start()
@@ -129,8 +134,12 @@ class ParserProcess:
         return self.inline.submit(receipts)()
 
     def failed(self, why: Exception) -> None:
-        log.warning("the parser process failed (%s: %s); parsing in the worker for %.0fs",
-                    type(why).__name__, why, RESTART_AFTER_SECONDS)
+        log.warning(
+            "the parser process failed (%s: %s); parsing in the worker for %.0fs",
+            type(why).__name__,
+            why,
+            RESTART_AFTER_SECONDS,
+        )
         self.restart_at = time.monotonic() + RESTART_AFTER_SECONDS
         self.close()
 
@@ -139,7 +148,9 @@ class ParserProcess:
         with ours, theirs:
             self.child = subprocess.Popen(
                 [sys.executable, "-c", CHILD_MAIN, str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
             self.connection = Connection(ours.detach())
         self.connection.send(self.inline)
         return self.connection

@@ -82,8 +82,14 @@ class Recorded:
     reason: str
 
 
-RECORDED_COLUMNS = (ReceiptRow.id, ReceiptRow.spool_id, ReceiptRow.dedupe_key,
-                    ReceiptRow.outcome, ReceiptRow.ticket_id, ReceiptRow.reason)
+RECORDED_COLUMNS = (
+    ReceiptRow.id,
+    ReceiptRow.spool_id,
+    ReceiptRow.dedupe_key,
+    ReceiptRow.outcome,
+    ReceiptRow.ticket_id,
+    ReceiptRow.reason,
+)
 RECORD_RECEIPT = insert(Base.metadata.tables["receipts"]).returning(ReceiptRow.id)
 
 
@@ -110,10 +116,19 @@ class Filing:
 class Pipeline:
     """Takes receipts from the spool and files them on tickets."""
 
-    def __init__(self, spool: Spool, sessions: sessionmaker[Session], blobs: BlobStore,
-                 notifier: Notifier, secret: bytes, support_address: str,
-                 subject_tag: str, rules: Rules, limits: Limits = DEFAULT_LIMITS,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        notifier: Notifier,
+        secret: bytes,
+        support_address: str,
+        subject_tag: str,
+        rules: Rules,
+        limits: Limits = DEFAULT_LIMITS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.spool = spool
         self.sessions = sessions
         self.blobs = blobs
@@ -147,8 +162,9 @@ class Pipeline:
                     try:
                         outcomes += self.process_batch(current.receipts, current.parsed())
                     except TemporaryFailure as exc:
-                        log.warning("%d message(s) wait in the spool: %s",
-                                    len(current.receipts), exc.reason)
+                        log.warning(
+                            "%d message(s) wait in the spool: %s", len(current.receipts), exc.reason
+                        )
                         break
         finally:
             if upcoming is not None:
@@ -159,8 +175,11 @@ class Pipeline:
         """The next batch with entries no other worker holds, claimed, its parsing begun."""
         while batches:
             claims = contextlib.ExitStack()
-            receipts = [receipt for receipt in batches.popleft()
-                        if claims.enter_context(self.spool.claim(receipt))]
+            receipts = [
+                receipt
+                for receipt in batches.popleft()
+                if claims.enter_context(self.spool.claim(receipt))
+            ]
             if receipts:
                 return ClaimedBatch(claims, receipts, parser.submit(receipts))
             claims.close()
@@ -214,8 +233,9 @@ class Pipeline:
             except OperationalError:
                 raise
             except Exception as exc:  # The careful round below says which message and why.
-                log.info("filing %d message(s) one by one: %s: %s", len(parsed),
-                         type(exc).__name__, exc)
+                log.info(
+                    "filing %d message(s) one by one: %s: %s", len(parsed), type(exc).__name__, exc
+                )
             return self.file_batch(parsed, one_by_one=True)
         except OperationalError as exc:
             raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
@@ -247,8 +267,9 @@ class Pipeline:
         filing.filed = filed  # Only once the transaction has committed.
         return filing
 
-    def file(self, session: Session, receipt: Receipt, mail: ParsedMail,
-             recorded: list[Recorded]) -> tuple[Outcome, Recorded | None]:
+    def file(
+        self, session: Session, receipt: Receipt, mail: ParsedMail, recorded: list[Recorded]
+    ) -> tuple[Outcome, Recorded | None]:
         """The outcome recorded earlier, or the ticket change, its mail and the receipt,
         which commit together, with that new receipt; `recorded` holds the receipts
         already written for this batch's messages."""
@@ -261,58 +282,113 @@ class Pipeline:
     def file_new(self, session: Session, receipt: Receipt, mail: ParsedMail) -> Recorded:
         automatic = automatic_because(mail, receipt.mail_from, self.support_address)
         sender = choose_sender(mail, receipt)
-        match = find_ticket(session, mail, self.recipients(receipt, mail), self.secret,
-                            self.support_address, self.subject_tag)
+        match = find_ticket(
+            session,
+            mail,
+            self.recipients(receipt, mail),
+            self.secret,
+            self.support_address,
+            self.subject_tag,
+        )
         if mail.is_bounce and match.ticket_id is None:
-            return record_receipt(session, receipt, ReceiptOutcome.REPORT,
-                                  "delivery status notification about no message of ours",
-                                  mail.dedupe_key)
+            return record_receipt(
+                session,
+                receipt,
+                ReceiptOutcome.REPORT,
+                "delivery status notification about no message of ours",
+                mail.dedupe_key,
+            )
         if mail.is_bounce:
             ticket = session.get_one(Ticket, match.ticket_id, with_for_update=True)
-            applied = record_bounce(session, ticket, mail, sender, self.blobs,
-                                    receipt.raw_sha256, self.rules, self.clock(),
-                                    automatic=automatic)
-            return record_receipt(session, receipt, ReceiptOutcome.REPORT,
-                                  f"bounce of ticket #{ticket.id}", mail.dedupe_key,
-                                  applied=applied)
+            applied = record_bounce(
+                session,
+                ticket,
+                mail,
+                sender,
+                self.blobs,
+                receipt.raw_sha256,
+                self.rules,
+                self.clock(),
+                automatic=automatic,
+            )
+            return record_receipt(
+                session,
+                receipt,
+                ReceiptOutcome.REPORT,
+                f"bounce of ticket #{ticket.id}",
+                mail.dedupe_key,
+                applied=applied,
+            )
         applied = self.apply(session, match, mail, sender, receipt, automatic)
-        why_not = should_acknowledge(mail, sender, receipt.mail_from, self.support_address,
-                                     automatic=automatic)
+        why_not = should_acknowledge(
+            mail, sender, receipt.mail_from, self.support_address, automatic=automatic
+        )
         self.notifier.announce(session, applied, mail, why_not)
         if why_not and applied.new_ticket:
             log.info("ticket #%s: no acknowledgement: %s", applied.ticket.id, why_not)
         outcome = ReceiptOutcome.NEW_TICKET if applied.new_ticket else ReceiptOutcome.REPLY
-        return record_receipt(session, receipt, outcome, f"threaded by {match.method}",
-                              mail.dedupe_key, applied=applied)
+        return record_receipt(
+            session,
+            receipt,
+            outcome,
+            f"threaded by {match.method}",
+            mail.dedupe_key,
+            applied=applied,
+        )
 
-    def earlier_outcome(self, session: Session, receipt: Receipt, mail: ParsedMail,
-                        recorded: list[Recorded]) -> Outcome | None:
+    def earlier_outcome(
+        self, session: Session, receipt: Receipt, mail: ParsedMail, recorded: list[Recorded]
+    ) -> Outcome | None:
         """The outcome already recorded for this receipt or this message, if any."""
-        found = [row for row in recorded if row.spool_id == receipt.spool_id
-                 or (row.dedupe_key is not None and row.dedupe_key == mail.dedupe_key)]
+        found = [
+            row
+            for row in recorded
+            if row.spool_id == receipt.spool_id
+            or (row.dedupe_key is not None and row.dedupe_key == mail.dedupe_key)
+        ]
         mine = next((row for row in found if row.spool_id == receipt.spool_id), None)
         if mine is not None and mine.outcome is not ReceiptOutcome.QUARANTINED:
             return Outcome(receipt.spool_id, mine.outcome, mine.ticket_id, mine.reason)
         if mine is not None:
             session.execute(delete(ReceiptRow).where(ReceiptRow.id == mine.id))
-        same = next((row for row in found if row.dedupe_key == mail.dedupe_key
-                     and row.spool_id != receipt.spool_id), None)
+        same = next(
+            (
+                row
+                for row in found
+                if row.dedupe_key == mail.dedupe_key and row.spool_id != receipt.spool_id
+            ),
+            None,
+        )
         if same is None:
             return None
         reason = f"duplicate of {same.spool_id}"
-        record_receipt(session, receipt, ReceiptOutcome.DUPLICATE, reason,
-                       ticket_id=same.ticket_id)
+        record_receipt(session, receipt, ReceiptOutcome.DUPLICATE, reason, ticket_id=same.ticket_id)
         return Outcome(receipt.spool_id, ReceiptOutcome.DUPLICATE, same.ticket_id, reason)
 
     def recipients(self, receipt: Receipt, mail: ParsedMail) -> list[str]:
         return [*receipt.recipients, *mail.to_addresses, *mail.cc_addresses]
 
-    def apply(self, session: Session, match: ThreadMatch, mail: ParsedMail, sender: str,
-              receipt: Receipt, automatic: str) -> Applied:
+    def apply(
+        self,
+        session: Session,
+        match: ThreadMatch,
+        mail: ParsedMail,
+        sender: str,
+        receipt: Receipt,
+        automatic: str,
+    ) -> Applied:
         now = self.clock()
         if match.ticket_id is None:
-            return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
-                               self.rules, now, automatic=automatic)
+            return open_ticket(
+                session,
+                mail,
+                sender,
+                self.blobs,
+                receipt.raw_sha256,
+                self.rules,
+                now,
+                automatic=automatic,
+            )
         # Locked, so a timer or another process cannot change it under this message.
         ticket = session.get_one(Ticket, match.ticket_id, with_for_update=True)
         # Only a reply token proves who wrote; a subject tag or a header match does not.
@@ -321,11 +397,31 @@ class Pipeline:
         while wants_follow_up(ticket, author, self.rules, now, automatic=automatic):
             follow_up = latest_follow_up(session, ticket)
             if follow_up is None:
-                return open_ticket(session, mail, sender, self.blobs, receipt.raw_sha256,
-                                   self.rules, now, follow_up_of=ticket, automatic=automatic)
+                return open_ticket(
+                    session,
+                    mail,
+                    sender,
+                    self.blobs,
+                    receipt.raw_sha256,
+                    self.rules,
+                    now,
+                    follow_up_of=ticket,
+                    automatic=automatic,
+                )
             ticket = follow_up  # Later replies to the old thread join its follow-up.
-        return apply_to_ticket(session, ticket, author, mail, sender, through, self.blobs,
-                               receipt.raw_sha256, self.rules, now, automatic=automatic)
+        return apply_to_ticket(
+            session,
+            ticket,
+            author,
+            mail,
+            sender,
+            through,
+            self.blobs,
+            receipt.raw_sha256,
+            self.rules,
+            now,
+            automatic=automatic,
+        )
 
     def quarantine(self, receipt: Receipt, reason: str) -> Outcome:
         log.warning("quarantined %s: %s", receipt.spool_id, reason)
@@ -338,21 +434,22 @@ class Pipeline:
             log.exception("could not record quarantine of %s", receipt.spool_id)
         return Outcome(receipt.spool_id, ReceiptOutcome.QUARANTINED, None, reason)
 
-    def record_duplicate_after_race(self, receipt: Receipt, mail: ParsedMail,
-                                    error: IntegrityError) -> Outcome:
+    def record_duplicate_after_race(
+        self, receipt: Receipt, mail: ParsedMail, error: IntegrityError
+    ) -> Outcome:
         """The message another process filed first; else the constraint was ours to break,
         and the message is quarantined with it rather than lost or retried forever."""
         with self.sessions.begin() as session:
-            earlier = self.earlier_outcome(session, receipt, mail,
-                                           recorded_receipts(session, [(receipt, mail)]))
+            earlier = self.earlier_outcome(
+                session, receipt, mail, recorded_receipts(session, [(receipt, mail)])
+            )
         if earlier is None:
             log.error("%s broke a database constraint: %s", receipt.spool_id, error.orig)
             return self.quarantine(receipt, f"internal error: {error.orig}")
         return earlier
 
 
-def automatic_because(mail: ParsedMail, envelope_sender: str | None,
-                      support_address: str) -> str:
+def automatic_because(mail: ParsedMail, envelope_sender: str | None, support_address: str) -> str:
     """Why `mail` is automatic, or '': what `loops` reads in it; else a null reverse-path
     (RFC 3834), whatever its headers say; our own notification coming back, known by the
     Message-ID we gave it; or a delivery status notification."""
@@ -388,21 +485,26 @@ def batches_of(receipts: list[Receipt]) -> Iterator[list[Receipt]]:
         yield batch
 
 
-def recorded_receipts(session: Session,
-                      parsed: list[tuple[Receipt, ParsedMail]]) -> list[Recorded]:
+def recorded_receipts(session: Session, parsed: list[tuple[Receipt, ParsedMail]]) -> list[Recorded]:
     """The receipts already recorded for these spool entries or these messages: one query
     for a batch, not one for each message."""
     if not parsed:
         return []
-    rows = session.execute(select(*RECORDED_COLUMNS).where(or_(
-        ReceiptRow.spool_id.in_([receipt.spool_id for receipt, _ in parsed]),
-        ReceiptRow.dedupe_key.in_([mail.dedupe_key for _, mail in parsed]))))
+    rows = session.execute(
+        select(*RECORDED_COLUMNS).where(
+            or_(
+                ReceiptRow.spool_id.in_([receipt.spool_id for receipt, _ in parsed]),
+                ReceiptRow.dedupe_key.in_([mail.dedupe_key for _, mail in parsed]),
+            )
+        )
+    )
     return [Recorded(*row) for row in rows]
 
 
 def latest_follow_up(session: Session, ticket: Ticket) -> Ticket | None:
-    return session.scalars(select(Ticket).where(Ticket.follow_up_of == ticket.id)
-                           .order_by(Ticket.id.desc()).limit(1)).first()
+    return session.scalars(
+        select(Ticket).where(Ticket.follow_up_of == ticket.id).order_by(Ticket.id.desc()).limit(1)
+    ).first()
 
 
 def choose_sender(mail: ParsedMail, receipt: Receipt) -> str:
@@ -425,9 +527,15 @@ def set_aside(filing: Filing, receipt: Receipt, mail: ParsedMail, exc: Exception
         filing.failed.append((receipt, internal_error(exc)))
 
 
-def record_receipt(session: Session, receipt: Receipt, outcome: ReceiptOutcome, reason: str,
-                   dedupe_key: str | None = None, ticket_id: int | None = None,
-                   applied: Applied | None = None) -> Recorded:
+def record_receipt(
+    session: Session,
+    receipt: Receipt,
+    outcome: ReceiptOutcome,
+    reason: str,
+    dedupe_key: str | None = None,
+    ticket_id: int | None = None,
+    applied: Applied | None = None,
+) -> Recorded:
     """Write the receipt row; its `dedupe_key` makes a second delivery of the message a
     no-op. Written as a plain insert: nothing reads it back as an object, and the ORM's
     flush of one row costs ten times the insert."""
@@ -436,12 +544,25 @@ def record_receipt(session: Session, receipt: Receipt, outcome: ReceiptOutcome, 
         session.flush()  # The ticket and message the row points to must exist first.
         ticket_id = applied.ticket.id
         message_pk = applied.message.id if applied.message is not None else None
-    row_id = session.connection().execute(RECORD_RECEIPT, {
-        "spool_id": receipt.spool_id, "raw_sha256": receipt.raw_sha256,
-        "dedupe_key": dedupe_key, "source": receipt.source,
-        "mail_from": (receipt.mail_from or "")[:320],
-        "recipients": ", ".join(receipt.recipients), "received_at": receipt.received_at,
-        "processed_at": utcnow(), "outcome": outcome, "reason": reason,
-        "ticket_id": ticket_id, "message_pk": message_pk,
-    }).scalar_one()
+    row_id = (
+        session.connection()
+        .execute(
+            RECORD_RECEIPT,
+            {
+                "spool_id": receipt.spool_id,
+                "raw_sha256": receipt.raw_sha256,
+                "dedupe_key": dedupe_key,
+                "source": receipt.source,
+                "mail_from": (receipt.mail_from or "")[:320],
+                "recipients": ", ".join(receipt.recipients),
+                "received_at": receipt.received_at,
+                "processed_at": utcnow(),
+                "outcome": outcome,
+                "reason": reason,
+                "ticket_id": ticket_id,
+                "message_pk": message_pk,
+            },
+        )
+        .scalar_one()
+    )
     return Recorded(row_id, receipt.spool_id, dedupe_key, outcome, ticket_id, reason)

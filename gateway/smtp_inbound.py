@@ -42,8 +42,9 @@ MARKER_START = len(END_OF_DATA) - 1
 
 def marker_started(tail: bytes) -> int:
     """How many of the end marker's first bytes `tail` ends with (at most four)."""
-    return next((size for size in range(MARKER_START, 0, -1)
-                 if tail.endswith(END_OF_DATA[:size])), 0)
+    return next(
+        (size for size in range(MARKER_START, 0, -1) if tail.endswith(END_OF_DATA[:size])), 0
+    )
 
 
 class CompactData(SMTP):
@@ -165,15 +166,22 @@ def is_support_recipient(address: str, support_address: str) -> bool:
 class SupportHandler:
     """aiosmtpd handler for both SMTP and LMTP sessions."""
 
-    def __init__(self, spool: Spool, support_address: str, source: str,
-                 on_spooled: Callable[[], None]) -> None:
+    def __init__(
+        self, spool: Spool, support_address: str, source: str, on_spooled: Callable[[], None]
+    ) -> None:
         self.spool = spool
         self.support_address = support_address
         self.source = source
         self.on_spooled = on_spooled
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         if not is_support_recipient(address, self.support_address):
             return UnknownRecipient(f"no such mailbox here: {address}").smtp_reply()
         envelope.rcpt_tos.append(address)
@@ -209,8 +217,9 @@ def envelope_sender(envelope: Envelope) -> str:
     return "" if sender == "<>" else sender.strip("<>")
 
 
-def smtp_factory(handler: SupportHandler, max_message_bytes: int,
-                 lmtp: bool = False) -> Callable[[], SMTP]:
+def smtp_factory(
+    handler: SupportHandler, max_message_bytes: int, lmtp: bool = False
+) -> Callable[[], SMTP]:
     """A protocol factory for `loop.create_server`."""
     protocol: Any = TolerantLMTP if lmtp else TolerantSMTP
 

@@ -82,8 +82,9 @@ class Receipt:
 class Spool:
     """The queue and quarantine directories beside the blob store that holds the bytes."""
 
-    def __init__(self, root: Path, blobs: BlobStore, max_message_bytes: int,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, root: Path, blobs: BlobStore, max_message_bytes: int, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
         self.root = root
         self.queue_dir = root / "queue"
         self.quarantine_dir = root / "quarantine"
@@ -102,8 +103,10 @@ class Spool:
     def sweep(self) -> int:
         """Remove the temporary files killed processes left; the number removed. It walks
         the whole blob store, so `serve` does it once at start, not every command."""
-        return sum(remove_stale_temporary_files(directory, STALE_TEMPORARY_SECONDS)
-                   for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root))
+        return sum(
+            remove_stale_temporary_files(directory, STALE_TEMPORARY_SECONDS)
+            for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root)
+        )
 
     def accept(
         self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
@@ -118,8 +121,9 @@ class Spool:
             raise spool_failure(exc) from exc
         return receipt
 
-    def keep_refused(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
-                     source: str, reason: str) -> Receipt:
+    def keep_refused(
+        self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str, reason: str
+    ) -> Receipt:
         """Quarantine a message `accept()` refuses when there is nobody to refuse it to (a
         mailbox read over IMAP): kept with its reason, never dropped."""
         receipt = new_receipt(raw, mail_from, recipients, source)
@@ -212,8 +216,10 @@ class Spool:
         elif not (self.quarantine_dir / name).exists():
             # Not in the queue: only the blob store holds the message, so the receipt
             # alone is what there is to park.
-            write_durably(self.quarantine_dir / f"{receipt.spool_id}{RECEIPT_ONLY_SUFFIX}",
-                          encode_receipt(receipt))
+            write_durably(
+                self.quarantine_dir / f"{receipt.spool_id}{RECEIPT_ONLY_SUFFIX}",
+                encode_receipt(receipt),
+            )
 
     def replay(self, spool_id: str) -> Receipt:
         """Move a quarantined receipt back to the queue."""
@@ -235,12 +241,15 @@ class Spool:
 def entries_in(directory: Path) -> list[Path]:
     """The entries in a queue or quarantine directory, oldest first (ids start with the
     time), whichever version wrote them."""
-    return sorted((path for suffix in ENTRY_SUFFIXES for path in directory.glob(f"*{suffix}")),
-                  key=lambda path: path.stem)
+    return sorted(
+        (path for suffix in ENTRY_SUFFIXES for path in directory.glob(f"*{suffix}")),
+        key=lambda path: path.stem,
+    )
 
 
-def new_receipt(raw: bytes, mail_from: str | None, recipients: Sequence[str],
-                source: str) -> Receipt:
+def new_receipt(
+    raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
+) -> Receipt:
     sha256 = sha256_hex(raw)
     return Receipt(
         spool_id=f"{time.time_ns():x}-{sha256[:12]}-{secrets.token_hex(3)}",

@@ -90,8 +90,9 @@ def match_returned(session: Session, mail: ParsedMail) -> ThreadMatch | None:
     if not returned:
         return None
     ticket_id = session.scalars(
-        select(Message.ticket_id).where(Message.message_id.in_(returned),
-                                        Message.direction == Direction.OUT).limit(1)
+        select(Message.ticket_id)
+        .where(Message.message_id.in_(returned), Message.direction == Direction.OUT)
+        .limit(1)
     ).first()
     return ThreadMatch(ticket_id, "returned-message") if ticket_id is not None else None
 

@@ -26,9 +26,13 @@ log = logging.getLogger(__name__)
 class Timers:
     """Runs the work that falls due with the passing of time."""
 
-    def __init__(self, sessions: sessionmaker[Session], notifier: Notifier,
-                 auto_close_after: timedelta,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notifier: Notifier,
+        auto_close_after: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.sessions = sessions
         self.notifier = notifier
         self.auto_close_after = auto_close_after
@@ -52,12 +56,15 @@ class Timers:
     def overdue(self, now: datetime) -> list[int]:
         cutoff = now - self.auto_close_after
         with self.sessions() as session:
-            return list(session.scalars(
-                select(Ticket.id)
-                .where(Ticket.status == TicketStatus.RESOLVED,
-                       Ticket.status_changed_at <= cutoff)
-                .order_by(Ticket.id)
-            ).all())
+            return list(
+                session.scalars(
+                    select(Ticket.id)
+                    .where(
+                        Ticket.status == TicketStatus.RESOLVED, Ticket.status_changed_at <= cutoff
+                    )
+                    .order_by(Ticket.id)
+                ).all()
+            )
 
     def close(self, ticket_id: int, now: datetime) -> bool:
         with self.sessions.begin() as session:
@@ -65,8 +72,11 @@ class Timers:
                 select(Ticket).where(Ticket.id == ticket_id).with_for_update(skip_locked=True)
             ).first()
             # Re-checked under the lock: the customer may have answered in the meantime.
-            event = close_if_unanswered(session, ticket, now, self.auto_close_after) \
-                if ticket is not None else None
+            event = (
+                close_if_unanswered(session, ticket, now, self.auto_close_after)
+                if ticket is not None
+                else None
+            )
             if event is None:
                 return False
             self.notifier.announce_event(session, event)

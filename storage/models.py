@@ -105,8 +105,13 @@ class Base(DeclarativeBase):
 
 def _enum(cls: type[enum.Enum]) -> Enum:
     # Store the readable value ("open"), not the member name ("OPEN").
-    return Enum(cls, values_callable=lambda members: [m.value for m in members], length=16,
-                native_enum=False, validate_strings=True)
+    return Enum(
+        cls,
+        values_callable=lambda members: [m.value for m in members],
+        length=16,
+        native_enum=False,
+        validate_strings=True,
+    )
 
 
 class TicketStatus(enum.Enum):
@@ -170,9 +175,7 @@ class Ticket(Base):
     # The closed ticket this one follows up, when a reply came after the reopen window.
     follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", cascade="all, delete-orphan"

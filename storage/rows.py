@@ -40,16 +40,23 @@ class InsertPlan:
 def plan_for(mapper: Mapper[Base]) -> InsertPlan:
     columns = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
     parents = tuple(
-        (relationship.key, tuple(
-            (str(local.key), relationship.mapper.get_property_by_column(remote).key)
-            for local, remote in relationship.local_remote_pairs))
+        (
+            relationship.key,
+            tuple(
+                (str(local.key), relationship.mapper.get_property_by_column(remote).key)
+                for local, remote in relationship.local_remote_pairs
+            ),
+        )
         for relationship in mapper.relationships
-        if relationship.direction is RelationshipDirection.MANYTOONE)
+        if relationship.direction is RelationshipDirection.MANYTOONE
+    )
     table = mapper.local_table
     assert isinstance(table, Table)
     return InsertPlan(
         insert(table).returning(*(column for _, column in columns)),
-        tuple((key, str(column.key)) for key, column in columns), parents)
+        tuple((key, str(column.key)) for key, column in columns),
+        parents,
+    )
 
 
 def insert_as_loaded(session: Session, *objects: Base) -> None:

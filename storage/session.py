@@ -36,8 +36,9 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _begin_immediately)
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, pool_pre_ping=True,
-                             connect_args={"options": f"-c lock_timeout={LOCK_WAIT_MS}"})
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={LOCK_WAIT_MS}"}
+        )
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -130,8 +130,11 @@ class ServeProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve"], env=self.env, stdout=self.log,
-            stderr=self.log, start_new_session=True,
+            [sys.executable, "-m", "gateway", "serve"],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
         )
         wait_until(self.listening, 30, "gateway serve to listen")
 
@@ -159,16 +162,26 @@ class ServeProcess:
 
 def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update(GATEWAY_DATA_DIR=str(data_dir), GATEWAY_SUPPORT_ADDRESS=SUPPORT,
-               GATEWAY_SECRET="test-secret", **extra)
+    env.update(
+        GATEWAY_DATA_DIR=str(data_dir),
+        GATEWAY_SUPPORT_ADDRESS=SUPPORT,
+        GATEWAY_SECRET="test-secret",
+        **extra,
+    )
     return env
 
 
-def run_gateway(env: dict[str, str], *args: str, stdin: bytes = b"",
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_gateway(
+    env: dict[str, str], *args: str, stdin: bytes = b"", check: bool = True
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "gateway", *args], env=env, input=stdin.decode("latin-1"),
-        capture_output=True, text=True, timeout=60, encoding="latin-1",
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        input=stdin.decode("latin-1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        encoding="latin-1",
     )
     if check:
         assert result.returncode == 0, result.stderr
@@ -180,8 +193,11 @@ def served(tmp_path: Path, sink: Sink) -> Iterator[ServeProcess]:
     """`gateway serve` as its own process on SQLite, listening, with `sink` as its relay;
     its `env` runs the other commands."""
     port = free_port()
-    env = gateway_env(tmp_path / "var", GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
-                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}")
+    env = gateway_env(
+        tmp_path / "var",
+        GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
+        GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+    )
     run_gateway(env, "db", "upgrade")
     with (tmp_path / "serve.log").open("wb") as log:
         serve = ServeProcess(env, port, log)
@@ -210,7 +226,7 @@ BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)
 
 
 def one_database(request: pytest.FixtureRequest, with_schema: bool) -> Iterator[str]:
-    """"" (a SQLite file in the data dir) or the URL of a fresh PostgreSQL database, which
+    """ "" (a SQLite file in the data dir) or the URL of a fresh PostgreSQL database, which
     is dropped after the test."""
     if request.param == "sqlite":
         yield ""
@@ -298,8 +314,12 @@ class RunningGateway:
         if self.error:
             raise self.error
 
-    def send(self, message: EmailMessage | bytes, recipients: list[str] | None = None,
-             sender: str = "customer@example.org") -> dict[str, Any]:
+    def send(
+        self,
+        message: EmailMessage | bytes,
+        recipients: list[str] | None = None,
+        sender: str = "customer@example.org",
+    ) -> dict[str, Any]:
         """Send over SMTP to the gateway's listener, as a mail client's MTA would."""
         assert self.settings.smtp_listen is not None
         raw = message if isinstance(message, bytes) else message.as_bytes()
@@ -328,13 +348,18 @@ class RunningGateway:
 
     def wait_idle(self, timeout: float = 15.0) -> None:
         """Until the spool's queue is empty and nothing in the outbox is pending."""
+
         def idle() -> bool:
             if self.gateway.spool.pending():
                 return False
             with self.session() as session:
-                pending = session.scalar(select(func.count()).select_from(OutboxMail)
-                                         .where(OutboxMail.state == OutboxState.PENDING))
+                pending = session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMail)
+                    .where(OutboxMail.state == OutboxState.PENDING)
+                )
             return pending == 0
+
         wait_until(idle, timeout, "the gateway to go idle")
 
 
@@ -414,14 +439,18 @@ class Desk:
     def mails_to(self, address: str) -> list[CapturedMail]:
         return self.sink.to(address)
 
-    def wait_mail(self, address: str, subject_part: str, count: int = 1,
-                  timeout: float = 15.0) -> CapturedMail:
+    def wait_mail(
+        self, address: str, subject_part: str, count: int = 1, timeout: float = 15.0
+    ) -> CapturedMail:
         """The `count`-th mail to `address` whose subject contains `subject_part`."""
+
         def matching() -> list[CapturedMail]:
             found = [m for m in self.mails_to(address) if subject_part in self.subject(m)]
             return found if len(found) >= count else []
-        return list(wait_until(matching, timeout, f"mail {count} to {address} "
-                                                  f"about {subject_part!r}"))[count - 1]
+
+        return list(
+            wait_until(matching, timeout, f"mail {count} to {address} about {subject_part!r}")
+        )[count - 1]
 
     @staticmethod
     def subject(mail: CapturedMail) -> str:
@@ -450,8 +479,13 @@ class Desk:
     def customer_writes(self, raw: bytes, sender: str = ALICE) -> None:
         self.gateway.send(raw, sender=sender)
 
-    def reply(self, mail: CapturedMail, sender: str, body: str,
-              attachment: tuple[str, bytes] | None = None) -> EmailMessage:
+    def reply(
+        self,
+        mail: CapturedMail,
+        sender: str,
+        body: str,
+        attachment: tuple[str, bytes] | None = None,
+    ) -> EmailMessage:
         """A reply as a mail client writes it: Re: subject, threading headers, the new text
         above a signature and the quoted original."""
         original = mail.message
@@ -463,22 +497,34 @@ class Desk:
         reply["In-Reply-To"] = original["Message-ID"]
         reply["References"] = f"{original.get('References', '')} {original['Message-ID']}"
         quoted = "\n".join(f"> {line}" for line in self.text(mail).splitlines())
-        reply.set_content(f"{body}\n\n-- \n{sender}\n\nOn Wed, 25 Nov 2026 at 10:00, Support "
-                          f"<{SUPPORT}> wrote:\n{quoted}\n")
+        reply.set_content(
+            f"{body}\n\n-- \n{sender}\n\nOn Wed, 25 Nov 2026 at 10:00, Support "
+            f"<{SUPPORT}> wrote:\n{quoted}\n"
+        )
         if attachment is not None:
-            reply.add_attachment(attachment[1], maintype="text", subtype="plain",
-                                 filename=attachment[0])
+            reply.add_attachment(
+                attachment[1], maintype="text", subtype="plain", filename=attachment[0]
+            )
         return reply
 
-    def engineer_replies(self, mail: CapturedMail, sender: str, body: str,
-                         attachment: tuple[str, bytes] | None = None) -> None:
+    def engineer_replies(
+        self,
+        mail: CapturedMail,
+        sender: str,
+        body: str,
+        attachment: tuple[str, bytes] | None = None,
+    ) -> None:
         """Answer `mail` to its Reply-To, as the engineer's client does."""
-        self.gateway.send(self.reply(mail, sender, body, attachment),
-                          recipients=[self.reply_to(mail)], sender=sender)
+        self.gateway.send(
+            self.reply(mail, sender, body, attachment),
+            recipients=[self.reply_to(mail)],
+            sender=sender,
+        )
 
     def customer_replies(self, mail: CapturedMail, body: str, sender: str = ALICE) -> None:
-        self.gateway.send(self.reply(mail, sender, body), recipients=[self.reply_to(mail)],
-                          sender=sender)
+        self.gateway.send(
+            self.reply(mail, sender, body), recipients=[self.reply_to(mail)], sender=sender
+        )
 
     # -- the desk's state ------------------------------------------------------------------
 
@@ -492,10 +538,17 @@ class Desk:
 
     def trail(self, ticket_id: int) -> list[tuple[str, str, str]]:
         with self.gateway.session() as session:
-            events = session.scalars(select(Event).where(Event.ticket_id == ticket_id)
-                                     .order_by(Event.id)).all()
-            return [(e.type, e.from_status.value if e.from_status else "",
-                     e.to_status.value if e.to_status else "") for e in events]
+            events = session.scalars(
+                select(Event).where(Event.ticket_id == ticket_id).order_by(Event.id)
+            ).all()
+            return [
+                (
+                    e.type,
+                    e.from_status.value if e.from_status else "",
+                    e.to_status.value if e.to_status else "",
+                )
+                for e in events
+            ]
 
     def open_ticket(self) -> tuple[int, CapturedMail]:
         """A new ticket from Alice: (its number, her acknowledgement)."""

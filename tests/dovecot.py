@@ -86,8 +86,10 @@ def find_dovecot() -> str:
     """The dovecot binary; a clear failure, never a skip, when it is missing."""
     found = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
     if found is None:
-        raise RuntimeError("dovecot is not installed: `apt-get install dovecot-imapd` "
-                           "(./dev test installs it when run as root)")
+        raise RuntimeError(
+            "dovecot is not installed: `apt-get install dovecot-imapd` "
+            "(./dev test installs it when run as root)"
+        )
     return found
 
 
@@ -130,13 +132,20 @@ class Dovecot:
         oauth2 = bool(oauth2_introspection_url)
         if oauth2:
             (self.root / "oauth2.conf").write_text(
-                OAUTH2_CONFIG.format(url=oauth2_introspection_url))
-        (self.root / "dovecot.conf").write_text(CONFIG.format(
-            root=self.root, port=self.port, uid=uid, gid=gid,
-            oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
-            oauth2_passdb=OAUTH2_PASSDB.format(root=self.root) if oauth2 else "",
-            # Announce only these capabilities (to play a server without IDLE, say).
-            imap_capability=f"  imap_capability = {capabilities}\n" if capabilities else ""))
+                OAUTH2_CONFIG.format(url=oauth2_introspection_url)
+            )
+        (self.root / "dovecot.conf").write_text(
+            CONFIG.format(
+                root=self.root,
+                port=self.port,
+                uid=uid,
+                gid=gid,
+                oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
+                oauth2_passdb=OAUTH2_PASSDB.format(root=self.root) if oauth2 else "",
+                # Announce only these capabilities (to play a server without IDLE, say).
+                imap_capability=f"  imap_capability = {capabilities}\n" if capabilities else "",
+            )
+        )
 
     def url(self, folder: str = "INBOX", password: bool = True) -> str:
         secret = f":{PASSWORD}" if password else ""
@@ -146,7 +155,9 @@ class Dovecot:
         with open(self.root / "stderr.log", "ab") as errors:
             self.process = subprocess.Popen(
                 [self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
-                stdout=subprocess.DEVNULL, stderr=errors)
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
         deadline = time.monotonic() + 10
         while not port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -186,8 +197,11 @@ class Dovecot:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
-        parts = [path.read_text(errors="replace") for path in
-                 (self.root / "stderr.log", self.root / "dovecot.log") if path.exists()]
+        parts = [
+            path.read_text(errors="replace")
+            for path in (self.root / "stderr.log", self.root / "dovecot.log")
+            if path.exists()
+        ]
         return "\n".join(parts) or "(no log)"
 
     def client(self) -> IMAPClient:

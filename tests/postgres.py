@@ -25,21 +25,35 @@ from storage.session import upgrade_schema
 TEMPLATE = "gateway_template"
 USER = "gateway"
 # The cluster is thrown away after the run: durability would only slow the tests down.
-SERVER_OPTIONS = ("-c", "fsync=off", "-c", "synchronous_commit=off",
-                  "-c", "full_page_writes=off", "-c", "max_connections=300",
-                  "-c", "unix_socket_directories=", "-c", "listen_addresses=127.0.0.1")
+SERVER_OPTIONS = (
+    "-c",
+    "fsync=off",
+    "-c",
+    "synchronous_commit=off",
+    "-c",
+    "full_page_writes=off",
+    "-c",
+    "max_connections=300",
+    "-c",
+    "unix_socket_directories=",
+    "-c",
+    "listen_addresses=127.0.0.1",
+)
 
 
 def find_server_binaries() -> Path:
     """The newest installed PostgreSQL's bin directory; a clear failure, never a skip."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
-                   key=lambda path: int(Path(path).parts[-3]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda path: int(Path(path).parts[-3])
+    )
     if found:
         return Path(found[-1]).parent
     on_path = shutil.which("postgres")
     if on_path is None:
-        raise RuntimeError("PostgreSQL is not installed: `apt-get install postgresql` "
-                           "(./dev test installs it when run as root)")
+        raise RuntimeError(
+            "PostgreSQL is not installed: `apt-get install postgresql` "
+            "(./dev test installs it when run as root)"
+        )
     return Path(on_path).parent
 
 
@@ -71,31 +85,57 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         if self.owner is not None:
             os.chown(self.root, self.owner.pw_uid, self.owner.pw_gid)
-        self.run_as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-U", USER,
-                           "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+        self.run_as_owner(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
         self.start_server()
         self.make_template()
         return self
 
     def start_server(self) -> None:
         options = " ".join(SERVER_OPTIONS + ("-p", str(self.port)))
-        self.run_as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60",
-                           "-l", str(self.root / "server.log"), "-o", options, "start"])
+        self.run_as_owner(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.root / "server.log"),
+                "-o",
+                options,
+                "start",
+            ]
+        )
 
     def stop_server(self, mode: str = "fast") -> None:
         """Stop the server, cutting every client off. "fast" keeps what was committed:
         without fsync and synchronous commit, an "immediate" stop may lose the last
         commits, which only a thrown-away cluster can afford."""
-        self.run_as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode,
-                           "-w", "stop"])
+        self.run_as_owner(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]
+        )
 
     def run_as_owner(self, command: Sequence[str]) -> None:
         if self.owner is not None:
             command = ["runuser", "-u", "postgres", "--", *command]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n"
-                               f"{result.stdout}{result.stderr}{self.server_log()}")
+            raise RuntimeError(
+                f"{' '.join(command)} failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}{self.server_log()}"
+            )
 
     def server_log(self) -> str:
         log = self.root / "server.log"

@@ -34,17 +34,47 @@ MAY_IMPORT: dict[str, set[str]] = {
     "loops": {"parsing"},
     "notifications": {"errors", "config", "parsing", "loops", "tokens", "workflow"},
     "delivery": {"errors"},
-    "pipeline": {"errors", "spool", "parsing", "parse_ahead", "threader", "workflow",
-                 "notifications", "tokens", "limits", "loops"},
+    "pipeline": {
+        "errors",
+        "spool",
+        "parsing",
+        "parse_ahead",
+        "threader",
+        "workflow",
+        "notifications",
+        "tokens",
+        "limits",
+        "loops",
+    },
     "timers": {"notifications", "workflow"},
-    "app": SHARED | {"smtp_inbound", "imap_inbound", "spool", "limits", "parsing",
-                     "parse_ahead", "threader", "workflow", "notifications", "delivery",
-                     "pipeline", "timers"},
+    "app": SHARED
+    | {
+        "smtp_inbound",
+        "imap_inbound",
+        "spool",
+        "limits",
+        "parsing",
+        "parse_ahead",
+        "threader",
+        "workflow",
+        "notifications",
+        "delivery",
+        "pipeline",
+        "timers",
+    },
     "cli": SHARED | {"app"},
 }
 PURE = {"parsing", "commands", "confirmation", "limits"}
-IMPURE_MODULES = {"sqlalchemy", "storage", "socket", "smtplib", "asyncio", "imapclient",
-                  "aiosmtpd", "os"}
+IMPURE_MODULES = {
+    "sqlalchemy",
+    "storage",
+    "socket",
+    "smtplib",
+    "asyncio",
+    "imapclient",
+    "aiosmtpd",
+    "os",
+}
 # Of those, the ones that touch no database or network: text cleaning is pure.
 PURE_EXCEPTIONS = {"storage.text"}
 
@@ -65,8 +95,11 @@ def imports_of(paths: list[Path]) -> set[str]:
 
 def gateway_modules() -> dict[str, list[Path]]:
     """Each module of `gateway` by name, with its files: a package's are all of its own."""
-    modules = {path.stem: [path] for path in (ROOT / "gateway").glob("*.py")
-               if path.stem not in ("__init__", "__main__")}
+    modules = {
+        path.stem: [path]
+        for path in (ROOT / "gateway").glob("*.py")
+        if path.stem not in ("__init__", "__main__")
+    }
     for package in (ROOT / "gateway").iterdir():
         if (package / "__init__.py").is_file():
             modules[package.name] = sorted(package.rglob("*.py"))
@@ -79,17 +112,22 @@ def test_every_gateway_module_is_in_the_import_table() -> None:
 
 def test_stages_import_only_earlier_stages() -> None:
     for name, paths in gateway_modules().items():
-        used = {imported.split(".")[1] for imported in imports_of(paths)
-                if imported.startswith("gateway.")} - {name}
+        used = {
+            imported.split(".")[1]
+            for imported in imports_of(paths)
+            if imported.startswith("gateway.")
+        } - {name}
         assert used <= MAY_IMPORT[name], f"gateway/{name} imports {used - MAY_IMPORT[name]}"
 
 
 def test_pure_modules_touch_no_database_or_network() -> None:
     modules = gateway_modules()
     for name in PURE:
-        impure = {imported for imported in imports_of(modules[name])
-                  if imported.split(".")[0] in IMPURE_MODULES
-                  and imported not in PURE_EXCEPTIONS}
+        impure = {
+            imported
+            for imported in imports_of(modules[name])
+            if imported.split(".")[0] in IMPURE_MODULES and imported not in PURE_EXCEPTIONS
+        }
         assert not impure, f"gateway/{name} imports {impure}"
 
 

@@ -32,8 +32,13 @@ from tests.dovecot import Dovecot, TokenIntrospection
 
 
 def run_json(env: dict[str, str], *args: str) -> object:
-    output = subprocess.run([sys.executable, "-m", "gateway", *args, "--json"], env=env,
-                            capture_output=True, timeout=60, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-m", "gateway", *args, "--json"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return json.loads(output)
 
 
@@ -61,8 +66,11 @@ def test_ingest_reads_a_file_and_threads_a_reply(env: dict[str, str], tmp_path: 
     run_gateway(env, "ingest", str(first))
     [ticket] = run_json(env, "tickets")  # type: ignore[misc]
     detail = run_json(env, "show", str(ticket["id"]))
-    ack_id = next(m["message_id"] for m in detail["messages"]  # type: ignore[index]
-                  if m["direction"] == "out")
+    ack_id = next(
+        m["message_id"]
+        for m in detail["messages"]  # type: ignore[index]
+        if m["direction"] == "out"
+    )
     reply = tmp_path / "reply.eml"
     reply.write_bytes(load_case("customer_reply.eml", ack_id=ack_id, subject="x"))
     result = run_gateway(env, "ingest", str(reply))
@@ -76,15 +84,24 @@ def test_tickets_and_show_print_json_for_programs(env: dict[str, str]) -> None:
     assert summary["status"] == "new" and summary["requester"] == "alice@customer.example"
     detail = run_json(env, "show", "1")
     assert isinstance(detail, dict)
-    assert {"id", "status", "priority", "subject", "requester", "assignee", "messages",
-            "events"} <= set(detail)
+    assert {
+        "id",
+        "status",
+        "priority",
+        "subject",
+        "requester",
+        "assignee",
+        "messages",
+        "events",
+    } <= set(detail)
     inbound, outbound = detail["messages"]
     assert (inbound["direction"], outbound["direction"]) == ("in", "out")
     assert {"message_id", "from", "direction", "text", "attachments"} <= set(inbound)
     names = {a["filename"] for a in inbound["attachments"]}
     assert names == {"screen shot.png", "logcat.txt"}
-    assert all({"filename", "content_type", "size", "sha256"} <= set(a)
-               for a in inbound["attachments"])
+    assert all(
+        {"filename", "content_type", "size", "sha256"} <= set(a) for a in inbound["attachments"]
+    )
     [created] = detail["events"]
     assert created["type"] == "created" and created["to_status"] == "new"
     assert {"type", "at", "actor", "from_status", "to_status"} <= set(created)
@@ -92,12 +109,22 @@ def test_tickets_and_show_print_json_for_programs(env: dict[str, str]) -> None:
 
 def test_tickets_and_show_print_readable_tables(env: dict[str, str]) -> None:
     run_gateway(env, "ingest", stdin=load_case("customer_zh_gbk.eml"))
-    listing = subprocess.run([sys.executable, "-m", "gateway", "tickets"], env=env,
-                             capture_output=True, timeout=60, check=True).stdout.decode()
+    listing = subprocess.run(
+        [sys.executable, "-m", "gateway", "tickets"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout.decode()
     assert listing.splitlines()[0].split()[:3] == ["ID", "STATUS", "PRIORITY"]
     assert "直播推流崩溃" in listing
-    shown = subprocess.run([sys.executable, "-m", "gateway", "show", "1"], env=env,
-                           capture_output=True, timeout=60, check=True).stdout.decode()
+    shown = subprocess.run(
+        [sys.executable, "-m", "gateway", "show", "1"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout.decode()
     assert "Ticket #1: 直播推流崩溃（华为 Mate 60）" in shown
     assert "崩溃日志.txt" in shown
 
@@ -118,8 +145,9 @@ def test_ingest_exits_75_when_the_spool_cannot_be_written(tmp_path: Path) -> Non
 
 
 def test_ingest_refuses_an_outlook_msg_file_with_a_reason(env: dict[str, str]) -> None:
-    result = run_gateway(env, "ingest", stdin=b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64,
-                         check=False)
+    result = run_gateway(
+        env, "ingest", stdin=b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64, check=False
+    )
     assert result.returncode == 65
     assert "Outlook .msg" in result.stderr
 
@@ -139,12 +167,16 @@ def test_db_upgrade_creates_the_schema_that_serve_refuses_to_run_without(
     for command in ("serve",), ("tickets",), ("db", "status"):
         refused = run_gateway(env, *command, check=False)
         assert refused.returncode == 78, refused.stderr
-        assert (f"gateway: the database schema is at nothing, this gateway needs {newest}: "
-                "run `gateway db upgrade` first") in refused.stderr
+        assert (
+            f"gateway: the database schema is at nothing, this gateway needs {newest}: "
+            "run `gateway db upgrade` first"
+        ) in refused.stderr
     assert f"database schema is up to date ({newest})" in run_gateway(env, "db", "upgrade").stdout
     assert run_gateway(env, "db", "status").returncode == 0
-    assert "new_ticket ticket #1" in run_gateway(env, "ingest",
-                                                 stdin=load_case("customer_new.eml")).stdout
+    assert (
+        "new_ticket ticket #1"
+        in run_gateway(env, "ingest", stdin=load_case("customer_new.eml")).stdout
+    )
 
 
 def test_serve_refuses_a_schema_newer_than_itself(env: dict[str, str]) -> None:
@@ -170,8 +202,7 @@ def test_quarantined_message_is_listed_and_replayed(env: dict[str, str], tmp_pat
     assert run_gateway(env, "quarantine").stdout.split()[0] == spool_id
 
 
-def test_serve_accepts_mail_and_stops_cleanly_on_sigterm(served: ServeProcess,
-                                                          sink: Sink) -> None:
+def test_serve_accepts_mail_and_stops_cleanly_on_sigterm(served: ServeProcess, sink: Sink) -> None:
     with smtplib.SMTP("127.0.0.1", served.port) as smtp:
         smtp.sendmail("alice@customer.example", [SUPPORT], load_case("customer_new.eml"))
     sink.wait_for(1)
@@ -192,9 +223,19 @@ def test_health_is_good_while_serve_runs_and_names_what_is_wrong_after(
     # Stopped, with a message accepted ten minutes ago that nobody filed.
     queue = tmp_path / "var" / "spool" / "queue"
     received = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
-    (queue / "0-old.json").write_text(json.dumps({
-        "spool_id": "0-old", "raw_sha256": "0" * 64, "source": "smtp", "mail_from": "",
-        "recipients": [SUPPORT], "received_at": received, "size": 1}))
+    (queue / "0-old.json").write_text(
+        json.dumps(
+            {
+                "spool_id": "0-old",
+                "raw_sha256": "0" * 64,
+                "source": "smtp",
+                "mail_from": "",
+                "recipients": [SUPPORT],
+                "received_at": received,
+                "size": 1,
+            }
+        )
+    )
     unhealthy = run_gateway(env, "health", check=False)
     assert unhealthy.returncode == 1
     assert f"listener 127.0.0.1:{port} does not greet" in unhealthy.stderr
@@ -217,18 +258,29 @@ def test_resolve_by_mail_then_due_closes_the_ticket_as_of_a_later_time(tmp_path:
     maildir = tmp_path / "var" / "outbox-maildir" / "new"
     notice = maildir_mail_to(maildir, "eng1@example.com", "New (P3)")
     token_address = notice["Reply-To"].addresses[0].addr_spec
-    reply = (f"From: eng1@example.com\r\nTo: {token_address}\r\nSubject: Re: ticket\r\n"
-             "Message-ID: <eng-reply-1@example.com>\r\n\r\n#resolve\r\nFixed in 5.2.2.\r\n")
-    run_gateway(env, "ingest", "--sender", "eng1@example.com", "--recipient", token_address,
-                stdin=reply.encode())
+    reply = (
+        f"From: eng1@example.com\r\nTo: {token_address}\r\nSubject: Re: ticket\r\n"
+        "Message-ID: <eng-reply-1@example.com>\r\n\r\n#resolve\r\nFixed in 5.2.2.\r\n"
+    )
+    run_gateway(
+        env,
+        "ingest",
+        "--sender",
+        "eng1@example.com",
+        "--recipient",
+        token_address,
+        stdin=reply.encode(),
+    )
     assert "status resolved" in run_gateway(env, "show", "1").stdout
 
     assert "auto-closed 0 ticket(s)" in run_gateway(env, "due").stdout
     later = (datetime.now(UTC) + timedelta(days=8)).isoformat()
     assert "auto-closed 1 ticket(s): #1" in run_gateway(env, "due", "--now", later).stdout
     shown = run_gateway(env, "show", "1").stdout
-    assert "auto_closed resolved" in shown and "closed  by system  (no answer from the " \
-        "customer in 7 days)" in shown
+    assert (
+        "auto_closed resolved" in shown
+        and "closed  by system  (no answer from the customer in 7 days)" in shown
+    )
     assert maildir_mail_to(maildir, "alice@customer.example", "Closed")
 
 
@@ -241,8 +293,7 @@ def test_attachment_writes_the_stored_file(env: dict[str, str], tmp_path: Path) 
     run_gateway(env, "ingest", stdin=load_case("customer_new.eml"))
     detail = run_json(env, "show", "1")
     assert isinstance(detail, dict)
-    logcat = next(a for a in detail["messages"][0]["attachments"]
-                  if a["filename"] == "logcat.txt")
+    logcat = next(a for a in detail["messages"][0]["attachments"] if a["filename"] == "logcat.txt")
     out = tmp_path / "logcat.txt"
     run_gateway(env, "attachment", logcat["sha256"], "-o", str(out))
     assert out.read_bytes().startswith(b"E/AndroidRuntime: FATAL EXCEPTION")
@@ -253,9 +304,12 @@ def test_attachment_writes_the_stored_file(env: dict[str, str], tmp_path: Path) 
 def test_poll_once_reads_the_mailbox_files_it_and_exits(tmp_path: Path, dovecot: Dovecot) -> None:
     password_file = tmp_path / "imap-password"
     password_file.write_text(IMAP_PASSWORD + "\n")
-    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url(password=False),
-                      GATEWAY_IMAP_PASSWORD_FILE=str(password_file),
-                      GATEWAY_IMAP_FOLDER_DONE="Processed")
+    env = gateway_env(
+        tmp_path / "var",
+        GATEWAY_IMAP_URL=dovecot.url(password=False),
+        GATEWAY_IMAP_PASSWORD_FILE=str(password_file),
+        GATEWAY_IMAP_FOLDER_DONE="Processed",
+    )
     run_gateway(env, "db", "upgrade")
     dovecot.append(load_case("customer_new.eml"))
     dovecot.append(load_case("customer_zh_gbk.eml"))
@@ -270,8 +324,9 @@ def test_poll_once_reads_the_mailbox_files_it_and_exits(tmp_path: Path, dovecot:
 def test_poll_once_with_a_wrong_password_exits_78_naming_the_setting(
     tmp_path: Path, dovecot: Dovecot
 ) -> None:
-    env = gateway_env(tmp_path / "var",
-                      GATEWAY_IMAP_URL=dovecot.url().replace(IMAP_PASSWORD, "wrong"))
+    env = gateway_env(
+        tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url().replace(IMAP_PASSWORD, "wrong")
+    )
     run_gateway(env, "db", "upgrade")
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
@@ -279,8 +334,9 @@ def test_poll_once_with_a_wrong_password_exits_78_naming_the_setting(
 
 
 def test_poll_once_against_a_server_that_is_down_exits_75(tmp_path: Path) -> None:
-    env = gateway_env(tmp_path / "var",
-                      GATEWAY_IMAP_URL=f"imap://support:pw@127.0.0.1:{free_port()}/INBOX")
+    env = gateway_env(
+        tmp_path / "var", GATEWAY_IMAP_URL=f"imap://support:pw@127.0.0.1:{free_port()}/INBOX"
+    )
     run_gateway(env, "db", "upgrade")
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 75 and "unavailable" in result.stderr
@@ -295,8 +351,11 @@ def test_imap_url_without_a_way_to_log_in_is_refused(tmp_path: Path) -> None:
 def test_poll_once_logs_in_with_an_oauth2_token_from_a_command(
     tmp_path: Path, oauth2_dovecot: Dovecot
 ) -> None:
-    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
-                      GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND=f"echo {TokenIntrospection.VALID_TOKEN}")
+    env = gateway_env(
+        tmp_path / "var",
+        GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
+        GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND=f"echo {TokenIntrospection.VALID_TOKEN}",
+    )
     run_gateway(env, "db", "upgrade")
     oauth2_dovecot.append(load_case("customer_new.eml"))
     assert "read 1 message(s)" in run_gateway(env, "poll", "--once").stdout
@@ -307,8 +366,11 @@ def test_poll_once_with_a_refused_oauth2_token_names_the_setting(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("expired-token\n")
-    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
-                      GATEWAY_IMAP_OAUTH2_TOKEN_FILE=str(token_file))
+    env = gateway_env(
+        tmp_path / "var",
+        GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
+        GATEWAY_IMAP_OAUTH2_TOKEN_FILE=str(token_file),
+    )
     run_gateway(env, "db", "upgrade")
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
@@ -331,5 +393,4 @@ def test_replay_needs_ids_or_all_and_all_replays_every_one(env: dict[str, str]) 
     bare = run_gateway(env, "replay", check=False)
     assert bare.returncode == 1 and "or give --all" in bare.stderr
     replayed = run_gateway(env, "replay", "--all").stdout.splitlines()
-    assert len(replayed) == 3 and all(": quarantined no header fields" in line
-                                      for line in replayed)
+    assert len(replayed) == 3 and all(": quarantined no header fields" in line for line in replayed)

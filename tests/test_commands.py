@@ -6,8 +6,9 @@ from gateway.commands import Command, read_commands
 
 
 def test_commands_on_top_are_read_and_the_rest_is_the_reply() -> None:
-    block = read_commands("#priority p1\n\n#assign <Eng2@Example.com>\n#resolve\n\nHi Alice,\n"
-                          "fixed in 5.2.2.")
+    block = read_commands(
+        "#priority p1\n\n#assign <Eng2@Example.com>\n#resolve\n\nHi Alice,\nfixed in 5.2.2."
+    )
     assert block.commands == (
         Command("priority", "P1", "#priority p1"),
         Command("assign", "eng2@example.com", "#assign <Eng2@Example.com>"),
@@ -34,8 +35,9 @@ def test_note_takes_the_rest_of_the_message() -> None:
 
 
 def test_malformed_commands_are_refused_with_a_reason() -> None:
-    block = read_commands("#status frozen\n#priority P9\n#assign nobody\n#resolve now\n#frob\n"
-                          "#escalate")
+    block = read_commands(
+        "#status frozen\n#priority P9\n#assign nobody\n#resolve now\n#frob\n#escalate"
+    )
     reasons = [refusal.reason for refusal in block.refusals]
     assert reasons[0].startswith("#status needs one of: open, waiting")
     assert reasons[1].startswith("#priority needs one of: P1")

@@ -11,8 +11,9 @@ from gateway.errors import ConfigError
 
 
 def test_engineers_are_read_with_tier_and_language() -> None:
-    settings = load_settings({"GATEWAY_ENGINEERS": "Eng1@Example.com, eng2@example.com:l2,"
-                                                   "lead@example.com:L2:zh"})
+    settings = load_settings(
+        {"GATEWAY_ENGINEERS": "Eng1@Example.com, eng2@example.com:l2,lead@example.com:L2:zh"}
+    )
     assert settings.engineers == (
         Engineer("eng1@example.com", "L1", "en"),
         Engineer("eng2@example.com", "L2", "en"),
@@ -20,11 +21,14 @@ def test_engineers_are_read_with_tier_and_language() -> None:
     )
 
 
-@pytest.mark.parametrize("value, named", [
-    ("eng1@example.com:L3", "tier of eng1@example.com must be L1 or L2"),
-    ("eng1@example.com:L1:fr", "language of eng1@example.com must be one of en, zh"),
-    ("not-an-address", "expected an address"),
-])
+@pytest.mark.parametrize(
+    "value, named",
+    [
+        ("eng1@example.com:L3", "tier of eng1@example.com must be L1 or L2"),
+        ("eng1@example.com:L1:fr", "language of eng1@example.com must be one of en, zh"),
+        ("not-an-address", "expected an address"),
+    ],
+)
 def test_bad_engineer_entries_name_the_setting(value: str, named: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({"GATEWAY_ENGINEERS": value})

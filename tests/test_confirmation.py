@@ -182,34 +182,43 @@ def test_an_answer_at_the_start_of_a_long_message_still_counts() -> None:
 
 # One-click answers: the bodies the confirmation mail prefills, as sent or with words added.
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("Fixed, thank you.", FIXED),
-    ("Not fixed: ", NOT_FIXED),
-    ("Not fixed: it still crashes when I rotate the phone", NOT_FIXED),
-    ("Not fixed: no more crashes, but the export hangs", NOT_FIXED),
-    ("已解决，谢谢。", FIXED),
-    ("未解决：", NOT_FIXED),
-    ("未解决：换了新版本以后还是闪退", NOT_FIXED),
-])
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Fixed, thank you.", FIXED),
+        ("Not fixed: ", NOT_FIXED),
+        ("Not fixed: it still crashes when I rotate the phone", NOT_FIXED),
+        ("Not fixed: no more crashes, but the export hangs", NOT_FIXED),
+        ("已解决，谢谢。", FIXED),
+        ("未解决：", NOT_FIXED),
+        ("未解决：换了新版本以后还是闪退", NOT_FIXED),
+    ],
+)
 def test_prefilled_body_is_read_as_its_answer(body: str, expected: Confirmation) -> None:
     assert classify_confirmation(body) is expected
 
 
 # Subjects -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("subject", "expected"), [
-    ("[Support #12] Fixed", FIXED),
-    ("Re: [Support #12] Fixed", FIXED),
-    ("RE: Fwd: [Support #12] fixed", FIXED),
-    ("Re: [Support #12] Not fixed", NOT_FIXED),
-    ("Re: [Support #12] Still broken", NOT_FIXED),
-    ("回复：[Support #12] 已解决", FIXED),
-    ("答复: [Support #12] 未解决", NOT_FIXED),
-    ("回覆: 已修复", FIXED),
-    ("Re: 还是不行", NOT_FIXED),
-])
-def test_prefilled_subject_answers_when_the_body_is_empty(subject: str,
-                                                          expected: Confirmation) -> None:
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("[Support #12] Fixed", FIXED),
+        ("Re: [Support #12] Fixed", FIXED),
+        ("RE: Fwd: [Support #12] fixed", FIXED),
+        ("Re: [Support #12] Not fixed", NOT_FIXED),
+        ("Re: [Support #12] Still broken", NOT_FIXED),
+        ("回复：[Support #12] 已解决", FIXED),
+        ("答复: [Support #12] 未解决", NOT_FIXED),
+        ("回覆: 已修复", FIXED),
+        ("Re: 还是不行", NOT_FIXED),
+    ],
+)
+def test_prefilled_subject_answers_when_the_body_is_empty(
+    subject: str, expected: Confirmation
+) -> None:
     assert classify_confirmation("", subject) is expected
 
 
@@ -217,14 +226,17 @@ def test_prefilled_subject_answers_when_the_body_says_nothing_either_way() -> No
     assert classify_confirmation("Sent from my phone", "Re: [Support #12] Not fixed") is NOT_FIXED
 
 
-@pytest.mark.parametrize("subject", [
-    "Re: [Support #12] App crashes on startup",
-    "Re: [Support #12] App still crashes after the update",
-    "Re: [Support #12] Not fixed: the camera roll crashes after rotating the phone twice",
-    "Re: [Support #12] Fixed the login, but sync fails",
-    "Re: [Support #12] Resolved: is it fixed? Crash",
-    "Re: [Support #12] 已解决：请确认是否修复 - 闪退",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: [Support #12] App crashes on startup",
+        "Re: [Support #12] App still crashes after the update",
+        "Re: [Support #12] Not fixed: the camera roll crashes after rotating the phone twice",
+        "Re: [Support #12] Fixed the login, but sync fails",
+        "Re: [Support #12] Resolved: is it fixed? Crash",
+        "Re: [Support #12] 已解决：请确认是否修复 - 闪退",
+    ],
+)
 def test_a_subject_that_is_not_an_answer_is_ignored(subject: str) -> None:
     assert classify_confirmation("", subject) is UNCLEAR
     assert classify_confirmation("Works now, thanks", subject) is FIXED

@@ -51,8 +51,16 @@ ENVELOPE_SENDER = "corpus-sender@customer.example"
 
 NOT_SENT = frozenset({"expected-result", "license-notice"})
 BODY_ONLY = frozenset({"body-only", "fragment"})
-MACHINE_MAIL = frozenset({"autoreply", "out-of-office", "auto-submitted", "precedence-bulk",
-                          "mail-loop-own-address", "bounce"})
+MACHINE_MAIL = frozenset(
+    {
+        "autoreply",
+        "out-of-office",
+        "auto-submitted",
+        "precedence-bulk",
+        "mail-loop-own-address",
+        "bounce",
+    }
+)
 CJK = frozenset({"gbk", "gb2312", "gb18030", "big5", "chinese", "iso-2022-jp", "japanese"})
 FILED = (ReceiptOutcome.NEW_TICKET, ReceiptOutcome.REPLY)
 
@@ -93,12 +101,14 @@ def load_manifest() -> list[Entry]:
     root = corpus_dir()
     manifest = root / "MANIFEST.tsv"
     if not manifest.is_file():
-        pytest.fail(f"the mail corpus is missing: no {manifest} (set GATEWAY_CORPUS_DIR to "
-                    "the folder that holds MANIFEST.tsv)", pytrace=False)
+        pytest.fail(
+            f"the mail corpus is missing: no {manifest} (set GATEWAY_CORPUS_DIR to "
+            "the folder that holds MANIFEST.tsv)",
+            pytrace=False,
+        )
     with manifest.open(encoding="utf-8", newline="") as rows:
         entries = [
-            Entry(row["path"], frozenset(filter(None, row["tags"].split(","))),
-                  root / row["path"])
+            Entry(row["path"], frozenset(filter(None, row["tags"].split(","))), root / row["path"])
             for row in csv.DictReader(rows, delimiter="\t")
         ]
     return sorted(entries, key=lambda entry: entry.path)
@@ -134,7 +144,7 @@ def words_in_codec(value: bytes, codec: str) -> str:
     pieces: list[str] = []
     position = 0
     for match in ENCODED_WORD.finditer(value):
-        pieces.append(value[position:match.start()].decode("ascii"))
+        pieces.append(value[position : match.start()].decode("ascii"))
         pieces.append(decode(match))
         position = match.end()
     pieces.append(value[position:].decode("ascii"))
@@ -234,8 +244,9 @@ def as_sent(entry: Entry) -> bytes:
     raw = re.sub(rb"\r?\n", b"\r\n", entry.raw)
     if "mail-loop-own-address" in entry.tags:
         # The fixture comes From its own project's helpdesk address; ours is SUPPORT.
-        raw = re.sub(rb"(?mi)^(From:[^\r\n]*<)[^>\r\n]+>", rb"\1" + SUPPORT.encode() + b">",
-                     raw, count=1)
+        raw = re.sub(
+            rb"(?mi)^(From:[^\r\n]*<)[^>\r\n]+>", rb"\1" + SUPPORT.encode() + b">", raw, count=1
+        )
     return raw
 
 
@@ -269,8 +280,9 @@ def deliver(gateway: RunningGateway, smtp: smtplib.SMTP, entry: Entry) -> Delive
     receipt = None
     if code == 250:
         receipt = wait_for_receipt(gateway, reply.decode().rsplit(" ", 1)[1], started)
-    return Delivery(entry, raw, code, reply.decode("utf-8", "replace"),
-                    time.monotonic() - started, receipt)
+    return Delivery(
+        entry, raw, code, reply.decode("utf-8", "replace"), time.monotonic() - started, receipt
+    )
 
 
 def run_corpus(gateway: RunningGateway, sink: Sink, entries: list[Entry]) -> CorpusRun:
@@ -288,14 +300,24 @@ def run_corpus(gateway: RunningGateway, sink: Sink, entries: list[Entry]) -> Cor
         attachments: dict[int, list[Attachment]] = {}
         for attachment in session.scalars(select(Attachment)):
             attachments.setdefault(attachment.message_pk, []).append(attachment)
-    return CorpusRun(gateway, deliveries, seconds, gateway.count(Receipt), tickets, messages,
-                     attachments, [mail.message for mail in sink.received])
+    return CorpusRun(
+        gateway,
+        deliveries,
+        seconds,
+        gateway.count(Receipt),
+        tickets,
+        messages,
+        attachments,
+        [mail.message for mail in sink.received],
+    )
 
 
-@pytest.fixture(scope="module",
-                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def corpus_run(manifest: list[Entry], tmp_path_factory: pytest.TempPathFactory,
-               request: pytest.FixtureRequest) -> Iterator[CorpusRun]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def corpus_run(
+    manifest: list[Entry], tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[CorpusRun]:
     """The whole corpus through one gateway, on SQLite and again on PostgreSQL."""
     database_url = ""
     if request.param == "postgres":
@@ -356,8 +378,11 @@ def test_nothing_accepted_is_lost(corpus_run: CorpusRun) -> None:
 
 
 def test_each_message_is_handled_within_the_time_limit(corpus_run: CorpusRun) -> None:
-    slow = [f"{d.entry.path}: {d.seconds:.2f}s" for d in corpus_run.deliveries
-            if d.seconds >= PER_MESSAGE_SECONDS]
+    slow = [
+        f"{d.entry.path}: {d.seconds:.2f}s"
+        for d in corpus_run.deliveries
+        if d.seconds >= PER_MESSAGE_SECONDS
+    ]
     assert not slow, failures(slow)
     assert corpus_run.seconds < CORPUS_SECONDS
 
@@ -379,8 +404,11 @@ def test_bounces_never_open_a_ticket(corpus_run: CorpusRun) -> None:
 
 def test_machine_mail_gets_no_acknowledgement(corpus_run: CorpusRun) -> None:
     # An acknowledgement names the ticket it belongs to and answers the message that opened it.
-    acknowledged = {(str(ack[TICKET_HEADER]), parent) for ack in corpus_run.acknowledgements
-                    for parent in message_ids(ack["In-Reply-To"])}
+    acknowledged = {
+        (str(ack[TICKET_HEADER]), parent)
+        for ack in corpus_run.acknowledgements
+        for parent in message_ids(ack["In-Reply-To"])
+    }
     found = []
     for d in corpus_run.tagged(MACHINE_MAIL):
         receipt = d.receipt
@@ -442,8 +470,9 @@ HAND_DECODED_SUBJECTS: dict[str, Callable[[bytes], str]] = {
     # Raw UTF-8 in the header of a message whose parts are ISO-2022-JP.
     "sisimai/bsd/lhost-kddi-01.eml": lambda v: v.decode("utf-8"),
     # Big5 bytes that a relay read as Latin-1 and wrote out again as UTF-8.
-    "mail-gem/error_emails/content_transfer_encoding_empty.eml":
-        lambda v: v.decode("utf-8").encode("latin-1").decode("big5"),
+    "mail-gem/error_emails/content_transfer_encoding_empty.eml": lambda v: (
+        v.decode("utf-8").encode("latin-1").decode("big5")
+    ),
 }
 
 
@@ -474,8 +503,12 @@ def test_replies_land_on_their_parents_ticket(corpus_run: CorpusRun) -> None:
             ticket_id = d.receipt.ticket_id if d.receipt else None
             if ticket_id not in parents:
                 found.append(f"{d.entry.path}: {d.outcome} on #{ticket_id}, parent on {parents}")
-        if (d.receipt and d.outcome in FILED and d.receipt.ticket_id is not None
-                and "duplicate-message-id" not in d.entry.tags):
+        if (
+            d.receipt
+            and d.outcome in FILED
+            and d.receipt.ticket_id is not None
+            and "duplicate-message-id" not in d.entry.tags
+        ):
             for own_id in message_ids(fields["Message-ID"])[:1]:
                 tickets_by_id.setdefault(own_id, set()).add(d.receipt.ticket_id)
     # Path order puts many replies before their parents; these are the ones it does not.
@@ -521,8 +554,11 @@ def test_forwarded_messages_stay_attachments(corpus_run: CorpusRun) -> None:
         if d.outcome not in FILED or d.receipt is None or d.receipt.message_pk is None:
             continue
         expected = forwarded_messages_in(headers_of(d.sent))
-        stored = [a for a in corpus_run.attachments.get(d.receipt.message_pk, [])
-                  if a.content_type == "message/rfc822"]
+        stored = [
+            a
+            for a in corpus_run.attachments.get(d.receipt.message_pk, [])
+            if a.content_type == "message/rfc822"
+        ]
         checked += 1
         if len(stored) < expected:
             found.append(f"{d.entry.path}: {len(stored)} of {expected} forwarded messages")
@@ -537,22 +573,31 @@ def visible_words(html: str) -> list[str]:
 
 
 def test_html_only_mail_is_stored_with_a_text_body(corpus_run: CorpusRun) -> None:
-    filed = [d for d in corpus_run.tagged(frozenset({"html-only"}))
-             if d.outcome in FILED and d.receipt and d.receipt.message_pk]
+    filed = [
+        d
+        for d in corpus_run.tagged(frozenset({"html-only"}))
+        if d.outcome in FILED and d.receipt and d.receipt.message_pk
+    ]
     with_words = [d for d in filed if visible_words(parse_message(d.sent).html)]
     assert len(with_words) > 15
-    empty = [d.entry.path for d in with_words
-             if not corpus_run.messages[d.receipt.message_pk].text.strip()]
+    empty = [
+        d.entry.path
+        for d in with_words
+        if not corpus_run.messages[d.receipt.message_pk].text.strip()
+    ]
     assert not empty, failures(empty)
 
 
 def test_most_corpus_mail_becomes_tickets(corpus_run: CorpusRun) -> None:
-    counts = Counter(d.outcome.value if d.outcome else f"refused {d.code}"
-                     for d in corpus_run.deliveries)
+    counts = Counter(
+        d.outcome.value if d.outcome else f"refused {d.code}" for d in corpus_run.deliveries
+    )
     slowest = max(corpus_run.deliveries, key=lambda d: d.seconds)
-    print(f"\ncorpus: {len(corpus_run.deliveries)} messages in {corpus_run.seconds:.1f}s, "
-          f"{dict(sorted(counts.items()))}; slowest {slowest.entry.path} "
-          f"{slowest.seconds:.3f}s")
+    print(
+        f"\ncorpus: {len(corpus_run.deliveries)} messages in {corpus_run.seconds:.1f}s, "
+        f"{dict(sorted(counts.items()))}; slowest {slowest.entry.path} "
+        f"{slowest.seconds:.3f}s"
+    )
     assert counts[ReceiptOutcome.NEW_TICKET.value] > 100
 
 
@@ -571,8 +616,11 @@ def test_every_message_parses_as_stored_the_same_way_twice(manifest: list[Entry]
 def test_eliding_attachment_lines_changes_no_parse(manifest: list[Entry]) -> None:
     """Runs of base64 lines are kept out of the stdlib's parser and put back afterwards;
     every corpus message that has one parses the same as when the parser reads it all."""
-    with_runs = [entry for entry in manifest
-                 if entry.kind == "message" and elide_long_base64_runs(entry.raw)[1]]
+    with_runs = [
+        entry
+        for entry in manifest
+        if entry.kind == "message" and elide_long_base64_runs(entry.raw)[1]
+    ]
     assert len(with_runs) > 10
     elided = {}
     for entry in with_runs:
@@ -608,8 +656,11 @@ def test_talon_standard_replies_match_their_oracles(manifest: list[Entry]) -> No
     talon keeps signatures, the gateway drops them; so where an oracle file exists the
     gateway's reply is the oracle's opening, and the rest of the oracle is its signature.
     """
-    replies = [e for e in manifest
-               if e.path.startswith("talon/standard_replies/") and e.path.endswith(".eml")]
+    replies = [
+        e
+        for e in manifest
+        if e.path.startswith("talon/standard_replies/") and e.path.endswith(".eml")
+    ]
     assert len(replies) >= 10
     found = []
     for entry in replies:
@@ -617,10 +668,9 @@ def test_talon_standard_replies_match_their_oracles(manifest: list[Entry]) -> No
         oracle_file = entry.file.with_name(entry.file.stem + "_reply_text")
         if oracle_file.exists():
             oracle = normalized(oracle_file.read_text("utf-8"))
-            signature = oracle[len(reply):]
+            signature = oracle[len(reply) :]
             if not (reply and oracle.startswith(reply) and signature[:1] in ("", " ")):
                 found.append(f"{entry.path}: {reply!r} does not open {oracle!r}")
         elif reply != "Hello":
             found.append(f"{entry.path}: {reply!r} != 'Hello'")
     assert not found, failures(found)
-

@@ -36,8 +36,9 @@ def test_temporary_relay_refusal_is_retried_until_delivered(
 ) -> None:
     sink.handler.refuse_with = "451 4.3.0 try again later"
     gateway.send(load_case("customer_new.eml"))
-    wait_until(lambda: outbox(gateway) and outbox(gateway)[0].attempts >= 2, 15,
-               "two refused attempts")
+    wait_until(
+        lambda: outbox(gateway) and outbox(gateway)[0].attempts >= 2, 15, "two refused attempts"
+    )
     [row] = outbox(gateway)
     assert row.state is OutboxState.PENDING
     assert row.last_error.startswith("451")
@@ -52,8 +53,11 @@ def test_permanent_relay_refusal_marks_the_mail_failed_with_the_reason(
 ) -> None:
     sink.handler.refuse_with = "554 5.7.1 relay access denied"
     gateway.send(load_case("customer_new.eml"))
-    wait_until(lambda: outbox(gateway) and outbox(gateway)[0].state is OutboxState.FAILED, 15,
-               "failed state")
+    wait_until(
+        lambda: outbox(gateway) and outbox(gateway)[0].state is OutboxState.FAILED,
+        15,
+        "failed state",
+    )
     [row] = outbox(gateway)
     assert row.attempts == 1
     assert row.last_error == "554 5.7.1 relay access denied"
@@ -92,24 +96,30 @@ def test_a_batch_goes_over_several_relay_connections_each_recipient_in_order(
     relay = Controller(handler, hostname="127.0.0.1", port=free_port())
     relay.start()
     try:
-        settings = replace(settings, relay=Endpoint("127.0.0.1", relay.port),
-                           relay_connections=connections)
+        settings = replace(
+            settings, relay=Endpoint("127.0.0.1", relay.port), relay_connections=connections
+        )
         settings.data_dir.mkdir(parents=True)
         upgrade_schema(settings.effective_database_url)
         gateway = build_gateway(settings)
         recipients = [f"customer{n}@example.org" for n in range(8)]
         with gateway.sessions.begin() as session:
             for round_ in range(3):
-                session.add_all(OutboxMail(
-                    mail_from=SUPPORT, recipient=recipient,
-                    content=f"Subject: {recipient} {round_}\r\n\r\nhi\r\n".encode())
-                    for recipient in recipients)
+                session.add_all(
+                    OutboxMail(
+                        mail_from=SUPPORT,
+                        recipient=recipient,
+                        content=f"Subject: {recipient} {round_}\r\n\r\nhi\r\n".encode(),
+                    )
+                    for recipient in recipients
+                )
         assert gateway.dispatcher.deliver_due().sent == 24
         gateway.engine.dispose()
     finally:
         relay.stop()
     assert handler.most_at_once == connections
     for recipient in recipients:
-        subjects = [mail.message["subject"] for mail in handler.received
-                    if mail.recipients == [recipient]]
+        subjects = [
+            mail.message["subject"] for mail in handler.received if mail.recipients == [recipient]
+        ]
         assert subjects == [f"{recipient} {round_}" for round_ in range(3)]

@@ -39,8 +39,11 @@ def dockerfile() -> dict[str, list[str]]:
 
 
 def replicas(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: service for name, service in compose["services"].items()
-            if service.get("command") is None and service.get("build")}
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if service.get("command") is None and service.get("build")
+    }
 
 
 def assert_gateway_command(words: list[str]) -> None:
@@ -61,14 +64,20 @@ def test_stack_has_postgres_mailpit_one_migration_and_two_replicas(
 
 
 def test_replicas_start_after_the_migration_and_share_the_database_and_data(
-    compose: dict[str, Any], dockerfile: dict[str, list[str]],
+    compose: dict[str, Any],
+    dockerfile: dict[str, list[str]],
 ) -> None:
-    data_dir = next(value.split("=", 1)[1] for env in dockerfile["ENV"]
-                    for value in shlex.split(env) if value.startswith("GATEWAY_DATA_DIR="))
+    data_dir = next(
+        value.split("=", 1)[1]
+        for env in dockerfile["ENV"]
+        for value in shlex.split(env)
+        if value.startswith("GATEWAY_DATA_DIR=")
+    )
     mounts = set()
     for name, service in replicas(compose).items():
-        assert service["depends_on"]["migrate"]["condition"] == \
-            "service_completed_successfully", name
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully", (
+            name
+        )
         url = make_url(service["environment"]["GATEWAY_DATABASE_URL"])
         assert (url.drivername, url.host) == ("postgresql+psycopg", "postgres"), name
         assert service["environment"]["GATEWAY_RELAY"] == "mailpit:1025", name
@@ -80,7 +89,8 @@ def test_replicas_start_after_the_migration_and_share_the_database_and_data(
 
 
 def test_every_service_is_health_checked_with_commands_that_exist(
-    compose: dict[str, Any], dockerfile: dict[str, list[str]],
+    compose: dict[str, Any],
+    dockerfile: dict[str, list[str]],
 ) -> None:
     for name, service in compose["services"].items():
         check = service.get("healthcheck", {})

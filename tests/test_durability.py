@@ -28,8 +28,7 @@ def test_mail_spooled_while_no_worker_ran_is_filed_on_next_start(
     upgrade_schema(settings.effective_database_url)
     # Accepted (as a listener would before a crash) but never processed.
     stopped = build_gateway(settings)
-    stopped.spool.accept(load_case("customer_new.eml"), "alice@customer.example", [SUPPORT],
-                         "smtp")
+    stopped.spool.accept(load_case("customer_new.eml"), "alice@customer.example", [SUPPORT], "smtp")
     stopped.engine.dispose()
 
     running = RunningGateway(settings).start()
@@ -49,8 +48,9 @@ def test_crash_between_commit_and_spool_cleanup_files_nothing_twice(
     [row] = gateway.wait_for_receipts(1)
     gateway.wait_idle()
     # The queue entry is back, as if the process died right after its commit.
-    left_behind = Receipt(row.spool_id, row.raw_sha256, row.source, row.mail_from, (SUPPORT,),
-                          row.received_at, 0)
+    left_behind = Receipt(
+        row.spool_id, row.raw_sha256, row.source, row.mail_from, (SUPPORT,), row.received_at, 0
+    )
     spool = gateway.gateway.spool
     raw = spool.blobs.get(row.raw_sha256)
     write_durably(spool.queue_dir / left_behind.entry_name, entry_pieces(left_behind, raw))
@@ -68,11 +68,19 @@ def test_an_entry_an_earlier_version_spooled_is_filed(settings: Settings, sink: 
     upgrade_schema(settings.effective_database_url)
     stopped = build_gateway(settings)
     raw = load_case("customer_new.eml")
-    receipt = Receipt("17f0c0ffee-earlier-000001", stopped.blobs.put(raw), "smtp",
-                      "alice@customer.example", (SUPPORT,), datetime.now(UTC), len(raw),
-                      raw_in_entry=False)
-    write_durably(stopped.spool.queue_dir / "17f0c0ffee-earlier-000001.json",
-                  encode_receipt(receipt))
+    receipt = Receipt(
+        "17f0c0ffee-earlier-000001",
+        stopped.blobs.put(raw),
+        "smtp",
+        "alice@customer.example",
+        (SUPPORT,),
+        datetime.now(UTC),
+        len(raw),
+        raw_in_entry=False,
+    )
+    write_durably(
+        stopped.spool.queue_dir / "17f0c0ffee-earlier-000001.json", encode_receipt(receipt)
+    )
     stopped.engine.dispose()
     [waiting] = stopped.spool.pending()
     assert not waiting.raw_in_entry and stopped.spool.raw(waiting) == raw
@@ -84,7 +92,8 @@ def test_an_entry_an_earlier_version_spooled_is_filed(settings: Settings, sink: 
         assert row.outcome is ReceiptOutcome.NEW_TICKET and row.spool_id == receipt.spool_id
         assert running.gateway.spool.pending() == []
         assert [ticket.subject for ticket in running.tickets()] == [
-            email.message_from_bytes(raw)["Subject"]]
+            email.message_from_bytes(raw)["Subject"]
+        ]
     finally:
         running.stop()
 
@@ -99,9 +108,7 @@ def idle_gateway(settings: Settings) -> Iterator[Gateway]:
     gateway.engine.dispose()
 
 
-def test_the_queue_entry_holds_the_message_until_the_blob_store_does(
-    idle_gateway: Gateway
-) -> None:
+def test_the_queue_entry_holds_the_message_until_the_blob_store_does(idle_gateway: Gateway) -> None:
     raw = load_case("customer_new.eml")
     receipt = idle_gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
     entry = idle_gateway.spool.queue_dir / f"{receipt.spool_id}.msg"
@@ -114,7 +121,7 @@ def test_the_queue_entry_holds_the_message_until_the_blob_store_does(
 
 
 def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
-    idle_gateway: Gateway
+    idle_gateway: Gateway,
 ) -> None:
     raw = load_case("customer_new.eml")
     receipt = idle_gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
@@ -132,11 +139,13 @@ def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
 
 
 def problem_report(number: int, message_id: str = "") -> bytes:
-    return (f"From: Customer {number} <customer{number}@client.example>\r\nTo: {SUPPORT}\r\n"
-            f"Subject: Report {number}\r\n"
-            f"Message-ID: <{message_id or f'report-{number}'}@client.example>\r\n"
-            "Date: Tue, 24 Nov 2026 10:12:33 +0100\r\n\r\n"
-            f"The exporter stops at row {number}.\r\n").encode()
+    return (
+        f"From: Customer {number} <customer{number}@client.example>\r\nTo: {SUPPORT}\r\n"
+        f"Subject: Report {number}\r\n"
+        f"Message-ID: <{message_id or f'report-{number}'}@client.example>\r\n"
+        "Date: Tue, 24 Nov 2026 10:12:33 +0100\r\n\r\n"
+        f"The exporter stops at row {number}.\r\n"
+    ).encode()
 
 
 def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
@@ -157,15 +166,21 @@ def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
 
     monkeypatch.setattr(Notifier, "acknowledge", breaks_on_report_3)
     for number in range(6):
-        gateway.spool.accept(problem_report(number), f"customer{number}@client.example",
-                             [SUPPORT], "smtp")
+        gateway.spool.accept(
+            problem_report(number), f"customer{number}@client.example", [SUPPORT], "smtp"
+        )
     # The same message again in the same batch: settled by the receipt written just before.
     gateway.spool.accept(problem_report(1), "customer1@client.example", [SUPPORT], "smtp")
     outcomes = gateway.pipeline.drain()
     assert [o.outcome for o in outcomes] == [
-        ReceiptOutcome.NEW_TICKET, ReceiptOutcome.NEW_TICKET, ReceiptOutcome.NEW_TICKET,
-        ReceiptOutcome.QUARANTINED, ReceiptOutcome.NEW_TICKET, ReceiptOutcome.NEW_TICKET,
-        ReceiptOutcome.DUPLICATE]
+        ReceiptOutcome.NEW_TICKET,
+        ReceiptOutcome.NEW_TICKET,
+        ReceiptOutcome.NEW_TICKET,
+        ReceiptOutcome.QUARANTINED,
+        ReceiptOutcome.NEW_TICKET,
+        ReceiptOutcome.NEW_TICKET,
+        ReceiptOutcome.DUPLICATE,
+    ]
     assert "disk of blobs gone for report 3" in outcomes[3].reason
     assert outcomes[6].ticket_id == outcomes[1].ticket_id
     with gateway.sessions() as session:
@@ -179,4 +194,3 @@ def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
     [(_, reason)] = gateway.spool.quarantined()
     assert "report 3" in reason and gateway.spool.pending() == []
     gateway.engine.dispose()
-

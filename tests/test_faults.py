@@ -60,8 +60,9 @@ from tests.conftest import (
 from tests.postgres import PostgresServer
 
 
-def customer_mail(number: int, sender: str = "alice@customer.example",
-                  padding: bytes = b"") -> bytes:
+def customer_mail(
+    number: int, sender: str = "alice@customer.example", padding: bytes = b""
+) -> bytes:
     """A new problem report, unique by Message-ID and subject."""
     return (
         f"From: {sender}\r\nTo: {SUPPORT}\r\nSubject: Fault case {number:04d}\r\n"
@@ -96,8 +97,7 @@ class LoadTally:
             return len(self.accepted)
 
 
-def send_share(numbers: list[int], port: int, serving: threading.Event,
-               tally: LoadTally) -> None:
+def send_share(numbers: list[int], port: int, serving: threading.Event, tally: LoadTally) -> None:
     """Send `numbers` over one reused connection, retrying unanswered ones as an MTA does."""
     waiting = list(numbers)
     smtp: smtplib.SMTP | None = None
@@ -106,8 +106,7 @@ def send_share(numbers: list[int], port: int, serving: threading.Event,
         number = waiting[0]
         try:
             smtp = smtp or smtplib.SMTP("127.0.0.1", port, timeout=20)
-            smtp.sendmail(f"client{number % 7}@customer.example", [SUPPORT],
-                          customer_mail(number))
+            smtp.sendmail(f"client{number % 7}@customer.example", [SUPPORT], customer_mail(number))
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code >= 500:
                 tally.refused[number] = f"{exc.smtp_code} {exc.smtp_error!r}"
@@ -134,9 +133,13 @@ def close_quietly(smtp: smtplib.SMTP | None) -> None:
 
 
 def start_clients(port: int, serving: threading.Event, tally: LoadTally) -> list[threading.Thread]:
-    clients = [threading.Thread(target=send_share, args=(
-        list(range(i, LOAD_MESSAGES, LOAD_CLIENTS)), port, serving, tally))
-        for i in range(LOAD_CLIENTS)]
+    clients = [
+        threading.Thread(
+            target=send_share,
+            args=(list(range(i, LOAD_MESSAGES, LOAD_CLIENTS)), port, serving, tally),
+        )
+        for i in range(LOAD_CLIENTS)
+    ]
     for client in clients:
         client.start()
     return clients
@@ -175,8 +178,12 @@ def test_kill_9_under_load_loses_and_duplicates_nothing_that_got_250(
 ) -> None:
     port, data_dir = free_port(), tmp_path / "var"
     database = database_url or f"sqlite:///{data_dir / 'gateway.sqlite3'}"
-    env = gateway_env(data_dir, GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
-                      GATEWAY_RELAY=f"127.0.0.1:{sink.port}", GATEWAY_DATABASE_URL=database_url)
+    env = gateway_env(
+        data_dir,
+        GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
+        GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+        GATEWAY_DATABASE_URL=database_url,
+    )
     run_gateway(env, "db", "upgrade")
     # Once while the listener takes mail, once while the worker files the backlog.
     while_receiving = random.randint(LOAD_MESSAGES // 5, LOAD_MESSAGES * 3 // 5)
@@ -200,18 +207,21 @@ def test_kill_9_under_load_loses_and_duplicates_nothing_that_got_250(
             serving.set()
             serve.stop()
     tickets = Counter(s for (s,) in read_database(database, "SELECT subject FROM tickets"))
-    outcomes = dict(read_database(database, "SELECT outcome, count(*) FROM receipts "
-                                            "GROUP BY outcome"))
+    outcomes = dict(
+        read_database(database, "SELECT outcome, count(*) FROM receipts GROUP BY outcome")
+    )
     expected = {f"Fault case {number:04d}" for number in tally.accepted}
     ticketed = expected & set(tickets)
     lost = len(expected - ticketed)
     duplicated = sum(count - 1 for count in tickets.values())
-    print(f"\nkill -9 under load: sent {LOAD_MESSAGES}, accepted {len(tally.accepted)}, "
-          f"ticketed {len(ticketed)}, lost {lost}, duplicated {duplicated}; killed at "
-          f"{while_receiving} accepted and {while_filing} filed, with {backlogs} queued, "
-          f"{tally.unanswered} unanswered attempts retried, receipts {outcomes}, "
-          f"refused {len(tally.refused)}, temporary files the kills left "
-          f"{len(list(data_dir.rglob('*.tmp')))}")
+    print(
+        f"\nkill -9 under load: sent {LOAD_MESSAGES}, accepted {len(tally.accepted)}, "
+        f"ticketed {len(ticketed)}, lost {lost}, duplicated {duplicated}; killed at "
+        f"{while_receiving} accepted and {while_filing} filed, with {backlogs} queued, "
+        f"{tally.unanswered} unanswered attempts retried, receipts {outcomes}, "
+        f"refused {len(tally.refused)}, temporary files the kills left "
+        f"{len(list(data_dir.rglob('*.tmp')))}"
+    )
     assert not tally.refused, tally.refused
     assert len(tally.accepted) == LOAD_MESSAGES
     assert not list((data_dir / "spool" / "quarantine").iterdir())
@@ -226,7 +236,8 @@ def parents_of_processes() -> dict[int, int]:
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rpartition(")")[2].split()[1])
+                    (entry / "stat").read_text().rpartition(")")[2].split()[1]
+                )
     return parents
 
 
@@ -234,16 +245,23 @@ def worker_of(serve: ServeProcess) -> int:
     """The pid of `serve`'s worker: the child of its fork server."""
     assert serve.process is not None
     parents = parents_of_processes()
-    [fork_server] = [pid for pid, parent in parents.items() if parent == serve.process.pid
-                     and b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    [fork_server] = [
+        pid
+        for pid, parent in parents.items()
+        if parent == serve.process.pid
+        and b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
     [worker] = [pid for pid, parent in parents.items() if parent == fork_server]
     return worker
 
 
 def parser_of(worker: int) -> int:
     """The pid of the worker's parser process."""
-    [parser] = [pid for pid, parent in parents_of_processes().items() if parent == worker
-                and b"gateway.parse_ahead" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    [parser] = [
+        pid
+        for pid, parent in parents_of_processes().items()
+        if parent == worker and b"gateway.parse_ahead" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
     return parser
 
 
@@ -268,8 +286,11 @@ def test_worker_killed_alone_neither_hangs_intake_nor_loses_mail(
     wait_until(lambda: is_gone(parser), 10, "the dead worker's parser process to exit")
     for number in range(1, 4):
         with smtplib.SMTP("127.0.0.1", served.port, timeout=10) as client:
-            client.sendmail("alice@customer.example", [SUPPORT],
-                            customer_mail(number, sender=f"c{number}@customer.example"))
+            client.sendmail(
+                "alice@customer.example",
+                [SUPPORT],
+                customer_mail(number, sender=f"c{number}@customer.example"),
+            )
     # The restarted worker files what waited.
     assert len(sink.wait_for(4, timeout=20)) == 4
 
@@ -293,8 +314,9 @@ class RecordingHandler(SinkHandler):
     refuse_recipients: dict[str, str] = field(default_factory=dict)
     attempts: list[RelayAttempt] = field(default_factory=list)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         reply = self.refuse_recipients.get(address)
         if reply is not None:
             self.attempts.append(RelayAttempt(datetime.now(UTC), address, reply))
@@ -340,30 +362,39 @@ def send_reports(gateway: RunningGateway, numbers: range) -> None:
         assert gateway.send(customer_mail(number, f"customer{number}@example.org")) == {}
 
 
-def all_rows(gateway: RunningGateway, count: int,
-             condition: Callable[[OutboxMail], bool]) -> list[OutboxMail]:
+def all_rows(
+    gateway: RunningGateway, count: int, condition: Callable[[OutboxMail], bool]
+) -> list[OutboxMail]:
     rows = outbox(gateway)
     return rows if len(rows) == count and all(condition(row) for row in rows) else []
 
 
 def assert_each_delivered_once(gateway: RunningGateway, relay: Sink, count: int) -> None:
-    wait_until(lambda: all_rows(gateway, count, lambda r: r.state is OutboxState.SENT), 20,
-               "every acknowledgement to be sent")
+    wait_until(
+        lambda: all_rows(gateway, count, lambda r: r.state is OutboxState.SENT),
+        20,
+        "every acknowledgement to be sent",
+    )
     time.sleep(1.5)  # Longer than the worker's idle poll: a second copy would show by now.
     message_ids = Counter(str(mail.message["Message-ID"]) for mail in relay.received)
     assert len(message_ids) == count
     assert set(message_ids.values()) == {1}
     assert sorted(r for mail in relay.received for r in mail.recipients) == sorted(
-        row.recipient for row in outbox(gateway))
+        row.recipient for row in outbox(gateway)
+    )
 
 
-def assert_backoff_doubles(gateway: RunningGateway, relay: RecordingRelay,
-                           base_seconds: float) -> None:
+def assert_backoff_doubles(
+    gateway: RunningGateway, relay: RecordingRelay, base_seconds: float
+) -> None:
     """Each row's next attempt is `base * 2**(attempts-1)` after the relay's last answer."""
+
     def settled() -> list[OutboxMail]:
         rows = outbox(gateway)
-        return rows if all(len(relay.recorder.tried(r.recipient)) == r.attempts
-                           for r in rows) else []
+        return (
+            rows if all(len(relay.recorder.tried(r.recipient)) == r.attempts for r in rows) else []
+        )
+
     for row in wait_until(settled, 10, "no attempt in flight"):
         last = relay.recorder.tried(row.recipient)[-1]
         delay = timedelta(seconds=base_seconds * 2 ** (row.attempts - 1))
@@ -376,15 +407,21 @@ def test_relay_answering_451_then_421_delays_acknowledgements_until_it_recovers(
     gateway = make_gateway(relay=relay.endpoint, delivery_backoff_seconds=0.2)
     relay.recorder.refuse_with = "451 4.3.0 Mailbox busy, try again later"
     send_reports(gateway, range(3))
-    rows = wait_until(lambda: all_rows(gateway, 3, lambda r: r.attempts >= 3), 15,
-                      "three refused attempts per acknowledgement")
+    rows = wait_until(
+        lambda: all_rows(gateway, 3, lambda r: r.attempts >= 3),
+        15,
+        "three refused attempts per acknowledgement",
+    )
     assert all(row.state is OutboxState.PENDING for row in rows)
     assert {row.last_error for row in rows} == {"451 4.3.0 Mailbox busy, try again later"}
 
     relay.recorder.refuse_with = "421 4.4.2 Relay shutting down"
     send_reports(gateway, range(3, 4))
-    rows = wait_until(lambda: all_rows(gateway, 4, lambda r: r.last_error.startswith("421")),
-                      15, "421 answers recorded")
+    rows = wait_until(
+        lambda: all_rows(gateway, 4, lambda r: r.last_error.startswith("421")),
+        15,
+        "421 answers recorded",
+    )
     assert all(row.state is OutboxState.PENDING for row in rows)
     assert_backoff_doubles(gateway, relay, 0.2)
     assert relay.received == []
@@ -394,16 +431,18 @@ def test_relay_answering_451_then_421_delays_acknowledgements_until_it_recovers(
 
 
 def test_relay_not_listening_keeps_acknowledgements_until_it_comes_up(
-    make_gateway: Callable[..., RunningGateway]
+    make_gateway: Callable[..., RunningGateway],
 ) -> None:
     later = RecordingRelay()
     gateway = make_gateway(relay=later.endpoint, delivery_backoff_seconds=0.2)
     send_reports(gateway, range(3))
-    rows = wait_until(lambda: all_rows(gateway, 3, lambda r: r.attempts >= 2), 15,
-                      "two failed attempts per acknowledgement")
+    rows = wait_until(
+        lambda: all_rows(gateway, 3, lambda r: r.attempts >= 2),
+        15,
+        "two failed attempts per acknowledgement",
+    )
     assert all(row.state is OutboxState.PENDING for row in rows)
-    assert all("unreachable" in row.last_error and "refused" in row.last_error
-               for row in rows)
+    assert all("unreachable" in row.last_error and "refused" in row.last_error for row in rows)
     send_reports(gateway, range(3, 5))
     later.controller.start()
     try:
@@ -420,21 +459,25 @@ REFUSAL = "550 5.1.1 <eng2@example.com>: Recipient address rejected: User unknow
 def test_permanent_550_for_one_recipient_fails_once_and_shows_on_the_ticket(
     make_gateway: Callable[..., RunningGateway], relay: RecordingRelay
 ) -> None:
-    gateway = make_gateway(relay=relay.endpoint, delivery_backoff_seconds=0.2,
-                           engineers=(Engineer(ENG1), Engineer(ENG2)))
+    gateway = make_gateway(
+        relay=relay.endpoint,
+        delivery_backoff_seconds=0.2,
+        engineers=(Engineer(ENG1), Engineer(ENG2)),
+    )
     relay.recorder.refuse_recipients[ENG2] = REFUSAL
     send_reports(gateway, range(1))
 
     def settled() -> list[OutboxMail]:
         rows = outbox(gateway)
-        return rows if len(rows) == 3 and all(
-            r.state is not OutboxState.PENDING for r in rows) else []
+        return (
+            rows if len(rows) == 3 and all(r.state is not OutboxState.PENDING for r in rows) else []
+        )
+
     wait_until(settled, 15, "every row delivered or failed")
     time.sleep(1.5)  # Several backoff periods: a retry storm would show by now.
     by_recipient = {row.recipient: row for row in outbox(gateway)}
     refused = by_recipient.pop(ENG2)
-    assert (refused.state, refused.attempts, refused.last_error) == (
-        OutboxState.FAILED, 1, REFUSAL)
+    assert (refused.state, refused.attempts, refused.last_error) == (OutboxState.FAILED, 1, REFUSAL)
     assert len(relay.recorder.tried(ENG2)) == 1
     assert all(row.state is OutboxState.SENT for row in by_recipient.values())
     assert sorted(r for mail in relay.received for r in mail.recipients) == sorted(by_recipient)
@@ -443,21 +486,25 @@ def test_permanent_550_for_one_recipient_fails_once_and_shows_on_the_ticket(
         [failure] = session.scalars(select(Event).where(Event.type == "delivery_failed"))
     assert failure.ticket_id == refused.ticket_id and failure.actor == "system"
     assert ENG2 in failure.detail and REFUSAL in failure.detail
-    shown = run_gateway(gateway_env(gateway.settings.data_dir,
-                                    GATEWAY_DATABASE_URL=gateway.settings.database_url), "show",
-                        str(refused.ticket_id)).stdout
+    shown = run_gateway(
+        gateway_env(gateway.settings.data_dir, GATEWAY_DATABASE_URL=gateway.settings.database_url),
+        "show",
+        str(refused.ticket_id),
+    ).stdout
     assert "delivery_failed" in shown and REFUSAL in shown
 
 
 def test_retries_running_out_fail_the_row_and_say_so_on_the_ticket(
     make_gateway: Callable[..., RunningGateway], relay: RecordingRelay
 ) -> None:
-    gateway = make_gateway(relay=relay.endpoint, delivery_backoff_seconds=0.1,
-                           delivery_max_attempts=2)
+    gateway = make_gateway(
+        relay=relay.endpoint, delivery_backoff_seconds=0.1, delivery_max_attempts=2
+    )
     relay.recorder.refuse_with = "451 4.7.1 Greylisted, try again later"
     send_reports(gateway, range(1))
-    [row] = wait_until(lambda: all_rows(gateway, 1, lambda r: r.state is OutboxState.FAILED),
-                       15, "the row to fail")
+    [row] = wait_until(
+        lambda: all_rows(gateway, 1, lambda r: r.state is OutboxState.FAILED), 15, "the row to fail"
+    )
     assert row.attempts == 2 and len(relay.recorder.attempts) == 2
     with gateway.session() as session:
         [failure] = session.scalars(select(Event).where(Event.type == "delivery_failed"))
@@ -484,8 +531,9 @@ def database_locked(settings: Settings) -> Iterator[None]:
     engine = create_engine(settings.database_url)
     try:
         with engine.connect() as connection:
-            connection.execute(text("LOCK TABLE receipts, tickets, outbox IN ACCESS EXCLUSIVE "
-                                    "MODE"))
+            connection.execute(
+                text("LOCK TABLE receipts, tickets, outbox IN ACCESS EXCLUSIVE MODE")
+            )
             yield
             connection.rollback()  # Ends the transaction, and the lock with it.
     finally:
@@ -503,8 +551,7 @@ def test_locked_database_never_turns_a_250_into_a_loss(gateway: RunningGateway) 
     receipts = gateway.wait_for_receipts(5, timeout=40)
     gateway.wait_idle()
     assert [r.outcome for r in receipts] == [ReceiptOutcome.NEW_TICKET] * 5
-    assert sorted(t.subject for t in gateway.tickets()) == [
-        f"Fault case {n:04d}" for n in range(5)]
+    assert sorted(t.subject for t in gateway.tickets()) == [f"Fault case {n:04d}" for n in range(5)]
     assert gateway.gateway.spool.quarantined() == []
 
 
@@ -575,8 +622,11 @@ def small_disk(settings: Settings) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.fail("the disk-full test needs root to mount a tmpfs; run the tests as root")
     settings.data_dir.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                              str(settings.data_dir)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(settings.data_dir)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.fail(f"the disk-full test could not mount a tmpfs: {mounted.stderr.strip()}")
     try:
@@ -647,8 +697,10 @@ def test_full_disk_answers_452_and_leaves_no_partial_files(
         assert gateway.send(too_big) == {} and gateway.send(fits) == {}
         gateway.wait_for_receipts(2)
         gateway.wait_idle()
-        assert sorted(t.subject for t in gateway.tickets()) == ["Fault case 0001",
-                                                                 "Fault case 0002"]
+        assert sorted(t.subject for t in gateway.tickets()) == [
+            "Fault case 0001",
+            "Fault case 0002",
+        ]
     finally:
         gateway.stop()
 
@@ -671,8 +723,11 @@ SMUGGLED = (
 )
 
 
-@pytest.mark.parametrize("fake_end", ["\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r\n"],
-                         ids=["LF.LF", "CRLF.LF", "LF.CRLF", "CR.CRLF"])
+@pytest.mark.parametrize(
+    "fake_end",
+    ["\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r\n"],
+    ids=["LF.LF", "CRLF.LF", "LF.CRLF", "CR.CRLF"],
+)
 def test_bare_line_ends_around_a_dot_do_not_split_one_message_into_two(
     gateway: RunningGateway, fake_end: str
 ) -> None:

@@ -60,8 +60,9 @@ from tests.test_corpus import load_manifest
 T = TypeVar("T")
 
 # Hypothesis keeps caches in `.hypothesis/` under the working directory; not in the source tree.
-os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
-                      str(Path(tempfile.gettempdir()) / "gateway-hypothesis"))
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "gateway-hypothesis")
+)
 
 EXAMPLES_OVERRIDE = int(os.environ.get("FUZZ_EXAMPLES", "0") or 0)
 SEED = os.environ.get("FUZZ_SEED", "")
@@ -94,10 +95,19 @@ def fuzz(examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
         # CI needs one failure to fail; a campaign wants every distinct one.
         report_multiple_bugs=bool(EXAMPLES_OVERRIDE),
         # The explain phase traces every line it runs, ten times slower: deadlines misfire.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
-                *([Phase.shrink] if SHRINK else [])],
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                               HealthCheck.data_too_large, HealthCheck.large_base_example],
+        phases=[
+            Phase.explicit,
+            Phase.reuse,
+            Phase.generate,
+            Phase.target,
+            *([Phase.shrink] if SHRINK else []),
+        ],
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
     )
 
     def apply(test: Callable[..., None]) -> Callable[..., None]:
@@ -156,17 +166,65 @@ def show_reproducer(raw: bytes) -> None:
 # Charset labels: real ones, the aliases clients use, unknown labels, RFC 2231 language
 # suffixes, and names of Python codecs that are not text charsets at all.
 CHARSETS = (
-    "utf-8", "UTF-8", "us-ascii", "iso-8859-1", "windows-1252", "latin1", "gb2312", "gbk",
-    "gb18030", "big5", "shift_jis", "euc-jp", "iso-2022-jp", "ks_c_5601-1987", "euc-kr",
-    "koi8-r", "utf-16", "utf-16le", "utf-32", "utf-7", "unicode-1-1-utf-7", "utf-8-sig",
-    "x-unknown", "unknown-8bit", "bogus", "x-user-defined", "utf-8*en", "iso-8859-1*de",
-    '"utf-8"', "UTF8 ", "cp65001", "mbcs", "idna", "punycode", "undefined", "unicode_escape",
-    "raw_unicode_escape", "base64", "hex", "rot13", "zlib", "uu", "quopri", "charmap",
-    "x" * 80, "",
+    "utf-8",
+    "UTF-8",
+    "us-ascii",
+    "iso-8859-1",
+    "windows-1252",
+    "latin1",
+    "gb2312",
+    "gbk",
+    "gb18030",
+    "big5",
+    "shift_jis",
+    "euc-jp",
+    "iso-2022-jp",
+    "ks_c_5601-1987",
+    "euc-kr",
+    "koi8-r",
+    "utf-16",
+    "utf-16le",
+    "utf-32",
+    "utf-7",
+    "unicode-1-1-utf-7",
+    "utf-8-sig",
+    "x-unknown",
+    "unknown-8bit",
+    "bogus",
+    "x-user-defined",
+    "utf-8*en",
+    "iso-8859-1*de",
+    '"utf-8"',
+    "UTF8 ",
+    "cp65001",
+    "mbcs",
+    "idna",
+    "punycode",
+    "undefined",
+    "unicode_escape",
+    "raw_unicode_escape",
+    "base64",
+    "hex",
+    "rot13",
+    "zlib",
+    "uu",
+    "quopri",
+    "charmap",
+    "x" * 80,
+    "",
 )
 # Codecs text is written in (declared or not).
-WRITING_CODECS = ("utf-8", "gb18030", "big5", "cp1252", "shift_jis", "iso2022_jp", "koi8-r",
-                  "utf-16", "euc_kr")
+WRITING_CODECS = (
+    "utf-8",
+    "gb18030",
+    "big5",
+    "cp1252",
+    "shift_jis",
+    "iso2022_jp",
+    "koi8-r",
+    "utf-16",
+    "euc_kr",
+)
 HOSTILE_TEXT = (
     "abcdefghijklmnopqrstuvwxyzABCXYZ0123456789     .,:;!?'\"()<>[]@=_-/\\*%#&+"
     "\t\r\n\x00\x01\x08\x0b\x0c\x1b\x7f\x85\xa0\xad"
@@ -177,36 +235,146 @@ TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._"
 BOUNDARY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'()+_,-./:=? "
 B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 FILENAME_PIECES = (
-    "..", "/", "\\", "C:", "etc", "passwd", "report", ".pdf", ".exe", "winmail.dat", "\x00",
-    "\x1f", "\x7f", "\x85", "\u202e", "\u2028", "\ufeff", "\t", "\n", "\r", " ", ".", "中文",
-    "名前", "ü", "😀", ";", '"', "'", "%2F", "%00", "*", "?=", "=?",
+    "..",
+    "/",
+    "\\",
+    "C:",
+    "etc",
+    "passwd",
+    "report",
+    ".pdf",
+    ".exe",
+    "winmail.dat",
+    "\x00",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\u202e",
+    "\u2028",
+    "\ufeff",
+    "\t",
+    "\n",
+    "\r",
+    " ",
+    ".",
+    "中文",
+    "名前",
+    "ü",
+    "😀",
+    ";",
+    '"',
+    "'",
+    "%2F",
+    "%00",
+    "*",
+    "?=",
+    "=?",
 )
 ADDRESS_FORMS = (
-    b"alice@customer.example", b"Alice <alice@customer.example>",
-    b'"Doe, Jane" <jane@example.org>', b"alice@example.org)<bob@example.org>",
-    b"alice@example.org <bob@example.org>", b"undisclosed-recipients:;",
-    b"MAILER-DAEMON@example.net", b"postmaster", b"no-reply@example.net", b"<>", b"@",
-    b"a@b@c", b'"unterminated <a@example.org>', b"support@example.com", b"eng1@example.com",
-    b"support+tok@example.com", b"a@example.org, b@example.org, c@example.org",
+    b"alice@customer.example",
+    b"Alice <alice@customer.example>",
+    b'"Doe, Jane" <jane@example.org>',
+    b"alice@example.org)<bob@example.org>",
+    b"alice@example.org <bob@example.org>",
+    b"undisclosed-recipients:;",
+    b"MAILER-DAEMON@example.net",
+    b"postmaster",
+    b"no-reply@example.net",
+    b"<>",
+    b"@",
+    b"a@b@c",
+    b'"unterminated <a@example.org>',
+    b"support@example.com",
+    b"eng1@example.com",
+    b"support+tok@example.com",
+    b"a@example.org, b@example.org, c@example.org",
 )
-MESSAGE_IDS = (b"<one@example.org>", b"<two@example.org>", b"<three@customer.example>",
-               b"one@example.org", b"<>", b"<@>", b"<a b@c>", b"<<<x@y>>>")
-DATES = (b"Mon, 1 Jan 2024 10:00:00 +0000", b"Thu, 01 Jan 1970 00:00:00 -2400",
-         b"Fri, 31 Dec 9999 23:59:59 -1200", b"Sat, 1 Jan 0001 00:00:00 +1400",
-         b"1 Jan 2024", b"yesterday", b"0 Foo 0 0:0:0 +9999", b"Tue, 2 Feb 2021 25:61:61 GMT")
-FIELD_NAMES = (b"Auto-Submitted", b"Precedence", b"List-Id", b"List-Unsubscribe", b"Return-Path",
-               b"Sender", b"Reply-To", b"Content-Language", b"X-Auto-Response-Suppress",
-               b"Received", b"X-Loop", b"Thread-Index", b"X-Mailer", b"Importance",
-               TICKET_HEADER.encode(), b"Resent-From", b"Comments", b"X-\xff\xfe", b"Sub ject",
-               b"", b"From", b"Subject", b"Message-ID", b"Content-Type")
-LEAF_TYPES = (b"text/plain", b"text/html", b"application/octet-stream", b"image/png",
-              b"message/rfc822", b"message/delivery-status", b"text/rfc822-headers",
-              b"application/ms-tnef", b"application/zip", b"text/calendar", b"TEXT/PLAIN",
-              b"text/", b"/", b"text/plain;;;;", b"x" * 300, b"")
-MULTIPART_SUBTYPES = (b"mixed", b"alternative", b"related", b"digest", b"report", b"signed",
-                      b"x-unknown", b"")
-ENCODINGS = (b"7bit", b"8bit", b"binary", b"base64", b"quoted-printable", b" BASE64 ",
-             b"x-uuencode", b"uuencode", b"bogus", b"")
+MESSAGE_IDS = (
+    b"<one@example.org>",
+    b"<two@example.org>",
+    b"<three@customer.example>",
+    b"one@example.org",
+    b"<>",
+    b"<@>",
+    b"<a b@c>",
+    b"<<<x@y>>>",
+)
+DATES = (
+    b"Mon, 1 Jan 2024 10:00:00 +0000",
+    b"Thu, 01 Jan 1970 00:00:00 -2400",
+    b"Fri, 31 Dec 9999 23:59:59 -1200",
+    b"Sat, 1 Jan 0001 00:00:00 +1400",
+    b"1 Jan 2024",
+    b"yesterday",
+    b"0 Foo 0 0:0:0 +9999",
+    b"Tue, 2 Feb 2021 25:61:61 GMT",
+)
+FIELD_NAMES = (
+    b"Auto-Submitted",
+    b"Precedence",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"Return-Path",
+    b"Sender",
+    b"Reply-To",
+    b"Content-Language",
+    b"X-Auto-Response-Suppress",
+    b"Received",
+    b"X-Loop",
+    b"Thread-Index",
+    b"X-Mailer",
+    b"Importance",
+    TICKET_HEADER.encode(),
+    b"Resent-From",
+    b"Comments",
+    b"X-\xff\xfe",
+    b"Sub ject",
+    b"",
+    b"From",
+    b"Subject",
+    b"Message-ID",
+    b"Content-Type",
+)
+LEAF_TYPES = (
+    b"text/plain",
+    b"text/html",
+    b"application/octet-stream",
+    b"image/png",
+    b"message/rfc822",
+    b"message/delivery-status",
+    b"text/rfc822-headers",
+    b"application/ms-tnef",
+    b"application/zip",
+    b"text/calendar",
+    b"TEXT/PLAIN",
+    b"text/",
+    b"/",
+    b"text/plain;;;;",
+    b"x" * 300,
+    b"",
+)
+MULTIPART_SUBTYPES = (
+    b"mixed",
+    b"alternative",
+    b"related",
+    b"digest",
+    b"report",
+    b"signed",
+    b"x-unknown",
+    b"",
+)
+ENCODINGS = (
+    b"7bit",
+    b"8bit",
+    b"binary",
+    b"base64",
+    b"quoted-printable",
+    b" BASE64 ",
+    b"x-uuencode",
+    b"uuencode",
+    b"bogus",
+    b"",
+)
 TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"
 
 
@@ -281,8 +449,11 @@ def dates(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def subjects(draw: st.DrawFn) -> bytes:
-    prefix = draw(st.sampled_from((b"", b"Re: ", b"[Support #1] ", b"Re: [Support #2] ",
-                                   b"Automatic reply: ", b"Fwd: ")))
+    prefix = draw(
+        st.sampled_from(
+            (b"", b"Re: ", b"[Support #1] ", b"Re: [Support #2] ", b"Automatic reply: ", b"Fwd: ")
+        )
+    )
     return prefix + draw(header_values())
 
 
@@ -290,15 +461,20 @@ def subjects(draw: st.DrawFn) -> bytes:
 def header_fields(draw: st.DrawFn) -> list[bytes]:
     """The top-level fields of a message, each one maybe missing, in any order."""
     candidates = (
-        (b"From", addresses()), (b"To", addresses()), (b"Cc", addresses()),
-        (b"Subject", subjects()), (b"Message-ID", st.sampled_from(MESSAGE_IDS)),
+        (b"From", addresses()),
+        (b"To", addresses()),
+        (b"Cc", addresses()),
+        (b"Subject", subjects()),
+        (b"Message-ID", st.sampled_from(MESSAGE_IDS)),
         (b"In-Reply-To", st.sampled_from(MESSAGE_IDS)),
         (b"References", st.lists(st.sampled_from(MESSAGE_IDS), max_size=300).map(b" ".join)),
-        (b"Date", dates()), (b"MIME-Version", st.sampled_from((b"1.0", b"2.0", b""))),
+        (b"Date", dates()),
+        (b"MIME-Version", st.sampled_from((b"1.0", b"2.0", b""))),
     )
     fields = [name + b": " + draw(value) for name, value in candidates if draw(st.booleans())]
-    extra = st.builds(lambda name, value: name + b": " + value,
-                      st.sampled_from(FIELD_NAMES), header_values())
+    extra = st.builds(
+        lambda name, value: name + b": " + value, st.sampled_from(FIELD_NAMES), header_values()
+    )
     fields += draw(st.lists(extra, max_size=6))
     if draw(st.booleans()):
         fields += draw(st.lists(st.binary(max_size=40), max_size=3))  # stray non-field lines
@@ -307,8 +483,7 @@ def header_fields(draw: st.DrawFn) -> list[bytes]:
 
 @st.composite
 def filenames(draw: st.DrawFn) -> str:
-    pieces = st.one_of(st.sampled_from(FILENAME_PIECES),
-                       st.text(alphabet=TOKEN_CHARS, max_size=10))
+    pieces = st.one_of(st.sampled_from(FILENAME_PIECES), st.text(alphabet=TOKEN_CHARS, max_size=10))
     name = "".join(draw(st.lists(pieces, max_size=10)))
     return name * draw(st.sampled_from((1, 1, 1, 40, 3000)))
 
@@ -338,7 +513,7 @@ def filename_params(draw: st.DrawFn) -> bytes:
     if form == "rfc2231":
         return param + b"*=" + charset + b"'" + language + b"'" + encoded
     size = draw(st.integers(1, 40))
-    chunks = [encoded[i:i + size] for i in range(0, len(encoded), size)] or [b""]
+    chunks = [encoded[i : i + size] for i in range(0, len(encoded), size)] or [b""]
     indexes = draw(st.sampled_from(("in order", "gap", "repeat")))
     params = []
     for index, chunk in enumerate(chunks):
@@ -350,9 +525,25 @@ def filename_params(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def leaf_bodies(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(("text", "base64", "broken-base64", "quoted-printable",
-                                 "broken-qp", "html", "nested-html", "binary", "uuencode",
-                                 "tnef", "delivery-status", "long-line", "empty")))
+    kind = draw(
+        st.sampled_from(
+            (
+                "text",
+                "base64",
+                "broken-base64",
+                "quoted-printable",
+                "broken-qp",
+                "html",
+                "nested-html",
+                "binary",
+                "uuencode",
+                "tnef",
+                "delivery-status",
+                "long-line",
+                "empty",
+            )
+        )
+    )
     if kind == "text":
         return text_in_codec(draw, 400)
     if kind == "base64":
@@ -360,7 +551,7 @@ def leaf_bodies(draw: st.DrawFn) -> bytes:
         # Now and then an attachment long enough to be kept out of the stdlib's parser.
         encoded = base64.b64encode(data * draw(st.sampled_from((1, 1, 1, 200))))
         width = draw(st.sampled_from((76, 4, 10_000)))
-        return b"\n".join(encoded[i:i + width] for i in range(0, len(encoded), width))
+        return b"\n".join(encoded[i : i + width] for i in range(0, len(encoded), width))
     if kind == "broken-base64":
         return draw(st.text(alphabet=B64_CHARS + "\n\r!*- ", max_size=400)).encode()
     if kind in ("quoted-printable", "broken-qp"):
@@ -370,8 +561,11 @@ def leaf_bodies(draw: st.DrawFn) -> bytes:
         return encoded
     if kind == "html":
         inner = text_in_codec(draw, 200)
-        return b"<html><head><style>p{}</style></head><body><p>" + inner + (
-            b"</p><table><tr><td>cell<td>cell</table><a href='x'>link</a><br>")
+        return (
+            b"<html><head><style>p{}</style></head><body><p>"
+            + inner
+            + (b"</p><table><tr><td>cell<td>cell</table><a href='x'>link</a><br>")
+        )
     if kind == "nested-html":
         depth = draw(st.integers(1, 5000))
         tag = draw(st.sampled_from((b"div", b"table", b"ul><li", b"blockquote", b"p")))
@@ -383,12 +577,15 @@ def leaf_bodies(draw: st.DrawFn) -> bytes:
     if kind == "tnef":
         return base64.b64encode(TNEF_SIGNATURE + draw(st.binary(max_size=300)))
     if kind == "delivery-status":
-        return (b"Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; "
-                + draw(addresses()) + b"\nAction: failed\nStatus: "
-                + draw(st.sampled_from((b"5.1.1", b"4.0.0", b"9.9.9", b""))) + b"\n")
+        return (
+            b"Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; "
+            + draw(addresses())
+            + b"\nAction: failed\nStatus: "
+            + draw(st.sampled_from((b"5.1.1", b"4.0.0", b"9.9.9", b"")))
+            + b"\n"
+        )
     if kind == "long-line":
-        return draw(st.sampled_from((b"x", b"=", b" ", b"\xe4"))) * draw(
-            st.integers(1000, 50_000))
+        return draw(st.sampled_from((b"x", b"=", b" ", b"\xe4"))) * draw(st.integers(1000, 50_000))
     return b""
 
 
@@ -418,8 +615,11 @@ def leaf_parts(draw: st.DrawFn, depth: int) -> list[bytes]:
 
 @st.composite
 def boundaries(draw: st.DrawFn, parent: bytes | None) -> bytes:
-    choices = [st.text(alphabet=BOUNDARY_CHARS, min_size=1, max_size=70).map(str.encode),
-               st.just(b""), st.just(b"b" * 300)]
+    choices = [
+        st.text(alphabet=BOUNDARY_CHARS, min_size=1, max_size=70).map(str.encode),
+        st.just(b""),
+        st.just(b"b" * 300),
+    ]
     if parent is not None:
         choices.append(st.just(parent))  # a nested part reusing its parent's boundary
     return draw(st.one_of(*choices))
@@ -430,19 +630,30 @@ def multipart_parts(draw: st.DrawFn, depth: int, parent: bytes | None) -> list[b
     """A multipart with a random boundary, declared right or wrong, and its children."""
     boundary = draw(boundaries(parent))
     subtype = draw(st.sampled_from(MULTIPART_SUBTYPES))
-    declared = draw(st.sampled_from((
-        b'; boundary="' + boundary + b'"', b"; boundary=" + boundary, b"",
-        b'; boundary="' + boundary + b'"; boundary="other"', b"; boundary*=''" + boundary,
-    )))
+    declared = draw(
+        st.sampled_from(
+            (
+                b'; boundary="' + boundary + b'"',
+                b"; boundary=" + boundary,
+                b"",
+                b'; boundary="' + boundary + b'"; boundary="other"',
+                b"; boundary*=''" + boundary,
+            )
+        )
+    )
     if subtype == b"report":
-        declared += draw(st.sampled_from((b"; report-type=delivery-status",
-                                          b"; report-type=disposition-notification", b"")))
+        declared += draw(
+            st.sampled_from(
+                (b"; report-type=delivery-status", b"; report-type=disposition-notification", b"")
+            )
+        )
     lines = [b"Content-Type: multipart/" + subtype + declared, b""]
     lines += draw(st.lists(st.binary(max_size=30), max_size=2))  # preamble
     children = draw(st.lists(entities(depth - 1, boundary), max_size=4))
     if draw(st.integers(0, 9)) == 9:  # many parts
         children += [[b"Content-Type: text/plain; name=part.txt", b"", b"part"]] * draw(
-            st.integers(100, 700))
+            st.integers(100, 700)
+        )
     for child in children:
         lines += [b"--" + boundary, *child]
     closing = draw(st.sampled_from((1, 1, 1, 0, 2)))
@@ -468,8 +679,7 @@ def deep_nesting(draw: st.DrawFn, inner: list[bytes]) -> list[bytes]:
     closing: list[bytes] = []
     for level in range(depth):
         boundary = b"deep" if shared else b"deep%d" % level
-        opening += [b"Content-Type: multipart/mixed; boundary=" + boundary, b"",
-                    b"--" + boundary]
+        opening += [b"Content-Type: multipart/mixed; boundary=" + boundary, b"", b"--" + boundary]
         if closed:
             closing.insert(0, b"--" + boundary + b"--")
     return opening + inner + closing
@@ -483,7 +693,7 @@ def message_lines(draw: st.DrawFn, depth: int = 3) -> list[bytes]:
         body = draw(deep_nesting(body))
     # The body entity's own fields join the top-level ones.
     separator = body.index(b"")
-    return [*fields, *body[:separator], b"", *body[separator + 1:]]
+    return [*fields, *body[:separator], b"", *body[separator + 1 :]]
 
 
 @st.composite
@@ -500,15 +710,50 @@ def generated_messages(draw: st.DrawFn) -> bytes:
 # -- mutated messages ------------------------------------------------------------------------
 
 INSERTED = (
-    b"\r\n", b"\n", b"\r", b"\n\n", b"\r\n\r\n", b"\x00", b"\xff\xfe", b"\x80", b"\xe4\xb8\xad",
-    b"--", b"--\n", b"=?", b"?=", b"=?utf-8?B?", b"=?undefined?Q?=FF?=", b"=?x-unknown?q?",
-    b"=\n", b"=", b"=G1", b";", b'"', b"\\", b"<", b">", b"(", b")", b":", b" ", b"\t",
-    b"From ", b"\nFrom: x@example.org\n", b"\nSubject: =?utf-8?Q?a=0Ab?=\n",
-    b'Content-Type: multipart/mixed; boundary=""\n', b"Content-Type: message/rfc822\n\n",
-    b"Content-Transfer-Encoding: base64\n", b"Content-Transfer-Encoding: quoted-printable\n",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\n\n",
+    b"\r\n\r\n",
+    b"\x00",
+    b"\xff\xfe",
+    b"\x80",
+    b"\xe4\xb8\xad",
+    b"--",
+    b"--\n",
+    b"=?",
+    b"?=",
+    b"=?utf-8?B?",
+    b"=?undefined?Q?=FF?=",
+    b"=?x-unknown?q?",
+    b"=\n",
+    b"=",
+    b"=G1",
+    b";",
+    b'"',
+    b"\\",
+    b"<",
+    b">",
+    b"(",
+    b")",
+    b":",
+    b" ",
+    b"\t",
+    b"From ",
+    b"\nFrom: x@example.org\n",
+    b"\nSubject: =?utf-8?Q?a=0Ab?=\n",
+    b'Content-Type: multipart/mixed; boundary=""\n',
+    b"Content-Type: message/rfc822\n\n",
+    b"Content-Transfer-Encoding: base64\n",
+    b"Content-Transfer-Encoding: quoted-printable\n",
     b"Content-Disposition: attachment; filename*=utf-8''..%2F..%2Fetc%2Fpasswd\n",
-    b"; charset=", b"; boundary=", b"; filename=", b"\x1b$B", b"begin 644 x\n",
-    b"Auto-Submitted: auto-replied\n", b"Content-Type: multipart/report\n",
+    b"; charset=",
+    b"; boundary=",
+    b"; filename=",
+    b"\x1b$B",
+    b"begin 644 x\n",
+    b"Auto-Submitted: auto-replied\n",
+    b"Content-Type: multipart/report\n",
 )
 BOUNDARY_PARAM = re.compile(rb'boundary="?([^";\r\n]+)', re.IGNORECASE)
 
@@ -521,7 +766,7 @@ def flip_byte(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
     if not data:
         return data
     at = draw(st.integers(0, len(data) - 1))
-    return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1:]
+    return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1 :]
 
 
 def insert_token(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
@@ -548,24 +793,24 @@ def reuse_boundary(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
 
 def delete_range(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
     start = position(draw, data)
-    return data[:start] + data[start + draw(st.integers(1, 2000)):]
+    return data[:start] + data[start + draw(st.integers(1, 2000)) :]
 
 
 def truncate(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
-    return data[:position(draw, data)]
+    return data[: position(draw, data)]
 
 
 def splice(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
     other = draw(st.sampled_from(seeds))
     start = position(draw, other)
-    chunk = other[start:start + draw(st.integers(1, 4096))]
+    chunk = other[start : start + draw(st.integers(1, 4096))]
     at = position(draw, data)
     return data[:at] + chunk + data[at:]
 
 
 def duplicate_chunk(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
     start = position(draw, data)
-    chunk = data[start:start + draw(st.integers(1, 200))]
+    chunk = data[start : start + draw(st.integers(1, 200))]
     at = position(draw, data)
     return data[:at] + chunk * draw(st.integers(1, 50)) + data[at:]
 
@@ -574,8 +819,8 @@ def duplicate_header_block(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> 
     end = re.search(rb"\r?\n\r?\n", data)
     if end is None or len(data) > MAX_MUTANT_BYTES:
         return data
-    eol = b"\r\n" if data[end.start():end.start() + 1] == b"\r" else b"\n"
-    return (data[:end.start()] + eol) * draw(st.integers(1, 20)) + data
+    eol = b"\r\n" if data[end.start() : end.start() + 1] == b"\r" else b"\n"
+    return (data[: end.start()] + eol) * draw(st.integers(1, 20)) + data
 
 
 def drop_header_separator(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
@@ -602,9 +847,22 @@ def long_line(draw: st.DrawFn, data: bytes, seeds: list[bytes]) -> bytes:
     return data[:at] + run + data[at:]
 
 
-MUTATIONS = (truncate, flip_byte, insert_token, delete_range, splice, duplicate_chunk,
-             duplicate_header_block, drop_header_separator, insert_boundary_line,
-             reuse_boundary, crlf_to_lf, lf_to_crlf, lf_to_cr, long_line)
+MUTATIONS = (
+    truncate,
+    flip_byte,
+    insert_token,
+    delete_range,
+    splice,
+    duplicate_chunk,
+    duplicate_header_block,
+    drop_header_separator,
+    insert_boundary_line,
+    reuse_boundary,
+    crlf_to_lf,
+    lf_to_crlf,
+    lf_to_cr,
+    long_line,
+)
 
 
 @st.composite
@@ -629,8 +887,11 @@ def seeds() -> Seeds:
     """Every case in tests/data and the corpus's messages up to `CORPUS_SAMPLE_BYTES`; a
     missing corpus fails the tests, as in test_corpus."""
     cases = [path.read_bytes() for path in sorted(DATA.glob("*.eml"))]
-    corpus = [entry.raw for entry in load_manifest()
-              if entry.kind == "message" and entry.file.stat().st_size <= CORPUS_SAMPLE_BYTES]
+    corpus = [
+        entry.raw
+        for entry in load_manifest()
+        if entry.kind == "message" and entry.file.stat().st_size <= CORPUS_SAMPLE_BYTES
+    ]
     assert cases, f"no cases in {DATA}"
     assert len(corpus) > 300, f"only {len(corpus)} corpus messages to mutate"
     return Seeds(cases + corpus)
@@ -666,15 +927,17 @@ def check_parsed(mail: ParsedMail) -> None:
         assert 0 < len(name) <= 120, f"display name of {len(name)} characters: {name!r}"
         assert "/" not in name and "\\" not in name, f"path in display name {name!r}"
         assert not any(unicodedata.category(ch) in CONTROL_CATEGORIES for ch in name), (
-            f"control character in display name {name!r}")
+            f"control character in display name {name!r}"
+        )
     for field, value in (("subject", mail.subject), ("from_name", mail.from_name)):
         assert "\r" not in value and "\n" not in value, f"line break in {field}: {value!r}"
     for field, value in text_fields(mail):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise AssertionError(f"undecoded bytes (lone surrogates) in {field}: {value!r}"
-                                 ) from None
+            raise AssertionError(
+                f"undecoded bytes (lone surrogates) in {field}: {value!r}"
+            ) from None
 
 
 def text_fields(mail: ParsedMail) -> Iterator[tuple[str, str]]:
@@ -729,7 +992,8 @@ PARSER_REPRODUCERS = (
     b'Content-Type: text/plain; name="' + b"\n ".join([b";" * 30_000] * 3) + b'"\n\nhi\n--b--\n',
     # ... and a forwarded message the stdlib cannot write out as bytes (an 8-bit preamble)
     # whose long 8-bit header its text writer folds in quadratic time (41 s).
-    b"From: a@example.org\nContent-Type: message/rfc822\n\nSubject: \xe4" + b"x" * 30_000
+    b"From: a@example.org\nContent-Type: message/rfc822\n\nSubject: \xe4"
+    + b"x" * 30_000
     + b'\nContent-Type: multipart/mixed; boundary="0"\n\n\x80\n--0--\n',
 )
 # Messages for one gateway, in this order: later ones thread onto the tickets of earlier ones.
@@ -769,15 +1033,23 @@ def test_parser_refuses_or_reads_generated_mail_safely(raw: bytes) -> None:
 
 @fuzz(examples=800)
 @given(data=st.data())
-def test_parser_refuses_or_reads_mutated_mail_safely(seeds: Seeds, data: st.DataObject
-                                                     ) -> None:
+def test_parser_refuses_or_reads_mutated_mail_safely(seeds: Seeds, data: st.DataObject) -> None:
     check_parse(data.draw(mutated_messages(seeds), label="raw"))
 
 
 # -- the pipeline ----------------------------------------------------------------------------
 
-ENVELOPE_SENDERS = (ALICE, "", None, "MAILER-DAEMON@example.net", ENG1, SUPPORT,
-                    "not an address", "x" * 400 + "@example.org", "jörg@exämple.org")
+ENVELOPE_SENDERS = (
+    ALICE,
+    "",
+    None,
+    "MAILER-DAEMON@example.net",
+    ENG1,
+    SUPPORT,
+    "not an address",
+    "x" * 400 + "@example.org",
+    "jörg@exämple.org",
+)
 FILED = frozenset({ReceiptOutcome.NEW_TICKET, ReceiptOutcome.REPLY})
 
 
@@ -795,10 +1067,16 @@ class Desk:
 def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
     """A gateway in a temporary directory, one per test function: Hypothesis runs every
     example against it, so later messages thread onto earlier tickets."""
-    settings = Settings(data_dir=tmp_path / "var", database_url=database_url,
-                        smtp_listen=None, lmtp_listen=None,
-                        support_address=SUPPORT, relay=None, secret="fuzz-secret",
-                        engineers=ENGINEERS)
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        smtp_listen=None,
+        lmtp_listen=None,
+        support_address=SUPPORT,
+        relay=None,
+        secret="fuzz-secret",
+        engineers=ENGINEERS,
+    )
     settings.data_dir.mkdir(parents=True)
     upgrade_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
@@ -865,22 +1143,24 @@ def check_pipeline(desk: Desk, raw: bytes, sender: Any, times: int) -> None:
         left = [entry.spool_id for entry in gateway.spool.pending()]
         assert receipt.spool_id not in left, "the message was left in the spool's queue"
         if crashes.tracebacks and not parser_crashes(raw):
-            raise AssertionError(f"a stage after parsing crashed ({outcome.reason}):\n"
-                                 + "\n".join(crashes.tracebacks))
+            raise AssertionError(
+                f"a stage after parsing crashed ({outcome.reason}):\n"
+                + "\n".join(crashes.tracebacks)
+            )
 
 
 @with_examples({"raw": raw, "sender": ALICE, "times": 1} for raw in PIPELINE_REPRODUCERS)
 @fuzz(examples=200)
-@given(raw=generated_messages(), sender=st.sampled_from(ENVELOPE_SENDERS),
-       times=st.integers(1, 2))
-def test_pipeline_files_or_quarantines_generated_mail(desk: Desk, raw: bytes, sender: Any,
-                                                      times: int) -> None:
+@given(raw=generated_messages(), sender=st.sampled_from(ENVELOPE_SENDERS), times=st.integers(1, 2))
+def test_pipeline_files_or_quarantines_generated_mail(
+    desk: Desk, raw: bytes, sender: Any, times: int
+) -> None:
     check_pipeline(desk, raw, sender, times)
 
 
 @fuzz(examples=600)
 @given(data=st.data(), sender=st.sampled_from(ENVELOPE_SENDERS), times=st.integers(1, 2))
-def test_pipeline_files_or_quarantines_mutated_mail(desk: Desk, seeds: Seeds,
-                                                    data: st.DataObject, sender: Any,
-                                                    times: int) -> None:
+def test_pipeline_files_or_quarantines_mutated_mail(
+    desk: Desk, seeds: Seeds, data: st.DataObject, sender: Any, times: int
+) -> None:
     check_pipeline(desk, data.draw(mutated_messages(seeds), label="raw"), sender, times)

@@ -33,30 +33,39 @@ from tests.conftest import (
 from tests.test_corpus import corpus_dir
 
 
-def plain_mail(sender_field: str, subject: str, message_id: str, body: str = "Help!",
-               extra: str = "") -> bytes:
-    return (f"From: {sender_field}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{message_id}>\r\n{extra}\r\n{body}\r\n").encode()
+def plain_mail(
+    sender_field: str, subject: str, message_id: str, body: str = "Help!", extra: str = ""
+) -> bytes:
+    return (
+        f"From: {sender_field}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{message_id}>\r\n{extra}\r\n{body}\r\n"
+    ).encode()
 
 
-@pytest.mark.parametrize("value", [
-    "alice@example.org)<bob@example.org>",
-    "alice@example.org (Alice)<bob@example.org>",
-    "a@b.example (x) <bob@example.org>",
-    "alice(@evil.example)@example.org",
-    "Alice <bob@example.org",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "alice@example.org)<bob@example.org>",
+        "alice@example.org (Alice)<bob@example.org>",
+        "a@b.example (x) <bob@example.org>",
+        "alice(@evil.example)@example.org",
+        "Alice <bob@example.org",
+    ],
+)
 def test_ambiguous_from_is_never_read_as_the_second_address(value: str) -> None:
     assert parse_sender(value, None)[1] == ""
 
 
-@pytest.mark.parametrize("value, address", [
-    ("Alice Smith <alice@example.org>", "alice@example.org"),
-    ('"Smith, Alice (Support)" <alice@example.org>', "alice@example.org"),
-    ("alice@example.org (Alice Smith)", "alice@example.org"),
-    ("jane@example.com <jane@mail.example>", "jane@mail.example"),
-    ("=?utf-8?b?5p2O5Zub?= <li@example.cn>", "li@example.cn"),
-])
+@pytest.mark.parametrize(
+    "value, address",
+    [
+        ("Alice Smith <alice@example.org>", "alice@example.org"),
+        ('"Smith, Alice (Support)" <alice@example.org>', "alice@example.org"),
+        ("alice@example.org (Alice Smith)", "alice@example.org"),
+        ("jane@example.com <jane@mail.example>", "jane@mail.example"),
+        ("=?utf-8?b?5p2O5Zub?= <li@example.cn>", "li@example.cn"),
+    ],
+)
 def test_ordinary_from_fields_still_read(value: str, address: str) -> None:
     assert parse_sender(value, None)[1] == address
 
@@ -73,20 +82,26 @@ def test_cve_2023_27043_from_gets_no_mail_and_grants_nothing(
     assert not sink.to("bob@example.org") and not sink.to("alice@example.org")
 
 
-@pytest.mark.parametrize("headers, envelope", [
-    ("Auto-Submitted: auto-replied\r\n", "bot@example.org"),
-    ("Precedence: bulk\r\n", "bot@example.org"),
-    ("Precedence: junk\r\n", "bot@example.org"),
-    ("Precedence: list\r\n", "bot@example.org"),
-    ("X-Auto-Response-Suppress: All\r\n", "bot@example.org"),
-    ("List-Id: <users.lists.example.org>\r\n", "bot@example.org"),
-    ("List-Unsubscribe: <mailto:leave@lists.example.org>\r\n", "bot@example.org"),
-    ("", ""),
-])
-def test_automatic_mail_is_never_answered(gateway: RunningGateway, sink: Sink, headers: str,
-                                          envelope: str) -> None:
-    gateway.send(plain_mail("Bot <bot@example.org>", "Weekly digest", "auto-1@example.org",
-                            extra=headers), sender=envelope)
+@pytest.mark.parametrize(
+    "headers, envelope",
+    [
+        ("Auto-Submitted: auto-replied\r\n", "bot@example.org"),
+        ("Precedence: bulk\r\n", "bot@example.org"),
+        ("Precedence: junk\r\n", "bot@example.org"),
+        ("Precedence: list\r\n", "bot@example.org"),
+        ("X-Auto-Response-Suppress: All\r\n", "bot@example.org"),
+        ("List-Id: <users.lists.example.org>\r\n", "bot@example.org"),
+        ("List-Unsubscribe: <mailto:leave@lists.example.org>\r\n", "bot@example.org"),
+        ("", ""),
+    ],
+)
+def test_automatic_mail_is_never_answered(
+    gateway: RunningGateway, sink: Sink, headers: str, envelope: str
+) -> None:
+    gateway.send(
+        plain_mail("Bot <bot@example.org>", "Weekly digest", "auto-1@example.org", extra=headers),
+        sender=envelope,
+    )
     gateway.wait_for_receipts(1)
     gateway.wait_idle()
     assert len(gateway.tickets()) == 1, "kept as a ticket for people to see"
@@ -94,8 +109,9 @@ def test_automatic_mail_is_never_answered(gateway: RunningGateway, sink: Sink, h
 
 
 @pytest.mark.parametrize("sender", ["MAILER-DAEMON@mx.example.org", "postmaster@example.org"])
-def test_mail_from_mail_systems_is_never_answered(gateway: RunningGateway, sink: Sink,
-                                                 sender: str) -> None:
+def test_mail_from_mail_systems_is_never_answered(
+    gateway: RunningGateway, sink: Sink, sender: str
+) -> None:
     gateway.send(plain_mail(sender, "Undelivered mail", "sys-1@example.org"), sender=sender)
     gateway.wait_for_receipts(1)
     gateway.wait_idle()
@@ -108,8 +124,9 @@ def returned(mail: CapturedMail, strip_header: bool = False) -> bytes:
     raw = raw.replace(b"X-Auto-Response-Suppress: All\r\n", b"")
     if strip_header:
         raw = raw.replace(b"X-Support-Ticket:", b"X-Stripped:")
-    return raw.replace(b"From: Support <support@example.com>",
-                       b"From: Forwarder <fwd@customer.example>")
+    return raw.replace(
+        b"From: Support <support@example.com>", b"From: Forwarder <fwd@customer.example>"
+    )
 
 
 @pytest.mark.parametrize("strip_header", [False, True])
@@ -132,8 +149,9 @@ def test_automatic_mail_per_hour_is_capped_and_the_rest_recorded(
 ) -> None:
     gateway = make_gateway(auto_mail_per_hour=2)
     for number in range(4):
-        gateway.send(plain_mail(ALICE, f"Question {number}", f"q{number}@customer.example"),
-                     sender=ALICE)
+        gateway.send(
+            plain_mail(ALICE, f"Question {number}", f"q{number}@customer.example"), sender=ALICE
+        )
     gateway.wait_for_receipts(4)
     gateway.wait_idle()
     assert len(sink.to(ALICE)) == 2
@@ -143,8 +161,9 @@ def test_automatic_mail_per_hour_is_capped_and_the_rest_recorded(
         assert "limit of 2 automatic mails per hour" in suppressed[0].detail
 
 
-def test_automatic_mail_per_ticket_is_capped(make_gateway: Callable[..., RunningGateway],
-                                            sink: Sink) -> None:
+def test_automatic_mail_per_ticket_is_capped(
+    make_gateway: Callable[..., RunningGateway], sink: Sink
+) -> None:
     desk = Desk(make_gateway(engineers=ENGINEERS, auto_mail_per_ticket=3), sink)
     desk.open_ticket()
     notice = desk.wait_mail(ENG1, "New (P3)")
@@ -154,8 +173,9 @@ def test_automatic_mail_per_ticket_is_capped(make_gateway: Callable[..., Running
     desk.gateway.wait_idle()
     assert len(desk.mails_to(ALICE)) == 3, "acknowledgement, reply, status: then the cap"
     with desk.gateway.session() as session:
-        details = [e.detail for e in session.scalars(
-            select(Event).where(Event.type == "mail_suppressed"))]
+        details = [
+            e.detail for e in session.scalars(select(Event).where(Event.type == "mail_suppressed"))
+        ]
     assert details and all("limit of 3 automatic mails per ticket" in d for d in details)
     assert all(ENG1 not in d for d in details), "engineers are never capped"
 
@@ -178,8 +198,7 @@ def delivery_report(failed: str, original_id: str) -> bytes:
     ).encode()
 
 
-def test_bounce_joins_its_ticket_and_holds_the_address(desk: Desk,
-                                                       capsys: Any) -> None:
+def test_bounce_joins_its_ticket_and_holds_the_address(desk: Desk, capsys: Any) -> None:
     ticket_id, ack = desk.open_ticket()
     ack_id = ack.message["Message-ID"].strip("<>")
     desk.gateway.send(delivery_report(ALICE, ack_id), sender="")
@@ -202,15 +221,18 @@ def test_bounce_joins_its_ticket_and_holds_the_address(desk: Desk,
 
 def test_forged_bounce_cannot_silence_someone_off_the_ticket(desk: Desk) -> None:
     _, ack = desk.open_ticket()
-    desk.gateway.send(delivery_report("finance@customer.example", ack.message["Message-ID"]
-                                      .strip("<>")), sender="")
+    desk.gateway.send(
+        delivery_report("finance@customer.example", ack.message["Message-ID"].strip("<>")),
+        sender="",
+    )
     desk.gateway.wait_for_receipts(2)
     with desk.gateway.session() as session:
         assert not session.scalars(select(AddressHold)).all()
 
 
-def test_bounce_about_mail_we_never_sent_is_only_recorded(gateway: RunningGateway,
-                                                          sink: Sink) -> None:
+def test_bounce_about_mail_we_never_sent_is_only_recorded(
+    gateway: RunningGateway, sink: Sink
+) -> None:
     gateway.send(delivery_report(ALICE, "never-ours@elsewhere.example"), sender="")
     [receipt] = gateway.wait_for_receipts(1)
     assert receipt.outcome is ReceiptOutcome.REPORT and receipt.ticket_id is None
@@ -234,26 +256,39 @@ def nested(depth: int) -> bytes:
     head = f"From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Deep\r\nMessage-ID: <deep@x.example>\r\n"
     body = "Content-Type: text/plain\r\n\r\ninnermost\r\n"
     for level in range(depth):
-        body = (f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n--b{level}\r\n'
-                f"{body}\r\n--b{level}--\r\n")
+        body = (
+            f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n--b{level}\r\n'
+            f"{body}\r\n--b{level}--\r\n"
+        )
     return (head + body).encode()
 
 
 def many_parts(count: int) -> bytes:
     parts = "".join(f"--p\r\nContent-Type: text/plain\r\n\r\npart {n}\r\n" for n in range(count))
-    return (f"From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Parts\r\nMessage-ID: <parts@x.example>"
-            f'\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n{parts}--p--\r\n').encode()
+    return (
+        f"From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Parts\r\nMessage-ID: <parts@x.example>"
+        f'\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n{parts}--p--\r\n'
+    ).encode()
 
 
-@pytest.mark.parametrize("changes, raw, reason", [
-    ({}, nested(40), "MIME parts nested deeper than the limit of 30"),
-    ({"max_mime_parts": 10}, many_parts(20), "more MIME parts than the limit of 10"),
-    ({"max_attachment_bytes": 530}, load_case("customer_new.eml"),
-     "attachment 'logcat.txt' of 546 bytes exceeds the limit of 530 bytes"),
-])
+@pytest.mark.parametrize(
+    "changes, raw, reason",
+    [
+        ({}, nested(40), "MIME parts nested deeper than the limit of 30"),
+        ({"max_mime_parts": 10}, many_parts(20), "more MIME parts than the limit of 10"),
+        (
+            {"max_attachment_bytes": 530},
+            load_case("customer_new.eml"),
+            "attachment 'logcat.txt' of 546 bytes exceeds the limit of 530 bytes",
+        ),
+    ],
+)
 def test_mail_over_a_structure_limit_is_quarantined_with_the_reason(
-    make_gateway: Callable[..., RunningGateway], sink: Sink, changes: dict[str, int],
-    raw: bytes, reason: str
+    make_gateway: Callable[..., RunningGateway],
+    sink: Sink,
+    changes: dict[str, int],
+    raw: bytes,
+    reason: str,
 ) -> None:
     gateway = make_gateway(**changes)
     gateway.send(raw, sender=ALICE)
@@ -306,26 +341,55 @@ def test_text_shaped_like_a_boundary_cannot_split_our_mail() -> None:
         assert content.replace("\r\n", "\n") == text
     parsed = email.message_from_bytes(second, policy=email.policy.default)
     assert [part.get_content_type() for part in parsed.walk()] == [
-        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "x/y"]
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "x/y",
+    ]
     assert email.message_from_bytes(first).get_boundary() != parsed.get_boundary()
 
 
 def with_headers(lines: str) -> bytes:
-    return (f"{lines}From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Hops\r\n"
-            "Message-ID: <hops@customer.example>\r\n\r\nHello\r\n").encode()
+    return (
+        f"{lines}From: {ALICE}\r\nTo: {SUPPORT}\r\nSubject: Hops\r\n"
+        "Message-ID: <hops@customer.example>\r\n\r\nHello\r\n"
+    ).encode()
 
 
-@pytest.mark.parametrize("changes, raw, code, status, reason", [
-    ({}, with_headers("Received: from a by b\r\n" * 51), 554, b"5.4.6",
-     b"51 Received: fields exceed the limit of 50: a mail loop"),
-    ({"max_headers": 20}, with_headers("X-Filler: yes\r\n" * 30), 554, b"5.6.0",
-     b"header fields exceed the limit of 20"),
-    ({"max_header_bytes": 2048}, with_headers(f"X-Big: {'x' * 4000}\r\n"), 552, b"5.3.4",
-     b"header larger than the limit of 2048 bytes"),
-])
+@pytest.mark.parametrize(
+    "changes, raw, code, status, reason",
+    [
+        (
+            {},
+            with_headers("Received: from a by b\r\n" * 51),
+            554,
+            b"5.4.6",
+            b"51 Received: fields exceed the limit of 50: a mail loop",
+        ),
+        (
+            {"max_headers": 20},
+            with_headers("X-Filler: yes\r\n" * 30),
+            554,
+            b"5.6.0",
+            b"header fields exceed the limit of 20",
+        ),
+        (
+            {"max_header_bytes": 2048},
+            with_headers(f"X-Big: {'x' * 4000}\r\n"),
+            552,
+            b"5.3.4",
+            b"header larger than the limit of 2048 bytes",
+        ),
+    ],
+)
 def test_header_limits_are_refused_before_250_with_a_reason(
-    make_gateway: Callable[..., RunningGateway], changes: dict[str, int], raw: bytes,
-    code: int, status: bytes, reason: bytes
+    make_gateway: Callable[..., RunningGateway],
+    changes: dict[str, int],
+    raw: bytes,
+    code: int,
+    status: bytes,
+    reason: bytes,
 ) -> None:
     gateway = make_gateway(**changes)
     with pytest.raises(smtplib.SMTPDataError) as refused:
@@ -344,13 +408,24 @@ def oversized_mail(message_id: bytes, extra: bytes = b"") -> bytes:
     """Values no column holds: a 5,000-character subject with a NUL and undecodable bytes,
     a 3,000-character display name, a 2,400-byte 8-bit Message-ID, a 700-character file
     name. SQLite stores any of them; PostgreSQL refuses every one."""
-    return (b"From: " + b"N" * 3000 + b" <alice@customer.example>\r\nTo: " + SUPPORT.encode()
-            + b"\r\nSubject: crash \x00 \xff\xfe " + b"s" * 5000 + b"\r\nMessage-ID: "
-            + message_id + b"\r\n" + extra + b"MIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-            b"Content-Type: text/plain\r\n\r\nIt crashes.\r\n--b\r\n"
-            b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=\""
-            + b"f" * 700 + b".txt\"\r\n\r\nlog\r\n--b--\r\n")
+    return (
+        b"From: "
+        + b"N" * 3000
+        + b" <alice@customer.example>\r\nTo: "
+        + SUPPORT.encode()
+        + b"\r\nSubject: crash \x00 \xff\xfe "
+        + b"s" * 5000
+        + b"\r\nMessage-ID: "
+        + message_id
+        + b"\r\n"
+        + extra
+        + b"MIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\nIt crashes.\r\n--b\r\n"
+        b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="'
+        + b"f" * 700
+        + b'.txt"\r\n\r\nlog\r\n--b--\r\n'
+    )
 
 
 def test_values_postgresql_refuses_are_made_storable_and_still_thread(

@@ -26,14 +26,19 @@ SEEN = b"\\Seen"
 
 
 def customer_mail(number: int, sender: str = "alice@customer.example") -> bytes:
-    return (f"From: Customer {number} <{sender}>\r\nTo: support@example.com\r\n"
-            f"Subject: Problem number {number}\r\nMessage-ID: <problem-{number}@customer.example>"
-            f"\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n\r\nIt crashes, case {number}.\r\n"
-            ).encode()
+    return (
+        f"From: Customer {number} <{sender}>\r\nTo: support@example.com\r\n"
+        f"Subject: Problem number {number}\r\nMessage-ID: <problem-{number}@customer.example>"
+        f"\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n\r\nIt crashes, case {number}.\r\n"
+    ).encode()
 
 
-def imap_gateway(make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
-                 folder: str = "INBOX", **changes: Any) -> RunningGateway:
+def imap_gateway(
+    make_gateway: Callable[..., RunningGateway],
+    dovecot: Dovecot,
+    folder: str = "INBOX",
+    **changes: Any,
+) -> RunningGateway:
     return make_gateway(imap=parse_imap_url("GATEWAY_IMAP_URL", dovecot.url(folder)), **changes)
 
 
@@ -50,8 +55,10 @@ def test_appended_mail_becomes_a_ticket_within_seconds_and_is_flagged_seen(
     ack = sink.wait_for(1)[0]
     assert ack.recipients == ["alice@customer.example"]
     assert gateway.receipts()[0].source == "imap"
-    wait_until(lambda: all(SEEN in flags for flags in dovecot.messages().values()),
-               what="the message flagged \\Seen")
+    wait_until(
+        lambda: all(SEEN in flags for flags in dovecot.messages().values()),
+        what="the message flagged \\Seen",
+    )
 
 
 def test_reply_appended_later_threads_onto_the_ticket(
@@ -61,9 +68,9 @@ def test_reply_appended_later_threads_onto_the_ticket(
     dovecot.append(load_case("customer_new.eml"))
     ack = sink.wait_for(1)[0].message
     reply_to = ack["Reply-To"].addresses[0].addr_spec
-    reply = load_case("customer_reply.eml", ack_id=ack["Message-ID"].strip("<>"),
-                      subject=str(ack["Subject"])).replace(b"support@example.com",
-                                                           reply_to.encode())
+    reply = load_case(
+        "customer_reply.eml", ack_id=ack["Message-ID"].strip("<>"), subject=str(ack["Subject"])
+    ).replace(b"support@example.com", reply_to.encode())
     dovecot.append(reply)
     receipts = gateway.wait_for_receipts(2)
     assert receipts[1].outcome is ReceiptOutcome.REPLY
@@ -71,8 +78,7 @@ def test_reply_appended_later_threads_onto_the_ticket(
 
 
 def test_server_restart_loses_nothing_and_duplicates_nothing(
-    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
-    caplog: pytest.LogCaptureFixture
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.imap_inbound")
     gateway = imap_gateway(make_gateway, dovecot)
@@ -125,10 +131,14 @@ def test_poison_messages_are_quarantined_and_the_others_ticketed(
     wait_until(lambda: len(gateway.gateway.spool.quarantined()) == 2, what="two quarantined")
     wait_until(lambda: len(gateway.tickets()) == 2, what="two tickets")
     reasons = sorted(reason for _, reason in gateway.gateway.spool.quarantined())
-    assert reasons == ["an Outlook .msg file is not an RFC 5322 message",
-                       "no header fields: this is not an RFC 5322 message"]
-    wait_until(lambda: all(SEEN in f for f in dovecot.messages().values()),
-               what="every message, good or poison, flagged")
+    assert reasons == [
+        "an Outlook .msg file is not an RFC 5322 message",
+        "no header fields: this is not an RFC 5322 message",
+    ]
+    wait_until(
+        lambda: all(SEEN in f for f in dovecot.messages().values()),
+        what="every message, good or poison, flagged",
+    )
 
 
 def test_processed_mail_is_moved_to_the_done_folder(
@@ -145,8 +155,9 @@ def test_processed_mail_is_moved_to_the_done_folder(
 class CrashingSpool(Spool):
     """The real spool, but the process "dies" right after the bytes are fsynced."""
 
-    def accept(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
-               source: str) -> Receipt:
+    def accept(
+        self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
+    ) -> Receipt:
         super().accept(raw, mail_from, recipients, source)
         raise KeyboardInterrupt("crash after the spool, before the UID is committed")
 
@@ -156,20 +167,23 @@ def reader_for(settings: Settings, spool: Spool | None = None) -> tuple[MailboxR
     upgrade_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
     assert settings.imap is not None
-    reader = MailboxReader(settings.imap, Credentials(settings.imap.password),
-                           spool or gateway.spool, gateway.sessions, settings.support_address)
+    reader = MailboxReader(
+        settings.imap,
+        Credentials(settings.imap.password),
+        spool or gateway.spool,
+        gateway.sessions,
+        settings.support_address,
+    )
     return reader, gateway
 
 
 def test_crash_between_spool_and_commit_redelivers_once_and_files_once(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings),
-                           "imap": parse_imap_url("u", dovecot.url())})
+    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
     dovecot.append(customer_mail(1))
     _, gateway = reader_for(settings)
-    crashing = CrashingSpool(settings.data_dir / "spool", gateway.blobs,
-                             settings.max_message_bytes)
+    crashing = CrashingSpool(settings.data_dir / "spool", gateway.blobs, settings.max_message_bytes)
     crashing_reader, _ = reader_for(settings, crashing)
     with pytest.raises(KeyboardInterrupt):
         crashing_reader.poll_once()
@@ -185,8 +199,7 @@ def test_crash_between_spool_and_commit_redelivers_once_and_files_once(
 def test_crash_between_commit_and_flag_flags_on_the_next_pass(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings),
-                           "imap": parse_imap_url("u", dovecot.url())})
+    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
     dovecot.append(customer_mail(1))
     reader, gateway = reader_for(settings)
     with reader.connection() as client:
@@ -220,16 +233,18 @@ def settings_fields(settings: Settings) -> dict[str, Any]:
 
 
 def test_connection_dropped_without_bye_is_noticed_and_resumed(
-    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
-    caplog: pytest.LogCaptureFixture
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.imap_inbound")
     gateway = imap_gateway(make_gateway, dovecot)
     dovecot.append(customer_mail(1))
     wait_until(lambda: len(gateway.tickets()) == 1, what="the first ticket")
     dovecot.drop_connections()
-    wait_until(lambda: "reachable again" in caplog.text, timeout=10,
-               what="the dropped connection to be noticed and replaced")
+    wait_until(
+        lambda: "reachable again" in caplog.text,
+        timeout=10,
+        what="the dropped connection to be noticed and replaced",
+    )
     assert caplog.text.count("unavailable") == 1
     dovecot.append(customer_mail(2))
     wait_until(lambda: len(gateway.tickets()) == 2, timeout=15, what="the second ticket")
@@ -238,8 +253,7 @@ def test_connection_dropped_without_bye_is_noticed_and_resumed(
 def test_first_read_takes_unread_mail_only_and_never_flags_what_it_skipped(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings),
-                           "imap": parse_imap_url("u", dovecot.url())})
+    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
     dovecot.append(customer_mail(1), flags=(SEEN,))  # history, read long ago
     dovecot.append(customer_mail(2))
     reader, gateway = reader_for(settings)
@@ -270,8 +284,9 @@ class FailingOnceSpool(Spool):
 
     failed = False
 
-    def accept(self, raw: bytes, mail_from: str | None, recipients: Sequence[str],
-               source: str) -> Receipt:
+    def accept(
+        self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
+    ) -> Receipt:
         if not self.failed:
             self.failed = True
             raise SpoolUnavailable("cannot write the spool: No space left on device")
@@ -281,11 +296,9 @@ class FailingOnceSpool(Spool):
 def test_a_full_disk_pauses_the_intake_without_losing_or_ending_it(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings),
-                           "imap": parse_imap_url("u", dovecot.url())})
+    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
     _, gateway = reader_for(settings)
-    spool = FailingOnceSpool(settings.data_dir / "spool", gateway.blobs,
-                             settings.max_message_bytes)
+    spool = FailingOnceSpool(settings.data_dir / "spool", gateway.blobs, settings.max_message_bytes)
     reader, _ = reader_for(settings, spool)
     stop = threading.Event()
     thread = threading.Thread(target=reader.run, args=(stop,))
@@ -302,26 +315,31 @@ def test_a_full_disk_pauses_the_intake_without_losing_or_ending_it(
 
 def test_done_folder_equal_to_the_folder_read_is_refused() -> None:
     with pytest.raises(ConfigError, match="GATEWAY_IMAP_FOLDER_DONE: must differ"):
-        load_settings({"GATEWAY_IMAP_URL": "imap://support:pw@mail.example/INBOX",
-                       "GATEWAY_IMAP_FOLDER_DONE": "inbox"})
+        load_settings(
+            {
+                "GATEWAY_IMAP_URL": "imap://support:pw@mail.example/INBOX",
+                "GATEWAY_IMAP_FOLDER_DONE": "inbox",
+            }
+        )
 
 
 def test_two_gateways_on_one_data_dir_read_the_mailbox_one_at_a_time(
-    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot,
-    caplog: pytest.LogCaptureFixture
+    make_gateway: Callable[..., RunningGateway], dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="gateway.imap_inbound")
     first = imap_gateway(make_gateway, dovecot)
     dovecot.append(customer_mail(1))
     wait_until(lambda: len(first.tickets()) == 1, what="the first gateway reading")
     # Same data dir and database; listeners of its own.
-    second = imap_gateway(make_gateway, dovecot, lmtp_listen=None,
-                          smtp_listen=Endpoint("127.0.0.1", free_port()))
+    second = imap_gateway(
+        make_gateway, dovecot, lmtp_listen=None, smtp_listen=Endpoint("127.0.0.1", free_port())
+    )
     for number in (2, 3):
         dovecot.append(customer_mail(number))
     wait_until(lambda: len(first.tickets()) == 3, what="three tickets")
     assert [r.message for r in caplog.records if "another gateway reads" in r.message] == [
-        f"another gateway reads {dovecot.url(password=False)}; taking over if it stops"]
+        f"another gateway reads {dovecot.url(password=False)}; taking over if it stops"
+    ]
     first.stop()
     # The second takes the mailbox over once the first has let go of it.
     for number in (4, 5):

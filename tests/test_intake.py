@@ -127,11 +127,23 @@ def test_only_the_support_domain_is_accepted_never_a_relay(gateway: RunningGatew
 
 
 ENVELOPE_ARGUMENTS = [
-    "", "<>", "<alice@customer.example>", "alice@customer.example", "alice smith",
-    "<alice@customer.example> SIZE=4500 BODY=8BITMIME", " <alice@customer.example>",
-    '<"alice smith"@customer.example>', "<@relay.example:alice@customer.example>",
-    "<alice@[192.0.2.1]>", "<alice>", "<alice@customer.example", "@customer.example",
-    "<a\\@b@customer.example>", "<" + "a" * 65 + "@customer.example>", "<<>>", "<  >",
+    "",
+    "<>",
+    "<alice@customer.example>",
+    "alice@customer.example",
+    "alice smith",
+    "<alice@customer.example> SIZE=4500 BODY=8BITMIME",
+    " <alice@customer.example>",
+    '<"alice smith"@customer.example>',
+    "<@relay.example:alice@customer.example>",
+    "<alice@[192.0.2.1]>",
+    "<alice>",
+    "<alice@customer.example",
+    "@customer.example",
+    "<a\\@b@customer.example>",
+    "<" + "a" * 65 + "@customer.example>",
+    "<<>>",
+    "<  >",
 ]
 
 
@@ -143,7 +155,9 @@ def test_envelope_addresses_are_read_as_aiosmtpd_reads_them(local_part_limit: in
     for argument in ENVELOPE_ARGUMENTS:
         assert ours._getaddr(argument) == theirs._getaddr(argument), argument
     assert ours._getaddr("<alice@customer.example> SIZE=10") == (
-        "alice@customer.example", "SIZE=10")
+        "alice@customer.example",
+        "SIZE=10",
+    )
     # Where the stdlib's parser raises more than HeaderParseError, aiosmtpd's reading
     # raises with it; ours calls the address malformed.
     for argument in ("alice@", "<a@[>", "<a@[192.0.2.1>", '"'):
@@ -153,8 +167,30 @@ def test_envelope_addresses_are_read_as_aiosmtpd_reads_them(local_part_limit: in
 
 
 ADDRESS_PIECES = st.sampled_from(
-    ["a", "b.c", "@", "<", ">", '"', "\\", "[", "]", ":", ",", ";", "(", ")", " ", ".",
-     "1.2.3.4", "ä", "=", "SIZE=1", "\t"])
+    [
+        "a",
+        "b.c",
+        "@",
+        "<",
+        ">",
+        '"',
+        "\\",
+        "[",
+        "]",
+        ":",
+        ",",
+        ";",
+        "(",
+        ")",
+        " ",
+        ".",
+        "1.2.3.4",
+        "ä",
+        "=",
+        "SIZE=1",
+        "\t",
+    ]
+)
 
 
 @settings(max_examples=2000, deadline=None)
@@ -179,8 +215,21 @@ def test_any_envelope_argument_is_read_or_called_malformed_never_an_error(
 
 
 DATA_PIECES = st.sampled_from(
-    [b"\r\n", b".", b"..", b"\r", b"\n", b"a", b"text", b"\r\n.", b".\r\n", b"\r\n.\r",
-     b"\n.\r\n", b"x" * 40])
+    [
+        b"\r\n",
+        b".",
+        b"..",
+        b"\r",
+        b"\n",
+        b"a",
+        b"text",
+        b"\r\n.",
+        b".\r\n",
+        b"\r\n.\r",
+        b"\n.\r\n",
+        b"x" * 40,
+    ]
+)
 
 
 def read_with_our_reader(stream: bytes, limit: int, size_limit: int) -> tuple[bytes | None, bytes]:
@@ -206,14 +255,16 @@ def content_as_rfc_5321_reads_it(stream: bytes) -> tuple[bytes, bytes]:
     # stream: the CRLF before the dot ends the content's last line.
     end = (b"\r\n" + stream).index(b"\r\n.\r\n")
     lines = stream[:end].split(b"\r\n")[:-1]
-    content = b"".join((line[1:] if line.startswith(b".") else line) + b"\r\n"
-                       for line in lines)
-    return content, stream[end + 3:]
+    content = b"".join((line[1:] if line.startswith(b".") else line) + b"\r\n" for line in lines)
+    return content, stream[end + 3 :]
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.lists(DATA_PIECES, max_size=30).map(b"".join),
-       st.sampled_from([8, 16, 64, LONG_LINE_LIMIT]), st.binary(max_size=8))
+@given(
+    st.lists(DATA_PIECES, max_size=30).map(b"".join),
+    st.sampled_from([8, 16, 64, LONG_LINE_LIMIT]),
+    st.binary(max_size=8),
+)
 @example(b"", 8, b"QUIT\r\n")
 @example(b"\r\n", 8, b"")
 @example(b"a\n.\r\nb", 8, b"")
@@ -236,8 +287,7 @@ def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
 ) -> None:
     client = greeted_client(gateway, "smtp")
     try:
-        for malformed in ("MAIL FROM:alice@", "MAIL FROM:<<>>", "MAIL FROM:<a@[>",
-                          'MAIL FROM:"'):
+        for malformed in ("MAIL FROM:alice@", "MAIL FROM:<<>>", "MAIL FROM:<a@[>", 'MAIL FROM:"'):
             assert client.command(malformed).startswith("553 5.1.3"), malformed
         assert client.command("MAIL FROM:alice@customer.example").startswith("250")
         for malformed in ("RCPT TO:support@", "RCPT TO:<  >", "RCPT TO:<support@[>"):
@@ -278,23 +328,62 @@ def test_a_recipient_that_is_not_utf8_is_refused_with_550_naming_it(
         client.close()
 
 
-@pytest.mark.parametrize("reason, shown", [
-    ("no such mailbox here: caf\udce9@example.com", "no such mailbox here: caf\\xe9@example.com"),
-    ("a lone \ud800 surrogate", "a lone \\ud800 surrogate"),
-    ("café,\r\n folded", "café, folded"),
-])
+@pytest.mark.parametrize(
+    "reason, shown",
+    [
+        (
+            "no such mailbox here: caf\udce9@example.com",
+            "no such mailbox here: caf\\xe9@example.com",
+        ),
+        ("a lone \ud800 surrogate", "a lone \\ud800 surrogate"),
+        ("café,\r\n folded", "café, folded"),
+    ],
+)
 def test_a_refusal_reply_is_one_line_that_can_be_sent(reason: str, shown: str) -> None:
     reply = UnknownRecipient(reason).smtp_reply()
     assert reply == f"550 5.1.1 {shown}"
     reply.encode("utf-8")
 
 
-COMMAND_VERBS = [b"HELO", b"EHLO", b"LHLO", b"MAIL FROM:", b"RCPT TO:", b"MAIL FROM:<",
-                 b"RCPT TO:<", b"VRFY", b"EXPN", b"NOOP", b"HELP", b"RSET", b"AUTH", b"STARTTLS",
-                 b"DATA", b"MAIL FROM:<a@b.example> SIZE=", b"RCPT TO:<" + SUPPORT.encode() + b">"]
-COMMAND_ARGUMENTS = [b"", b" ", b" x", b" <a@b.example>", b"\xff\xfe", b" \xc3\xa4", b"\x00",
-                     b" " + b"y" * 2000, b" <" + SUPPORT.encode() + b">", b"\xe9@example.com>",
-                     b"a@[>", b'"', b"alice@", b" PLAIN", b" =", b" 10", b":", b"<>"]
+COMMAND_VERBS = [
+    b"HELO",
+    b"EHLO",
+    b"LHLO",
+    b"MAIL FROM:",
+    b"RCPT TO:",
+    b"MAIL FROM:<",
+    b"RCPT TO:<",
+    b"VRFY",
+    b"EXPN",
+    b"NOOP",
+    b"HELP",
+    b"RSET",
+    b"AUTH",
+    b"STARTTLS",
+    b"DATA",
+    b"MAIL FROM:<a@b.example> SIZE=",
+    b"RCPT TO:<" + SUPPORT.encode() + b">",
+]
+COMMAND_ARGUMENTS = [
+    b"",
+    b" ",
+    b" x",
+    b" <a@b.example>",
+    b"\xff\xfe",
+    b" \xc3\xa4",
+    b"\x00",
+    b" " + b"y" * 2000,
+    b" <" + SUPPORT.encode() + b">",
+    b"\xe9@example.com>",
+    b"a@[>",
+    b'"',
+    b"alice@",
+    b" PLAIN",
+    b" =",
+    b" 10",
+    b":",
+    b"<>",
+]
 
 
 @pytest.mark.parametrize("listener", ["smtp", "lmtp"])
@@ -343,8 +432,10 @@ def test_oversize_message_is_refused_with_552(make_gateway) -> None:  # type: ig
 
 
 def test_dot_stuffed_lines_are_stored_as_the_client_wrote_them(gateway: RunningGateway) -> None:
-    raw = (b"From: alice@customer.example\r\nTo: support@example.com\r\nSubject: dots\r\n"
-           b"Message-ID: <dots@customer.example>\r\n\r\n.\r\n..two\r\n.hidden\r\nend\r\n")
+    raw = (
+        b"From: alice@customer.example\r\nTo: support@example.com\r\nSubject: dots\r\n"
+        b"Message-ID: <dots@customer.example>\r\n\r\n.\r\n..two\r\n.hidden\r\nend\r\n"
+    )
     gateway.send(raw)  # smtplib doubles each leading dot on the wire
     [receipt] = gateway.wait_for_receipts(1)
     assert gateway.gateway.blobs.get(receipt.raw_sha256) == raw
@@ -382,9 +473,12 @@ def test_the_end_of_data_is_found_however_the_client_cuts_its_writes(
     split = len(wire) - len(b"QUIT\r\n") - cut
     client = RawClient(endpoint.port)
     try:
-        for command, expected in (("EHLO client.example", "250"),
-                                  ("MAIL FROM:<alice@customer.example>", "250"),
-                                  (f"RCPT TO:<{SUPPORT}>", "250"), ("DATA", "354")):
+        for command, expected in (
+            ("EHLO client.example", "250"),
+            ("MAIL FROM:<alice@customer.example>", "250"),
+            (f"RCPT TO:<{SUPPORT}>", "250"),
+            ("DATA", "354"),
+        ):
             assert client.command(command).startswith(expected)
         client.sock.sendall(wire[:split])
         time.sleep(0.05)
@@ -458,7 +552,8 @@ def test_lmtp_delivery_creates_ticket_and_answers_per_recipient(
     with smtplib.LMTP(lmtp_endpoint.host, lmtp_endpoint.port) as lmtp:
         lmtp.ehlo_or_helo_if_needed()
         refused = lmtp.sendmail(
-            "alice@customer.example", [SUPPORT, "support+x@example.com"],
+            "alice@customer.example",
+            [SUPPORT, "support+x@example.com"],
             load_case("customer_new.eml"),
         )
         # smtplib reads one DATA reply; LMTP sends one per recipient (RFC 2033 4.2).
@@ -493,9 +588,11 @@ def test_mail_with_null_reverse_path_gets_no_acknowledgement(
 
 
 def test_auto_replies_open_no_loop(gateway: RunningGateway, sink: Sink) -> None:
-    auto = (b"From: Bob <bob@customer.example>\r\nTo: support@example.com\r\n"
-            b"Subject: Out of office\r\nAuto-Submitted: auto-replied\r\n"
-            b"Message-ID: <ooo-1@customer.example>\r\n\r\nI am away until Monday.\r\n")
+    auto = (
+        b"From: Bob <bob@customer.example>\r\nTo: support@example.com\r\n"
+        b"Subject: Out of office\r\nAuto-Submitted: auto-replied\r\n"
+        b"Message-ID: <ooo-1@customer.example>\r\n\r\nI am away until Monday.\r\n"
+    )
     gateway.send(auto, sender="bob@customer.example")
     gateway.wait_for_receipts(1)
     gateway.wait_idle()

@@ -36,14 +36,19 @@ def test_whole_life_of_a_ticket_by_email(desk: Desk, capsys: object) -> None:
     assert f"New ticket #{ticket_id}" in body and "pusher starts on a Pixel 7" in body
     assert "#resolve" in body and "Priority P3" in body
     assert sorted(desk.attachment_names(notice)) == ["logcat.txt", "screen shot.png"]
-    assert desk.reply_to(notice).startswith("support+") and desk.reply_to(notice) != \
-        desk.reply_to(ack)
+    assert desk.reply_to(notice).startswith("support+") and desk.reply_to(notice) != desk.reply_to(
+        ack
+    )
     assert not desk.mails_to(LEAD), "L2 engineers hear of a ticket only when it is escalated"
 
     # The engineer answers from a normal mail client: commands on top, quoted history below.
-    desk.engineer_replies(notice, ENG1, "#priority P2\n\nHi Alice,\n\nplease try SDK 5.2.2; it "
-                          "configures the encoder before starting.\n\nBob",
-                          attachment=("patch-notes.txt", b"5.2.2: encoder fix"))
+    desk.engineer_replies(
+        notice,
+        ENG1,
+        "#priority P2\n\nHi Alice,\n\nplease try SDK 5.2.2; it "
+        "configures the encoder before starting.\n\nBob",
+        attachment=("patch-notes.txt", b"5.2.2: encoder fix"),
+    )
     relayed = desk.wait_mail(ALICE, "Re: [Support")
     relayed_text = desk.text(relayed)
     assert "please try SDK 5.2.2" in relayed_text
@@ -59,8 +64,9 @@ def test_whole_life_of_a_ticket_by_email(desk: Desk, capsys: object) -> None:
     assert "applied" in desk.text(receipt) and "P3 → P2" in desk.text(receipt)
 
     # Resolved: the customer is asked to confirm, with two one-click answers.
-    desk.engineer_replies(desk.wait_mail(ENG1, "Your commands"), ENG1,
-                          "#resolve\nFixed in SDK 5.2.2, released today.")
+    desk.engineer_replies(
+        desk.wait_mail(ENG1, "Your commands"), ENG1, "#resolve\nFixed in SDK 5.2.2, released today."
+    )
     confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
     links = desk.text(confirm)
     assert "mailto:support+" in links and "subject=%5BSupport%20%23" in links
@@ -126,8 +132,9 @@ def test_customer_writing_status_closed_changes_nothing(desk: Desk) -> None:
 def test_commands_in_quoted_text_or_below_the_reply_are_not_commands(desk: Desk) -> None:
     ticket_id, _ = desk.open_ticket()
     notice = desk.wait_mail(ENG1, "New (P3)")
-    desk.engineer_replies(notice, ENG1,
-                          "Looking into it now.\n#status closed\n> #resolve\n> #priority P1")
+    desk.engineer_replies(
+        notice, ENG1, "Looking into it now.\n#status closed\n> #resolve\n> #priority P1"
+    )
     desk.wait_mail(ALICE, "Re: [Support")
     desk.gateway.wait_idle()
     ticket = desk.ticket(ticket_id)
@@ -152,8 +159,12 @@ def test_forwarded_notification_answered_by_someone_else_changes_nothing(desk: D
 def test_note_assign_and_escalate(desk: Desk) -> None:
     ticket_id, _ = desk.open_ticket()
     notice = desk.wait_mail(ENG1, "New (P3)")
-    desk.engineer_replies(notice, ENG1, "#assign eng2@example.com\n#escalate\n"
-                          "#note Encoder bug, probably the Adreno driver.\nSee JIRA-12.")
+    desk.engineer_replies(
+        notice,
+        ENG1,
+        "#assign eng2@example.com\n#escalate\n"
+        "#note Encoder bug, probably the Adreno driver.\nSee JIRA-12.",
+    )
     assigned = desk.wait_mail(ENG2, "Assigned to you")
     assert "eng1@example.com assigned" in desk.text(assigned)
     escalated = desk.wait_mail(LEAD, "已升级")  # the L2 lead reads Chinese
@@ -172,8 +183,9 @@ def test_note_assign_and_escalate(desk: Desk) -> None:
 def test_unknown_or_impossible_commands_are_refused_with_reasons(desk: Desk) -> None:
     ticket_id, _ = desk.open_ticket()
     notice = desk.wait_mail(ENG1, "New (P3)")
-    desk.engineer_replies(notice, ENG1, "#status frozen\n#assign stranger@example.org\n#frob\n"
-                          "#priority P1")
+    desk.engineer_replies(
+        notice, ENG1, "#status frozen\n#assign stranger@example.org\n#frob\n#priority P1"
+    )
     text = desk.text(desk.wait_mail(ENG1, "Your commands"))
     assert "#status needs one of" in text
     assert "stranger@example.org is not one of the configured engineers" in text
@@ -206,9 +218,7 @@ def test_resolved_ticket_closes_after_the_auto_close_days(desk: Desk) -> None:
     assert ("auto_closed", "resolved", "closed") in desk.trail(ticket_id)
 
 
-def test_reply_to_closed_ticket_reopens_within_window_then_starts_a_follow_up(
-    desk: Desk
-) -> None:
+def test_reply_to_closed_ticket_reopens_within_window_then_starts_a_follow_up(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
     confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
     desk.customer_replies(confirm, "已经好了，谢谢")
@@ -237,8 +247,11 @@ def test_reply_to_closed_ticket_reopens_within_window_then_starts_a_follow_up(
 def test_status_events_record_actor_time_and_causing_message(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
     with desk.gateway.session() as session:
-        event = session.scalars(select(Event).where(
-            Event.ticket_id == ticket_id, Event.to_status == TicketStatus.RESOLVED)).one()
+        event = session.scalars(
+            select(Event).where(
+                Event.ticket_id == ticket_id, Event.to_status == TicketStatus.RESOLVED
+            )
+        ).one()
         assert event.actor == ENG1 and event.at is not None
         assert event.message is not None and "Fixed in" in event.message.text
 
@@ -247,11 +260,13 @@ def test_html_only_engineer_reply_is_relayed_as_text_with_its_commands(desk: Des
     ticket_id, _ = desk.open_ticket()
     notice = desk.wait_mail(ENG1, "New (P3)")
     reply = desk.reply(notice, ENG1, "unused")
-    reply.set_content("<html><body><div>#status waiting</div><div><br></div>"
-                      "<div>Could you send the <b>full</b> logcat?</div>"
-                      "<div><br></div><div>On Wed, Support wrote:</div>"
-                      "<blockquote>#resolve<br>old text</blockquote></body></html>",
-                      subtype="html")
+    reply.set_content(
+        "<html><body><div>#status waiting</div><div><br></div>"
+        "<div>Could you send the <b>full</b> logcat?</div>"
+        "<div><br></div><div>On Wed, Support wrote:</div>"
+        "<blockquote>#resolve<br>old text</blockquote></body></html>",
+        subtype="html",
+    )
     desk.gateway.send(reply, recipients=[desk.reply_to(notice)], sender=ENG1)
     relayed = desk.wait_mail(ALICE, "Re: [Support")
     text = desk.text(relayed)
@@ -264,8 +279,12 @@ def test_html_only_engineer_reply_is_relayed_as_text_with_its_commands(desk: Des
 
 
 def test_large_attachments_are_linked_not_attached(make_gateway: Any, sink: Any) -> None:
-    desk = Desk(make_gateway(engineers=ENGINEERS, attach_max_bytes=530,
-                             attachment_url="https://files.example/blobs"), sink)
+    desk = Desk(
+        make_gateway(
+            engineers=ENGINEERS, attach_max_bytes=530, attachment_url="https://files.example/blobs"
+        ),
+        sink,
+    )
     desk.open_ticket()
     notice = desk.wait_mail(ENG1, "New (P3)")
     assert desk.attachment_names(notice) == ["screen shot.png"]  # 518 bytes; logcat.txt has 546
@@ -310,13 +329,14 @@ def test_engineer_reply_with_only_an_attachment_relays_no_quoted_notice(desk: De
 
 
 def test_notification_quoted_without_an_attribution_line_is_cut_at_the_separator(
-    desk: Desk
+    desk: Desk,
 ) -> None:
     desk.open_ticket()
     notice = desk.wait_mail(ENG1, "New (P3)")
     body = f"Please update to 5.2.2.\n\n{desk.text(notice)}"  # pasted under, unquoted
-    desk.gateway.send(desk.reply(notice, ENG1, body), recipients=[desk.reply_to(notice)],
-                      sender=ENG1)
+    desk.gateway.send(
+        desk.reply(notice, ENG1, body), recipients=[desk.reply_to(notice)], sender=ENG1
+    )
     text = desk.text(desk.wait_mail(ALICE, "Re: [Support"))
     assert "Please update to 5.2.2." in text and "New ticket #" not in text
 
@@ -371,6 +391,9 @@ def test_later_replies_to_an_old_thread_join_its_follow_up(desk: Desk) -> None:
     tickets = desk.gateway.tickets()
     assert len(tickets) == 2
     with desk.gateway.session() as session:
-        texts = session.scalars(select(Message.text).where(Message.ticket_id == tickets[1].id,
-                                                           Message.direction == Direction.IN))
+        texts = session.scalars(
+            select(Message.text).where(
+                Message.ticket_id == tickets[1].id, Message.direction == Direction.IN
+            )
+        )
         assert list(texts) == ["The crash is back on 5.3.", "And here is the log."]

@@ -17,8 +17,10 @@ from gateway.pipeline import BATCH_BYTES, BATCH_SIZE, batches_of
 from gateway.spool import Receipt, Spool
 from storage.blobs import BlobStore
 
-MAIL = (b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"
-        b"Subject: printer %d\r\nMessage-ID: <m%d@customer.example>\r\n\r\nIt jams.\r\n")
+MAIL = (
+    b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"
+    b"Subject: printer %d\r\nMessage-ID: <m%d@customer.example>\r\n\r\nIt jams.\r\n"
+)
 NOT_MAIL = b"just some words\r\nand more words\r\n"
 
 
@@ -52,7 +54,10 @@ def test_the_child_parses_as_the_worker_would_refusals_and_failures_included(
     assert parser.child is not None and parser.child.poll() is None
     assert [result.mail for result in ahead[:3]] == [result.mail for result in here[:3]]
     assert [result.mail.subject for result in ahead[:3] if result.mail] == [
-        "printer 0", "printer 1", "printer 2"]
+        "printer 0",
+        "printer 1",
+        "printer 2",
+    ]
     assert ahead[3].mail is None and ahead[3].refusal == here[3].refusal
     assert "not an RFC 5322 message" in ahead[3].refusal and not ahead[3].trace
     assert ahead[4].mail is None and ahead[4].refusal.startswith("internal error: FileNotFound")

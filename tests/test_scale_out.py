@@ -78,19 +78,27 @@ def replicas(tmp_path: Path, sink: Sink, postgres: PostgresServer) -> Iterator[R
     url = postgres.empty_database()
     data_dir = tmp_path / "shared"
     ports = (free_port(), free_port())
-    base = gateway_env(data_dir, GATEWAY_DATABASE_URL=url, GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
-                       GATEWAY_LMTP_LISTEN="off", GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2")
+    base = gateway_env(
+        data_dir,
+        GATEWAY_DATABASE_URL=url,
+        GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+        GATEWAY_LMTP_LISTEN="off",
+        GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
+    )
     base.pop("GATEWAY_SECRET")  # Both must find the one key file the first of them made.
     # Both upgrade at once, as replicas started together do; one migrates, one waits.
-    upgrades = [threading.Thread(target=run_gateway, args=(base, "db", "upgrade"))
-                for _ in range(2)]
+    upgrades = [
+        threading.Thread(target=run_gateway, args=(base, "db", "upgrade")) for _ in range(2)
+    ]
     for upgrade in upgrades:
         upgrade.start()
     for upgrade in upgrades:
         upgrade.join(60)
     logs = [(tmp_path / f"serve-{n}.log").open("wb") for n in (1, 2)]
-    processes = [ServeProcess({**base, "GATEWAY_SMTP_LISTEN": f"127.0.0.1:{port}"}, port, log)
-                 for port, log in zip(ports, logs, strict=True)]
+    processes = [
+        ServeProcess({**base, "GATEWAY_SMTP_LISTEN": f"127.0.0.1:{port}"}, port, log)
+        for port, log in zip(ports, logs, strict=True)
+    ]
     try:
         # Started together, so both race to create the reply-token key file.
         starting = [threading.Thread(target=process.start) for process in processes]
@@ -139,9 +147,10 @@ def send_twins(numbers: range, ports: tuple[int, int], failures: list[str]) -> N
     """Each message to both gateways, the two sends released together."""
     for number in numbers:
         start = threading.Barrier(2)
-        pair = [threading.Thread(target=send_together,
-                                 args=(port, report(number), start, failures))
-                for port in ports]
+        pair = [
+            threading.Thread(target=send_together, args=(port, report(number), start, failures))
+            for port in ports
+        ]
         for thread in pair:
             thread.start()
         for thread in pair:
@@ -154,10 +163,14 @@ def test_two_gateways_on_one_database_file_each_message_once_and_mail_each_notic
 ) -> None:
     failures: list[str] = []
     jobs = [(replicas.ports[number % 2], report(number)) for number in range(MESSAGES)]
-    clients = [threading.Thread(target=send_all, args=(jobs[i::CLIENTS], failures))
-               for i in range(CLIENTS)]
-    clients.append(threading.Thread(target=send_twins, args=(
-        range(MESSAGES, MESSAGES + TWINS), replicas.ports, failures)))
+    clients = [
+        threading.Thread(target=send_all, args=(jobs[i::CLIENTS], failures)) for i in range(CLIENTS)
+    ]
+    clients.append(
+        threading.Thread(
+            target=send_twins, args=(range(MESSAGES, MESSAGES + TWINS), replicas.ports, failures)
+        )
+    )
     started = time.monotonic()
     for client in clients:
         client.start()
@@ -169,8 +182,11 @@ def test_two_gateways_on_one_database_file_each_message_once_and_mail_each_notic
     def tickets() -> int:
         return int(replicas.query(select(func.count()).select_from(Ticket))[0][0])
 
-    wait_until(lambda: tickets() >= total and len(replicas.sink.received) >= total, 120,
-               f"{total} tickets and acknowledgements")
+    wait_until(
+        lambda: tickets() >= total and len(replicas.sink.received) >= total,
+        120,
+        f"{total} tickets and acknowledgements",
+    )
     time.sleep(1.0)  # Anything sent twice would arrive now.
     seconds = time.monotonic() - started
 
@@ -188,16 +204,20 @@ def test_two_gateways_on_one_database_file_each_message_once_and_mail_each_notic
     assert not list((replicas.data_dir / "spool" / "quarantine").iterdir())
     assert not list((replicas.data_dir / "spool" / "queue").iterdir())
     assert_reply_tokens_work_on_either_gateway(replicas)
-    print(f"\ntwo gateways: {MESSAGES} messages split between them and {TWINS} sent to both: "
-          f"{total} tickets, {outcomes[ReceiptOutcome.DUPLICATE]} duplicates, "
-          f"{len(replicas.sink.received)} acknowledgements in {seconds:.1f}s")
+    print(
+        f"\ntwo gateways: {MESSAGES} messages split between them and {TWINS} sent to both: "
+        f"{total} tickets, {outcomes[ReceiptOutcome.DUPLICATE]} duplicates, "
+        f"{len(replicas.sink.received)} acknowledgements in {seconds:.1f}s"
+    )
 
 
 def token_only_reply(customer: str, reply_to: str, number: int) -> bytes:
     """A reply that only its reply token can thread: no In-Reply-To, no subject tag."""
-    return (f"From: {customer}\r\nTo: {reply_to}\r\nSubject: still broken\r\n"
-            f"Message-ID: <token-reply-{number}@customer.example>\r\n\r\n"
-            "Still crashes after the update.\r\n").encode()
+    return (
+        f"From: {customer}\r\nTo: {reply_to}\r\nSubject: still broken\r\n"
+        f"Message-ID: <token-reply-{number}@customer.example>\r\n\r\n"
+        "Still crashes after the update.\r\n"
+    ).encode()
 
 
 def assert_reply_tokens_work_on_either_gateway(replicas: Replicas) -> None:
@@ -211,8 +231,11 @@ def assert_reply_tokens_work_on_either_gateway(replicas: Replicas) -> None:
             client.sendmail(customer, [reply_to], token_only_reply(customer, reply_to, number))
 
     def replies() -> list[Any]:
-        return replicas.query(select(ReceiptRow.outcome, ReceiptRow.reason)
-                              .where(ReceiptRow.outcome == ReceiptOutcome.REPLY))
+        return replicas.query(
+            select(ReceiptRow.outcome, ReceiptRow.reason).where(
+                ReceiptRow.outcome == ReceiptOutcome.REPLY
+            )
+        )
 
     wait_until(lambda: len(replies()) >= len(acknowledgements), 30, "the token replies")
     assert {tuple(row) for row in replies()} == {(ReceiptOutcome.REPLY, "threaded by token")}
@@ -256,8 +279,10 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
     first, second = two_gateways
     raw = customer_mail(1)
     # The message arrived twice (two MX hosts), so it has two queue entries.
-    receipts = [gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
-                for gateway in (first, second)]
+    receipts = [
+        gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
+        for gateway in (first, second)
+    ]
     hold_commit_until_the_other_begins(first, second)
     outcomes: dict[str, Any] = {}
 
@@ -270,8 +295,10 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
                 outcomes[name] = exc
                 time.sleep(0.1)
 
-    workers = [threading.Thread(target=file, args=(first, "first", receipts[0])),
-               threading.Thread(target=file, args=(second, "second", receipts[1]))]
+    workers = [
+        threading.Thread(target=file, args=(first, "first", receipts[0])),
+        threading.Thread(target=file, args=(second, "second", receipts[1])),
+    ]
     workers[0].start()
     time.sleep(0.2)  # The first is inside its transaction when the second starts.
     workers[1].start()
@@ -290,13 +317,23 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
 
 def resolved_tickets(gateway: Gateway, count: int, resolved_at: datetime) -> list[int]:
     with gateway.sessions.begin() as session:
-        tickets = [Ticket(status=TicketStatus.RESOLVED, subject=f"Crash {n}",
-                          requester=f"customer{n}@customer.example",
-                          status_changed_at=resolved_at) for n in range(count)]
+        tickets = [
+            Ticket(
+                status=TicketStatus.RESOLVED,
+                subject=f"Crash {n}",
+                requester=f"customer{n}@customer.example",
+                status_changed_at=resolved_at,
+            )
+            for n in range(count)
+        ]
         session.add_all(tickets)
         session.flush()
-        session.add_all(Participant(ticket_id=ticket.id, address=ticket.requester,
-                                    role=ParticipantRole.REQUESTER) for ticket in tickets)
+        session.add_all(
+            Participant(
+                ticket_id=ticket.id, address=ticket.requester, role=ParticipantRole.REQUESTER
+            )
+            for ticket in tickets
+        )
         return [ticket.id for ticket in tickets]
 
 
@@ -319,8 +356,10 @@ def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
                 return
             closed[name] += done
 
-    workers = [threading.Thread(target=run, args=(gateway, name))
-               for gateway, name in ((first, "first"), (second, "second"))]
+    workers = [
+        threading.Thread(target=run, args=(gateway, name))
+        for gateway, name in ((first, "first"), (second, "second"))
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -328,8 +367,9 @@ def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
 
     assert sorted(closed["first"] + closed["second"]) == ids
     with first.sessions() as session:
-        events = Counter(session.scalars(
-            select(Event.ticket_id).where(Event.type == "auto_closed")).all())
+        events = Counter(
+            session.scalars(select(Event.ticket_id).where(Event.type == "auto_closed")).all()
+        )
         notices = Counter(session.scalars(select(OutboxMail.ticket_id)).all())
         statuses = set(session.scalars(select(Ticket.status)).all())
     assert events == Counter(ids)
@@ -338,7 +378,8 @@ def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
 
 
 def test_two_worker_processes_beside_one_listener_file_each_message_once(
-    make_gateway: Callable[..., RunningGateway], sink: Sink,
+    make_gateway: Callable[..., RunningGateway],
+    sink: Sink,
 ) -> None:
     gateway = make_gateway(workers=2)
     for number in range(40):
@@ -348,6 +389,7 @@ def test_two_worker_processes_beside_one_listener_file_each_message_once(
     outcomes = Counter(receipt.outcome for receipt in gateway.receipts())
     assert outcomes == {ReceiptOutcome.NEW_TICKET: 40}
     assert sorted(ticket.subject for ticket in gateway.tickets()) == [
-        f"Fault case {n:04d}" for n in range(40)]
+        f"Fault case {n:04d}" for n in range(40)
+    ]
     answered = Counter(str(mail.message["In-Reply-To"]) for mail in sink.received)
     assert answered == Counter({f"<fault-{n}@customer.example>": 1 for n in range(40)})

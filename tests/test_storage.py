@@ -21,15 +21,24 @@ def test_nul_surrogates_and_overlong_values_are_stored_and_found_again(
     long_id = "é" * 1500 + "@customer.example"  # 3,000 bytes: over the B-tree entry limit
     try:
         with Session(engine) as session, session.begin():
-            ticket = Ticket(status=TicketStatus.NEW, subject="s" * 2000,
-                            requester="alice@customer.example")
-            session.add_all([
-                ticket,
-                Message(ticket=ticket, direction=Direction.IN, message_id=long_id,
-                        from_address="alice@customer.example", text="nul \x00 here"),
-                Event(ticket=ticket, type="note", actor="a" * 400,
-                      detail="undecoded \udcff byte"),
-            ])
+            ticket = Ticket(
+                status=TicketStatus.NEW, subject="s" * 2000, requester="alice@customer.example"
+            )
+            session.add_all(
+                [
+                    ticket,
+                    Message(
+                        ticket=ticket,
+                        direction=Direction.IN,
+                        message_id=long_id,
+                        from_address="alice@customer.example",
+                        text="nul \x00 here",
+                    ),
+                    Event(
+                        ticket=ticket, type="note", actor="a" * 400, detail="undecoded \udcff byte"
+                    ),
+                ]
+            )
         with Session(engine) as session:
             found = session.scalars(select(Message).where(Message.message_id == long_id)).one()
             stored = session.scalars(select(Ticket)).one()

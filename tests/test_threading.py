@@ -19,18 +19,22 @@ def open_ticket_with_ack(gateway: RunningGateway, sink: Sink) -> tuple[int, str,
 
 def inbound_texts(gateway: RunningGateway, ticket_id: int) -> list[str]:
     with gateway.session() as session:
-        return list(session.scalars(
-            select(Message.text).where(Message.ticket_id == ticket_id,
-                                       Message.direction == Direction.IN).order_by(Message.id)
-        ))
+        return list(
+            session.scalars(
+                select(Message.text)
+                .where(Message.ticket_id == ticket_id, Message.direction == Direction.IN)
+                .order_by(Message.id)
+            )
+        )
 
 
 def test_reply_to_acknowledgement_joins_ticket_without_quoted_history(
     gateway: RunningGateway, sink: Sink
 ) -> None:
     ticket_id, ack_id, _ = open_ticket_with_ack(gateway, sink)
-    reply = load_case("customer_reply.eml", ack_id=ack_id,
-                      subject=f"[Support #{ticket_id}] Live stream crashes")
+    reply = load_case(
+        "customer_reply.eml", ack_id=ack_id, subject=f"[Support #{ticket_id}] Live stream crashes"
+    )
     gateway.send(reply, sender="alice@customer.example")
     receipts = gateway.wait_for_receipts(2)
     assert receipts[1].outcome is ReceiptOutcome.REPLY
@@ -44,8 +48,11 @@ def test_reply_to_acknowledgement_joins_ticket_without_quoted_history(
 
 def test_reply_through_token_address_joins_ticket(gateway: RunningGateway, sink: Sink) -> None:
     ticket_id, _, reply_to = open_ticket_with_ack(gateway, sink)
-    bare = (b"From: Alice <alice@customer.example>\r\nTo: " + reply_to.encode()
-            + b"\r\nSubject: logs\r\nMessage-ID: <bare-1@customer.example>\r\n\r\nMore logs.\r\n")
+    bare = (
+        b"From: Alice <alice@customer.example>\r\nTo: "
+        + reply_to.encode()
+        + b"\r\nSubject: logs\r\nMessage-ID: <bare-1@customer.example>\r\n\r\nMore logs.\r\n"
+    )
     gateway.send(bare, recipients=[reply_to], sender="alice@customer.example")
     receipts = gateway.wait_for_receipts(2)
     assert receipts[1].ticket_id == ticket_id
@@ -54,9 +61,11 @@ def test_reply_through_token_address_joins_ticket(gateway: RunningGateway, sink:
 
 def test_forged_token_opens_a_new_ticket(gateway: RunningGateway, sink: Sink) -> None:
     ticket_id, _, reply_to = open_ticket_with_ack(gateway, sink)
-    forged = reply_to[:-len("@example.com") - 3] + "aaa@example.com"
-    bare = (b"From: eve@elsewhere.example\r\nSubject: hi\r\n"
-            b"Message-ID: <forged-1@elsewhere.example>\r\n\r\nLet me in.\r\n")
+    forged = reply_to[: -len("@example.com") - 3] + "aaa@example.com"
+    bare = (
+        b"From: eve@elsewhere.example\r\nSubject: hi\r\n"
+        b"Message-ID: <forged-1@elsewhere.example>\r\n\r\nLet me in.\r\n"
+    )
     gateway.send(bare, recipients=[forged], sender="eve@elsewhere.example")
     receipts = gateway.wait_for_receipts(2)
     assert receipts[1].outcome is ReceiptOutcome.NEW_TICKET
@@ -67,8 +76,10 @@ def test_stranger_using_subject_tag_gets_new_ticket_and_learns_nothing(
     gateway: RunningGateway, sink: Sink
 ) -> None:
     ticket_id, _, _ = open_ticket_with_ack(gateway, sink)
-    gateway.send(load_case("stranger_with_tag.eml", ticket=str(ticket_id)),
-                 sender="mallory@elsewhere.example")
+    gateway.send(
+        load_case("stranger_with_tag.eml", ticket=str(ticket_id)),
+        sender="mallory@elsewhere.example",
+    )
     sink.wait_for(2)
     tickets = gateway.tickets()
     assert len(tickets) == 2
@@ -83,8 +94,10 @@ def test_participant_using_only_subject_tag_joins_ticket(
     gateway: RunningGateway, sink: Sink
 ) -> None:
     ticket_id, _, _ = open_ticket_with_ack(gateway, sink)
-    gateway.send(load_case("participant_with_tag.eml", ticket=str(ticket_id)),
-                 sender="alice@customer.example")
+    gateway.send(
+        load_case("participant_with_tag.eml", ticket=str(ticket_id)),
+        sender="alice@customer.example",
+    )
     receipts = gateway.wait_for_receipts(2)
     assert receipts[1].ticket_id == ticket_id
     assert receipts[1].reason == "threaded by subject-tag"

@@ -21,8 +21,9 @@ def run_migrations(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
             # Replicas started together upgrade one at a time; the later ones find the
             # schema current. The lock ends with the transaction.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                               {"key": MIGRATION_LOCK_KEY})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 
