@@ -2,7 +2,7 @@
 process, without the SMTP client, the listener or the relay competing for the cores.
 
 Each run fills a fresh spool in /tmp with the mix `throughput.py` sends (the same
-generator), then times `Pipeline.drain()` and `Dispatcher.deliver_due()` into a Maildir.
+generator), then times `Executor.drain()` and `Dispatcher.deliver_due()` into a Maildir.
 It prints milliseconds a message, wall clock and CPU, and the wall time of a few stages
 (parsing, the ORM's flushes, composing the MIME of outgoing mail), which are measured by
 wrapping those functions, so they add no profiler's overhead.
@@ -42,7 +42,7 @@ STAGES = (
     ("gateway.parse_ahead", "parse_message"),
     ("sqlalchemy.orm.session", "Session.flush"),
     ("gateway.notifications", "compose"),
-    ("gateway.notifications", "Notifier.render"),
+    ("gateway.rendering", "Templates.render"),
 )
 
 
@@ -105,7 +105,7 @@ def gateway_environment(data_dir: Path) -> Iterator[None]:
 def drain_once(
     messages: int, seed: int, clock: StageClock, profile: cProfile.Profile | None, parse_ahead: bool
 ) -> DrainRun:
-    from gateway.app import build_gateway, limits_of
+    from gateway.app import build_gateway
     from gateway.config import load_settings
     from gateway.parse_ahead import ParserProcess
 
@@ -115,7 +115,7 @@ def drain_once(
             subprocess.run([str(GATEWAY), "db", "upgrade"], check=True, capture_output=True)
             settings = load_settings()
             gateway = build_gateway(settings)
-            parser = ParserProcess(gateway.spool, limits_of(settings)) if parse_ahead else None
+            parser = ParserProcess(gateway.spool, settings.limits) if parse_ahead else None
             for mail in throughput.iter_corpus(messages, random.Random(seed)):
                 raw = mail.payload.replace(b"\r\n..", b"\r\n.")  # undo the dot-stuffing
                 gateway.spool.accept(raw, mail.sender, [throughput.SUPPORT], "smtp")
@@ -123,7 +123,7 @@ def drain_once(
             if profile is not None:
                 profile.enable()
             wall, cpu = time.perf_counter(), time.process_time()
-            outcomes = gateway.pipeline.drain(parser)
+            outcomes = gateway.executor.drain(parser)
             filed_wall, filed_cpu = time.perf_counter(), time.process_time()
             report = gateway.dispatcher.deliver_due()
             delivered_wall = time.perf_counter()

@@ -29,16 +29,20 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.clock import Clock
 from gateway.config import Settings
+from gateway.database import database_errors
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
-from gateway.imap_inbound import Credentials, MailboxReader
-from gateway.limits import Limits
-from gateway.notifications import Notifier, Policy, Sender
+from gateway.executor import Executor
+from gateway.imap_inbound import MailboxReader
+from gateway.loops import MailGuard
+from gateway.notifications import Notifier, Sender
 from gateway.parse_ahead import ParserProcess
 from gateway.pipeline import Pipeline
 from gateway.smtp_inbound import SupportHandler, smtp_factory
-from gateway.spool import Spool
+from gateway.spool import IntakeSource, Spool
+from gateway.threader import ThreadRules
 from gateway.timers import Timers
 from gateway.tokens import load_secret
 from gateway.workflow import Rules
@@ -67,85 +71,67 @@ class Gateway:
     """The stages, built once from the settings."""
 
     settings: Settings
+    clock: Clock
     engine: Engine
     sessions: sessionmaker[Session]
     spool: Spool
     blobs: BlobStore
-    pipeline: Pipeline
+    executor: Executor
     dispatcher: Dispatcher
     timers: Timers
 
 
-def build_gateway(settings: Settings) -> Gateway:
-    """Create the data directory layout and every stage; checks the schema is current."""
+def build_gateway(settings: Settings, clock: Clock | None = None) -> Gateway:
+    """Create the data directory layout and every stage; checks the schema is current.
+    `clock` is the wall clock unless given."""
+    clock = clock or Clock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
     require_current_schema(engine)
     sessions = make_session_factory(engine)
     blobs = BlobStore(settings.data_dir / "blobs")
-    spool = Spool(
-        settings.data_dir / "spool", blobs, settings.max_message_bytes, limits_of(settings)
-    )
+    spool = Spool(settings.data_dir / "spool", blobs, settings.limits, clock)
     spool.prepare()
     secret = load_secret(settings.secret, settings.data_dir / "secret.key")
-    notifier = make_notifier(settings, secret, blobs)
-    rules = Rules(
-        settings.engineers,
-        timedelta(days=settings.reopen_days),
-        settings.support_address,
-        timedelta(days=settings.bounce_hold_days),
-    )
-    pipeline = Pipeline(
+    notifier = make_notifier(settings, secret, blobs, clock)
+    executor = Executor(
+        make_pipeline(settings, secret, notifier, blobs, clock),
         spool,
         sessions,
-        blobs,
-        notifier,
-        secret,
-        settings.support_address,
-        settings.subject_tag,
-        rules,
-        limits_of(settings),
+        clock,
+        settings.batch_filing,
     )
-    dispatcher = Dispatcher(
-        sessions,
-        make_transports(settings),
-        settings.delivery_max_attempts,
-        settings.delivery_backoff_seconds,
-    )
-    timers = Timers(sessions, notifier, timedelta(days=settings.auto_close_days))
-    return Gateway(settings, engine, sessions, spool, blobs, pipeline, dispatcher, timers)
+    dispatcher = Dispatcher(sessions, make_transports(settings), settings.delivery, clock)
+    timers = Timers(sessions, notifier, timedelta(days=settings.workflow.auto_close_days), clock)
+    return Gateway(settings, clock, engine, sessions, spool, blobs, executor, dispatcher, timers)
 
 
-def limits_of(settings: Settings) -> Limits:
-    return Limits(
-        settings.max_header_bytes,
-        settings.max_headers,
-        settings.max_received_hops,
-        settings.max_mime_depth,
-        settings.max_mime_parts,
-        settings.max_attachment_bytes,
-    )
+def make_pipeline(
+    settings: Settings, secret: bytes, notifier: Notifier, blobs: BlobStore, clock: Clock
+) -> Pipeline:
+    mailbox, workflow = settings.mailbox, settings.workflow
+    rules = Rules(workflow.engineers, timedelta(days=workflow.reopen_days), mailbox.address)
+    thread_rules = ThreadRules(secret, mailbox.address, mailbox.subject_tag)
+    hold = timedelta(days=settings.loops.bounce_hold_days)
+    return Pipeline(thread_rules, rules, notifier, blobs, hold, clock)
 
 
-def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore) -> Notifier:
-    sender = Sender(settings.support_address, settings.support_name, settings.subject_tag, secret)
-    policy = Policy(
-        engineers=settings.engineers,
-        attach_max_bytes=settings.attach_max_bytes,
-        attachment_url=settings.attachment_url,
-        show_engineer_address=settings.show_engineer_address,
-        auto_close_days=settings.auto_close_days,
-        reopen_days=settings.reopen_days,
-        auto_mail_per_ticket=settings.auto_mail_per_ticket,
-        auto_mail_per_hour=settings.auto_mail_per_hour,
+def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore, clock: Clock) -> Notifier:
+    mailbox, workflow = settings.mailbox, settings.workflow
+    sender = Sender(mailbox.address, mailbox.name, mailbox.subject_tag, secret)
+    guard = MailGuard(
+        settings.loops.auto_mail_per_ticket,
+        settings.loops.auto_mail_per_hour,
+        frozenset(engineer.address for engineer in workflow.engineers),
     )
-    return Notifier(settings.templates_dir, sender, blobs, policy)
+    return Notifier(sender, settings.notify, workflow, guard, blobs, clock)
 
 
 def require_current_schema(engine: Engine) -> str:
     """The schema's revision; `ConfigError` naming the command to run when it is not the
     one this code needs."""
-    current, newest = schema_revisions(engine)
+    with database_errors():
+        current, newest = schema_revisions(engine)
     if current is not None and current == newest:
         return current
     if current is not None and not is_known_revision(current):
@@ -161,12 +147,10 @@ def require_current_schema(engine: Engine) -> str:
 
 def make_transports(settings: Settings) -> list[Transport]:
     """One connection to the relay for each of `relay_connections`; one Maildir else."""
-    if settings.relay is None:
+    relay = settings.delivery.relay
+    if relay is None:
         return [MaildirDrop(settings.data_dir / "outbox-maildir")]
-    return [
-        SmtpRelay(settings.relay.host, settings.relay.port)
-        for _ in range(settings.relay_connections)
-    ]
+    return [SmtpRelay(relay.host, relay.port) for _ in range(settings.delivery.relay_connections)]
 
 
 async def serve(
@@ -213,22 +197,14 @@ def make_mailbox_reader(
 ) -> MailboxReader | None:
     """The IMAP intake for `GATEWAY_IMAP_URL`, or None when it is not set."""
     settings = gateway.settings
-    if settings.imap is None:
+    if settings.imap.account is None:
         return None
-    credentials = Credentials(
-        settings.imap.password,
-        settings.imap_password_file,
-        settings.imap_oauth2_token_file,
-        settings.imap_oauth2_token_command,
-    )
     return MailboxReader(
         settings.imap,
-        credentials,
         gateway.spool,
         gateway.sessions,
-        settings.support_address,
-        settings.imap_folder_done,
-        settings.imap_poll_seconds,
+        settings.mailbox.address,
+        gateway.clock,
         on_spooled,
     )
 
@@ -348,11 +324,11 @@ def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[in
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
-    parser = ParserProcess(gateway.spool, limits_of(settings))
+    parser = ParserProcess(gateway.spool, settings.limits)
     timers_due = 0.0
     while True:
         # Rings during a drain stay in the pipe, so the mail they announce is not missed.
-        gateway.pipeline.drain(parser)
+        gateway.executor.drain(parser)
         if time.monotonic() >= timers_due:
             run_timers(gateway)
             timers_due = time.monotonic() + TIMERS_EVERY_SECONDS
@@ -385,15 +361,20 @@ async def start_listeners(gateway: Gateway, on_spooled: Callable[[], None]) -> l
     settings = gateway.settings
     loop = asyncio.get_running_loop()
     servers = []
-    for endpoint, source in ((settings.smtp_listen, "smtp"), (settings.lmtp_listen, "lmtp")):
+    for endpoint, source in (
+        (settings.listen.smtp, IntakeSource.SMTP),
+        (settings.listen.lmtp, IntakeSource.LMTP),
+    ):
         if endpoint is None:
             continue
-        handler = SupportHandler(gateway.spool, settings.support_address, source, on_spooled)
-        factory = smtp_factory(handler, settings.max_message_bytes, lmtp=source == "lmtp")
+        handler = SupportHandler(gateway.spool, settings.mailbox.address, source, on_spooled)
+        factory = smtp_factory(
+            handler, settings.limits.max_message_bytes, lmtp=source is IntakeSource.LMTP
+        )
         try:
             server = await loop.create_server(factory, endpoint.host, endpoint.port)
         except OSError as exc:
-            key = "GATEWAY_SMTP_LISTEN" if source == "smtp" else "GATEWAY_LMTP_LISTEN"
+            key = "GATEWAY_SMTP_LISTEN" if source is IntakeSource.SMTP else "GATEWAY_LMTP_LISTEN"
             raise ConfigError(f"{key}: cannot listen on {endpoint}: {exc.strerror}") from exc
         log.info("%s listening on %s", source.upper(), endpoint)
         servers.append(server)

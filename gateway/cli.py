@@ -9,16 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import smtplib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from gateway.app import (
     Gateway,
@@ -28,8 +25,20 @@ from gateway.app import (
     require_current_schema,
     run_forever,
 )
+from gateway.clock import Clock
 from gateway.config import Endpoint, Settings, load_settings
-from gateway.errors import EX_TEMPFAIL, ConfigError, GatewayError, TicketNotFound
+from gateway.database import database_errors, reading
+from gateway.delivery import SmtpRelay
+from gateway.display import print_table, print_ticket, ticket_detail, ticket_summary
+from gateway.errors import (
+    ConfigError,
+    DeliveryDeferred,
+    DeliveryRejected,
+    GatewayError,
+    NotFound,
+    UsageError,
+)
+from gateway.spool import IntakeSource
 from storage.models import Ticket
 from storage.session import make_engine, upgrade_schema
 
@@ -50,15 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = load_settings()
-        result: int = args.run(settings, args)
+        with database_errors():
+            result: int = args.run(settings, args)
         return result
     except GatewayError as exc:
         print(f"gateway: {exc.reason}", file=sys.stderr)
         return exc.exit_code
-    except OperationalError as exc:
-        # The database is down or locked: temporary, so an MTA piping to `ingest` retries.
-        print(f"gateway: database unavailable: {exc.orig}", file=sys.stderr)
-        return EX_TEMPFAIL
     except KeyboardInterrupt:
         return 130
 
@@ -66,31 +72,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands = Commands(parser)
+    add_service_commands(commands)
+    add_mail_commands(commands)
+    add_ticket_commands(commands)
+    return parser
 
-    def command(name: str, run: Any, text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text, description=text)
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+class Commands:
+    """The subcommands of `gateway`, each with the function that runs it."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.group = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def add(self, name: str, run: Command, text: str) -> argparse.ArgumentParser:
+        sub = self.group.add_parser(name, help=text, description=text)
         sub.set_defaults(run=run)
         return sub
 
-    command("serve", run_serve, "run the listeners and workers until SIGTERM/SIGINT")
-    command(
+
+def add_service_commands(commands: Commands) -> None:
+    commands.add("serve", run_serve, "run the listeners and workers until SIGTERM/SIGINT")
+    commands.add(
         "health",
         run_health,
-        "exit 0 when the database is current, every listener "
-        "greets and the spool is moving; else non-zero, naming the problem (for "
-        "container health checks)",
+        "exit 0 when the database is current, every listener greets and the spool is moving; "
+        "else non-zero, naming the problem (for container health checks)",
     )
-    database = command(
+    database = commands.add(
         "db",
         run_db,
-        "the database schema: `db upgrade` creates or "
-        "upgrades it, `db status` tells where it stands",
+        "the database schema: `db upgrade` creates or upgrades it, `db status` tells where it "
+        "stands",
     )
     database.add_argument(
         "action", choices=("upgrade", "status"), metavar="ACTION", help="upgrade | status"
     )
-    ingest = command("ingest", run_ingest, "accept one message from a file or stdin (MTA pipe)")
+
+
+def add_mail_commands(commands: Commands) -> None:
+    ingest = commands.add(
+        "ingest", run_ingest, "accept one message from a file or stdin (MTA pipe)"
+    )
     ingest.add_argument("file", nargs="?", help="message file; stdin when omitted")
     ingest.add_argument(
         "--sender", default=None, help="envelope sender, if the MTA passes it ('' for a bounce)"
@@ -101,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="envelope recipient (repeatable); the support address by default",
     )
-    poll = command(
+    poll = commands.add(
         "poll",
         run_poll,
         "read new mail from the IMAP mailbox (GATEWAY_IMAP_URL), file it and send what it causes",
@@ -112,14 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="one pass, then exit (for cron); `serve` reads the mailbox continuously",
     )
-    tickets = command("tickets", run_tickets, "list tickets, newest first")
-    tickets.add_argument("--json", action="store_true", help="print JSON for programs")
-    show = command("show", run_show, "show one ticket with its messages and events")
-    show.add_argument("ticket_id", type=int, metavar="ID")
-    show.add_argument("--json", action="store_true", help="print JSON for programs")
-    command("process", run_process, "file every message waiting in the spool, then exit")
-    command("deliver", run_deliver, "send every outbox mail that is due, then exit")
-    due = command("due", run_due, "run time-based work that is due (auto-close), then exit")
+    commands.add("process", run_process, "file every message waiting in the spool, then exit")
+    commands.add("deliver", run_deliver, "send every outbox mail that is due, then exit")
+    due = commands.add("due", run_due, "run time-based work that is due (auto-close), then exit")
     due.add_argument(
         "--now",
         type=parse_moment,
@@ -127,18 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="act as if it were TIME (ISO 8601, e.g. 2026-12-01T09:00Z)",
     )
-    attachment = command(
+
+
+def add_ticket_commands(commands: Commands) -> None:
+    tickets = commands.add("tickets", run_tickets, "list tickets, newest first")
+    tickets.add_argument("--json", action="store_true", help="print JSON for programs")
+    show = commands.add("show", run_show, "show one ticket with its messages and events")
+    show.add_argument("ticket_id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON for programs")
+    attachment = commands.add(
         "attachment", run_attachment, "write a stored attachment (or raw message) by its SHA-256"
     )
     attachment.add_argument("sha256", metavar="SHA256")
     attachment.add_argument(
         "-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout"
     )
-    command("quarantine", run_quarantine, "list quarantined messages with their reasons")
-    replay = command("replay", run_replay, "run quarantined messages through the pipeline again")
+    commands.add("quarantine", run_quarantine, "list quarantined messages with their reasons")
+    replay = commands.add(
+        "replay", run_replay, "run quarantined messages through the pipeline again"
+    )
     replay.add_argument("spool_ids", nargs="*", metavar="SPOOL_ID", help="which ones")
     replay.add_argument("--all", action="store_true", help="every quarantined message")
-    return parser
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -170,7 +200,7 @@ def run_health(settings: Settings, args: argparse.Namespace) -> int:
         for problem in (
             *(
                 listener_problem(endpoint)
-                for endpoint in (settings.smtp_listen, settings.lmtp_listen)
+                for endpoint in (settings.listen.smtp, settings.listen.lmtp)
                 if endpoint
             ),
             spool_problem(gateway),
@@ -190,10 +220,9 @@ def listener_problem(endpoint: Endpoint) -> str:
     """Why the listener at `endpoint` is not answering as it should; "" when it is."""
     host = "127.0.0.1" if endpoint.host in ("0.0.0.0", "::", "") else endpoint.host
     try:
-        with smtplib.SMTP(host, endpoint.port, timeout=HEALTH_TIMEOUT_SECONDS) as client:
-            client.noop()
-    except (OSError, smtplib.SMTPException) as exc:
-        return f"listener {endpoint} does not greet: {exc}"
+        SmtpRelay(host, endpoint.port, HEALTH_TIMEOUT_SECONDS, "listener").greet()
+    except (DeliveryDeferred, DeliveryRejected) as exc:
+        return exc.reason
     return ""
 
 
@@ -202,7 +231,7 @@ def spool_problem(gateway: Gateway) -> str:
     waiting, oldest = gateway.spool.backlog()
     if oldest is None:
         return ""
-    age = (datetime.now(UTC) - oldest.received_at).total_seconds()
+    age = (gateway.clock.now() - oldest.received_at).total_seconds()
     if age <= SPOOL_STUCK_SECONDS:
         return ""
     return f"{waiting} message(s) waiting in the spool, the oldest for {age:.0f}s"
@@ -211,9 +240,9 @@ def spool_problem(gateway: Gateway) -> str:
 def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
     gateway = build_gateway(settings)
     raw = read_input(args.file)
-    recipients = args.recipient or [settings.support_address]
-    receipt = gateway.spool.accept(raw, args.sender, recipients, "ingest")
-    outcome = gateway.pipeline.process(receipt)
+    recipients = args.recipient or [settings.mailbox.address]
+    receipt = gateway.spool.accept(raw, args.sender, recipients, IntakeSource.INGEST)
+    outcome = gateway.executor.process(receipt)
     gateway.dispatcher.deliver_due()
     ticket = f" ticket #{outcome.ticket_id}" if outcome.ticket_id else ""
     print(f"{receipt.spool_id}: {outcome.outcome.value}{ticket} {outcome.reason}".rstrip())
@@ -230,7 +259,7 @@ def run_poll(settings: Settings, args: argparse.Namespace) -> int:
             print(f"another gateway is reading {reader.account}; nothing to do")
             return 0
         read = reader.poll_once()
-    filed = gateway.pipeline.drain()
+    filed = gateway.executor.drain()
     report = gateway.dispatcher.deliver_due()
     print(
         f"read {read} message(s) from {reader.account}; filed {len(filed)}; "
@@ -246,12 +275,12 @@ def read_input(path: str | None) -> bytes:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise GatewayError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def run_process(settings: Settings, args: argparse.Namespace) -> int:
     gateway = build_gateway(settings)
-    for outcome in gateway.pipeline.drain():
+    for outcome in gateway.executor.drain():
         print(f"{outcome.spool_id}: {outcome.outcome.value} {outcome.reason}".rstrip())
     return 0
 
@@ -271,8 +300,8 @@ def parse_moment(text: str) -> datetime:
 
 
 def run_due(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings)
-    closed = gateway.timers.run_due(args.now)
+    gateway = build_gateway(settings, Clock.at(args.now) if args.now else None)
+    closed = gateway.timers.run_due()
     report = gateway.dispatcher.deliver_due()
     names = ", ".join(f"#{ticket_id}" for ticket_id in closed) or "none"
     print(f"auto-closed {len(closed)} ticket(s): {names}; sent {report.sent} mail(s)")
@@ -284,9 +313,9 @@ def run_attachment(settings: Settings, args: argparse.Namespace) -> int:
     try:
         data = gateway.blobs.get(args.sha256.strip().lower())
     except ValueError:
-        raise GatewayError(f"not a SHA-256 hex digest: {args.sha256!r}") from None
+        raise UsageError(f"not a SHA-256 hex digest: {args.sha256!r}") from None
     except FileNotFoundError:
-        raise GatewayError(f"no stored attachment {args.sha256}") from None
+        raise NotFound(f"no stored attachment {args.sha256}") from None
     if args.output is None:
         sys.stdout.buffer.write(data)
     else:
@@ -303,7 +332,7 @@ def run_quarantine(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     if bool(args.spool_ids) == args.all:
-        raise GatewayError("replay: name SPOOL_IDs (see `gateway quarantine`) or give --all")
+        raise UsageError("replay: name SPOOL_IDs (see `gateway quarantine`) or give --all")
     gateway = build_gateway(settings)
     wanted = args.spool_ids or [receipt.spool_id for receipt, _ in gateway.spool.quarantined()]
     progress = Progress(len(wanted))
@@ -311,8 +340,8 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
         try:
             receipt = gateway.spool.replay(spool_id)
         except FileNotFoundError:
-            raise GatewayError(f"no quarantined message {spool_id}") from None
-        outcome = gateway.pipeline.process(receipt)
+            raise NotFound(f"no quarantined message {spool_id}") from None
+        outcome = gateway.executor.process(receipt)
         progress.clear()
         print(f"{spool_id}: {outcome.outcome.value} {outcome.reason}".rstrip())
         progress.advance()
@@ -346,7 +375,7 @@ class Progress:
 
 def run_tickets(settings: Settings, args: argparse.Namespace) -> int:
     gateway = build_gateway(settings)
-    with gateway.sessions() as session:
+    with reading(gateway.sessions) as session:
         tickets = session.scalars(select(Ticket).order_by(Ticket.id.desc())).all()
         rows = [ticket_summary(ticket) for ticket in tickets]
     if args.json:
@@ -367,120 +396,8 @@ def run_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def load_ticket_detail(gateway: Gateway, ticket_id: int) -> dict[str, Any]:
-    with gateway.sessions() as session:
+    with reading(gateway.sessions) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
-            raise TicketNotFound(f"no ticket #{ticket_id}")
-        return ticket_detail(session, ticket)
-
-
-def ticket_summary(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "id": ticket.id,
-        "status": ticket.status.value,
-        "priority": ticket.priority.value,
-        "subject": ticket.subject,
-        "requester": ticket.requester,
-        "assignee": ticket.assignee,
-        "tier": ticket.tier,
-        "reopen_count": ticket.reopen_count,
-        "follow_up_of": ticket.follow_up_of,
-        "created_at": iso(ticket.created_at),
-        "updated_at": iso(ticket.updated_at),
-    }
-
-
-def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
-    detail = ticket_summary(ticket)
-    detail["language"] = ticket.language
-    detail["participants"] = [
-        {"address": p.address, "role": p.role.value} for p in ticket.participants
-    ]
-    detail["messages"] = [
-        {
-            "message_id": message.message_id,
-            "from": message.from_address,
-            "direction": message.direction.value,
-            "subject": message.subject,
-            "at": iso(message.created_at),
-            "automatic": message.automatic,
-            "internal": message.internal,
-            "text": message.text,
-            "attachments": [
-                {
-                    "filename": a.filename,
-                    "content_type": a.content_type,
-                    "size": a.size,
-                    "sha256": a.sha256,
-                    "content_id": a.content_id,
-                    "inline": a.inline,
-                }
-                for a in message.attachments
-            ],
-        }
-        for message in ticket.messages
-    ]
-    detail["events"] = [
-        {
-            "type": event.type,
-            "at": iso(event.at),
-            "actor": event.actor,
-            "from_status": event.from_status.value if event.from_status else None,
-            "to_status": event.to_status.value if event.to_status else None,
-            "detail": event.detail,
-        }
-        for event in ticket.events
-    ]
-    return detail
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if not rows:
-        print("no tickets")
-        return
-    cells = [
-        [shorten(str(row[c] if row[c] is not None else "-"), 40) for c in columns] for row in rows
-    ]
-    for row in cells:
-        row[columns.index("created_at")] = row[columns.index("created_at")][:16].replace("T", " ")
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def print_ticket(detail: dict[str, Any]) -> None:
-    print(f"Ticket #{detail['id']}: {detail['subject']}")
-    print(
-        f"  status {detail['status']}, priority {detail['priority']}, tier {detail['tier']}, "
-        f"requester {detail['requester']}, assignee {detail['assignee'] or '-'}"
-    )
-    follow_up = f", follow-up of #{detail['follow_up_of']}" if detail["follow_up_of"] else ""
-    print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s){follow_up}")
-    print("\nMessages:")
-    for message in detail["messages"]:
-        arrow = "<-" if message["direction"] == "in" else "->"
-        marks = "".join(f" [{m}]" for m in ("internal", "automatic") if message[m])
-        print(f"  {arrow} {message['at']}  {message['from']}  {message['subject']}{marks}")
-        for line in message["text"].splitlines()[:12]:
-            print(f"       | {line}")
-        for attachment in message["attachments"]:
-            print(
-                f"       + {attachment['filename']} ({attachment['content_type']}, "
-                f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)"
-            )
-    print("\nEvents:")
-    for event in detail["events"]:
-        change = ""
-        if event["to_status"]:
-            change = f" {event['from_status'] or '∅'} → {event['to_status']}"
-        why = f"  ({event['detail']})" if event["detail"] else ""
-        print(f"  {event['at']}  {event['type']}{change}  by {event['actor']}{why}")
+            raise NotFound(f"no ticket #{ticket_id}")
+        return ticket_detail(ticket)

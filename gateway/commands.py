@@ -8,12 +8,24 @@ applied, and to what, is decided later by the workflow.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
 STATUSES = ("open", "waiting", "resolved", "closed")
 PRIORITIES = ("P1", "P2", "P3", "P4")
+# What an engineer may type; `#resolve` is `#status resolved`, `#note` is not a command.
 KNOWN = ("resolve", "status", "priority", "assign", "escalate", "note")
+
+
+class CommandName(enum.StrEnum):
+    """What a well-formed command does."""
+
+    STATUS = "status"
+    PRIORITY = "priority"
+    ASSIGN = "assign"
+    ESCALATE = "escalate"
+
 
 COMMAND_LINE = re.compile(r"^#([A-Za-z][\w-]*)(?:[ \t]+(.*))?$")
 ADDRESS = re.compile(r"^<?([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)>?$")
@@ -23,7 +35,7 @@ ADDRESS = re.compile(r"^<?([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)>?$")
 class Command:
     """One well-formed command; `argument` is normalised (`waiting`, `P1`, an address)."""
 
-    name: str
+    name: CommandName
     argument: str
     line: str
 
@@ -47,10 +59,6 @@ class CommandBlock:
     refusals: tuple[Refusal, ...]
     body: str
     note: bool
-
-    @property
-    def lines(self) -> int:
-        return len(self.commands) + len(self.refusals) + int(self.note)
 
 
 def read_commands(text: str) -> CommandBlock:
@@ -85,26 +93,26 @@ def read_command(name: str, argument: str, line: str) -> Command | Refusal:
     """One command line checked for its form; its effect is checked by the workflow."""
     if name == "resolve":
         return (
-            Command("status", "resolved", line)
+            Command(CommandName.STATUS, "resolved", line)
             if not argument
             else Refusal(line, "#resolve takes no argument")
         )
     if name == "escalate":
-        return Command("escalate", "", line)
+        return Command(CommandName.ESCALATE, "", line)
     if name == "status":
         status = argument.lower()
         if status not in STATUSES:
             return Refusal(line, f"#status needs one of: {', '.join(STATUSES)}")
-        return Command("status", status, line)
+        return Command(CommandName.STATUS, status, line)
     if name == "priority":
         priority = argument.upper()
         priority = f"P{priority}" if priority in ("1", "2", "3", "4") else priority
         if priority not in PRIORITIES:
             return Refusal(line, f"#priority needs one of: {', '.join(PRIORITIES)}")
-        return Command("priority", priority, line)
+        return Command(CommandName.PRIORITY, priority, line)
     if name == "assign":
         address = ADDRESS.match(argument)
         if address is None:
             return Refusal(line, "#assign needs an engineer's address")
-        return Command("assign", address.group(1).lower(), line)
+        return Command(CommandName.ASSIGN, address.group(1).lower(), line)
     return Refusal(line, f"unknown command; known: {', '.join('#' + k for k in KNOWN)}")

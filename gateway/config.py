@@ -1,23 +1,34 @@
 """Settings: defaults, then an optional `gateway.toml`, then `GATEWAY_*` environment variables.
 
-This is the only module that reads `os.environ`. `cli` loads `Settings` once and passes it
-down; nothing else looks settings up globally. A bad value raises `ConfigError` naming its key.
+`Settings` is composed of small frozen sections (`settings.limits`, `settings.delivery`,
+`settings.notify`, ...), each default written once, in its section. This is the only
+module that reads `os.environ`; `cli` loads `Settings` once and passes each stage the
+sections it needs. A bad value raises `ConfigError` naming its key.
+
+Every setting has a flat name (`support_address`), used in the TOML file as it is and in
+the environment upper-cased behind `GATEWAY_` (with the few exceptions `KEYS` lists); the
+TOML file may also group them in tables named after their section (`[limits]`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from gateway.errors import ConfigError
-from gateway.limits import DEFAULT_LIMITS
+from gateway.limits import Limits
+
+log = logging.getLogger(__name__)
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
+TIERS = ("L1", "L2")
+LANGUAGES = ("en", "zh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,84 +68,121 @@ class ImapAccount:
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
 
 
-TIERS = ("L1", "L2")
-LANGUAGES = ("en", "zh")
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where mail comes in."""
+
+    # Inbound SMTP; None turns it off.
+    smtp: Endpoint | None = Endpoint("127.0.0.1", 2525)
+    # Inbound LMTP (for a Postfix transport); off unless set.
+    lmtp: Endpoint | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    """Every setting the gateway reads, each with its default."""
+class Mailbox:
+    """The support address and how the gateway's mail names itself."""
 
-    # Spool, blobs, the SQLite file and the Maildir of sent mail live here.
-    data_dir: Path = Path("./var")
-    # Any SQLAlchemy URL; empty means a SQLite file in the data dir.
-    database_url: str = ""
-    # Inbound SMTP; None turns it off.
-    smtp_listen: Endpoint | None = Endpoint("127.0.0.1", 2525)
-    # Inbound LMTP (for a Postfix transport); off unless set.
-    lmtp_listen: Endpoint | None = None
     # The address customers write to; `local+token@domain` forms are accepted too.
-    support_address: str = "support@localhost"
+    address: str = "support@localhost"
     # Display name on outgoing mail.
-    support_name: str = "Support"
+    name: str = "Support"
     # Subject tags read `[Support #123]`.
     subject_tag: str = "Support"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How outgoing mail leaves."""
+
     # Outbound SMTP relay; None writes outgoing mail to `<data_dir>/outbox-maildir`.
     relay: Endpoint | None = None
     # Connections each worker keeps open to the relay while it has mail to send.
     relay_connections: int = 4
-    # Largest message accepted over SMTP/LMTP/ingest, in bytes (answered with 552).
-    max_message_bytes: int = 40 * 1024 * 1024
-    # Header block and field count; larger headers are refused (552 / 554) before `250`.
-    max_header_bytes: int = DEFAULT_LIMITS.max_header_bytes
-    max_headers: int = DEFAULT_LIMITS.max_headers
-    # More `Received:` fields than this means a mail loop: refused with 554 5.4.6.
-    max_received_hops: int = DEFAULT_LIMITS.max_received_hops
-    # MIME nesting and part count, and the size of one attachment; over them after `250`,
-    # the message is quarantined with the reason.
-    max_mime_depth: int = DEFAULT_LIMITS.max_mime_depth
-    max_mime_parts: int = DEFAULT_LIMITS.max_mime_parts
-    max_attachment_bytes: int = DEFAULT_LIMITS.max_attachment_bytes
+    # Delivery attempts before an outbox row is given up as failed.
+    max_attempts: int = 8
+    # First retry delay in seconds; doubles per attempt, capped at one hour.
+    backoff_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """What the gateway's mail carries."""
+
+    # Engineers' notices attach files up to this size; larger ones are linked.
+    attach_to_notices_up_to_bytes: int = 5 * 1024 * 1024
+    # Base URL under which `<data_dir>/blobs` is served, for linked attachments; optional.
+    attachment_url: str = ""
+    # Show the engineer's own address in replies relayed to customers.
+    show_engineer_address: bool = False
+    # Jinja2 mail templates, editable by operators.
+    templates_dir: Path = SOURCE_ROOT / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class LoopGuard:
+    """What automatic mail the gateway may send back (`loops`, `bounces`)."""
+
     # Automatic mail to one address: at most this many per ticket and per hour overall;
-    # beyond that it is recorded on the ticket, not sent (loop protection).
+    # beyond that it is recorded on the ticket, not sent.
     auto_mail_per_ticket: int = 30
     auto_mail_per_hour: int = 20
     # An address that bounced permanently is not mailed for this many days.
     bounce_hold_days: float = 7.0
-    # Worker processes that file spooled mail and deliver the outbox, beside the listeners.
-    workers: int = 1
-    # Delivery attempts before an outbox row is given up as failed.
-    delivery_max_attempts: int = 8
-    # First retry delay in seconds; doubles per attempt, capped at one hour.
-    delivery_backoff_seconds: float = 30.0
-    # Secret for reply tokens; empty means a key file in the data dir, created on first use.
-    secret: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """Who works the tickets, and how long the lifecycle's windows are."""
+
     # Engineers who answer tickets: `address[:tier[:language]]`, comma-separated.
     engineers: tuple[Engineer, ...] = ()
     # A resolved ticket with no answer from the customer closes after this many days.
     auto_close_days: float = 7.0
     # A reply to a closed ticket within this many days reopens it; later, it opens a new one.
     reopen_days: float = 14.0
-    # Engineers' notifications attach files up to this size; larger ones are linked.
-    attach_max_bytes: int = 5 * 1024 * 1024
-    # Base URL under which `<data_dir>/blobs` is served, for linked attachments; optional.
-    attachment_url: str = ""
-    # Show the engineer's own address in replies relayed to customers.
-    show_engineer_address: bool = False
-    # The support mailbox at a hosted mail service, read over IMAP; None turns it off.
-    imap: ImapAccount | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Imap:
+    """The support mailbox at a hosted mail service, read over IMAP."""
+
+    # From `GATEWAY_IMAP_URL`; None turns the IMAP intake off.
+    account: ImapAccount | None = None
     # A file holding the IMAP password (instead of putting it in the URL).
-    imap_password_file: Path | None = None
-    # Processed mail is moved to this folder; empty flags it \Seen where it is.
-    imap_folder_done: str = ""
+    password_file: Path | None = None
+    # Processed mail is moved to this folder; empty flags it \\Seen where it is.
+    folder_done: str = ""
     # How often to look for new mail when the server offers no IDLE.
-    imap_poll_seconds: float = 60.0
+    poll_seconds: float = 60.0
     # XOAUTH2 (Gmail, Microsoft 365): an access token read from this file at each login...
-    imap_oauth2_token_file: Path | None = None
+    oauth2_token_file: Path | None = None
     # ...or printed by this command at each login (so it can refresh the token).
-    imap_oauth2_token_command: str = ""
-    # Jinja2 mail templates, editable by operators.
-    templates_dir: Path = field(default_factory=lambda: SOURCE_ROOT / "templates")
+    oauth2_token_command: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting the gateway reads, in sections."""
+
+    # Spool, blobs, the SQLite file and the Maildir of sent mail live here.
+    data_dir: Path = Path("./var")
+    # Any SQLAlchemy URL; empty means a SQLite file in the data dir.
+    database_url: str = ""
+    # Secret for reply tokens; empty means a key file in the data dir, created on first use.
+    secret: str = ""
+    # Worker processes that file spooled mail and deliver the outbox, beside the listeners.
+    workers: int = 1
+    # File what waits in the spool in batches, one transaction each, parsing the next batch
+    # in a process of its own meanwhile; off, one message at a time: the same, but slower.
+    batch_filing: bool = True
+    listen: Listen = Listen()
+    mailbox: Mailbox = Mailbox()
+    limits: Limits = Limits()
+    delivery: Delivery = Delivery()
+    notify: Notify = Notify()
+    loops: LoopGuard = LoopGuard()
+    workflow: Workflow = Workflow()
+    imap: Imap = Imap()
 
     @property
     def sqlite_path(self) -> Path:
@@ -143,6 +191,20 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    def changed(self, **values: Any) -> Settings:
+        """These settings with some changed, each named by its flat name."""
+        top: dict[str, Any] = {}
+        sections: dict[str, dict[str, Any]] = {}
+        for name, value in values.items():
+            key = KEYS[name]
+            if key.section is None:
+                top[key.field] = value
+            else:
+                sections.setdefault(key.section, {})[key.field] = value
+        for section, changes in sections.items():
+            top[section] = replace(getattr(self, section), **changes)
+        return replace(self, **top)
 
 
 def parse_endpoint(key: str, value: str) -> Endpoint | None:
@@ -201,22 +263,24 @@ def parse_engineers(key: str, value: str) -> tuple[Engineer, ...]:
     """`eng1@example.com,eng2@example.com:L2,eng3@example.com:L1:zh`."""
     engineers: dict[str, Engineer] = {}
     for item in (part.strip() for part in value.split(",")):
-        if not item:
-            continue
-        address, _, rest = item.partition(":")
-        tier, _, language = rest.partition(":")
-        tier = tier.strip().upper() or "L1"
-        language = language.strip().lower() or "en"
-        if tier not in TIERS:
-            raise ConfigError(f"{key}: tier of {address} must be L1 or L2, got {tier!r}")
-        if language not in LANGUAGES:
-            raise ConfigError(
-                f"{key}: language of {address} must be one of "
-                f"{', '.join(LANGUAGES)}, got {language!r}"
-            )
-        address = parse_address(key, address).lower()
-        engineers[address] = Engineer(address, tier, language)
+        if item:
+            engineer = parse_engineer(key, item)
+            engineers[engineer.address] = engineer
     return tuple(engineers.values())
+
+
+def parse_engineer(key: str, item: str) -> Engineer:
+    address, _, rest = item.partition(":")
+    tier, _, language = rest.partition(":")
+    tier = tier.strip().upper() or "L1"
+    language = language.strip().lower() or "en"
+    if tier not in TIERS:
+        raise ConfigError(f"{key}: tier of {address} must be L1 or L2, got {tier!r}")
+    if language not in LANGUAGES:
+        raise ConfigError(
+            f"{key}: language of {address} must be one of {', '.join(LANGUAGES)}, got {language!r}"
+        )
+    return Engineer(parse_address(key, address).lower(), tier, language)
 
 
 def parse_imap_url(key: str, value: str) -> ImapAccount | None:
@@ -254,46 +318,82 @@ def parse_optional_path(key: str, value: str) -> Path | None:
     return Path(value) if value.strip() else None
 
 
-# Setting name -> (environment variable, parser). The TOML file uses the lower-case names.
+def parse_path(key: str, value: str) -> Path:
+    return Path(value)
+
+
+def parse_secret(key: str, value: str) -> str:
+    return value
+
+
 Parser = Callable[[str, str], Any]
-KEYS: dict[str, tuple[str, Parser]] = {
-    "data_dir": ("GATEWAY_DATA_DIR", lambda _k, v: Path(v)),
-    "database_url": ("GATEWAY_DATABASE_URL", parse_text),
-    "smtp_listen": ("GATEWAY_SMTP_LISTEN", parse_endpoint),
-    "lmtp_listen": ("GATEWAY_LMTP_LISTEN", parse_endpoint),
-    "support_address": ("GATEWAY_SUPPORT_ADDRESS", parse_address),
-    "support_name": ("GATEWAY_SUPPORT_NAME", parse_text),
-    "subject_tag": ("GATEWAY_SUBJECT_TAG", parse_text),
-    "relay": ("GATEWAY_RELAY", parse_endpoint),
-    "relay_connections": ("GATEWAY_RELAY_CONNECTIONS", parse_positive_int),
-    "max_message_bytes": ("GATEWAY_MAX_MESSAGE_BYTES", parse_positive_int),
-    "max_header_bytes": ("GATEWAY_MAX_HEADER_BYTES", parse_positive_int),
-    "max_headers": ("GATEWAY_MAX_HEADERS", parse_positive_int),
-    "max_received_hops": ("GATEWAY_MAX_RECEIVED_HOPS", parse_positive_int),
-    "max_mime_depth": ("GATEWAY_MAX_MIME_DEPTH", parse_positive_int),
-    "max_mime_parts": ("GATEWAY_MAX_MIME_PARTS", parse_positive_int),
-    "max_attachment_bytes": ("GATEWAY_MAX_ATTACHMENT_BYTES", parse_positive_int),
-    "auto_mail_per_ticket": ("GATEWAY_AUTO_MAIL_PER_TICKET", parse_positive_int),
-    "auto_mail_per_hour": ("GATEWAY_AUTO_MAIL_PER_HOUR", parse_positive_int),
-    "bounce_hold_days": ("GATEWAY_BOUNCE_HOLD_DAYS", parse_positive_float),
-    "workers": ("GATEWAY_WORKERS", parse_positive_int),
-    "delivery_max_attempts": ("GATEWAY_DELIVERY_MAX_ATTEMPTS", parse_positive_int),
-    "delivery_backoff_seconds": ("GATEWAY_DELIVERY_BACKOFF_SECONDS", parse_positive_float),
-    "secret": ("GATEWAY_SECRET", lambda _k, v: v),
-    "engineers": ("GATEWAY_ENGINEERS", parse_engineers),
-    "auto_close_days": ("GATEWAY_AUTO_CLOSE_DAYS", parse_positive_float),
-    "reopen_days": ("GATEWAY_REOPEN_DAYS", parse_positive_float),
-    "attach_max_bytes": ("GATEWAY_ATTACH_MAX_BYTES", parse_positive_int),
-    "attachment_url": ("GATEWAY_ATTACHMENT_URL", parse_text),
-    "show_engineer_address": ("GATEWAY_SHOW_ENGINEER_ADDRESS", parse_flag),
-    "imap": ("GATEWAY_IMAP_URL", parse_imap_url),
-    "imap_password_file": ("GATEWAY_IMAP_PASSWORD_FILE", parse_optional_path),
-    "imap_folder_done": ("GATEWAY_IMAP_FOLDER_DONE", parse_text),
-    "imap_poll_seconds": ("GATEWAY_IMAP_POLL_SECONDS", parse_positive_float),
-    "imap_oauth2_token_file": ("GATEWAY_IMAP_OAUTH2_TOKEN_FILE", parse_optional_path),
-    "imap_oauth2_token_command": ("GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND", parse_text),
-    "templates_dir": ("GATEWAY_TEMPLATES_DIR", lambda _k, v: Path(v)),
+
+
+class Key(NamedTuple):
+    """Where one setting goes: its section (None: `Settings` itself) and field, and how
+    its text is read."""
+
+    section: str | None
+    field: str
+    parse: Parser
+    variable: str = ""
+
+
+KEYS: dict[str, Key] = {
+    "data_dir": Key(None, "data_dir", parse_path),
+    "database_url": Key(None, "database_url", parse_text),
+    "secret": Key(None, "secret", parse_secret),
+    "workers": Key(None, "workers", parse_positive_int),
+    "batch_filing": Key(None, "batch_filing", parse_flag),
+    "smtp_listen": Key("listen", "smtp", parse_endpoint),
+    "lmtp_listen": Key("listen", "lmtp", parse_endpoint),
+    "support_address": Key("mailbox", "address", parse_address),
+    "support_name": Key("mailbox", "name", parse_text),
+    "subject_tag": Key("mailbox", "subject_tag", parse_text),
+    "max_message_bytes": Key("limits", "max_message_bytes", parse_positive_int),
+    "max_header_bytes": Key("limits", "max_header_bytes", parse_positive_int),
+    "max_headers": Key("limits", "max_headers", parse_positive_int),
+    "max_received_hops": Key("limits", "max_received_hops", parse_positive_int),
+    "max_mime_depth": Key("limits", "max_mime_depth", parse_positive_int),
+    "max_mime_parts": Key("limits", "max_mime_parts", parse_positive_int),
+    "max_inbound_attachment_bytes": Key(
+        "limits", "max_inbound_attachment_bytes", parse_positive_int
+    ),
+    "relay": Key("delivery", "relay", parse_endpoint),
+    "relay_connections": Key("delivery", "relay_connections", parse_positive_int),
+    "delivery_max_attempts": Key("delivery", "max_attempts", parse_positive_int),
+    "delivery_backoff_seconds": Key("delivery", "backoff_seconds", parse_positive_float),
+    "attach_to_notices_up_to_bytes": Key(
+        "notify", "attach_to_notices_up_to_bytes", parse_positive_int
+    ),
+    "attachment_url": Key("notify", "attachment_url", parse_text),
+    "show_engineer_address": Key("notify", "show_engineer_address", parse_flag),
+    "templates_dir": Key("notify", "templates_dir", parse_path),
+    "auto_mail_per_ticket": Key("loops", "auto_mail_per_ticket", parse_positive_int),
+    "auto_mail_per_hour": Key("loops", "auto_mail_per_hour", parse_positive_int),
+    "bounce_hold_days": Key("loops", "bounce_hold_days", parse_positive_float),
+    "engineers": Key("workflow", "engineers", parse_engineers),
+    "auto_close_days": Key("workflow", "auto_close_days", parse_positive_float),
+    "reopen_days": Key("workflow", "reopen_days", parse_positive_float),
+    "imap": Key("imap", "account", parse_imap_url, "GATEWAY_IMAP_URL"),
+    "imap_password_file": Key("imap", "password_file", parse_optional_path),
+    "imap_folder_done": Key("imap", "folder_done", parse_text),
+    "imap_poll_seconds": Key("imap", "poll_seconds", parse_positive_float),
+    "imap_oauth2_token_file": Key("imap", "oauth2_token_file", parse_optional_path),
+    "imap_oauth2_token_command": Key("imap", "oauth2_token_command", parse_text),
 }
+# Old names still read, with a line in the log: the two attachment sizes were easy to mix up.
+RENAMED = {
+    "max_attachment_bytes": "max_inbound_attachment_bytes",
+    "attach_max_bytes": "attach_to_notices_up_to_bytes",
+}
+
+
+def variable_of(name: str) -> str:
+    """The environment variable of the setting `name`."""
+    return (
+        KEYS[name].variable if name in KEYS and KEYS[name].variable else f"GATEWAY_{name.upper()}"
+    )
 
 
 def load_settings(
@@ -302,32 +402,47 @@ def load_settings(
     """Defaults, overlaid by the TOML file (if any), overlaid by the environment."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    path = config_file or _config_file_from(env)
+    path = config_file or config_file_from(env)
     if path is not None:
-        values.update(_read_toml(path))
-    for name, (variable, parser) in KEYS.items():
-        if variable in env:
-            values[name] = parser(variable, env[variable])
-    settings = Settings(**values)
-    if not settings.subject_tag:
-        raise ConfigError("GATEWAY_SUBJECT_TAG: must not be empty")
-    check_imap_login(settings)
+        values.update(read_toml(path))
+    values.update(read_environment(env))
+    settings = Settings().changed(**values)
+    check_settings(settings)
     return settings
 
 
-def check_imap_login(settings: Settings) -> None:
+def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment sets, by flat name; old names give way to new ones."""
+    values: dict[str, Any] = {}
+    for old, new in RENAMED.items():
+        if variable_of(old) in env:
+            log.warning("%s is deprecated: use %s", variable_of(old), variable_of(new))
+            values[new] = KEYS[new].parse(variable_of(old), env[variable_of(old)])
+    for name, key in KEYS.items():
+        if variable_of(name) in env:
+            values[name] = key.parse(variable_of(name), env[variable_of(name)])
+    return values
+
+
+def check_settings(settings: Settings) -> None:
+    if not settings.mailbox.subject_tag:
+        raise ConfigError("GATEWAY_SUBJECT_TAG: must not be empty")
+    check_imap_login(settings.imap)
+
+
+def check_imap_login(imap: Imap) -> None:
     """An IMAP mailbox needs exactly one way to log in, and a done folder of its own."""
-    if settings.imap is None:
+    if imap.account is None:
         return
-    if same_folder(settings.imap_folder_done, settings.imap.folder):
+    if same_folder(imap.folder_done, imap.account.folder):
         raise ConfigError(
             f"GATEWAY_IMAP_FOLDER_DONE: must differ from the folder read "
-            f"({settings.imap.folder}), or every move would be new mail"
+            f"({imap.account.folder}), or every move would be new mail"
         )
     ways = [
-        bool(settings.imap.password),
-        settings.imap_password_file is not None,
-        settings.imap_oauth2_token_file is not None or bool(settings.imap_oauth2_token_command),
+        bool(imap.account.password),
+        imap.password_file is not None,
+        imap.oauth2_token_file is not None or bool(imap.oauth2_token_command),
     ]
     if sum(ways) != 1:
         raise ConfigError(
@@ -336,25 +451,52 @@ def check_imap_login(settings: Settings) -> None:
         )
 
 
-def _config_file_from(env: Mapping[str, str]) -> Path | None:
+def config_file_from(env: Mapping[str, str]) -> Path | None:
     if "GATEWAY_CONFIG" in env:
         return Path(env["GATEWAY_CONFIG"])
     default = Path("gateway.toml")
     return default if default.is_file() else None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The settings the file sets, by flat name: top-level keys, or keys in a table named
+    after their section (by field or flat name). An old name gives way to its new one."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"GATEWAY_CONFIG: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"GATEWAY_CONFIG: {path} is not valid TOML: {exc}") from None
-    values: dict[str, Any] = {}
+    entries: list[tuple[str, Any]] = []
     for name, value in raw.items():
-        if name not in KEYS:
-            raise ConfigError(f"{path}: unknown setting {name!r}")
-        # A TOML list (of engineers) reads like the comma-separated environment form.
-        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-        values[name] = KEYS[name][1](f"{path}: {name}", text)
-    return values
+        if isinstance(value, dict) and name in SECTIONS:
+            entries += [(flat_name(path, name, key), item) for key, item in value.items()]
+        else:
+            entries.append((name, value))
+    # Old names first, so that the new ones, wherever they stand, win.
+    entries.sort(key=lambda entry: entry[0] not in RENAMED)
+    return dict(read_toml_value(path, name, value) for name, value in entries)
+
+
+def flat_name(path: Path, section: str, key: str) -> str:
+    """The flat name of `key` in the table `[section]`: a field name or a flat name."""
+    if key in KEYS or key in RENAMED:
+        return key
+    names = {item.field: name for name, item in KEYS.items() if item.section == section}
+    if key not in names:
+        raise ConfigError(f"{path}: unknown setting {key!r} in [{section}]")
+    return names[key]
+
+
+def read_toml_value(path: Path, name: str, value: Any) -> tuple[str, Any]:
+    if name in RENAMED:
+        log.warning("%s: %s is deprecated: use %s", path, name, RENAMED[name])
+        name = RENAMED[name]
+    if name not in KEYS:
+        raise ConfigError(f"{path}: unknown setting {name!r}")
+    # A TOML list (of engineers) reads like the comma-separated environment form.
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return name, KEYS[name].parse(f"{path}: {name}", text)
+
+
+SECTIONS = frozenset(key.section for key in KEYS.values() if key.section is not None)

@@ -7,17 +7,19 @@ never lost (as every MTA does). Failures back off exponentially; permanent
 (5xx) refusals and exhausted retries mark the row failed with the relay's answer, and put a
 `delivery_failed` event on its ticket in the same transaction, so `gateway show` tells.
 A database that is locked or down ends the round; its rows wait for the next one.
+smtplib's errors become `DeliveryDeferred` or `DeliveryRejected` in one place, `SmtpRelay`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mailbox
 import smtplib
 import time
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,10 +28,13 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from storage.models import Event, OutboxMail, OutboxState, utcnow
+from gateway.clock import Clock
+from gateway.config import Delivery
+from gateway.database import Sessions, transaction
+from gateway.errors import DatabaseUnavailable, DeliveryDeferred, DeliveryRejected
+from storage.models import SYSTEM_ACTOR, Event, EventKind, OutboxMail, OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +43,8 @@ LEASE = timedelta(minutes=5)
 SEND_WITHIN_LEASE = LEASE / 2
 MAX_BACKOFF = timedelta(hours=1)
 BATCH_SIZE = 50
-# The actor `workflow` records for changes nobody made by hand; the import table keeps
-# delivery from importing it.
-SYSTEM_ACTOR = "system"
 
-
-class DeliveryFailed(Exception):
-    """A send failed; `permanent` when retrying cannot help."""
-
-    def __init__(self, reason: str, permanent: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
+DeliveryFailure = DeliveryDeferred | DeliveryRejected
 
 
 class Transport(Protocol):
@@ -60,26 +55,40 @@ class Transport(Protocol):
 class SmtpRelay:
     """One SMTP connection to the relay, opened on first use and reused for a batch."""
 
-    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host: str, port: int, timeout: float = 30.0, name: str = "relay") -> None:
+        self.host, self.port, self.timeout, self.name = host, port, timeout, name
         self.connection: smtplib.SMTP | None = None
 
     def send(self, mail_from: str, recipient: str, content: bytes) -> None:
+        with self.answered("unreachable", recipient):
+            self.connected().sendmail(mail_from, [recipient], content)
+
+    def greet(self) -> None:
+        """Whether the server answers at all: connect, say NOOP, leave."""
+        with self.answered("does not greet"):
+            self.connected().noop()
+        self.close()
+
+    def connected(self) -> smtplib.SMTP:
+        if self.connection is None:
+            self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        return self.connection
+
+    @contextlib.contextmanager
+    def answered(self, failing: str, recipient: str = "") -> Iterator[None]:
+        """smtplib's failures as ours: a refusal by its code, anything else as `failing`."""
         try:
-            if self.connection is None:
-                self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            self.connection.sendmail(mail_from, [recipient], content)
+            yield
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients[recipient]
-            raise DeliveryFailed(f"{code} {as_text(reply)}", code >= 500) from exc
+            raise refusal(code, reply) from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
-            reason = f"{exc.smtp_code} {as_text(exc.smtp_error)}"
-            raise DeliveryFailed(reason, exc.smtp_code >= 500) from exc
+            raise refusal(exc.smtp_code, exc.smtp_error) from exc
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            reason = f"relay {self.host}:{self.port} unreachable: {exc}"
-            raise DeliveryFailed(reason, False) from exc
+            server = f"{self.name} {self.host}:{self.port}"
+            raise DeliveryDeferred(f"{server} {failing}: {exc}") from exc
 
     def close(self) -> None:
         if self.connection is not None:
@@ -90,8 +99,10 @@ class SmtpRelay:
             self.connection = None
 
 
-def as_text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+def refusal(code: int, reply: bytes | str) -> DeliveryFailure:
+    """The relay's answer as our error: permanent for 5xx, else to be tried again."""
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    return (DeliveryRejected if code >= 500 else DeliveryDeferred)(f"{code} {text}")
 
 
 class MaildirDrop:
@@ -125,38 +136,36 @@ class Dispatcher:
     """
 
     def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        transports: Sequence[Transport],
-        max_attempts: int,
-        backoff_seconds: float,
+        self, sessions: Sessions, transports: Sequence[Transport], settings: Delivery, clock: Clock
     ) -> None:
         self.sessions = sessions
         self.transports = list(transports)
-        self.max_attempts = max_attempts
-        self.backoff = timedelta(seconds=backoff_seconds)
+        self.retries = Retries(settings.max_attempts, timedelta(seconds=settings.backoff_seconds))
+        self.clock = clock
         self.lanes = (
             ThreadPoolExecutor(len(self.transports), "delivery")
             if len(self.transports) > 1
             else None
         )
 
-    def deliver_due(self, now: datetime | None = None) -> DeliveryReport:
-        """Send every row due at `now` (in batches); returns the counts."""
+    def deliver_due(self) -> DeliveryReport:
+        """Send every row due now (in batches); returns the counts."""
         tally: Counter[str] = Counter()
         try:
-            while claimed := self.claim(now or utcnow()):
+            while claimed := self.claim(self.clock.now()):
                 tally.update(self.send_batch(claimed))
-        except OperationalError as exc:
+        except DatabaseUnavailable as exc:
             # Locked or down: claimed rows keep their lease and come back when it ends.
-            log.warning("delivery waits for the database: %s", exc.orig)
+            log.warning("delivery waits for the database: %s", exc.reason)
         finally:
             for transport in self.transports:
                 transport.close()
         return DeliveryReport(tally["sent"], tally["retry"], tally["failed"])
 
     def claim(self, now: datetime) -> list[ClaimedMail]:
-        with self.sessions.begin() as session:
+        # The lease keeps other workers off these rows in real time, whatever `now` is.
+        leased_until = self.clock.wall_time() + LEASE
+        with transaction(self.sessions) as session:
             rows = session.scalars(
                 select(OutboxMail)
                 .where(OutboxMail.state == OutboxState.PENDING, OutboxMail.next_attempt_at <= now)
@@ -165,7 +174,7 @@ class Dispatcher:
                 .with_for_update(skip_locked=True)
             ).all()
             for row in rows:
-                row.next_attempt_at = now + LEASE
+                row.next_attempt_at = leased_until
             return [ClaimedMail(row.id, row.mail_from, row.recipient, row.content) for row in rows]
 
     def send_batch(self, claimed: list[ClaimedMail]) -> Counter[str]:
@@ -179,19 +188,16 @@ class Dispatcher:
         sent = [row_id for lane_sent, _ in results for row_id in lane_sent]
         failures = [failure for _, lane_failures in results for failure in lane_failures]
         tally: Counter[str] = Counter(sent=len(sent))
-        with self.sessions.begin() as session:
+        with transaction(self.sessions) as session:
+            now = self.clock.now()
             if sent:
                 session.execute(
                     update(OutboxMail)
                     .where(OutboxMail.id.in_(sent))
-                    .values(
-                        state=OutboxState.SENT, sent_at=utcnow(), attempts=OutboxMail.attempts + 1
-                    )
+                    .values(state=OutboxState.SENT, sent_at=now, attempts=OutboxMail.attempts + 1)
                 )
             for row_id, failure in failures:
-                tally[
-                    record_failure(session, row_id, failure, self.max_attempts, self.backoff)
-                ] += 1
+                tally[self.retries.record(session, row_id, failure, now)] += 1
         return tally
 
 
@@ -207,10 +213,10 @@ class ClaimedMail:
 
 def send_lane(
     transport: Transport, rows: list[ClaimedMail], lease_ends: float
-) -> tuple[list[int], list[tuple[int, DeliveryFailed]]]:
+) -> tuple[list[int], list[tuple[int, DeliveryFailure]]]:
     """Send `rows` in order over `transport`: the ids sent, and the failures."""
     sent: list[int] = []
-    failures: list[tuple[int, DeliveryFailed]] = []
+    failures: list[tuple[int, DeliveryFailure]] = []
     for row in rows:
         if time.monotonic() > lease_ends:
             # A slow relay: the rest of the batch may be claimed by another worker soon,
@@ -218,30 +224,35 @@ def send_lane(
             break
         try:
             transport.send(row.mail_from, row.recipient, row.content)
-        except DeliveryFailed as exc:
+        except (DeliveryDeferred, DeliveryRejected) as exc:
             failures.append((row.id, exc))
         else:
             sent.append(row.id)
     return sent, failures
 
 
-def record_failure(
-    session: Session, row_id: int, failure: DeliveryFailed, max_attempts: int, backoff: timedelta
-) -> str:
-    """Back the row off for another try, or give it up; "retry" or "failed"."""
-    row = session.get_one(OutboxMail, row_id)
-    row.attempts += 1
-    row.last_error = failure.reason
-    if failure.permanent or row.attempts >= max_attempts:
-        give_up(session, row)
-        return "failed"
-    delay = min(backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
-    row.next_attempt_at = utcnow() + delay
-    log.info("outbox %s to %s: retry in %s (%s)", row.id, row.recipient, delay, failure.reason)
-    return "retry"
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """How often and how soon a mail the relay did not take is tried again."""
+
+    max_attempts: int
+    backoff: timedelta
+
+    def record(self, session: Session, row_id: int, failure: DeliveryFailure, now: datetime) -> str:
+        """Back the row off for another try, or give it up; "retry" or "failed"."""
+        row = session.get_one(OutboxMail, row_id)
+        row.attempts += 1
+        row.last_error = failure.reason
+        if isinstance(failure, DeliveryRejected) or row.attempts >= self.max_attempts:
+            give_up(session, row, now)
+            return "failed"
+        delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
+        row.next_attempt_at = now + delay
+        log.info("outbox %s to %s: retry in %s (%s)", row.id, row.recipient, delay, failure.reason)
+        return "retry"
 
 
-def give_up(session: Session, row: OutboxMail) -> None:
+def give_up(session: Session, row: OutboxMail, now: datetime) -> None:
     """Mark `row` failed and say so on its ticket, where the engineers will look."""
     row.state = OutboxState.FAILED
     log.warning("outbox %s to %s failed: %s", row.id, row.recipient, row.last_error)
@@ -249,8 +260,9 @@ def give_up(session: Session, row: OutboxMail) -> None:
         session.add(
             Event(
                 ticket_id=row.ticket_id,
-                type="delivery_failed",
+                type=EventKind.DELIVERY_FAILED,
                 actor=SYSTEM_ACTOR,
+                at=now,
                 detail=f"mail to {row.recipient} not delivered after {row.attempts} "
                 f"attempt(s): {row.last_error}",
             )

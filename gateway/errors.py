@@ -1,23 +1,37 @@
 """The gateway's errors, each carrying how it is answered.
 
-Every error knows its SMTP reply (code and enhanced status), its CLI exit code and a reason
-that names the problem. `smtp_inbound` turns them into SMTP replies, `cli` into exit codes;
-after the spool has a message, `pipeline` turns them into a quarantine reason.
+Every error has a reason that names the problem and a CLI exit code; the ones a receiver
+answers over SMTP also carry their reply (`SmtpAnswer`). `smtp_inbound` turns those into
+replies, `cli` turns every error into an exit code, and after the spool has a message the
+executor turns them into a quarantine reason. Foreign errors are mapped into this tree in
+one place per library: SQLAlchemy's in `database`, smtplib's in `delivery`
+(`SmtpRelay.answered`), imapclient's and the IMAP connection's in `imap_inbound`
+(`mailbox_errors`), and the file system's where the spool takes or keeps a message in
+`spool` (`spool_failure`).
 
-    GatewayError
-    ├── ConfigError            a setting is missing or wrong           exit 78
-    ├── MessageRefused         permanent refusal of a message (5xx)
-    │   ├── MessageTooLarge    552 5.3.4
-    │   ├── MalformedMessage   554 5.6.0
-    │   ├── MailLoop           554 5.4.6 (too many Received: hops)
-    │   ├── OverLimit          554 5.6.0 (a configured limit on headers or MIME)
-    │   └── UnknownRecipient   550 5.1.1
-    ├── TemporaryFailure       try again later (4xx)                   exit 75
-    │   ├── SpoolUnavailable   451 4.3.0
-    │   │   └── SpoolFull      452 4.3.1 (the disk or quota is full)
-    │   └── DatabaseUnavailable 451 4.3.0
-    ├── InvalidTransition      the state machine refused a change
-    └── TicketNotFound         no ticket with that number              exit 1
+    GatewayError                                                          exit 1
+    ├── ConfigError             a setting is missing or wrong             exit 78
+    │   └── MailboxLoginRefused the IMAP server refused the login
+    ├── UsageError              a command asks for what cannot be done
+    ├── NotFound                no such ticket, stored file or quarantined message
+    ├── ChangeRefused           the workflow will not make a change
+    │   ├── InvalidTransition   the state machine does not allow it
+    │   └── CommandRefused      a well-formed command that does not apply now
+    ├── MessageRefused          refused for good; SMTP 554 5.6.0          exit 65
+    │   ├── MessageTooLarge     552 5.3.4
+    │   ├── MalformedMessage    554 5.6.0
+    │   ├── MailLoop            554 5.4.6 (too many Received: hops)
+    │   ├── OverLimit           554 5.6.0 (a configured limit on headers or MIME)
+    │   └── UnknownRecipient    550 5.1.1
+    ├── TemporaryFailure        try again later                           exit 75
+    │   ├── SpoolUnavailable    451 4.3.0
+    │   │   └── SpoolFull       452 4.3.1 (the disk or quota is full)
+    │   ├── ServerError         451 4.3.0 (a failure nobody answered on purpose)
+    │   ├── DatabaseUnavailable the database is locked or down
+    │   ├── MailboxUnavailable  the IMAP server is down or went away
+    │   └── DeliveryDeferred    the relay said "later", or cannot be reached
+    ├── WriteConflict           another writer stored the same row first
+    └── DeliveryRejected        the relay refused a recipient for good
 """
 
 from __future__ import annotations
@@ -35,13 +49,19 @@ EX_CONFIG = 78
 class GatewayError(Exception):
     """Base of every error the gateway answers on purpose."""
 
-    smtp_code: ClassVar[int] = 451
-    enhanced_status: ClassVar[str] = "4.3.0"
     exit_code: ClassVar[int] = 1
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SmtpAnswer:
+    """What an error a receiver answers says to the SMTP client."""
+
+    smtp_code: ClassVar[int]
+    enhanced_status: ClassVar[str]
+    reason: str
 
     def smtp_reply(self) -> str:
         """The reply line an SMTP client sees; the reason is kept to one line, and bytes
@@ -55,7 +75,31 @@ class ConfigError(GatewayError):
     exit_code = EX_CONFIG
 
 
-class MessageRefused(GatewayError):
+class MailboxLoginRefused(ConfigError):
+    pass
+
+
+class UsageError(GatewayError):
+    pass
+
+
+class NotFound(GatewayError):
+    pass
+
+
+class ChangeRefused(GatewayError):
+    pass
+
+
+class InvalidTransition(ChangeRefused):
+    pass
+
+
+class CommandRefused(ChangeRefused):
+    pass
+
+
+class MessageRefused(SmtpAnswer, GatewayError):
     smtp_code = 554
     enhanced_status = "5.6.0"
     exit_code = EX_DATAERR
@@ -67,22 +111,17 @@ class MessageTooLarge(MessageRefused):
 
 
 class MalformedMessage(MessageRefused):
-    smtp_code = 554
-    enhanced_status = "5.6.0"
+    pass
 
 
 class MailLoop(MessageRefused):
     """More `Received:` hops than any sane path has (RFC 5321 6.3)."""
 
-    smtp_code = 554
     enhanced_status = "5.4.6"
 
 
 class OverLimit(MessageRefused):
     """A configured limit on the message's structure (headers, MIME parts, attachments)."""
-
-    smtp_code = 554
-    enhanced_status = "5.6.0"
 
 
 class UnknownRecipient(MessageRefused):
@@ -91,13 +130,12 @@ class UnknownRecipient(MessageRefused):
 
 
 class TemporaryFailure(GatewayError):
-    smtp_code = 451
-    enhanced_status = "4.3.0"
     exit_code = EX_TEMPFAIL
 
 
-class SpoolUnavailable(TemporaryFailure):
-    pass
+class SpoolUnavailable(SmtpAnswer, TemporaryFailure):
+    smtp_code = 451
+    enhanced_status = "4.3.0"
 
 
 class SpoolFull(SpoolUnavailable):
@@ -107,16 +145,33 @@ class SpoolFull(SpoolUnavailable):
     enhanced_status = "4.3.1"
 
 
+class ServerError(SmtpAnswer, TemporaryFailure):
+    smtp_code = 451
+    enhanced_status = "4.3.0"
+
+
 class DatabaseUnavailable(TemporaryFailure):
     """The database is locked or down; whatever was spooled waits for it."""
 
 
-class InvalidTransition(GatewayError):
-    pass
+class MailboxUnavailable(TemporaryFailure):
+    """The IMAP server cannot be reached, said BYE, or would not hand over a message."""
 
 
-class TicketNotFound(GatewayError):
-    pass
+class DeliveryDeferred(TemporaryFailure):
+    """The relay answered 4xx, or could not be reached: the mail is tried again later."""
+
+
+class WriteConflict(GatewayError):
+    """A unique constraint broke: another process stored the same row first."""
+
+
+class DeliveryRejected(GatewayError):
+    """The relay refused the recipient for good (5xx): retrying cannot help."""
+
+
+# What a receiver answers on purpose; anything else is a `ServerError`.
+SMTP_ANSWERED = (MessageRefused, SpoolUnavailable)
 
 
 def internal_error(exc: Exception) -> str:

@@ -9,7 +9,8 @@ The folder's UIDVALIDITY and UIDs live in `imap_folders`. The first read of a fo
 read after a new UIDVALIDITY, when the folder was recreated) takes what is unread and records
 the rest as a baseline, so a mailbox's history is not turned into tickets; from then on
 every new UID is taken, read or not. IDLE is used when the server has it, so new mail is
-spooled within a second or two; otherwise the folder is polled.
+spooled within a second or two; otherwise the folder is polled. imapclient's and the socket's
+errors become `MailboxUnavailable` (or `MailboxLoginRefused`) in one place, `mailbox_errors()`.
 
 Of several gateways sharing one data directory, one reads a given mailbox at a time: it
 holds an exclusive `flock` on a file named after the mailbox (`alone()`); the others wait,
@@ -29,18 +30,24 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from gateway.config import ImapAccount
-from gateway.errors import ConfigError, GatewayError, MessageRefused, TemporaryFailure
-from gateway.spool import Spool
+from gateway.clock import Clock
+from gateway.config import Imap, ImapAccount
+from gateway.database import Sessions, reading, transaction
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    MailboxLoginRefused,
+    MailboxUnavailable,
+    MessageRefused,
+)
+from gateway.spool import IntakeSource, Spool
 from storage.models import ImapFolder
 
 log = logging.getLogger(__name__)
@@ -62,18 +69,17 @@ TAKE_OVER_SECONDS = 5.0
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError)
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """How to log in: a password, or an OAuth2 access token from a file or a command."""
+@contextmanager
+def mailbox_errors(account: ImapAccount) -> Iterator[None]:
+    """Raise imapclient's and the connection's failures as `MailboxUnavailable`."""
+    try:
+        yield
+    except CONNECTION_ERRORS as exc:
+        raise unavailable(account, describe(exc)) from exc
 
-    password: str = ""
-    password_file: Path | None = None
-    token_file: Path | None = None
-    token_command: str = ""
 
-
-class ConnectionLost(Exception):
-    """The server said BYE, closed the connection, or would not hand over a message."""
+def unavailable(account: ImapAccount, detail: str) -> MailboxUnavailable:
+    return MailboxUnavailable(f"IMAP server {account} unavailable: {detail}")
 
 
 class MailboxReader:
@@ -81,22 +87,21 @@ class MailboxReader:
 
     def __init__(
         self,
-        account: ImapAccount,
-        credentials: Credentials,
+        settings: Imap,
         spool: Spool,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         support_address: str,
-        done_folder: str = "",
-        poll_seconds: float = 60.0,
+        clock: Clock,
         on_spooled: Callable[[], None] = lambda: None,
     ) -> None:
-        self.account = account
-        self.credentials = credentials
+        assert settings.account is not None
+        self.account: ImapAccount = settings.account
+        self.settings = settings
+        self.done_folder = settings.folder_done
         self.spool = spool
         self.sessions = sessions
         self.support_address = support_address
-        self.done_folder = done_folder
-        self.poll_seconds = poll_seconds
+        self.clock = clock
         self.on_spooled = on_spooled
         # The folder's UIDNEXT when it was last selected.
         self.uidnext = 0
@@ -107,11 +112,8 @@ class MailboxReader:
 
     def poll_once(self) -> int:
         """Connect, spool every new message, disconnect; the number spooled."""
-        try:
-            with self.connection() as client:
-                return self.drain(client)
-        except CONNECTION_ERRORS as exc:
-            raise TemporaryFailure(f"IMAP server {self.account} unavailable: {exc}") from exc
+        with self.connection() as client:
+            return self.drain(client)
 
     def drain(self, client: IMAPClient) -> int:
         """Spool every message not read yet, then flag or move what has been spooled."""
@@ -166,17 +168,17 @@ class MailboxReader:
         if fetched is None or b"BODY[]" not in fetched:
             if client.search(["UID", str(uid)]):
                 # Still there: never commit a UID whose message we do not have.
-                raise ConnectionLost(f"the server did not hand over UID {uid}")
+                raise unavailable(self.account, f"the server did not hand over UID {uid}")
             return  # Expunged by another client since the search: nothing to own.
         raw = bytes(fetched[b"BODY[]"])
         sender = envelope_sender(raw)
         recipients = [self.support_address]
         try:
-            self.spool.accept(raw, sender, recipients, "imap")
+            self.spool.accept(raw, sender, recipients, IntakeSource.IMAP)
         except MessageRefused as exc:
             # Over IMAP there is nobody to refuse it to: keep it, with the reason.
             log.warning("IMAP UID %s quarantined: %s", uid, exc.reason)
-            self.spool.keep_refused(raw, sender, recipients, "imap", exc.reason)
+            self.spool.keep_refused(raw, sender, recipients, IntakeSource.IMAP, exc.reason)
 
     def finish(self, client: IMAPClient, uids: list[int]) -> None:
         """Mark spooled messages done on the server: moved, or flagged `\\Seen`."""
@@ -197,7 +199,7 @@ class MailboxReader:
 
     def folder_state(self, uidvalidity: int) -> tuple[int, int] | None:
         """(baseline UID, last UID taken) under this UIDVALIDITY; None to read afresh."""
-        with self.sessions() as session:
+        with reading(self.sessions) as session:
             folder = self.folder_row(session)
             if folder is None:
                 return None
@@ -213,13 +215,13 @@ class MailboxReader:
 
     def remember(self, uidvalidity: int, uid: int) -> None:
         """Commit that `uid` is spooled; only after this may it be flagged or moved."""
-        with self.sessions.begin() as session:
+        with transaction(self.sessions) as session:
             folder = self.current_row(session, uidvalidity)
             folder.last_uid = max(folder.last_uid, uid)
 
     def remember_baseline(self, uidvalidity: int, uid: int) -> None:
         """After a first read: everything up to `uid` has been looked at."""
-        with self.sessions.begin() as session:
+        with transaction(self.sessions) as session:
             folder = self.current_row(session, uidvalidity)
             folder.baseline_uid = folder.last_uid = max(folder.last_uid, uid, 0)
 
@@ -233,6 +235,7 @@ class MailboxReader:
             session.add(folder)
         elif folder.uidvalidity != uidvalidity:
             folder.uidvalidity, folder.baseline_uid, folder.last_uid = uidvalidity, 0, 0
+        folder.updated_at = self.clock.now()
         return folder
 
     def folder_row(self, session: Session) -> ImapFolder | None:
@@ -249,12 +252,18 @@ class MailboxReader:
     @contextmanager
     def connection(self) -> Iterator[IMAPClient]:
         """A logged-in client; a refused login is a `ConfigError` naming the setting."""
-        client = IMAPClient(
-            self.account.host,
-            self.account.port,
-            ssl=self.account.tls,
-            timeout=SOCKET_TIMEOUT_SECONDS,
-        )
+        with mailbox_errors(self.account):
+            client = IMAPClient(
+                self.account.host,
+                self.account.port,
+                ssl=self.account.tls,
+                timeout=SOCKET_TIMEOUT_SECONDS,
+            )
+        with mailbox_errors(self.account), self.logged_in(client):
+            yield client
+
+    @contextmanager
+    def logged_in(self, client: IMAPClient) -> Iterator[None]:
         try:
             self.log_in(client)
             if not client.folder_exists(self.account.folder):
@@ -264,7 +273,7 @@ class MailboxReader:
                 )
             if self.done_folder and not client.folder_exists(self.done_folder):
                 client.create_folder(self.done_folder)
-            yield client
+            yield
         finally:
             try:
                 client.logout()
@@ -272,36 +281,39 @@ class MailboxReader:
                 client.shutdown()
 
     def log_in(self, client: IMAPClient) -> None:
-        credentials = self.credentials
+        settings = self.settings
+        by_token = bool(settings.oauth2_token_file or settings.oauth2_token_command)
         try:
-            if credentials.token_file or credentials.token_command:
+            if by_token:
                 client.oauth2_login(self.account.user, self.oauth2_token())
             else:
                 client.login(self.account.user, self.password())
         except LoginError as exc:
             setting = (
                 "GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND"
-                if credentials.token_file or credentials.token_command
+                if by_token
                 else "GATEWAY_IMAP_PASSWORD_FILE"
-                if credentials.password_file
+                if settings.password_file
                 else "GATEWAY_IMAP_URL"
             )
-            raise ConfigError(
+            raise MailboxLoginRefused(
                 f"{setting}: {self.account.host} refused the login of "
                 f"{self.account.user!r}: {describe(exc)}"
             ) from None
 
     def password(self) -> str:
-        if self.credentials.password_file is None:
-            return self.credentials.password
-        return read_secret_file("GATEWAY_IMAP_PASSWORD_FILE", self.credentials.password_file)
+        if self.settings.password_file is None:
+            return self.account.password
+        return read_secret_file("GATEWAY_IMAP_PASSWORD_FILE", self.settings.password_file)
 
     def oauth2_token(self) -> str:
-        if self.credentials.token_file is not None:
-            return read_secret_file("GATEWAY_IMAP_OAUTH2_TOKEN_FILE", self.credentials.token_file)
+        if self.settings.oauth2_token_file is not None:
+            return read_secret_file(
+                "GATEWAY_IMAP_OAUTH2_TOKEN_FILE", self.settings.oauth2_token_file
+            )
         try:
             done = subprocess.run(
-                self.credentials.token_command,
+                self.settings.oauth2_token_command,
                 shell=True,
                 check=True,
                 capture_output=True,
@@ -362,26 +374,28 @@ class MailboxReader:
                     "IMAP intake: %s (trying again in %.0fs)", exc.reason, LOGIN_RETRY_SECONDS
                 )
                 stop.wait(LOGIN_RETRY_SECONDS)
-            except (*CONNECTION_ERRORS, ConnectionLost, GatewayError, SQLAlchemyError) as exc:
-                stop.wait(outage.began(exc))
+            except GatewayError as exc:  # the server, the spool or the database
+                stop.wait(outage.began(exc.reason))
             except Exception as exc:  # Keep reading mail whatever went wrong; say what.
                 log.exception("IMAP intake failed unexpectedly")
-                stop.wait(outage.began(exc))
+                stop.wait(outage.began(f"IMAP {self.account} failed: {describe(exc)}"))
 
     def follow(self, client: IMAPClient, stop: threading.Event, outage: Outage) -> None:
         """On one connection: spool what is new, then wait for more."""
         can_idle = client.has_capability("IDLE")
         if not can_idle:
-            log.info("%s offers no IDLE; polling every %.0fs", self.account, self.poll_seconds)
+            log.info(
+                "%s offers no IDLE; polling every %.0fs", self.account, self.settings.poll_seconds
+            )
         while not stop.is_set():
             self.drain(client)
             outage.ended()  # Only a whole pass proves the mailbox usable again.
             if self.arrived_meanwhile(client):
                 continue
             if can_idle:
-                wait_in_idle(client, stop)
+                wait_in_idle(client, stop, self.account)
             else:
-                stop.wait(self.poll_seconds)
+                stop.wait(self.settings.poll_seconds)
 
     def arrived_meanwhile(self, client: IMAPClient) -> bool:
         """Whether mail arrived while the folder was being read: its notification may
@@ -390,7 +404,7 @@ class MailboxReader:
         return int(status.get(b"UIDNEXT", 0)) > self.uidnext
 
 
-def wait_in_idle(client: IMAPClient, stop: threading.Event) -> None:
+def wait_in_idle(client: IMAPClient, stop: threading.Event, account: ImapAccount) -> None:
     """Wait in IDLE until the server reports a change, `stop` is set or it is time to renew."""
     client.idle()
     renew_at = time.monotonic() + IDLE_RENEW_SECONDS
@@ -401,13 +415,13 @@ def wait_in_idle(client: IMAPClient, stop: threading.Event) -> None:
             started = time.monotonic()
             responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
             if any(isinstance(r, tuple) and b"BYE" in r for r in responses):
-                raise ConnectionLost("the server said BYE")
+                raise unavailable(account, "the server said BYE")
             if responses:
                 return
             # idle_check swallows EOF: a socket that is readable yet yields no response
             # before the timeout is a connection the server (or a middlebox) has dropped.
             if time.monotonic() - started < IDLE_CHECK_SECONDS / 2:
-                raise ConnectionLost("the connection was closed")
+                raise unavailable(account, "the connection was closed")
     finally:
         client.idle_done()
 
@@ -438,13 +452,11 @@ class Outage:
         self.since: float | None = None
         self.attempts = 0
 
-    def began(self, exc: BaseException) -> float:
-        """Note a failed attempt; the seconds to wait before the next."""
+    def began(self, reason: str) -> float:
+        """Note a failed attempt and why; the seconds to wait before the next."""
         if self.since is None:
             self.since = time.monotonic()
-            log.warning(
-                "IMAP %s unavailable (%s); reconnecting with backoff", self.what, describe(exc)
-            )
+            log.warning("%s; trying again with backoff", reason)
         self.attempts += 1
         return float(min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self.attempts - 1)))
 

@@ -33,14 +33,20 @@ FIELD_AFTER_LINE_BREAK = re.compile(rb"\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[TtDd]")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The limits on a message; `Settings` takes its defaults from here."""
+    """The limits on a message (`settings.limits`)."""
 
+    # Largest message accepted over SMTP/LMTP/ingest, in bytes (answered with 552).
+    max_message_bytes: int = 40 * 1024 * 1024
+    # Header block and field count; larger headers are refused (552 / 554) before `250`.
     max_header_bytes: int = 256 * 1024
     max_headers: int = 1000
+    # More `Received:` fields than this means a mail loop: refused with 554 5.4.6.
     max_received_hops: int = 50
+    # MIME nesting and part count, and the size of one attachment of an inbound message;
+    # over them after `250`, the message is quarantined with the reason.
     max_mime_depth: int = 30
     max_mime_parts: int = 500
-    max_attachment_bytes: int = 35 * 1024 * 1024
+    max_inbound_attachment_bytes: int = 35 * 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()
@@ -79,7 +85,7 @@ def check_field_sizes(header: bytes) -> None:
 
 def parameter_fields(data: bytes) -> Iterator[re.Match[bytes]]:
     """Every Content-Type and Content-Disposition field of `data` with its folded lines, in
-    order: 0.24 ms for 100 KB, where FIELD alone took 1.9 ms."""
+    order; only where a line break lets one start, as FIELD alone would try every byte."""
     candidates = (found.start() + 1 for found in FIELD_AFTER_LINE_BREAK.finditer(data))
     for at in itertools.chain((0,), candidates):
         field = FIELD.match(data, at)
@@ -105,8 +111,8 @@ def check_structure(message: Message, limits: Limits) -> None:
 
 def check_attachments(sizes: Sequence[tuple[str, int]], limits: Limits) -> None:
     for filename, size in sizes:
-        if size > limits.max_attachment_bytes:
+        if size > limits.max_inbound_attachment_bytes:
             raise OverLimit(
                 f"attachment {filename!r} of {size} bytes exceeds the limit of "
-                f"{limits.max_attachment_bytes} bytes"
+                f"{limits.max_inbound_attachment_bytes} bytes"
             )

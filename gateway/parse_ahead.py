@@ -1,13 +1,13 @@
 """Parsing ahead: a child process parses the next batch while the worker files this one.
 
-Parsing is about a third of a worker's CPU and needs no database, so on a machine with a
-core to spare it need not wait its turn. The child reads each message from its spool entry
-itself, copies it into the blob store (`Spool.keep_raw`, whose fsyncs then wait beside the
-worker's filing, not in it) and sends back what `parse_message` made of it; the worker
-files the results in order. The child exits when the worker's end of its socket closes, so
-a worker that dies never leaves it behind; a child that dies is started again, and
-meanwhile the worker parses for itself. A batch too large to be worth the copy between
-processes is parsed in the worker, as everything is when there is no child
+Parsing is a large share of a worker's CPU (`bench/README.md`) and needs no database, so on
+a machine with a core to spare it need not wait its turn. The child reads each message from
+its spool entry itself, copies it into the blob store (`Spool.keep_raw`, whose fsyncs then
+wait beside the worker's filing, not in it) and sends back what `parse_message` made of it;
+the executor files the results in order. The child exits when the worker's end of its
+socket closes, so a worker that dies never leaves it behind; a child that dies is started
+again, and meanwhile the worker parses for itself. A batch too large to be worth the copy
+between processes is parsed in the worker, as everything is when there is no child
 (`InlineParser`).
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Protocol, cast
 
-from gateway.errors import GatewayError, internal_error
+from gateway.errors import GatewayError, SpoolUnavailable, internal_error
 from gateway.limits import Limits
 from gateway.parsing import ParsedMail, parse_message
 from gateway.spool import Receipt, Spool
@@ -43,44 +43,52 @@ CHILD_MAIN = "import sys; from gateway.parse_ahead import serve; serve(int(sys.a
 
 
 @dataclass(frozen=True, slots=True)
-class Parsed:
-    """What parsing made of one message: the mail, or why it was refused."""
+class Readable:
+    """The message, parsed."""
 
-    mail: ParsedMail | None
-    refusal: str = ""
+    mail: ParsedMail
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why the message cannot be read; it is quarantined with the reason."""
+
+    reason: str
     # An exception no refusal explains, formatted for the worker's log.
     trace: str = ""
-    # Why the raw message could not be kept (a full disk): not the message's fault, so it
-    # waits in the spool.
-    unavailable: str = ""
 
 
-Results = Callable[[], list[Parsed]]
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """Why the raw message could not be kept (a full disk): not the message's fault, so it
+    waits in the spool."""
+
+    reason: str
+
+
+ParseResult = Readable | Refused | Unavailable
+Results = Callable[[], list[ParseResult]]
 
 
 class Parser(Protocol):
     def submit(self, receipts: Sequence[Receipt]) -> Results:
-        """Start parsing `receipts`; the callable returns one `Parsed` for each, in order."""
+        """Start parsing `receipts`; the callable returns one result for each, in order."""
         ...
 
 
-def parse_spooled(spool: Spool, receipt: Receipt, limits: Limits) -> Parsed:
+def parse_spooled(spool: Spool, receipt: Receipt, limits: Limits) -> ParseResult:
     """Keep `receipt`'s raw message in the blob store, then parse it."""
     try:
         raw = spool.raw(receipt)
         try:
             spool.keep_raw(receipt, raw)
-        except OSError as exc:
-            return Parsed(
-                None,
-                unavailable=f"cannot store {receipt.spool_id} in the blob "
-                f"store: {exc.strerror or exc}",
-            )
-        return Parsed(parse_message(raw, limits))
+        except SpoolUnavailable as exc:
+            return Unavailable(exc.reason)
+        return Readable(parse_message(raw, limits))
     except GatewayError as exc:
-        return Parsed(None, exc.reason)
+        return Refused(exc.reason)
     except Exception as exc:  # Never lose a message we answered 250 for.
-        return Parsed(None, internal_error(exc), traceback.format_exc())
+        return Refused(internal_error(exc), traceback.format_exc())
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +101,7 @@ class InlineParser:
     def submit(self, receipts: Sequence[Receipt]) -> Results:
         return lambda: self.parse(receipts)
 
-    def parse(self, receipts: Sequence[Receipt]) -> list[Parsed]:
+    def parse(self, receipts: Sequence[Receipt]) -> list[ParseResult]:
         return [parse_spooled(self.spool, receipt, self.limits) for receipt in receipts]
 
 
@@ -123,12 +131,12 @@ class ParserProcess:
         number = self.submitted
         return lambda: self.receive(number, receipts)
 
-    def receive(self, number: int, receipts: Sequence[Receipt]) -> list[Parsed]:
+    def receive(self, number: int, receipts: Sequence[Receipt]) -> list[ParseResult]:
         try:
             while self.connection is not None:
                 answered, results = self.connection.recv()
                 if answered == number:  # Earlier answers belong to batches given up on.
-                    return cast(list[Parsed], results)
+                    return cast(list[ParseResult], results)
         except Exception as exc:  # Whatever became of the child, the worker can parse.
             self.failed(exc)
         return self.inline.submit(receipts)()

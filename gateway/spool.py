@@ -2,16 +2,13 @@
 
 `accept()` writes one queue entry, `queue/<spool id>.msg`: a line holding the receipt
 (envelope sender, recipients, source, time, the raw message's SHA-256) and then the raw
-message, fsynced with its directory. Only then may a receiver say `250`. One file costs two
-fsyncs; a receipt beside a blob, each with its directory, cost four, and on a busy disk
-those flushes were most of the spool's share of the time before the reply.
+message, fsynced with its directory. Only then may a receiver say `250`. One file, not a
+receipt beside a blob, so that the `250` waits for as few flushes as it can.
 
-The pipeline takes receipts from the queue, copies each raw message into the
+The executor takes receipts from the queue, copies each raw message into the
 content-addressed blob store (`keep_raw()`, while the batch before is filed) and after its
 database commit calls `done()`; a message that fails is moved to `quarantine/` with its
 reason, and `replay()` puts it back. The raw message stays in the blob store forever.
-Entries spooled by earlier versions, `<spool id>.json` with the raw message already in the
-blob store, are read as well.
 
 Several gateway processes may share one spool (one data directory on a shared volume): a
 worker `claim()`s a queue entry with an exclusive `flock` before filing it, so each entry is
@@ -21,19 +18,20 @@ filed by one worker at a time, and the kernel releases the lock of a worker that
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import fcntl
 import json
 import os
 import secrets
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gateway.clock import Clock
 from gateway.errors import MalformedMessage, MessageTooLarge, SpoolFull, SpoolUnavailable
-from gateway.limits import DEFAULT_LIMITS, Limits, check_header
+from gateway.limits import Limits, check_header
 from storage.blobs import (
     BlobStore,
     fsync_directory,
@@ -52,9 +50,18 @@ NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 # The receipt line and the raw message after it.
 ENTRY_SUFFIX = ".msg"
-# Only the receipt, the raw message already in the blob store: what earlier versions wrote.
-RECEIPT_ONLY_SUFFIX = ".json"
-ENTRY_SUFFIXES = (ENTRY_SUFFIX, RECEIPT_ONLY_SUFFIX)
+REASON_SUFFIX = ".reason"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class IntakeSource(enum.StrEnum):
+    """How a message reached the spool."""
+
+    SMTP = "smtp"
+    LMTP = "lmtp"
+    IMAP = "imap"
+    # `gateway ingest`, for MTA pipes
+    INGEST = "ingest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,34 +70,29 @@ class Receipt:
 
     spool_id: str
     raw_sha256: str
-    source: str
+    source: IntakeSource
     # The envelope sender: "" is the null reverse-path (bounces), None means not known
     # (a pipe that did not pass it).
     mail_from: str | None
     recipients: tuple[str, ...]
     received_at: datetime
     size: int
-    # Whether the queue entry holds the raw message (else it is only in the blob store).
-    raw_in_entry: bool = True
 
     @property
     def entry_name(self) -> str:
-        suffix = ENTRY_SUFFIX if self.raw_in_entry else RECEIPT_ONLY_SUFFIX
-        return f"{self.spool_id}{suffix}"
+        return f"{self.spool_id}{ENTRY_SUFFIX}"
 
 
 class Spool:
     """The queue and quarantine directories beside the blob store that holds the bytes."""
 
-    def __init__(
-        self, root: Path, blobs: BlobStore, max_message_bytes: int, limits: Limits = DEFAULT_LIMITS
-    ) -> None:
+    def __init__(self, root: Path, blobs: BlobStore, limits: Limits, clock: Clock) -> None:
         self.root = root
         self.queue_dir = root / "queue"
         self.quarantine_dir = root / "quarantine"
         self.blobs = blobs
-        self.max_message_bytes = max_message_bytes
         self.limits = limits
+        self.clock = clock
 
     def prepare(self) -> None:
         """Create the spool's directories; an unusable spool is a temporary failure."""
@@ -103,35 +105,41 @@ class Spool:
     def sweep(self) -> int:
         """Remove the temporary files killed processes left; the number removed. It walks
         the whole blob store, so `serve` does it once at start, not every command."""
+        cutoff = self.clock.wall_time().timestamp() - STALE_TEMPORARY_SECONDS
         return sum(
-            remove_stale_temporary_files(directory, STALE_TEMPORARY_SECONDS)
+            remove_stale_temporary_files(directory, cutoff)
             for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root)
         )
 
     def accept(
-        self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
+        self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: IntakeSource
     ) -> Receipt:
         """Take ownership of `raw`: when this returns, the message survives a crash."""
-        check_acceptable(raw, self.max_message_bytes)
+        check_acceptable(raw, self.limits.max_message_bytes)
         check_header(raw, self.limits)
-        receipt = new_receipt(raw, mail_from, recipients, source)
+        receipt = new_receipt(raw, self.envelope(mail_from, recipients, source))
         try:
             write_durably(self.queue_dir / receipt.entry_name, entry_pieces(receipt, raw))
         except OSError as exc:
-            raise spool_failure(exc) from exc
+            raise spool_failure(exc, "cannot write the spool") from exc
         return receipt
 
     def keep_refused(
-        self, raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str, reason: str
+        self,
+        raw: bytes,
+        mail_from: str | None,
+        recipients: Sequence[str],
+        source: IntakeSource,
+        reason: str,
     ) -> Receipt:
         """Quarantine a message `accept()` refuses when there is nobody to refuse it to (a
         mailbox read over IMAP): kept with its reason, never dropped."""
-        receipt = new_receipt(raw, mail_from, recipients, source)
+        receipt = new_receipt(raw, self.envelope(mail_from, recipients, source))
         try:
-            write_durably(self.quarantine_dir / f"{receipt.spool_id}.reason", reason.encode())
+            write_durably(self.reason_path(receipt.spool_id), reason.encode())
             write_durably(self.quarantine_dir / receipt.entry_name, entry_pieces(receipt, raw))
         except OSError as exc:
-            raise spool_failure(exc) from exc
+            raise spool_failure(exc, "cannot write the spool") from exc
         return receipt
 
     def pending(self) -> list[Receipt]:
@@ -158,7 +166,7 @@ class Spool:
         """Quarantined receipts with their reasons, oldest first."""
         entries = []
         for path in entries_in(self.quarantine_dir):
-            reason_file = path.with_suffix(".reason")
+            reason_file = path.with_suffix(REASON_SUFFIX)
             reason = reason_file.read_text("utf-8") if reason_file.exists() else ""
             entries.append((self._load(path), reason))
         return entries
@@ -185,22 +193,23 @@ class Spool:
 
     def raw(self, receipt: Receipt) -> bytes:
         """The raw message: from its queue (or quarantine) entry, else the blob store."""
-        if receipt.raw_in_entry:
-            for directory in (self.queue_dir, self.quarantine_dir):
-                with contextlib.suppress(FileNotFoundError):
-                    return raw_of_entry(directory / receipt.entry_name)
+        for directory in (self.queue_dir, self.quarantine_dir):
+            with contextlib.suppress(FileNotFoundError):
+                return raw_of_entry(directory / receipt.entry_name)
         return self.blobs.get(receipt.raw_sha256)
 
     def keep_raw(self, receipt: Receipt, raw: bytes) -> None:
         """Copy the raw message into the blob store, durably: the tickets filed from it
         refer to it there, and `done()` removes the entry that held it."""
-        if receipt.raw_in_entry:
-            blob = self.blobs.path_for(receipt.raw_sha256)
+        blob = self.blobs.path_for(receipt.raw_sha256)
+        try:
             if blob.exists():
                 # Maybe a writer killed between its rename and its directory's fsync.
                 fsync_directory(blob.parent)
             else:
                 self.blobs.put(raw, receipt.raw_sha256)
+        except OSError as exc:
+            raise spool_failure(exc, f"cannot store {receipt.spool_id} in the blob store") from exc
 
     def done(self, receipt: Receipt) -> None:
         """The pipeline committed what it made of `receipt`; forget the queue entry."""
@@ -209,55 +218,69 @@ class Spool:
     def quarantine(self, receipt: Receipt, reason: str) -> None:
         """Park `receipt` with its reason until someone replays it."""
         name = receipt.entry_name
-        write_durably(self.quarantine_dir / f"{receipt.spool_id}.reason", reason.encode())
+        write_durably(self.reason_path(receipt.spool_id), reason.encode())
         if (self.queue_dir / name).exists():
             os.replace(self.queue_dir / name, self.quarantine_dir / name)
             fsync_directory(self.quarantine_dir)
         elif not (self.quarantine_dir / name).exists():
-            # Not in the queue: only the blob store holds the message, so the receipt
-            # alone is what there is to park.
-            write_durably(
-                self.quarantine_dir / f"{receipt.spool_id}{RECEIPT_ONLY_SUFFIX}",
-                encode_receipt(receipt),
-            )
+            # Its entry left the queue unfiled (removed by hand, say): park a copy from the
+            # blob store, if the bytes are there at all; the reason is kept either way.
+            with contextlib.suppress(FileNotFoundError):
+                raw = self.raw(receipt)
+                write_durably(self.quarantine_dir / name, entry_pieces(receipt, raw))
 
     def replay(self, spool_id: str) -> Receipt:
         """Move a quarantined receipt back to the queue."""
-        entries = [self.quarantine_dir / f"{spool_id}{suffix}" for suffix in ENTRY_SUFFIXES]
-        source = next((entry for entry in entries if entry.exists()), entries[0])
+        source = self.quarantine_dir / f"{spool_id}{ENTRY_SUFFIX}"
         receipt = self._load(source)
         os.replace(source, self.queue_dir / source.name)
         fsync_directory(self.queue_dir)
-        (self.quarantine_dir / f"{spool_id}.reason").unlink(missing_ok=True)
+        self.reason_path(spool_id).unlink(missing_ok=True)
         return receipt
 
+    def envelope(
+        self, mail_from: str | None, recipients: Sequence[str], source: IntakeSource
+    ) -> Envelope:
+        return Envelope(
+            mail_from, tuple(recipients), source, self.clock.now(), self.clock.wall_time()
+        )
+
+    def reason_path(self, spool_id: str) -> Path:
+        return self.quarantine_dir / f"{spool_id}{REASON_SUFFIX}"
+
     def _load(self, path: Path) -> Receipt:
-        if path.suffix == RECEIPT_ONLY_SUFFIX:
-            return decode_receipt(path.read_bytes(), raw_in_entry=False)
         with open(path, "rb") as entry:
-            return decode_receipt(entry.readline(), raw_in_entry=True)
+            return decode_receipt(entry.readline())
 
 
 def entries_in(directory: Path) -> list[Path]:
     """The entries in a queue or quarantine directory, oldest first (ids start with the
-    time), whichever version wrote them."""
-    return sorted(
-        (path for suffix in ENTRY_SUFFIXES for path in directory.glob(f"*{suffix}")),
-        key=lambda path: path.stem,
-    )
+    time)."""
+    return sorted(directory.glob(f"*{ENTRY_SUFFIX}"), key=lambda path: path.stem)
 
 
-def new_receipt(
-    raw: bytes, mail_from: str | None, recipients: Sequence[str], source: str
-) -> Receipt:
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a receiver knows of a message besides its bytes, and when it arrived: `at` by
+    the clock, `arrived` by the wall clock, whose order spool ids keep."""
+
+    mail_from: str | None
+    recipients: tuple[str, ...]
+    source: IntakeSource
+    at: datetime
+    arrived: datetime
+
+
+def new_receipt(raw: bytes, envelope: Envelope) -> Receipt:
     sha256 = sha256_hex(raw)
+    nanoseconds = (envelope.arrived - EPOCH) // timedelta(microseconds=1) * 1000
     return Receipt(
-        spool_id=f"{time.time_ns():x}-{sha256[:12]}-{secrets.token_hex(3)}",
+        spool_id=f"{nanoseconds:x}-{sha256[:12]}-{secrets.token_hex(3)}",
         raw_sha256=sha256,
-        source=source,
-        mail_from=mail_from,
-        recipients=tuple(recipients),
-        received_at=datetime.now(UTC),
+        source=envelope.source,
+        mail_from=envelope.mail_from,
+        recipients=envelope.recipients,
+        received_at=envelope.at,
         size=len(raw),
     )
 
@@ -283,9 +306,10 @@ def is_same_file(path: Path, fd: int) -> bool:
         return False
 
 
-def spool_failure(exc: OSError) -> SpoolUnavailable:
-    """The temporary failure a receiver answers when the spool cannot take a message."""
-    reason = f"cannot write the spool: {exc.strerror or exc}"
+def spool_failure(exc: OSError, what: str) -> SpoolUnavailable:
+    """What the file system said, as the temporary failure a receiver answers: the spool
+    cannot take the message now."""
+    reason = f"{what}: {exc.strerror or exc}"
     return SpoolFull(reason) if exc.errno in NO_ROOM else SpoolUnavailable(reason)
 
 
@@ -315,15 +339,14 @@ def encode_receipt(receipt: Receipt) -> bytes:
     ).encode()
 
 
-def decode_receipt(data: bytes, raw_in_entry: bool) -> Receipt:
+def decode_receipt(data: bytes) -> Receipt:
     fields = json.loads(data)
     return Receipt(
         spool_id=fields["spool_id"],
         raw_sha256=fields["raw_sha256"],
-        source=fields["source"],
+        source=IntakeSource(fields["source"]),
         mail_from=fields["mail_from"],
         recipients=tuple(fields["recipients"]),
         received_at=datetime.fromisoformat(fields["received_at"]),
         size=fields["size"],
-        raw_in_entry=raw_in_entry,
     )

@@ -9,6 +9,7 @@ Anything else opens a new ticket.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,9 +17,22 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.bounces import returned_ticket
+from gateway.inbound import Inbound
 from gateway.parsing import ParsedMail
 from gateway.tokens import read_token, token_in_address
-from storage.models import Direction, Message, Participant, Ticket
+from storage.models import Message, Participant, Ticket
+
+
+class ThreadMethod(enum.StrEnum):
+    """How a message's ticket was found; receipts record it ("threaded by token")."""
+
+    TOKEN = "token"
+    IN_REPLY_TO = "in-reply-to"
+    REFERENCES = "references"
+    RETURNED_MESSAGE = "returned-message"
+    SUBJECT_TAG = "subject-tag"
+    NEW = "new"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,53 +40,61 @@ class ThreadMatch:
     """The ticket a message joins (None: a new one), how it was found, and via whose token."""
 
     ticket_id: int | None
-    method: str
+    method: ThreadMethod
     participant_id: int | None = None
 
+    @property
+    def token_participant_id(self) -> int | None:
+        """Whose reply token the message came through: only a token proves who wrote."""
+        return self.participant_id if self.method is ThreadMethod.TOKEN else None
 
-NEW_TICKET = ThreadMatch(None, "new")
+
+NEW_TICKET = ThreadMatch(None, ThreadMethod.NEW)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRules:
+    """What finding a ticket needs from the settings."""
+
+    secret: bytes
+    support_address: str
+    subject_tag: str
 
 
 def subject_tag_pattern(tag: str) -> re.Pattern[str]:
     return re.compile(rf"\[\s*{re.escape(tag)}\s*#\s*(\d{{1,12}})\s*\]", re.IGNORECASE)
 
 
-def find_ticket(
-    session: Session,
-    mail: ParsedMail,
-    recipients: Iterable[str],
-    secret: bytes,
-    support_address: str,
-    subject_tag: str,
-) -> ThreadMatch:
-    """Decide which ticket `mail` belongs to; see the module docstring for the order."""
+def find_ticket(session: Session, inbound: Inbound, rules: ThreadRules) -> ThreadMatch:
+    """Decide which ticket `inbound` belongs to; see the module docstring for the order."""
+    mail = inbound.mail
     return (
-        match_token(session, recipients, secret, support_address)
+        match_token(session, inbound.recipients, rules)
         or match_headers(session, mail)
         or match_returned(session, mail)
-        or match_subject_tag(session, mail, subject_tag)
+        or match_subject_tag(session, mail, rules.subject_tag)
         or NEW_TICKET
     )
 
 
 def match_token(
-    session: Session, recipients: Iterable[str], secret: bytes, support_address: str
+    session: Session, recipients: Iterable[str], rules: ThreadRules
 ) -> ThreadMatch | None:
     for address in recipients:
-        text = token_in_address(address, support_address)
-        token = read_token(secret, text) if text else None
+        text = token_in_address(address, rules.support_address)
+        token = read_token(rules.secret, text) if text else None
         if token is None:
             continue
         participant = session.get(Participant, token.participant_id)
         if participant is not None and participant.ticket_id == token.ticket_id:
-            return ThreadMatch(token.ticket_id, "token", participant.id)
+            return ThreadMatch(token.ticket_id, ThreadMethod.TOKEN, participant.id)
     return None
 
 
 def match_headers(session: Session, mail: ParsedMail) -> ThreadMatch | None:
     # In-Reply-To names the direct parent; References is oldest first, so read it backwards.
-    candidates = [("in-reply-to", m) for m in mail.in_reply_to]
-    candidates += [("references", m) for m in reversed(mail.references)]
+    candidates = [(ThreadMethod.IN_REPLY_TO, m) for m in mail.in_reply_to]
+    candidates += [(ThreadMethod.REFERENCES, m) for m in reversed(mail.references)]
     for method, message_id in candidates:
         if message_id == mail.message_id:
             continue
@@ -86,15 +108,8 @@ def match_headers(session: Session, mail: ParsedMail) -> ThreadMatch | None:
 
 def match_returned(session: Session, mail: ParsedMail) -> ThreadMatch | None:
     """A bounce of one of our own mails belongs to that mail's ticket."""
-    returned = mail.report.returned_message_ids if mail.report else ()
-    if not returned:
-        return None
-    ticket_id = session.scalars(
-        select(Message.ticket_id)
-        .where(Message.message_id.in_(returned), Message.direction == Direction.OUT)
-        .limit(1)
-    ).first()
-    return ThreadMatch(ticket_id, "returned-message") if ticket_id is not None else None
+    ticket_id = returned_ticket(session, mail)
+    return ThreadMatch(ticket_id, ThreadMethod.RETURNED_MESSAGE) if ticket_id else None
 
 
 def match_subject_tag(session: Session, mail: ParsedMail, subject_tag: str) -> ThreadMatch | None:
@@ -111,4 +126,4 @@ def match_subject_tag(session: Session, mail: ParsedMail, subject_tag: str) -> T
     ).first()
     if participant is None:
         return None
-    return ThreadMatch(ticket.id, "subject-tag", participant.id)
+    return ThreadMatch(ticket.id, ThreadMethod.SUBJECT_TAG, participant.id)

@@ -1,24 +1,24 @@
 """Time-based work: a resolved ticket the customer has not answered closes by itself.
 
-`run_due(now)` takes the time as an argument, so tests and `gateway due --now` can run the
-work of any moment without waiting. Each ticket is closed in its own transaction with its
-notifications, and rows are claimed with `FOR UPDATE SKIP LOCKED` where the database has
-it, so several gateway processes never close one ticket twice.
+`run_due()` acts as of the injected clock's time, so `gateway due --now T` and the tests
+run the work of any moment without waiting. Each ticket is closed in its own transaction
+with its notifications, and rows are claimed with `FOR UPDATE SKIP LOCKED` where the
+database has it, so several gateway processes never close one ticket twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.clock import Clock
+from gateway.database import Sessions, reading, transaction
+from gateway.errors import DatabaseUnavailable
 from gateway.notifications import Notifier
 from gateway.workflow import close_if_unanswered
-from storage.models import Ticket, TicketStatus, utcnow
+from storage.models import Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -27,35 +27,31 @@ class Timers:
     """Runs the work that falls due with the passing of time."""
 
     def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        notifier: Notifier,
-        auto_close_after: timedelta,
-        clock: Callable[[], datetime] = utcnow,
+        self, sessions: Sessions, notifier: Notifier, auto_close_after: timedelta, clock: Clock
     ) -> None:
         self.sessions = sessions
         self.notifier = notifier
         self.auto_close_after = auto_close_after
         self.clock = clock
 
-    def run_due(self, now: datetime | None = None) -> list[int]:
+    def run_due(self) -> list[int]:
         """Close every resolved ticket left unanswered too long; returns their numbers.
 
         A database that is locked or down ends the round early; the rest wait for the next.
         """
-        now = now or self.clock()
+        now = self.clock.now()
         closed = []
         try:
             for ticket_id in self.overdue(now):
                 if self.close(ticket_id, now):
                     closed.append(ticket_id)
-        except OperationalError as exc:
-            log.warning("time-based work waits for the database: %s", exc.orig)
+        except DatabaseUnavailable as exc:
+            log.warning("time-based work waits for the database: %s", exc.reason)
         return closed
 
     def overdue(self, now: datetime) -> list[int]:
         cutoff = now - self.auto_close_after
-        with self.sessions() as session:
+        with reading(self.sessions) as session:
             return list(
                 session.scalars(
                     select(Ticket.id)
@@ -67,7 +63,7 @@ class Timers:
             )
 
     def close(self, ticket_id: int, now: datetime) -> bool:
-        with self.sessions.begin() as session:
+        with transaction(self.sessions) as session:
             ticket = session.scalars(
                 select(Ticket).where(Ticket.id == ticket_id).with_for_update(skip_locked=True)
             ).first()

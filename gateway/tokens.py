@@ -63,6 +63,16 @@ def plus_part(address: str, support_address: str) -> str | None:
     return suffix
 
 
+def is_support_address(address: str, support_address: str) -> bool:
+    """The support address or any `local+anything@domain` form of it, in any case."""
+    return plus_part(address, support_address) is not None
+
+
+def is_gateway_side(address: str, support_address: str, engineers: frozenset[str]) -> bool:
+    """The support address (any form of it) or an engineer's: never a customer."""
+    return address.lower() in engineers or is_support_address(address, support_address)
+
+
 def token_in_address(address: str, support_address: str) -> str | None:
     """The `+token` part of a recipient at the support address, if it has one."""
     return plus_part(address, support_address) or None

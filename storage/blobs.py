@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,12 +51,12 @@ def write_durably(path: Path, data: bytes | Sequence[bytes]) -> None:
     fsync_directory(path.parent)
 
 
-def remove_stale_temporary_files(directory: Path, older_than_seconds: float) -> int:
+def remove_stale_temporary_files(directory: Path, cutoff: float) -> int:
     """Delete `write_durably` temporary files a killed process left; the number removed.
 
-    Only old ones: a younger one may belong to a write in progress in another process.
+    Only those last written before `cutoff` (a POSIX time): a younger one may belong to a
+    write in progress in another process.
     """
-    cutoff = time.time() - older_than_seconds
     removed = 0
     for leftover in directory.rglob(".*.tmp"):
         try:

@@ -37,10 +37,6 @@ NAMING_CONVENTION = {
 }
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them without an offset)."""
 
@@ -103,12 +99,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _enum(cls: type[enum.Enum]) -> Enum:
+def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
     # Store the readable value ("open"), not the member name ("OPEN").
     return Enum(
         cls,
         values_callable=lambda members: [m.value for m in members],
-        length=16,
+        length=length,
         native_enum=False,
         validate_strings=True,
     )
@@ -127,6 +123,32 @@ class Priority(enum.Enum):
     P2 = "P2"
     P3 = "P3"
     P4 = "P4"
+
+
+class EventKind(enum.StrEnum):
+    """What one event on a ticket's trail records."""
+
+    CREATED = "created"
+    FOLLOWED_UP = "followed_up"
+    MESSAGE_ADDED = "message_added"
+    AUTOMATIC_REPLY = "automatic_reply"
+    UNVERIFIED_MESSAGE = "unverified_message"
+    REPLIED = "replied"
+    NOTE_ADDED = "note_added"
+    STATUS_CHANGED = "status_changed"
+    REOPENED = "reopened"
+    CONFIRMED = "confirmed"
+    AUTO_CLOSED = "auto_closed"
+    PRIORITY_CHANGED = "priority_changed"
+    ASSIGNED = "assigned"
+    ESCALATED = "escalated"
+    BOUNCED = "bounced"
+    MAIL_SUPPRESSED = "mail_suppressed"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+# The actor of changes nobody made by hand (auto-close, suppressed or failed mail).
+SYSTEM_ACTOR = "system"
 
 
 class Direction(enum.Enum):
@@ -171,11 +193,11 @@ class Ticket(Base):
     tier: Mapped[str] = mapped_column(BoundedString(2), default="L1")
     reopen_count: Mapped[int] = mapped_column(default=0)
     # When the status last changed: auto-close and the reopen window count from here.
-    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The closed ticket this one follows up, when a reply came after the reopen window.
     follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", cascade="all, delete-orphan"
@@ -222,7 +244,7 @@ class Message(Base):
     automatic: Mapped[bool] = mapped_column(default=False)
     # Internal: notes and engineers' mail that was not relayed; never shown to the customer.
     internal: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     attachments: Mapped[list[Attachment]] = relationship(
@@ -254,8 +276,8 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    type: Mapped[str] = mapped_column(BoundedString(32))
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    type: Mapped[EventKind] = mapped_column(_enum(EventKind, length=32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(BoundedString(320))
     from_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
     to_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
@@ -284,9 +306,9 @@ class OutboxMail(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(StorableText(), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     ticket: Mapped[Ticket | None] = relationship()
@@ -310,7 +332,7 @@ class Receipt(Base):
     mail_from: Mapped[str] = mapped_column(BoundedString(320))
     recipients: Mapped[str] = mapped_column(StorableText())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     outcome: Mapped[ReceiptOutcome] = mapped_column(_enum(ReceiptOutcome))
     reason: Mapped[str] = mapped_column(StorableText(), default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
@@ -338,7 +360,7 @@ class ImapFolder(Base):
     # change) was.
     baseline_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AddressHold(Base):
@@ -352,4 +374,4 @@ class AddressHold(Base):
     reason: Mapped[str] = mapped_column(StorableText(), default="")
     # The ticket whose mail bounced.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

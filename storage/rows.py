@@ -1,26 +1,202 @@
-"""New rows written with plain inserts, and kept as ORM objects as if they had been loaded.
+"""The writes that bypass the unit of work (plain inserts and deletes), and every hand on
+the session's identity map, each behind a named function.
 
-The unit of work's flush costs several times the INSERT itself for each new object: it
-sorts the session's changes, orders the mappers and syncs foreign keys row by row. A new
-ticket's rows (the ticket, its participants, first message, attachments and event) are
-written together and only depend on each other, so `insert_as_loaded` writes each with one
-statement and then hands the objects to the session, which tracks later changes to them as
-usual.
-
-A savepoint rolled back after them takes their rows back but leaves them in the session,
-which only forgets objects its own flush inserted: the caller expunges them then, or the
-next row to get the same key could not be attached.
+The unit of work's flush does more than the INSERT itself for each new object: it sorts the
+session's changes, orders the mappers and syncs foreign keys row by row. A new ticket's rows
+only depend on each other, and a queued mail's and a receipt's rows are never read back as
+objects while a message is filed, so they are written with plain statements
+(`bench/README.md` has what that saves).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Insert, Table, insert, inspect
+from sqlalchemy import Insert, Table, bindparam, delete, func, insert, inspect, select
 from sqlalchemy.orm import Mapper, RelationshipDirection, Session, make_transient_to_detached
 
-from storage.models import Base
+from storage.models import (
+    AddressHold,
+    Base,
+    Direction,
+    Message,
+    OutboxMail,
+    OutboxState,
+    ReceiptOutcome,
+    Ticket,
+)
+from storage.models import Receipt as ReceiptTable
+
+# Statements built once: making one costs more than running it.
+STORE_OUTGOING = insert(Base.metadata.tables["messages"]).returning(Message.id)
+QUEUE_OUTBOX = insert(Base.metadata.tables["outbox"])
+RECORD_RECEIPT = insert(Base.metadata.tables["receipts"]).returning(
+    Base.metadata.tables["receipts"].c.id
+)
+# What the loop protection needs to know about one address, in one round trip: a hold on
+# it, and the automatic mail it got on this ticket and in the last hour.
+_HELD = (AddressHold.address == bindparam("address")) & (AddressHold.until > bindparam("now"))
+MAIL_ALLOWANCE = select(
+    select(AddressHold.reason).where(_HELD).limit(1).scalar_subquery(),
+    select(AddressHold.until).where(_HELD).limit(1).scalar_subquery(),
+    select(func.count())
+    .where(
+        OutboxMail.recipient == bindparam("address"), OutboxMail.ticket_id == bindparam("ticket_id")
+    )
+    .scalar_subquery(),
+    select(func.count())
+    .where(OutboxMail.recipient == bindparam("address"), OutboxMail.created_at > bindparam("since"))
+    .scalar_subquery(),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    """A rendered mail to one recipient: its message on the ticket and its outbox row."""
+
+    message_id: str
+    from_address: str
+    from_name: str
+    recipient: str
+    subject: str
+    text: str
+    # To an engineer: never shown to the customer.
+    internal: bool
+    content: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRecord:
+    """The receipt row of one spooled message: what became of it."""
+
+    spool_id: str
+    raw_sha256: str
+    dedupe_key: str | None
+    source: str
+    mail_from: str
+    recipients: str
+    received_at: datetime
+    processed_at: datetime
+    outcome: ReceiptOutcome
+    reason: str
+    ticket_id: int | None
+    message_pk: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What the loop protection knows of one address now."""
+
+    held_because: str | None
+    held_until: datetime | None
+    on_ticket: int
+    last_hour: int
+
+
+def add_new_ticket(session: Session, ticket: Ticket, *rows: Base) -> None:
+    """Insert a new ticket and its first rows (each after the ones it points to), as if
+    they had been loaded: the session tracks later changes to them as usual."""
+    insert_as_loaded(session, ticket, *rows)
+
+
+def assign_ids(session: Session) -> None:
+    """Write pending changes, so new rows have their ids (ticket numbers, reply tokens)."""
+    session.flush()
+
+
+def forget_rolled_back(session: Session) -> None:
+    """Let go of every object after a savepoint was rolled back.
+
+    A savepoint takes back the rows `insert_as_loaded` wrote but leaves their objects in
+    the session, which only forgets objects its own flush inserted; the next row to get
+    the same key could not be attached. Everything the session holds is flushed, so
+    letting go of all of it loses nothing."""
+    session.expunge_all()
+
+
+def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
+    """Store `mail` as an outgoing message of `ticket` and queue it for delivery; the
+    message's row id."""
+    session.flush()  # The ticket they point to must exist first.
+    connection = session.connection()
+    message_pk: int = connection.execute(
+        STORE_OUTGOING,
+        {
+            "ticket_id": ticket.id,
+            "direction": Direction.OUT,
+            "message_id": mail.message_id,
+            "from_address": mail.from_address,
+            "from_name": mail.from_name,
+            "to_addresses": mail.recipient,
+            "subject": mail.subject,
+            "text": mail.text,
+            "raw_sha256": None,
+            "automatic": True,
+            "internal": mail.internal,
+            "created_at": mail.created_at,
+        },
+    ).scalar_one()
+    connection.execute(
+        QUEUE_OUTBOX,
+        {
+            "ticket_id": ticket.id,
+            "message_pk": message_pk,
+            "mail_from": mail.from_address,
+            "recipient": mail.recipient,
+            "content": mail.content,
+            "state": OutboxState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": mail.created_at,
+            "last_error": "",
+            "created_at": mail.created_at,
+            "sent_at": None,
+        },
+    )
+    # The ticket's loaded messages no longer list all its mail: threading reads them.
+    session.expire(ticket, ["messages"])
+    return message_pk
+
+
+def record_receipt(session: Session, record: ReceiptRecord) -> int:
+    """Write the receipt row; its id. The ticket and message it points to must be written
+    already (`assign_ids`)."""
+    values = {name: getattr(record, name) for name in ReceiptRecord.__dataclass_fields__}
+    row_id: int = session.connection().execute(RECORD_RECEIPT, values).scalar_one()
+    return row_id
+
+
+def forget_receipt(session: Session, receipt_id: int) -> None:
+    """Delete a receipt row: a message replayed from quarantine is filed afresh."""
+    session.execute(delete(ReceiptTable).where(ReceiptTable.id == receipt_id))
+
+
+def forget_receipts_of(session: Session, spool_id: str) -> None:
+    """Delete the receipt rows of one spool entry, before it is recorded again."""
+    session.execute(delete(ReceiptTable).where(ReceiptTable.spool_id == spool_id))
+
+
+def mail_allowance(session: Session, address: str, ticket_id: int, now: datetime) -> Allowance:
+    """A hold on `address`, and how much automatic mail it got on the ticket and lately."""
+    # Run on the connection: it reads plain columns, so the ORM's execution path would
+    # only add cost; the outbox rows it counts are written the same way.
+    session.flush()
+    row = (
+        session.connection()
+        .execute(
+            MAIL_ALLOWANCE,
+            {
+                "address": address,
+                "now": now,
+                "ticket_id": ticket_id,
+                "since": now - timedelta(hours=1),
+            },
+        )
+        .one()
+    )
+    return Allowance(*row)
 
 
 @dataclass(frozen=True, slots=True)

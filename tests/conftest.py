@@ -12,6 +12,7 @@ import email
 import email.policy
 import email.utils
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -22,7 +23,8 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any
@@ -32,8 +34,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from gateway.app import Gateway, build_gateway, serve
+from gateway.clock import Clock
 from gateway.config import Endpoint, Engineer, Settings
 from gateway.parsing import mime
+from gateway.tokens import is_support_address
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema
 from tests.dovecot import Dovecot, TokenIntrospection
@@ -253,7 +257,7 @@ def bare_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, sink: Sink, database_url: str) -> Settings:
-    return Settings(
+    return Settings().changed(
         data_dir=tmp_path / "var",
         database_url=database_url,
         smtp_listen=Endpoint("127.0.0.1", free_port()),
@@ -321,14 +325,26 @@ class RunningGateway:
         sender: str = "customer@example.org",
     ) -> dict[str, Any]:
         """Send over SMTP to the gateway's listener, as a mail client's MTA would."""
-        assert self.settings.smtp_listen is not None
+        endpoint = self.settings.listen.smtp
+        assert endpoint is not None
         raw = message if isinstance(message, bytes) else message.as_bytes()
-        with smtplib.SMTP(self.settings.smtp_listen.host, self.settings.smtp_listen.port) as smtp:
+        with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
             refused: dict[str, Any] = smtp.sendmail(sender, recipients or [SUPPORT], raw)
             return refused
 
     def session(self) -> Any:
         return self.gateway.sessions()
+
+    def due_at(self, moment: datetime) -> list[int]:
+        """`gateway due --now MOMENT`: the time-based work of that moment and the mail it
+        sends, run here; the tickets it closed."""
+        stages = build_gateway(self.settings, Clock.at(moment))
+        try:
+            closed = stages.timers.run_due()
+            stages.dispatcher.deliver_due()
+            return closed
+        finally:
+            stages.engine.dispose()
 
     def count(self, model: Any) -> int:
         with self.session() as session:
@@ -363,20 +379,107 @@ class RunningGateway:
         wait_until(idle, timeout, "the gateway to go idle")
 
 
+class DirectGateway:
+    """The gateway's stages in this process, without listeners or workers: `send` spools a
+    message as the SMTP listener would, files it and delivers what it caused before it
+    returns. For tests of decisions (threading, the workflow, confirmations), where a
+    listener and worker processes would add only time; the same helpers as
+    `RunningGateway`."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade_schema(settings.effective_database_url)
+        self.gateway: Gateway = build_gateway(settings, clock)
+
+    def start(self) -> DirectGateway:
+        return self
+
+    def stop(self) -> None:
+        self.gateway.engine.dispose()
+
+    def send(
+        self,
+        message: EmailMessage | bytes,
+        recipients: list[str] | None = None,
+        sender: str = "customer@example.org",
+    ) -> dict[str, Any]:
+        """Spool, file and deliver as a listener and a worker would; what SMTP would refuse
+        (recipients other than the support address) is returned, as `sendmail` does."""
+        wanted = recipients or [SUPPORT]
+        accepted = [r for r in wanted if is_support_address(r, self.settings.mailbox.address)]
+        refused = {r: (550, b"5.1.1 no such mailbox here") for r in wanted if r not in accepted}
+        self.gateway.spool.accept(as_sent_over_smtp(message), sender, accepted, "smtp")
+        self.gateway.executor.drain()
+        self.gateway.dispatcher.deliver_due()
+        return refused
+
+    session = RunningGateway.session
+    count = RunningGateway.count
+    tickets = RunningGateway.tickets
+    receipts = RunningGateway.receipts
+    due_at = RunningGateway.due_at
+
+    def wait_for_receipts(self, count: int, timeout: float = 15.0) -> list[Receipt]:
+        receipts = self.receipts()
+        assert len(receipts) >= count, f"{len(receipts)} receipts, not {count}"
+        return receipts
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        self.gateway.executor.drain()
+        self.gateway.dispatcher.deliver_due()
+
+
+def as_sent_over_smtp(message: EmailMessage | bytes) -> bytes:
+    """The bytes a listener receives for `message` from `smtplib`: every line ending CRLF,
+    the last one too."""
+    raw = message if isinstance(message, bytes) else message.as_bytes()
+    raw = re.sub(rb"\r\n|\n|\r", b"\r\n", raw)
+    return raw if raw.endswith(b"\r\n") else raw + b"\r\n"
+
+
 @pytest.fixture
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
+def make_direct_gateway(settings: Settings) -> Iterator[Callable[..., DirectGateway]]:
+    """The stages in this process, with some settings changed."""
+    started: list[DirectGateway] = []
+
+    def start(clock: Clock | None = None, **changes: Any) -> DirectGateway:
+        direct = DirectGateway(settings.changed(**changes), clock)
+        started.append(direct)
+        return direct
+
+    yield start
+    for direct in started:
+        direct.stop()
+
+
+@pytest.fixture
+def served_gateway(settings: Settings) -> Iterator[RunningGateway]:
+    """A gateway served as `gateway serve` runs: listeners, worker processes."""
     running = RunningGateway(settings).start()
     yield running
     running.stop()
 
 
 @pytest.fixture
-def make_gateway(settings: Settings) -> Iterator[Callable[..., RunningGateway]]:
-    """Start a gateway with some settings changed."""
+def gateway(served_gateway: RunningGateway) -> RunningGateway:
+    return served_gateway
+
+
+@pytest.fixture
+def make_gateway(
+    make_served_gateway: Callable[..., RunningGateway],
+) -> Callable[..., RunningGateway]:
+    return make_served_gateway
+
+
+@pytest.fixture
+def make_served_gateway(settings: Settings) -> Iterator[Callable[..., RunningGateway]]:
+    """Serve a gateway with some settings changed."""
     started: list[RunningGateway] = []
 
     def start(**changes: Any) -> RunningGateway:
-        running = RunningGateway(replace(settings, **changes)).start()
+        running = RunningGateway(settings.changed(**changes)).start()
         started.append(running)
         return running
 
@@ -430,7 +533,7 @@ class Desk:
     """A support desk seen from the mailboxes: a customer and engineers writing to a running
     gateway, reading what it sends them at the sink."""
 
-    def __init__(self, gateway: RunningGateway, sink: Sink) -> None:
+    def __init__(self, gateway: RunningGateway | DirectGateway, sink: Sink) -> None:
         self.gateway = gateway
         self.sink = sink
 
@@ -566,8 +669,20 @@ class Desk:
 
 
 @pytest.fixture
-def desk(make_gateway: Callable[..., RunningGateway], sink: Sink) -> Desk:
-    return Desk(make_gateway(engineers=ENGINEERS), sink)
+def served_desk(make_served_gateway: Callable[..., RunningGateway], sink: Sink) -> Desk:
+    """The desk with a served gateway, its listeners and worker processes running."""
+    return Desk(make_served_gateway(engineers=ENGINEERS), sink)
+
+
+@pytest.fixture
+def desk(served_desk: Desk) -> Desk:
+    return served_desk
+
+
+@pytest.fixture
+def direct_desk(make_direct_gateway: Callable[..., DirectGateway], sink: Sink) -> Desk:
+    """The desk with the gateway's stages in this process (`DirectGateway`)."""
+    return Desk(make_direct_gateway(engineers=ENGINEERS), sink)
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login{oauth2_mechanisms}
+# A refused login is answered at once: the tests of wrong passwords need no brute-force guard.
+auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:{root}/mail/%u
 default_login_user = dovenull

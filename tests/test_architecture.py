@@ -1,150 +1,276 @@
-"""The import table: data flows one way, and only the wiring modules see every stage.
+"""The design, checked: data flows one way, each cross-cutting rule has one home, and the
+code stays small enough to read.
 
-receive (smtp_inbound) → spool → parse (parsing, and parse_ahead in a child process) →
-thread (threader) → apply (workflow, with the pure readers commands and confirmation) →
-notify (notifications) → deliver (delivery). A receiver's one job is to hand mail to the
-spool, so that is the single forward import; everything else imports only earlier stages
-and the shared modules (config, errors, tokens, storage). `pipeline`, `timers`, `app` and
-`cli` wire. `loops` judges automatic mail from what parsing read, for those that answer
-mail. A package (`parsing/`) counts as one module: its files' imports are the package's.
+`FLOW` is the order of work, receive → spool → parse → classify → thread → apply → notify →
+record → deliver, after the shared foundation (errors, the clock, limits, settings, reply
+tokens, the database's errors) and before the modules that wire stages together. A module
+imports only modules before it; the one exception is a receiver handing mail to the spool,
+its single job. The code follows this table, not the table the code.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = {"errors", "config", "tokens", "limits"}
 
-MAY_IMPORT: dict[str, set[str]] = {
-    "errors": set(),
-    "config": {"errors", "limits"},
-    "tokens": set(),
-    "smtp_inbound": {"errors", "spool", "tokens"},
-    "imap_inbound": {"errors", "config", "spool"},
-    "spool": {"errors", "limits"},
-    "limits": {"errors"},
-    "parsing": {"errors", "limits"},
-    "parse_ahead": {"errors", "limits", "parsing", "spool"},
-    "threader": {"errors", "parsing", "tokens"},
-    "commands": set(),
-    "confirmation": set(),
-    "workflow": {"errors", "config", "parsing", "commands", "confirmation", "tokens"},
-    "loops": {"parsing"},
-    "notifications": {"errors", "config", "parsing", "loops", "tokens", "workflow"},
-    "delivery": {"errors"},
-    "pipeline": {
-        "errors",
-        "spool",
-        "parsing",
-        "parse_ahead",
-        "threader",
-        "workflow",
-        "notifications",
-        "tokens",
-        "limits",
-        "loops",
-    },
-    "timers": {"notifications", "workflow"},
-    "app": SHARED
-    | {
-        "smtp_inbound",
-        "imap_inbound",
-        "spool",
-        "limits",
-        "parsing",
-        "parse_ahead",
-        "threader",
-        "workflow",
-        "notifications",
-        "delivery",
-        "pipeline",
-        "timers",
-    },
-    "cli": SHARED | {"app"},
-}
-PURE = {"parsing", "commands", "confirmation", "limits"}
+FLOW = [
+    # the foundation every stage may use
+    "errors",
+    "clock",
+    "limits",
+    "config",
+    "tokens",
+    "database",
+    # receive
+    "smtp_data",
+    "smtp_inbound",
+    "imap_inbound",
+    # spool
+    "spool",
+    # parse (in a child process too)
+    "parsing",
+    "parse_ahead",
+    # classify: the message as the later stages see it; automatic mail
+    "inbound",
+    "loops",
+    # the rows a message leaves on a ticket; what a bounce does
+    "trail",
+    "bounces",
+    # thread
+    "threader",
+    # apply: the pure readers of commands and confirmations, then the state machine
+    "commands",
+    "confirmation",
+    "workflow",
+    # notify: how mail is built, which template, to whom, and what one message causes
+    "composing",
+    "rendering",
+    "audience",
+    "notifications",
+    # record
+    "receipts",
+    # deliver
+    "delivery",
+    # wiring: one message's way, the executor around it, time-based work, the process, the CLI
+    "pipeline",
+    "executor",
+    "timers",
+    "app",
+    "display",
+    "cli",
+]
+# A receiver's one job is to hand mail to the spool: the single forward import.
+FORWARD = {("smtp_inbound", "spool"), ("imap_inbound", "spool")}
+PURE = {"parsing", "commands", "confirmation", "limits", "composing"}
 IMPURE_MODULES = {
     "sqlalchemy",
-    "storage",
     "socket",
     "smtplib",
     "asyncio",
     "imapclient",
     "aiosmtpd",
     "os",
+    "storage.models",
+    "storage.session",
+    "storage.rows",
+    "storage.blobs",
 }
-# Of those, the ones that touch no database or network: text cleaning is pure.
-PURE_EXCEPTIONS = {"storage.text"}
+# Reading the time of day; `clock` is the one module that may.
+WALL_CLOCK = re.compile(
+    r"\b(?:datetime\.now|datetime\.utcnow|date\.today|time\.time|"
+    r"time\.time_ns|time\.localtime|time\.gmtime|make_msgid|formatdate)\("
+)
+
+MAX_MODULE_CODE_LINES = 400
+MAX_PARAMETERS = 6
+MEDIAN_FUNCTION_LINES = 9
+P90_FUNCTION_LINES = 20
 
 
-def imports_of(paths: list[Path]) -> set[str]:
-    """Every module the files import; `from gateway import x` counts as `gateway.x`."""
-    found: set[str] = set()
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module == "gateway":
-                found.update(f"gateway.{alias.name}" for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
-    return found
-
-
-def gateway_modules() -> dict[str, list[Path]]:
-    """Each module of `gateway` by name, with its files: a package's are all of its own."""
+def module_files() -> dict[str, list[Path]]:
+    """Each gateway module by name; a package counts as one module of all its files."""
+    gateway = ROOT / "gateway"
     modules = {
         path.stem: [path]
-        for path in (ROOT / "gateway").glob("*.py")
+        for path in gateway.glob("*.py")
         if path.stem not in ("__init__", "__main__")
     }
-    for package in (ROOT / "gateway").iterdir():
-        if (package / "__init__.py").is_file():
-            modules[package.name] = sorted(package.rglob("*.py"))
+    for package in (path.parent for path in gateway.glob("*/__init__.py")):
+        modules[package.name] = sorted(package.glob("*.py"))
     return modules
 
 
-def test_every_gateway_module_is_in_the_import_table() -> None:
-    assert set(gateway_modules()) == set(MAY_IMPORT)
+def storage_files() -> list[Path]:
+    return [path for path in (ROOT / "storage").rglob("*.py") if "versions" not in path.parts]
 
 
-def test_stages_import_only_earlier_stages() -> None:
-    for name, paths in gateway_modules().items():
-        used = {
-            imported.split(".")[1]
-            for imported in imports_of(paths)
-            if imported.startswith("gateway.")
-        } - {name}
-        assert used <= MAY_IMPORT[name], f"gateway/{name} imports {used - MAY_IMPORT[name]}"
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(
+                f"{node.module}.{alias.name}" for alias in node.names if node.module == "gateway"
+            )
+    return found
+
+
+def gateway_imports(paths: list[Path]) -> set[str]:
+    return {
+        imported.split(".")[1]
+        for path in paths
+        for imported in imports_of(path)
+        if imported.startswith("gateway.")
+    }
+
+
+def test_every_gateway_module_has_its_place_in_the_flow() -> None:
+    assert sorted(module_files()) == sorted(FLOW)
+
+
+def test_stages_import_only_what_comes_before_them() -> None:
+    for name, paths in module_files().items():
+        later = {
+            used
+            for used in gateway_imports(paths) - {name}
+            if FLOW.index(used) > FLOW.index(name) and (name, used) not in FORWARD
+        }
+        assert not later, f"gateway/{name} imports {later}, which come after it"
 
 
 def test_pure_modules_touch_no_database_or_network() -> None:
-    modules = gateway_modules()
     for name in PURE:
-        impure = {
-            imported
-            for imported in imports_of(modules[name])
-            if imported.split(".")[0] in IMPURE_MODULES and imported not in PURE_EXCEPTIONS
-        }
-        assert not impure, f"gateway/{name} imports {impure}"
+        for path in module_files()[name]:
+            used = {
+                imported
+                for imported in imports_of(path)
+                if any(
+                    imported == impure or imported.startswith(impure + ".")
+                    for impure in IMPURE_MODULES
+                )
+            }
+            assert not used, f"{path.relative_to(ROOT)} imports {used}"
 
 
 def test_storage_never_imports_gateway() -> None:
-    for path in (ROOT / "storage").rglob("*.py"):
-        offending = {i for i in imports_of([path]) if i == "gateway" or i.startswith("gateway.")}
+    for path in storage_files():
+        offending = {i for i in imports_of(path) if i == "gateway" or i.startswith("gateway.")}
         assert not offending, f"{path.relative_to(ROOT)} imports {offending}"
 
 
 def test_only_config_reads_the_environment() -> None:
-    for name, paths in gateway_modules().items():
+    for name, paths in module_files().items():
         for path in paths:
             if name != "config":
-                assert "os.environ" not in path.read_text("utf-8"), path.relative_to(ROOT)
+                assert "os.environ" not in path.read_text("utf-8"), path.name
 
 
 def test_only_parsing_imports_mail_parser() -> None:
-    for name, paths in gateway_modules().items():
-        if name != "parsing":
-            assert "mailparser" not in {i.split(".")[0] for i in imports_of(paths)}, name
+    for name, paths in module_files().items():
+        for path in paths:
+            if name != "parsing":
+                assert "mailparser" not in {i.split(".")[0] for i in imports_of(path)}, name
+
+
+def test_only_the_clock_reads_the_time_of_day() -> None:
+    readers = [
+        path.relative_to(ROOT)
+        for paths in module_files().values()
+        for path in paths
+        if WALL_CLOCK.search(path.read_text("utf-8"))
+    ]
+    readers += [
+        path.relative_to(ROOT)
+        for path in storage_files()
+        if WALL_CLOCK.search(path.read_text("utf-8"))
+    ]
+    assert [str(path) for path in readers] == ["gateway/clock.py"]
+
+
+# -- the size of things ----------------------------------------------------------------------
+
+
+def docstring_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    return lines
+
+
+def code_lines(source: list[str], docstrings: set[int], first: int, last: int) -> int:
+    """Lines from `first` to `last` that are neither blank, comments nor docstrings."""
+    return sum(
+        1
+        for number in range(first, last + 1)
+        if number not in docstrings
+        and source[number - 1].strip()
+        and not source[number - 1].strip().startswith("#")
+    )
+
+
+def shapes() -> tuple[dict[str, int], list[tuple[str, int, int]]]:
+    """Code lines of each file, and (name, code lines, parameters) of each function."""
+    modules: dict[str, int] = {}
+    functions: list[tuple[str, int, int]] = []
+    for path in [path for paths in module_files().values() for path in paths] + storage_files():
+        text = path.read_text("utf-8")
+        tree, source = ast.parse(text), text.splitlines()
+        docstrings = docstring_lines(tree)
+        name = str(path.relative_to(ROOT))
+        modules[name] = code_lines(source, docstrings, 1, len(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                arguments = node.args
+                named = [
+                    a.arg
+                    for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+                    if a.arg not in ("self", "cls")
+                ]
+                count = len(named) + bool(arguments.vararg) + bool(arguments.kwarg)
+                lines = code_lines(source, docstrings, node.lineno, node.end_lineno or node.lineno)
+                functions.append((f"{name}:{node.name}", lines, count))
+    return modules, functions
+
+
+def test_no_module_is_too_long_to_read() -> None:
+    modules, _ = shapes()
+    long = {name: lines for name, lines in modules.items() if lines > MAX_MODULE_CODE_LINES}
+    assert not long
+
+
+def test_functions_are_short_and_take_few_parameters() -> None:
+    _, functions = shapes()
+    crowded = [(name, count) for name, _, count in functions if count > MAX_PARAMETERS]
+    assert not crowded
+    lengths = sorted(lines for _, lines, _ in functions)
+    assert statistics.median(lengths) <= MEDIAN_FUNCTION_LINES
+    assert lengths[int(len(lengths) * 0.9)] <= P90_FUNCTION_LINES
+
+
+def test_code_is_formatted_and_lint_clean() -> None:
+    for command in (["ruff", "format", "--check", "."], ["ruff", "check", "."]):
+        done = subprocess.run(
+            [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_gateway_and_storage_type_check_strictly() -> None:
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

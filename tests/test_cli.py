@@ -223,7 +223,7 @@ def test_health_is_good_while_serve_runs_and_names_what_is_wrong_after(
     # Stopped, with a message accepted ten minutes ago that nobody filed.
     queue = tmp_path / "var" / "spool" / "queue"
     received = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
-    (queue / "0-old.json").write_text(
+    (queue / "0-old.msg").write_text(
         json.dumps(
             {
                 "spool_id": "0-old",
@@ -235,6 +235,7 @@ def test_health_is_good_while_serve_runs_and_names_what_is_wrong_after(
                 "size": 1,
             }
         )
+        + "\nx"
     )
     unhealthy = run_gateway(env, "health", check=False)
     assert unhealthy.returncode == 1

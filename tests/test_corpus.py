@@ -286,7 +286,7 @@ def deliver(gateway: RunningGateway, smtp: smtplib.SMTP, entry: Entry) -> Delive
 
 
 def run_corpus(gateway: RunningGateway, sink: Sink, entries: list[Entry]) -> CorpusRun:
-    endpoint = gateway.settings.smtp_listen
+    endpoint = gateway.settings.listen.smtp
     assert endpoint is not None
     started = time.monotonic()
     with smtplib.SMTP(endpoint.host, endpoint.port, timeout=LOST_AFTER_SECONDS) as smtp:
@@ -325,7 +325,7 @@ def corpus_run(
     sink = Sink()
     sink.controller.start()
     try:
-        settings = Settings(
+        settings = Settings().changed(
             data_dir=tmp_path_factory.mktemp("corpus") / "var",
             database_url=database_url,
             smtp_listen=Endpoint("127.0.0.1", free_port()),

@@ -4,7 +4,8 @@ connections at once."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -96,19 +97,22 @@ def test_a_batch_goes_over_several_relay_connections_each_recipient_in_order(
     relay = Controller(handler, hostname="127.0.0.1", port=free_port())
     relay.start()
     try:
-        settings = replace(
-            settings, relay=Endpoint("127.0.0.1", relay.port), relay_connections=connections
+        settings = settings.changed(
+            relay=Endpoint("127.0.0.1", relay.port), relay_connections=connections
         )
         settings.data_dir.mkdir(parents=True)
         upgrade_schema(settings.effective_database_url)
         gateway = build_gateway(settings)
         recipients = [f"customer{n}@example.org" for n in range(8)]
+        now = datetime.now(UTC)
         with gateway.sessions.begin() as session:
             for round_ in range(3):
                 session.add_all(
                     OutboxMail(
                         mail_from=SUPPORT,
                         recipient=recipient,
+                        created_at=now,
+                        next_attempt_at=now,
                         content=f"Subject: {recipient} {round_}\r\n\r\nhi\r\n".encode(),
                     )
                     for recipient in recipients

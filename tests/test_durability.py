@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import email
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,7 +11,7 @@ from sqlalchemy import select
 from gateway.app import Gateway, build_gateway
 from gateway.config import Settings
 from gateway.notifications import Notifier
-from gateway.spool import Receipt, encode_receipt, entry_pieces, raw_of_entry
+from gateway.spool import Receipt, entry_pieces, raw_of_entry
 from storage.blobs import write_durably
 from storage.models import OutboxMail, ReceiptOutcome, Ticket
 from storage.models import Receipt as ReceiptRow
@@ -61,43 +59,6 @@ def test_crash_between_commit_and_spool_cleanup_files_nothing_twice(
     assert len(sink.received) == 1
 
 
-def test_an_entry_an_earlier_version_spooled_is_filed(settings: Settings, sink: Sink) -> None:
-    """Earlier versions kept the raw message in the blob store from the start and only the
-    receipt in the queue, as `<spool id>.json`: an upgrade with such a backlog loses none."""
-    settings.data_dir.mkdir(parents=True)
-    upgrade_schema(settings.effective_database_url)
-    stopped = build_gateway(settings)
-    raw = load_case("customer_new.eml")
-    receipt = Receipt(
-        "17f0c0ffee-earlier-000001",
-        stopped.blobs.put(raw),
-        "smtp",
-        "alice@customer.example",
-        (SUPPORT,),
-        datetime.now(UTC),
-        len(raw),
-        raw_in_entry=False,
-    )
-    write_durably(
-        stopped.spool.queue_dir / "17f0c0ffee-earlier-000001.json", encode_receipt(receipt)
-    )
-    stopped.engine.dispose()
-    [waiting] = stopped.spool.pending()
-    assert not waiting.raw_in_entry and stopped.spool.raw(waiting) == raw
-
-    running = RunningGateway(settings).start()
-    try:
-        sink.wait_for(1)
-        [row] = running.receipts()
-        assert row.outcome is ReceiptOutcome.NEW_TICKET and row.spool_id == receipt.spool_id
-        assert running.gateway.spool.pending() == []
-        assert [ticket.subject for ticket in running.tickets()] == [
-            email.message_from_bytes(raw)["Subject"]
-        ]
-    finally:
-        running.stop()
-
-
 @pytest.fixture
 def idle_gateway(settings: Settings) -> Iterator[Gateway]:
     """The stages with a current schema, and no listener or worker running."""
@@ -114,7 +75,7 @@ def test_the_queue_entry_holds_the_message_until_the_blob_store_does(idle_gatewa
     entry = idle_gateway.spool.queue_dir / f"{receipt.spool_id}.msg"
     assert raw_of_entry(entry) == raw
     assert not idle_gateway.blobs.exists(receipt.raw_sha256)
-    [outcome] = idle_gateway.pipeline.drain()
+    [outcome] = idle_gateway.executor.drain()
     assert outcome.outcome is ReceiptOutcome.NEW_TICKET
     assert idle_gateway.blobs.get(receipt.raw_sha256) == raw
     assert not entry.exists()
@@ -129,11 +90,11 @@ def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
     # The round stops; the message is neither filed nor quarantined.
     blocker = idle_gateway.blobs.path_for(receipt.raw_sha256).parent
     blocker.write_bytes(b"")
-    assert idle_gateway.pipeline.drain() == []
+    assert idle_gateway.executor.drain() == []
     assert [waiting.spool_id for waiting in idle_gateway.spool.pending()] == [receipt.spool_id]
     assert idle_gateway.spool.quarantined() == []
     blocker.unlink()
-    [outcome] = idle_gateway.pipeline.drain()
+    [outcome] = idle_gateway.executor.drain()
     assert outcome.outcome is ReceiptOutcome.NEW_TICKET
     assert idle_gateway.blobs.get(receipt.raw_sha256) == raw
 
@@ -158,11 +119,11 @@ def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
     gateway = build_gateway(settings)
     acknowledge = Notifier.acknowledge
 
-    def breaks_on_report_3(notifier: Notifier, session: Any, applied: Any, mail: Any) -> None:
+    def breaks_on_report_3(notifier: Notifier, session: Any, applied: Any) -> None:
         # After the new ticket's rows are written, so the savepoint has them to take back.
-        if mail.subject == "Report 3":
+        if applied.inbound.mail.subject == "Report 3":
             raise RuntimeError("disk of blobs gone for report 3")
-        acknowledge(notifier, session, applied, mail)
+        acknowledge(notifier, session, applied)
 
     monkeypatch.setattr(Notifier, "acknowledge", breaks_on_report_3)
     for number in range(6):
@@ -171,7 +132,7 @@ def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
         )
     # The same message again in the same batch: settled by the receipt written just before.
     gateway.spool.accept(problem_report(1), "customer1@client.example", [SUPPORT], "smtp")
-    outcomes = gateway.pipeline.drain()
+    outcomes = gateway.executor.drain()
     assert [o.outcome for o in outcomes] == [
         ReceiptOutcome.NEW_TICKET,
         ReceiptOutcome.NEW_TICKET,

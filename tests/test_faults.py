@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -576,14 +576,14 @@ def test_lock_outlasting_the_lock_timeout_leaves_mail_queued_and_delivery_waitin
     gateway.engine.dispose()
     spool = gateway.spool
     spool.accept(customer_mail(0), "alice@customer.example", [SUPPORT], "smtp")
-    assert len(gateway.pipeline.drain()) == 1  # Its acknowledgement now waits in the outbox.
+    assert len(gateway.executor.drain()) == 1  # Its acknowledgement now waits in the outbox.
     for number in range(1, 4):
         spool.accept(customer_mail(number), "alice@customer.example", [SUPPORT], "smtp")
     with database_locked(settings):
-        assert gateway.pipeline.drain() == []
+        assert gateway.executor.drain() == []
         assert gateway.dispatcher.deliver_due().sent == 0
         assert len(spool.pending()) == 3 and spool.quarantined() == []
-    assert [o.outcome for o in gateway.pipeline.drain()] == [ReceiptOutcome.NEW_TICKET] * 3
+    assert [o.outcome for o in gateway.executor.drain()] == [ReceiptOutcome.NEW_TICKET] * 3
     # The claim under the lock rolled back, so the first acknowledgement is still due.
     assert gateway.dispatcher.deliver_due().sent == 4
     assert len(sink.wait_for(4)) == 4
@@ -677,7 +677,7 @@ def test_full_disk_answers_452_and_leaves_no_partial_files(
 ) -> None:
     # A SQLite file goes beside the small disk: this test fills the spool's disk alone.
     database_url = settings.database_url or f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
-    gateway = RunningGateway(replace(settings, database_url=database_url)).start()
+    gateway = RunningGateway(settings.changed(database_url=database_url)).start()
     try:
         # Ten pages of message for two free pages: the blob itself cannot be written.
         too_big = customer_mail(1, padding=(b"x" * 78 + b"\r\n") * (10 * PAGE // 80))
@@ -731,8 +731,8 @@ SMUGGLED = (
 def test_bare_line_ends_around_a_dot_do_not_split_one_message_into_two(
     gateway: RunningGateway, fake_end: str
 ) -> None:
-    assert gateway.settings.smtp_listen is not None
-    client = RawClient(gateway.settings.smtp_listen.port)
+    assert gateway.settings.listen.smtp is not None
+    client = RawClient(gateway.settings.listen.smtp.port)
     try:
         assert client.command("EHLO client.example").startswith("250")
         assert client.command("MAIL FROM:<alice@customer.example>").startswith("250")

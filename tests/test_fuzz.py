@@ -12,7 +12,7 @@ What must hold:
   attachment names, a one-line subject and sender name, text fields that are real Unicode
   (no undecoded bytes left as lone surrogates), and the same `dedupe_key` each time the
   same bytes are parsed.
-- `pipeline.process` of a spooled message returns an `Outcome` and never raises; a
+- `executor.process` of a spooled message returns an `Outcome` and never raises; a
   quarantine carries its reason; the spool's queue is empty afterwards; and no stage after
   parsing crashes into the pipeline's last-resort quarantine.
 
@@ -51,7 +51,8 @@ from gateway.config import Settings
 from gateway.errors import MessageRefused
 from gateway.loops import TICKET_HEADER
 from gateway.parsing import ParsedMail, long_base64_runs, parse_message
-from gateway.pipeline import Outcome
+from gateway.receipts import Outcome
+from gateway.spool import IntakeSource
 from storage.models import ReceiptOutcome
 from storage.session import upgrade_schema
 from tests.conftest import ALICE, DATA, ENG1, ENGINEERS, SUPPORT, every_line_parsed
@@ -1067,7 +1068,7 @@ class Desk:
 def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
     """A gateway in a temporary directory, one per test function: Hypothesis runs every
     example against it, so later messages thread onto earlier tickets."""
-    settings = Settings(
+    settings = Settings().changed(
         data_dir=tmp_path / "var",
         database_url=database_url,
         smtp_listen=None,
@@ -1127,12 +1128,12 @@ def check_pipeline(desk: Desk, raw: bytes, sender: Any, times: int) -> None:
     show_reproducer(raw)
     for _ in range(times):
         try:
-            receipt = gateway.spool.accept(raw, sender, [SUPPORT], "fuzz")
+            receipt = gateway.spool.accept(raw, sender, [SUPPORT], IntakeSource.INGEST)
         except MessageRefused as exc:  # Refused before the spool owns it: empty or not mail.
             assert exc.reason.strip()
             return
         with cpu_time_limit(CPU_SECONDS), stage_crashes() as crashes:
-            outcome = gateway.pipeline.process(receipt)
+            outcome = gateway.executor.process(receipt)
         assert isinstance(outcome, Outcome)
         assert outcome.spool_id == receipt.spool_id
         assert isinstance(outcome.outcome, ReceiptOutcome)

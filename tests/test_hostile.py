@@ -1,6 +1,8 @@
 """Hostile and broken mail: loops, spoofed senders, bounces, Outlook's winmail.dat.
 
-Each test here would fail without the rule it names."""
+Each test here would fail without the rule it names. What is decided after the spool runs
+with the gateway's stages in this process (`DirectGateway`); what the listener refuses
+before `250` runs against a served gateway."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.cli import print_ticket, ticket_detail
-from gateway.notifications import MailFile, compose
+from gateway.composing import MailFile, compose
+from gateway.display import print_ticket, ticket_detail
 from gateway.parsing import parse_sender
 from storage.models import AddressHold, Attachment, Event, Message, ReceiptOutcome, Ticket
 from tests.conftest import (
@@ -25,12 +27,30 @@ from tests.conftest import (
     SUPPORT,
     CapturedMail,
     Desk,
+    DirectGateway,
     RunningGateway,
     Sink,
     load_case,
     wait_until,
 )
 from tests.test_corpus import corpus_dir
+
+
+@pytest.fixture
+def gateway(make_direct_gateway: Callable[..., DirectGateway]) -> DirectGateway:
+    return make_direct_gateway()
+
+
+@pytest.fixture
+def make_gateway(
+    make_direct_gateway: Callable[..., DirectGateway],
+) -> Callable[..., DirectGateway]:
+    return make_direct_gateway
+
+
+@pytest.fixture
+def desk(direct_desk: Desk) -> Desk:
+    return direct_desk
 
 
 def plain_mail(
@@ -71,7 +91,7 @@ def test_ordinary_from_fields_still_read(value: str, address: str) -> None:
 
 
 def test_cve_2023_27043_from_gets_no_mail_and_grants_nothing(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     raw = plain_mail("alice@example.org)<bob@example.org>", "Please reset", "cve-1@evil.example")
     gateway.send(raw, sender="eve@evil.example")
@@ -96,7 +116,7 @@ def test_cve_2023_27043_from_gets_no_mail_and_grants_nothing(
     ],
 )
 def test_automatic_mail_is_never_answered(
-    gateway: RunningGateway, sink: Sink, headers: str, envelope: str
+    gateway: DirectGateway, sink: Sink, headers: str, envelope: str
 ) -> None:
     gateway.send(
         plain_mail("Bot <bot@example.org>", "Weekly digest", "auto-1@example.org", extra=headers),
@@ -110,7 +130,7 @@ def test_automatic_mail_is_never_answered(
 
 @pytest.mark.parametrize("sender", ["MAILER-DAEMON@mx.example.org", "postmaster@example.org"])
 def test_mail_from_mail_systems_is_never_answered(
-    gateway: RunningGateway, sink: Sink, sender: str
+    gateway: DirectGateway, sink: Sink, sender: str
 ) -> None:
     gateway.send(plain_mail(sender, "Undelivered mail", "sys-1@example.org"), sender=sender)
     gateway.wait_for_receipts(1)
@@ -131,7 +151,7 @@ def returned(mail: CapturedMail, strip_header: bool = False) -> bytes:
 
 @pytest.mark.parametrize("strip_header", [False, True])
 def test_our_own_notification_coming_back_is_not_answered(
-    gateway: RunningGateway, sink: Sink, strip_header: bool
+    gateway: DirectGateway, sink: Sink, strip_header: bool
 ) -> None:
     gateway.send(load_case("customer_new.eml"), sender=ALICE)
     ack = sink.wait_for(1)[0]
@@ -145,7 +165,7 @@ def test_our_own_notification_coming_back_is_not_answered(
 
 
 def test_automatic_mail_per_hour_is_capped_and_the_rest_recorded(
-    make_gateway: Callable[..., RunningGateway], sink: Sink
+    make_gateway: Callable[..., DirectGateway], sink: Sink
 ) -> None:
     gateway = make_gateway(auto_mail_per_hour=2)
     for number in range(4):
@@ -162,7 +182,7 @@ def test_automatic_mail_per_hour_is_capped_and_the_rest_recorded(
 
 
 def test_automatic_mail_per_ticket_is_capped(
-    make_gateway: Callable[..., RunningGateway], sink: Sink
+    make_gateway: Callable[..., DirectGateway], sink: Sink
 ) -> None:
     desk = Desk(make_gateway(engineers=ENGINEERS, auto_mail_per_ticket=3), sink)
     desk.open_ticket()
@@ -213,7 +233,7 @@ def test_bounce_joins_its_ticket_and_holds_the_address(desk: Desk, capsys: Any) 
     desk.gateway.wait_idle()
     assert len(desk.mails_to(ALICE)) == 1, "only the acknowledgement, before the bounce"
     with desk.gateway.session() as session:
-        print_ticket(ticket_detail(session, session.get_one(Ticket, ticket_id)))
+        print_ticket(ticket_detail(session.get_one(Ticket, ticket_id)))
     shown = capsys.readouterr().out
     assert "bounced" in shown and f"permanent failure for {ALICE}" in shown
     assert "mail_suppressed" in shown and "bounced permanently" in shown
@@ -231,7 +251,7 @@ def test_forged_bounce_cannot_silence_someone_off_the_ticket(desk: Desk) -> None
 
 
 def test_bounce_about_mail_we_never_sent_is_only_recorded(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     gateway.send(delivery_report(ALICE, "never-ours@elsewhere.example"), sender="")
     [receipt] = gateway.wait_for_receipts(1)
@@ -239,7 +259,7 @@ def test_bounce_about_mail_we_never_sent_is_only_recorded(
     assert not gateway.tickets() and not sink.received
 
 
-def test_winmail_dat_is_unpacked_into_its_files(gateway: RunningGateway) -> None:
+def test_winmail_dat_is_unpacked_into_its_files(gateway: DirectGateway) -> None:
     raw = (corpus_dir() / "mimekit" / "tnef" / "rich-text.eml").read_bytes()
     raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as an MTA passes it on
     gateway.send(raw, sender="outlook@customer.example")
@@ -277,14 +297,14 @@ def many_parts(count: int) -> bytes:
         ({}, nested(40), "MIME parts nested deeper than the limit of 30"),
         ({"max_mime_parts": 10}, many_parts(20), "more MIME parts than the limit of 10"),
         (
-            {"max_attachment_bytes": 530},
+            {"max_inbound_attachment_bytes": 530},
             load_case("customer_new.eml"),
             "attachment 'logcat.txt' of 546 bytes exceeds the limit of 530 bytes",
         ),
     ],
 )
 def test_mail_over_a_structure_limit_is_quarantined_with_the_reason(
-    make_gateway: Callable[..., RunningGateway],
+    make_gateway: Callable[..., DirectGateway],
     sink: Sink,
     changes: dict[str, int],
     raw: bytes,
@@ -300,7 +320,7 @@ def test_mail_over_a_structure_limit_is_quarantined_with_the_reason(
 
 
 def test_header_values_from_mail_cannot_inject_headers_into_our_mail(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     raw = (
         "From: =?utf-8?b?RXZlDQpCY2M6IHZpY3RpbUBleGFtcGxlLm5ldA==?= <eve@customer.example>\r\n"
@@ -384,14 +404,14 @@ def with_headers(lines: str) -> bytes:
     ],
 )
 def test_header_limits_are_refused_before_250_with_a_reason(
-    make_gateway: Callable[..., RunningGateway],
+    make_served_gateway: Callable[..., RunningGateway],
     changes: dict[str, int],
     raw: bytes,
     code: int,
     status: bytes,
     reason: bytes,
 ) -> None:
-    gateway = make_gateway(**changes)
+    gateway = make_served_gateway(**changes)
     with pytest.raises(smtplib.SMTPDataError) as refused:
         gateway.send(raw, sender=ALICE)
     assert refused.value.smtp_code == code
@@ -399,7 +419,8 @@ def test_header_limits_are_refused_before_250_with_a_reason(
     assert not gateway.gateway.spool.pending() and not gateway.receipts()
 
 
-def test_header_within_the_limits_is_accepted(gateway: RunningGateway) -> None:
+def test_header_within_the_limits_is_accepted(served_gateway: RunningGateway) -> None:
+    gateway = served_gateway
     gateway.send(with_headers("Received: from a by b\r\n" * 50), sender=ALICE)
     assert gateway.wait_for_receipts(1)[0].outcome is ReceiptOutcome.NEW_TICKET
 
@@ -429,7 +450,7 @@ def oversized_mail(message_id: bytes, extra: bytes = b"") -> bytes:
 
 
 def test_values_postgresql_refuses_are_made_storable_and_still_thread(
-    gateway: RunningGateway,
+    gateway: DirectGateway,
 ) -> None:
     long_id = "<" + "é" * 1200 + "@customer.example>"
     gateway.send(oversized_mail(long_id.encode()))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from gateway.app import build_gateway
 from gateway.config import Endpoint, Settings, load_settings, parse_imap_url
 from gateway.errors import ConfigError, SpoolUnavailable
-from gateway.imap_inbound import Credentials, MailboxReader
+from gateway.imap_inbound import MailboxReader
 from gateway.spool import Receipt, Spool
 from storage.models import ImapFolder, ReceiptOutcome
 from storage.session import upgrade_schema
@@ -166,13 +166,13 @@ def reader_for(settings: Settings, spool: Spool | None = None) -> tuple[MailboxR
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
-    assert settings.imap is not None
+    assert settings.imap.account is not None
     reader = MailboxReader(
         settings.imap,
-        Credentials(settings.imap.password),
         spool or gateway.spool,
         gateway.sessions,
-        settings.support_address,
+        settings.mailbox.address,
+        gateway.clock,
     )
     return reader, gateway
 
@@ -180,17 +180,19 @@ def reader_for(settings: Settings, spool: Spool | None = None) -> tuple[MailboxR
 def test_crash_between_spool_and_commit_redelivers_once_and_files_once(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
+    settings = settings.changed(imap=parse_imap_url("u", dovecot.url()))
     dovecot.append(customer_mail(1))
     _, gateway = reader_for(settings)
-    crashing = CrashingSpool(settings.data_dir / "spool", gateway.blobs, settings.max_message_bytes)
+    crashing = CrashingSpool(
+        settings.data_dir / "spool", gateway.blobs, settings.limits, gateway.clock
+    )
     crashing_reader, _ = reader_for(settings, crashing)
     with pytest.raises(KeyboardInterrupt):
         crashing_reader.poll_once()
     assert not any(SEEN in f for f in dovecot.messages().values()), "not flagged before commit"
     reader, _ = reader_for(settings)
     assert reader.poll_once() == 1, "the same message is read again after the crash"
-    outcomes = [o.outcome for o in gateway.pipeline.drain()]
+    outcomes = [o.outcome for o in gateway.executor.drain()]
     assert sorted(o.value for o in outcomes) == ["duplicate", "new_ticket"]
     assert all(SEEN in f for f in dovecot.messages().values())
     assert reader.poll_once() == 0
@@ -199,7 +201,7 @@ def test_crash_between_spool_and_commit_redelivers_once_and_files_once(
 def test_crash_between_commit_and_flag_flags_on_the_next_pass(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
+    settings = settings.changed(imap=parse_imap_url("u", dovecot.url()))
     dovecot.append(customer_mail(1))
     reader, gateway = reader_for(settings)
     with reader.connection() as client:
@@ -210,7 +212,7 @@ def test_crash_between_commit_and_flag_flags_on_the_next_pass(
     assert not any(SEEN in f for f in dovecot.messages().values())
     assert reader.poll_once() == 0, "nothing is fetched twice"
     assert all(SEEN in f for f in dovecot.messages().values())
-    assert [o.outcome.value for o in gateway.pipeline.drain()] == ["new_ticket"]
+    assert [o.outcome.value for o in gateway.executor.drain()] == ["new_ticket"]
 
 
 def test_wrong_password_is_a_config_error_naming_the_setting(
@@ -219,17 +221,12 @@ def test_wrong_password_is_a_config_error_naming_the_setting(
     wrong = tmp_path / "imap-password"
     wrong.write_text("not-the-password\n")
     url = parse_imap_url("u", dovecot.url(password=False))
-    reader, _ = reader_for(Settings(**{**settings_fields(settings), "imap": url}))
-    reader.credentials = Credentials(password_file=wrong)
+    reader, _ = reader_for(settings.changed(imap=url, imap_password_file=wrong))
     with pytest.raises(ConfigError) as raised:
         reader.poll_once()
     assert raised.value.reason.startswith("GATEWAY_IMAP_PASSWORD_FILE: 127.0.0.1 refused")
     wrong.write_text(PASSWORD)
     assert reader.poll_once() == 0
-
-
-def settings_fields(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
 def test_connection_dropped_without_bye_is_noticed_and_resumed(
@@ -253,19 +250,19 @@ def test_connection_dropped_without_bye_is_noticed_and_resumed(
 def test_first_read_takes_unread_mail_only_and_never_flags_what_it_skipped(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
+    settings = settings.changed(imap=parse_imap_url("u", dovecot.url()))
     dovecot.append(customer_mail(1), flags=(SEEN,))  # history, read long ago
     dovecot.append(customer_mail(2))
     reader, gateway = reader_for(settings)
     assert reader.poll_once() == 1
-    assert [o.outcome.value for o in gateway.pipeline.drain()] == ["new_ticket"]
+    assert [o.outcome.value for o in gateway.executor.drain()] == ["new_ticket"]
     with dovecot.client() as client:  # someone marks the old mail unread again
         client.select_folder("INBOX")
         client.remove_flags([1], [SEEN])
     dovecot.append(customer_mail(3), flags=(SEEN,))  # read in webmail before we saw it
     assert reader.poll_once() == 1, "new mail is taken even when someone read it first"
     assert SEEN not in dovecot.messages()[1], "skipped history is left as it is"
-    assert [o.outcome.value for o in gateway.pipeline.drain()] == ["new_ticket"]
+    assert [o.outcome.value for o in gateway.executor.drain()] == ["new_ticket"]
 
 
 def test_server_without_idle_is_polled(make_gateway: Callable[..., RunningGateway]) -> None:
@@ -296,9 +293,11 @@ class FailingOnceSpool(Spool):
 def test_a_full_disk_pauses_the_intake_without_losing_or_ending_it(
     settings: Settings, dovecot: Dovecot
 ) -> None:
-    settings = Settings(**{**settings_fields(settings), "imap": parse_imap_url("u", dovecot.url())})
+    settings = settings.changed(imap=parse_imap_url("u", dovecot.url()))
     _, gateway = reader_for(settings)
-    spool = FailingOnceSpool(settings.data_dir / "spool", gateway.blobs, settings.max_message_bytes)
+    spool = FailingOnceSpool(
+        settings.data_dir / "spool", gateway.blobs, settings.limits, gateway.clock
+    )
     reader, _ = reader_for(settings, spool)
     stop = threading.Event()
     thread = threading.Thread(target=reader.run, args=(stop,))

@@ -7,24 +7,36 @@ import contextlib
 import email
 import email.policy
 import hashlib
+import importlib.metadata
 import logging
 import random
 import smtplib
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from sqlalchemy import select
 
 from gateway.errors import UnknownRecipient
-from gateway.smtp_inbound import LONG_LINE_LIMIT, TolerantSMTP
+from gateway.smtp_data import (
+    AIOSMTPD_INTERNALS,
+    AIOSMTPD_VERSIONS,
+    LONG_LINE_LIMIT,
+    TolerantSMTP,
+)
 from gateway.spool import raw_of_entry
 from gateway.tokens import read_token, token_in_address
 from storage.blobs import sha256_hex
 from storage.models import Attachment, Direction, Message, Receipt, ReceiptOutcome, TicketStatus
 from tests.conftest import SUPPORT, RawClient, RunningGateway, Sink, load_case
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def attachments_of(raw: bytes) -> dict[str, bytes]:
@@ -85,8 +97,8 @@ def test_new_mail_becomes_ticket_with_attachments_and_acknowledgement(
 
 def test_250_is_given_only_for_a_spooled_message(gateway: RunningGateway) -> None:
     raw = load_case("customer_new.eml")
-    assert gateway.settings.smtp_listen is not None
-    with smtplib.SMTP(gateway.settings.smtp_listen.host, gateway.settings.smtp_listen.port) as s:
+    assert gateway.settings.listen.smtp is not None
+    with smtplib.SMTP(gateway.settings.listen.smtp.host, gateway.settings.listen.smtp.port) as s:
         s.ehlo()
         s.mail("alice@customer.example")
         s.rcpt(SUPPORT)
@@ -124,6 +136,29 @@ def test_only_the_support_domain_is_accepted_never_a_relay(gateway: RunningGatew
     assert list(refused) == ["support@other.example"]
     [receipt] = gateway.wait_for_receipts(1)
     assert receipt.recipients == f"{SUPPORT}, SUPPORT+anything@EXAMPLE.COM"
+
+
+def test_the_data_reader_fork_runs_only_on_the_aiosmtpd_it_was_checked_against() -> None:
+    """The listener replaces aiosmtpd internals; another aiosmtpd must be checked first."""
+    installed = Version(importlib.metadata.version("aiosmtpd"))
+    assert installed in SpecifierSet(AIOSMTPD_VERSIONS), (
+        f"aiosmtpd {installed}: check gateway/smtp_data.py against it, then widen "
+        f"AIOSMTPD_VERSIONS and pyproject.toml"
+    )
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"aiosmtpd{AIOSMTPD_VERSIONS}" in declared
+    missing = [
+        name
+        for name in AIOSMTPD_INTERNALS
+        if not hasattr(SMTP, name) and name not in SMTP.__init__.__code__.co_names
+    ]
+    assert not missing, f"aiosmtpd no longer has {missing}"
+
+
+def test_a_message_over_the_limit_is_answered_from_the_error_tree() -> None:
+    server = TolerantSMTP.__new__(TolerantSMTP)
+    server.data_size_limit = 2000
+    assert server.too_large().smtp_reply().startswith("552 5.3.4 ")
 
 
 ENVELOPE_ARGUMENTS = [
@@ -304,7 +339,7 @@ def test_a_malformed_envelope_address_is_refused_and_the_session_goes_on(
 
 def greeted_client(gateway: RunningGateway, listener: str) -> RawClient:
     """A raw client on the gateway's SMTP or LMTP listener, past EHLO or LHLO."""
-    endpoint = gateway.settings.smtp_listen if listener == "smtp" else gateway.settings.lmtp_listen
+    endpoint = gateway.settings.listen.smtp if listener == "smtp" else gateway.settings.listen.lmtp
     assert endpoint is not None
     client = RawClient(endpoint.port)
     hello = "LHLO" if listener == "lmtp" else "EHLO"
@@ -420,7 +455,7 @@ def test_oversize_message_is_refused_with_552(make_gateway) -> None:  # type: ig
         small.send(raw)
     assert refused_early.value.smtp_code == 552
     # Not announced, refused after DATA.
-    endpoint = small.settings.smtp_listen
+    endpoint = small.settings.listen.smtp
     with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
         smtp.ehlo()
         smtp.mail("alice@customer.example")
@@ -444,7 +479,7 @@ def test_dot_stuffed_lines_are_stored_as_the_client_wrote_them(gateway: RunningG
 def test_lines_of_any_length_arrive_whole_and_the_session_goes_on(
     gateway: RunningGateway,
 ) -> None:
-    endpoint = gateway.settings.smtp_listen
+    endpoint = gateway.settings.listen.smtp
     assert endpoint is not None
     good = load_case("customer_new.eml")
     # HTML without line breaks, longer than the reader's window for commands.
@@ -465,7 +500,7 @@ def test_lines_of_any_length_arrive_whole_and_the_session_goes_on(
 def test_the_end_of_data_is_found_however_the_client_cuts_its_writes(
     gateway: RunningGateway, cut: int
 ) -> None:
-    endpoint = gateway.settings.smtp_listen
+    endpoint = gateway.settings.listen.smtp
     assert endpoint is not None
     body = load_case("customer_new.eml") + b".leading dot\r\nlast line\r\n"
     wire = body.replace(b"\r\n.", b"\r\n..") + b".\r\nQUIT\r\n"
@@ -496,7 +531,7 @@ def test_a_message_of_exactly_the_size_limit_is_taken_one_byte_more_is_not(
 ) -> None:
     raw = load_case("customer_new.eml")
     exact = make_gateway(max_message_bytes=len(raw))
-    endpoint = exact.settings.smtp_listen
+    endpoint = exact.settings.listen.smtp
     with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
         smtp.ehlo()
         codes = []
@@ -547,7 +582,7 @@ def test_html_only_mail_gets_a_text_rendering(gateway: RunningGateway, sink: Sin
 def test_lmtp_delivery_creates_ticket_and_answers_per_recipient(
     gateway: RunningGateway, sink: Sink
 ) -> None:
-    lmtp_endpoint = gateway.settings.lmtp_listen
+    lmtp_endpoint = gateway.settings.listen.lmtp
     assert lmtp_endpoint is not None
     with smtplib.LMTP(lmtp_endpoint.host, lmtp_endpoint.port) as lmtp:
         lmtp.ehlo_or_helo_if_needed()
@@ -567,7 +602,7 @@ def test_lmtp_delivery_creates_ticket_and_answers_per_recipient(
 
 
 def test_lmtp_refuses_unknown_recipient_with_550(gateway: RunningGateway) -> None:
-    lmtp_endpoint = gateway.settings.lmtp_listen
+    lmtp_endpoint = gateway.settings.listen.lmtp
     assert lmtp_endpoint is not None
     with smtplib.LMTP(lmtp_endpoint.host, lmtp_endpoint.port) as lmtp:
         lmtp.ehlo_or_helo_if_needed()

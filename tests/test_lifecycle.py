@@ -1,17 +1,22 @@
 """A ticket's whole life by email, over real sockets: the customer writes, engineers are told,
 an engineer answers and gives commands through their reply token, the customer gets the reply
 and every status change, says "not fixed" (in Chinese), the ticket reopens, the engineer
-resolves again, the customer confirms, the ticket closes."""
+resolves again, the customer confirms, the ticket closes.
+
+That life runs through a served gateway; the decisions of its parts, all made after the
+spool, are checked with the stages in this process (`DirectGateway`), delivering to a real
+SMTP sink and storing in real databases, as they decide alike there."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from gateway.cli import print_ticket, ticket_detail
-from storage.models import Direction, Event, Message, Ticket, TicketStatus, utcnow
+from gateway.display import print_ticket, ticket_detail
+from storage.models import Direction, Event, Message, Ticket, TicketStatus
 from tests.conftest import (
     ALICE,
     ENG1,
@@ -25,7 +30,13 @@ from tests.conftest import (
 )
 
 
-def test_whole_life_of_a_ticket_by_email(desk: Desk, capsys: object) -> None:
+@pytest.fixture
+def desk(direct_desk: Desk) -> Desk:
+    return direct_desk
+
+
+def test_whole_life_of_a_ticket_by_email(served_desk: Desk, capsys: object) -> None:
+    desk = served_desk
     desk.customer_writes(load_case("customer_new.eml"))
     ack = desk.wait_mail(ALICE, "Live stream crashes")
     notice = desk.wait_mail(ENG1, "New (P3)")
@@ -97,7 +108,7 @@ def test_whole_life_of_a_ticket_by_email(desk: Desk, capsys: object) -> None:
         ("confirmed", "resolved", "closed"),
     ]
     with desk.gateway.session() as session:
-        print_ticket(ticket_detail(session, session.get_one(Ticket, ticket_id)))
+        print_ticket(ticket_detail(session.get_one(Ticket, ticket_id)))
     printed = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "reopened resolved → open" in printed and "confirmed resolved → closed" in printed
 
@@ -208,10 +219,10 @@ def test_out_of_office_reply_never_confirms_or_reopens(desk: Desk) -> None:
 
 def test_resolved_ticket_closes_after_the_auto_close_days(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
-    timers = desk.gateway.gateway.timers
-    assert timers.run_due(utcnow() + timedelta(days=6)) == []
-    assert timers.run_due(utcnow() + timedelta(days=7, minutes=1)) == [ticket_id]
-    assert timers.run_due(utcnow() + timedelta(days=8)) == [], "closed once only"
+    due = desk.gateway.due_at
+    assert due(datetime.now(UTC) + timedelta(days=6)) == []
+    assert due(datetime.now(UTC) + timedelta(days=7, minutes=1)) == [ticket_id]
+    assert due(datetime.now(UTC) + timedelta(days=8)) == [], "closed once only"
     closed = desk.wait_mail(ALICE, "Closed")
     assert "7 days" in desk.text(closed)
     desk.wait_mail(ENG1, "resolved -> closed")
@@ -232,7 +243,7 @@ def test_reply_to_closed_ticket_reopens_within_window_then_starts_a_follow_up(de
     closed_again = desk.wait_mail(ALICE, "Closed", count=2)
     with desk.gateway.gateway.sessions.begin() as session:  # fifteen days pass
         ticket = session.get_one(Ticket, ticket_id)
-        ticket.status_changed_at = utcnow() - timedelta(days=15)
+        ticket.status_changed_at = datetime.now(UTC) - timedelta(days=15)
     desk.customer_replies(closed_again, "Same crash again on the new build.")
     follow_up = wait_until(lambda: desk.gateway.tickets()[1:], what="a follow-up ticket")[0]
     assert follow_up.follow_up_of == ticket_id and follow_up.status is TicketStatus.NEW
@@ -278,10 +289,12 @@ def test_html_only_engineer_reply_is_relayed_as_text_with_its_commands(desk: Des
     assert desk.ticket(ticket_id).status is TicketStatus.WAITING
 
 
-def test_large_attachments_are_linked_not_attached(make_gateway: Any, sink: Any) -> None:
+def test_large_attachments_are_linked_not_attached(make_direct_gateway: Any, sink: Any) -> None:
     desk = Desk(
-        make_gateway(
-            engineers=ENGINEERS, attach_max_bytes=530, attachment_url="https://files.example/blobs"
+        make_direct_gateway(
+            engineers=ENGINEERS,
+            attach_to_notices_up_to_bytes=530,
+            attachment_url="https://files.example/blobs",
         ),
         sink,
     )
@@ -293,8 +306,8 @@ def test_large_attachments_are_linked_not_attached(make_gateway: Any, sink: Any)
     assert "logcat.txt (text/plain, " in text and "https://files.example/blobs/" in text
 
 
-def test_engineer_address_shown_only_when_configured(make_gateway: Any, sink: Any) -> None:
-    desk = Desk(make_gateway(engineers=ENGINEERS, show_engineer_address=True), sink)
+def test_engineer_address_shown_only_when_configured(make_direct_gateway: Any, sink: Any) -> None:
+    desk = Desk(make_direct_gateway(engineers=ENGINEERS, show_engineer_address=True), sink)
     desk.open_ticket()
     desk.engineer_replies(desk.wait_mail(ENG1, "New (P3)"), ENG1, "Looking at it.")
     relayed = desk.wait_mail(ALICE, "Re: [Support")
@@ -369,7 +382,7 @@ def test_bounce_or_null_sender_mail_never_reopens_or_joins(desk: Desk) -> None:
 def test_thanks_after_auto_close_leaves_the_ticket_closed(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
     confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
-    assert desk.gateway.gateway.timers.run_due(utcnow() + timedelta(days=8)) == [ticket_id]
+    assert desk.gateway.due_at(datetime.now(UTC) + timedelta(days=8)) == [ticket_id]
     desk.customer_replies(confirm, "Works now, thanks!")
     desk.gateway.wait_for_receipts(3)
     desk.gateway.wait_idle()
@@ -383,7 +396,8 @@ def test_later_replies_to_an_old_thread_join_its_follow_up(desk: Desk) -> None:
     desk.customer_replies(confirm, "Fixed, thank you.")
     closed = desk.wait_mail(ALICE, "Closed")
     with desk.gateway.gateway.sessions.begin() as session:
-        session.get_one(Ticket, ticket_id).status_changed_at = utcnow() - timedelta(days=20)
+        closed_at = datetime.now(UTC) - timedelta(days=20)
+        session.get_one(Ticket, ticket_id).status_changed_at = closed_at
     desk.customer_replies(closed, "The crash is back on 5.3.")
     wait_until(lambda: desk.gateway.tickets()[1:], what="a follow-up ticket")
     desk.customer_replies(closed, "And here is the log.")

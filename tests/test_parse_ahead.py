@@ -11,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from gateway.limits import DEFAULT_LIMITS
-from gateway.parse_ahead import AHEAD_MAX_BYTES, InlineParser, ParserProcess
-from gateway.pipeline import BATCH_BYTES, BATCH_SIZE, batches_of
+from gateway.clock import Clock
+from gateway.executor import BATCH_BYTES, BATCH_SIZE, batches_of
+from gateway.limits import Limits
+from gateway.parse_ahead import (
+    AHEAD_MAX_BYTES,
+    InlineParser,
+    ParserProcess,
+    Readable,
+    Refused,
+    Unavailable,
+)
 from gateway.spool import Receipt, Spool
 from storage.blobs import BlobStore
 
@@ -30,14 +38,19 @@ def stored(spool: Spool, raw: bytes) -> Receipt:
 
 @pytest.fixture
 def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path / "spool", BlobStore(tmp_path / "blobs"), 10 * 1024 * 1024)
+    spool = Spool(
+        tmp_path / "spool",
+        BlobStore(tmp_path / "blobs"),
+        Limits(max_message_bytes=10 * 1024 * 1024),
+        Clock(),
+    )
     spool.prepare()
     return spool
 
 
 @pytest.fixture
 def parser(spool: Spool) -> Iterator[ParserProcess]:
-    process = ParserProcess(spool, DEFAULT_LIMITS)
+    process = ParserProcess(spool, spool.limits)
     yield process
     process.close()
 
@@ -50,18 +63,19 @@ def test_the_child_parses_as_the_worker_would_refusals_and_failures_included(
     # A receipt whose bytes are gone: an internal error, with its traceback for the log.
     receipts.append(Receipt("gone", "0" * 64, "smtp", None, (), datetime.now(UTC), 10))
     ahead = parser.submit(receipts)()
-    here = InlineParser(spool, DEFAULT_LIMITS).submit(receipts)()
+    here = InlineParser(spool, spool.limits).submit(receipts)()
     assert parser.child is not None and parser.child.poll() is None
-    assert [result.mail for result in ahead[:3]] == [result.mail for result in here[:3]]
-    assert [result.mail.subject for result in ahead[:3] if result.mail] == [
+    assert ahead[:3] == here[:3]
+    assert [result.mail.subject for result in ahead[:3] if isinstance(result, Readable)] == [
         "printer 0",
         "printer 1",
         "printer 2",
     ]
-    assert ahead[3].mail is None and ahead[3].refusal == here[3].refusal
-    assert "not an RFC 5322 message" in ahead[3].refusal and not ahead[3].trace
-    assert ahead[4].mail is None and ahead[4].refusal.startswith("internal error: FileNotFound")
-    assert "Traceback" in ahead[4].trace
+    refused, failed = ahead[3], ahead[4]
+    assert isinstance(refused, Refused) and refused == here[3]
+    assert "not an RFC 5322 message" in refused.reason and not refused.trace
+    assert isinstance(failed, Refused) and failed.reason.startswith("internal error: FileNotFound")
+    assert "Traceback" in failed.trace
 
 
 def test_the_child_stores_each_raw_message_in_the_blob_store_before_it_answers(
@@ -71,7 +85,7 @@ def test_the_child_stores_each_raw_message_in_the_blob_store_before_it_answers(
     receipts = [stored(spool, raw) for raw in raws]
     assert not any(spool.blobs.exists(receipt.raw_sha256) for receipt in receipts)
     results = parser.submit(receipts)()
-    assert [result.mail is not None for result in results] == [True, True, True]
+    assert [isinstance(result, Readable) for result in results] == [True, True, True]
     assert [spool.blobs.get(receipt.raw_sha256) for receipt in receipts] == raws
 
 
@@ -82,10 +96,10 @@ def test_a_blob_store_that_cannot_take_the_message_leaves_it_waiting(
     # A file where the blob's directory belongs: as a full disk, writing it fails.
     spool.blobs.path_for(receipt.raw_sha256).parent.write_bytes(b"")
     [ahead] = parser.submit([receipt])()
-    [here] = InlineParser(spool, DEFAULT_LIMITS).submit([receipt])()
+    [here] = InlineParser(spool, spool.limits).submit([receipt])()
     for result in (ahead, here):
-        assert result.mail is None and not result.refusal
-        assert result.unavailable.startswith(f"cannot store {receipt.spool_id} in the blob store")
+        assert isinstance(result, Unavailable)
+        assert result.reason.startswith(f"cannot store {receipt.spool_id} in the blob store")
     assert [waiting.spool_id for waiting in spool.pending()] == [receipt.spool_id]
 
 
@@ -93,7 +107,7 @@ def test_an_answer_nobody_waited_for_is_skipped(spool: Spool, parser: ParserProc
     parser.submit([stored(spool, MAIL % (1, 1))])  # Given up on, as a drain that stops.
     second = parser.submit([stored(spool, MAIL % (2, 2))])
     [result] = second()
-    assert result.mail is not None and result.mail.subject == "printer 2"
+    assert isinstance(result, Readable) and result.mail.subject == "printer 2"
 
 
 def test_a_child_that_dies_is_replaced_and_its_batch_parsed_in_the_worker(
@@ -106,14 +120,14 @@ def test_a_child_that_dies_is_replaced_and_its_batch_parsed_in_the_worker(
     parser.child.wait()
     with caplog.at_level(logging.WARNING, "gateway.parse_ahead"):
         [result] = parser.submit([stored(spool, MAIL % (1, 1))])()
-    assert result.mail is not None and result.mail.subject == "printer 1"
+    assert isinstance(result, Readable) and result.mail.subject == "printer 1"
     assert "parser process failed" in caplog.text
     # For a while the worker parses for itself, then starts a new child.
     [meanwhile] = parser.submit([stored(spool, MAIL % (2, 2))])()
-    assert meanwhile.mail is not None and parser.child is None
+    assert isinstance(meanwhile, Readable) and parser.child is None
     parser.restart_at = 0.0
     [again] = parser.submit([stored(spool, MAIL % (3, 3))])()
-    assert again.mail is not None and again.mail.subject == "printer 3"
+    assert isinstance(again, Readable) and again.mail.subject == "printer 3"
     assert parser.child is not None and parser.child.pid != first
 
 
@@ -123,7 +137,7 @@ def test_a_batch_too_large_to_copy_is_parsed_in_the_worker(
     body = b"x" * 76 + b"\r\n"
     raw = MAIL % (9, 9) + body * (AHEAD_MAX_BYTES // len(body) + 1)
     [result] = parser.submit([stored(spool, raw)])()
-    assert result.mail is not None and result.mail.subject == "printer 9"
+    assert isinstance(result, Readable) and result.mail.subject == "printer 9"
     assert parser.child is None
 
 

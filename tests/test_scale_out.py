@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,7 @@ def assert_reply_tokens_work_on_either_gateway(replicas: Replicas) -> None:
 @pytest.fixture
 def two_gateways(settings: Settings) -> Iterator[tuple[Gateway, Gateway]]:
     """Two sets of stages, each with its own engine, on one database and data directory."""
-    settings = replace(settings, relay=None)
+    settings = settings.changed(relay=None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_schema(settings.effective_database_url)
     first, second = build_gateway(settings), build_gateway(settings)
@@ -289,7 +289,7 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
     def file(gateway: Gateway, name: str, receipt: Any) -> None:
         for _ in range(20):  # Waits in the spool while the database is busy, as drain does.
             try:
-                outcomes[name] = gateway.pipeline.process(receipt)
+                outcomes[name] = gateway.executor.process(receipt)
                 return
             except Exception as exc:  # DatabaseUnavailable: SQLite's snapshot went stale.
                 outcomes[name] = exc
@@ -323,6 +323,8 @@ def resolved_tickets(gateway: Gateway, count: int, resolved_at: datetime) -> lis
                 subject=f"Crash {n}",
                 requester=f"customer{n}@customer.example",
                 status_changed_at=resolved_at,
+                created_at=resolved_at,
+                updated_at=resolved_at,
             )
             for n in range(count)
         ]
@@ -352,7 +354,7 @@ def test_auto_close_run_by_two_gateways_at_once_closes_each_ticket_once(
         # A round ends early when the database is busy (SQLite: the other's write made this
         # one's snapshot stale); the next round does the rest, as the worker's timer does.
         for _ in range(20):
-            if not (done := gateway.timers.run_due(now)) and not gateway.timers.overdue(now):
+            if not (done := gateway.timers.run_due()) and not gateway.timers.overdue(now):
                 return
             closed[name] += done
 

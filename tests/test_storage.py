@@ -3,12 +3,13 @@ both databases alike, whatever the stage above them let through."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Direction, Event, Message, Ticket, TicketStatus
+from storage.models import Direction, Event, EventKind, Message, Ticket, TicketStatus
 from storage.session import make_engine, upgrade_schema
 
 
@@ -21,8 +22,14 @@ def test_nul_surrogates_and_overlong_values_are_stored_and_found_again(
     long_id = "é" * 1500 + "@customer.example"  # 3,000 bytes: over the B-tree entry limit
     try:
         with Session(engine) as session, session.begin():
+            now = datetime.now(UTC)
             ticket = Ticket(
-                status=TicketStatus.NEW, subject="s" * 2000, requester="alice@customer.example"
+                status=TicketStatus.NEW,
+                subject="s" * 2000,
+                requester="alice@customer.example",
+                status_changed_at=now,
+                created_at=now,
+                updated_at=now,
             )
             session.add_all(
                 [
@@ -33,9 +40,14 @@ def test_nul_surrogates_and_overlong_values_are_stored_and_found_again(
                         message_id=long_id,
                         from_address="alice@customer.example",
                         text="nul \x00 here",
+                        created_at=now,
                     ),
                     Event(
-                        ticket=ticket, type="note", actor="a" * 400, detail="undecoded \udcff byte"
+                        ticket=ticket,
+                        type=EventKind.NOTE_ADDED,
+                        actor="a" * 400,
+                        at=now,
+                        detail="undecoded \udcff byte",
                     ),
                 ]
             )

@@ -1,14 +1,25 @@
-"""Replies find their ticket; strangers and duplicates do not create or leak anything."""
+"""Replies find their ticket; strangers and duplicates do not create or leak anything.
+
+Threading is decided after the spool, so these run the gateway's stages in this process
+(`DirectGateway`), with real databases and a real SMTP sink for what they send."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from sqlalchemy import select
 
 from storage.models import Direction, Message, ReceiptOutcome
-from tests.conftest import RunningGateway, Sink, load_case
+from tests.conftest import DirectGateway, Sink, load_case
 
 
-def open_ticket_with_ack(gateway: RunningGateway, sink: Sink) -> tuple[int, str, str]:
+@pytest.fixture
+def gateway(make_direct_gateway: Callable[..., DirectGateway]) -> DirectGateway:
+    return make_direct_gateway()
+
+
+def open_ticket_with_ack(gateway: DirectGateway, sink: Sink) -> tuple[int, str, str]:
     """Customer mail in, acknowledgement out: (ticket id, ack Message-ID, ack Reply-To)."""
     gateway.send(load_case("customer_new.eml"), sender="alice@customer.example")
     ack = sink.wait_for(1)[0].message
@@ -17,7 +28,7 @@ def open_ticket_with_ack(gateway: RunningGateway, sink: Sink) -> tuple[int, str,
     return ticket.id, ack["Message-ID"].strip("<>"), reply_to
 
 
-def inbound_texts(gateway: RunningGateway, ticket_id: int) -> list[str]:
+def inbound_texts(gateway: DirectGateway, ticket_id: int) -> list[str]:
     with gateway.session() as session:
         return list(
             session.scalars(
@@ -29,7 +40,7 @@ def inbound_texts(gateway: RunningGateway, ticket_id: int) -> list[str]:
 
 
 def test_reply_to_acknowledgement_joins_ticket_without_quoted_history(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     ticket_id, ack_id, _ = open_ticket_with_ack(gateway, sink)
     reply = load_case(
@@ -46,7 +57,7 @@ def test_reply_to_acknowledgement_joins_ticket_without_quoted_history(
     assert len(sink.received) == 1, "a reply to an open ticket is not acknowledged again"
 
 
-def test_reply_through_token_address_joins_ticket(gateway: RunningGateway, sink: Sink) -> None:
+def test_reply_through_token_address_joins_ticket(gateway: DirectGateway, sink: Sink) -> None:
     ticket_id, _, reply_to = open_ticket_with_ack(gateway, sink)
     bare = (
         b"From: Alice <alice@customer.example>\r\nTo: "
@@ -59,7 +70,7 @@ def test_reply_through_token_address_joins_ticket(gateway: RunningGateway, sink:
     assert receipts[1].reason == "threaded by token"
 
 
-def test_forged_token_opens_a_new_ticket(gateway: RunningGateway, sink: Sink) -> None:
+def test_forged_token_opens_a_new_ticket(gateway: DirectGateway, sink: Sink) -> None:
     ticket_id, _, reply_to = open_ticket_with_ack(gateway, sink)
     forged = reply_to[: -len("@example.com") - 3] + "aaa@example.com"
     bare = (
@@ -73,7 +84,7 @@ def test_forged_token_opens_a_new_ticket(gateway: RunningGateway, sink: Sink) ->
 
 
 def test_stranger_using_subject_tag_gets_new_ticket_and_learns_nothing(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     ticket_id, _, _ = open_ticket_with_ack(gateway, sink)
     gateway.send(
@@ -91,7 +102,7 @@ def test_stranger_using_subject_tag_gets_new_ticket_and_learns_nothing(
 
 
 def test_participant_using_only_subject_tag_joins_ticket(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     ticket_id, _, _ = open_ticket_with_ack(gateway, sink)
     gateway.send(
@@ -103,7 +114,7 @@ def test_participant_using_only_subject_tag_joins_ticket(
     assert receipts[1].reason == "threaded by subject-tag"
 
 
-def test_duplicate_delivery_creates_nothing(gateway: RunningGateway, sink: Sink) -> None:
+def test_duplicate_delivery_creates_nothing(gateway: DirectGateway, sink: Sink) -> None:
     raw = load_case("customer_new.eml")
     gateway.send(raw)
     gateway.send(raw)
@@ -115,7 +126,7 @@ def test_duplicate_delivery_creates_nothing(gateway: RunningGateway, sink: Sink)
 
 
 def test_same_message_through_another_relay_is_still_a_duplicate(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     raw = load_case("customer_new.eml")
     gateway.send(raw)
@@ -126,7 +137,7 @@ def test_same_message_through_another_relay_is_still_a_duplicate(
 
 
 def test_different_messages_sharing_a_message_id_are_both_kept(
-    gateway: RunningGateway, sink: Sink
+    gateway: DirectGateway, sink: Sink
 ) -> None:
     first = b"From: a@customer.example\r\nSubject: one\r\nMessage-ID: <same@x>\r\n\r\nFirst.\r\n"
     second = b"From: b@customer.example\r\nSubject: two\r\nMessage-ID: <same@x>\r\n\r\nOther.\r\n"

@@ -69,17 +69,13 @@ class ParsedMail:
     dedupe_key: str
     # None unless the message is a delivery status notification.
     report: DeliveryReport | None = None
-    # Filled on first use: a new ticket keeps the whole text, and most mail opens one.
-    _reply_text: list[str] = dataclasses.field(
-        default_factory=list, init=False, compare=False, repr=False
-    )
 
     @property
     def reply_text(self) -> str:
-        """The new part of a reply: `text` without quoted history and signature."""
-        if not self._reply_text:
-            self._reply_text.append(extract_reply(self.text))
-        return self._reply_text[0]
+        """The new part of a reply: `text` without quoted history and signature. Worked
+        out when asked, once a message: a new ticket keeps the whole text, and most mail
+        opens one."""
+        return extract_reply(self.text)
 
     @property
     def is_bounce(self) -> bool:

@@ -34,8 +34,7 @@ HEADER_LINE = re.compile(rb"[!-9;-~]+:")
 MAX_LINE_LENGTH = 998
 FEED_BYTES = 64 * 1024
 # A run of base64 lines this long (an attachment) is kept out of the stdlib's parser, which
-# would read it a line at a time (28% of the parse of a mail with a 24–256 KB attachment)
-# and hold it as a list of line strings, four times its size, before joining them.
+# would read it a line at a time and hold it as a list of line strings before joining them.
 ELIDED_RUN_BYTES = 16 * 1024
 PLACEHOLDER_MARK = "GatewayElidedRun"
 # Where such a run may be: found without a repeated group, whose backtracking state would
@@ -115,16 +114,16 @@ def read_mime(data: bytes) -> tuple[Message, list[dict[str, Any]] | None]:
 
 
 def message_tree(data: bytes) -> Message:
-    """What `email.message_from_bytes` makes of `data`, in a third of its memory.
+    """What `email.message_from_bytes` makes of `data`, in a fraction of its memory.
 
     That function decodes the whole message into one string and reads it through a
-    `StringIO`, four bytes a character: 7.7 times the message at its peak. Fed in slices,
-    the parser holds little more than the lines of the part it is reading. Decoding ASCII
-    with surrogateescape maps each byte alone, so slicing anywhere gives the same tree.
+    `StringIO`, four bytes a character. Fed in slices, the parser holds little more than the
+    lines of the part it is reading. Decoding ASCII with surrogateescape maps each byte
+    alone, so slicing anywhere gives the same tree.
 
     Runs of base64 lines over `ELIDED_RUN_BYTES` reach the parser as one placeholder line
-    each and are put back into their part's payload afterwards, so a 25 MB attachment
-    costs its text once rather than five times over.
+    each and are put back into their part's payload afterwards, so a large attachment costs
+    its text once rather than once per copy the parser makes.
     """
     fed, elided = elide_long_base64_runs(data)
     parser = email.feedparser.BytesFeedParser()
@@ -162,8 +161,8 @@ def long_base64_runs(data: bytes) -> Iterator[tuple[int, int]]:
     """Spans of at least `ELIDED_RUN_BYTES` of whole, non-empty lines of base64 letters,
     each line ending in LF or CRLF; none in a message that never names base64.
 
-    The scan costs 3–4 ms for 100 KB of prose, more than the parse it would save: the
-    runs worth eliding are attachments under a `Content-Transfer-Encoding` that names it."""
+    Scanning prose costs more than the parse it would save: the runs worth eliding are
+    attachments under a `Content-Transfer-Encoding` that names it."""
     if b"ase64" not in data and b"ASE64" not in data:
         return
     for text in BASE64_TEXT.finditer(data):

@@ -1,0 +1,124 @@
+"""Tickets as `gateway tickets` and `gateway show` print them: tables and a readable trail
+for people, the same facts as JSON for programs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from storage.models import Attachment, Event, Message, Ticket
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "subject": ticket.subject,
+        "requester": ticket.requester,
+        "assignee": ticket.assignee,
+        "tier": ticket.tier,
+        "reopen_count": ticket.reopen_count,
+        "follow_up_of": ticket.follow_up_of,
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+    }
+
+
+def ticket_detail(ticket: Ticket) -> dict[str, Any]:
+    """A ticket with its participants, messages (oldest first) and events."""
+    return ticket_summary(ticket) | {
+        "language": ticket.language,
+        "participants": [{"address": p.address, "role": p.role.value} for p in ticket.participants],
+        "messages": [message_detail(message) for message in ticket.messages],
+        "events": [event_detail(event) for event in ticket.events],
+    }
+
+
+def message_detail(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "from": message.from_address,
+        "direction": message.direction.value,
+        "subject": message.subject,
+        "at": iso(message.created_at),
+        "automatic": message.automatic,
+        "internal": message.internal,
+        "text": message.text,
+        "attachments": [attachment_detail(attachment) for attachment in message.attachments],
+    }
+
+
+def attachment_detail(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "content_id": attachment.content_id,
+        "inline": attachment.inline,
+    }
+
+
+def event_detail(event: Event) -> dict[str, Any]:
+    return {
+        "type": event.type.value,
+        "at": iso(event.at),
+        "actor": event.actor,
+        "from_status": event.from_status.value if event.from_status else None,
+        "to_status": event.to_status.value if event.to_status else None,
+        "detail": event.detail,
+    }
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        print("no tickets")
+        return
+    cells = [
+        [shorten(str(row[c] if row[c] is not None else "-"), 40) for c in columns] for row in rows
+    ]
+    for row in cells:
+        row[columns.index("created_at")] = row[columns.index("created_at")][:16].replace("T", " ")
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_ticket(detail: dict[str, Any]) -> None:
+    print(f"Ticket #{detail['id']}: {detail['subject']}")
+    print(
+        f"  status {detail['status']}, priority {detail['priority']}, tier {detail['tier']}, "
+        f"requester {detail['requester']}, assignee {detail['assignee'] or '-'}"
+    )
+    follow_up = f", follow-up of #{detail['follow_up_of']}" if detail["follow_up_of"] else ""
+    print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s){follow_up}")
+    print("\nMessages:")
+    for message in detail["messages"]:
+        arrow = "<-" if message["direction"] == "in" else "->"
+        marks = "".join(f" [{m}]" for m in ("internal", "automatic") if message[m])
+        print(f"  {arrow} {message['at']}  {message['from']}  {message['subject']}{marks}")
+        for line in message["text"].splitlines()[:12]:
+            print(f"       | {line}")
+        for attachment in message["attachments"]:
+            print(
+                f"       + {attachment['filename']} ({attachment['content_type']}, "
+                f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)"
+            )
+    print("\nEvents:")
+    for event in detail["events"]:
+        change = ""
+        if event["to_status"]:
+            change = f" {event['from_status'] or '∅'} → {event['to_status']}"
+        why = f"  ({event['detail']})" if event["detail"] else ""
+        print(f"  {event['at']}  {event['type']}{change}  by {event['actor']}{why}")

@@ -1,0 +1,65 @@
+"""The mail templates: `templates/<recipient>/<event>.<lang>.<txt|html>.j2`, editable by
+operators, rendered with Jinja2.
+
+The text template sets `subject`. A template missing in a language falls back to English;
+`StrictUndefined` makes a template that names a value it was not given fail loudly rather
+than send a blank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
+
+from gateway.composing import single_line
+
+FALLBACK_LANGUAGE = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+class Templates:
+    """The templates in one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.environment = Environment(
+            loader=FileSystemLoader(folder),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            keep_trailing_newline=True,
+        )
+
+    def render(
+        self, recipient_kind: str, event: str, language: str, context: dict[str, Any]
+    ) -> RenderedMail:
+        """Text and HTML parts of one mail, in `language` or else English."""
+        lang = language if self.has(recipient_kind, event, language) else FALLBACK_LANGUAGE
+        text_template = self.environment.get_template(f"{recipient_kind}/{event}.{lang}.txt.j2")
+        html_template = self.environment.get_template(f"{recipient_kind}/{event}.{lang}.html.j2")
+        module = text_template.make_module(context)
+        return RenderedMail(
+            subject=single_line(str(getattr(module, "subject", ""))),
+            text=str(module),
+            html=html_template.render(context),
+        )
+
+    def has(self, recipient_kind: str, event: str, language: str) -> bool:
+        try:
+            self.environment.get_template(f"{recipient_kind}/{event}.{language}.txt.j2")
+        except TemplateNotFound:
+            return False
+        return True

@@ -1,0 +1,123 @@
+"""A ticket's trail: the rows an inbound message leaves on it.
+
+The message row with its attachments (their bytes put in the blob store first, so a row
+never names bytes that are not there), the participants, and the events that change no
+status. Status changes go through `workflow.transition()` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from gateway.inbound import Inbound
+from gateway.parsing import ParsedAttachment
+from storage.blobs import BlobStore
+from storage.models import (
+    Attachment,
+    Direction,
+    Event,
+    EventKind,
+    Message,
+    Participant,
+    ParticipantRole,
+    Ticket,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """One inbound message being filed: the session it is written in, the message, and
+    the blob store its files go to."""
+
+    session: Session
+    inbound: Inbound
+    blobs: BlobStore
+
+
+def record(
+    filing: Filing,
+    ticket: Ticket,
+    kind: EventKind,
+    message: Message | None = None,
+    detail: str = "",
+    actor: str = "",
+) -> Event:
+    """An event that changes no status, by `actor` (else the message's sender)."""
+    inbound = filing.inbound
+    event = Event(
+        ticket=ticket,
+        type=kind,
+        actor=actor or inbound.sender,
+        at=inbound.at,
+        message=message,
+        detail=detail,
+    )
+    filing.session.add(event)
+    return event
+
+
+def store_inbound(filing: Filing, ticket: Ticket, text: str, internal: bool = False) -> Message:
+    """The message as a message on `ticket`, with `text` as its words."""
+    message = inbound_message(filing, ticket, text, internal)
+    filing.session.add(message)
+    return message
+
+
+def inbound_message(filing: Filing, ticket: Ticket, text: str, internal: bool = False) -> Message:
+    """The message row for the filing's message on `ticket`, its attachments' bytes
+    stored."""
+    inbound, mail = filing.inbound, filing.inbound.mail
+    return Message(
+        ticket=ticket,
+        direction=Direction.IN,
+        message_id=mail.message_id,
+        from_address=inbound.sender,
+        from_name=mail.from_name,
+        to_addresses=", ".join(mail.to_addresses + mail.cc_addresses)[:4000],
+        subject=mail.subject[:998],
+        text=text,
+        raw_sha256=inbound.receipt.raw_sha256,
+        automatic=bool(inbound.automatic),
+        internal=internal,
+        created_at=inbound.at,
+        # Set here, even when empty, so reading it later costs no query.
+        attachments=[store_attachment(attachment, filing.blobs) for attachment in mail.attachments],
+    )
+
+
+def store_attachment(attachment: ParsedAttachment, blobs: BlobStore) -> Attachment:
+    return Attachment(
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=len(attachment.data),
+        sha256=blobs.put(attachment.data),
+        content_id=attachment.content_id,
+        inline=attachment.inline,
+    )
+
+
+def touch(ticket: Ticket, at: datetime) -> None:
+    """Note that the ticket's own row changed (status, priority, assignee, tier) at `at`."""
+    ticket.updated_at = at
+
+
+def find_participant(ticket: Ticket, address: str) -> Participant | None:
+    return next((p for p in ticket.participants if p.address == address), None)
+
+
+def add_participant(
+    session: Session, ticket: Ticket, address: str, role: ParticipantRole
+) -> Participant:
+    participant = Participant(ticket=ticket, address=address, role=role)
+    session.add(participant)
+    return participant
+
+
+def engineer_participant(session: Session, ticket: Ticket, address: str) -> Participant:
+    """The engineer's participant row on the ticket (their reply token is bound to it)."""
+    return find_participant(ticket, address) or add_participant(
+        session, ticket, address, ParticipantRole.ENGINEER
+    )

@@ -1,0 +1,177 @@
+"""What an engineer's mail does: commands applied, an internal note or words relayed to the
+customer, and a receipt of what was done.
+
+Only an engineer writing through their own reply token for the ticket (`Author.ENGINEER`)
+has commands applied and words relayed; a `From:` header alone grants nothing, and such a
+message is kept on the ticket as internal, its commands refused with the reason.
+"""
+
+from __future__ import annotations
+
+from gateway.commands import Command, CommandName, read_commands
+from gateway.errors import ChangeRefused, CommandRefused
+from gateway.trail import Filing, engineer_participant, record, store_inbound, touch
+from gateway.workflow.states import Applied, Author, CommandResult, Rules, S, transition
+from storage.models import (
+    Event,
+    EventKind,
+    Message,
+    Participant,
+    Priority,
+    Ticket,
+    TicketStatus,
+)
+
+
+def keep_unverified(filing: Filing, ticket: Ticket, author: Author, rules: Rules) -> Applied:
+    """Kept on the ticket as an internal message; nothing applied, nothing relayed.
+
+    When the sender is a configured engineer, their receipt goes to that engineer's real
+    address with their own reply token, so a forger learns nothing and the engineer can act.
+    """
+    inbound = filing.inbound
+    text = inbound.mail.reply_text or inbound.mail.text
+    message = store_inbound(filing, ticket, text, internal=True)
+    if author is Author.UNVERIFIED_ENGINEER:
+        why = (
+            f"it did not come through your own reply address for ticket #{ticket.id}; "
+            "reply to the ticket's notification to act on it"
+        )
+    else:
+        why = "it came through another engineer's reply address"
+    engineer = (
+        engineer_participant(filing.session, ticket, inbound.sender)
+        if rules.engineer(inbound.sender) is not None
+        else None
+    )
+    refused = (
+        ()
+        if inbound.automatic
+        else tuple(
+            CommandResult(command.line, False, why) for command in read_commands(text).commands
+        )
+    )
+    event = record(filing, ticket, EventKind.UNVERIFIED_MESSAGE, message, f"{author.value}: {why}")
+    return Applied(
+        inbound,
+        ticket,
+        message,
+        author,
+        sender=engineer,
+        events=(event,),
+        results=refused,
+        refused_because=why,
+    )
+
+
+def apply_engineer_message(
+    filing: Filing, ticket: Ticket, engineer: Participant, rules: Rules
+) -> Applied:
+    """An authenticated engineer's reply: its commands, its note or public words."""
+    inbound = filing.inbound
+    if inbound.automatic:
+        message = store_inbound(filing, ticket, inbound.mail.text, internal=True)
+        event = record(filing, ticket, EventKind.AUTOMATIC_REPLY, message, inbound.automatic)
+        return Applied(inbound, ticket, message, Author.ENGINEER, sender=engineer, events=(event,))
+    # Only the new part: without one, falling back to the whole text would relay the quoted
+    # notification (other engineers' addresses, the command help) to the customer.
+    block = read_commands(inbound.mail.reply_text)
+    message = store_inbound(filing, ticket, block.body, internal=block.note)
+    relay = not block.note and bool(block.body or message.attachments)
+    kind = EventKind.NOTE_ADDED if block.note else EventKind.REPLIED
+    events = [record(filing, ticket, kind, message)]
+    results = []
+    for command in block.commands:
+        result, changed = apply_command(filing, ticket, command, message, rules)
+        results.append(result)
+        events += changed
+    results += [CommandResult(refusal.line, False, refusal.reason) for refusal in block.refusals]
+    if block.note:
+        results.append(CommandResult("#note", True, "kept as an internal note"))
+    if relay and not any(c.name is CommandName.STATUS for c in block.commands):
+        events += start_work_on_reply(filing, ticket, message)
+    return Applied(
+        inbound,
+        ticket,
+        message,
+        Author.ENGINEER,
+        sender=engineer,
+        events=tuple(events),
+        relay=relay,
+        results=tuple(results),
+    )
+
+
+def start_work_on_reply(filing: Filing, ticket: Ticket, message: Message) -> list[Event]:
+    """An engineer's public reply puts a new or waiting ticket into work."""
+    if ticket.status not in (S.NEW, S.WAITING):
+        return []
+    return [transition(filing, ticket, S.OPEN, message, detail="an engineer replied")]
+
+
+def apply_command(
+    filing: Filing, ticket: Ticket, command: Command, message: Message, rules: Rules
+) -> tuple[CommandResult, list[Event]]:
+    """Apply one command for the engineer who sent `message`: its result and its event."""
+    try:
+        if command.name is CommandName.STATUS:
+            outcome, event = set_status(filing, ticket, TicketStatus(command.argument), message)
+        elif command.name is CommandName.PRIORITY:
+            outcome, event = set_priority(filing, ticket, Priority(command.argument), message)
+        elif command.name is CommandName.ASSIGN:
+            outcome, event = assign(filing, ticket, command.argument, message, rules)
+        else:
+            outcome, event = escalate(filing, ticket, message, rules)
+    except ChangeRefused as exc:
+        return CommandResult(command.line, False, exc.reason), []
+    return CommandResult(command.line, True, outcome), [event]
+
+
+def set_status(
+    filing: Filing, ticket: Ticket, status: TicketStatus, message: Message
+) -> tuple[str, Event]:
+    if ticket.status is status:
+        raise CommandRefused(f"the ticket is already {status.value}")
+    before = ticket.status
+    kind = EventKind.REOPENED if before in (S.RESOLVED, S.CLOSED) else EventKind.STATUS_CHANGED
+    event = transition(filing, ticket, status, message, kind, "by command")
+    return f"status {before.value} → {status.value}", event
+
+
+def set_priority(
+    filing: Filing, ticket: Ticket, priority: Priority, message: Message
+) -> tuple[str, Event]:
+    if ticket.priority is priority:
+        raise CommandRefused(f"the priority is already {priority.value}")
+    change = f"{ticket.priority.value} → {priority.value}"
+    ticket.priority = priority
+    touch(ticket, filing.inbound.at)
+    return f"priority {change}", record(filing, ticket, EventKind.PRIORITY_CHANGED, message, change)
+
+
+def assign(
+    filing: Filing, ticket: Ticket, address: str, message: Message, rules: Rules
+) -> tuple[str, Event]:
+    if rules.engineer(address) is None:
+        raise CommandRefused(f"{address} is not one of the configured engineers")
+    if ticket.assignee == address:
+        raise CommandRefused(f"the ticket is already assigned to {address}")
+    ticket.assignee = address
+    touch(ticket, filing.inbound.at)
+    engineer_participant(filing.session, ticket, address)
+    return f"assigned to {address}", record(filing, ticket, EventKind.ASSIGNED, message, address)
+
+
+def escalate(filing: Filing, ticket: Ticket, message: Message, rules: Rules) -> tuple[str, Event]:
+    specialists = rules.tier("L2")
+    if not specialists:
+        raise CommandRefused("no L2 engineers are configured (GATEWAY_ENGINEERS address:L2)")
+    if ticket.tier == "L2":
+        raise CommandRefused("the ticket is already escalated to L2")
+    ticket.tier = "L2"
+    touch(ticket, filing.inbound.at)
+    for engineer in specialists:
+        engineer_participant(filing.session, ticket, engineer.address)
+    names = ", ".join(e.address for e in specialists)
+    event = record(filing, ticket, EventKind.ESCALATED, message, names)
+    return f"escalated to L2 ({names})", event

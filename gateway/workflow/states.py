@@ -1,0 +1,180 @@
+"""The ticket state machine, and the words the workflow speaks in.
+
+`ALLOWED` is the whole state machine; `change_status()` (through `transition()` for a
+message) is the only place that assigns `ticket.status`, and every change becomes an `Event`
+row: who, when, from, to, through which message, and why.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import KW_ONLY, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from gateway.config import Engineer
+from gateway.errors import InvalidTransition
+from gateway.inbound import Inbound
+from gateway.tokens import is_gateway_side
+from gateway.trail import Filing, touch
+from storage.models import (
+    SYSTEM_ACTOR,
+    Event,
+    EventKind,
+    Message,
+    Participant,
+    Ticket,
+    TicketStatus,
+)
+
+S = TicketStatus
+ALLOWED: dict[TicketStatus, frozenset[TicketStatus]] = {
+    S.NEW: frozenset({S.OPEN, S.WAITING, S.RESOLVED, S.CLOSED}),
+    S.OPEN: frozenset({S.WAITING, S.RESOLVED, S.CLOSED}),
+    S.WAITING: frozenset({S.OPEN, S.RESOLVED, S.CLOSED}),
+    S.RESOLVED: frozenset({S.OPEN, S.CLOSED}),
+    S.CLOSED: frozenset({S.OPEN}),
+}
+# Event kinds that change the status; each one is announced to the people on the ticket.
+STATUS_EVENTS = frozenset(
+    {EventKind.STATUS_CHANGED, EventKind.REOPENED, EventKind.CONFIRMED, EventKind.AUTO_CLOSED}
+)
+
+
+class Author(enum.Enum):
+    """Who a message on a ticket is from, as far as the gateway can prove it."""
+
+    CUSTOMER = "customer"
+    # An engineer, through their own reply token for this ticket.
+    ENGINEER = "engineer"
+    # An engineer's address in `From:`, but not through their own token: proves nothing.
+    UNVERIFIED_ENGINEER = "unverified_engineer"
+    # Someone else writing through an engineer's token (a forwarded notification).
+    THIRD_PARTY = "third_party"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the workflow needs from the settings."""
+
+    engineers: tuple[Engineer, ...]
+    reopen_window: timedelta
+    support_address: str
+
+    def engineer(self, address: str) -> Engineer | None:
+        return next((e for e in self.engineers if e.address == address.lower()), None)
+
+    def tier(self, tier: str) -> tuple[Engineer, ...]:
+        return tuple(e for e in self.engineers if e.tier == tier)
+
+    def is_gateway_side(self, address: str) -> bool:
+        """The support address (any `+token` form of it) or an engineer."""
+        engineers = frozenset(engineer.address for engineer in self.engineers)
+        return is_gateway_side(address, self.support_address, engineers)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """One command line of an engineer's message: applied or not, and what or why."""
+
+    line: str
+    applied: bool
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What applying one inbound message did: the notifier's whole input."""
+
+    inbound: Inbound
+    ticket: Ticket
+    message: Message
+    author: Author
+    _: KW_ONLY
+    # The sender's participant row (None: not on the ticket).
+    sender: Participant | None
+    new_ticket: bool = False
+    events: tuple[Event, ...] = ()
+    # The engineer's words go to the customer.
+    relay: bool = False
+    # For engineers: one line per command, and why a message was not acted on.
+    results: tuple[CommandResult, ...] = ()
+    refused_because: str = ""
+    follow_up_of: Ticket | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Who changes a ticket's status, when, through which message, and why."""
+
+    actor: str
+    at: datetime
+    message: Message | None = None
+    kind: EventKind = EventKind.STATUS_CHANGED
+    detail: str = ""
+
+
+def transition(
+    filing: Filing,
+    ticket: Ticket,
+    to_status: TicketStatus,
+    message: Message | None,
+    kind: EventKind = EventKind.STATUS_CHANGED,
+    detail: str = "",
+) -> Event:
+    """Move `ticket` to `to_status` for the filing's message, or raise `InvalidTransition`."""
+    return change_status(
+        filing.session,
+        ticket,
+        to_status,
+        Change(filing.inbound.sender, filing.inbound.at, message, kind, detail),
+    )
+
+
+def change_status(
+    session: Session, ticket: Ticket, to_status: TicketStatus, change: Change
+) -> Event:
+    """Move `ticket` to `to_status`, or raise `InvalidTransition`; returns the event row."""
+    if to_status not in ALLOWED[ticket.status]:
+        raise InvalidTransition(
+            f"ticket #{ticket.id} cannot go from {ticket.status.value} to {to_status.value}"
+        )
+    event = Event(
+        ticket=ticket,
+        type=change.kind,
+        actor=change.actor,
+        at=change.at,
+        detail=change.detail,
+        from_status=ticket.status,
+        to_status=to_status,
+        message=change.message,
+    )
+    ticket.status = to_status
+    ticket.status_changed_at = change.at
+    touch(ticket, change.at)
+    if change.kind is EventKind.REOPENED:
+        ticket.reopen_count += 1
+    session.add(event)
+    return event
+
+
+def close_if_unanswered(
+    session: Session, ticket: Ticket, now: datetime, after: timedelta
+) -> Event | None:
+    """Close a resolved ticket whose customer has not answered within `after`."""
+    if ticket.status is not S.RESOLVED or now - ticket.status_changed_at < after:
+        return None
+    days = after.total_seconds() / 86400
+    return change_status(
+        session,
+        ticket,
+        S.CLOSED,
+        Change(
+            SYSTEM_ACTOR,
+            now,
+            None,
+            EventKind.AUTO_CLOSED,
+            f"no answer from the customer in {days:g} days",
+        ),
+    )
