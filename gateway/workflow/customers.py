@@ -32,22 +32,10 @@ from storage.rows import add_new_ticket
 
 def open_ticket(filing: Filing, rules: Rules, follow_up_of: Ticket | None = None) -> Applied:
     """A new ticket from the message: requester, CCs, the L1 engineers, first message, event."""
-    inbound, mail, now = filing.inbound, filing.inbound.mail, filing.inbound.at
-    # A follow-up keeps the old ticket's subject, not "Re: [Support #1] Closed: ...".
-    subject = follow_up_of.subject if follow_up_of else mail.subject or "(no subject)"
-    ticket = Ticket(
-        status=TicketStatus.NEW,
-        subject=subject[:998],
-        requester=inbound.sender,
-        requester_name=mail.from_name,
-        language=mail.language,
-        status_changed_at=now,
-        created_at=now,
-        updated_at=now,
-        follow_up_of=follow_up_of.id if follow_up_of else None,
-    )
+    inbound, mail = filing.inbound, filing.inbound.mail
     # Built apart from the session and written with plain inserts (`storage/rows.py`):
     # nothing about a new ticket needs the unit of work.
+    ticket = new_ticket(inbound, follow_up_of)
     requester = Participant(ticket=ticket, address=inbound.sender, role=ParticipantRole.REQUESTER)
     add_first_participants(ticket, inbound, rules)
     # A follow-up is a reply to the old thread: its quoted history belongs to the old ticket.
@@ -57,14 +45,13 @@ def open_ticket(filing: Filing, rules: Rules, follow_up_of: Ticket | None = None
         ticket=ticket,
         type=EventKind.CREATED,
         actor=inbound.sender,
-        at=now,
+        at=inbound.at,
         to_status=TicketStatus.NEW,
         message=message,
         detail=f"follow-up of #{follow_up_of.id}" if follow_up_of else "",
     )
-    add_new_ticket(
-        filing.session, ticket, *ticket.participants, message, *message.attachments, created
-    )
+    rows = (*ticket.participants, message, *message.attachments, created)
+    add_new_ticket(filing.session, ticket, *rows)
     if follow_up_of is not None:
         # The new ticket's number goes into the old ticket's trail.
         record(filing, follow_up_of, EventKind.FOLLOWED_UP, detail=f"#{ticket.id}")
@@ -76,6 +63,24 @@ def open_ticket(filing: Filing, rules: Rules, follow_up_of: Ticket | None = None
         sender=requester,
         new_ticket=True,
         follow_up_of=follow_up_of,
+    )
+
+
+def new_ticket(inbound: Inbound, follow_up_of: Ticket | None) -> Ticket:
+    """The ticket row a message opens; a follow-up keeps the old ticket's subject, not
+    "Re: [Support #1] Closed: ..."."""
+    mail, now = inbound.mail, inbound.at
+    subject = follow_up_of.subject if follow_up_of else mail.subject or "(no subject)"
+    return Ticket(
+        status=TicketStatus.NEW,
+        subject=subject[:998],
+        requester=inbound.sender,
+        requester_name=mail.from_name,
+        language=mail.language,
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
+        follow_up_of=follow_up_of.id if follow_up_of else None,
     )
 
 
