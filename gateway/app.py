@@ -37,7 +37,8 @@ from gateway.errors import ConfigError
 from gateway.executor import Executor
 from gateway.imap_inbound import MailboxReader
 from gateway.loops import MailGuard
-from gateway.notifications import Notifier, Sender
+from gateway.notifications import Notifier
+from gateway.outbox import Outbox, Sender
 from gateway.parse_ahead import ParserProcess
 from gateway.pipeline import Pipeline
 from gateway.smtp_inbound import SupportHandler, smtp_factory
@@ -124,7 +125,7 @@ def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore, clock: Cl
         settings.loops.auto_mail_per_hour,
         frozenset(engineer.address for engineer in workflow.engineers),
     )
-    return Notifier(sender, settings.notify, workflow, guard, blobs, clock)
+    return Notifier(Outbox(sender, guard, clock), settings.notify, workflow, blobs)
 
 
 def require_current_schema(engine: Engine) -> str:

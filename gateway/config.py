@@ -391,9 +391,8 @@ RENAMED = {
 
 def variable_of(name: str) -> str:
     """The environment variable of the setting `name`."""
-    return (
-        KEYS[name].variable if name in KEYS and KEYS[name].variable else f"GATEWAY_{name.upper()}"
-    )
+    key = KEYS.get(name)
+    return key.variable if key and key.variable else f"GATEWAY_{name.upper()}"
 
 
 def load_settings(

@@ -9,8 +9,8 @@ The folder's UIDVALIDITY and UIDs live in `imap_folders`. The first read of a fo
 read after a new UIDVALIDITY, when the folder was recreated) takes what is unread and records
 the rest as a baseline, so a mailbox's history is not turned into tickets; from then on
 every new UID is taken, read or not. IDLE is used when the server has it, so new mail is
-spooled within a second or two; otherwise the folder is polled. imapclient's and the socket's
-errors become `MailboxUnavailable` (or `MailboxLoginRefused`) in one place, `mailbox_errors()`.
+spooled within a second or two; otherwise the folder is polled. Connecting, logging in,
+waiting in IDLE and the errors of all three are `imap_client`'s.
 
 Of several gateways sharing one data directory, one reads a given mailbox at a time: it
 holds an exclusive `flock` on a file named after the mailbox (`alone()`); the others wait,
@@ -23,17 +23,13 @@ import email.parser
 import email.utils
 import fcntl
 import hashlib
-import imaplib
 import logging
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from imapclient import IMAPClient
-from imapclient.exceptions import LoginError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -43,43 +39,19 @@ from gateway.database import Sessions, reading, transaction
 from gateway.errors import (
     ConfigError,
     GatewayError,
-    MailboxLoginRefused,
-    MailboxUnavailable,
     MessageRefused,
 )
+from gateway.imap_client import Outage, connected, describe, unavailable, wait_in_idle
 from gateway.spool import IntakeSource, Spool
 from storage.models import ImapFolder
 
 log = logging.getLogger(__name__)
 
 SEEN = b"\\Seen"
-# RFC 2177 allows 29 minutes; renewing sooner also reads the folder again now and then,
-# a safety net for any notification that goes astray.
-IDLE_RENEW_SECONDS = 120.0
-# How long one IDLE wait blocks, so a stop request is seen promptly.
-IDLE_CHECK_SECONDS = 1.0
-SOCKET_TIMEOUT_SECONDS = 30.0
-BACKOFF_FIRST_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 60.0
 # After a refused login, try again this rarely: the password may be fixed meanwhile.
 LOGIN_RETRY_SECONDS = 300.0
 # How often a gateway waiting for another's mailbox lock tries to take it over.
 TAKE_OVER_SECONDS = 5.0
-# Errors that mean the connection or the server is gone, not that the mail is bad.
-CONNECTION_ERRORS = (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError)
-
-
-@contextmanager
-def mailbox_errors(account: ImapAccount) -> Iterator[None]:
-    """Raise imapclient's and the connection's failures as `MailboxUnavailable`."""
-    try:
-        yield
-    except CONNECTION_ERRORS as exc:
-        raise unavailable(account, describe(exc)) from exc
-
-
-def unavailable(account: ImapAccount, detail: str) -> MailboxUnavailable:
-    return MailboxUnavailable(f"IMAP server {account} unavailable: {detail}")
 
 
 class MailboxReader:
@@ -97,7 +69,6 @@ class MailboxReader:
         assert settings.account is not None
         self.account: ImapAccount = settings.account
         self.settings = settings
-        self.done_folder = settings.folder_done
         self.spool = spool
         self.sessions = sessions
         self.support_address = support_address
@@ -156,7 +127,7 @@ class MailboxReader:
         if last_uid <= baseline:
             return []
         criteria: list[str] = ["UID", f"{baseline + 1}:{last_uid}", "NOT", "DELETED"]
-        if not self.done_folder:
+        if not self.settings.folder_done:
             criteria.append("UNSEEN")
         return sorted(
             int(uid) for uid in client.search(criteria) if baseline < int(uid) <= last_uid
@@ -182,13 +153,13 @@ class MailboxReader:
 
     def finish(self, client: IMAPClient, uids: list[int]) -> None:
         """Mark spooled messages done on the server: moved, or flagged `\\Seen`."""
-        if not self.done_folder:
+        if not self.settings.folder_done:
             client.add_flags(uids, [SEEN], silent=True)
             return
         if client.has_capability("MOVE"):
-            client.move(uids, self.done_folder)
+            client.move(uids, self.settings.folder_done)
             return
-        client.copy(uids, self.done_folder)
+        client.copy(uids, self.settings.folder_done)
         client.delete_messages(uids, silent=True)
         # A plain EXPUNGE would also remove what other clients marked \Deleted; without
         # UIDPLUS the copies stay marked until someone expunges the folder.
@@ -249,83 +220,9 @@ class MailboxReader:
 
     # -- connecting ------------------------------------------------------------------------
 
-    @contextmanager
-    def connection(self) -> Iterator[IMAPClient]:
-        """A logged-in client; a refused login is a `ConfigError` naming the setting."""
-        with mailbox_errors(self.account):
-            client = IMAPClient(
-                self.account.host,
-                self.account.port,
-                ssl=self.account.tls,
-                timeout=SOCKET_TIMEOUT_SECONDS,
-            )
-        with mailbox_errors(self.account), self.logged_in(client):
-            yield client
-
-    @contextmanager
-    def logged_in(self, client: IMAPClient) -> Iterator[None]:
-        try:
-            self.log_in(client)
-            if not client.folder_exists(self.account.folder):
-                raise ConfigError(
-                    f"GATEWAY_IMAP_URL: there is no folder "
-                    f"{self.account.folder!r} in {self.account.user}'s mailbox"
-                )
-            if self.done_folder and not client.folder_exists(self.done_folder):
-                client.create_folder(self.done_folder)
-            yield
-        finally:
-            try:
-                client.logout()
-            except CONNECTION_ERRORS:
-                client.shutdown()
-
-    def log_in(self, client: IMAPClient) -> None:
-        settings = self.settings
-        by_token = bool(settings.oauth2_token_file or settings.oauth2_token_command)
-        try:
-            if by_token:
-                client.oauth2_login(self.account.user, self.oauth2_token())
-            else:
-                client.login(self.account.user, self.password())
-        except LoginError as exc:
-            setting = (
-                "GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND"
-                if by_token
-                else "GATEWAY_IMAP_PASSWORD_FILE"
-                if settings.password_file
-                else "GATEWAY_IMAP_URL"
-            )
-            raise MailboxLoginRefused(
-                f"{setting}: {self.account.host} refused the login of "
-                f"{self.account.user!r}: {describe(exc)}"
-            ) from None
-
-    def password(self) -> str:
-        if self.settings.password_file is None:
-            return self.account.password
-        return read_secret_file("GATEWAY_IMAP_PASSWORD_FILE", self.settings.password_file)
-
-    def oauth2_token(self) -> str:
-        if self.settings.oauth2_token_file is not None:
-            return read_secret_file(
-                "GATEWAY_IMAP_OAUTH2_TOKEN_FILE", self.settings.oauth2_token_file
-            )
-        try:
-            done = subprocess.run(
-                self.settings.oauth2_token_command,
-                shell=True,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise ConfigError(f"GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND failed: {exc}") from None
-        token = done.stdout.strip()
-        if not token:
-            raise ConfigError("GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND printed no token")
-        return token
+    def connection(self) -> AbstractContextManager[IMAPClient]:
+        """A logged-in client on the folder; see `imap_client.connected`."""
+        return connected(self.settings)
 
     # -- one reader among gateways ---------------------------------------------------------
 
@@ -404,73 +301,6 @@ class MailboxReader:
         return int(status.get(b"UIDNEXT", 0)) > self.uidnext
 
 
-def wait_in_idle(client: IMAPClient, stop: threading.Event, account: ImapAccount) -> None:
-    """Wait in IDLE until the server reports a change, `stop` is set or it is time to renew."""
-    client.idle()
-    renew_at = time.monotonic() + IDLE_RENEW_SECONDS
-    try:
-        while not stop.is_set() and time.monotonic() < renew_at:
-            if notification_buffered(client):
-                return
-            started = time.monotonic()
-            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
-            if any(isinstance(r, tuple) and b"BYE" in r for r in responses):
-                raise unavailable(account, "the server said BYE")
-            if responses:
-                return
-            # idle_check swallows EOF: a socket that is readable yet yields no response
-            # before the timeout is a connection the server (or a middlebox) has dropped.
-            if time.monotonic() - started < IDLE_CHECK_SECONDS / 2:
-                raise unavailable(account, "the connection was closed")
-    finally:
-        client.idle_done()
-
-
-def notification_buffered(client: IMAPClient) -> bool:
-    """Whether a server response already sits in imaplib's read buffer.
-
-    imaplib reads the socket in chunks, so an `EXISTS` that arrives in the same packet as
-    IDLE's `+ idling` continuation is buffered with it, and `idle_check()`, which polls the
-    socket, would not see it until something else arrived. Peeking needs imaplib's file
-    object (`IMAPClient._imap.file`): there is no public way to ask.
-    """
-    sock = client.socket()
-    sock.setblocking(False)
-    try:
-        return bool(client._imap.file.peek(1))
-    except OSError:  # Nothing buffered and nothing to read (EAGAIN, or TLS wants more).
-        return False
-    finally:
-        sock.settimeout(SOCKET_TIMEOUT_SECONDS)
-
-
-class Outage:
-    """Backoff between reconnects, logged once when an outage begins and once when it ends."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.since: float | None = None
-        self.attempts = 0
-
-    def began(self, reason: str) -> float:
-        """Note a failed attempt and why; the seconds to wait before the next."""
-        if self.since is None:
-            self.since = time.monotonic()
-            log.warning("%s; trying again with backoff", reason)
-        self.attempts += 1
-        return float(min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (self.attempts - 1)))
-
-    def ended(self) -> None:
-        if self.since is not None:
-            log.warning(
-                "IMAP %s reachable again after %.0fs and %d attempt(s)",
-                self.what,
-                time.monotonic() - self.since,
-                self.attempts,
-            )
-        self.since, self.attempts = None, 0
-
-
 def envelope_sender(raw: bytes) -> str | None:
     """The `Return-Path` the delivering server recorded: '' for a bounce, None if absent."""
     headers = email.parser.BytesHeaderParser().parsebytes(raw[:65536])
@@ -481,20 +311,3 @@ def envelope_sender(raw: bytes) -> str | None:
     if text in ("<>", ""):
         return ""
     return email.utils.parseaddr(text)[1] or None
-
-
-def read_secret_file(key: str, path: Path) -> str:
-    try:
-        secret = path.read_text("utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
-    if not secret:
-        raise ConfigError(f"{key}: {path} is empty")
-    return secret
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc)
-    if isinstance(exc, LoginError) and text.startswith("b'"):
-        text = text[2:-1]
-    return text or type(exc).__name__

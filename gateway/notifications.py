@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,34 +22,27 @@ from sqlalchemy.orm import Session
 
 from gateway import loops
 from gateway.audience import Audience, name_of
-from gateway.clock import Clock
 from gateway.composing import (
-    Envelope,
-    Headers,
     MailFile,
-    addressing,
-    compose,
     display_address,
     single_line,
 )
 from gateway.config import Notify, Workflow
+from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
-from gateway.tokens import make_token, reply_address
 from gateway.workflow import STATUS_EVENTS, Applied, Author
 from storage.blobs import BlobStore
 from storage.models import (
-    SYSTEM_ACTOR,
     Attachment,
     Direction,
     Event,
     EventKind,
     Message,
     Participant,
-    ParticipantRole,
     Ticket,
     TicketStatus,
 )
-from storage.rows import OutgoingMail, assign_ids, queue_mail
+from storage.rows import assign_ids
 
 log = logging.getLogger(__name__)
 
@@ -62,47 +53,22 @@ CONFIRMATION_ANSWERS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Sender:
-    """Who outgoing mail is from, and how replies find their way back."""
-
-    address: str
-    name: str
-    subject_tag: str
-    secret: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """One rendered mail to one participant, and what goes with it."""
-
-    participant: Participant
-    rendered: RenderedMail
-    to_name: str = ""
-    # What the recipient has seen of the conversation; by default, what the ticket holds.
-    thread: tuple[str, ...] = ()
-    files: tuple[MailFile, ...] = ()
-
-
 class Notifier:
     """Renders notifications and queues them in the outbox."""
 
     def __init__(
         self,
-        sender: Sender,
+        outbox: Outbox,
         settings: Notify,
         workflow: Workflow,
-        guard: loops.MailGuard,
         blobs: BlobStore,
-        clock: Clock,
     ) -> None:
-        self.sender = sender
+        self.outbox = outbox
+        self.sender = outbox.sender
         self.settings = settings
         self.workflow = workflow
-        self.guard = guard
         self.blobs = blobs
-        self.clock = clock
-        self.audience = Audience(workflow.engineers, sender.address)
+        self.audience = Audience(workflow.engineers, outbox.sender.address)
         self.templates = Templates(settings.templates_dir)
 
     # -- what one applied message causes -------------------------------------------------
@@ -165,7 +131,9 @@ class Notifier:
         }
         rendered = self.templates.render("customer", "acknowledgement", ticket.language, context)
         thread = (*applied.inbound.mail.references, applied.message.message_id)
-        self.queue(session, ticket, Notice(requester, rendered, ticket.requester_name, thread))
+        self.outbox.queue(
+            session, ticket, Notice(requester, rendered, ticket.requester_name, thread)
+        )
 
     def relay_reply(self, session: Session, applied: Applied) -> None:
         """The engineer's new words and files, from the support address, to the customers."""
@@ -181,7 +149,7 @@ class Notifier:
                 "attachments": message.attachments,
             }
             rendered = self.templates.render("customer", "reply", ticket.language, context)
-            self.queue(
+            self.outbox.queue(
                 session,
                 ticket,
                 Notice(participant, rendered, name_of(ticket, participant), files=files),
@@ -199,7 +167,9 @@ class Notifier:
         )
         context |= self.confirmation_links(ticket, context["reply_address"], event)
         rendered = self.templates.render("customer", "status_changed", ticket.language, context)
-        self.queue(session, ticket, Notice(participant, rendered, name_of(ticket, participant)))
+        self.outbox.queue(
+            session, ticket, Notice(participant, rendered, name_of(ticket, participant))
+        )
 
     def confirmation_links(
         self, ticket: Ticket, token_address: str, event: Event
@@ -210,7 +180,7 @@ class Notifier:
         answers = CONFIRMATION_ANSWERS.get(ticket.language, CONFIRMATION_ANSWERS["en"])
         links = {}
         for key, (subject, body) in answers.items():
-            query = f"subject={quote(self.ticket_tag(ticket) + ' ' + subject)}&body={quote(body)}"
+            query = f"subject={quote(self.sender.tag(ticket) + ' ' + subject)}&body={quote(body)}"
             links[f"{key}_link"] = f"mailto:{token_address}?{query}"
         return links
 
@@ -242,7 +212,7 @@ class Notifier:
                 "latest_words": latest_customer_words(ticket),
             }
             rendered = self.engineer_mail(kind, participant, context)
-            self.queue(session, ticket, Notice(participant, rendered, files=files))
+            self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
 
     def forward_customer_message(self, session: Session, applied: Applied) -> None:
         """A customer's new message on the ticket, to the engineers on it."""
@@ -255,7 +225,7 @@ class Notifier:
                 "attachments": listed,
             }
             rendered = self.engineer_mail("customer_reply", participant, context)
-            self.queue(session, ticket, Notice(participant, rendered, files=files))
+            self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
 
     def tell_engineer_status(
         self,
@@ -276,7 +246,7 @@ class Notifier:
             }
         )
         rendered = self.engineer_mail("status_changed", participant, context)
-        self.queue(session, ticket, Notice(participant, rendered))
+        self.outbox.queue(session, ticket, Notice(participant, rendered))
 
     def send_receipt(self, session: Session, applied: Applied) -> None:
         """One short mail per engineer's message: what was applied, what was not and why."""
@@ -289,7 +259,7 @@ class Notifier:
             "refused_because": applied.refused_because,
         }
         rendered = self.engineer_mail("command_receipt", applied.sender, context)
-        self.queue(session, ticket, Notice(applied.sender, rendered))
+        self.outbox.queue(session, ticket, Notice(applied.sender, rendered))
 
     def engineer_files(
         self, attachments: Sequence[Attachment]
@@ -328,11 +298,11 @@ class Notifier:
     def base_context(self, ticket: Ticket, participant: Participant) -> dict[str, Any]:
         return {
             "ticket": ticket,
-            "tag": self.ticket_tag(ticket),
+            "tag": self.sender.tag(ticket),
             "status": ticket.status.value,
             "priority": ticket.priority.value,
             "recipient": participant.address,
-            "reply_address": self.token_address(ticket, participant),
+            "reply_address": self.sender.reply_address(ticket, participant),
             "support_address": self.sender.address,
             "support_name": self.sender.name,
         }
@@ -355,79 +325,6 @@ class Notifier:
         language = self.audience.language_of(participant)
         return self.templates.render("engineer", kind, language, context)
 
-    def ticket_tag(self, ticket: Ticket) -> str:
-        return f"[{self.sender.subject_tag} #{ticket.id}]"
-
-    def token_address(self, ticket: Ticket, participant: Participant) -> str:
-        token = make_token(self.sender.secret, ticket.id, participant.id)
-        return reply_address(self.sender.address, token)
-
-    def queue(self, session: Session, ticket: Ticket, notice: Notice) -> None:
-        """Add the mail as an outgoing message and an outbox row, or record on the ticket
-        why `loops` does not let it go."""
-        now, address = self.clock.now(), notice.participant.address
-        why_not = self.guard.why_not(session, ticket.id, address, now)
-        if why_not:
-            detail = f"{notice.rendered.subject!r} to {address}: {why_not}"
-            session.add(
-                Event(
-                    ticket=ticket,
-                    type=EventKind.MAIL_SUPPRESSED,
-                    actor=SYSTEM_ACTOR,
-                    at=now,
-                    detail=detail,
-                )
-            )
-            return
-        envelope = self.envelope(ticket, notice, now)
-        rendered = notice.rendered
-        content = compose(
-            self.headers(ticket, envelope, rendered, now),
-            rendered.text,
-            rendered.html,
-            notice.files,
-        )
-        engineer = notice.participant.role is ParticipantRole.ENGINEER
-        queue_mail(
-            session,
-            ticket,
-            OutgoingMail(
-                message_id=envelope.message_id,
-                from_address=self.sender.address,
-                from_name=self.sender.name,
-                recipient=address,
-                subject=rendered.subject,
-                text=rendered.text,
-                internal=engineer,
-                content=content,
-                created_at=now,
-            ),
-        )
-
-    def envelope(self, ticket: Ticket, notice: Notice, now: datetime) -> Envelope:
-        """Addressed to the participant with their own reply token, and threaded on what
-        they have seen of the ticket, so their client shows one conversation."""
-        address = notice.participant.address
-        domain = self.sender.address.rpartition("@")[2]
-        return Envelope(
-            self.sender.name,
-            self.sender.address,
-            notice.to_name,
-            address,
-            self.token_address(ticket, notice.participant),
-            loops.new_message_id(ticket.id, domain, now),
-            notice.thread or conversation_of(ticket, address),
-        )
-
-    def headers(
-        self, ticket: Ticket, envelope: Envelope, rendered: RenderedMail, now: datetime
-    ) -> Headers:
-        return [
-            *addressing(envelope, rendered.subject, now),
-            *loops.automatic_headers(ticket.id),
-            ("Content-Language", ticket.language),
-        ]
-
 
 def wants_receipt(applied: Applied) -> bool:
     """An engineer hears what became of their message when it carried commands or was not
@@ -437,17 +334,6 @@ def wants_receipt(applied: Applied) -> bool:
     if applied.author is Author.ENGINEER:
         return bool(applied.results)
     return applied.author in (Author.UNVERIFIED_ENGINEER, Author.THIRD_PARTY)
-
-
-def conversation_of(ticket: Ticket, address: str) -> tuple[str, ...]:
-    """Message-IDs of what `address` wrote or was sent on the ticket, oldest first."""
-    seen = tuple(
-        m.message_id
-        for m in ticket.messages
-        if (m.direction is Direction.IN and m.from_address == address)
-        or (m.direction is Direction.OUT and m.to_addresses == address)
-    )
-    return seen or tuple(m.message_id for m in ticket.messages[:1])
 
 
 def first_message(ticket: Ticket) -> Message:

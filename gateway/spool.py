@@ -117,7 +117,7 @@ class Spool:
         """Take ownership of `raw`: when this returns, the message survives a crash."""
         check_acceptable(raw, self.limits.max_message_bytes)
         check_header(raw, self.limits)
-        receipt = new_receipt(raw, self.envelope(mail_from, recipients, source))
+        receipt = new_receipt(raw, mail_from, recipients, source, self.clock)
         try:
             write_durably(self.queue_dir / receipt.entry_name, entry_pieces(receipt, raw))
         except OSError as exc:
@@ -134,7 +134,7 @@ class Spool:
     ) -> Receipt:
         """Quarantine a message `accept()` refuses when there is nobody to refuse it to (a
         mailbox read over IMAP): kept with its reason, never dropped."""
-        receipt = new_receipt(raw, self.envelope(mail_from, recipients, source))
+        receipt = new_receipt(raw, mail_from, recipients, source, self.clock)
         try:
             write_durably(self.reason_path(receipt.spool_id), reason.encode())
             write_durably(self.quarantine_dir / receipt.entry_name, entry_pieces(receipt, raw))
@@ -238,13 +238,6 @@ class Spool:
         self.reason_path(spool_id).unlink(missing_ok=True)
         return receipt
 
-    def envelope(
-        self, mail_from: str | None, recipients: Sequence[str], source: IntakeSource
-    ) -> Envelope:
-        return Envelope(
-            mail_from, tuple(recipients), source, self.clock.now(), self.clock.wall_time()
-        )
-
     def reason_path(self, spool_id: str) -> Path:
         return self.quarantine_dir / f"{spool_id}{REASON_SUFFIX}"
 
@@ -259,28 +252,24 @@ def entries_in(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"*{ENTRY_SUFFIX}"), key=lambda path: path.stem)
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """What a receiver knows of a message besides its bytes, and when it arrived: `at` by
-    the clock, `arrived` by the wall clock, whose order spool ids keep."""
-
-    mail_from: str | None
-    recipients: tuple[str, ...]
-    source: IntakeSource
-    at: datetime
-    arrived: datetime
-
-
-def new_receipt(raw: bytes, envelope: Envelope) -> Receipt:
+def new_receipt(
+    raw: bytes,
+    mail_from: str | None,
+    recipients: Sequence[str],
+    source: IntakeSource,
+    clock: Clock,
+) -> Receipt:
+    """The receipt of a message arriving now: received at the clock's time, its spool id
+    keeping the order of arrival by the wall clock, whatever the clock is set to."""
     sha256 = sha256_hex(raw)
-    nanoseconds = (envelope.arrived - EPOCH) // timedelta(microseconds=1) * 1000
+    nanoseconds = (clock.wall_time() - EPOCH) // timedelta(microseconds=1) * 1000
     return Receipt(
         spool_id=f"{nanoseconds:x}-{sha256[:12]}-{secrets.token_hex(3)}",
         raw_sha256=sha256,
-        source=envelope.source,
-        mail_from=envelope.mail_from,
-        recipients=envelope.recipients,
-        received_at=envelope.at,
+        source=source,
+        mail_from=mail_from,
+        recipients=tuple(recipients),
+        received_at=clock.now(),
         size=len(raw),
     )
 

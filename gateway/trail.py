@@ -43,14 +43,13 @@ def record(
     kind: EventKind,
     message: Message | None = None,
     detail: str = "",
-    actor: str = "",
 ) -> Event:
-    """An event that changes no status, by `actor` (else the message's sender)."""
+    """An event by the message's sender that changes no status."""
     inbound = filing.inbound
     event = Event(
         ticket=ticket,
         type=kind,
-        actor=actor or inbound.sender,
+        actor=inbound.sender,
         at=inbound.at,
         message=message,
         detail=detail,

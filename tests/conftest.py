@@ -269,7 +269,41 @@ def settings(tmp_path: Path, sink: Sink, database_url: str) -> Settings:
     )
 
 
-class RunningGateway:
+class GatewayUnderTest:
+    """What tests read of a gateway, served or driven in this process: its stages
+    (`gateway`) and its database."""
+
+    settings: Settings
+    gateway: Gateway
+
+    def session(self) -> Any:
+        return self.gateway.sessions()
+
+    def due_at(self, moment: datetime) -> list[int]:
+        """`gateway due --now MOMENT`: the time-based work of that moment and the mail it
+        sends, run here; the tickets it closed."""
+        stages = build_gateway(self.settings, Clock.at(moment))
+        try:
+            closed = stages.timers.run_due()
+            stages.dispatcher.deliver_due()
+            return closed
+        finally:
+            stages.engine.dispose()
+
+    def count(self, model: Any) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    def tickets(self) -> list[Ticket]:
+        with self.session() as session:
+            return list(session.scalars(select(Ticket).order_by(Ticket.id)).all())
+
+    def receipts(self) -> list[Receipt]:
+        with self.session() as session:
+            return list(session.scalars(select(Receipt).order_by(Receipt.id)).all())
+
+
+class RunningGateway(GatewayUnderTest):
     """`gateway serve` running in a background thread, with helpers to talk to it."""
 
     def __init__(self, settings: Settings) -> None:
@@ -332,32 +366,6 @@ class RunningGateway:
             refused: dict[str, Any] = smtp.sendmail(sender, recipients or [SUPPORT], raw)
             return refused
 
-    def session(self) -> Any:
-        return self.gateway.sessions()
-
-    def due_at(self, moment: datetime) -> list[int]:
-        """`gateway due --now MOMENT`: the time-based work of that moment and the mail it
-        sends, run here; the tickets it closed."""
-        stages = build_gateway(self.settings, Clock.at(moment))
-        try:
-            closed = stages.timers.run_due()
-            stages.dispatcher.deliver_due()
-            return closed
-        finally:
-            stages.engine.dispose()
-
-    def count(self, model: Any) -> int:
-        with self.session() as session:
-            return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-    def tickets(self) -> list[Ticket]:
-        with self.session() as session:
-            return list(session.scalars(select(Ticket).order_by(Ticket.id)).all())
-
-    def receipts(self) -> list[Receipt]:
-        with self.session() as session:
-            return list(session.scalars(select(Receipt).order_by(Receipt.id)).all())
-
     def wait_for_receipts(self, count: int, timeout: float = 15.0) -> list[Receipt]:
         wait_until(lambda: self.count(Receipt) >= count, timeout, f"{count} receipts")
         return self.receipts()
@@ -379,7 +387,7 @@ class RunningGateway:
         wait_until(idle, timeout, "the gateway to go idle")
 
 
-class DirectGateway:
+class DirectGateway(GatewayUnderTest):
     """The gateway's stages in this process, without listeners or workers: `send` spools a
     message as the SMTP listener would, files it and delivers what it caused before it
     returns. For tests of decisions (threading, the workflow, confirmations), where a
@@ -413,12 +421,6 @@ class DirectGateway:
         self.gateway.executor.drain()
         self.gateway.dispatcher.deliver_due()
         return refused
-
-    session = RunningGateway.session
-    count = RunningGateway.count
-    tickets = RunningGateway.tickets
-    receipts = RunningGateway.receipts
-    due_at = RunningGateway.due_at
 
     def wait_for_receipts(self, count: int, timeout: float = 15.0) -> list[Receipt]:
         receipts = self.receipts()
@@ -533,7 +535,7 @@ class Desk:
     """A support desk seen from the mailboxes: a customer and engineers writing to a running
     gateway, reading what it sends them at the sink."""
 
-    def __init__(self, gateway: RunningGateway | DirectGateway, sink: Sink) -> None:
+    def __init__(self, gateway: GatewayUnderTest, sink: Sink) -> None:
         self.gateway = gateway
         self.sink = sink
 

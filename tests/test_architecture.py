@@ -30,6 +30,7 @@ FLOW = [
     # receive
     "smtp_data",
     "smtp_inbound",
+    "imap_client",
     "imap_inbound",
     # spool
     "spool",
@@ -52,6 +53,7 @@ FLOW = [
     "composing",
     "rendering",
     "audience",
+    "outbox",
     "notifications",
     # record
     "receipts",

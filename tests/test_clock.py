@@ -35,7 +35,7 @@ def test_a_set_clock_stands_still_until_moved_on() -> None:
     assert abs(Clock().now() - datetime.now(UTC)) < timedelta(seconds=5)
 
 
-def test_rows_spool_ids_and_mail_carry_the_clocks_time(
+def test_rows_and_mail_carry_the_clocks_time(
     make_direct_gateway: Callable[..., DirectGateway],
     sink: Sink,
 ) -> None:

@@ -4,11 +4,12 @@ once; old names still read; bad values name their key."""
 from __future__ import annotations
 
 import logging
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
-from gateway.config import Delivery, Engineer, Settings, load_settings
+from gateway.config import KEYS, Delivery, Engineer, Settings, load_settings
 from gateway.errors import ConfigError
 from gateway.limits import Limits
 
@@ -112,11 +113,16 @@ def test_a_toml_file_may_group_settings_in_tables_named_after_their_section(
         load_settings({}, config)
 
 
-def test_each_default_is_written_once_in_its_section() -> None:
-    settings = load_settings({})
-    assert settings == Settings()
-    assert settings.limits == Limits() and settings.delivery == Delivery()
-    assert Settings().changed(relay_connections=2, workers=3).delivery.relay_connections == 2
+def test_every_setting_reaches_a_field_of_its_section_and_starts_at_its_default() -> None:
+    defaults = load_settings({})
+    assert defaults == Settings()
+    for name, key in KEYS.items():
+        section = defaults if key.section is None else getattr(defaults, key.section)
+        assert key.field in {f.name for f in fields(section)}, name
+    changed = Settings().changed(relay_connections=2, workers=3, max_message_bytes=9)
+    assert (changed.delivery.relay_connections, changed.workers) == (2, 3)
+    assert changed.limits == replace(Limits(), max_message_bytes=9)
+    assert changed.delivery == replace(Delivery(), relay_connections=2)
 
 
 def test_in_a_toml_file_too_a_new_name_wins_over_its_old_one(tmp_path: Path) -> None:

@@ -63,21 +63,18 @@ def what_was_made(direct: DirectGateway) -> dict[str, list[Any]]:
             "participants": rows(
                 Participant, Participant.ticket_id, Participant.address, Participant.role
             ),
-            "messages": [
-                row
-                for row in rows(
-                    Message,
-                    Message.ticket_id,
-                    Message.direction,
-                    Message.from_address,
-                    Message.to_addresses,
-                    Message.subject,
-                    Message.text,
-                    Message.raw_sha256,
-                    Message.automatic,
-                    Message.internal,
-                )
-            ],
+            "messages": rows(
+                Message,
+                Message.ticket_id,
+                Message.direction,
+                Message.from_address,
+                Message.to_addresses,
+                Message.subject,
+                Message.text,
+                Message.raw_sha256,
+                Message.automatic,
+                Message.internal,
+            ),
             "events": rows(
                 Event,
                 Event.ticket_id,

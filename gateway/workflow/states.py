@@ -8,7 +8,7 @@ row: who, when, from, to, through which message, and why.
 from __future__ import annotations
 
 import enum
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -61,6 +61,11 @@ class Rules:
     engineers: tuple[Engineer, ...]
     reopen_window: timedelta
     support_address: str
+    engineer_addresses: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        addresses = frozenset(engineer.address for engineer in self.engineers)
+        object.__setattr__(self, "engineer_addresses", addresses)
 
     def engineer(self, address: str) -> Engineer | None:
         return next((e for e in self.engineers if e.address == address.lower()), None)
@@ -70,8 +75,7 @@ class Rules:
 
     def is_gateway_side(self, address: str) -> bool:
         """The support address (any `+token` form of it) or an engineer."""
-        engineers = frozenset(engineer.address for engineer in self.engineers)
-        return is_gateway_side(address, self.support_address, engineers)
+        return is_gateway_side(address, self.support_address, self.engineer_addresses)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,144 @@
+"""The outbox: one rendered mail to one person, queued for delivery, or not.
+
+`Outbox.queue` asks `loops` whether the mail may go (the caps on automatic mail, address
+holds) and records on the ticket why not; otherwise it addresses the mail from the support
+address with the recipient's own reply token, threads it on what they have seen of the
+ticket so their client shows one conversation, composes it (`composing`) and writes it as an
+outgoing message and an outbox row in the caller's transaction (`storage/rows.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from gateway import loops
+from gateway.clock import Clock
+from gateway.composing import Envelope, Headers, MailFile, addressing, compose
+from gateway.rendering import RenderedMail
+from gateway.tokens import make_token, reply_address
+from storage.models import (
+    SYSTEM_ACTOR,
+    Direction,
+    Event,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    Ticket,
+)
+from storage.rows import OutgoingMail, queue_mail
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who outgoing mail is from, and how replies find their way back."""
+
+    address: str
+    name: str
+    subject_tag: str
+    secret: bytes
+
+    def tag(self, ticket: Ticket) -> str:
+        """The ticket's subject tag, `[Support #123]`."""
+        return f"[{self.subject_tag} #{ticket.id}]"
+
+    def reply_address(self, ticket: Ticket, participant: Participant) -> str:
+        """The support address with the participant's own reply token for the ticket."""
+        token = make_token(self.secret, ticket.id, participant.id)
+        return reply_address(self.address, token)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One rendered mail to one participant, and what goes with it."""
+
+    participant: Participant
+    rendered: RenderedMail
+    to_name: str = ""
+    # What the recipient has seen of the conversation; by default, what the ticket holds.
+    thread: tuple[str, ...] = ()
+    files: tuple[MailFile, ...] = ()
+
+
+class Outbox:
+    """Queues notices as outgoing mail, as far as `loops` lets them go."""
+
+    def __init__(self, sender: Sender, guard: loops.MailGuard, clock: Clock) -> None:
+        self.sender = sender
+        self.guard = guard
+        self.clock = clock
+
+    def queue(self, session: Session, ticket: Ticket, notice: Notice) -> None:
+        """Add the mail as an outgoing message and an outbox row, or record on the ticket
+        why `loops` does not let it go."""
+        now, address = self.clock.now(), notice.participant.address
+        why_not = self.guard.why_not(session, ticket.id, address, now)
+        if why_not:
+            detail = f"{notice.rendered.subject!r} to {address}: {why_not}"
+            session.add(
+                Event(
+                    ticket=ticket,
+                    type=EventKind.MAIL_SUPPRESSED,
+                    actor=SYSTEM_ACTOR,
+                    at=now,
+                    detail=detail,
+                )
+            )
+            return
+        envelope = self.envelope(ticket, notice, now)
+        rendered = notice.rendered
+        headers = self.headers(ticket, envelope, rendered, now)
+        content = compose(headers, rendered.text, rendered.html, notice.files)
+        engineer = notice.participant.role is ParticipantRole.ENGINEER
+        queue_mail(
+            session,
+            ticket,
+            OutgoingMail(
+                message_id=envelope.message_id,
+                from_address=self.sender.address,
+                from_name=self.sender.name,
+                recipient=address,
+                subject=rendered.subject,
+                text=rendered.text,
+                internal=engineer,
+                content=content,
+                created_at=now,
+            ),
+        )
+
+    def envelope(self, ticket: Ticket, notice: Notice, now: datetime) -> Envelope:
+        """Addressed to the participant with their own reply token, and threaded on what
+        they have seen of the ticket."""
+        address = notice.participant.address
+        domain = self.sender.address.rpartition("@")[2]
+        return Envelope(
+            self.sender.name,
+            self.sender.address,
+            notice.to_name,
+            address,
+            self.sender.reply_address(ticket, notice.participant),
+            loops.new_message_id(ticket.id, domain, now),
+            notice.thread or conversation_of(ticket, address),
+        )
+
+    def headers(
+        self, ticket: Ticket, envelope: Envelope, rendered: RenderedMail, now: datetime
+    ) -> Headers:
+        return [
+            *addressing(envelope, rendered.subject, now),
+            *loops.automatic_headers(ticket.id),
+            ("Content-Language", ticket.language),
+        ]
+
+
+def conversation_of(ticket: Ticket, address: str) -> tuple[str, ...]:
+    """Message-IDs of what `address` wrote or was sent on the ticket, oldest first."""
+    seen = tuple(
+        m.message_id
+        for m in ticket.messages
+        if (m.direction is Direction.IN and m.from_address == address)
+        or (m.direction is Direction.OUT and m.to_addresses == address)
+    )
+    return seen or tuple(m.message_id for m in ticket.messages[:1])
