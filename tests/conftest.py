@@ -303,6 +303,17 @@ class GatewayUnderTest:
             return list(session.scalars(select(Receipt).order_by(Receipt.id)).all())
 
 
+def awaited_at(task: asyncio.Task[None]) -> str:
+    """Where a task's coroutines wait, outermost first (a task's own stack shows only its
+    first coroutine)."""
+    lines, coroutine = [], task.get_coro()
+    while coroutine is not None and getattr(coroutine, "cr_frame", None) is not None:
+        frame = coroutine.cr_frame
+        lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        coroutine = coroutine.cr_await
+    return "\n".join(lines) or "(serve() has ended)"
+
+
 class RunningGateway(GatewayUnderTest):
     """`gateway serve` running in a background thread, with helpers to talk to it."""
 
@@ -313,6 +324,7 @@ class RunningGateway(GatewayUnderTest):
         self.gateway: Gateway = build_gateway(settings)
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None
+        self.task: asyncio.Task[None] | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -323,10 +335,13 @@ class RunningGateway(GatewayUnderTest):
         async def main() -> None:
             self.stop_event = asyncio.Event()
             ready = asyncio.Event()
-            task = asyncio.create_task(serve(self.gateway, self.stop_event, ready))
-            await ready.wait()
+            self.task = asyncio.create_task(serve(self.gateway, self.stop_event, ready))
+            # Until ready, or until serve() ends: a gateway that fails to start says why.
+            started = asyncio.create_task(ready.wait())
+            await asyncio.wait({self.task, started}, return_when=asyncio.FIRST_COMPLETED)
+            started.cancel()
             self.ready.set()
-            await task
+            await self.task
 
         try:
             self.loop.run_until_complete(main())
@@ -339,7 +354,11 @@ class RunningGateway(GatewayUnderTest):
         if not self.ready.wait(GATEWAY_START_SECONDS):
             frame = sys._current_frames().get(self.thread.ident or 0)
             where = "".join(traceback.format_stack(frame)) if frame else "(the thread has ended)\n"
-            pytest.fail(f"gateway did not start in {GATEWAY_START_SECONDS}s; it was at:\n{where}")
+            awaiting = awaited_at(self.task) if self.task else "(serve() never began)"
+            pytest.fail(
+                f"gateway did not start in {GATEWAY_START_SECONDS}s; it was at:\n{where}"
+                f"serve() was waiting at:\n{awaiting}"
+            )
         if self.error:
             raise self.error
         return self
