@@ -111,8 +111,15 @@ def make_pipeline(
     settings: Settings, secret: bytes, notifier: Notifier, blobs: BlobStore, clock: Clock
 ) -> Pipeline:
     mailbox, workflow = settings.mailbox, settings.workflow
-    rules = Rules(workflow.engineers, timedelta(days=workflow.reopen_days), mailbox.address)
-    thread_rules = ThreadRules(secret, mailbox.address, mailbox.subject_tag)
+    rules = Rules(
+        workflow.engineers,
+        timedelta(days=workflow.reopen_days),
+        mailbox.address,
+        workflow.max_people_added_per_message,
+    )
+    thread_rules = ThreadRules(
+        secret, mailbox.address, mailbox.subject_tag, rules.engineer_addresses
+    )
     hold = timedelta(days=settings.loops.bounce_hold_days)
     return Pipeline(thread_rules, rules, notifier, blobs, hold, clock)
 
@@ -124,6 +131,7 @@ def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore, clock: Cl
         settings.loops.auto_mail_per_ticket,
         settings.loops.auto_mail_per_hour,
         frozenset(engineer.address for engineer in workflow.engineers),
+        timedelta(minutes=settings.loops.acknowledgement_interval_minutes),
     )
     return Notifier(Outbox(sender, guard, clock), settings.notify, workflow, blobs)
 

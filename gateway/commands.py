@@ -1,5 +1,6 @@
 """Engineers' commands: `#resolve`, `#status waiting`, `#priority P1`, `#assign`, `#escalate`,
-`#note`, on their own lines at the top of a reply. Pure: no database, no network.
+`#cc`, `#uncc`, `#merge 12`, `#note`, on their own lines at the top of a reply. Pure: no
+database, no network.
 
 Only the top of the new part of a reply is read, so a command quoted from earlier mail (or a
 `#status` line further down in the text) is never a command. Whether a command may be
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 STATUSES = ("open", "waiting", "resolved", "closed")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 # What an engineer may type; `#resolve` is `#status resolved`, `#note` is not a command.
-KNOWN = ("resolve", "status", "priority", "assign", "escalate", "note")
+KNOWN = ("resolve", "status", "priority", "assign", "escalate", "cc", "uncc", "merge", "note")
 
 
 class CommandName(enum.StrEnum):
@@ -25,10 +26,16 @@ class CommandName(enum.StrEnum):
     PRIORITY = "priority"
     ASSIGN = "assign"
     ESCALATE = "escalate"
+    # Someone on the customer's side receives the ticket's mail, or stops receiving it.
+    CC = "cc"
+    UNCC = "uncc"
+    # Join this ticket and another: the older one keeps both.
+    MERGE = "merge"
 
 
 COMMAND_LINE = re.compile(r"^#([A-Za-z][\w-]*)(?:[ \t]+(.*))?$")
 ADDRESS = re.compile(r"^<?([^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)>?$")
+TICKET_NUMBER = re.compile(r"^#?\s*(\d{1,12})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +117,15 @@ def read_command(name: str, argument: str, line: str) -> Command | Refusal:
         if priority not in PRIORITIES:
             return Refusal(line, f"#priority needs one of: {', '.join(PRIORITIES)}")
         return Command(CommandName.PRIORITY, priority, line)
-    if name == "assign":
+    if name in ("assign", "cc", "uncc"):
         address = ADDRESS.match(argument)
         if address is None:
-            return Refusal(line, "#assign needs an engineer's address")
-        return Command(CommandName.ASSIGN, address.group(1).lower(), line)
+            whose = "an engineer's" if name == "assign" else "one person's"
+            return Refusal(line, f"#{name} needs {whose} address")
+        return Command(CommandName(name), address.group(1).lower(), line)
+    if name == "merge":
+        number = TICKET_NUMBER.match(argument)
+        if number is None:
+            return Refusal(line, "#merge needs the other ticket's number, as in #merge 12")
+        return Command(CommandName.MERGE, str(int(number.group(1))), line)
     return Refusal(line, f"unknown command; known: {', '.join('#' + k for k in KNOWN)}")

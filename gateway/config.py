@@ -128,6 +128,9 @@ class LoopGuard:
     auto_mail_per_hour: int = 20
     # An address that bounced permanently is not mailed for this many days.
     bounce_hold_days: float = 7.0
+    # At most one acknowledgement per address in this many minutes, however many tickets
+    # its mail opens (RFC 3834 2): an auto-responder that writes again and again.
+    acknowledgement_interval_minutes: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,9 @@ class Workflow:
     auto_close_days: float = 7.0
     # A reply to a closed ticket within this many days reopens it; later, it opens a new one.
     reopen_days: float = 14.0
+    # How many people one message may add to a ticket from its To and Cc (beyond the
+    # requester and the support address); the rest are in copy but sent nothing.
+    max_people_added_per_message: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,9 +378,15 @@ KEYS: dict[str, Key] = {
     "auto_mail_per_ticket": Key("loops", "auto_mail_per_ticket", parse_positive_int),
     "auto_mail_per_hour": Key("loops", "auto_mail_per_hour", parse_positive_int),
     "bounce_hold_days": Key("loops", "bounce_hold_days", parse_positive_float),
+    "acknowledgement_interval_minutes": Key(
+        "loops", "acknowledgement_interval_minutes", parse_positive_float
+    ),
     "engineers": Key("workflow", "engineers", parse_engineers),
     "auto_close_days": Key("workflow", "auto_close_days", parse_positive_float),
     "reopen_days": Key("workflow", "reopen_days", parse_positive_float),
+    "max_people_added_per_message": Key(
+        "workflow", "max_people_added_per_message", parse_positive_int
+    ),
     "imap": Key("imap", "account", parse_imap_url, "GATEWAY_IMAP_URL"),
     "imap_password_file": Key("imap", "password_file", parse_optional_path),
     "imap_folder_done": Key("imap", "folder_done", parse_text),

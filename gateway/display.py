@@ -21,6 +21,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "tier": ticket.tier,
         "reopen_count": ticket.reopen_count,
         "follow_up_of": ticket.follow_up_of,
+        "merged_into": ticket.merged_into,
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
     }
@@ -102,6 +103,7 @@ def print_ticket(detail: dict[str, Any]) -> None:
         f"requester {detail['requester']}, assignee {detail['assignee'] or '-'}"
     )
     follow_up = f", follow-up of #{detail['follow_up_of']}" if detail["follow_up_of"] else ""
+    follow_up += f", merged into #{detail['merged_into']}" if detail["merged_into"] else ""
     print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s){follow_up}")
     print("\nMessages:")
     for message in detail["messages"]:

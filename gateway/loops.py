@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,10 @@ from gateway.inbound import Inbound, sender_of
 from gateway.parsing import MACHINE_SENDERS, Markers, ParsedMail
 from gateway.spool import Receipt
 from gateway.tokens import is_support_address
-from storage.rows import mail_allowance
+from storage.rows import last_mail_of_kind, mail_allowance
+
+# The notice kind `MailGuard` limits per address and period.
+ACKNOWLEDGEMENT = "acknowledgement"
 
 # The header every notification of ours carries: mail that comes back with it is our own.
 TICKET_HEADER = "X-Support-Ticket"
@@ -45,17 +48,46 @@ AUTOMATIC_FIELDS = (
     "x-autorespond",
     "x-loop",
 )
-# Vacation and auto-responders that set none of the RFC 3834 fields (Apple's, RT's) still
-# label their subject; a colon must follow, so "Automatic reply broken" stays a customer's.
+# Fields by which auto-responders (vacation, out-of-office) declare a reply of theirs.
+AUTO_REPLY_FIELDS = ("x-autoreply", "x-autorespond")
+# Words by which auto-responders that set none of the RFC 3834 fields (Apple's, RT's, most
+# Chinese webmail) still label their subject, in the languages our customers write: a
+# colon or a bracket must close them, so "Automatic reply broken" stays a customer's.
+AUTO_REPLY_WORDS = (
+    r"auto(?:matic)?[ _-]?(?:reply|response)|autoreply|autoresponse"
+    r"|out of (?:the )?office(?: reply)?|vacation (?:reply|response|notice)|away from office"
+    r"|自动回复|自动答复|自動回覆|自動回复|自动应答|休假|不在办公室|外出|自動応答|自動返信"
+    r"|r[ée]ponse automatique|absence du bureau|automatische antwort|abwesenheitsnotiz"
+    r"|respuesta autom[áa]tica|resposta autom[áa]tica|tr[ảa] l[ờo]i t[ựu] đ[ộo]ng"
+    r"|balasan (?:otomatis|automatik)|ตอบกลับอัตโนมัติ|자동\s*회신|자동\s*응답"
+)
 AUTO_REPLY_SUBJECT = re.compile(
-    r"^(?:\[[^\]]*\]\s*)*(?:auto(?:matic)?[ _-]?(?:reply|response)|autoreply|autoresponse"
-    r"|out of (?:the )?office(?: reply)?)\s*:",
+    rf"^(?:\[[^\]]*\]\s*)*(?:(?:{AUTO_REPLY_WORDS})\s*[:：]|[\[【(（]\s*(?:{AUTO_REPLY_WORDS})\s*[\]】)）])",
     re.IGNORECASE,
 )
+# The opening sentences of auto-responders that label neither headers nor subject. Only the
+# start of the text is read: a customer who mentions an office later is still a customer.
+AUTO_REPLY_GREETING = (
+    r"(?:(?:hello|hi|dear [^,\n]{0,40}|您好|你好)[,，!！]?\s*)?"
+    r"(?:thank(?:s| you) for your (?:e-?mail|message)[.!]?\s*|感谢您的来信[。，,]?\s*)?"
+)
+AUTO_REPLY_SENTENCE = (
+    r"i\s*(?:am|'m|’m|will be)\s+(?:currently\s+|now\s+)?(?:out of (?:the )?office"
+    r"|away from (?:the |my )?(?:office|desk)|on (?:annual |parental )?(?:leave|vacation|holiday))"
+    r"|this is an? (?:automatic|automated|auto-?generated) (?:reply|response|message)"
+    r"|我(?:目前|现在|正在|这几天)?(?:不在办公室|休假|外出|出差|请假)"
+    r"|(?:此|这|本)(?:封)?(?:邮件|信)(?:是|为)(?:系统)?自动(?:回复|答复)"
+)
+AUTO_REPLY_OPENING = re.compile(
+    rf"^\W*{AUTO_REPLY_GREETING}(?:{AUTO_REPLY_SENTENCE})", re.IGNORECASE
+)
+# How much of the text `AUTO_REPLY_OPENING` reads.
+OPENING_CHARACTERS = 400
 
 
 def classify(receipt: Receipt, mail: ParsedMail, support_address: str, now: datetime) -> Inbound:
-    """The message with why a machine wrote it, if one did."""
+    """The message with its sender and why a machine wrote it, if one did."""
+    sender, source = sender_of(mail, receipt)
     reason = (
         automatic_reason(mail)
         # RFC 3834 2: mail with a null reverse-path is never answered automatically.
@@ -67,7 +99,7 @@ def classify(receipt: Receipt, mail: ParsedMail, support_address: str, now: date
         )
         or ("delivery status notification" if mail.is_bounce else "")
     )
-    return Inbound(receipt, mail, sender_of(mail, receipt), reason, now)
+    return Inbound(receipt, mail, sender, reason, now, sender_source=source)
 
 
 def automatic_reason(mail: ParsedMail) -> str:
@@ -78,22 +110,40 @@ def automatic_reason(mail: ParsedMail) -> str:
         or sent_by_machine(mail.from_address)
         or null_return_path(mail.markers)
         or auto_reply_subject(mail.subject)
+        or auto_reply_opening(mail.text)
     )
 
 
 def declared_automatic(markers: Markers) -> str:
-    """Why the header fields say the mail is automatic, or ''."""
+    """Why the header fields say the mail is automatic, or ''. A field given twice counts
+    when any copy says so: "Auto-Submitted: no" first hides nothing."""
     if TICKET_HEADER.lower() in markers.header_names:
         return "our own notification came back"
-    if markers.auto_submitted and not markers.auto_submitted.startswith("no"):
-        return f"Auto-Submitted: {markers.auto_submitted}"
-    if markers.precedence in AUTOMATIC_PRECEDENCE:
-        return f"Precedence: {markers.precedence}"
+    for value in markers.auto_submitted:
+        if value and not value.startswith("no"):
+            return f"Auto-Submitted: {value}"
+    for value in markers.precedence:
+        if value in AUTOMATIC_PRECEDENCE:
+            return f"Precedence: {value}"
     for name in AUTOMATIC_FIELDS:
         if name in markers.header_names:
             return f"{name} present"
     if markers.content_type == "multipart/report":
         return "multipart/report"
+    return ""
+
+
+def declared_auto_reply(markers: Markers) -> str:
+    """Why the header fields say the mail is an auto-responder's reply (a vacation or
+    out-of-office notice), or ''."""
+    for value in markers.auto_submitted:
+        if value.startswith("auto-replied"):
+            return f"Auto-Submitted: {value}"
+    if "auto_reply" in markers.precedence:
+        return "Precedence: auto_reply"
+    for name in AUTO_REPLY_FIELDS:
+        if name in markers.header_names:
+            return f"{name} present"
     return ""
 
 
@@ -115,6 +165,30 @@ def auto_reply_subject(subject: str) -> str:
     return "auto-reply subject" if AUTO_REPLY_SUBJECT.match(subject) else ""
 
 
+def auto_reply_opening(text: str) -> str:
+    """Why the opening of the text says the mail is an automatic reply, or ''."""
+    return "auto-reply wording" if AUTO_REPLY_OPENING.match(text[:OPENING_CHARACTERS]) else ""
+
+
+def why_no_new_ticket(inbound: Inbound, support_address: str) -> str:
+    """Why this message, which belongs to no ticket, may not open one ('' when it may).
+
+    Mail from an address we send from is ours, or a forgery of it; an auto-responder's
+    reply to nothing of ours has nothing to say. Either is only recorded. Machine mail
+    that reports something (a monitoring alert) still opens a ticket, unanswered.
+    """
+    if is_support_address(inbound.sender, support_address):
+        return f"it claims to come from the support address ({inbound.sender})"
+    markers = inbound.mail.markers
+    if TICKET_HEADER.lower() in markers.header_names or is_our_message_id(
+        inbound.mail.message_id, support_address
+    ):
+        return "our own notification came back"
+    if declared := declared_auto_reply(markers):
+        return f"an automatic reply ({declared}) to no ticket of ours"
+    return ""
+
+
 def why_no_acknowledgement(inbound: Inbound, support_address: str) -> str:
     """Why no acknowledgement may answer this message, or '' to send one."""
     if inbound.automatic:
@@ -122,7 +196,7 @@ def why_no_acknowledgement(inbound: Inbound, support_address: str) -> str:
     if is_support_address(inbound.sender, support_address):
         return "mail from the support address itself"
     if not inbound.mail.from_address:
-        return "no usable sender address"
+        return f"no From address (filed under the {inbound.sender_source} address)"
     return ""
 
 
@@ -155,6 +229,24 @@ class MailGuard:
     per_hour: int
     # Engineers: never capped or held.
     exempt: frozenset[str]
+    # At most one acknowledgement per address in this time (RFC 3834 2).
+    acknowledgement_interval: timedelta = timedelta(minutes=10)
+
+    def why_no_acknowledgement(
+        self, session: Session, inbound: Inbound, support_address: str
+    ) -> str:
+        """Why no acknowledgement may answer this message now, or '' to send one."""
+        if why := why_no_acknowledgement(inbound, support_address):
+            return why
+        since = inbound.at - self.acknowledgement_interval
+        last = last_mail_of_kind(session, inbound.sender, ACKNOWLEDGEMENT, since)
+        if last is not None:
+            minutes = self.acknowledgement_interval.total_seconds() / 60
+            return (
+                f"{inbound.sender} was acknowledged at {last:%H:%M} UTC; "
+                f"at most one acknowledgement per {minutes:g} minutes"
+            )
+        return ""
 
     def why_not(self, session: Session, ticket_id: int, address: str, now: datetime) -> str:
         """Why no more automatic mail may go to `address` now ('' when it may)."""

@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from gateway import loops
 from gateway.audience import Audience, name_of
 from gateway.composing import (
     MailFile,
@@ -28,6 +27,7 @@ from gateway.composing import (
     single_line,
 )
 from gateway.config import Notify, Workflow
+from gateway.loops import ACKNOWLEDGEMENT
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
 from gateway.workflow import STATUS_EVENTS, Applied, Author
@@ -84,6 +84,7 @@ class Notifier:
                 applied.message,
                 "new_ticket",
                 self.audience.watchers(applied.ticket),
+                about_people(applied, self.workflow.max_people_added_per_message),
             )
         elif applied.author is Author.CUSTOMER and not applied.message.automatic:
             self.forward_customer_message(session, applied)
@@ -105,12 +106,12 @@ class Notifier:
         elif event.type is EventKind.ASSIGNED and event.detail != event.actor:
             assignee = [p for p in self.audience.watchers(ticket) if p.address == event.detail]
             self.tell_engineers(
-                session, ticket, first_message(ticket), "assigned", assignee, event=event
+                session, ticket, first_message(ticket), "assigned", assignee, {"actor": event.actor}
             )
         elif event.type is EventKind.ESCALATED:
             chosen = self.audience.specialists(ticket, but=event.actor)
             self.tell_engineers(
-                session, ticket, first_message(ticket), "escalated", chosen, event=event
+                session, ticket, first_message(ticket), "escalated", chosen, {"actor": event.actor}
             )
 
     # -- customers -------------------------------------------------------------------------
@@ -119,7 +120,9 @@ class Notifier:
         """The customer's acknowledgement with the ticket number, unless `loops` forbids
         answering the message."""
         ticket, requester = applied.ticket, applied.sender
-        why_not = loops.why_no_acknowledgement(applied.inbound, self.sender.address)
+        why_not = self.outbox.guard.why_no_acknowledgement(
+            session, applied.inbound, self.sender.address
+        )
         if why_not:
             log.info("ticket #%s: no acknowledgement: %s", ticket.id, why_not)
             return
@@ -131,9 +134,8 @@ class Notifier:
         }
         rendered = self.templates.render("customer", "acknowledgement", ticket.language, context)
         thread = (*applied.inbound.mail.references, applied.message.message_id)
-        self.outbox.queue(
-            session, ticket, Notice(requester, rendered, ticket.requester_name, thread)
-        )
+        notice = Notice(requester, rendered, ticket.requester_name, thread, kind=ACKNOWLEDGEMENT)
+        self.outbox.queue(session, ticket, notice)
 
     def relay_reply(self, session: Session, applied: Applied) -> None:
         """The engineer's new words and files, from the support address, to the customers."""
@@ -198,19 +200,24 @@ class Notifier:
         message: Message,
         kind: str,
         engineers: Iterable[Participant],
-        event: Event | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """A ticket notice (new, assigned, escalated) with the customer's words and files."""
+        """A ticket notice (new, assigned, escalated) with the customer's words and files;
+        `extra` adds to what the template is given."""
         files, listed = self.engineer_files(message.attachments)
         for participant in engineers:
-            context = self.base_context(ticket, participant) | {
-                "customer": display_address(ticket.requester_name, ticket.requester),
-                "customer_words": message.text,
-                "attachments": listed,
-                "actor": event.actor if event else "",
-                "follow_up_of": ticket.follow_up_of,
-                "latest_words": latest_customer_words(ticket),
-            }
+            context = (
+                self.base_context(ticket, participant)
+                | {
+                    "customer": display_address(ticket.requester_name, ticket.requester),
+                    "customer_words": message.text,
+                    "attachments": listed,
+                    "actor": "",
+                    "follow_up_of": ticket.follow_up_of,
+                    "latest_words": latest_customer_words(ticket),
+                }
+                | (extra or {})
+            )
             rendered = self.engineer_mail(kind, participant, context)
             self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
 
@@ -219,11 +226,15 @@ class Notifier:
         ticket, message = applied.ticket, applied.message
         files, listed = self.engineer_files(message.attachments)
         for participant in self.audience.watchers(ticket):
-            context = self.base_context(ticket, participant) | {
-                "customer": display_address(message.from_name, message.from_address),
-                "customer_words": message.text,
-                "attachments": listed,
-            }
+            context = (
+                self.base_context(ticket, participant)
+                | {
+                    "customer": display_address(message.from_name, message.from_address),
+                    "customer_words": message.text,
+                    "attachments": listed,
+                }
+                | about_people(applied, self.workflow.max_people_added_per_message)
+            )
             rendered = self.engineer_mail("customer_reply", participant, context)
             self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
 
@@ -324,6 +335,16 @@ class Notifier:
         """An engineer's mail, in the language configured for them."""
         language = self.audience.language_of(participant)
         return self.templates.render("engineer", kind, language, context)
+
+
+def about_people(applied: Applied, limit: int) -> dict[str, Any]:
+    """What an engineer's notice says of the people a message did not bring in: those in
+    copy over the limit, and the ticket a stranger referred to."""
+    return {
+        "not_added": applied.not_added,
+        "people_limit": limit,
+        "related_to": applied.related_to.id if applied.related_to else None,
+    }
 
 
 def wants_receipt(applied: Applied) -> bool:

@@ -60,6 +60,8 @@ class Notice:
     # What the recipient has seen of the conversation; by default, what the ticket holds.
     thread: tuple[str, ...] = ()
     files: tuple[MailFile, ...] = ()
+    # Which notice it is ("acknowledgement", ...), for the limits that count by kind.
+    kind: str = ""
 
 
 class Outbox:
@@ -105,6 +107,7 @@ class Outbox:
                 internal=engineer,
                 content=content,
                 created_at=now,
+                kind=notice.kind,
             ),
         )
 

@@ -27,6 +27,8 @@ from gateway.trail import Filing
 from gateway.workflow import Rules
 from storage.blobs import BlobStore
 
+NO_SENDER = "no usable sender: no From, Sender or Reply-To address and no envelope sender"
+
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
@@ -44,6 +46,8 @@ class Pipeline:
         in the ledger's transaction."""
         mail = readable(parsed)
         inbound = loops.classify(receipt, mail, self.rules.support_address, self.clock.now())
+        if not inbound.sender:
+            raise MessageRefused(NO_SENDER)
         if earlier := ledger.earlier_outcome(receipt, mail.dedupe_key, inbound.at):
             return earlier
         filing = Filing(ledger.session, inbound, self.blobs)
@@ -51,6 +55,10 @@ class Pipeline:
         if mail.is_bounce:
             kept = file_bounce(filing, match.ticket_id, self.bounce_hold)
             return ledger.record_report(inbound, kept)
+        if match.ticket_id is None and (
+            unfiled := loops.why_no_new_ticket(inbound, self.rules.support_address)
+        ):
+            return ledger.record_unfiled(inbound, unfiled)
         applied = workflow.apply(filing, match, self.rules)
         self.notifier.announce(ledger.session, applied)
         return ledger.record(applied, match)

@@ -135,6 +135,10 @@ class Ledger:
             inbound, Written(ReceiptOutcome.REPORT, reason, ticket_id, message)
         )
 
+    def record_unfiled(self, inbound: Inbound, reason: str) -> Outcome:
+        """The receipt of automatic mail that belongs to no ticket and may open none."""
+        return self.record_filed(inbound, Written(ReceiptOutcome.REPORT, reason))
+
     def record_filed(self, inbound: Inbound, written: Written) -> Outcome:
         return self.write(inbound.receipt, inbound.at, written, inbound.mail.dedupe_key)
 

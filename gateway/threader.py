@@ -2,9 +2,13 @@
 
 In order: a valid reply token in a recipient address; then `In-Reply-To` and `References`
 against every Message-ID the gateway stored or sent; for a delivery status notification,
-the Message-ID of the message it returns, if we sent it; then a subject tag `[Support #123]`,
-but only when the sender is already a participant of that ticket (a tag is easy to copy).
+the Message-ID of the message it returns, if we sent it; then a subject tag `[Support #123]`.
 Anything else opens a new ticket.
+
+Message-IDs and tags are easy to quote or copy, so they only let in someone already on the
+ticket (a participant, someone in copy of its mail, an engineer). Anyone else who refers to
+it gets a new ticket of their own, related to that one (`ThreadMatch.related_to`); a
+delivery report is not anyone's words, and goes to the ticket whose mail it returns.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class ThreadMatch:
     ticket_id: int | None
     method: ThreadMethod
     participant_id: int | None = None
+    # For a new ticket: the ticket its sender referred to but is not on.
+    related_to: int | None = None
 
     @property
     def token_participant_id(self) -> int | None:
@@ -59,6 +65,7 @@ class ThreadRules:
     secret: bytes
     support_address: str
     subject_tag: str
+    engineer_addresses: frozenset[str] = frozenset()
 
 
 def subject_tag_pattern(tag: str) -> re.Pattern[str]:
@@ -68,13 +75,31 @@ def subject_tag_pattern(tag: str) -> re.Pattern[str]:
 def find_ticket(session: Session, inbound: Inbound, rules: ThreadRules) -> ThreadMatch:
     """Decide which ticket `inbound` belongs to; see the module docstring for the order."""
     mail = inbound.mail
-    return (
-        match_token(session, inbound.recipients, rules)
-        or match_headers(session, mail)
-        or match_returned(session, mail)
-        or match_subject_tag(session, mail, rules.subject_tag)
-        or NEW_TICKET
-    )
+    token = match_token(session, inbound.recipients, rules)
+    if token is not None:
+        return token
+    if mail.is_bounce:
+        return match_headers(session, mail) or match_returned(session, mail) or NEW_TICKET
+    referred = match_headers(session, mail) or match_subject_tag(session, mail, rules.subject_tag)
+    if referred is None:
+        return NEW_TICKET
+    assert referred.ticket_id is not None
+    if is_on_ticket(session, referred.ticket_id, inbound.sender, rules.engineer_addresses):
+        return referred
+    return ThreadMatch(None, ThreadMethod.NEW, related_to=referred.ticket_id)
+
+
+def is_on_ticket(session: Session, ticket_id: int, sender: str, engineers: frozenset[str]) -> bool:
+    """Whether `sender` may join the ticket without a token: an engineer, or someone on it
+    (in any role, those in copy of its mail too)."""
+    if sender in engineers:
+        return True
+    found = session.scalars(
+        select(Participant.id)
+        .where(Participant.ticket_id == ticket_id, Participant.address == sender)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def match_token(
@@ -114,16 +139,7 @@ def match_returned(session: Session, mail: ParsedMail) -> ThreadMatch | None:
 
 def match_subject_tag(session: Session, mail: ParsedMail, subject_tag: str) -> ThreadMatch | None:
     found = subject_tag_pattern(subject_tag).search(mail.subject)
-    if found is None or not mail.from_address:
+    if found is None:
         return None
     ticket = session.get(Ticket, int(found.group(1)))
-    if ticket is None:
-        return None
-    participant = session.scalars(
-        select(Participant).where(
-            Participant.ticket_id == ticket.id, Participant.address == mail.from_address
-        )
-    ).first()
-    if participant is None:
-        return None
-    return ThreadMatch(ticket.id, ThreadMethod.SUBJECT_TAG, participant.id)
+    return ThreadMatch(ticket.id, ThreadMethod.SUBJECT_TAG) if ticket is not None else None

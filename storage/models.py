@@ -145,6 +145,12 @@ class EventKind(enum.StrEnum):
     BOUNCED = "bounced"
     MAIL_SUPPRESSED = "mail_suppressed"
     DELIVERY_FAILED = "delivery_failed"
+    RELATED = "related"
+    MERGED = "merged"
+    PARTICIPANT_ADDED = "participant_added"
+    PARTICIPANT_DROPPED = "participant_dropped"
+    PEOPLE_NOT_ADDED = "people_not_added"
+    SENDER_NOT_FROM = "sender_not_from"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).
@@ -160,6 +166,9 @@ class ParticipantRole(enum.Enum):
     REQUESTER = "requester"
     CC = "cc"
     ENGINEER = "engineer"
+    # In copy of the customer's mail but not added (over the limit, or dropped by `#uncc`):
+    # may write to the ticket, but is sent nothing.
+    COPIED = "copied"
 
 
 class OutboxState(enum.Enum):
@@ -172,7 +181,8 @@ class ReceiptOutcome(enum.Enum):
     NEW_TICKET = "new_ticket"
     REPLY = "reply"
     DUPLICATE = "duplicate"
-    # A delivery status notification about no message of ours: recorded, no ticket.
+    # Automatic mail about no ticket of ours (a delivery report, a vacation reply, our own
+    # mail come back): recorded, no ticket.
     REPORT = "report"
     QUARANTINED = "quarantined"
 
@@ -196,6 +206,8 @@ class Ticket(Base):
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The closed ticket this one follows up, when a reply came after the reopen window.
     follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The ticket this one was merged into (`#merge`): mail to this one goes there.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -303,6 +315,8 @@ class OutboxMail(Base):
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     mail_from: Mapped[str] = mapped_column(BoundedString(320))
     recipient: Mapped[str] = mapped_column(BoundedString(320))
+    # Which notice it is ("acknowledgement", ...): RFC 3834 limits how often some may go.
+    kind: Mapped[str] = mapped_column(BoundedString(32), default="", server_default="")
     content: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Insert, Table, bindparam, delete, func, insert, inspect, select
+from sqlalchemy import Insert, Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.orm import Mapper, RelationshipDirection, Session, make_transient_to_detached
 
 from storage.models import (
     AddressHold,
     Base,
     Direction,
+    Event,
     Message,
     OutboxMail,
     OutboxState,
@@ -66,6 +67,8 @@ class OutgoingMail:
     internal: bool
     content: bytes
     created_at: datetime
+    # Which notice it is ("acknowledgement", ...).
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
             "message_pk": message_pk,
             "mail_from": mail.from_address,
             "recipient": mail.recipient,
+            "kind": mail.kind,
             "content": mail.content,
             "state": OutboxState.PENDING,
             "attempts": 0,
@@ -197,6 +201,33 @@ def mail_allowance(session: Session, address: str, ticket_id: int, now: datetime
         .one()
     )
     return Allowance(*row)
+
+
+def move_trail(session: Session, merged: Ticket, survivor: Ticket) -> None:
+    """Move every message (with its attachments) and event of `merged` to `survivor`."""
+    session.flush()
+    for table in (Message, Event):
+        session.execute(
+            update(table)
+            .where(table.ticket_id == merged.id)
+            .values(ticket_id=survivor.id)
+            .execution_options(synchronize_session=False)
+        )
+    # Loaded rows still name the old ticket: read them again when next asked.
+    session.expire_all()
+
+
+def last_mail_of_kind(
+    session: Session, address: str, kind: str, since: datetime
+) -> datetime | None:
+    """When the latest notice of `kind` was queued for `address` after `since`, if one was."""
+    return session.scalars(
+        select(func.max(OutboxMail.created_at)).where(
+            OutboxMail.recipient == address,
+            OutboxMail.created_at > since,
+            OutboxMail.kind == kind,
+        )
+    ).one()
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,10 +60,11 @@ from tests.conftest import (
 from tests.postgres import PostgresServer
 
 
-def customer_mail(
-    number: int, sender: str = "alice@customer.example", padding: bytes = b""
-) -> bytes:
-    """A new problem report, unique by Message-ID and subject."""
+def customer_mail(number: int, sender: str = "", padding: bytes = b"") -> bytes:
+    """A new problem report, unique by Message-ID and subject; by default each from a
+    customer of its own, as one acknowledgement per address and period would otherwise
+    leave the later ones unanswered."""
+    sender = sender or f"customer{number}@customer.example"
     return (
         f"From: {sender}\r\nTo: {SUPPORT}\r\nSubject: Fault case {number:04d}\r\n"
         f"Message-ID: <fault-{number}@customer.example>\r\n"

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.display import print_ticket, ticket_detail
-from storage.models import Direction, Event, Message, Ticket, TicketStatus
+from storage.models import Direction, Event, Message, OutboxMail, Ticket, TicketStatus
 from tests.conftest import (
     ALICE,
     ENG1,
@@ -244,6 +244,8 @@ def test_reply_to_closed_ticket_reopens_within_window_then_starts_a_follow_up(de
     with desk.gateway.gateway.sessions.begin() as session:  # fifteen days pass
         ticket = session.get_one(Ticket, ticket_id)
         ticket.status_changed_at = datetime.now(UTC) - timedelta(days=15)
+        for mail in session.scalars(select(OutboxMail)):
+            mail.created_at -= timedelta(days=15)
     desk.customer_replies(closed_again, "Same crash again on the new build.")
     follow_up = wait_until(lambda: desk.gateway.tickets()[1:], what="a follow-up ticket")[0]
     assert follow_up.follow_up_of == ticket_id and follow_up.status is TicketStatus.NEW

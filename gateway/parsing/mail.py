@@ -69,6 +69,9 @@ class ParsedMail:
     dedupe_key: str
     # None unless the message is a delivery status notification.
     report: DeliveryReport | None = None
+    # Who else the header names as the sender, for mail without a usable From.
+    sender_address: str = ""
+    reply_to_address: str = ""
 
     @property
     def reply_text(self) -> str:
@@ -114,6 +117,8 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
             markers=read_markers(headers, message),
             dedupe_key=key,
             report=read_report(message, from_address),
+            sender_address=parse_sender(headers.raw("sender"), headers.hint)[1],
+            reply_to_address=next(iter(parse_recipients(headers.raw("reply-to"))), ""),
         )
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import Message
 
+from gateway.parsing.charsets import decode_header_value
 from gateway.parsing.mime import HeaderView
 
 # Local parts of addresses that send mail nobody wrote and read none.
@@ -19,14 +20,15 @@ MACHINE_SENDERS = ("mailer-daemon", "postmaster")
 class Markers:
     """A message's header facts that mark automatic mail, as found.
 
-    `auto_submitted`: the Auto-Submitted value, decoded, on one line, lower-case, at most 200
-    characters ('' without one); `precedence`: the Precedence value, lower-case;
+    `auto_submitted`: every Auto-Submitted value, decoded, on one line, lower-case, at most
+    200 characters; `precedence`: every Precedence value, lower-case (a field given twice
+    counts twice: any copy may say the mail is automatic);
     `header_names`: every top-level header field's name, lower-case; `content_type`: the
     top-level content type; `return_paths`: every Return-Path value.
     """
 
-    auto_submitted: str
-    precedence: str
+    auto_submitted: tuple[str, ...]
+    precedence: tuple[str, ...]
     header_names: frozenset[str]
     content_type: str
     return_paths: tuple[str, ...]
@@ -35,8 +37,11 @@ class Markers:
 def read_markers(headers: HeaderView, message: Message) -> Markers:
     """The facts of `message` (whose `headers` these are) that mark automatic mail."""
     return Markers(
-        auto_submitted=" ".join(headers.decoded("auto-submitted").split()).lower()[:200],
-        precedence=headers.raw("precedence").strip().lower(),
+        auto_submitted=tuple(
+            " ".join(decode_header_value(value, headers.hint).split()).lower()[:200]
+            for value in headers.all("auto-submitted")
+        ),
+        precedence=tuple(value.strip().lower() for value in headers.all("precedence")),
         header_names=frozenset(headers.names),
         content_type=message.get_content_type(),
         return_paths=tuple(path.strip() for path in headers.all("return-path")),

@@ -45,9 +45,9 @@ __all__ = [
 def apply(filing: Filing, match: ThreadMatch, rules: Rules) -> Applied:
     """What the filing's message does: a new ticket, or a change to the one it joins."""
     if match.ticket_id is None:
-        return open_ticket(filing, rules)
-    # Locked, so a timer or another process cannot change it under this message.
-    ticket = filing.session.get_one(Ticket, match.ticket_id, with_for_update=True)
+        related = filing.session.get(Ticket, match.related_to) if match.related_to else None
+        return open_ticket(filing, rules, related_to=related)
+    ticket = locked_ticket(filing.session, match.ticket_id)
     author = classify_author(filing, match.token_participant_id, rules)
     while wants_follow_up(ticket, filing.inbound, author, rules):
         follow_up = latest_follow_up(filing.session, ticket)
@@ -55,6 +55,15 @@ def apply(filing: Filing, match: ThreadMatch, rules: Rules) -> Applied:
             return open_ticket(filing, rules, follow_up_of=ticket)
         ticket = follow_up  # Later replies to the old thread join its follow-up.
     return apply_to_ticket(filing, ticket, author, match.token_participant_id, rules)
+
+
+def locked_ticket(session: Session, ticket_id: int) -> Ticket:
+    """The ticket, or the one it was merged into, locked so that a timer or another process
+    cannot change it under this message."""
+    ticket = session.get_one(Ticket, ticket_id, with_for_update=True)
+    while ticket.merged_into is not None:
+        ticket = session.get_one(Ticket, ticket.merged_into, with_for_update=True)
+    return ticket
 
 
 def classify_author(filing: Filing, token_participant_id: int | None, rules: Rules) -> Author:

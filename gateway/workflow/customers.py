@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from gateway.confirmation import Confirmation, classify_confirmation
 from gateway.inbound import Inbound
-from gateway.trail import (
-    Filing,
-    add_participant,
-    find_participant,
-    inbound_message,
-    record,
-    store_inbound,
-)
+from gateway.trail import Filing, find_participant, inbound_message, record, store_inbound
+from gateway.workflow.people import CopiedPeople, copied_people, copied_rows, not_added_detail
 from gateway.workflow.states import Applied, Author, Rules, S, transition
 from storage.models import (
     Event,
@@ -30,31 +24,36 @@ from storage.models import (
 from storage.rows import add_new_ticket
 
 
-def open_ticket(filing: Filing, rules: Rules, follow_up_of: Ticket | None = None) -> Applied:
-    """A new ticket from the message: requester, CCs, the L1 engineers, first message, event."""
+def open_ticket(
+    filing: Filing,
+    rules: Rules,
+    follow_up_of: Ticket | None = None,
+    related_to: Ticket | None = None,
+) -> Applied:
+    """A new ticket from the message: requester, the people in copy, the L1 engineers, the
+    first message and its events."""
     inbound, mail = filing.inbound, filing.inbound.mail
     # Built apart from the session and written with plain inserts (`storage/rows.py`):
     # nothing about a new ticket needs the unit of work.
     ticket = new_ticket(inbound, follow_up_of)
     requester = Participant(ticket=ticket, address=inbound.sender, role=ParticipantRole.REQUESTER)
-    add_first_participants(ticket, inbound, rules)
+    people = copied_people(inbound, ticket, rules)
+    copied_rows(ticket, people)
+    add_engineers(ticket, inbound, rules)
     # A follow-up is a reply to the old thread: its quoted history belongs to the old ticket.
     text = (mail.reply_text or mail.text) if follow_up_of else mail.text
     message = inbound_message(filing, ticket, text)
-    created = Event(
-        ticket=ticket,
-        type=EventKind.CREATED,
-        actor=inbound.sender,
-        at=inbound.at,
-        to_status=TicketStatus.NEW,
-        message=message,
-        detail=f"follow-up of #{follow_up_of.id}" if follow_up_of else "",
-    )
-    rows = (*ticket.participants, message, *message.attachments, created)
+    detail = f"follow-up of #{follow_up_of.id}" if follow_up_of else ""
+    events = [new_event(filing, ticket, EventKind.CREATED, message, detail)]
+    events += first_notes(filing, ticket, message, people, related_to, rules)
+    rows = (*ticket.participants, message, *message.attachments, *events)
     add_new_ticket(filing.session, ticket, *rows)
     if follow_up_of is not None:
         # The new ticket's number goes into the old ticket's trail.
         record(filing, follow_up_of, EventKind.FOLLOWED_UP, detail=f"#{ticket.id}")
+    if related_to is not None:
+        about = f"#{ticket.id}, from {inbound.sender}, who is not on this ticket, refers to it"
+        record(filing, related_to, EventKind.RELATED, detail=about)
     return Applied(
         inbound,
         ticket,
@@ -63,6 +62,59 @@ def open_ticket(filing: Filing, rules: Rules, follow_up_of: Ticket | None = None
         sender=requester,
         new_ticket=True,
         follow_up_of=follow_up_of,
+        not_added=people.not_added,
+        related_to=related_to,
+    )
+
+
+def new_event(
+    filing: Filing, ticket: Ticket, kind: EventKind, message: Message, detail: str = ""
+) -> Event:
+    """An event of a ticket being opened, built for its plain insert."""
+    inbound = filing.inbound
+    to_status = TicketStatus.NEW if kind is EventKind.CREATED else None
+    return Event(
+        ticket=ticket,
+        type=kind,
+        actor=inbound.sender,
+        at=inbound.at,
+        to_status=to_status,
+        message=message,
+        detail=detail,
+    )
+
+
+def first_notes(
+    filing: Filing,
+    ticket: Ticket,
+    message: Message,
+    people: CopiedPeople,
+    related_to: Ticket | None,
+    rules: Rules,
+) -> list[Event]:
+    """What the trail of a new ticket says besides its opening: whom it did not add,
+    which ticket it refers to, where its sender's address came from."""
+    events = []
+    if people.not_added:
+        detail = not_added_detail(people, rules.max_people_added)
+        events.append(new_event(filing, ticket, EventKind.PEOPLE_NOT_ADDED, message, detail))
+    if related_to is not None:
+        detail = (
+            f"related to #{related_to.id}: the sender referred to it but is not on it, "
+            "so this is a ticket of its own (#merge joins them)"
+        )
+        events.append(new_event(filing, ticket, EventKind.RELATED, message, detail))
+    if filing.inbound.sender_source:
+        detail = sender_source_detail(filing.inbound)
+        events.append(new_event(filing, ticket, EventKind.SENDER_NOT_FROM, message, detail))
+    return events
+
+
+def sender_source_detail(inbound: Inbound) -> str:
+    """The trail's words for a sender read from elsewhere than `From:`."""
+    return (
+        f"filed under the {inbound.sender_source} address {inbound.sender}: "
+        "the message has no usable From address"
     )
 
 
@@ -84,11 +136,8 @@ def new_ticket(inbound: Inbound, follow_up_of: Ticket | None) -> Ticket:
     )
 
 
-def add_first_participants(ticket: Ticket, inbound: Inbound, rules: Rules) -> None:
-    """The people the customer copied, and the L1 engineers, on a new ticket."""
-    for address in inbound.mail.cc_addresses:  # A CC field may name one address twice.
-        if find_participant(ticket, address) is None and not rules.is_gateway_side(address):
-            Participant(ticket=ticket, address=address, role=ParticipantRole.CC)
+def add_engineers(ticket: Ticket, inbound: Inbound, rules: Rules) -> None:
+    """The L1 engineers, who are told of every new ticket."""
     for engineer in rules.tier("L1"):
         if (
             engineer.address != inbound.sender
@@ -100,25 +149,54 @@ def add_first_participants(ticket: Ticket, inbound: Inbound, rules: Rules) -> No
 def apply_customer_message(filing: Filing, ticket: Ticket, rules: Rules) -> Applied:
     """A customer's message: confirms, reopens, or simply joins the ticket.
 
-    Only someone already on the customer's side of the ticket changes its status or brings
-    in the people they copy. Anyone else who threads onto it (by quoting a Message-ID) is
-    heard by the engineers but never added, so no ticket mail goes to them.
+    Only someone on the customer's side of the ticket changes its status or brings in the
+    people they copy. Someone in copy but not mailed (`COPIED`) is heard by the engineers,
+    and changes nothing.
     """
     inbound = filing.inbound
     text = inbound.mail.reply_text or inbound.mail.text
     message = store_inbound(filing, ticket, text)
     on_ticket = find_participant(ticket, inbound.sender)
+    not_added: tuple[str, ...] = ()
     if inbound.automatic:
         # An out-of-office reply or a bounce is kept, but never confirms, reopens or closes.
-        event = record(filing, ticket, EventKind.AUTOMATIC_REPLY, message, inbound.automatic)
-    elif on_ticket is None:
-        event = record(
-            filing, ticket, EventKind.MESSAGE_ADDED, message, "from someone not on the ticket"
+        events = [record(filing, ticket, EventKind.AUTOMATIC_REPLY, message, inbound.automatic)]
+    elif on_ticket is None or on_ticket.role is ParticipantRole.COPIED:
+        why = (
+            "from someone in copy, who is sent nothing"
+            if on_ticket
+            else "from someone not on the ticket"
         )
+        events = [record(filing, ticket, EventKind.MESSAGE_ADDED, message, why)]
+        on_ticket = None
     else:
-        add_copied_people(filing, ticket, rules)
-        event = customer_event(filing, ticket, text, message)
-    return Applied(inbound, ticket, message, Author.CUSTOMER, sender=on_ticket, events=(event,))
+        events, not_added = bring_in_copied(filing, ticket, message, rules)
+        events.append(customer_event(filing, ticket, text, message))
+    if inbound.sender_source:
+        detail = sender_source_detail(inbound)
+        events.append(record(filing, ticket, EventKind.SENDER_NOT_FROM, message, detail))
+    return Applied(
+        inbound,
+        ticket,
+        message,
+        Author.CUSTOMER,
+        sender=on_ticket,
+        events=tuple(events),
+        not_added=not_added,
+    )
+
+
+def bring_in_copied(
+    filing: Filing, ticket: Ticket, message: Message, rules: Rules
+) -> tuple[list[Event], tuple[str, ...]]:
+    """The people a customer copies join the ticket, within the limit; the trail's event
+    about those who did not, and who they are."""
+    people = copied_people(filing.inbound, ticket, rules)
+    filing.session.add_all(copied_rows(ticket, people))
+    if not people.not_added:
+        return [], ()
+    detail = not_added_detail(people, rules.max_people_added)
+    return [record(filing, ticket, EventKind.PEOPLE_NOT_ADDED, message, detail)], people.not_added
 
 
 def customer_event(filing: Filing, ticket: Ticket, text: str, message: Message) -> Event:
@@ -128,14 +206,6 @@ def customer_event(filing: Filing, ticket: Ticket, text: str, message: Message) 
     if ticket.status is TicketStatus.WAITING:
         return transition(filing, ticket, S.OPEN, message, detail="the customer replied")
     return record(filing, ticket, EventKind.MESSAGE_ADDED, message)
-
-
-def add_copied_people(filing: Filing, ticket: Ticket, rules: Rules) -> None:
-    """People a customer copies become CCs of the ticket (never the gateway or engineers)."""
-    mail = filing.inbound.mail
-    for address in (*mail.to_addresses, *mail.cc_addresses):
-        if not rules.is_gateway_side(address) and find_participant(ticket, address) is None:
-            add_participant(filing.session, ticket, address, ParticipantRole.CC)
 
 
 def read_confirmation(filing: Filing, ticket: Ticket, text: str, message: Message) -> Event:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from gateway.commands import Command, CommandName, read_commands
 from gateway.errors import ChangeRefused, CommandRefused
 from gateway.trail import Filing, engineer_participant, record, store_inbound, touch
+from gateway.workflow.merging import merge
+from gateway.workflow.people import add_person, drop_person
 from gateway.workflow.states import Applied, Author, CommandResult, Rules, S, transition
 from storage.models import (
     Event,
@@ -113,13 +115,20 @@ def apply_command(
     filing: Filing, ticket: Ticket, command: Command, message: Message, rules: Rules
 ) -> tuple[CommandResult, list[Event]]:
     """Apply one command for the engineer who sent `message`: its result and its event."""
+    name, argument = command.name, command.argument
     try:
-        if command.name is CommandName.STATUS:
-            outcome, event = set_status(filing, ticket, TicketStatus(command.argument), message)
-        elif command.name is CommandName.PRIORITY:
-            outcome, event = set_priority(filing, ticket, Priority(command.argument), message)
-        elif command.name is CommandName.ASSIGN:
-            outcome, event = assign(filing, ticket, command.argument, message, rules)
+        if name is CommandName.STATUS:
+            outcome, event = set_status(filing, ticket, TicketStatus(argument), message)
+        elif name is CommandName.PRIORITY:
+            outcome, event = set_priority(filing, ticket, Priority(argument), message)
+        elif name is CommandName.ASSIGN:
+            outcome, event = assign(filing, ticket, argument, message, rules)
+        elif name is CommandName.CC:
+            outcome, event = add_person(filing, ticket, argument, message, rules)
+        elif name is CommandName.UNCC:
+            outcome, event = drop_person(filing, ticket, argument, message)
+        elif name is CommandName.MERGE:
+            outcome, event = merge(filing, ticket, int(argument), message)
         else:
             outcome, event = escalate(filing, ticket, message, rules)
     except ChangeRefused as exc:

@@ -61,6 +61,8 @@ class Rules:
     engineers: tuple[Engineer, ...]
     reopen_window: timedelta
     support_address: str
+    # How many people one message may add from its To and Cc.
+    max_people_added: int = 10
     engineer_addresses: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +108,10 @@ class Applied:
     results: tuple[CommandResult, ...] = ()
     refused_because: str = ""
     follow_up_of: Ticket | None = None
+    # Addresses in To/Cc not added to the ticket (over `Rules.max_people_added`).
+    not_added: tuple[str, ...] = ()
+    # The ticket a stranger's message referred to, which it was not let into.
+    related_to: Ticket | None = None
 
 
 @dataclass(frozen=True, slots=True)
