@@ -66,6 +66,8 @@ class OutgoingMail:
     internal: bool
     content: bytes
     created_at: datetime
+    # Why the mail cannot be sent (a bug of ours): it is kept as failed, never tried.
+    failed_because: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +149,10 @@ def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
             "mail_from": mail.from_address,
             "recipient": mail.recipient,
             "content": mail.content,
-            "state": OutboxState.PENDING,
+            "state": OutboxState.FAILED if mail.failed_because else OutboxState.PENDING,
             "attempts": 0,
             "next_attempt_at": mail.created_at,
-            "last_error": "",
+            "last_error": mail.failed_because,
             "created_at": mail.created_at,
             "sent_at": None,
         },
