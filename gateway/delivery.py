@@ -6,6 +6,9 @@ sending and marking sends that batch's rows again once their lease ends: at leas
 never lost (as every MTA does). Failures back off exponentially; permanent
 (5xx) refusals and exhausted retries mark the row failed with the relay's answer, and put a
 `delivery_failed` event on its ticket in the same transaction, so `gateway show` tells.
+A 5xx that finds fault with the mail itself (a line or header too long, a syntax error:
+`MailRefusedAsMalformed`) is a bug of ours, not the recipient's: it is logged as an error
+saying so, the event says so, and the address is never held or counted as bouncing.
 A database that is locked or down ends the round; its rows wait for the next one.
 smtplib's errors become `DeliveryDeferred` or `DeliveryRejected` in one place, `SmtpRelay`.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import mailbox
+import re
 import smtplib
 import time
 import zlib
@@ -45,6 +49,21 @@ MAX_BACKOFF = timedelta(hours=1)
 BATCH_SIZE = 50
 
 DeliveryFailure = DeliveryDeferred | DeliveryRejected
+# What a relay says when it finds fault with the mail itself, not with where it goes:
+# "500 Line too long", "552 5.6.0 Headers too large", "554 5.6.0 Message syntax error".
+MALFORMED = re.compile(
+    r"\bline\b.*\btoo long|\btoo long\b.*\bline|\bheaders?\b.*\btoo (?:long|large|big)"
+    r"|\bsyntax\b|\bmalformed\b|\b5\.6\.\d+\b",
+    re.IGNORECASE,
+)
+
+# ...unless it is about an address ("501 5.1.3 Bad recipient address syntax").
+ABOUT_ADDRESS = re.compile(r"\baddress|\b5\.1\.\d+\b", re.IGNORECASE)
+
+
+class MailRefusedAsMalformed(DeliveryRejected):
+    """The relay refused the mail for good for what it is (a line too long, bad syntax): a
+    bug in the mail we wrote, not a problem with the recipient's address."""
 
 
 class Transport(Protocol):
@@ -102,6 +121,8 @@ class SmtpRelay:
 def refusal(code: int, reply: bytes | str) -> DeliveryFailure:
     """The relay's answer as our error: permanent for 5xx, else to be tried again."""
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    if code >= 500 and MALFORMED.search(text) and not ABOUT_ADDRESS.search(text):
+        return MailRefusedAsMalformed(f"{code} {text}")
     return (DeliveryRejected if code >= 500 else DeliveryDeferred)(f"{code} {text}")
 
 
@@ -244,7 +265,7 @@ class Retries:
         row.attempts += 1
         row.last_error = failure.reason
         if isinstance(failure, DeliveryRejected) or row.attempts >= self.max_attempts:
-            give_up(session, row, now)
+            give_up(session, row, now, our_bug=isinstance(failure, MailRefusedAsMalformed))
             return "failed"
         delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
         row.next_attempt_at = now + delay
@@ -252,10 +273,28 @@ class Retries:
         return "retry"
 
 
-def give_up(session: Session, row: OutboxMail, now: datetime) -> None:
-    """Mark `row` failed and say so on its ticket, where the engineers will look."""
+def give_up(session: Session, row: OutboxMail, now: datetime, our_bug: bool = False) -> None:
+    """Mark `row` failed and say so on its ticket, where the engineers will look; when the
+    relay refused the mail we wrote (`our_bug`), say that it is a gateway bug."""
     row.state = OutboxState.FAILED
-    log.warning("outbox %s to %s failed: %s", row.id, row.recipient, row.last_error)
+    if our_bug:
+        log.error(
+            "outbox %s to %s: the relay refused the mail itself (%s): a gateway bug in the "
+            "mail we wrote, not a problem with the recipient's address",
+            row.id,
+            row.recipient,
+            row.last_error,
+        )
+        detail = (
+            f"mail to {row.recipient} refused by the relay as malformed ({row.last_error}): "
+            "a gateway bug, not the recipient's address"
+        )
+    else:
+        log.warning("outbox %s to %s failed: %s", row.id, row.recipient, row.last_error)
+        detail = (
+            f"mail to {row.recipient} not delivered after {row.attempts} attempt(s): "
+            f"{row.last_error}"
+        )
     if row.ticket_id is not None:
         session.add(
             Event(
@@ -263,7 +302,6 @@ def give_up(session: Session, row: OutboxMail, now: datetime) -> None:
                 type=EventKind.DELIVERY_FAILED,
                 actor=SYSTEM_ACTOR,
                 at=now,
-                detail=f"mail to {row.recipient} not delivered after {row.attempts} "
-                f"attempt(s): {row.last_error}",
+                detail=detail,
             )
         )

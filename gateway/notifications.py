@@ -9,6 +9,8 @@ so an event and its mail are committed together.
 Templates live in `templates/<recipient>/<event>.<lang>.<txt|html>.j2`; the text template
 sets `subject`. Each recipient gets their own copy with a `Reply-To` token bound to them and
 this ticket. Whether a mail may go at all is `loops`' to say; how it is built, `composing`'s.
+Files are passed on with the type their bytes show, active ones made safe (`filetypes`); the
+notice lists those (`made_safe` in the attachment list, shown by the `_made_safe` template).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gateway.composing import (
     single_line,
 )
 from gateway.config import Notify, Workflow
+from gateway.filetypes import forwarded
 from gateway.loops import ACKNOWLEDGEMENT
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
@@ -141,6 +144,9 @@ class Notifier:
         """The engineer's new words and files, from the support address, to the customers."""
         ticket, message = applied.ticket, applied.message
         files = tuple(self.file_of(a) for a in message.attachments)
+        made_safe = [
+            made_safe_entry(a, file) for a, file in zip(message.attachments, files, strict=True)
+        ]
         for participant in self.audience.customers(ticket):
             context = self.customer_context(ticket, participant) | {
                 "engineer_name": single_line(message.from_name),
@@ -149,6 +155,7 @@ class Notifier:
                 ),
                 "words": message.text,
                 "attachments": message.attachments,
+                "made_safe": [entry for entry in made_safe if entry["made_safe"]],
             }
             rendered = self.templates.render("customer", "reply", ticket.language, context)
             self.outbox.queue(
@@ -275,16 +282,16 @@ class Notifier:
     def engineer_files(
         self, attachments: Sequence[Attachment]
     ) -> tuple[tuple[MailFile, ...], list[dict[str, Any]]]:
-        """Files small enough to attach, and every file listed with its link if large."""
+        """Files small enough to attach, and every file listed with its link if large, and
+        how an attached one was sent (`made_safe_entry`)."""
         files, listed = [], []
         for attachment in attachments:
             attached = attachment.size <= self.settings.attach_to_notices_up_to_bytes
-            if attached:
-                files.append(self.file_of(attachment))
+            file = self.file_of(attachment) if attached else None
+            files += [file] if file else []
             listed.append(
-                {
-                    "filename": attachment.filename,
-                    "content_type": attachment.content_type,
+                made_safe_entry(attachment, file)
+                | {
                     "size": attachment.size,
                     "sha256": attachment.sha256,
                     "attached": attached,
@@ -300,9 +307,10 @@ class Notifier:
         return f"{self.settings.attachment_url.rstrip('/')}/{relative}"
 
     def file_of(self, attachment: Attachment) -> MailFile:
-        return MailFile(
-            attachment.filename, attachment.content_type, self.blobs.get(attachment.sha256)
-        )
+        """The file as it is passed on: typed by its bytes, made safe if active."""
+        data = self.blobs.get(attachment.sha256)
+        sent = forwarded(attachment.filename, attachment.content_type, data)
+        return MailFile(sent.filename, sent.content_type, data, sent.active)
 
     # -- rendering and queueing ------------------------------------------------------------
 
@@ -344,6 +352,22 @@ def about_people(applied: Applied, limit: int) -> dict[str, Any]:
         "not_added": applied.not_added,
         "people_limit": limit,
         "related_to": applied.related_to.id if applied.related_to else None,
+    }
+
+
+def made_safe_entry(attachment: Attachment, file: MailFile | None) -> dict[str, Any]:
+    """A file as its sender named and typed it, and as it was sent: `made_safe` says what
+    made it active ('' when it was not), `retyped` whether its type was changed to match
+    its bytes."""
+    return {
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "sent_as": file.filename if file else attachment.filename,
+        "sent_type": file.content_type if file else attachment.content_type,
+        "made_safe": file.made_safe if file else "",
+        "retyped": file is not None
+        and not file.made_safe
+        and file.content_type != attachment.content_type.partition(";")[0].strip().lower(),
     }
 
 

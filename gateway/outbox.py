@@ -5,10 +5,16 @@ holds) and records on the ticket why not; otherwise it addresses the mail from t
 address with the recipient's own reply token, threads it on what they have seen of the
 ticket so their client shows one conversation, composes it (`composing`) and writes it as an
 outgoing message and an outbox row in the caller's transaction (`storage/rows.py`).
+
+Every mail passes `linelength.within_limit` here, the one place before the outbox: a line
+over 998 octets is folded or re-encoded away, and a mail that still has one (a bug of ours)
+is kept as a failed row with the reason, logged as an error and noted on the ticket, never
+sent.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +23,7 @@ from sqlalchemy.orm import Session
 from gateway import loops
 from gateway.clock import Clock
 from gateway.composing import Envelope, Headers, MailFile, addressing, compose
+from gateway.linelength import LineTooLong, within_limit
 from gateway.rendering import RenderedMail
 from gateway.tokens import make_token, reply_address
 from storage.models import (
@@ -29,6 +36,8 @@ from storage.models import (
     Ticket,
 )
 from storage.rows import OutgoingMail, queue_mail
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +101,9 @@ class Outbox:
         envelope = self.envelope(ticket, notice, now)
         rendered = notice.rendered
         headers = self.headers(ticket, envelope, rendered, now)
-        content = compose(headers, rendered.text, rendered.html, notice.files)
+        content, failed_because = checked(
+            compose(headers, rendered.text, rendered.html, notice.files)
+        )
         engineer = notice.participant.role is ParticipantRole.ENGINEER
         queue_mail(
             session,
@@ -108,8 +119,20 @@ class Outbox:
                 content=content,
                 created_at=now,
                 kind=notice.kind,
+                failed_because=failed_because,
             ),
         )
+        if failed_because:
+            log.error("ticket #%s: mail to %s not sent: %s", ticket.id, address, failed_because)
+            session.add(
+                Event(
+                    ticket=ticket,
+                    type=EventKind.DELIVERY_FAILED,
+                    actor=SYSTEM_ACTOR,
+                    at=now,
+                    detail=f"mail to {address} not sent: {failed_because}",
+                )
+            )
 
     def envelope(self, ticket: Ticket, notice: Notice, now: datetime) -> Envelope:
         """Addressed to the participant with their own reply token, and threaded on what
@@ -134,6 +157,14 @@ class Outbox:
             *loops.automatic_headers(ticket.id),
             ("Content-Language", ticket.language),
         ]
+
+
+def checked(content: bytes) -> tuple[bytes, str]:
+    """The mail with no line over 998 octets and ""; or, when one is left, why it cannot go."""
+    try:
+        return within_limit(content), ""
+    except LineTooLong as exc:
+        return content, f"gateway bug, not the recipient's: {exc.reason}"
 
 
 def conversation_of(ticket: Ticket, address: str) -> tuple[str, ...]:

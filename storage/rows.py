@@ -69,6 +69,8 @@ class OutgoingMail:
     created_at: datetime
     # Which notice it is ("acknowledgement", ...).
     kind: str = ""
+    # Why the mail cannot be sent (a bug of ours): it is kept as failed, never tried.
+    failed_because: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +153,10 @@ def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
             "recipient": mail.recipient,
             "kind": mail.kind,
             "content": mail.content,
-            "state": OutboxState.PENDING,
+            "state": OutboxState.FAILED if mail.failed_because else OutboxState.PENDING,
             "attempts": 0,
             "next_attempt_at": mail.created_at,
-            "last_error": "",
+            "last_error": mail.failed_because,
             "created_at": mail.created_at,
             "sent_at": None,
         },

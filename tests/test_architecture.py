@@ -49,8 +49,11 @@ FLOW = [
     "commands",
     "confirmation",
     "workflow",
-    # notify: how mail is built, which template, to whom, and what one message causes
+    # notify: what a file passed on is, how mail is built and kept within its line limit,
+    # which template, to whom, and what one message causes
+    "filetypes",
     "composing",
+    "linelength",
     "rendering",
     "audience",
     "outbox",
@@ -69,7 +72,7 @@ FLOW = [
 ]
 # A receiver's one job is to hand mail to the spool: the single forward import.
 FORWARD = {("smtp_inbound", "spool"), ("imap_inbound", "spool")}
-PURE = {"parsing", "commands", "confirmation", "limits", "composing"}
+PURE = {"parsing", "commands", "confirmation", "limits", "composing", "filetypes", "linelength"}
 IMPURE_MODULES = {
     "sqlalchemy",
     "socket",
