@@ -145,6 +145,8 @@ class EventKind(enum.StrEnum):
     BOUNCED = "bounced"
     MAIL_SUPPRESSED = "mail_suppressed"
     DELIVERY_FAILED = "delivery_failed"
+    # An inbound message whose MIME structure was broken: its text read from the raw body.
+    STRUCTURE_BROKEN = "structure_broken"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).

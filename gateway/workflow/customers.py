@@ -14,6 +14,7 @@ from gateway.trail import (
     add_participant,
     find_participant,
     inbound_message,
+    note_broken_structure,
     record,
     store_inbound,
 )
@@ -52,6 +53,7 @@ def open_ticket(filing: Filing, rules: Rules, follow_up_of: Ticket | None = None
     )
     rows = (*ticket.participants, message, *message.attachments, created)
     add_new_ticket(filing.session, ticket, *rows)
+    note_broken_structure(filing, ticket, message)
     if follow_up_of is not None:
         # The new ticket's number goes into the old ticket's trail.
         record(filing, follow_up_of, EventKind.FOLLOWED_UP, detail=f"#{ticket.id}")
