@@ -62,7 +62,16 @@ def store_inbound(filing: Filing, ticket: Ticket, text: str, internal: bool = Fa
     """The message as a message on `ticket`, with `text` as its words."""
     message = inbound_message(filing, ticket, text, internal)
     filing.session.add(message)
+    note_broken_structure(filing, ticket, message)
     return message
+
+
+def note_broken_structure(filing: Filing, ticket: Ticket, message: Message) -> None:
+    """An event saying the message's MIME structure was broken, and where its words on the
+    ticket came from; nothing for a sound message."""
+    reason = filing.inbound.mail.structure_broken
+    if reason:
+        record(filing, ticket, EventKind.STRUCTURE_BROKEN, message, reason)
 
 
 def inbound_message(filing: Filing, ticket: Ticket, text: str, internal: bool = False) -> Message:

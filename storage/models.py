@@ -151,6 +151,8 @@ class EventKind(enum.StrEnum):
     PARTICIPANT_DROPPED = "participant_dropped"
     PEOPLE_NOT_ADDED = "people_not_added"
     SENDER_NOT_FROM = "sender_not_from"
+    # An inbound message whose MIME structure was broken: its text read from the raw body.
+    STRUCTURE_BROKEN = "structure_broken"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).

@@ -925,7 +925,9 @@ def check_parse(raw: bytes) -> None:
 def check_parsed(mail: ParsedMail) -> None:
     for attachment in mail.attachments:
         name = attachment.filename
-        assert 0 < len(name) <= 120, f"display name of {len(name)} characters: {name!r}"
+        size = len(name.encode())
+        assert 0 < size <= 255, f"display name of {size} bytes: {name!r}"
+        assert not name.endswith((".", " ")), f"display name {name!r} Windows would change"
         assert "/" not in name and "\\" not in name, f"path in display name {name!r}"
         assert not any(unicodedata.category(ch) in CONTROL_CATEGORIES for ch in name), (
             f"control character in display name {name!r}"

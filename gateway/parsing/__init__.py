@@ -3,8 +3,9 @@
 `mail` reads a message with the help of one module per concern: `mime` (the MIME tree),
 `charsets` (bytes and header values to Unicode), `addresses` (senders, recipients,
 Message-IDs), `quoting` (the new part of a reply), `attachments`, `markers` (the header
-facts that mark automatic mail) and `reports` (delivery status notifications). Only this
-package imports mail-parser.
+facts that mark automatic mail), `reports` (delivery status notifications) and `salvage`
+(the words of a message whose MIME structure is broken). Only this package imports
+mail-parser.
 """
 
 from gateway.parsing.addresses import is_plain_address, parse_sender

@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 
 # The names mail-parser gives unnamed text and RTF parts: ten random lowercase letters.
 INVENTED_NAME = re.compile(r"[a-z]{10}\.(?:txt|rtf)")
+# Most file systems take names of at most 255 bytes; an extension longer than this is
+# more likely part of the name than a file type.
+MAX_NAME_BYTES = 255
+MAX_EXTENSION_CHARACTERS = 16
+# Names Windows keeps for devices, whatever the case or extension (superscript digits too).
+WINDOWS_DEVICE = re.compile(r"(?i)(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|(?:COM|LPT)[0-9¹²³])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,16 +253,41 @@ def decode_base64_leniently(text: str) -> bytes:
 
 
 def safe_display_name(name: str, content_type: str, index: int, hint: str | None) -> str:
-    """A name fit to show: decoded, no path, no control characters, at most 120 characters."""
+    """A name fit to show and to save on any system: decoded, no path, no control
+    characters, at most `MAX_NAME_BYTES` of UTF-8 with its extension kept, and neither a
+    Windows device name nor ending in a dot or a space (Windows drops those, so the file
+    would not open under the name it was saved with). Otherwise as the sender wrote it."""
     name = decode_header_value(name, hint)
     name = re.split(r"[/\\]", name)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").strip()
+    name = name_within_bytes(name.strip().lstrip(".").rstrip(". "), MAX_NAME_BYTES)
     if not name:
         extension = mimetypes.guess_extension(content_type) or ".bin"
         name = f"attachment-{index}{extension}"
-    if len(name) > 120:
-        stem, dot, extension = name.rpartition(".")
-        keep = extension if dot and len(extension) <= 10 else ""
-        name = name[: 120 - len(keep) - 1].rstrip() + ("." + keep if keep else "")
+    if is_device_name(name):
+        name = name_within_bytes("_" + name, MAX_NAME_BYTES)
     return name
+
+
+def name_within_bytes(name: str, limit: int) -> str:
+    """`name` cut to at most `limit` bytes of UTF-8 on a character boundary, its extension
+    kept; never ending in a dot or a space."""
+    if len(name.encode()) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and len(extension) <= MAX_EXTENSION_CHARACTERS and " " not in extension:
+        kept = cut_utf8(stem, limit - len(extension.encode()) - 1).rstrip(". ")
+        if kept:
+            return f"{kept}.{extension}"
+    return cut_utf8(name, limit).rstrip(". ")
+
+
+def cut_utf8(text: str, limit: int) -> str:
+    """The longest prefix of `text` whose UTF-8 takes at most `limit` bytes."""
+    return text.encode()[: max(limit, 0)].decode("utf-8", "ignore")
+
+
+def is_device_name(name: str) -> bool:
+    """Whether Windows reads `name` as a device (`CON`, `nul.txt`, `Com1.tar.gz`): its part
+    before the first dot, trailing spaces aside, is a reserved name."""
+    return bool(WINDOWS_DEVICE.fullmatch(name.split(".", 1)[0].rstrip(" ")))

@@ -2,10 +2,10 @@
 
 mail-parser trusts declared charsets: a GBK subject labelled GB2312, Big5 in raw 8-bit
 headers or an undeclared ISO-2022-JP body come out of it as mojibake. So text is decoded
-here: through `CHARSET_ALIASES` (the supersets that real clients actually send), failing
-that through detection; with RFC 2047 encoded-words and raw 8-bit header bytes read
-leniently, Outlook's ISO-2022-JP extensions, and CJK text a relay sent through Latin-1
-read back.
+here: through `CHARSET_ALIASES` (the supersets that real clients actually send), unless
+the bytes are plainly UTF-8 whatever their label says; failing that through detection;
+with RFC 2047 encoded-words and raw 8-bit header bytes read leniently, Outlook's
+ISO-2022-JP extensions, and CJK text a relay sent through Latin-1 read back.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ CHARSET_ALIASES = {
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 ISO_2022_JP_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
 CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+HANGUL = re.compile(r"[\uac00-\ud7af]")
+KANA = re.compile(r"[\u3040-\u30ff]")
 # Multi-byte charsets whose text a relay can mangle by reading it as Latin-1 (codec names).
 CJK_CODECS = frozenset(
     {
@@ -130,6 +133,8 @@ def decode_text(data: bytes, declared: str | None) -> str:
         label = declared.strip().strip('"').lower()
         candidates.append(CHARSET_ALIASES.get(label, label))
         repaired = undo_latin1_detour(data, declared)
+        if repaired is None:
+            repaired = utf8_in_disguise(data, declared)
         if repaired is not None:
             return repaired
     if any(escape in data for escape in ISO_2022_JP_ESCAPES):
@@ -145,10 +150,54 @@ def decode_text(data: bytes, declared: str | None) -> str:
                     return converted
             continue
         return text
-    best = detect_charset(data).best()
-    if best is not None:
-        return str(best)
+    detected = detected_text(data)
+    if detected is not None:
+        return detected
     return data.decode("cp1252", errors="replace")
+
+
+def detected_text(data: bytes) -> str | None:
+    """`data` in the charset detection finds best; of readings it finds equally good, the
+    one in a single CJK script. Chinese GBK text also reads as valid Korean, half Hangul and
+    half Han, which real Korean never is; Japanese mixes kana and kanji, so those count as
+    one script."""
+    results = list(detect_charset(data))
+    if not results:
+        return None
+    best = results[0]
+    tied = [r for r in results if (r.chaos, r.coherence) == (best.chaos, best.coherence)]
+    # max() keeps the first of equals: detection's own order.
+    return max((str(result) for result in tied), key=script_purity)
+
+
+def script_purity(text: str) -> float:
+    """The share of a text's CJK characters that belong to its main script: 1.0 for text
+    without any."""
+    han, hangul, kana = (len(script.findall(text)) for script in (HAN, HANGUL, KANA))
+    total = han + hangul + kana
+    return max(han, hangul, han + kana if kana else 0) / total if total else 1.0
+
+
+def utf8_in_disguise(data: bytes, declared: str) -> str | None:
+    """UTF-8 text labelled with another charset (webmail and scripts that label everything
+    GB2312 or Latin-1), read as UTF-8; else None.
+
+    Bytes in a single-byte charset almost never form valid UTF-8 with multi-byte
+    sequences, so any such text is UTF-8. Two-byte CJK text does by accident (one two-
+    character word in fifty, one three-character one in three hundred), but almost never
+    as CJK characters: there it takes two of those, or three multi-byte characters.
+    """
+    codec = codec_name(declared)
+    if codec is None or codec.startswith("utf") or data.isascii():
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if codec not in CJK_CODECS:
+        return text
+    multibyte = sum(1 for ch in text if ch > "\x7f")
+    return text if len(CJK_TEXT.findall(text)) >= 2 or multibyte >= 3 else None
 
 
 def undo_latin1_detour(data: bytes, declared: str) -> str | None:

@@ -1,9 +1,9 @@
 """The parsed message: `ParsedMail`, and `parse_message`, which reads one from raw bytes.
 
 Pure: no database, no network. Each concern lives in its own module of this package
-(`mime`, `charsets`, `addresses`, `quoting`, `attachments`, `markers`, `reports`); this one
-puts their answers together, with the two facts that need the whole message: the key that
-tells one message from another, and the language it is written in.
+(`mime`, `charsets`, `addresses`, `quoting`, `attachments`, `markers`, `reports`,
+`salvage`); this one puts their answers together, with the two facts that need the whole
+message: the key that tells one message from another, and the language it is written in.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from gateway.parsing.mime import (
 )
 from gateway.parsing.quoting import extract_reply
 from gateway.parsing.reports import DeliveryReport, read_report
+from gateway.parsing.salvage import salvage
 from storage.text import storable
 
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -72,6 +73,9 @@ class ParsedMail:
     # Who else the header names as the sender, for mail without a usable From.
     sender_address: str = ""
     reply_to_address: str = ""
+    # What was broken in the MIME structure of a message whose tree held no text, so that
+    # `text` was read from the raw body (parsing/salvage.py); "" for sound messages.
+    structure_broken: str = ""
 
     @property
     def reply_text(self) -> str:
@@ -95,6 +99,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
     if not headers.names:
         raise MalformedMessage("no header fields: this is not an RFC 5322 message")
     text, html = body_text(message)
+    text, structure_broken = (text, "") if text.strip() else salvage(message, cleaned)
     from_name, from_address = parse_sender(headers.raw("from"), headers.hint, headers.raw("sender"))
     attachments = read_attachments(parts, headers.hint, cleaned)
     check_attachments([(a.filename, len(a.data)) for a in attachments], limits)
@@ -119,6 +124,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
             report=read_report(message, from_address),
             sender_address=parse_sender(headers.raw("sender"), headers.hint)[1],
             reply_to_address=next(iter(parse_recipients(headers.raw("reply-to"))), ""),
+            structure_broken=structure_broken,
         )
     )
 

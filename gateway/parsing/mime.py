@@ -272,8 +272,13 @@ def first_body_charset(message: Message) -> str | None:
 def body_text(message: Message) -> tuple[str, str]:
     """The message's own text, its HTML rendered as text when it has no plain text; and its
     HTML."""
-    plain, html = body_parts(message)
+    plain, html = (unified_line_ends(text) for text in body_parts(message))
     return plain if plain.strip() else html_to_text(html) if html.strip() else "", html
+
+
+def unified_line_ends(text: str) -> str:
+    """`text` with every line ending in `\\n`: a sender's CRLF and lone CR alike."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def body_parts(message: Message) -> tuple[str, str]:

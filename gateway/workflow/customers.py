@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from gateway.confirmation import Confirmation, classify_confirmation
 from gateway.inbound import Inbound
-from gateway.trail import Filing, find_participant, inbound_message, record, store_inbound
+from gateway.trail import (
+    Filing,
+    find_participant,
+    inbound_message,
+    note_broken_structure,
+    record,
+    store_inbound,
+)
 from gateway.workflow.people import CopiedPeople, copied_people, copied_rows, not_added_detail
 from gateway.workflow.states import Applied, Author, Rules, S, transition
 from storage.models import (
@@ -48,6 +55,7 @@ def open_ticket(
     events += first_notes(filing, ticket, message, people, related_to, rules)
     rows = (*ticket.participants, message, *message.attachments, *events)
     add_new_ticket(filing.session, ticket, *rows)
+    note_broken_structure(filing, ticket, message)
     if follow_up_of is not None:
         # The new ticket's number goes into the old ticket's trail.
         record(filing, follow_up_of, EventKind.FOLLOWED_UP, detail=f"#{ticket.id}")
