@@ -39,8 +39,9 @@ AIOSMTPD_INTERNALS = (
 LONG_LINE_LIMIT = 64 * 1024
 
 # The stdlib's address parser also fails with these on some malformed addresses:
-# IndexError for `alice@`, AttributeError for `<a@[>` and `"`.
-ADDRESS_PARSER_FAILURES = (HeaderParseError, IndexError, AttributeError)
+# IndexError for `alice@`, AttributeError for `<a@[>` and `"`, UnboundLocalError for
+# `a@[` and a tab.
+ADDRESS_PARSER_FAILURES = (HeaderParseError, IndexError, AttributeError, UnboundLocalError)
 
 END_OF_DATA = b"\r\n.\r\n"
 # The most of the marker's first bytes that the bytes read so far can end with.

@@ -234,6 +234,7 @@ ADDRESS_PIECES = st.sampled_from(
 @example("<a@[>")
 @example('"')
 @example("<a@[1.2.3.4>")
+@example("a@[\t")
 def test_any_envelope_argument_is_read_or_called_malformed_never_an_error(
     argument: str,
 ) -> None:
@@ -243,7 +244,7 @@ def test_any_envelope_argument_is_read_or_called_malformed_never_an_error(
     assert (address is None) == (rest is None)
     try:
         expected = theirs._getaddr(argument)
-    except (IndexError, AttributeError):
+    except (IndexError, AttributeError, UnboundLocalError):
         assert address is None
     else:
         assert (address, rest) == expected
