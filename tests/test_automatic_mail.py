@@ -284,3 +284,21 @@ def test_no_sender_over_real_smtp_is_quarantined(served_gateway: RunningGateway)
     [receipt] = served_gateway.wait_for_receipts(1)
     assert receipt.outcome is ReceiptOutcome.QUARANTINED
     assert "no usable sender" in receipt.reason
+
+
+def test_auto_responders_over_real_smtp(served_gateway: RunningGateway, sink: Sink) -> None:
+    """The listener and the worker process: a vacation reply to nothing, then an
+    undeclared auto-responder writing three times."""
+    served_gateway.send(
+        mail(f"<{BOT}>", "Out of Office: Re: hi", "v1@p.example", extra="X-Autoreply: yes\r\n"),
+        sender=BOT,
+    )
+    for number in range(3):
+        served_gateway.send(mail(f"<{BOT}>", f"Received {number}", f"x{number}@p.example"))
+    receipts = served_gateway.wait_for_receipts(4)
+    assert [r.outcome for r in receipts].count(ReceiptOutcome.NEW_TICKET) == 3
+    assert ReceiptOutcome.REPORT in [r.outcome for r in receipts]
+    served_gateway.wait_idle()
+    sink.wait_for(1)
+    served_gateway.wait_idle()
+    assert len(sink.to(BOT)) == 1

@@ -29,6 +29,7 @@ from tests.conftest import (
     Desk,
     DirectGateway,
     Sink,
+    wait_until,
 )
 
 BOB = "bob@customer.example"
@@ -334,3 +335,18 @@ def test_copy_limit_over_real_smtp(desk: Desk, sink: Sink) -> None:
     desk.gateway.wait_idle()
     customers = {r for mail in sink.received for r in mail.recipients if "copy.example" in r}
     assert customers == set(copied(200)[:10])
+
+
+def test_a_stranger_over_real_smtp_gets_a_ticket_of_their_own(desk: Desk, sink: Sink) -> None:
+    """The listener and the worker process: a stranger quoting Alice's ticket."""
+    ticket_id, ack = desk.open_ticket()
+    desk.gateway.send(
+        stranger_reply(ack, STRANGER, "我也遇到了同样的问题，请把解决方法发给我。", "references"),
+        sender=STRANGER,
+    )
+    theirs = wait_until(lambda: desk.gateway.tickets()[1:], what="the stranger's ticket")[0]
+    assert theirs.requester == STRANGER
+    assert desk.wait_mail(STRANGER, f"[Support #{theirs.id}]")
+    notice = desk.text(desk.wait_mail(ENG1, f"[Support #{theirs.id}] New"))
+    assert f"Related to #{ticket_id}" in notice
+    assert not _words_on(desk, ticket_id, "我也遇到了同样的问题")
