@@ -6,6 +6,16 @@ that file spooled mail (spool → tickets → outbox), run time-based work that 
 (auto-close) and deliver the outbox, until it is asked to stop. Each worker has a child
 process that parses its next batch while it files the current one. Anything a crash
 interrupts is picked up again from the spool.
+
+Stopping. `serve`'s own stop (SIGTERM or SIGINT to it) asks each worker to finish its round
+(file what waits, run due timers, deliver) and exit, and waits up to `WORKER_STOP_SECONDS`
+before it sends the worker SIGTERM. SIGTERM to a worker makes it stop now: it files the
+batch in hand, gives back the rest (it waits in the spool, the outbox in the database) and
+exits; `serve`, if it is still running, starts a new worker within a second, as it does
+for a worker that dies any other way. No child outlives `serve`: a worker whose `serve` is
+gone (killed with SIGKILL, say) stops as on SIGTERM and is ended if it has not within a
+second (`gateway.lifeline`); its parser child, the fork server and the resource tracker
+follow it.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.context import BaseContext
@@ -36,13 +46,14 @@ from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
 from gateway.executor import Executor
 from gateway.imap_inbound import MailboxReader
+from gateway.lifeline import die_with_parent
 from gateway.loops import MailGuard
 from gateway.notifications import Notifier
 from gateway.outbox import Outbox, Sender
-from gateway.parse_ahead import ParserProcess
+from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
 from gateway.pipeline import Pipeline
 from gateway.smtp_inbound import SupportHandler, smtp_factory
-from gateway.spool import IntakeSource, Spool
+from gateway.spool import IntakeSource, Receipt, Spool
 from gateway.threader import ThreadRules
 from gateway.timers import Timers
 from gateway.tokens import load_secret
@@ -62,6 +73,8 @@ IDLE_POLL_SECONDS = 1.0
 # spooled mail can wait a moment for the worker.
 WORKER_NICENESS = 5
 WORKER_STOP_SECONDS = 30.0
+# After SIGTERM, how long a worker may take over the batch in hand before it is killed.
+WORKER_TERMINATE_SECONDS = 10.0
 IMAP_STOP_SECONDS = 45.0
 # How often the worker looks for time-based work (auto-close) that has fallen due.
 TIMERS_EVERY_SECONDS = 60.0
@@ -285,13 +298,17 @@ class WorkerProcess:
         self.context.set_forkserver_preload(["gateway.app"])
         self.doorbell = Doorbell(self.context)
         # Shared memory without a lock, for the reason `Doorbell` gives.
-        self.stopping = self.context.RawValue("b", 0)
+        self.finishing = self.context.RawValue("b", 0)
         self.process: BaseProcess | None = None
 
     def start(self) -> None:
+        if self.process is not None:
+            # Let go of the one before: that closes its lifeline, which ends it should it
+            # still run unseen (its fork server killed, we saw it as dead).
+            self.process.close()
         self.process = self.context.Process(
             target=run_worker,
-            args=(self.settings, self.doorbell, self.stopping),
+            args=(self.settings, self.doorbell, self.finishing),
             name="gateway-worker",
             daemon=True,
         )
@@ -300,15 +317,28 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
+    def how_it_ended(self) -> str:
+        code = self.process.exitcode if self.process is not None else None
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
     def stop(self) -> None:
-        self.stopping.value = 1
+        """Ask the worker to finish its round; SIGTERM it after `WORKER_STOP_SECONDS`, and
+        kill it when that has not stopped it either."""
+        self.finishing.value = 1
         self.doorbell.ring()
-        if self.process is not None:
-            self.process.join(WORKER_STOP_SECONDS)
-            if self.process.is_alive():
-                log.error("worker did not stop in %ss; terminating it", WORKER_STOP_SECONDS)
-                self.process.terminate()
-                self.process.join()
+        if self.process is None:
+            return
+        self.process.join(WORKER_STOP_SECONDS)
+        if self.process.is_alive():
+            log.error("worker did not stop in %.0fs; terminating it", WORKER_STOP_SECONDS)
+            self.process.terminate()
+            self.process.join(WORKER_TERMINATE_SECONDS)
+        if self.process.is_alive():
+            log.error("worker did not stop on SIGTERM; killing it")
+            self.process.kill()
+            self.process.join()
 
 
 async def keep_workers_alive(workers: list[WorkerProcess], stop: asyncio.Event) -> None:
@@ -317,16 +347,70 @@ async def keep_workers_alive(workers: list[WorkerProcess], stop: asyncio.Event) 
         await wait_for(stop, IDLE_POLL_SECONDS)
         for worker in workers:
             if not stop.is_set() and not worker.alive():
-                log.error("worker process exited unexpectedly; restarting it")
+                log.error("worker process ended (%s); starting another", worker.how_it_ended())
                 worker.start()
 
 
-def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[int]) -> None:
+class WorkerStop:
+    """Whether the worker should stop, and how soon.
+
+    `finishing` (shared memory `serve` sets): at the end of this round, once what waits is
+    filed and the outbox delivered. `now` (SIGTERM, or `serve` gone): after the batch in
+    hand; what is left waits in the spool, the outbox in the database."""
+
+    def __init__(self, finishing: Synchronized[int], doorbell: Doorbell) -> None:
+        self.finishing = finishing
+        self.doorbell = doorbell
+        self.why = ""
+
+    def now(self, why: str) -> None:
+        """From a signal handler or another thread: stop after the batch in hand."""
+        self.why = self.why or why
+        self.doorbell.ring()  # Wakes the worker should it be waiting for mail.
+
+    @property
+    def stopping_now(self) -> bool:
+        return bool(self.why)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stopping_now or bool(self.finishing.value)
+
+
+class StopRequested(Exception):
+    """Ends a drain at the next batch; the batch is given back to the spool unfiled."""
+
+
+@dataclass(frozen=True, slots=True)
+class UntilStopped:
+    """A `Parser` that ends the drain once the worker is to stop now: asking for a batch's
+    results then raises `StopRequested`, so the executor files the batch in hand, and the
+    next one's claims are released before any of it is filed."""
+
+    parser: Parser
+    stop: WorkerStop
+
+    def submit(self, receipts: Sequence[Receipt]) -> Results:
+        results = self.parser.submit(receipts)
+
+        def unless_stopped() -> list[ParseResult]:
+            if self.stop.stopping_now:
+                raise StopRequested(self.stop.why)
+            return results()
+
+        return unless_stopped
+
+
+def run_worker(settings: Settings, doorbell: Doorbell, finishing: Synchronized[int]) -> None:
     """The worker process: file spooled mail, run due timers, send due mail, until told
-    to stop."""
-    # The parent owns signals; a Ctrl-C must not cut a drain short.
+    to stop; and stop when `serve` is gone."""
+    stop = WorkerStop(finishing, doorbell)
+    parent = multiprocessing.parent_process()
+    assert parent is not None, "run_worker runs in a child process"
+    die_with_parent(parent.pid or 0, parent.sentinel, lambda: stop.now("serve is gone"))
+    # A Ctrl-C reaches the whole process group: `serve` takes it and has us finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.now("SIGTERM"))
     os.nice(WORKER_NICENESS)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -334,19 +418,32 @@ def run_worker(settings: Settings, doorbell: Doorbell, stopping: Synchronized[in
     logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
     parser = ParserProcess(gateway.spool, settings.limits)
+    try:
+        work(gateway, UntilStopped(parser, stop), doorbell, stop)
+    except StopRequested:
+        pass
+    finally:
+        parser.close()
+        gateway.engine.dispose()
+    if stop.stopping_now:
+        log.info("worker stopped: %s", stop.why)
+
+
+def work(gateway: Gateway, parser: Parser, doorbell: Doorbell, stop: WorkerStop) -> None:
+    """Rounds of filing, timers and delivery, until `stop`."""
     timers_due = 0.0
-    while True:
+    while not stop.stopping_now:
         # Rings during a drain stay in the pipe, so the mail they announce is not missed.
         gateway.executor.drain(parser)
+        if stop.stopping_now:
+            return
         if time.monotonic() >= timers_due:
             run_timers(gateway)
             timers_due = time.monotonic() + TIMERS_EVERY_SECONDS
         gateway.dispatcher.deliver_due()
-        if stopping.value:
-            break
+        if stop.stopping:
+            return
         doorbell.wait(IDLE_POLL_SECONDS)
-    parser.close()
-    gateway.engine.dispose()
 
 
 def run_timers(gateway: Gateway) -> None:

@@ -5,27 +5,31 @@ a machine with a core to spare it need not wait its turn. The child reads each m
 its spool entry itself, copies it into the blob store (`Spool.keep_raw`, whose fsyncs then
 wait beside the worker's filing, not in it) and sends back what `parse_message` made of it;
 the executor files the results in order. The child exits when the worker's end of its
-socket closes, so a worker that dies never leaves it behind; a child that dies is started
-again, and meanwhile the worker parses for itself. A batch too large to be worth the copy
-between processes is parsed in the worker, as everything is when there is no child
-(`InlineParser`).
+socket closes, and at once when the worker dies, busy or not (`gateway.lifeline`), so a
+worker never leaves it behind; SIGTERM ends it too, once the batch in hand is answered. A
+child that dies is started again, and meanwhile the worker parses for itself. A batch too
+large to be worth the copy between processes is parsed in the worker, as everything is
+when there is no child (`InlineParser`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Protocol, cast
 
 from gateway.errors import GatewayError, SpoolUnavailable, internal_error
+from gateway.lifeline import die_with_parent
 from gateway.limits import Limits
 from gateway.parsing import ParsedMail, parse_message
 from gateway.spool import Receipt, Spool
@@ -39,7 +43,7 @@ AHEAD_MAX_BYTES = 8 * 1024 * 1024
 # broken install) costs a warning now and then, not a process for every batch.
 RESTART_AFTER_SECONDS = 10.0
 # Run by the child; `-c` rather than `-m`, so the classes it sends are this module's own.
-CHILD_MAIN = "import sys; from gateway.parse_ahead import serve; serve(int(sys.argv[1]))"
+CHILD_MAIN = "import sys; from gateway.parse_ahead import serve; serve(*map(int, sys.argv[1:]))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,8 @@ class ParserProcess:
         self.inline = InlineParser(spool, limits)
         self.child: subprocess.Popen[bytes] | None = None
         self.connection: Connection | None = None
+        # The write end of the child's lifeline: closing it (or dying) ends the child.
+        self.lifeline: int | None = None
         self.submitted = 0
         self.restart_at = 0.0
 
@@ -152,22 +158,33 @@ class ParserProcess:
         self.close()
 
     def start(self) -> Connection:
+        """Start the child. The kernel ends it when the thread that starts it ends
+        (`gateway.lifeline`), so batches are submitted from a thread that lives as long as
+        this process does: the worker's main thread."""
         ours, theirs = socket.socketpair()
+        lifeline, self.lifeline = os.pipe()
         with ours, theirs:
-            self.child = subprocess.Popen(
-                [sys.executable, "-c", CHILD_MAIN, str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-            )
+            try:
+                self.child = subprocess.Popen(
+                    [sys.executable, "-c", CHILD_MAIN]
+                    + [str(fd) for fd in (theirs.fileno(), lifeline, os.getpid())],
+                    pass_fds=[theirs.fileno(), lifeline],
+                    stdin=subprocess.DEVNULL,
+                )
+            finally:
+                os.close(lifeline)
             self.connection = Connection(ours.detach())
         self.connection.send(self.inline)
         return self.connection
 
     def close(self) -> None:
-        """End the child: it exits when its socket closes."""
+        """End the child: it exits when its socket and its lifeline close."""
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+        if self.lifeline is not None:
+            os.close(self.lifeline)
+            self.lifeline = None
         if self.child is not None:
             try:
                 self.child.wait(timeout=5)
@@ -177,11 +194,14 @@ class ParserProcess:
             self.child = None
 
 
-def serve(fd: int) -> None:
-    """The child: parse each batch the worker sends, until its socket closes."""
-    # The worker's parent owns the signals; a Ctrl-C must not kill a parse midway.
+def serve(fd: int, lifeline: int, worker_pid: int) -> None:
+    """The child: parse each batch the worker sends, until its socket closes or the worker
+    dies. SIGTERM ends it between batches: one that arrives during a batch waits until the
+    batch is answered. SIGINT (a Ctrl-C, sent to the whole process group) is left to
+    `serve`, which stops the worker, which closes this child's socket."""
+    die_with_parent(worker_pid, lifeline)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     connection = Connection(fd)
     parser: InlineParser = connection.recv()
     while True:
@@ -189,7 +209,18 @@ def serve(fd: int) -> None:
             number, receipts = connection.recv()
         except EOFError:
             return
-        try:
-            connection.send((number, parser.parse(receipts)))
-        except OSError:  # The worker is gone.
-            return
+        with signal_held(signal.SIGTERM):
+            try:
+                connection.send((number, parser.parse(receipts)))
+            except OSError:  # The worker is gone.
+                return
+
+
+@contextmanager
+def signal_held(signum: int) -> Iterator[None]:
+    """`signum` waits until the block is left, then takes its course (this thread only)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})

@@ -3,9 +3,10 @@ code stays small enough to read.
 
 `FLOW` is the order of work, receive → spool → parse → classify → thread → apply → notify →
 record → deliver, after the shared foundation (errors, the clock, limits, settings, reply
-tokens, the database's errors) and before the modules that wire stages together. A module
-imports only modules before it; the one exception is a receiver handing mail to the spool,
-its single job. The code follows this table, not the table the code.
+tokens, the database's errors, dying with the parent) and before the modules that wire
+stages together. A module imports only modules before it; the one exception is a receiver
+handing mail to the spool, its single job. The code follows this table, not the table the
+code.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FLOW = [
     "config",
     "tokens",
     "database",
+    # every child process: dying with its parent
+    "lifeline",
     # receive
     "smtp_data",
     "smtp_inbound",
