@@ -41,7 +41,7 @@ GATEWAY = Path(sys.executable).with_name("gateway")
 STAGES = (
     ("gateway.parse_ahead", "parse_message"),
     ("sqlalchemy.orm.session", "Session.flush"),
-    ("gateway.notifications", "compose"),
+    ("gateway.outbox", "compose"),
     ("gateway.rendering", "Templates.render"),
 )
 

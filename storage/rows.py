@@ -51,6 +51,12 @@ MAIL_ALLOWANCE = select(
     .where(OutboxMail.recipient == bindparam("address"), OutboxMail.created_at > bindparam("since"))
     .scalar_subquery(),
 )
+# When a notice of one kind last went to one address (RFC 3834 limits acknowledgements).
+LAST_MAIL_OF_KIND = select(func.max(OutboxMail.created_at)).where(
+    OutboxMail.recipient == bindparam("address"),
+    OutboxMail.created_at > bindparam("since"),
+    OutboxMail.kind == bindparam("kind"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,13 +229,10 @@ def last_mail_of_kind(
     session: Session, address: str, kind: str, since: datetime
 ) -> datetime | None:
     """When the latest notice of `kind` was queued for `address` after `since`, if one was."""
-    return session.scalars(
-        select(func.max(OutboxMail.created_at)).where(
-            OutboxMail.recipient == address,
-            OutboxMail.created_at > since,
-            OutboxMail.kind == kind,
-        )
-    ).one()
+    session.flush()  # Run on the connection, as `mail_allowance` is, for the same reason.
+    parameters = {"address": address, "kind": kind, "since": since}
+    latest: datetime | None = session.connection().execute(LAST_MAIL_OF_KIND, parameters).scalar()
+    return latest
 
 
 @dataclass(frozen=True, slots=True)
