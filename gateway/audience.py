@@ -2,8 +2,10 @@
 language and name each is written to in.
 
 The customer's side is the requester and the people they copied, never an engineer, the
-support address or a sender no address could be read for; the watchers are the configured
-engineers on the ticket (notified of it, assigned, or who wrote on it).
+support address or a sender no address could be read for. The watchers are the configured
+engineers on the ticket who follow its mail: while nobody works on it, every engineer told
+of it; once it is assigned or an engineer has written on it, only those working on it and
+those who chose to follow it (`Watch`), so the other L1s hear of a new ticket and no more.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from gateway.config import Engineer
 from gateway.inbound import UNKNOWN_SENDER
 from gateway.rendering import FALLBACK_LANGUAGE
 from gateway.tokens import is_gateway_side
-from storage.models import SYSTEM_ACTOR, Participant, ParticipantRole, Ticket
+from storage.models import SYSTEM_ACTOR, Participant, ParticipantRole, Ticket, Watch
 
 CUSTOMER_ROLES = (ParticipantRole.REQUESTER, ParticipantRole.CC)
+FOLLOWING_WHILE_NEW = (Watch.NOTIFIED, Watch.WORKING, Watch.FOLLOWING)
+FOLLOWING_WHEN_WORKED_ON = (Watch.WORKING, Watch.FOLLOWING)
 
 
 class Audience:
@@ -37,13 +41,15 @@ class Audience:
         ]
 
     def watchers(self, ticket: Ticket, but: str = "") -> list[Participant]:
-        """The engineers on the ticket (notified of it, assigned, or who wrote on it)."""
-        engineers = self.engineer_addresses
-        return [
+        """The engineers on the ticket who follow its mail (see the module docstring)."""
+        engineers = [
             p
             for p in ticket.participants
-            if p.role is ParticipantRole.ENGINEER and p.address in engineers and p.address != but
+            if p.role is ParticipantRole.ENGINEER and p.address in self.engineer_addresses
         ]
+        worked_on = any(p.watch is Watch.WORKING for p in engineers)
+        following = FOLLOWING_WHEN_WORKED_ON if worked_on else FOLLOWING_WHILE_NEW
+        return [p for p in engineers if p.watch in following and p.address != but]
 
     def specialists(self, ticket: Ticket, but: str = "") -> list[Participant]:
         """The L2 engineers among the ticket's watchers."""

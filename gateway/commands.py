@@ -1,6 +1,6 @@
 """Engineers' commands: `#resolve`, `#status waiting`, `#priority P1`, `#assign`, `#escalate`,
-`#cc`, `#uncc`, `#merge 12`, `#note`, on their own lines at the top of a reply. Pure: no
-database, no network.
+`#cc`, `#uncc`, `#merge 12`, `#follow`, `#unfollow`, `#note`, on their own lines at the top
+of a reply. Pure: no database, no network.
 
 Only the top of the new part of a reply is read, so a command quoted from earlier mail (or a
 `#status` line further down in the text) is never a command. Whether a command may be
@@ -16,7 +16,19 @@ from dataclasses import dataclass
 STATUSES = ("open", "waiting", "resolved", "closed")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 # What an engineer may type; `#resolve` is `#status resolved`, `#note` is not a command.
-KNOWN = ("resolve", "status", "priority", "assign", "escalate", "cc", "uncc", "merge", "note")
+KNOWN = (
+    "resolve",
+    "status",
+    "priority",
+    "assign",
+    "escalate",
+    "cc",
+    "uncc",
+    "merge",
+    "follow",
+    "unfollow",
+    "note",
+)
 
 
 class CommandName(enum.StrEnum):
@@ -31,6 +43,9 @@ class CommandName(enum.StrEnum):
     UNCC = "uncc"
     # Join this ticket and another: the older one keeps both.
     MERGE = "merge"
+    # The sending engineer gets the ticket's mail, or no more of it.
+    FOLLOW = "follow"
+    UNFOLLOW = "unfollow"
 
 
 COMMAND_LINE = re.compile(r"^#([A-Za-z][\w-]*)(?:[ \t]+(.*))?$")
@@ -104,8 +119,10 @@ def read_command(name: str, argument: str, line: str) -> Command | Refusal:
             if not argument
             else Refusal(line, "#resolve takes no argument")
         )
-    if name == "escalate":
-        return Command(CommandName.ESCALATE, "", line)
+    if name in ("escalate", "follow", "unfollow"):
+        if argument:
+            return Refusal(line, f"#{name} takes no argument")
+        return Command(CommandName(name), "", line)
     if name == "status":
         status = argument.lower()
         if status not in STATUSES:

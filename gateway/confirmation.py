@@ -1,7 +1,8 @@
-"""Reads a customer's answer to "is it fixed?" as FIXED, NOT_FIXED or UNCLEAR.
+"""Reads a customer's answer to "is it fixed?" as FIXED, NOT_FIXED, NEITHER or UNCLEAR.
 
-A resolved ticket closes on FIXED and reopens on anything else, so a wrong FIXED is the
-costly mistake: when in doubt, the rules here lean to NOT_FIXED or UNCLEAR. Pure (text in,
+A resolved ticket closes on FIXED, reopens on NOT_FIXED and on UNCLEAR (a new question or
+problem), and stays resolved on NEITHER ("thanks, I'll test tomorrow", "收到，谢谢"), so a
+wrong FIXED is the costly mistake: when in doubt, the rules here lean away from it. Pure (text in,
 verdict out); what a verdict does to the ticket is the workflow's business.
 
 The text is cut into clauses and each clause gets one kind. Negation is read against what
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 class Confirmation(enum.Enum):
     FIXED = "fixed"
     NOT_FIXED = "not_fixed"
-    UNCLEAR = "unclear"  # neither: e.g. a new question or a new problem report
+    # Says nothing either way yet: thanks, "will test tomorrow", "收到".
+    NEITHER = "neither"
+    UNCLEAR = "unclear"  # a new question or a new problem report
 
 
 class _Kind(enum.Enum):
@@ -33,6 +36,8 @@ class _Kind(enum.Enum):
     # Politeness or a bare yes/no: an answer only when nothing stronger is said.
     WEAK_POSITIVE = "weak_positive"
     WEAK_NEGATIVE = "weak_negative"
+    # The answer is still to come: "I'll test it tomorrow", "not sure yet", "收到".
+    PENDING = "pending"
     NEUTRAL = "neutral"
 
 
@@ -161,6 +166,7 @@ _NOT_FIXED = (
     re.compile(
         rf"\b{_PROBLEM_EN}(?:\s+[\w']+){{0,2}}?\s+(?:again|is back|are back)\b"
         rf"|\b(?:came|comes|coming) back\b|\bback to {_PROBLEM_EN}"
+        r"|\b(?:it|this|that)(?:'s| is| has)? (?:back|returned)\b|又来了|又出现"
     ),
     re.compile(
         r"\bkeeps?\s+(?:on\s+)?(?:crash|fail|freez|hang|happen|show|error|throw"
@@ -221,9 +227,26 @@ _ASKS = re.compile(
     r"|\b(?:can|could|would|will) (?:you|u|someone|anyone)\b|\bis there (?:a|any) way\b"
     r"|\bany (?:idea|way|update|news|eta)\b|\bplease (?:advise|explain|tell me|help)\b"
     r"|\bdo you know\b|\bi (?:was )?wonder(?:ing)?\b"
-    r"|\b(?:not sure|unsure|don't know|do not know|no idea|can't tell|cannot tell"
-    r"|hard to (?:say|tell))(?:\s+(?:yet|if|whether)\b|\s*$)"
-    r"|吗|呢$|是否|请问|想问|问一下|能否|可否|帮我(?:看|查|处理|解决)|不确定|说不准|不好说"
+    r"|吗|呢$|是否|请问|想问|问一下|能否|可否|帮我(?:看|查|处理|解决)"
+)
+# Doubt about the fix: never a "fixed", whatever words follow ("not sure it's fixed").
+_DOUBT = re.compile(
+    r"\b(?:not sure|unsure|don't know|do not know|no idea|can't tell|cannot tell"
+    r"|hard to (?:say|tell)|too early to (?:say|tell))(?:\s+(?:yet|if|whether)\b|\s*$)"
+    r"|不确定|说不准|不好说|还不知道"
+)
+# The answer is still to come: a promise to test, a receipt of the mail.
+_PENDING = re.compile(
+    r"\b(?:i'?ll|i will|we'?ll|we will|will|going to|gonna|let me|need to|have to)\s+"
+    r"(?:\w+\s+){0,2}?(?:test|try|check|verify|confirm|look|see|let (?:you|u) know"
+    r"|get back|update|report back|deploy|roll)"
+    r"|\b(?:have|has|had)n'?t (?:had (?:the )?(?:time|chance) to |been able to |yet )?"
+    r"(?:test|tri|check|verif|confirm)\w*|\bnot (?:tested|tried|checked|verified) yet\b"
+    r"|\b(?:received|got it|noted|understood|will do|testing (?:it )?now)\b"
+    r"|收到|已收到|知道了|了解|明白"
+    r"|(?:稍后|明天|后天|晚点|晚些|下周|回头|等下|等会|过几天|马上|先)(?:再)?(?:测|试|验证|确认|看|检查|更新|升级)"
+    r"|(?:我|我们)(?:会|将|要|先|再)?(?:测试|试试|试一下|验证|确认|看看|检查)(?:一下)?"
+    r"|还没(?:有)?(?:来得及)?(?:测|试|验证|确认)"
 )
 # Question words: they only make a question when the clause is not a clear fixed-statement.
 _WONDERS = re.compile(
@@ -283,7 +306,9 @@ def classify_confirmation(text: str, subject: str = "") -> Confirmation:
     reading = _read_text(text)
     if reading is not None:
         return reading
-    return _read_subject(subject) or Confirmation.UNCLEAR
+    if len(text.strip()) > MAX_CHARS:
+        return Confirmation.UNCLEAR  # A long message that is no answer is a new report.
+    return _read_subject(subject) or Confirmation.NEITHER
 
 
 def _normalise(text: str) -> str:
@@ -324,6 +349,8 @@ def _kind(clause: _Clause) -> _Kind:
         return _Kind.NEGATIVE
     if _CLOSE_TICKET.search(marked):
         return _Kind.POSITIVE
+    if _DOUBT.search(marked) or (_PENDING.search(marked) and not _FIXED.search(marked)):
+        return _Kind.PENDING
     if clause.asked or _ASKS.search(marked):
         return _Kind.QUESTION
     if _FIXED.search(marked):

@@ -151,6 +151,8 @@ class EventKind(enum.StrEnum):
     PARTICIPANT_DROPPED = "participant_dropped"
     PEOPLE_NOT_ADDED = "people_not_added"
     SENDER_NOT_FROM = "sender_not_from"
+    FOLLOWED = "followed"
+    UNFOLLOWED = "unfollowed"
     # An inbound message whose MIME structure was broken: its text read from the raw body.
     STRUCTURE_BROKEN = "structure_broken"
 
@@ -171,6 +173,19 @@ class ParticipantRole(enum.Enum):
     # In copy of the customer's mail but not added (over the limit, or dropped by `#uncc`):
     # may write to the ticket, but is sent nothing.
     COPIED = "copied"
+
+
+class Watch(enum.Enum):
+    """How an engineer on a ticket follows its mail."""
+
+    # Told of it when it was new: its mail only while nobody works on it.
+    NOTIFIED = "notified"
+    # Assigned to it, or wrote on it: its mail until they unfollow.
+    WORKING = "working"
+    # Chose to (`#follow`), or had it escalated to them.
+    FOLLOWING = "following"
+    # Chose not to (`#unfollow`).
+    UNFOLLOWED = "unfollowed"
 
 
 class OutboxState(enum.Enum):
@@ -234,6 +249,10 @@ class Participant(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     address: Mapped[str] = mapped_column(BoundedString(320))
     role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole))
+    # For engineers: whether the ticket's mail reaches them.
+    watch: Mapped[Watch] = mapped_column(
+        _enum(Watch), default=Watch.NOTIFIED, server_default=Watch.NOTIFIED.value
+    )
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 

@@ -9,6 +9,44 @@ from gateway.confirmation import Confirmation, classify_confirmation
 FIXED = Confirmation.FIXED
 NOT_FIXED = Confirmation.NOT_FIXED
 UNCLEAR = Confirmation.UNCLEAR
+NEITHER = Confirmation.NEITHER
+
+# Answers that say neither "fixed" nor "not fixed" yet: the ticket stays resolved.
+NEUTRAL_ANSWERS = (
+    "I haven't had time to test it yet",
+    "Not sure if it's fixed yet",
+    "I'll test it tomorrow",
+    "Ok, I'll try",
+    "Thanks for the update",
+    "Thanks! I'll check tomorrow and get back to you",
+    "I'll confirm tomorrow",
+    "thanks, will test tomorrow",
+    "ok, will check",
+    "Thanks, I'll test it tomorrow.",
+    "Got it, thanks!",
+    "Noted, we will deploy the new SDK next week and let you know.",
+    "Received, thank you. We need to roll it out to our users first.",
+    "Thanks. Going to verify on the test devices this afternoon.",
+    "Will do, thanks",
+    "I don't know if it works yet, our QA team is testing it now.",
+    "Too early to tell, thanks",
+    "We haven't tested it yet.",
+    "Not tested yet, I will update you",
+    "Let me check with the team and get back to you.",
+    "Thanks for the quick response, I'll try it on Monday",
+    "谢谢，我明天再测试一下",
+    "收到，谢谢",
+    "收到",
+    "好的，我们明天升级后测试",
+    "明天再试试",
+    "感谢，稍后验证",
+    "好的，知道了，我们测试一下",
+    "还没来得及测试",
+    "谢谢，我们先升级到 5.2.2 看看",
+    "了解，晚点确认",
+    "不确定是否解决了，还在观察",
+    "已收到，下周验证后回复您",
+)
 
 PHRASINGS: list[tuple[str, Confirmation]] = [
     # English, fixed -------------------------------------------------------------------------
@@ -82,21 +120,17 @@ PHRASINGS: list[tuple[str, Confirmation]] = [
     ("It worked for a day, then the crash came back", NOT_FIXED),
     ("Thanks for the fix, but unfortunately it still crashes", NOT_FIXED),
     ("It didn't stop crashing", NOT_FIXED),
-    # English, unclear: questions, new reports, no answer ------------------------------------
+    ("It is back since this morning.", NOT_FIXED),
+    ("It's back again after the update", NOT_FIXED),
+    ("问题又来了", NOT_FIXED),
+    # English, unclear: new questions and new reports ---------------------------------------
     ("Thanks for the update. How do I enable hardware encoding?", UNCLEAR),
     ("Is it fixed in version 2.3?", UNCLEAR),
     ("Can you tell me when the release is out?", UNCLEAR),
-    ("I haven't had time to test it yet", UNCLEAR),
-    ("Not sure if it's fixed yet", UNCLEAR),
-    ("I'll test it tomorrow", UNCLEAR),
     ("Thanks, it works now! Could you also look at the export bug?", UNCLEAR),
     ("Works now, but the export button crashes the app", UNCLEAR),
-    ("Ok, I'll try", UNCLEAR),
-    ("Thanks for the update", UNCLEAR),
     ("When I open settings the app freezes", UNCLEAR),
-    ("Thanks! I'll check tomorrow and get back to you", UNCLEAR),
     ("The app no longer crashes on startup, but now it freezes on the login screen", UNCLEAR),
-    ("I'll confirm tomorrow", UNCLEAR),
     # Chinese, fixed -------------------------------------------------------------------------
     ("已经好了", FIXED),
     ("解决了，谢谢", FIXED),
@@ -146,11 +180,12 @@ PHRASINGS: list[tuple[str, Confirmation]] = [
     # Chinese, unclear -----------------------------------------------------------------------
     ("好了吗？", UNCLEAR),
     ("请问怎么导出数据", UNCLEAR),
-    ("谢谢，我明天再测试一下", UNCLEAR),
     ("有没有解决？", UNCLEAR),
     ("为什么会出现这个问题", UNCLEAR),
     ("已经好了，另外想问一下怎么导出数据？", UNCLEAR),
     ("设置页面打不开", UNCLEAR),
+    # Neither, in both languages: thanks, a promise to test, a doubt, a receipt -------------
+    *((text, NEITHER) for text in NEUTRAL_ANSWERS),
 ]
 
 
@@ -166,9 +201,9 @@ def test_the_table_covers_both_languages_and_every_verdict() -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n"])
-def test_empty_text_with_no_subject_is_unclear(text: str) -> None:
-    assert classify_confirmation(text) is UNCLEAR
-    assert classify_confirmation(text, "") is UNCLEAR
+def test_empty_text_with_no_subject_says_neither(text: str) -> None:
+    assert classify_confirmation(text) is NEITHER
+    assert classify_confirmation(text, "") is NEITHER
 
 
 def test_only_the_start_of_a_long_message_counts() -> None:
@@ -238,7 +273,7 @@ def test_prefilled_subject_answers_when_the_body_says_nothing_either_way() -> No
     ],
 )
 def test_a_subject_that_is_not_an_answer_is_ignored(subject: str) -> None:
-    assert classify_confirmation("", subject) is UNCLEAR
+    assert classify_confirmation("", subject) is NEITHER
     assert classify_confirmation("Works now, thanks", subject) is FIXED
 
 

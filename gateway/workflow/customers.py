@@ -217,12 +217,21 @@ def customer_event(filing: Filing, ticket: Ticket, text: str, message: Message) 
 
 
 def read_confirmation(filing: Filing, ticket: Ticket, text: str, message: Message) -> Event:
-    """The customer's answer to "is it fixed?": fixed closes; anything else reopens.
+    """The customer's answer to "is it fixed?": fixed closes; not fixed, a new question or a
+    new problem reopens; an answer that says neither yet ("thanks, will test tomorrow")
+    changes nothing.
 
     A closed ticket reads its answers the same way, so a late "works now, thanks" (after
     auto-close, or a second click on the "fixed" link) leaves it closed.
     """
     answer = classify_confirmation(text, filing.inbound.mail.subject)
+    if answer is Confirmation.NEITHER:
+        # Auto-close counts on from the resolve, as if nothing had been said.
+        why = (
+            "the customer answered without saying whether it is fixed; "
+            f"it stays {ticket.status.value}"
+        )
+        return record(filing, ticket, EventKind.MESSAGE_ADDED, message, why)
     if answer is Confirmation.FIXED and ticket.status is TicketStatus.CLOSED:
         return record(
             filing,

@@ -22,6 +22,7 @@ from storage.models import (
     Priority,
     Ticket,
     TicketStatus,
+    Watch,
 )
 
 
@@ -75,6 +76,8 @@ def apply_engineer_message(
         message = store_inbound(filing, ticket, inbound.mail.text, internal=True)
         event = record(filing, ticket, EventKind.AUTOMATIC_REPLY, message, inbound.automatic)
         return Applied(inbound, ticket, message, Author.ENGINEER, sender=engineer, events=(event,))
+    # Writing on a ticket is working on it: its mail follows them from now on.
+    engineer.watch = Watch.WORKING
     # Only the new part: without one, falling back to the whole text would relay the quoted
     # notification (other engineers' addresses, the command help) to the customer.
     block = read_commands(inbound.mail.reply_text)
@@ -129,6 +132,8 @@ def apply_command(
             outcome, event = drop_person(filing, ticket, argument, message)
         elif name is CommandName.MERGE:
             outcome, event = merge(filing, ticket, int(argument), message)
+        elif name in (CommandName.FOLLOW, CommandName.UNFOLLOW):
+            outcome, event = set_watch(filing, ticket, name is CommandName.FOLLOW, message)
         else:
             outcome, event = escalate(filing, ticket, message, rules)
     except ChangeRefused as exc:
@@ -167,7 +172,7 @@ def assign(
         raise CommandRefused(f"the ticket is already assigned to {address}")
     ticket.assignee = address
     touch(ticket, filing.inbound.at)
-    engineer_participant(filing.session, ticket, address)
+    engineer_participant(filing.session, ticket, address).watch = Watch.WORKING
     return f"assigned to {address}", record(filing, ticket, EventKind.ASSIGNED, message, address)
 
 
@@ -180,7 +185,22 @@ def escalate(filing: Filing, ticket: Ticket, message: Message, rules: Rules) -> 
     ticket.tier = "L2"
     touch(ticket, filing.inbound.at)
     for engineer in specialists:
-        engineer_participant(filing.session, ticket, engineer.address)
+        specialist = engineer_participant(filing.session, ticket, engineer.address)
+        if specialist.watch is not Watch.WORKING:
+            specialist.watch = Watch.FOLLOWING
     names = ", ".join(e.address for e in specialists)
     event = record(filing, ticket, EventKind.ESCALATED, message, names)
     return f"escalated to L2 ({names})", event
+
+
+def set_watch(filing: Filing, ticket: Ticket, follow: bool, message: Message) -> tuple[str, Event]:
+    """`#follow` / `#unfollow`: the sending engineer gets the ticket's mail, or no more."""
+    engineer = engineer_participant(filing.session, ticket, filing.inbound.sender)
+    if follow:
+        engineer.watch = Watch.FOLLOWING
+        outcome = "you get this ticket's mail"
+    else:
+        engineer.watch = Watch.UNFOLLOWED
+        outcome = "you get no more mail about this ticket (but this receipt)"
+    kind = EventKind.FOLLOWED if follow else EventKind.UNFOLLOWED
+    return outcome, record(filing, ticket, kind, message, filing.inbound.sender)
