@@ -457,20 +457,20 @@ def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
 
 def warn_of_unknown_variables(env: Mapping[str, str]) -> None:
     """A misspelt variable would be ignored in silence: name it, and what it may mean."""
-    known = known_variables()
+    variables = [variable_of(name) for name in (*KEYS, *RENAMED)] + ["GATEWAY_CONFIG"]
+    # Compared without the prefix all of them share, which would make any name look close.
+    known = {variable.removeprefix("GATEWAY_"): variable for variable in variables}
     for variable in sorted(name for name in env if name.startswith("GATEWAY_")):
-        if variable not in known:
-            log.warning("%s is not a setting of the gateway%s", variable, closest(variable, known))
-
-
-def known_variables() -> list[str]:
-    return [variable_of(name) for name in (*KEYS, *RENAMED)] + ["GATEWAY_CONFIG"]
+        if variable not in variables:
+            guess = closest(variable.removeprefix("GATEWAY_"), list(known))
+            hint = f"; did you mean {known[guess]}?" if guess else ""
+            log.warning("%s is not a setting of the gateway%s", variable, hint)
 
 
 def closest(name: str, known: list[str]) -> str:
-    """ ", did you mean X?" when a known name is close to `name`; else ""."""
+    """The known name most like `name`, if one is much like it; else ""."""
     matches = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f"; did you mean {matches[0]}?" if matches else ""
+    return matches[0] if matches else ""
 
 
 def check_settings(settings: Settings) -> None:
@@ -569,7 +569,8 @@ def flat_name(path: Path, section: str, key: str) -> str:
         return key
     names = {item.field: name for name, item in KEYS.items() if item.section == section}
     if key not in names:
-        hint = closest(key, [*names, *KEYS])
+        guess = closest(key, [*names, *KEYS])
+        hint = f"; did you mean {guess}?" if guess else ""
         raise ConfigError(f"{path}: unknown setting {key!r} in [{section}]{hint}")
     return names[key]
 
@@ -579,7 +580,9 @@ def read_toml_value(path: Path, name: str, value: Any) -> tuple[str, Any]:
         log.warning("%s: %s is deprecated: use %s", path, name, RENAMED[name])
         name = RENAMED[name]
     if name not in KEYS:
-        raise ConfigError(f"{path}: unknown setting {name!r}{closest(name, [*KEYS])}")
+        guess = closest(name, [*KEYS])
+        hint = f"; did you mean {guess}?" if guess else ""
+        raise ConfigError(f"{path}: unknown setting {name!r}{hint}")
     # A TOML list (of engineers) reads like the comma-separated environment form.
     text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     return name, KEYS[name].parse(f"{path}: {name}", text)
