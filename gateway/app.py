@@ -40,8 +40,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.clock import Clock
-from gateway.config import Settings
-from gateway.database import database_errors
+from gateway.config import SOURCE_ROOT, Settings, prepare_data_dir
+from gateway.database import check_database_url, database_errors
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
 from gateway.executor import Executor
@@ -49,9 +49,11 @@ from gateway.imap_inbound import MailboxReader
 from gateway.lifeline import die_with_parent
 from gateway.loops import MailGuard
 from gateway.notifications import Notifier
+from gateway.operators import QuarantineDigests
 from gateway.outbox import Outbox, Sender
 from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
 from gateway.pipeline import Pipeline
+from gateway.rendering import require_templates
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import IntakeSource, Receipt, Spool
 from gateway.threader import ThreadRules
@@ -95,12 +97,16 @@ class Gateway:
     timers: Timers
 
 
-def build_gateway(settings: Settings, clock: Clock | None = None) -> Gateway:
-    """Create the data directory layout and every stage; checks the schema is current.
-    `clock` is the wall clock unless given."""
+def build_gateway(
+    settings: Settings, clock: Clock | None = None, renders_mail: bool = True
+) -> Gateway:
+    """Create the data directory layout and every stage; checks the schema is current,
+    and the templates when the command `renders_mail`. `clock` is the wall clock unless
+    given."""
     clock = clock or Clock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
+    engine = open_database(settings)
+    if renders_mail:
+        require_templates(settings.notify.templates_dir, SOURCE_ROOT / "templates")
     require_current_schema(engine)
     sessions = make_session_factory(engine)
     blobs = BlobStore(settings.data_dir / "blobs")
@@ -116,8 +122,20 @@ def build_gateway(settings: Settings, clock: Clock | None = None) -> Gateway:
         settings.batch_filing,
     )
     dispatcher = Dispatcher(sessions, make_transports(settings), settings.delivery, clock)
-    timers = Timers(sessions, notifier, timedelta(days=settings.workflow.auto_close_days), clock)
+    digests = QuarantineDigests(
+        sessions, notifier.outbox, notifier.templates, settings.notify.operators, spool
+    )
+    auto_close_after = timedelta(days=settings.workflow.auto_close_days)
+    timers = Timers(sessions, notifier, auto_close_after, clock, digests)
     return Gateway(settings, clock, engine, sessions, spool, blobs, executor, dispatcher, timers)
+
+
+def open_database(settings: Settings) -> Engine:
+    """The engine of a database whose settings make sense, in a data directory that
+    takes files; the schema is not looked at."""
+    prepare_data_dir(settings)
+    check_database_url(settings.effective_database_url)
+    return make_engine(settings.effective_database_url)
 
 
 def make_pipeline(
@@ -495,4 +513,9 @@ async def wait_for(event: asyncio.Event, timeout: float) -> None:
 def run_forever(gateway: Gateway) -> None:
     """`gateway serve`: run until a signal."""
     log.info("gateway serving; data in %s", gateway.settings.data_dir.resolve())
+    if not gateway.settings.workflow.engineers:
+        log.warning(
+            "GATEWAY_ENGINEERS is empty: new tickets are acknowledged to customers "
+            "but reach no engineer"
+        )
     asyncio.run(serve(gateway))

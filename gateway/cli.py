@@ -22,6 +22,7 @@ from gateway.app import (
     build_gateway,
     locks_dir,
     make_mailbox_reader,
+    open_database,
     require_current_schema,
     run_forever,
 )
@@ -40,7 +41,7 @@ from gateway.errors import (
 )
 from gateway.spool import IntakeSource
 from storage.models import Ticket
-from storage.session import make_engine, upgrade_schema
+from storage.session import upgrade_schema
 
 HEALTH_TIMEOUT_SECONDS = 5.0
 # A worker files a message in well under a second; minutes of backlog mean none is running.
@@ -177,11 +178,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_db(settings: Settings, args: argparse.Namespace) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.effective_database_url
+    engine = open_database(settings)
     if args.action == "upgrade":
-        upgrade_schema(url)
-    engine = make_engine(url)
+        upgrade_schema(settings.effective_database_url)
     try:
         revision = require_current_schema(engine)
     finally:
@@ -194,7 +193,7 @@ def run_db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_health(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings)
+    gateway = build_gateway(settings, renders_mail=False)
     problems = [
         problem
         for problem in (
@@ -309,7 +308,7 @@ def run_due(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_attachment(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings)
+    gateway = build_gateway(settings, renders_mail=False)
     try:
         data = gateway.blobs.get(args.sha256.strip().lower())
     except ValueError:
@@ -324,7 +323,7 @@ def run_attachment(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_quarantine(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings)
+    gateway = build_gateway(settings, renders_mail=False)
     for receipt, reason in gateway.spool.quarantined():
         print(f"{receipt.spool_id}  {receipt.received_at:%Y-%m-%d %H:%M}  {reason}")
     return 0
@@ -374,7 +373,7 @@ class Progress:
 
 
 def run_tickets(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings)
+    gateway = build_gateway(settings, renders_mail=False)
     with reading(gateway.sessions) as session:
         tickets = session.scalars(select(Ticket).order_by(Ticket.id.desc())).all()
         rows = [ticket_summary(ticket) for ticket in tickets]
@@ -386,7 +385,7 @@ def run_tickets(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_show(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings)
+    gateway = build_gateway(settings, renders_mail=False)
     detail = load_ticket_detail(gateway, args.ticket_id)
     if args.json:
         print(json.dumps(detail, ensure_ascii=False, indent=2))

@@ -12,8 +12,10 @@ TOML file may also group them in tables named after their section (`[limits]`).
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from gateway.errors import ConfigError
+from gateway.errors import CannotCreate, ConfigError
 from gateway.limits import Limits
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,8 @@ class Notify:
     show_engineer_address: bool = False
     # Jinja2 mail templates, editable by operators.
     templates_dir: Path = SOURCE_ROOT / "templates"
+    # Operators: told of quarantined messages, at most once an hour, in a digest.
+    operators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +269,22 @@ def parse_flag(key: str, value: str) -> bool:
     raise ConfigError(f"{key}: expected true or false, got {value!r}")
 
 
+def parse_addresses(key: str, value: str) -> tuple[str, ...]:
+    """`ops1@example.com,ops2@example.com`, each once."""
+    check_list_separator(key, value)
+    addresses = (parse_address(key, item).lower() for item in value.split(",") if item.strip())
+    return tuple(dict.fromkeys(addresses))
+
+
+def check_list_separator(key: str, value: str) -> None:
+    # A `;` (Outlook's separator) would otherwise end up inside an address.
+    if ";" in value:
+        raise ConfigError(f"{key}: separate the entries with commas, not semicolons")
+
+
 def parse_engineers(key: str, value: str) -> tuple[Engineer, ...]:
     """`eng1@example.com,eng2@example.com:L2,eng3@example.com:L1:zh`."""
+    check_list_separator(key, value)
     engineers: dict[str, Engineer] = {}
     for item in (part.strip() for part in value.split(",")):
         if item:
@@ -375,6 +393,7 @@ KEYS: dict[str, Key] = {
     "attachment_url": Key("notify", "attachment_url", parse_text),
     "show_engineer_address": Key("notify", "show_engineer_address", parse_flag),
     "templates_dir": Key("notify", "templates_dir", parse_path),
+    "operators": Key("notify", "operators", parse_addresses),
     "auto_mail_per_ticket": Key("loops", "auto_mail_per_ticket", parse_positive_int),
     "auto_mail_per_hour": Key("loops", "auto_mail_per_hour", parse_positive_int),
     "bounce_hold_days": Key("loops", "bounce_hold_days", parse_positive_float),
@@ -412,6 +431,7 @@ def load_settings(
 ) -> Settings:
     """Defaults, overlaid by the TOML file (if any), overlaid by the environment."""
     env = os.environ if environ is None else environ
+    warn_of_unknown_variables(env)
     values: dict[str, Any] = {}
     path = config_file or config_file_from(env)
     if path is not None:
@@ -435,10 +455,64 @@ def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def warn_of_unknown_variables(env: Mapping[str, str]) -> None:
+    """A misspelt variable would be ignored in silence: name it, and what it may mean."""
+    variables = [variable_of(name) for name in (*KEYS, *RENAMED)] + ["GATEWAY_CONFIG"]
+    # Compared without the prefix all of them share, which would make any name look close.
+    known = {variable.removeprefix("GATEWAY_"): variable for variable in variables}
+    for variable in sorted(name for name in env if name.startswith("GATEWAY_")):
+        if variable not in variables:
+            guess = closest(variable.removeprefix("GATEWAY_"), list(known))
+            hint = f"; did you mean {known[guess]}?" if guess else ""
+            log.warning("%s is not a setting of the gateway%s", variable, hint)
+
+
+def closest(name: str, known: list[str]) -> str:
+    """The known name most like `name`, if one is much like it; else ""."""
+    matches = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return matches[0] if matches else ""
+
+
 def check_settings(settings: Settings) -> None:
     if not settings.mailbox.subject_tag:
         raise ConfigError("GATEWAY_SUBJECT_TAG: must not be empty")
+    engineers = tuple(engineer.address for engineer in settings.workflow.engineers)
+    for variable, addresses in (
+        ("GATEWAY_ENGINEERS", engineers),
+        ("GATEWAY_OPERATORS", settings.notify.operators),
+    ):
+        check_not_support(variable, addresses, settings.mailbox.address)
     check_imap_login(settings.imap)
+
+
+def check_not_support(variable: str, addresses: tuple[str, ...], support: str) -> None:
+    """The support address among the people it mails would mail itself, in a loop."""
+    for address in addresses:
+        if mailbox_of(address) == mailbox_of(support):
+            raise ConfigError(
+                f"{variable}: {address} is the support address (GATEWAY_SUPPORT_ADDRESS); "
+                "mail to it would come back as new mail"
+            )
+
+
+def mailbox_of(address: str) -> tuple[str, str]:
+    """Local part without its `+tag`, and domain: `support+x@A.com` is `support@a.com`."""
+    local, _, domain = address.lower().rpartition("@")
+    return local.partition("+")[0], domain
+
+
+def prepare_data_dir(settings: Settings) -> Path:
+    """The data directory, created if need be, and known to take files."""
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise CannotCreate(
+            f"GATEWAY_DATA_DIR: cannot create or write to {path}: {exc.strerror}"
+        ) from None
+    return path
 
 
 def check_imap_login(imap: Imap) -> None:
@@ -495,7 +569,9 @@ def flat_name(path: Path, section: str, key: str) -> str:
         return key
     names = {item.field: name for name, item in KEYS.items() if item.section == section}
     if key not in names:
-        raise ConfigError(f"{path}: unknown setting {key!r} in [{section}]")
+        guess = closest(key, [*names, *KEYS])
+        hint = f"; did you mean {guess}?" if guess else ""
+        raise ConfigError(f"{path}: unknown setting {key!r} in [{section}]{hint}")
     return names[key]
 
 
@@ -504,7 +580,9 @@ def read_toml_value(path: Path, name: str, value: Any) -> tuple[str, Any]:
         log.warning("%s: %s is deprecated: use %s", path, name, RENAMED[name])
         name = RENAMED[name]
     if name not in KEYS:
-        raise ConfigError(f"{path}: unknown setting {name!r}")
+        guess = closest(name, [*KEYS])
+        hint = f"; did you mean {guess}?" if guess else ""
+        raise ConfigError(f"{path}: unknown setting {name!r}{hint}")
     # A TOML list (of engineers) reads like the comma-separated environment form.
     text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     return name, KEYS[name].parse(f"{path}: {name}", text)

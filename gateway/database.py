@@ -4,6 +4,8 @@ The one place SQLAlchemy's exceptions become `GatewayError`s: a database that is
 or down is `DatabaseUnavailable` (a temporary failure: spooled mail waits, `ingest` exits
 75), and a broken unique constraint is a `WriteConflict` (another process stored the same
 row first). Everything else SQLAlchemy raises is a bug and stays what it is.
+`check_database_url` turns a URL SQLAlchemy cannot use into a `ConfigError` before any
+engine is made, never showing the password.
 """
 
 from __future__ import annotations
@@ -11,12 +13,50 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import DatabaseUnavailable, WriteConflict
+from gateway.errors import ConfigError, DatabaseUnavailable, WriteConflict
 
 Sessions = sessionmaker[Session]
+
+URL_SETTING = "GATEWAY_DATABASE_URL"
+EXAMPLE_URL = "postgresql+psycopg://user:password@host:5432/gateway"
+
+
+def check_database_url(url: str) -> None:
+    """`ConfigError` naming what is wrong with `url`: its form, its port, its driver."""
+    try:
+        parsed = make_url(url)
+    # The text may hold a password: it is not repeated.
+    except ArgumentError:
+        raise ConfigError(
+            f"{URL_SETTING}: not a database URL; expected one like {EXAMPLE_URL}"
+        ) from None
+    except ValueError:
+        raise ConfigError(f"{URL_SETTING}: the port is not a number from 1 to 65535") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigError(f"{URL_SETTING}: port {parsed.port} out of range in {shown}")
+    check_driver(parsed, shown)
+
+
+def check_driver(url: URL, shown: str) -> None:
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"{URL_SETTING}: no database kind {url.drivername!r} in {shown}; "
+            "use sqlite:///PATH or postgresql+psycopg://..."
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise ConfigError(
+            f"{URL_SETTING}: the driver of {url.drivername} is not installed ({exc.name}); "
+            "for postgresql+psycopg: pip install '.[postgres]'"
+        ) from None
 
 
 @contextlib.contextmanager

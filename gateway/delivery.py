@@ -10,6 +10,8 @@ A 5xx that finds fault with the mail itself (a line or header too long, a syntax
 `MailRefusedAsMalformed`) is a bug of ours, not the recipient's: it is logged as an error
 saying so, the event says so, and the address is never held or counted as bouncing.
 A database that is locked or down ends the round; its rows wait for the next one.
+Each mail sent, retried or given up is one line in the log: its ticket, recipient and
+subject, and for a failure the relay's answer.
 smtplib's errors become `DeliveryDeferred` or `DeliveryRejected` in one place, `SmtpRelay`.
 """
 
@@ -27,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
 from itertools import repeat
 from pathlib import Path
 from typing import Protocol
@@ -196,7 +200,10 @@ class Dispatcher:
             ).all()
             for row in rows:
                 row.next_attempt_at = leased_until
-            return [ClaimedMail(row.id, row.mail_from, row.recipient, row.content) for row in rows]
+            return [
+                ClaimedMail(row.id, row.mail_from, row.recipient, row.content, row.ticket_id)
+                for row in rows
+            ]
 
     def send_batch(self, claimed: list[ClaimedMail]) -> Counter[str]:
         """Send the claimed rows, then record what became of them in one transaction."""
@@ -219,6 +226,9 @@ class Dispatcher:
                 )
             for row_id, failure in failures:
                 tally[self.retries.record(session, row_id, failure, now)] += 1
+        for row in claimed:
+            if row.id in sent:
+                log.info("sent %s", described(row.ticket_id, row.recipient, row.content))
         return tally
 
 
@@ -230,6 +240,20 @@ class ClaimedMail:
     mail_from: str
     recipient: str
     content: bytes
+    ticket_id: int | None = None
+
+
+def described(ticket_id: int | None, recipient: str, content: bytes) -> str:
+    """`ticket #12 to alice@example.com: "[Support #12] ..."`, for the log."""
+    about = f"ticket #{ticket_id}" if ticket_id is not None else "no ticket"
+    return f"{about} to {recipient}: {subject_of(content)!r}"
+
+
+def subject_of(content: bytes) -> str:
+    """The Subject of a mail we composed, decoded."""
+    header = content.partition(b"\r\n\r\n")[0]
+    parsed = BytesHeaderParser(policy=default_policy).parsebytes(header, headersonly=True)
+    return " ".join(str(parsed.get("Subject", "")).split())
 
 
 def send_lane(
@@ -269,7 +293,8 @@ class Retries:
             return "failed"
         delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
         row.next_attempt_at = now + delay
-        log.info("outbox %s to %s: retry in %s (%s)", row.id, row.recipient, delay, failure.reason)
+        mail = described(row.ticket_id, row.recipient, row.content)
+        log.info("not sent yet, retry in %s: %s: %s", delay, mail, failure.reason)
         return "retry"
 
 
@@ -277,12 +302,12 @@ def give_up(session: Session, row: OutboxMail, now: datetime, our_bug: bool = Fa
     """Mark `row` failed and say so on its ticket, where the engineers will look; when the
     relay refused the mail we wrote (`our_bug`), say that it is a gateway bug."""
     row.state = OutboxState.FAILED
+    mail = described(row.ticket_id, row.recipient, row.content)
     if our_bug:
         log.error(
-            "outbox %s to %s: the relay refused the mail itself (%s): a gateway bug in the "
+            "not sent: %s: the relay refused the mail itself (%s): a gateway bug in the "
             "mail we wrote, not a problem with the recipient's address",
-            row.id,
-            row.recipient,
+            mail,
             row.last_error,
         )
         detail = (
@@ -290,7 +315,7 @@ def give_up(session: Session, row: OutboxMail, now: datetime, our_bug: bool = Fa
             "a gateway bug, not the recipient's address"
         )
     else:
-        log.warning("outbox %s to %s failed: %s", row.id, row.recipient, row.last_error)
+        log.warning("not sent, given up: %s: %s", mail, row.last_error)
         detail = (
             f"mail to {row.recipient} not delivered after {row.attempts} attempt(s): "
             f"{row.last_error}"

@@ -11,7 +11,8 @@ one place per library: SQLAlchemy's in `database`, smtplib's in `delivery`
 
     GatewayError                                                          exit 1
     ├── ConfigError             a setting is missing or wrong             exit 78
-    │   └── MailboxLoginRefused the IMAP server refused the login
+    │   ├── MailboxLoginRefused the IMAP server refused the login
+    │   └── CannotCreate        a directory a setting names cannot be made exit 73
     ├── UsageError              a command asks for what cannot be done
     ├── NotFound                no such ticket, stored file or quarantined message
     ├── ChangeRefused           the workflow will not make a change
@@ -42,6 +43,7 @@ from storage.text import showable
 
 # sysexits.h values, so MTAs that pipe into `gateway ingest` know what to do.
 EX_DATAERR = 65
+EX_CANTCREAT = 73
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
 
@@ -77,6 +79,12 @@ class ConfigError(GatewayError):
 
 class MailboxLoginRefused(ConfigError):
     pass
+
+
+class CannotCreate(ConfigError):
+    """A directory a setting names cannot be created or written to."""
+
+    exit_code = EX_CANTCREAT
 
 
 class UsageError(GatewayError):

@@ -228,6 +228,7 @@ class Executor:
         outcomes: dict[str, Outcome] = {}
         for receipt, outcome in settled.filed:
             self.spool.done(receipt)
+            log_filed(outcome)
             outcomes[receipt.spool_id] = outcome
         for receipt, parsed, reason in settled.failed:
             outcomes[receipt.spool_id] = self.quarantine(receipt, parsed, reason)
@@ -258,7 +259,17 @@ class Executor:
             return self.quarantine(receipt, Readable(mail), f"internal error: {error.reason}")
         if earlier.outcome is not ReceiptOutcome.QUARANTINED:
             self.spool.done(receipt)
+            log_filed(earlier)
         return earlier
+
+
+def log_filed(outcome: Outcome) -> None:
+    """One line a person can follow: `filed 1a2b… → ticket #12 (reply, threaded by token)`."""
+    where = f"ticket #{outcome.ticket_id}" if outcome.ticket_id else "no ticket"
+    how = ", ".join(
+        part for part in (outcome.outcome.value.replace("_", " "), outcome.reason) if part
+    )
+    log.info("filed %s → %s (%s)", outcome.spool_id, where, how)
 
 
 def read_ledger(session: Session, batch: Batch) -> Ledger:

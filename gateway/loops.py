@@ -221,6 +221,12 @@ def automatic_headers(ticket_id: int) -> list[tuple[str, str]]:
     ]
 
 
+def generated_headers() -> list[tuple[str, str]]:
+    """The fields that mark a mail of ours that answers no message (a digest to the
+    operators) as automatic: RFC 3834 calls that auto-generated."""
+    return [("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")]
+
+
 @dataclass(frozen=True, slots=True)
 class MailGuard:
     """The caps on automatic mail to one address, and the holds on addresses that bounced."""

@@ -10,6 +10,11 @@ Every mail passes `linelength.within_limit` here, the one place before the outbo
 over 998 octets is folded or re-encoded away, and a mail that still has one (a bug of ours)
 is kept as a failed row with the reason, logged as an error and noted on the ticket, never
 sent.
+
+`Outbox.queue_unticketed` queues mail about no ticket (the operators' digest of quarantined
+messages): from the support address with no reply token and no ticket's threading, and
+past none of the caps, which count per ticket and hold back what strangers could provoke;
+operators are configured people, as engineers are.
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ from storage.models import (
     ParticipantRole,
     Ticket,
 )
-from storage.rows import OutgoingMail, queue_mail
+from storage.rows import OutgoingMail, queue_mail, queue_unticketed
 
 log = logging.getLogger(__name__)
+
+# The kind of the operators' digest of quarantined messages, in the outbox.
+OPERATOR_DIGEST = "quarantine_digest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,34 @@ class Outbox:
                     detail=f"mail to {address} not sent: {failed_because}",
                 )
             )
+
+    def queue_unticketed(self, session: Session, address: str, rendered: RenderedMail) -> None:
+        """Queue mail about no ticket to `address` (an operator)."""
+        now = self.clock.now()
+        domain = self.sender.address.rpartition("@")[2]
+        # Ticket 0 in the Message-ID: `loops` knows the mail again should it come back.
+        message_id = loops.new_message_id(0, domain, now)
+        envelope = Envelope(
+            self.sender.name, self.sender.address, "", address, self.sender.address, message_id
+        )
+        headers = [*addressing(envelope, rendered.subject, now), *loops.generated_headers()]
+        content, failed_because = checked(compose(headers, rendered.text, rendered.html))
+        mail = OutgoingMail(
+            message_id=message_id,
+            from_address=self.sender.address,
+            from_name=self.sender.name,
+            recipient=address,
+            subject=rendered.subject,
+            text=rendered.text,
+            internal=True,
+            content=content,
+            created_at=now,
+            kind=OPERATOR_DIGEST,
+            failed_because=failed_because,
+        )
+        queue_unticketed(session, mail)
+        if failed_because:
+            log.error("mail to operator %s not sent: %s", address, failed_because)
 
     def envelope(self, ticket: Ticket, notice: Notice, now: datetime) -> Envelope:
         """Addressed to the participant with their own reply token, and threaded on what

@@ -3,7 +3,9 @@ operators, rendered with Jinja2.
 
 The text template sets `subject`. A template missing in a language falls back to English;
 `StrictUndefined` makes a template that names a value it was not given fail loudly rather
-than send a blank.
+than send a blank. `require_templates` checks, before any mail is rendered, that a folder
+holds every English template the gateway ships: a missing one would otherwise surface only
+when the first mail that needs it is rendered, and quarantine that message.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from jinja2 import (
 )
 
 from gateway.composing import single_line
+from gateway.errors import ConfigError
 
 FALLBACK_LANGUAGE = "en"
+SETTING = "GATEWAY_TEMPLATES_DIR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +67,20 @@ class Templates:
         except TemplateNotFound:
             return False
         return True
+
+
+def require_templates(folder: Path, shipped: Path) -> None:
+    """`ConfigError` naming the setting unless `folder` has every English template that
+    `shipped` (the templates of this checkout) has."""
+    if not folder.is_dir():
+        raise ConfigError(f"{SETTING}: {folder} is not a directory")
+    missing = [name for name in english_templates(shipped) if not (folder / name).is_file()]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ConfigError(f"{SETTING}: {folder} lacks {', '.join(missing[:3])}{more}")
+
+
+def english_templates(folder: Path) -> list[str]:
+    """The English templates under `folder`, as paths relative to it."""
+    pattern = f"*/*.{FALLBACK_LANGUAGE}.*.j2"
+    return sorted(str(path.relative_to(folder)) for path in folder.glob(pattern))

@@ -1,4 +1,5 @@
-"""Time-based work: a resolved ticket the customer has not answered closes by itself.
+"""Time-based work: a resolved ticket the customer has not answered closes by itself, and
+the operators' digest of quarantined messages goes out when one is due (`operators`).
 
 `run_due()` acts as of the injected clock's time, so `gateway due --now T` and the tests
 run the work of any moment without waiting. Each ticket is closed in its own transaction
@@ -17,6 +18,7 @@ from gateway.clock import Clock
 from gateway.database import Sessions, reading, transaction
 from gateway.errors import DatabaseUnavailable
 from gateway.notifications import Notifier
+from gateway.operators import QuarantineDigests
 from gateway.workflow import close_if_unanswered
 from storage.models import Ticket, TicketStatus
 
@@ -27,15 +29,22 @@ class Timers:
     """Runs the work that falls due with the passing of time."""
 
     def __init__(
-        self, sessions: Sessions, notifier: Notifier, auto_close_after: timedelta, clock: Clock
+        self,
+        sessions: Sessions,
+        notifier: Notifier,
+        auto_close_after: timedelta,
+        clock: Clock,
+        digests: QuarantineDigests,
     ) -> None:
         self.sessions = sessions
         self.notifier = notifier
         self.auto_close_after = auto_close_after
         self.clock = clock
+        self.digests = digests
 
     def run_due(self) -> list[int]:
-        """Close every resolved ticket left unanswered too long; returns their numbers.
+        """Close every resolved ticket left unanswered too long, and queue the operators'
+        digest if one is due; returns the numbers of the tickets closed.
 
         A database that is locked or down ends the round early; the rest wait for the next.
         """
@@ -45,6 +54,7 @@ class Timers:
             for ticket_id in self.overdue(now):
                 if self.close(ticket_id, now):
                     closed.append(ticket_id)
+            self.digests.send_due()
         except DatabaseUnavailable as exc:
             log.warning("time-based work waits for the database: %s", exc.reason)
         return closed

@@ -410,3 +410,20 @@ class AddressHold(Base):
     # The ticket whose mail bounced.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QuarantineDigest(Base):
+    """A digest of quarantined messages mailed to the operators.
+
+    `number` is unique: processes that find the same digest due all write the same number,
+    and only the first to commit sends it; the others' transactions, mail included, are
+    taken back.
+    """
+
+    __tablename__ = "quarantine_digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    # Messages quarantined up to this moment are in this digest or an earlier one.
+    covers_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    messages: Mapped[int]

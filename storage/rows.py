@@ -172,6 +172,28 @@ def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
     return message_pk
 
 
+def queue_unticketed(session: Session, mail: OutgoingMail) -> None:
+    """Queue `mail`, which is about no ticket (a digest to the operators): an outbox row
+    only, with no message on any ticket."""
+    session.connection().execute(
+        QUEUE_OUTBOX,
+        {
+            "ticket_id": None,
+            "message_pk": None,
+            "mail_from": mail.from_address,
+            "recipient": mail.recipient,
+            "kind": mail.kind,
+            "content": mail.content,
+            "state": OutboxState.FAILED if mail.failed_because else OutboxState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": mail.created_at,
+            "last_error": mail.failed_because,
+            "created_at": mail.created_at,
+            "sent_at": None,
+        },
+    )
+
+
 def record_receipt(session: Session, record: ReceiptRecord) -> int:
     """Write the receipt row; its id. The ticket and message it points to must be written
     already (`assign_ids`)."""

@@ -61,6 +61,8 @@ FLOW = [
     "audience",
     "outbox",
     "notifications",
+    # the operators' digest of quarantined mail
+    "operators",
     # record
     "receipts",
     # deliver

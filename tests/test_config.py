@@ -138,3 +138,131 @@ def test_in_a_toml_file_too_a_new_name_wins_over_its_old_one(tmp_path: Path) -> 
     imap = load_settings({}, config).imap
     assert imap.account is not None and imap.account.host == "mail.example"
     assert imap.poll_seconds == 5.0
+
+
+# -- bad settings through the real command line --------------------------------------------
+
+
+def run_with(tmp_path: Path, *args: str, **settings: str) -> tuple[int, str]:
+    """`gateway ARGS` with these settings: its exit code and stderr."""
+    from tests.conftest import gateway_env, run_gateway
+
+    env = gateway_env(tmp_path / "var") | settings
+    done = run_gateway(env, *args, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("command", [["tickets"], ["db", "upgrade"], ["serve"]])
+def test_a_data_dir_that_cannot_be_created_exits_73_naming_it(
+    tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    wanted = tmp_path / "a-file" / "var"
+    code, stderr = run_with(tmp_path, *command, GATEWAY_DATA_DIR=str(wanted))
+    assert code == 73
+    assert "GATEWAY_DATA_DIR" in stderr and str(wanted) in stderr
+
+
+@pytest.mark.parametrize(
+    "url, said",
+    [
+        ("postgresql+psycopg://ops:s3cr3t-pw@db.example:54x2/gateway", "port"),
+        ("postgresql+psycopg://ops:s3cr3t-pw@db.example:99999/gateway", "port 99999"),
+        ("mysql+mysqldb://ops:s3cr3t-pw@db.example/gateway", "not installed"),
+        ("oracle9://ops:s3cr3t-pw@db.example/gateway", "no database kind 'oracle9'"),
+        ("ops:s3cr3t-pw at db.example", "not a database URL"),
+    ],
+)
+@pytest.mark.parametrize("command", [["tickets"], ["db", "upgrade"]])
+def test_a_database_url_that_cannot_work_exits_78_without_showing_the_password(
+    tmp_path: Path, url: str, said: str, command: list[str]
+) -> None:
+    code, stderr = run_with(tmp_path, *command, GATEWAY_DATABASE_URL=url)
+    assert code == 78
+    assert "GATEWAY_DATABASE_URL" in stderr and said in stderr
+    assert "s3cr3t-pw" not in stderr
+
+
+def test_a_templates_dir_missing_or_incomplete_stops_commands_that_render_mail(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import gateway_env, run_gateway
+
+    run_gateway(gateway_env(tmp_path / "var"), "db", "upgrade")
+    missing = tmp_path / "no-such-templates"
+    code, stderr = run_with(tmp_path, "due", GATEWAY_TEMPLATES_DIR=str(missing))
+    assert code == 78 and "GATEWAY_TEMPLATES_DIR" in stderr and str(missing) in stderr
+    partial = tmp_path / "partial"
+    (partial / "customer").mkdir(parents=True)
+    (partial / "customer" / "acknowledgement.en.txt.j2").write_text("{% set subject = 'x' %}")
+    code, stderr = run_with(tmp_path, "process", GATEWAY_TEMPLATES_DIR=str(partial))
+    assert code == 78 and "GATEWAY_TEMPLATES_DIR" in stderr
+    assert "customer/acknowledgement.en.html.j2" in stderr
+    # Listing tickets renders no mail: it still works.
+    code, stderr = run_with(tmp_path, "tickets", GATEWAY_TEMPLATES_DIR=str(missing))
+    assert code == 0, stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value, said",
+    [
+        ("GATEWAY_ENGINEERS", "eng1@example.com;eng2@example.com", "commas, not semicolons"),
+        ("GATEWAY_ENGINEERS", "eng1@example.com,Support@Example.com:L2", "support address"),
+        ("GATEWAY_ENGINEERS", "support+team@example.com", "support address"),
+        ("GATEWAY_OPERATORS", "ops@example.com; oncall@example.com", "commas, not semicolons"),
+        ("GATEWAY_OPERATORS", "support@example.com", "support address"),
+    ],
+)
+def test_people_lists_with_semicolons_or_the_support_address_exit_78_naming_them(
+    tmp_path: Path, variable: str, value: str, said: str
+) -> None:
+    code, stderr = run_with(tmp_path, "tickets", **{variable: value})
+    assert code == 78
+    assert f"gateway: {variable}:" in stderr and said in stderr
+
+
+@pytest.mark.parametrize(
+    "typo, meant",
+    [
+        ("GATEWAY_ENGINEER", "GATEWAY_ENGINEERS"),
+        ("GATEWAY_RELAY_HOST", "GATEWAY_RELAY"),
+        ("GATEWAY_SUPORT_ADDRESS", "GATEWAY_SUPPORT_ADDRESS"),
+    ],
+)
+def test_an_unknown_variable_is_named_with_the_closest_known_one(
+    tmp_path: Path, typo: str, meant: str
+) -> None:
+    code, stderr = run_with(tmp_path, "db", "status", **{typo: "x"})
+    warning = [line for line in stderr.splitlines() if typo in line]
+    assert warning and "WARNING" in warning[0] and f"did you mean {meant}?" in warning[0]
+
+
+def test_an_unknown_variable_like_nothing_known_is_named_without_a_guess(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        load_settings({"GATEWAY_ZZZZ": "1", "GATEWAY_SUPPORT_NAME": "Help desk"})
+    [warning] = [r.getMessage() for r in caplog.records if "GATEWAY_ZZZZ" in r.getMessage()]
+    assert "did you mean" not in warning
+    assert not [r for r in caplog.records if "GATEWAY_SUPPORT_NAME" in r.getMessage()]
+
+
+def test_an_unknown_key_in_the_toml_file_suggests_the_closest_known_one(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('engineer = ["eng1@example.com"]\n')
+    with pytest.raises(ConfigError, match="unknown setting 'engineer'; did you mean engineers\\?"):
+        load_settings({}, config)
+    config.write_text("[delivery]\nmax_atempts = 3\n")
+    with pytest.raises(
+        ConfigError, match="'max_atempts' in \\[delivery\\]; did you mean max_attempts\\?"
+    ):
+        load_settings({}, config)
+
+
+def test_operators_are_read_lower_cased_and_once() -> None:
+    settings = load_settings(
+        {"GATEWAY_OPERATORS": "Ops@Example.com, oncall@example.com,ops@example.com"}
+    )
+    assert settings.notify.operators == ("ops@example.com", "oncall@example.com")
+    assert load_settings({}).notify.operators == ()
