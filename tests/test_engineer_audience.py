@@ -4,13 +4,27 @@ does: the other L1s stop at the new-ticket notice once someone works on it, `#fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
 
 from storage.models import Event, TicketStatus
-from tests.conftest import ALICE, ENG1, ENG2, LEAD, CapturedMail, Desk, Sink
+from tests.conftest import (
+    ALICE,
+    ENG1,
+    ENG2,
+    ENGINEERS,
+    LEAD,
+    SUPPORT,
+    CapturedMail,
+    Desk,
+    DirectGateway,
+    Sink,
+    wait_until,
+)
 
 
 def mails_since(desk: Desk, address: str, seen: int) -> list[CapturedMail]:
@@ -149,3 +163,29 @@ def test_answers_that_say_something_still_act(
     asked = direct_desk.wait_mail(ALICE, "Resolved: is it fixed?")
     direct_desk.customer_replies(asked, answer)
     assert direct_desk.ticket(ticket_id).status is status
+
+
+@pytest.mark.parametrize("engineer", [ENG2, LEAD])
+def test_an_engineer_writing_to_the_plain_address_with_the_tag_gets_a_fresh_notice(
+    make_direct_gateway: Callable[..., DirectGateway], sink: Sink, engineer: str
+) -> None:
+    """A ticket opened while no engineer was configured is not an orphan: an engineer who
+    writes about it to the support address gets its notice with their own reply address."""
+    desk = Desk(make_direct_gateway(), sink)
+    ticket_id, _ = desk.open_ticket()
+    assert not [m for m in sink.received if m.recipients != [ALICE]], "nobody to tell yet"
+    desk.gateway = make_direct_gateway(engineers=ENGINEERS)
+    mail = EmailMessage()
+    mail["From"] = engineer
+    mail["To"] = SUPPORT
+    mail["Subject"] = f"[Support #{ticket_id}] taking this one"
+    mail["Message-ID"] = f"<take-{ticket_id}@example.com>"
+    mail.set_content("#assign " + engineer)
+    desk.gateway.send(mail, sender=engineer)
+    assert len(desk.gateway.tickets()) == 1, "no ticket opened as if a customer wrote"
+    receipt, notice = wait_until(lambda: desk.mails_to(engineer)[1:] and desk.mails_to(engineer))
+    assert "#assign" in desk.text(receipt), "the receipt: nothing applied, and why"
+    assert "Pixel 7" in desk.text(notice), "the fresh notice carries the customer's words"
+    assert desk.reply_to(notice) == desk.reply_to(receipt) != SUPPORT
+    desk.engineer_replies(notice, engineer, f"#assign {engineer}")
+    assert desk.ticket(ticket_id).assignee == engineer
