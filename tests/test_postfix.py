@@ -1,7 +1,7 @@
 """The README's Postfix lines, run: a private Postfix takes a customer's mail over SMTP and
 delivers it to the gateway over LMTP (`gateway serve`) or through the pipe into
 `gateway ingest`, run as the service user; an `ingest` that exits 75 leaves the mail
-deferred in Postfix's queue until the cause is gone.
+deferred in Postfix's queue until the cause is gone, one that exits 65 has it bounced.
 
 The configuration is the text of `deploy/` (which the README quotes), with this test's
 paths, ports and user filled in.
@@ -166,3 +166,20 @@ def test_ingest_exiting_75_leaves_the_mail_deferred_until_the_spool_is_writable(
     [ticket] = tickets(gateway.run("tickets", "--json"))
     assert ticket["requester"] == CUSTOMER
     wait_until(lambda: postfix.queue() == [], 15, "Postfix's queue to empty")
+
+
+def test_ingest_exiting_65_bounces_the_mail_with_the_gateways_reason(
+    root: Path, postfix: Postfix, sink: Sink
+) -> None:
+    pipe_setup(root, postfix, sink)
+    filler = b"".join(b"X-Filler-%d: x\r\n" % n for n in range(1001))
+    postfix.send(filler + load_case("customer_new.eml"), CUSTOMER, SUPPORT)
+    bounced = wait_until(
+        lambda: [line for line in postfix.log().splitlines() if "status=bounced" in line],
+        30,
+        "Postfix to bounce the mail",
+    )
+    # Postfix's own fields (Received:, Delivered-To:, Return-Path:) count too.
+    assert "dsn=5.6.0, status=bounced (data format error. Command output: gateway: " in (bounced[0])
+    assert "header fields exceed the limit of 1000" in bounced[0]
+    assert not sink.received
