@@ -1,13 +1,19 @@
-"""The compose stack and the image, read as an operator's `docker compose up` would use them.
+"""The compose stack, the image and the systemd unit, read as an operator would use them.
 
-No container engine runs here, so these read the files: the services the topology needs,
-the order they start in, what the replicas share, and that every command they run is one
-the gateway has. `test_cli.py` runs those commands for real.
+No container engine or systemd runs here, so these read the files: the services the topology
+needs, the order they start in, what the replicas share, that every command they run is one
+the gateway has, and how the unit stops `serve` (`systemd-analyze verify` checks its syntax).
+`test_cli.py` runs those commands for real, `test_postfix.py` the Postfix lines; the README
+quotes every file of `deploy/` as it is.
 """
 
 from __future__ import annotations
 
+import configparser
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +21,9 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from gateway.app import IMAP_STOP_SECONDS, WORKER_STOP_SECONDS, WORKER_TERMINATE_SECONDS
 from gateway.cli import build_parser
+from gateway.errors import EX_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,3 +122,58 @@ def test_image_installs_the_package_with_postgres_and_its_templates(
     assert {"gateway", "storage", "templates", "pyproject.toml"} <= copied
     assert any(".[postgres]" in run for run in dockerfile["RUN"])
     assert any("GATEWAY_TEMPLATES_DIR=/app/templates" in env for env in dockerfile["ENV"])
+
+
+def unit_file() -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string((ROOT / "deploy" / "gateway.service").read_text())
+    return unit
+
+
+def test_systemd_unit_runs_serve_as_the_service_user_and_lets_it_stop_its_workers() -> None:
+    service = unit_file()["Service"]
+    command = shlex.split(service["ExecStart"])
+    assert command[0].endswith("/.venv/bin/gateway")
+    assert_gateway_command(["gateway", *command[1:]])
+    assert command[1:] == ["serve"]
+    assert service["User"] == "gateway" and service["Restart"] == "on-failure"
+    assert service["Environment"] == "GATEWAY_CONFIG=/etc/gateway/gateway.toml"
+    assert service["RestartPreventExitStatus"] == str(EX_CONFIG)
+    # SIGTERM to `serve` alone: it asks its workers to finish, and waits for them and for
+    # the IMAP reader; only what is left when the time is up is killed.
+    assert service["KillMode"] == "mixed" and service["KillSignal"] == "SIGTERM"
+    longest_stop = IMAP_STOP_SECONDS + WORKER_STOP_SECONDS + WORKER_TERMINATE_SECONDS
+    assert int(service["TimeoutStopSec"]) > longest_stop
+
+
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: `apt-get install systemd`"
+    text = (ROOT / "deploy" / "gateway.service").read_text()
+    # The one thing verify checks on this machine's disk: that the command exists.
+    unit = tmp_path / "gateway.service"
+    unit.write_text(
+        text.replace("/opt/gateway/.venv/bin/gateway", str(Path(sys.executable).parent / "gateway"))
+    )
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gateway.service",
+        "gateway.toml",
+        "postfix/main.cf",
+        "postfix/transport.lmtp",
+        "postfix/transport.pipe",
+        "postfix/master.cf.pipe",
+    ],
+)
+def test_readme_quotes_each_deployment_file_as_it_is(name: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"`deploy/{name}`" in readme
+    assert (ROOT / "deploy" / name).read_text() in readme
