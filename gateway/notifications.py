@@ -97,6 +97,8 @@ class Notifier:
             self.announce_event(session, event, applied.message)
         if wants_receipt(applied):
             self.send_receipt(session, applied)
+        if applied.author is Author.UNVERIFIED_ENGINEER and applied.sender is not None:
+            self.send_fresh_notice(session, applied)
 
     def announce_event(self, session: Session, event: Event, cause: Message | None = None) -> None:
         """The mail one event sends: status changes to everyone, the rest to engineers."""
@@ -278,6 +280,15 @@ class Notifier:
         }
         rendered = self.engineer_mail("command_receipt", applied.sender, context)
         self.outbox.queue(session, ticket, Notice(applied.sender, rendered))
+
+    def send_fresh_notice(self, session: Session, applied: Applied) -> None:
+        """The ticket's notice, with their own reply address, to an engineer who wrote
+        about it without one: a ticket nobody was told of is never out of reach."""
+        assert applied.sender is not None
+        ticket = applied.ticket
+        about = about_people(applied, self.workflow.max_people_added_per_message)
+        kind, first = "new_ticket", first_message(ticket)
+        self.tell_engineers(session, ticket, first, kind, [applied.sender], about)
 
     def engineer_files(
         self, attachments: Sequence[Attachment]
