@@ -13,6 +13,7 @@ one place per library: SQLAlchemy's in `database`, smtplib's in `delivery`
     ├── ConfigError             a setting is missing or wrong             exit 78
     │   └── MailboxLoginRefused the IMAP server refused the login
     ├── UsageError              a command asks for what cannot be done
+    │   └── InputMissing        a file to read is missing or unreadable  exit 66
     ├── NotFound                no such ticket, stored file or quarantined message
     ├── ChangeRefused           the workflow will not make a change
     │   ├── InvalidTransition   the state machine does not allow it
@@ -42,6 +43,7 @@ from storage.text import showable
 
 # sysexits.h values, so MTAs that pipe into `gateway ingest` know what to do.
 EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
 
@@ -81,6 +83,10 @@ class MailboxLoginRefused(ConfigError):
 
 class UsageError(GatewayError):
     pass
+
+
+class InputMissing(UsageError):
+    exit_code = EX_NOINPUT
 
 
 class NotFound(GatewayError):

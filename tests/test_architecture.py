@@ -71,6 +71,9 @@ FLOW = [
     "timers",
     "app",
     "display",
+    # the operators' commands: reading tickets, acting on them
+    "lookup",
+    "operators",
     "cli",
 ]
 # A receiver's one job is to hand mail to the spool: the single forward import.
