@@ -159,7 +159,8 @@ def print_event(event: dict[str, Any], full: bool) -> None:
     change = ""
     if event["to_status"]:
         change = f" {event['from_status'] or '∅'} → {event['to_status']}"
-    detail = event["detail"] if full else shorten(" ".join(event["detail"].split()), 80)
+    # Compact, every event stays one line, a multi-line note too.
+    detail = event["detail"] if full else " ".join(event["detail"].split())
     why = f"  ({detail})" if detail else ""
     at = event["at"] if full else minute(event["at"])
     print(f"  {at}  {event['type']}{change}  by {event['actor']}{why}")
