@@ -49,10 +49,10 @@ from gateway.imap_inbound import MailboxReader
 from gateway.lifeline import die_with_parent
 from gateway.loops import MailGuard
 from gateway.notifications import Notifier
-from gateway.operators import QuarantineDigests
 from gateway.outbox import Outbox, Sender
 from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
 from gateway.pipeline import Pipeline
+from gateway.quarantine_digest import QuarantineDigests
 from gateway.rendering import require_templates
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import IntakeSource, Receipt, Spool

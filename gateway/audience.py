@@ -15,7 +15,14 @@ from gateway.config import Engineer
 from gateway.inbound import UNKNOWN_SENDER
 from gateway.rendering import FALLBACK_LANGUAGE
 from gateway.tokens import is_gateway_side
-from storage.models import SYSTEM_ACTOR, Participant, ParticipantRole, Ticket, Watch
+from storage.models import (
+    SYSTEM_ACTOR,
+    Participant,
+    ParticipantRole,
+    Ticket,
+    Watch,
+    is_operator,
+)
 
 CUSTOMER_ROLES = (ParticipantRole.REQUESTER, ParticipantRole.CC)
 FOLLOWING_WHILE_NEW = (Watch.NOTIFIED, Watch.WORKING, Watch.FOLLOWING)
@@ -57,9 +64,12 @@ class Audience:
         return [p for p in self.watchers(ticket, but) if p.address in tier_2]
 
     def role_of(self, actor: str) -> str:
-        """Who made a change, as the templates tell it: system, engineer or customer."""
+        """Who made a change, as the templates tell it: system, operator, engineer or
+        customer."""
         if actor == SYSTEM_ACTOR:
             return "system"
+        if is_operator(actor):
+            return "operator"
         return "engineer" if actor in self.engineer_addresses else "customer"
 
     def language_of(self, participant: Participant) -> str:

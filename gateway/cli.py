@@ -7,15 +7,11 @@ problem and a sysexits exit code (`ingest` exits 75 on temporary failures so an 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
 
 from gateway.app import (
     Gateway,
@@ -28,19 +24,27 @@ from gateway.app import (
 )
 from gateway.clock import Clock
 from gateway.config import Endpoint, Settings, load_settings
-from gateway.database import database_errors, reading
+from gateway.database import database_errors
 from gateway.delivery import SmtpRelay
-from gateway.display import print_table, print_ticket, ticket_detail, ticket_summary
 from gateway.errors import (
     ConfigError,
     DeliveryDeferred,
     DeliveryRejected,
     GatewayError,
-    NotFound,
-    UsageError,
+    InputMissing,
 )
+from gateway.lookup import (
+    UNASSIGNED,
+    outcome_line,
+    run_attachment,
+    run_quarantine,
+    run_replay,
+    run_show,
+    run_tickets,
+)
+from gateway.operators import run_assign, run_note, run_notify, run_status
 from gateway.spool import IntakeSource
-from storage.models import Ticket
+from storage.models import TicketStatus
 from storage.session import upgrade_schema
 
 HEALTH_TIMEOUT_SECONDS = 5.0
@@ -62,12 +66,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         with database_errors():
             result: int = args.run(settings, args)
+        sys.stdout.flush()
         return result
     except GatewayError as exc:
         print(f"gateway: {exc.reason}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return reader_went_away()
+
+
+def reader_went_away() -> int:
+    """The program reading our output (`head`, a pager) stopped: that ends the command
+    quietly, as it ends `cat`. What is still buffered goes nowhere, not into a traceback
+    at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_commands(commands)
     add_mail_commands(commands)
     add_ticket_commands(commands)
+    add_operator_commands(commands)
     return parser
 
 
@@ -153,23 +171,67 @@ def add_mail_commands(commands: Commands) -> None:
 
 def add_ticket_commands(commands: Commands) -> None:
     tickets = commands.add("tickets", run_tickets, "list tickets, newest first")
+    tickets.add_argument("--status", choices=[status.value for status in TicketStatus])
+    tickets.add_argument(
+        "--assignee", metavar="ADDRESS", help=f"assigned to ADDRESS ('{UNASSIGNED}': to nobody)"
+    )
+    tickets.add_argument("--requester", metavar="ADDRESS", help="opened by ADDRESS")
+    tickets.add_argument("--limit", type=positive_number, metavar="N", help="the newest N")
     tickets.add_argument("--json", action="store_true", help="print JSON for programs")
-    show = commands.add("show", run_show, "show one ticket with its messages and events")
+    show = commands.add(
+        "show",
+        run_show,
+        "show one ticket: the customer's conversation, our notices one line each, the trail",
+    )
     show.add_argument("ticket_id", type=int, metavar="ID")
+    show.add_argument("--full", action="store_true", help="every message and detail in full")
     show.add_argument("--json", action="store_true", help="print JSON for programs")
     attachment = commands.add(
-        "attachment", run_attachment, "write a stored attachment (or raw message) by its SHA-256"
+        "attachment",
+        run_attachment,
+        "write a stored attachment (or raw message) by its SHA-256 or a unique start of it",
     )
     attachment.add_argument("sha256", metavar="SHA256")
     attachment.add_argument(
         "-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout"
     )
-    commands.add("quarantine", run_quarantine, "list quarantined messages with their reasons")
+    quarantine = commands.add(
+        "quarantine", run_quarantine, "list quarantined messages: sender, subject, reason"
+    )
+    quarantine.add_argument("--json", action="store_true", help="print JSON for programs")
     replay = commands.add(
         "replay", run_replay, "run quarantined messages through the pipeline again"
     )
     replay.add_argument("spool_ids", nargs="*", metavar="SPOOL_ID", help="which ones")
     replay.add_argument("--all", action="store_true", help="every quarantined message")
+
+
+def add_operator_commands(commands: Commands) -> None:
+    assign = commands.add(
+        "assign", run_assign, "assign a ticket to a configured engineer, who is told"
+    )
+    assign.add_argument("ticket_id", type=int, metavar="ID")
+    assign.add_argument("address", metavar="ADDRESS")
+    notify = commands.add(
+        "notify",
+        run_notify,
+        "send the new-ticket notice again to the ticket's engineers (none: the L1 engineers)",
+    )
+    notify.add_argument("ticket_id", type=int, metavar="ID")
+    note = commands.add("note", run_note, "add an internal note to a ticket's trail")
+    note.add_argument("ticket_id", type=int, metavar="ID")
+    note.add_argument("text", nargs="+", metavar="TEXT")
+    status = commands.add(
+        "status", run_status, "change a ticket's status; the customer is told as usual"
+    )
+    status.add_argument("ticket_id", type=int, metavar="ID")
+    status.add_argument("status", choices=[status.value for status in TicketStatus])
+
+
+def positive_number(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -243,8 +305,7 @@ def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
     receipt = gateway.spool.accept(raw, args.sender, recipients, IntakeSource.INGEST)
     outcome = gateway.executor.process(receipt)
     gateway.dispatcher.deliver_due()
-    ticket = f" ticket #{outcome.ticket_id}" if outcome.ticket_id else ""
-    print(f"{receipt.spool_id}: {outcome.outcome.value}{ticket} {outcome.reason}".rstrip())
+    print(outcome_line(outcome))
     return 0
 
 
@@ -274,7 +335,7 @@ def read_input(path: str | None) -> bytes:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputMissing(f"cannot read {path}: {exc.strerror}") from None
 
 
 def run_process(settings: Settings, args: argparse.Namespace) -> int:
@@ -305,98 +366,3 @@ def run_due(settings: Settings, args: argparse.Namespace) -> int:
     names = ", ".join(f"#{ticket_id}" for ticket_id in closed) or "none"
     print(f"auto-closed {len(closed)} ticket(s): {names}; sent {report.sent} mail(s)")
     return 0
-
-
-def run_attachment(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings, renders_mail=False)
-    try:
-        data = gateway.blobs.get(args.sha256.strip().lower())
-    except ValueError:
-        raise UsageError(f"not a SHA-256 hex digest: {args.sha256!r}") from None
-    except FileNotFoundError:
-        raise NotFound(f"no stored attachment {args.sha256}") from None
-    if args.output is None:
-        sys.stdout.buffer.write(data)
-    else:
-        Path(args.output).write_bytes(data)
-    return 0
-
-
-def run_quarantine(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings, renders_mail=False)
-    for receipt, reason in gateway.spool.quarantined():
-        print(f"{receipt.spool_id}  {receipt.received_at:%Y-%m-%d %H:%M}  {reason}")
-    return 0
-
-
-def run_replay(settings: Settings, args: argparse.Namespace) -> int:
-    if bool(args.spool_ids) == args.all:
-        raise UsageError("replay: name SPOOL_IDs (see `gateway quarantine`) or give --all")
-    gateway = build_gateway(settings)
-    wanted = args.spool_ids or [receipt.spool_id for receipt, _ in gateway.spool.quarantined()]
-    progress = Progress(len(wanted))
-    for spool_id in wanted:
-        try:
-            receipt = gateway.spool.replay(spool_id)
-        except FileNotFoundError:
-            raise NotFound(f"no quarantined message {spool_id}") from None
-        outcome = gateway.executor.process(receipt)
-        progress.clear()
-        print(f"{spool_id}: {outcome.outcome.value} {outcome.reason}".rstrip())
-        progress.advance()
-    progress.clear()
-    gateway.dispatcher.deliver_due()
-    return 0
-
-
-class Progress:
-    """A progress bar on stderr for long runs, drawn only on a terminal."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.shown = total > 1 and sys.stderr.isatty()
-
-    def advance(self) -> None:
-        self.done += 1
-        if self.shown:
-            filled = self.WIDTH * self.done // self.total
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total}")
-            sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r" + " " * (self.WIDTH + 30) + "\r")
-
-
-def run_tickets(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings, renders_mail=False)
-    with reading(gateway.sessions) as session:
-        tickets = session.scalars(select(Ticket).order_by(Ticket.id.desc())).all()
-        rows = [ticket_summary(ticket) for ticket in tickets]
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    print_table(rows, ["id", "status", "priority", "requester", "created_at", "subject"])
-    return 0
-
-
-def run_show(settings: Settings, args: argparse.Namespace) -> int:
-    gateway = build_gateway(settings, renders_mail=False)
-    detail = load_ticket_detail(gateway, args.ticket_id)
-    if args.json:
-        print(json.dumps(detail, ensure_ascii=False, indent=2))
-    else:
-        print_ticket(detail)
-    return 0
-
-
-def load_ticket_detail(gateway: Gateway, ticket_id: int) -> dict[str, Any]:
-    with reading(gateway.sessions) as session:
-        ticket = session.get(Ticket, ticket_id)
-        if ticket is None:
-            raise NotFound(f"no ticket #{ticket_id}")
-        return ticket_detail(ticket)

@@ -1,5 +1,10 @@
 """Tickets as `gateway tickets` and `gateway show` print them: tables and a readable trail
 for people, the same facts as JSON for programs.
+
+`show` prints the conversation the customer sees (their messages and the engineers' public
+replies, in full) and collapses the rest, our own notices and internal or automatic
+messages, to one line each; `--full` prints every message's words and every event's whole
+detail.
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ def message_detail(message: Message) -> dict[str, Any]:
     return {
         "message_id": message.message_id,
         "from": message.from_address,
+        "to": message.to_addresses,
         "direction": message.direction.value,
         "subject": message.subject,
         "at": iso(message.created_at),
         "automatic": message.automatic,
         "internal": message.internal,
         "text": message.text,
+        "raw_sha256": message.raw_sha256,
         "attachments": [attachment_detail(attachment) for attachment in message.attachments],
     }
 
@@ -96,7 +103,7 @@ def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def print_ticket(detail: dict[str, Any]) -> None:
+def print_ticket(detail: dict[str, Any], full: bool = False) -> None:
     print(f"Ticket #{detail['id']}: {detail['subject']}")
     print(
         f"  status {detail['status']}, priority {detail['priority']}, tier {detail['tier']}, "
@@ -107,20 +114,58 @@ def print_ticket(detail: dict[str, Any]) -> None:
     print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s){follow_up}")
     print("\nMessages:")
     for message in detail["messages"]:
-        arrow = "<-" if message["direction"] == "in" else "->"
-        marks = "".join(f" [{m}]" for m in ("internal", "automatic") if message[m])
-        print(f"  {arrow} {message['at']}  {message['from']}  {message['subject']}{marks}")
-        for line in message["text"].splitlines()[:12]:
-            print(f"       | {line}")
-        for attachment in message["attachments"]:
-            print(
-                f"       + {attachment['filename']} ({attachment['content_type']}, "
-                f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)"
-            )
+        if full or in_conversation(message):
+            print_message(message, full)
+        else:
+            print_message_line(message)
     print("\nEvents:")
     for event in detail["events"]:
-        change = ""
-        if event["to_status"]:
-            change = f" {event['from_status'] or '∅'} → {event['to_status']}"
-        why = f"  ({event['detail']})" if event["detail"] else ""
-        print(f"  {event['at']}  {event['type']}{change}  by {event['actor']}{why}")
+        print_event(event, full)
+
+
+def in_conversation(message: dict[str, Any]) -> bool:
+    """What the customer sees in words: mail from people, not ours, internal or automatic."""
+    return message["direction"] == "in" and not message["internal"] and not message["automatic"]
+
+
+def print_message(message: dict[str, Any], full: bool) -> None:
+    arrow = "<-" if message["direction"] == "in" else "->"
+    marks = "".join(f" [{m}]" for m in ("internal", "automatic") if message[m])
+    print(f"  {arrow} {message['at']}  {message['from']}  {message['subject']}{marks}")
+    if message["raw_sha256"]:
+        print(f"       raw message sha256 {message['raw_sha256'][:12]}…")
+    lines = message["text"].splitlines()
+    for line in lines if full else lines[:12]:
+        print(f"       | {line}")
+    for attachment in message["attachments"]:
+        print(
+            f"       + {attachment['filename']} ({attachment['content_type']}, "
+            f"{attachment['size']} bytes, sha256 {attachment['sha256'][:12]}…)"
+        )
+
+
+def print_message_line(message: dict[str, Any]) -> None:
+    """One line: when, to whom (ours) or from whom, the subject, and what kind it is."""
+    at = minute(message["at"])
+    if message["direction"] == "out":
+        print(f"  -> {at}  to {message['to']}  {shorten(message['subject'], 60)}")
+        return
+    kind = "internal" if message["internal"] else "automatic"
+    raw = f"  raw {message['raw_sha256'][:12]}…" if message["raw_sha256"] else ""
+    print(f"  <- {at}  {message['from']}  {shorten(message['subject'], 60)} [{kind}]{raw}")
+
+
+def print_event(event: dict[str, Any], full: bool) -> None:
+    change = ""
+    if event["to_status"]:
+        change = f" {event['from_status'] or '∅'} → {event['to_status']}"
+    # Compact, every event stays one line, a multi-line note too.
+    detail = event["detail"] if full else " ".join(event["detail"].split())
+    why = f"  ({detail})" if detail else ""
+    at = event["at"] if full else minute(event["at"])
+    print(f"  {at}  {event['type']}{change}  by {event['actor']}{why}")
+
+
+def minute(moment: str) -> str:
+    """An ISO 8601 time to the minute, as a person reads it."""
+    return moment[:16].replace("T", " ")

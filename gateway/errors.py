@@ -14,6 +14,7 @@ one place per library: SQLAlchemy's in `database`, smtplib's in `delivery`
     │   ├── MailboxLoginRefused the IMAP server refused the login
     │   └── CannotCreate        a directory a setting names cannot be made exit 73
     ├── UsageError              a command asks for what cannot be done
+    │   └── InputMissing        a file to read is missing or unreadable  exit 66
     ├── NotFound                no such ticket, stored file or quarantined message
     ├── ChangeRefused           the workflow will not make a change
     │   ├── InvalidTransition   the state machine does not allow it
@@ -43,6 +44,7 @@ from storage.text import showable
 
 # sysexits.h values, so MTAs that pipe into `gateway ingest` know what to do.
 EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_CANTCREAT = 73
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
@@ -89,6 +91,10 @@ class CannotCreate(ConfigError):
 
 class UsageError(GatewayError):
     pass
+
+
+class InputMissing(UsageError):
+    exit_code = EX_NOINPUT
 
 
 class NotFound(GatewayError):

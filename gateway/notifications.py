@@ -230,6 +230,18 @@ class Notifier:
             rendered = self.engineer_mail(kind, participant, context)
             self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
 
+    def tell_engineers_again(
+        self, session: Session, ticket: Ticket, engineers: Iterable[Participant]
+    ) -> None:
+        """The new-ticket notice once more, to `engineers` (an operator's `gateway notify`)."""
+        nobody_left_out = {
+            "not_added": (),
+            "people_limit": self.workflow.max_people_added_per_message,
+            "related_to": None,
+        }
+        message = first_message(ticket)
+        self.tell_engineers(session, ticket, message, "new_ticket", engineers, nobody_left_out)
+
     def forward_customer_message(self, session: Session, applied: Applied) -> None:
         """A customer's new message on the ticket, to the engineers on it."""
         ticket, message = applied.ticket, applied.message

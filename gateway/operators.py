@@ -1,144 +1,150 @@
-"""Mail to the operators: a digest of the messages quarantined since the last one.
+"""What an operator does to a ticket from the command line: assign it, tell its engineers
+of it again, add an internal note, change its status.
 
-A quarantined message waits for someone to look at it (`gateway quarantine`, `gateway
-replay`); nobody would, unless told. The operators (`GATEWAY_OPERATORS`) get at most one
-digest an hour, listing each message quarantined since the one before: its spool id,
-sender, subject and reason. It is time-based work (`timers`), so `gateway due --now T`
-sends the digest due at T.
-
-Each digest is a row with a unique number, written in the transaction that queues its mail:
-processes that find the same digest due all write the same number, only the first commits,
-and the others' transactions, mail included, are taken back. So a digest goes out once,
-however many workers and `gateway due` runs look at once.
+For a ticket whose engineers have left, or one opened while none was configured. Each act
+goes through the workflow and notification code an engineer's `#command` by mail goes
+through, is recorded in the ticket's trail with the operator as its actor
+(`operator:<login name>`, `storage.models.OPERATOR_ACTOR`), and is written in one
+transaction with the mail it causes, which is sent before the command returns. An act the
+workflow refuses changes nothing and sends nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import logging
+import os
+import pwd
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
+from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.composing import single_line
-from gateway.database import Sessions, transaction
-from gateway.errors import WriteConflict
-from gateway.outbox import Outbox
-from gateway.rendering import Templates
-from gateway.spool import IntakeSource, Receipt, Spool
-from storage.models import QuarantineDigest, ReceiptOutcome
-from storage.models import Receipt as ReceiptRow
-
-log = logging.getLogger(__name__)
-
-DIGEST_EVERY = timedelta(hours=1)
-# Header bytes read for a quarantined message's sender and subject.
-HEADER_BYTES = 64 * 1024
+from gateway.app import Gateway
+from gateway.config import Settings
+from gateway.database import transaction
+from gateway.errors import ConfigError, NotFound, UsageError
+from gateway.lookup import open_existing
+from gateway.notifications import Notifier
+from gateway.trail import engineer_participant, record
+from gateway.workflow import Rules
+from gateway.workflow.engineers import assign, set_status
+from storage.models import OPERATOR_ACTOR, EventKind, Participant, Ticket, TicketStatus
+from storage.rows import assign_ids
 
 
 @dataclass(frozen=True, slots=True)
-class Quarantined:
-    """One quarantined message, as the digest lists it."""
+class OperatorAct:
+    """An operator's act on a ticket (a `trail.Act`): the session it is written in, the
+    operator as the trail names them, and the moment."""
 
-    spool_id: str
+    session: Session
+    actor: str
     at: datetime
-    sender: str
-    subject: str
-    reason: str
 
 
-class QuarantineDigests:
-    """Queues the operators' digest of quarantined messages when one is due."""
-
-    def __init__(
-        self,
-        sessions: Sessions,
-        outbox: Outbox,
-        templates: Templates,
-        operators: tuple[str, ...],
-        spool: Spool,
-    ) -> None:
-        self.sessions = sessions
-        self.outbox = outbox
-        self.templates = templates
-        self.operators = operators
-        self.spool = spool
-
-    def send_due(self) -> int:
-        """Queue the digest due now, if one is; the number of messages it lists."""
-        if not self.operators:
-            return 0
-        now = self.outbox.clock.now()
-        try:
-            with transaction(self.sessions) as session:
-                return self.queue_due(session, now)
-        except WriteConflict:  # Another process queued this digest first.
-            return 0
-
-    def queue_due(self, session: Session, now: datetime) -> int:
-        last = session.scalars(
-            select(QuarantineDigest).order_by(QuarantineDigest.number.desc()).limit(1)
-        ).first()
-        if last is not None and now < last.covers_until + DIGEST_EVERY:
-            return 0
-        rows = quarantined_between(session, last.covers_until if last else None, now)
-        if not rows:
-            return 0
-        number = (last.number if last else 0) + 1
-        session.add(QuarantineDigest(number=number, covers_until=now, messages=len(rows)))
-        session.flush()  # The unique number claims the digest before any mail is written.
-        listed = [self.described(row) for row in rows]
-        rendered = self.templates.render(
-            "operator", "quarantine_digest", "en", {"messages": listed}
-        )
-        for address in self.operators:
-            self.outbox.queue_unticketed(session, address, rendered)
-        log.info(
-            "quarantine digest %d: %d message(s) to %s",
-            number,
-            len(rows),
-            ", ".join(self.operators),
-        )
-        return len(rows)
-
-    def described(self, row: ReceiptRow) -> Quarantined:
-        """The row with the sender and subject its message's header says, where this host
-        still has the message."""
-        sender, subject = row.mail_from or "(none)", ""
-        receipt = Receipt(
-            row.spool_id,
-            row.raw_sha256,
-            IntakeSource(row.source),
-            row.mail_from,
-            (),
-            row.received_at,
-            0,
-        )
-        # Quarantined mail is often mail the email package trips over: then the digest
-        # shows the envelope sender and no subject, and still lists the message.
-        with contextlib.suppress(Exception):
-            sender, subject = header_of(self.spool.raw(receipt)[:HEADER_BYTES], sender)
-        return Quarantined(row.spool_id, row.processed_at, sender, subject, row.reason)
+def operator_name() -> str:
+    """`operator:<login name>` of the user running the command, from the system's user
+    database (not from the environment, which anyone can set); `operator` when it has no
+    name for them (a container's bare uid)."""
+    try:
+        return f"{OPERATOR_ACTOR}:{pwd.getpwuid(os.getuid()).pw_name}"
+    except KeyError:
+        return OPERATOR_ACTOR
 
 
-def quarantined_between(
-    session: Session, after: datetime | None, until: datetime
-) -> list[ReceiptRow]:
-    """Messages quarantined after `after` (from the start when None) up to `until`."""
-    query = select(ReceiptRow).where(
-        ReceiptRow.outcome == ReceiptOutcome.QUARANTINED, ReceiptRow.processed_at <= until
+class Operator:
+    """Acts on tickets as one operator, through the gateway's workflow and notifier."""
+
+    def __init__(self, gateway: Gateway, actor: str) -> None:
+        self.gateway = gateway
+        self.actor = actor
+        self.rules: Rules = gateway.executor.pipeline.rules
+        self.notifier: Notifier = gateway.executor.pipeline.notifier
+
+    @contextlib.contextmanager
+    def acting_on(self, ticket_id: int) -> Iterator[tuple[OperatorAct, Ticket]]:
+        """The ticket, locked, in a transaction that commits the act with its mail."""
+        with transaction(self.gateway.sessions) as session:
+            ticket = session.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is None:
+                raise NotFound(f"no ticket #{ticket_id}")
+            yield OperatorAct(session, self.actor, self.gateway.clock.now()), ticket
+
+    def assign(self, ticket_id: int, address: str) -> str:
+        """Assign to a configured engineer, who gets the usual assigned notice."""
+        with self.acting_on(ticket_id) as (act, ticket):
+            outcome, event = assign(act, ticket, address.strip().lower(), None, self.rules)
+            assign_ids(act.session)  # The new participant's reply token needs its id.
+            self.notifier.announce_event(act.session, event)
+        return outcome
+
+    def set_status(self, ticket_id: int, status: TicketStatus) -> str:
+        """Through the state machine; the customer and the engineers get the usual mail."""
+        with self.acting_on(ticket_id) as (act, ticket):
+            outcome, event = set_status(act, ticket, status, None)
+            self.notifier.announce_event(act.session, event)
+        return outcome
+
+    def note(self, ticket_id: int, text: str) -> str:
+        """An internal note on the trail; nobody is mailed."""
+        if not text.strip():
+            raise UsageError("note: the note is empty")
+        with self.acting_on(ticket_id) as (act, ticket):
+            record(act, ticket, EventKind.NOTE_ADDED, None, text.strip())
+        return "internal note added"
+
+    def notify(self, ticket_id: int) -> str:
+        """The new-ticket notice again, each engineer with their own reply token: to the
+        ticket's engineers, or to the L1 engineers when it has none."""
+        with self.acting_on(ticket_id) as (act, ticket):
+            engineers = self.engineers_to_tell(act.session, ticket)
+            assign_ids(act.session)
+            self.notifier.tell_engineers_again(act.session, ticket, engineers)
+            names = ", ".join(engineer.address for engineer in engineers)
+            record(act, ticket, EventKind.NOTIFIED, None, names)
+        return f"new-ticket notice sent again to {names}"
+
+    def engineers_to_tell(self, session: Session, ticket: Ticket) -> list[Participant]:
+        watching = self.notifier.audience.watchers(ticket)
+        if watching:
+            return watching
+        first_line = self.rules.tier("L1")
+        if not first_line:
+            raise ConfigError(
+                f"ticket #{ticket.id} has no engineers and no L1 engineers are configured "
+                "(GATEWAY_ENGINEERS)"
+            )
+        return [engineer_participant(session, ticket, e.address) for e in first_line]
+
+
+def run_assign(settings: Settings, args: argparse.Namespace) -> int:
+    return act(
+        settings, args.ticket_id, lambda operator: operator.assign(args.ticket_id, args.address)
     )
-    if after is not None:
-        query = query.where(ReceiptRow.processed_at > after)
-    return list(session.scalars(query.order_by(ReceiptRow.processed_at, ReceiptRow.id)).all())
 
 
-def header_of(raw: bytes, envelope_sender: str) -> tuple[str, str]:
-    """The From (else the envelope sender) and Subject a raw message's header gives."""
-    header = BytesHeaderParser(policy=default_policy).parsebytes(raw, headersonly=True)
-    sender = single_line(str(header.get("From", ""))) or envelope_sender
-    return sender, single_line(str(header.get("Subject", "")))
+def run_status(settings: Settings, args: argparse.Namespace) -> int:
+    status = TicketStatus(args.status)
+    return act(
+        settings, args.ticket_id, lambda operator: operator.set_status(args.ticket_id, status)
+    )
+
+
+def run_note(settings: Settings, args: argparse.Namespace) -> int:
+    text = " ".join(args.text)
+    return act(settings, args.ticket_id, lambda operator: operator.note(args.ticket_id, text))
+
+
+def run_notify(settings: Settings, args: argparse.Namespace) -> int:
+    return act(settings, args.ticket_id, lambda operator: operator.notify(args.ticket_id))
+
+
+def act(settings: Settings, ticket_id: int, deed: Callable[[Operator], str]) -> int:
+    """Do `deed` as the operator running the command, then send the mail it caused."""
+    gateway = open_existing(settings)
+    outcome = deed(Operator(gateway, operator_name()))
+    report = gateway.dispatcher.deliver_due()
+    print(f"ticket #{ticket_id}: {outcome}; sent {report.sent} mail(s)")
+    return 0

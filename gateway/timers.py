@@ -18,7 +18,7 @@ from gateway.clock import Clock
 from gateway.database import Sessions, reading, transaction
 from gateway.errors import DatabaseUnavailable
 from gateway.notifications import Notifier
-from gateway.operators import QuarantineDigests
+from gateway.quarantine_digest import QuarantineDigests
 from gateway.workflow import close_if_unanswered
 from storage.models import Ticket, TicketStatus
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,20 @@ from storage.models import (
 )
 
 
+class Act(Protocol):
+    """Who changes a ticket, when, and the session the change is written in: an inbound
+    message being filed (its sender, the moment it is filed), or an operator's command."""
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def at(self) -> datetime: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Filing:
     """One inbound message being filed: the session it is written in, the message, and
@@ -36,21 +51,28 @@ class Filing:
     inbound: Inbound
     blobs: BlobStore
 
+    @property
+    def actor(self) -> str:
+        return self.inbound.sender
+
+    @property
+    def at(self) -> datetime:
+        return self.inbound.at
+
 
 def record(
-    filing: Filing,
+    filing: Act,
     ticket: Ticket,
     kind: EventKind,
     message: Message | None = None,
     detail: str = "",
 ) -> Event:
-    """An event by the message's sender that changes no status."""
-    inbound = filing.inbound
+    """An event by whoever acts (a message's sender, an operator) that changes no status."""
     event = Event(
         ticket=ticket,
         type=kind,
-        actor=inbound.sender,
-        at=inbound.at,
+        actor=filing.actor,
+        at=filing.at,
         message=message,
         detail=detail,
     )

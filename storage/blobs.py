@@ -96,3 +96,11 @@ class BlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).exists()
+
+    def starting_with(self, prefix: str) -> list[str]:
+        """The digests of stored blobs that begin with `prefix` (lower-case hex), sorted."""
+        if any(c not in "0123456789abcdef" for c in prefix):
+            raise ValueError(f"not hexadecimal: {prefix!r}")
+        # Blobs live in folders named by their first two digits; a shorter prefix spans several.
+        pattern = f"{prefix[:2]}*/{prefix}*"
+        return sorted(path.name for path in self.root.glob(pattern) if len(path.name) == 64)

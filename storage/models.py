@@ -155,10 +155,19 @@ class EventKind(enum.StrEnum):
     UNFOLLOWED = "unfollowed"
     # An inbound message whose MIME structure was broken: its text read from the raw body.
     STRUCTURE_BROKEN = "structure_broken"
+    # The engineers were told of the ticket again (`gateway notify`).
+    NOTIFIED = "notified"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).
 SYSTEM_ACTOR = "system"
+# The actor of changes made with a `gateway` command: `operator:<login name>`, or
+# `operator` alone when the system knows no name for the user running it.
+OPERATOR_ACTOR = "operator"
+
+
+def is_operator(actor: str) -> bool:
+    return actor.partition(":")[0] == OPERATOR_ACTOR
 
 
 class Direction(enum.Enum):

@@ -62,7 +62,7 @@ FLOW = [
     "outbox",
     "notifications",
     # the operators' digest of quarantined mail
-    "operators",
+    "quarantine_digest",
     # record
     "receipts",
     # deliver
@@ -73,6 +73,9 @@ FLOW = [
     "timers",
     "app",
     "display",
+    # the operators' commands: reading tickets, acting on them
+    "lookup",
+    "operators",
     "cli",
 ]
 # A receiver's one job is to hand mail to the spool: the single forward import.

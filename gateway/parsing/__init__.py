@@ -10,7 +10,7 @@ mail-parser.
 
 from gateway.parsing.addresses import is_plain_address, parse_sender
 from gateway.parsing.attachments import ParsedAttachment, decode_base64_leniently
-from gateway.parsing.mail import ParsedMail, parse_message
+from gateway.parsing.mail import ParsedMail, parse_message, read_headline
 from gateway.parsing.markers import MACHINE_SENDERS, Markers
 from gateway.parsing.mime import (
     ELIDED_RUN_BYTES,
@@ -38,4 +38,5 @@ __all__ = [
     "message_tree",
     "parse_message",
     "parse_sender",
+    "read_headline",
 ]

@@ -13,6 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import Any, TypeVar
 
 from gateway.errors import MalformedMessage
@@ -23,13 +25,20 @@ from gateway.limits import (
     check_field_sizes,
     check_structure,
 )
-from gateway.parsing.addresses import first_message_id, message_ids, parse_recipients, parse_sender
+from gateway.parsing.addresses import (
+    first_message_id,
+    message_ids,
+    one_line,
+    parse_recipients,
+    parse_sender,
+)
 from gateway.parsing.attachments import (
     AttachedPart,
     ParsedAttachment,
     found_parts,
     read_attachments,
 )
+from gateway.parsing.charsets import decode_header_value
 from gateway.parsing.markers import Markers, read_markers
 from gateway.parsing.mime import (
     HeaderView,
@@ -198,3 +207,13 @@ def detect_language(subject: str, text: str, content_language: str) -> str:
     if HAN.search(sample) and not KANA.search(sample):
         return "zh"
     return "en"
+
+
+def read_headline(raw: bytes) -> tuple[str, str]:
+    """(sender's address, subject) of a raw message, for a listing; "" for what it lacks or
+    names ambiguously. Reads the header block alone, with a parser that never refuses, so
+    a message that could not be filed still shows what it is."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw, headersonly=True)
+    _name, sender = parse_sender(str(headers.get("From", "")), None)
+    subject = one_line(decode_header_value(str(headers.get("Subject", ""))))
+    return sender, subject

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gateway.commands import Command, CommandName, read_commands
 from gateway.errors import ChangeRefused, CommandRefused
-from gateway.trail import Filing, engineer_participant, record, store_inbound, touch
+from gateway.trail import Act, Filing, engineer_participant, record, store_inbound, touch
 from gateway.workflow.merging import merge
 from gateway.workflow.people import add_person, drop_person
 from gateway.workflow.states import Applied, Author, CommandResult, Rules, S, transition
@@ -142,7 +142,7 @@ def apply_command(
 
 
 def set_status(
-    filing: Filing, ticket: Ticket, status: TicketStatus, message: Message
+    filing: Act, ticket: Ticket, status: TicketStatus, message: Message | None
 ) -> tuple[str, Event]:
     if ticket.status is status:
         raise CommandRefused(f"the ticket is already {status.value}")
@@ -164,14 +164,14 @@ def set_priority(
 
 
 def assign(
-    filing: Filing, ticket: Ticket, address: str, message: Message, rules: Rules
+    filing: Act, ticket: Ticket, address: str, message: Message | None, rules: Rules
 ) -> tuple[str, Event]:
     if rules.engineer(address) is None:
         raise CommandRefused(f"{address} is not one of the configured engineers")
     if ticket.assignee == address:
         raise CommandRefused(f"the ticket is already assigned to {address}")
     ticket.assignee = address
-    touch(ticket, filing.inbound.at)
+    touch(ticket, filing.at)
     engineer_participant(filing.session, ticket, address).watch = Watch.WORKING
     return f"assigned to {address}", record(filing, ticket, EventKind.ASSIGNED, message, address)
 

@@ -17,7 +17,7 @@ from gateway.config import Engineer
 from gateway.errors import InvalidTransition
 from gateway.inbound import Inbound
 from gateway.tokens import is_gateway_side
-from gateway.trail import Filing, touch
+from gateway.trail import Act, touch
 from storage.models import (
     SYSTEM_ACTOR,
     Event,
@@ -126,19 +126,20 @@ class Change:
 
 
 def transition(
-    filing: Filing,
+    filing: Act,
     ticket: Ticket,
     to_status: TicketStatus,
     message: Message | None,
     kind: EventKind = EventKind.STATUS_CHANGED,
     detail: str = "",
 ) -> Event:
-    """Move `ticket` to `to_status` for the filing's message, or raise `InvalidTransition`."""
+    """Move `ticket` to `to_status` for whoever acts (a message's sender, an operator), or
+    raise `InvalidTransition`."""
     return change_status(
         filing.session,
         ticket,
         to_status,
-        Change(filing.inbound.sender, filing.inbound.at, message, kind, detail),
+        Change(filing.actor, filing.at, message, kind, detail),
     )
 
 
