@@ -62,7 +62,10 @@ class Audience:
 
 
 def name_of(ticket: Ticket, participant: Participant) -> str:
-    """The name a participant is greeted by: the requester's own, else none."""
-    if participant.address == ticket.requester:
+    """The name a participant is greeted by: the one they sign with or their display name,
+    for the requester the From name of their first mail, else none."""
+    if participant.name:
+        return single_line(participant.name)
+    if participant.address == ticket.requester and "@" not in ticket.requester_name:
         return single_line(ticket.requester_name)
     return ""

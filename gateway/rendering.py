@@ -1,9 +1,10 @@
 """The mail templates: `templates/<recipient>/<event>.<lang>.<txt|html>.j2`, editable by
 operators, rendered with Jinja2.
 
-The text template sets `subject`. A template missing in a language falls back to English;
-`StrictUndefined` makes a template that names a value it was not given fail loudly rather
-than send a blank.
+The text template sets `subject`. A template missing in a language falls back to English,
+and the mail says which language it is in; `StrictUndefined` makes a template that names a
+value it was not given fail loudly rather than send a blank. File sizes read as people say
+them (`{{ size | filesize }}`: "6 MB", "120 KB").
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class RenderedMail:
     subject: str
     text: str
     html: str
+    # The language it is written in (Content-Language).
+    language: str = FALLBACK_LANGUAGE
 
 
 class Templates:
@@ -42,6 +45,7 @@ class Templates:
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
             keep_trailing_newline=True,
         )
+        self.environment.filters["filesize"] = filesize
 
     def render(
         self, recipient_kind: str, event: str, language: str, context: dict[str, Any]
@@ -55,6 +59,7 @@ class Templates:
             subject=single_line(str(getattr(module, "subject", ""))),
             text=str(module),
             html=html_template.render(context),
+            language=lang,
         )
 
     def has(self, recipient_kind: str, event: str, language: str) -> bool:
@@ -63,3 +68,14 @@ class Templates:
         except TemplateNotFound:
             return False
         return True
+
+
+def filesize(size: int) -> str:
+    """A file's size as people say it: "512 B", "120 KB", "6 MB", "1.5 GB"."""
+    amount, unit = float(size), "B"
+    for larger in ("KB", "MB", "GB"):
+        if amount < 1024:
+            break
+        amount, unit = amount / 1024, larger
+    shown = f"{amount:.1f}".removesuffix(".0") if amount < 10 and unit != "B" else f"{amount:.0f}"
+    return f"{shown} {unit}"

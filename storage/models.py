@@ -234,6 +234,8 @@ class Participant(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     address: Mapped[str] = mapped_column(BoundedString(320))
     role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole))
+    # What the person is greeted by: the name they sign with, else their display name.
+    name: Mapped[str] = mapped_column(BoundedString(200), default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 
