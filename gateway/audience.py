@@ -66,6 +66,6 @@ def name_of(ticket: Ticket, participant: Participant) -> str:
     for the requester the From name of their first mail, else none."""
     if participant.name:
         return single_line(participant.name)
-    if participant.address == ticket.requester and "@" not in ticket.requester_name:
+    if participant.address == ticket.requester:
         return single_line(ticket.requester_name)
     return ""

@@ -54,6 +54,8 @@ def own_lines(text: str) -> list[str]:
     lines = text.splitlines()
     start = quoted_history_start(lines)
     own = lines[:start] if start is not None else lines
+    # A signature block ("-- " on a line of its own) is the mail client's, not a sign-off.
+    own = own[: next((i for i, line in enumerate(own) if line.rstrip() == "--"), len(own))]
     return [line.strip() for line in own if line.strip() and not line.lstrip().startswith(">")]
 
 
