@@ -78,7 +78,10 @@ class Audience:
 
 
 def name_of(ticket: Ticket, participant: Participant) -> str:
-    """The name a participant is greeted by: the requester's own, else none."""
+    """The name a participant is greeted by: the one they sign with or their display name,
+    for the requester the From name of their first mail, else none."""
+    if participant.name:
+        return single_line(participant.name)
     if participant.address == ticket.requester:
         return single_line(ticket.requester_name)
     return ""

@@ -14,6 +14,13 @@ acknowledgement answered by an out-of-office reply... So, after RFC 3834:
   bounced for good is held (`MailGuard`): an autoresponder the checks above miss still
   cannot make the gateway mail it without end. Engineers are exempt: they are configured
   people, and their notifications are their work.
+- An engineer's reply relayed to the customer (`RELAYED_REPLY`) is a person's mail, not an
+  automatic one: it carries no `Auto-Submitted` or `X-Auto-Response-Suppress` (RFC 3834 is
+  about automatic responses; marking a person's answer so would ask the customer's client to
+  treat it as a machine's), only our header and Message-ID, by which we still know it when
+  it comes back. Nor does it count against the caps, or use them up: a person wrote each
+  one, so no loop can drive them, and a customer deep in a long conversation must not stop
+  hearing the engineer. A held address is still held.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from storage.rows import last_mail_of_kind, mail_allowance
 
 # The notice kind `MailGuard` limits per address and period.
 ACKNOWLEDGEMENT = "acknowledgement"
+# The kind of notice that relays an engineer's own words: a person's mail (see above).
+RELAYED_REPLY = "reply"
 
 # The header every notification of ours carries: mail that comes back with it is our own.
 TICKET_HEADER = "X-Support-Ticket"
@@ -211,13 +220,17 @@ def is_our_message_id(message_id: str, support_address: str) -> bool:
     return re.fullmatch(rf".+\.t\d+@{re.escape(domain)}", message_id.lower()) is not None
 
 
-def automatic_headers(ticket_id: int) -> list[tuple[str, str]]:
-    """The fields that mark a mail of ours as automatic, and as ours."""
+def automatic_headers(ticket_id: int, kind: str = "") -> list[tuple[str, str]]:
+    """The fields that mark a mail of ours as ours, and as automatic unless it relays a
+    person's words."""
+    ours = [(TICKET_HEADER, str(ticket_id))]
+    if kind == RELAYED_REPLY:
+        return ours
     return [
         ("Auto-Submitted", "auto-replied"),
         # Asks Exchange and Outlook not to answer with out-of-office replies.
         ("X-Auto-Response-Suppress", "All"),
-        (TICKET_HEADER, str(ticket_id)),
+        *ours,
     ]
 
 
@@ -254,13 +267,18 @@ class MailGuard:
             )
         return ""
 
-    def why_not(self, session: Session, ticket_id: int, address: str, now: datetime) -> str:
-        """Why no more automatic mail may go to `address` now ('' when it may)."""
+    def why_not(
+        self, session: Session, ticket_id: int, address: str, now: datetime, kind: str = ""
+    ) -> str:
+        """Why no more mail of `kind` may go to `address` now ('' when it may): a hold, or
+        for automatic mail the caps."""
         if address in self.exempt:
             return ""
-        allowance = mail_allowance(session, address, ticket_id, now)
+        allowance = mail_allowance(session, address, ticket_id, now, RELAYED_REPLY)
         if allowance.held_until is not None:
             return f"{allowance.held_because}; held until {allowance.held_until:%Y-%m-%d %H:%M}"
+        if kind == RELAYED_REPLY:
+            return ""
         if allowance.on_ticket >= self.per_ticket:
             return f"limit of {self.per_ticket} automatic mails per ticket"
         if allowance.last_hour >= self.per_hour:

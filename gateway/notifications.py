@@ -3,8 +3,15 @@
 `announce()` turns what one message did (an `Applied`) into mail, in the order people
 should read it: the acknowledgement or the engineers' notice of a new ticket, the relayed
 reply, one mail per status change to the customer and to the engineers on the ticket, and
-the acting engineer's command receipt. Rendering happens inside the caller's transaction,
-so an event and its mail are committed together.
+the acting engineer's command receipt. One message makes one mail per person: a relayed
+reply states the status its commands set (with the confirmation links of `resolved`), and
+the engineers' notice of a customer's message the status it set, so those people get no
+separate status mail for it. Rendering happens inside the caller's transaction, so an event
+and its mail are committed together.
+
+Customers read customers' words only, in their language: their own status words (the
+templates' `_status_words`), never the trail's details or raw status names, greeted by the
+name they go by (`audience.name_of`) or by none.
 
 Templates live in `templates/<recipient>/<event>.<lang>.<txt|html>.j2`; the text template
 sets `subject`. Each recipient gets their own copy with a `Reply-To` token bound to them and
@@ -30,7 +37,7 @@ from gateway.composing import (
 )
 from gateway.config import Notify, Workflow
 from gateway.filetypes import forwarded
-from gateway.loops import ACKNOWLEDGEMENT
+from gateway.loops import ACKNOWLEDGEMENT, RELAYED_REPLY
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
 from gateway.workflow import STATUS_EVENTS, Applied, Author
@@ -79,6 +86,19 @@ class Notifier:
     def announce(self, session: Session, applied: Applied) -> None:
         """Every mail that `applied` causes, queued in the order people should read them."""
         assign_ids(session)  # Ticket numbers and reply tokens need the new rows' ids.
+        told = self.tell_of_message(session, applied)
+        for event in applied.events:
+            self.announce_event(session, event, applied.message, told)
+        if wants_receipt(applied):
+            self.send_receipt(session, applied)
+        if applied.author is Author.UNVERIFIED_ENGINEER and applied.sender is not None:
+            self.send_fresh_notice(session, applied)
+
+    def tell_of_message(self, session: Session, applied: Applied) -> frozenset[str]:
+        """The mail that passes the message itself on; the addresses it went to, who were
+        told of the status it set with it."""
+        change = status_change(applied.events)
+        told: list[str] = []
         if applied.new_ticket:
             self.acknowledge(session, applied)
             self.tell_engineers(
@@ -90,24 +110,28 @@ class Notifier:
                 about_people(applied, self.workflow.max_people_added_per_message),
             )
         elif applied.author is Author.CUSTOMER and not applied.message.automatic:
-            self.forward_customer_message(session, applied)
+            told += self.forward_customer_message(session, applied, change)
         if applied.relay:
-            self.relay_reply(session, applied)
-        for event in applied.events:
-            self.announce_event(session, event, applied.message)
-        if wants_receipt(applied):
-            self.send_receipt(session, applied)
-        if applied.author is Author.UNVERIFIED_ENGINEER and applied.sender is not None:
-            self.send_fresh_notice(session, applied)
+            told += self.relay_reply(session, applied, change)
+        return frozenset(told)
 
-    def announce_event(self, session: Session, event: Event, cause: Message | None = None) -> None:
-        """The mail one event sends: status changes to everyone, the rest to engineers."""
+    def announce_event(
+        self,
+        session: Session,
+        event: Event,
+        cause: Message | None = None,
+        told: frozenset[str] = frozenset(),
+    ) -> None:
+        """The mail one event sends: status changes to everyone (but those `told` of it
+        already), the rest to engineers."""
         ticket = event.ticket
         if event.type in STATUS_EVENTS:
             for participant in self.audience.customers(ticket):
-                self.tell_customer_status(session, ticket, participant, event)
+                if participant.address not in told:
+                    self.tell_customer_status(session, ticket, participant, event)
             for participant in self.audience.watchers(ticket, but=event.actor):
-                self.tell_engineer_status(session, ticket, participant, event, cause)
+                if participant.address not in told:
+                    self.tell_engineer_status(session, ticket, participant, event, cause)
         elif event.type is EventKind.ASSIGNED and event.detail != event.actor:
             assignee = [p for p in self.audience.watchers(ticket) if p.address == event.detail]
             self.tell_engineers(
@@ -139,18 +163,23 @@ class Notifier:
         }
         rendered = self.templates.render("customer", "acknowledgement", ticket.language, context)
         thread = (*applied.inbound.mail.references, applied.message.message_id)
-        notice = Notice(requester, rendered, ticket.requester_name, thread, kind=ACKNOWLEDGEMENT)
+        notice = Notice(
+            requester, rendered, name_of(ticket, requester), thread, kind=ACKNOWLEDGEMENT
+        )
         self.outbox.queue(session, ticket, notice)
 
-    def relay_reply(self, session: Session, applied: Applied) -> None:
-        """The engineer's new words and files, from the support address, to the customers."""
+    def relay_reply(self, session: Session, applied: Applied, change: Event | None) -> list[str]:
+        """The engineer's new words and files, from the support address, to the customers,
+        with the status `change` the message made; the addresses it went to."""
         ticket, message = applied.ticket, applied.message
+        customers = self.audience.customers(ticket)
         files = tuple(self.file_of(a) for a in message.attachments)
         made_safe = [
             made_safe_entry(a, file) for a, file in zip(message.attachments, files, strict=True)
         ]
-        for participant in self.audience.customers(ticket):
+        for participant in customers:
             context = self.customer_context(ticket, participant) | {
+                "changed": change is not None,
                 "engineer_name": single_line(message.from_name),
                 "engineer_address": (
                     message.from_address if self.settings.show_engineer_address else ""
@@ -159,27 +188,36 @@ class Notifier:
                 "attachments": message.attachments,
                 "made_safe": [entry for entry in made_safe if entry["made_safe"]],
             }
+            if change is not None:
+                context |= self.status_news(ticket, participant, change)
             rendered = self.templates.render("customer", "reply", ticket.language, context)
-            self.outbox.queue(
-                session,
-                ticket,
-                Notice(participant, rendered, name_of(ticket, participant), files=files),
-            )
+            to_name = name_of(ticket, participant)
+            notice = Notice(participant, rendered, to_name, files=files, kind=RELAYED_REPLY)
+            self.outbox.queue(session, ticket, notice)
+        return [p.address for p in customers]
 
     def tell_customer_status(
         self, session: Session, ticket: Ticket, participant: Participant, event: Event
     ) -> None:
-        context = (
-            self.customer_context(ticket, participant)
-            | self.status_context(event)
-            | {
-                "actor_role": self.audience.role_of(event.actor),
-            }
-        )
-        context |= self.confirmation_links(ticket, context["reply_address"], event)
+        context = self.customer_context(ticket, participant)
+        context |= self.status_news(ticket, participant, event)
         rendered = self.templates.render("customer", "status_changed", ticket.language, context)
         self.outbox.queue(
             session, ticket, Notice(participant, rendered, name_of(ticket, participant))
+        )
+
+    def status_news(self, ticket: Ticket, participant: Participant, event: Event) -> dict[str, Any]:
+        """What a customer's mail says of a status change: who made it (the participant
+        themselves, or someone by name), and for `resolved` the links that answer it."""
+        reply_address = self.sender.reply_address(ticket, participant)
+        return (
+            self.status_context(event)
+            | {
+                "actor_role": self.audience.role_of(event.actor),
+                "by_you": event.actor == participant.address,
+                "actor_name": self.name_of_actor(ticket, event.actor),
+            }
+            | self.confirmation_links(ticket, reply_address, event)
         )
 
     def confirmation_links(
@@ -196,9 +234,16 @@ class Notifier:
         return links
 
     def customer_context(self, ticket: Ticket, participant: Participant) -> dict[str, Any]:
+        """What every customer template is given: the name to greet ('' for a neutral
+        greeting) and what the footer says."""
         return self.base_context(ticket, participant) | {
-            "customer_name": name_of(ticket, participant) or participant.address,
+            "customer_name": name_of(ticket, participant),
         }
+
+    def name_of_actor(self, ticket: Ticket, actor: str) -> str:
+        """The name a customer who made a change goes by, for the others on the ticket."""
+        found = next((p for p in self.audience.customers(ticket) if p.address == actor), None)
+        return name_of(ticket, found) if found is not None else ""
 
     # -- engineers -------------------------------------------------------------------------
 
@@ -242,22 +287,28 @@ class Notifier:
         message = first_message(ticket)
         self.tell_engineers(session, ticket, message, "new_ticket", engineers, nobody_left_out)
 
-    def forward_customer_message(self, session: Session, applied: Applied) -> None:
-        """A customer's new message on the ticket, to the engineers on it."""
+    def forward_customer_message(
+        self, session: Session, applied: Applied, change: Event | None
+    ) -> list[str]:
+        """A customer's new message on the ticket, to the engineers on it, with the status
+        `change` it made; the addresses it went to."""
         ticket, message = applied.ticket, applied.message
         files, listed = self.engineer_files(message.attachments)
-        for participant in self.audience.watchers(ticket):
+        watchers = self.audience.watchers(ticket)
+        for participant in watchers:
             context = (
                 self.base_context(ticket, participant)
                 | {
                     "customer": display_address(message.from_name, message.from_address),
                     "customer_words": message.text,
                     "attachments": listed,
+                    "change": self.status_context(change) if change is not None else {},
                 }
                 | about_people(applied, self.workflow.max_people_added_per_message)
             )
             rendered = self.engineer_mail("customer_reply", participant, context)
             self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
+        return [p.address for p in watchers]
 
     def tell_engineer_status(
         self,
@@ -402,6 +453,11 @@ def wants_receipt(applied: Applied) -> bool:
     if applied.author is Author.ENGINEER:
         return bool(applied.results)
     return applied.author in (Author.UNVERIFIED_ENGINEER, Author.THIRD_PARTY)
+
+
+def status_change(events: Sequence[Event]) -> Event | None:
+    """The last status change among `events`: the status a message left its ticket in."""
+    return next((e for e in reversed(events) if e.type in STATUS_EVENTS), None)
 
 
 def first_message(ticket: Ticket) -> Message:

@@ -77,7 +77,8 @@ class Notice:
     # What the recipient has seen of the conversation; by default, what the ticket holds.
     thread: tuple[str, ...] = ()
     files: tuple[MailFile, ...] = ()
-    # Which notice it is ("acknowledgement", ...), for the limits that count by kind.
+    # Which notice it is ("acknowledgement", a relayed "reply", ...), for the limits that
+    # count by kind and the headers that mark automatic mail (`loops`).
     kind: str = ""
 
 
@@ -93,7 +94,7 @@ class Outbox:
         """Add the mail as an outgoing message and an outbox row, or record on the ticket
         why `loops` does not let it go."""
         now, address = self.clock.now(), notice.participant.address
-        why_not = self.guard.why_not(session, ticket.id, address, now)
+        why_not = self.guard.why_not(session, ticket.id, address, now, notice.kind)
         if why_not:
             detail = f"{notice.rendered.subject!r} to {address}: {why_not}"
             session.add(
@@ -108,7 +109,7 @@ class Outbox:
             return
         envelope = self.envelope(ticket, notice, now)
         rendered = notice.rendered
-        headers = self.headers(ticket, envelope, rendered, now)
+        headers = self.headers(ticket, envelope, notice, now)
         content, failed_because = checked(
             compose(headers, rendered.text, rendered.html, notice.files)
         )
@@ -128,6 +129,7 @@ class Outbox:
                 created_at=now,
                 kind=notice.kind,
                 failed_because=failed_because,
+                automatic=notice.kind != loops.RELAYED_REPLY,
             ),
         )
         if failed_because:
@@ -185,13 +187,11 @@ class Outbox:
             notice.thread or conversation_of(ticket, address),
         )
 
-    def headers(
-        self, ticket: Ticket, envelope: Envelope, rendered: RenderedMail, now: datetime
-    ) -> Headers:
+    def headers(self, ticket: Ticket, envelope: Envelope, notice: Notice, now: datetime) -> Headers:
         return [
-            *addressing(envelope, rendered.subject, now),
-            *loops.automatic_headers(ticket.id),
-            ("Content-Language", ticket.language),
+            *addressing(envelope, notice.rendered.subject, now),
+            *loops.automatic_headers(ticket.id, notice.kind),
+            ("Content-Language", notice.rendered.language),
         ]
 
 

@@ -1,11 +1,13 @@
 """The mail templates: `templates/<recipient>/<event>.<lang>.<txt|html>.j2`, editable by
 operators, rendered with Jinja2.
 
-The text template sets `subject`. A template missing in a language falls back to English;
-`StrictUndefined` makes a template that names a value it was not given fail loudly rather
-than send a blank. `require_templates` checks, before any mail is rendered, that a folder
-holds every English template the gateway ships: a missing one would otherwise surface only
-when the first mail that needs it is rendered, and quarantine that message.
+The text template sets `subject`. A template missing in a language falls back to English,
+and the mail says which language it is in; `StrictUndefined` makes a template that names a
+value it was not given fail loudly rather than send a blank. File sizes read as people say
+them (`{{ size | filesize }}`: "6 MB", "120 KB"). `require_templates` checks, before any
+mail is rendered, that a folder holds every English template the gateway ships: a missing
+one would otherwise surface only when the first mail that needs it is rendered, and
+quarantine that message.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class RenderedMail:
     subject: str
     text: str
     html: str
+    # The language it is written in (Content-Language).
+    language: str = FALLBACK_LANGUAGE
 
 
 class Templates:
@@ -46,6 +50,7 @@ class Templates:
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
             keep_trailing_newline=True,
         )
+        self.environment.filters["filesize"] = filesize
 
     def render(
         self, recipient_kind: str, event: str, language: str, context: dict[str, Any]
@@ -59,6 +64,7 @@ class Templates:
             subject=single_line(str(getattr(module, "subject", ""))),
             text=str(module),
             html=html_template.render(context),
+            language=lang,
         )
 
     def has(self, recipient_kind: str, event: str, language: str) -> bool:
@@ -84,3 +90,14 @@ def english_templates(folder: Path) -> list[str]:
     """The English templates under `folder`, as paths relative to it."""
     pattern = f"*/*.{FALLBACK_LANGUAGE}.*.j2"
     return sorted(str(path.relative_to(folder)) for path in folder.glob(pattern))
+
+
+def filesize(size: int) -> str:
+    """A file's size as people say it: "512 B", "120 KB", "6 MB", "1.5 GB"."""
+    amount, unit = float(size), "B"
+    for larger in ("KB", "MB", "GB"):
+        if amount < 1024:
+            break
+        amount, unit = amount / 1024, larger
+    shown = f"{amount:.1f}".removesuffix(".0") if amount < 10 and unit != "B" else f"{amount:.0f}"
+    return f"{shown} {unit}"

@@ -262,6 +262,8 @@ class Participant(Base):
     watch: Mapped[Watch] = mapped_column(
         _enum(Watch), default=Watch.NOTIFIED, server_default=Watch.NOTIFIED.value
     )
+    # What the person is greeted by: the name they sign with, else their display name.
+    name: Mapped[str] = mapped_column(BoundedString(200), default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 

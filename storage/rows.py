@@ -37,18 +37,20 @@ RECORD_RECEIPT = insert(Base.metadata.tables["receipts"]).returning(
     Base.metadata.tables["receipts"].c.id
 )
 # What the loop protection needs to know about one address, in one round trip: a hold on
-# it, and the automatic mail it got on this ticket and in the last hour.
+# it, and the automatic mail (every kind but `not_counted`) it got on this ticket and in
+# the last hour.
 _HELD = (AddressHold.address == bindparam("address")) & (AddressHold.until > bindparam("now"))
+_COUNTED = (OutboxMail.recipient == bindparam("address")) & (
+    OutboxMail.kind != bindparam("not_counted")
+)
 MAIL_ALLOWANCE = select(
     select(AddressHold.reason).where(_HELD).limit(1).scalar_subquery(),
     select(AddressHold.until).where(_HELD).limit(1).scalar_subquery(),
     select(func.count())
-    .where(
-        OutboxMail.recipient == bindparam("address"), OutboxMail.ticket_id == bindparam("ticket_id")
-    )
+    .where(_COUNTED, OutboxMail.ticket_id == bindparam("ticket_id"))
     .scalar_subquery(),
     select(func.count())
-    .where(OutboxMail.recipient == bindparam("address"), OutboxMail.created_at > bindparam("since"))
+    .where(_COUNTED, OutboxMail.created_at > bindparam("since"))
     .scalar_subquery(),
 )
 # When a notice of one kind last went to one address (RFC 3834 limits acknowledgements).
@@ -77,6 +79,8 @@ class OutgoingMail:
     kind: str = ""
     # Why the mail cannot be sent (a bug of ours): it is kept as failed, never tried.
     failed_because: str = ""
+    # Written by the gateway itself, not a person's words relayed.
+    automatic: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,7 @@ def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
             "subject": mail.subject,
             "text": mail.text,
             "raw_sha256": None,
-            "automatic": True,
+            "automatic": mail.automatic,
             "internal": mail.internal,
             "created_at": mail.created_at,
         },
@@ -212,8 +216,11 @@ def forget_receipts_of(session: Session, spool_id: str) -> None:
     session.execute(delete(ReceiptTable).where(ReceiptTable.spool_id == spool_id))
 
 
-def mail_allowance(session: Session, address: str, ticket_id: int, now: datetime) -> Allowance:
-    """A hold on `address`, and how much automatic mail it got on the ticket and lately."""
+def mail_allowance(
+    session: Session, address: str, ticket_id: int, now: datetime, not_counted: str
+) -> Allowance:
+    """A hold on `address`, and how much mail it got on the ticket and lately, not counting
+    mail of the kind `not_counted`."""
     # Run on the connection: it reads plain columns, so the ORM's execution path would
     # only add cost; the outbox rows it counts are written the same way.
     session.flush()
@@ -226,6 +233,7 @@ def mail_allowance(session: Session, address: str, ticket_id: int, now: datetime
                 "now": now,
                 "ticket_id": ticket_id,
                 "since": now - timedelta(hours=1),
+                "not_counted": not_counted,
             },
         )
         .one()

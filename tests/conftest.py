@@ -685,7 +685,7 @@ class Desk:
         ticket_id, ack = self.open_ticket()
         notice = self.wait_mail(ENG1, "New (P3)")
         self.engineer_replies(notice, ENG1, "#resolve\nFixed in 5.2.2.")
-        self.wait_mail(ALICE, "Resolved: is it fixed?")
+        self.wait_mail(ALICE, "Solved — please confirm")
         return ticket_id, ack
 
 

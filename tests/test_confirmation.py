@@ -270,6 +270,10 @@ def test_prefilled_subject_answers_when_the_body_says_nothing_either_way() -> No
         "Re: [Support #12] Fixed the login, but sync fails",
         "Re: [Support #12] Resolved: is it fixed? Crash",
         "Re: [Support #12] 已解决：请确认是否修复 - 闪退",
+        "Re: [Support #12] Solved — please confirm: Crash",
+        "Re: 回复：[Support #12] 已解决，请确认：闪退",
+        "Re: [Support #12] Open again: Crash",
+        "回复：[Support #12] 已关闭：闪退",
     ],
 )
 def test_a_subject_that_is_not_an_answer_is_ignored(subject: str) -> None:

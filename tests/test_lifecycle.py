@@ -69,8 +69,8 @@ def test_whole_life_of_a_ticket_by_email(served_desk: Desk, capsys: object) -> N
     assert f"[Support #{ticket_id}]" in str(relayed.message["Subject"])
     assert ack.message["Message-ID"] in relayed.message["References"]
     assert desk.attachment_names(relayed) == ["patch-notes.txt"]
-    opened = desk.wait_mail(ALICE, "Status: open")
-    assert "open" in desk.text(opened)
+    # One mail for one message: the reply states the status its command set.
+    assert "We're working on ticket" in relayed_text
     receipt = desk.wait_mail(ENG1, "Your commands")
     assert "applied" in desk.text(receipt) and "P3 → P2" in desk.text(receipt)
 
@@ -78,7 +78,7 @@ def test_whole_life_of_a_ticket_by_email(served_desk: Desk, capsys: object) -> N
     desk.engineer_replies(
         desk.wait_mail(ENG1, "Your commands"), ENG1, "#resolve\nFixed in SDK 5.2.2, released today."
     )
-    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    confirm = desk.wait_mail(ALICE, "Solved — please confirm")
     links = desk.text(confirm)
     assert "mailto:support+" in links and "subject=%5BSupport%20%23" in links
     assert "Not%20fixed" in links and "Fixed" in links
@@ -86,7 +86,7 @@ def test_whole_life_of_a_ticket_by_email(served_desk: Desk, capsys: object) -> N
 
     # "Not fixed", in Chinese, from the customer's own client: reopened, counted, told.
     desk.customer_replies(confirm, "还是不行，问题依旧。换了 5.2.2 以后还是闪退。")
-    desk.wait_mail(ALICE, "Reopened")
+    desk.wait_mail(ALICE, "Open again")
     reopened_notice = desk.wait_mail(ENG1, "Reopened")
     assert "还是不行" in desk.text(reopened_notice)
     ticket = desk.ticket(ticket_id)
@@ -94,7 +94,7 @@ def test_whole_life_of_a_ticket_by_email(served_desk: Desk, capsys: object) -> N
 
     # Resolved again; "works now, thanks" closes it.
     desk.engineer_replies(reopened_notice, ENG1, "#resolve\nThe second fix is in 5.2.3.")
-    confirm_again = desk.wait_mail(ALICE, "Resolved: is it fixed?", count=2)
+    confirm_again = desk.wait_mail(ALICE, "Solved — please confirm", count=2)
     desk.customer_replies(confirm_again, "Works now, thanks!")
     desk.wait_mail(ALICE, "Closed")
     assert desk.ticket(ticket_id).status is TicketStatus.CLOSED
@@ -207,7 +207,7 @@ def test_unknown_or_impossible_commands_are_refused_with_reasons(desk: Desk) -> 
 
 def test_out_of_office_reply_never_confirms_or_reopens(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
-    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    confirm = desk.wait_mail(ALICE, "Solved — please confirm")
     auto = desk.reply(confirm, ALICE, "I am out of the office until Monday. Not fixed.")
     auto["Auto-Submitted"] = "auto-replied"
     desk.gateway.send(auto, recipients=[desk.reply_to(confirm)], sender=ALICE)
@@ -231,16 +231,17 @@ def test_resolved_ticket_closes_after_the_auto_close_days(desk: Desk) -> None:
 
 def test_reply_to_closed_ticket_reopens_within_window_then_starts_a_follow_up(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
-    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    confirm = desk.wait_mail(ALICE, "Solved — please confirm")
     desk.customer_replies(confirm, "已经好了，谢谢")
     closed = desk.wait_mail(ALICE, "Closed")
     desk.customer_replies(closed, "It is back since this morning.")
-    desk.wait_mail(ALICE, "Reopened")
+    desk.wait_mail(ALICE, "Open again")
     assert desk.ticket(ticket_id).status is TicketStatus.OPEN
     assert desk.ticket(ticket_id).reopen_count == 1
 
     desk.engineer_replies(desk.wait_mail(ENG1, "Reopened"), ENG1, "#status closed\nDuplicate.")
-    closed_again = desk.wait_mail(ALICE, "Closed", count=2)
+    closed_again = desk.wait_mail(ALICE, "Re: [Support")  # the reply says it is closed
+    assert "is now closed" in desk.text(closed_again)
     with desk.gateway.gateway.sessions.begin() as session:  # fifteen days pass
         ticket = session.get_one(Ticket, ticket_id)
         ticket.status_changed_at = datetime.now(UTC) - timedelta(days=15)
@@ -287,7 +288,7 @@ def test_html_only_engineer_reply_is_relayed_as_text_with_its_commands(desk: Des
     assert "#status" not in text and "old text" not in text
     html = relayed.message.get_body(("html",))
     assert html is not None and "<b>" not in html.get_content()  # type: ignore[attr-defined]
-    desk.wait_mail(ALICE, "Status: waiting")
+    assert "is waiting for your reply" in text, "the reply states the status it set"
     assert desk.ticket(ticket_id).status is TicketStatus.WAITING
 
 
@@ -362,7 +363,7 @@ def test_stranger_citing_a_message_id_is_heard_but_never_mailed(desk: Desk) -> N
     desk.gateway.send(mallory, recipients=[SUPPORT], sender="mallory@evil.example")
     desk.wait_mail(ENG1, "Re: [Support")  # the engineers hear of it
     desk.engineer_replies(desk.wait_mail(ENG1, "New (P3)"), ENG1, "#resolve\nFixed.")
-    desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    desk.wait_mail(ALICE, "Solved — please confirm")
     desk.gateway.wait_idle()
     assert not desk.mails_to("mallory@evil.example")
     assert desk.ticket(ticket_id).status is TicketStatus.RESOLVED
@@ -370,7 +371,7 @@ def test_stranger_citing_a_message_id_is_heard_but_never_mailed(desk: Desk) -> N
 
 def test_bounce_or_null_sender_mail_never_reopens_or_joins(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
-    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    confirm = desk.wait_mail(ALICE, "Solved — please confirm")
     auto = desk.reply(confirm, "bob@other.example", "We have received your message. Not fixed.")
     desk.gateway.send(auto, recipients=[desk.reply_to(confirm)], sender="")
     desk.gateway.wait_for_receipts(3)
@@ -383,7 +384,7 @@ def test_bounce_or_null_sender_mail_never_reopens_or_joins(desk: Desk) -> None:
 
 def test_thanks_after_auto_close_leaves_the_ticket_closed(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
-    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    confirm = desk.wait_mail(ALICE, "Solved — please confirm")
     assert desk.gateway.due_at(datetime.now(UTC) + timedelta(days=8)) == [ticket_id]
     desk.customer_replies(confirm, "Works now, thanks!")
     desk.gateway.wait_for_receipts(3)
@@ -394,7 +395,7 @@ def test_thanks_after_auto_close_leaves_the_ticket_closed(desk: Desk) -> None:
 
 def test_later_replies_to_an_old_thread_join_its_follow_up(desk: Desk) -> None:
     ticket_id, _ = desk.resolved_ticket()
-    confirm = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    confirm = desk.wait_mail(ALICE, "Solved — please confirm")
     desk.customer_replies(confirm, "Fixed, thank you.")
     closed = desk.wait_mail(ALICE, "Closed")
     with desk.gateway.gateway.sessions.begin() as session:

@@ -331,7 +331,7 @@ def test_copy_limit_over_real_smtp(desk: Desk, sink: Sink) -> None:
     notice = desk.wait_mail(ENG1, "New (P3)")
     assert "Not added: 190 people" in desk.text(notice)
     desk.engineer_replies(notice, ENG1, "#resolve\nFixed in 5.2.2.")
-    desk.wait_mail(ALICE, "Resolved")
+    desk.wait_mail(ALICE, "Solved — please confirm")
     desk.gateway.wait_idle()
     customers = {r for mail in sink.received for r in mail.recipients if "copy.example" in r}
     assert customers == set(copied(200)[:10])

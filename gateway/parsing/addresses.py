@@ -80,6 +80,17 @@ def parse_recipients(value: str) -> list[str]:
     return [addr.lower() for _name, addr in split_addresses(value) if is_plain_address(addr)]
 
 
+def named_recipients(value: str, hint: str | None) -> tuple[tuple[str, str], ...]:
+    """(address, display name) of each recipient the field gives a name that is not an
+    address."""
+    named = []
+    for name, address in split_addresses(value):
+        display = one_line(decode_header_value(name, hint))[:200]
+        if display and "@" not in display and is_plain_address(address):
+            named.append((address.lower(), display))
+    return tuple(named)
+
+
 def split_addresses(value: str) -> list[tuple[str, str]]:
     """The stdlib's address-list parser, bounded: it recurses on nested hostile comments."""
     try:

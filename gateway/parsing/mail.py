@@ -28,6 +28,7 @@ from gateway.limits import (
 from gateway.parsing.addresses import (
     first_message_id,
     message_ids,
+    named_recipients,
     one_line,
     parse_recipients,
     parse_sender,
@@ -50,6 +51,7 @@ from gateway.parsing.mime import (
 from gateway.parsing.quoting import extract_reply
 from gateway.parsing.reports import DeliveryReport, read_report
 from gateway.parsing.salvage import salvage
+from gateway.parsing.signature import signed_name
 from storage.text import storable
 
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -85,6 +87,13 @@ class ParsedMail:
     # What was broken in the MIME structure of a message whose tree held no text, so that
     # `text` was read from the raw body (parsing/salvage.py); "" for sound messages.
     structure_broken: str = ""
+    # (address, display name) of the people in To and Cc who are given a name there.
+    recipient_names: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def signed_name(self) -> str:
+        """The name the sender signs this message with ('' when they sign none)."""
+        return signed_name(self.text, self.from_name)
 
     @property
     def reply_text(self) -> str:
@@ -134,6 +143,9 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
             sender_address=parse_sender(headers.raw("sender"), headers.hint)[1],
             reply_to_address=next(iter(parse_recipients(headers.raw("reply-to"))), ""),
             structure_broken=structure_broken,
+            recipient_names=named_recipients(
+                f"{headers.raw('to')}, {headers.raw('cc')}", headers.hint
+            ),
         )
     )
 
@@ -179,6 +191,8 @@ def storable_value(value: object) -> object:
         return without_undecodable(value)
     if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
         return tuple(storable(item) for item in value)
+    if isinstance(value, tuple) and all(isinstance(item, tuple) for item in value):
+        return tuple(tuple(storable(text) for text in item) for item in value)
     if isinstance(value, frozenset) and all(isinstance(item, str) for item in value):
         return frozenset(storable(item) for item in value)
     return value

@@ -17,6 +17,7 @@ from gateway.threader import ThreadMatch
 from gateway.trail import Filing
 from gateway.workflow.customers import apply_customer_message, open_ticket
 from gateway.workflow.engineers import apply_engineer_message, keep_unverified
+from gateway.workflow.people import remember_names
 from gateway.workflow.states import (
     ALLOWED,
     STATUS_EVENTS,
@@ -43,7 +44,16 @@ __all__ = [
 
 
 def apply(filing: Filing, match: ThreadMatch, rules: Rules) -> Applied:
-    """What the filing's message does: a new ticket, or a change to the one it joins."""
+    """What the filing's message does: a new ticket, or a change to the one it joins; the
+    people on it are then known by the names the message gives them."""
+    applied = file_message(filing, match, rules)
+    if not filing.inbound.automatic:
+        remember_names(applied.ticket, filing.inbound.sender, filing.inbound.mail)
+    return applied
+
+
+def file_message(filing: Filing, match: ThreadMatch, rules: Rules) -> Applied:
+    """The new ticket the message opens, or what it does to the one it joins."""
     if match.ticket_id is None:
         related = filing.session.get(Ticket, match.related_to) if match.related_to else None
         return open_ticket(filing, rules, related_to=related)

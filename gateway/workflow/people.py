@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.errors import CommandRefused
 from gateway.inbound import Inbound
+from gateway.parsing import ParsedMail
 from gateway.trail import Filing, add_participant, find_participant, record
 from gateway.workflow.states import Rules
 from storage.models import Event, EventKind, Message, Participant, ParticipantRole, Ticket
@@ -104,3 +105,20 @@ def drop_person(
     found.role = ParticipantRole.COPIED
     event = record(filing, ticket, EventKind.PARTICIPANT_DROPPED, message, address)
     return f"{address} dropped: they receive no more mail from this ticket", event
+
+
+def remember_names(ticket: Ticket, sender: str, mail: ParsedMail) -> None:
+    """Keep the names people go by: the sender's signed name (else their display name, if
+    they had none yet), and the display names To and Cc give people who have none yet."""
+    named = dict(mail.recipient_names)
+    for participant in ticket.participants:
+        if participant.address == sender:
+            participant.name = mail.signed_name or participant.name or usable(mail.from_name)
+        elif not participant.name and participant.address in named:
+            participant.name = named[participant.address]
+
+
+def usable(display_name: str) -> str:
+    """A display name fit to greet someone by: not an address, not too long."""
+    name = " ".join(display_name.split())
+    return "" if "@" in name or len(name) > 80 else name
