@@ -13,6 +13,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from gateway.phrases import Phrase
+
 STATUSES = ("open", "waiting", "resolved", "closed")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 # What an engineer may type; `#resolve` is `#status resolved`, `#note` is not a command.
@@ -67,7 +69,7 @@ class Refusal:
     """A command line that could not be read, and why."""
 
     line: str
-    reason: str
+    reason: Phrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,32 +119,56 @@ def read_command(name: str, argument: str, line: str) -> Command | Refusal:
         return (
             Command(CommandName.STATUS, "resolved", line)
             if not argument
-            else Refusal(line, "#resolve takes no argument")
+            else Refusal(line, Phrase("#resolve takes no argument", "#resolve 不带参数"))
         )
     if name in ("escalate", "follow", "unfollow"):
         if argument:
-            return Refusal(line, f"#{name} takes no argument")
+            return Refusal(line, Phrase(f"#{name} takes no argument", f"#{name} 不带参数"))
         return Command(CommandName(name), "", line)
     if name == "status":
         status = argument.lower()
         if status not in STATUSES:
-            return Refusal(line, f"#status needs one of: {', '.join(STATUSES)}")
+            return Refusal(
+                line,
+                Phrase(
+                    f"#status needs one of: {', '.join(STATUSES)}",
+                    f"#status 需要以下之一：{', '.join(STATUSES)}",
+                ),
+            )
         return Command(CommandName.STATUS, status, line)
     if name == "priority":
         priority = argument.upper()
         priority = f"P{priority}" if priority in ("1", "2", "3", "4") else priority
         if priority not in PRIORITIES:
-            return Refusal(line, f"#priority needs one of: {', '.join(PRIORITIES)}")
+            return Refusal(
+                line,
+                Phrase(
+                    f"#priority needs one of: {', '.join(PRIORITIES)}",
+                    f"#priority 需要以下之一：{', '.join(PRIORITIES)}",
+                ),
+            )
         return Command(CommandName.PRIORITY, priority, line)
     if name in ("assign", "cc", "uncc"):
         address = ADDRESS.match(argument)
         if address is None:
             whose = "an engineer's" if name == "assign" else "one person's"
-            return Refusal(line, f"#{name} needs {whose} address")
+            whose_zh = "一位工程师的" if name == "assign" else "一个人的"
+            return Refusal(
+                line, Phrase(f"#{name} needs {whose} address", f"#{name} 需要{whose_zh}邮件地址")
+            )
         return Command(CommandName(name), address.group(1).lower(), line)
     if name == "merge":
         number = TICKET_NUMBER.match(argument)
         if number is None:
-            return Refusal(line, "#merge needs the other ticket's number, as in #merge 12")
+            return Refusal(
+                line,
+                Phrase(
+                    "#merge needs the other ticket's number, as in #merge 12",
+                    "#merge 需要另一个工单的编号，例如 #merge 12",
+                ),
+            )
         return Command(CommandName.MERGE, str(int(number.group(1))), line)
-    return Refusal(line, f"unknown command; known: {', '.join('#' + k for k in KNOWN)}")
+    known = ", ".join("#" + k for k in KNOWN)
+    return Refusal(
+        line, Phrase(f"unknown command; known: {known}", f"未知命令；可用的命令：{known}")
+    )

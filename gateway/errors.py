@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from gateway.phrases import Phrase
 from storage.text import showable
 
 # sysexits.h values, so MTAs that pipe into `gateway ingest` know what to do.
@@ -102,7 +103,11 @@ class NotFound(GatewayError):
 
 
 class ChangeRefused(GatewayError):
-    pass
+    """Carries its reason in both languages engineers read (`phrase`)."""
+
+    def __init__(self, reason: str | Phrase) -> None:
+        super().__init__(str(reason))
+        self.phrase = reason if isinstance(reason, Phrase) else Phrase(reason, reason)
 
 
 class InvalidTransition(ChangeRefused):

@@ -29,7 +29,7 @@ from gateway.display import (
     ticket_detail,
     ticket_summary,
 )
-from gateway.errors import ConfigError, NotFound, UsageError
+from gateway.errors import CannotCreate, ConfigError, NotFound, UsageError
 from gateway.parsing import read_headline
 from gateway.receipts import Outcome
 from gateway.spool import Receipt
@@ -44,6 +44,7 @@ def open_existing(settings: Settings, renders_mail: bool = True) -> Gateway:
     """The gateway over the database the settings name; `ConfigError` naming the data dir
     and the database when no schema is there (a command run from another directory)."""
     url = settings.effective_database_url
+    check_data_dir_could_be_made(settings)
     check_database_url(url)
     if not has_schema(url):
         raise ConfigError(
@@ -51,6 +52,17 @@ def open_existing(settings: Settings, renders_mail: bool = True) -> Gateway:
             "run `gateway db upgrade` or set GATEWAY_DATA_DIR"
         )
     return build_gateway(settings, renders_mail=renders_mail)
+
+
+def check_data_dir_could_be_made(settings: Settings) -> None:
+    """`CannotCreate` when the data directory neither is one nor could be made: a file
+    in its place or on its way (read-only commands create nothing, but say why)."""
+    path = settings.data_dir
+    blocking = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise CannotCreate(
+            f"GATEWAY_DATA_DIR: cannot create or write to {path}: {blocking} is not a directory"
+        )
 
 
 def has_schema(url: str) -> bool:

@@ -78,14 +78,14 @@ class Operator:
             outcome, event = assign(act, ticket, address.strip().lower(), None, self.rules)
             assign_ids(act.session)  # The new participant's reply token needs its id.
             self.notifier.announce_event(act.session, event)
-        return outcome
+        return str(outcome)
 
     def set_status(self, ticket_id: int, status: TicketStatus) -> str:
         """Through the state machine; the customer and the engineers get the usual mail."""
         with self.acting_on(ticket_id) as (act, ticket):
             outcome, event = set_status(act, ticket, status, None)
             self.notifier.announce_event(act.session, event)
-        return outcome
+        return str(outcome)
 
     def note(self, ticket_id: int, text: str) -> str:
         """An internal note on the trail; nobody is mailed."""

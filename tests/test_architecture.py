@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 FLOW = [
     # the foundation every stage may use
+    "phrases",
     "errors",
     "clock",
     "limits",
@@ -80,7 +81,16 @@ FLOW = [
 ]
 # A receiver's one job is to hand mail to the spool: the single forward import.
 FORWARD = {("smtp_inbound", "spool"), ("imap_inbound", "spool")}
-PURE = {"parsing", "commands", "confirmation", "limits", "composing", "filetypes", "linelength"}
+PURE = {
+    "phrases",
+    "parsing",
+    "commands",
+    "confirmation",
+    "limits",
+    "composing",
+    "filetypes",
+    "linelength",
+}
 IMPURE_MODULES = {
     "sqlalchemy",
     "socket",

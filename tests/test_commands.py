@@ -38,7 +38,7 @@ def test_malformed_commands_are_refused_with_a_reason() -> None:
     block = read_commands(
         "#status frozen\n#priority P9\n#assign nobody\n#resolve now\n#frob\n#escalate"
     )
-    reasons = [refusal.reason for refusal in block.refusals]
+    reasons = [refusal.reason.en for refusal in block.refusals]
     assert reasons[0].startswith("#status needs one of: open, waiting")
     assert reasons[1].startswith("#priority needs one of: P1")
     assert reasons[2] == "#assign needs an engineer's address"

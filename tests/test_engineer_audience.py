@@ -130,7 +130,7 @@ def test_an_answer_that_says_neither_keeps_the_ticket_resolved(
 ) -> None:
     desk = direct_desk
     ticket_id, _ = desk.resolved_ticket()
-    asked = desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    asked = desk.wait_mail(ALICE, "Solved — please confirm")
     seen_alice = len(desk.mails_to(ALICE))
     desk.customer_replies(asked, answer)
     assert desk.ticket(ticket_id).status is TicketStatus.RESOLVED
@@ -160,7 +160,7 @@ def test_answers_that_say_something_still_act(
     direct_desk: Desk, sink: Sink, answer: str, status: TicketStatus
 ) -> None:
     ticket_id, _ = direct_desk.resolved_ticket()
-    asked = direct_desk.wait_mail(ALICE, "Resolved: is it fixed?")
+    asked = direct_desk.wait_mail(ALICE, "Solved — please confirm")
     direct_desk.customer_replies(asked, answer)
     assert direct_desk.ticket(ticket_id).status is status
 

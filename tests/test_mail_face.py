@@ -145,6 +145,9 @@ class Life:
         self.step(
             lambda: desk.customer_writes(first_mail(side).as_bytes(), side.requester), everyone
         )
+        # The Chinese engineer follows the ticket, so they hear of it after ENG1 takes it.
+        follow = lambda: desk.engineer_replies(self.latest(ENG_ZH), ENG_ZH, "#follow")  # noqa: E731
+        self.step(follow, {ENG_ZH: 1})
         customers = {side.requester: 1, side.copied: 1}
         asked = lambda: desk.engineer_replies(self.latest(ENG1), ENG1, side.asked)  # noqa: E731
         self.step(asked, customers | {ENG_ZH: 1, ENG1: 1})

@@ -106,7 +106,7 @@ def test_ticket_opened_without_engineers_is_notified_and_assigned_from_the_cli(
     # The token in the re-sent notice is a real one: the engineer acts through it by mail.
     staffed = Desk(make_direct_gateway(engineers=ENGINEERS), unstaffed_desk.sink)
     staffed.engineer_replies(notices[ENG2], ENG2, "#resolve\nFixed in SDK 5.2.2.")
-    staffed.wait_mail(ALICE, "Resolved: is it fixed?")
+    staffed.wait_mail(ALICE, "Solved — please confirm")
     events = show_json(env, ticket_id)["events"]
     by_operator = [(e["type"], e["detail"]) for e in events if e["actor"] == OPERATOR]
     assert by_operator == [("notified", f"{ENG1}, {ENG2}"), ("assigned", ENG2)]
@@ -119,7 +119,7 @@ def test_status_from_the_cli_goes_through_the_state_machine_and_tells_the_custom
     ticket_id, _ack = unstaffed_desk.open_ticket()
     resolved = cli(env, "status", str(ticket_id), "resolved")
     assert f"ticket #{ticket_id}: status new → resolved" in resolved.stdout
-    asked = Desk.text(unstaffed_desk.wait_mail(ALICE, "Resolved: is it fixed?"))
+    asked = Desk.text(unstaffed_desk.wait_mail(ALICE, "Solved — please confirm"))
     assert "after your reply" not in asked
 
     sent_before = len(unstaffed_desk.sink.received)
@@ -133,7 +133,7 @@ def test_status_from_the_cli_goes_through_the_state_machine_and_tells_the_custom
     )
     reopened = cli(env, "status", str(ticket_id), "open")
     assert "status resolved → open" in reopened.stdout
-    reopen_mail = Desk.text(unstaffed_desk.wait_mail(ALICE, "Reopened"))
+    reopen_mail = Desk.text(unstaffed_desk.wait_mail(ALICE, "Open again"))
     assert "after your reply" not in reopen_mail, "the operator is not the customer"
     assert len(unstaffed_desk.sink.received) == sent_before + 1
 

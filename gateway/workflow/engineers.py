@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gateway.commands import Command, CommandName, read_commands
 from gateway.errors import ChangeRefused, CommandRefused
+from gateway.phrases import Phrase, status_zh
 from gateway.trail import Act, Filing, engineer_participant, record, store_inbound, touch
 from gateway.workflow.merging import merge
 from gateway.workflow.people import add_person, drop_person
@@ -36,12 +37,16 @@ def keep_unverified(filing: Filing, ticket: Ticket, author: Author, rules: Rules
     text = inbound.mail.reply_text or inbound.mail.text
     message = store_inbound(filing, ticket, text, internal=True)
     if author is Author.UNVERIFIED_ENGINEER:
-        why = (
+        why = Phrase(
             f"it did not come through your own reply address for ticket #{ticket.id}; "
-            "reply to the ticket's notification to act on it"
+            "reply to the ticket's notification to act on it",
+            f"它不是通过您在工单 #{ticket.id} 上的专属回复地址发来的；请回复该工单的通知邮件来处理",
         )
     else:
-        why = "it came through another engineer's reply address"
+        why = Phrase(
+            "it came through another engineer's reply address",
+            "它是通过另一位工程师的回复地址发来的",
+        )
     engineer = (
         engineer_participant(filing.session, ticket, inbound.sender)
         if rules.engineer(inbound.sender) is not None
@@ -92,7 +97,9 @@ def apply_engineer_message(
         events += changed
     results += [CommandResult(refusal.line, False, refusal.reason) for refusal in block.refusals]
     if block.note:
-        results.append(CommandResult("#note", True, "kept as an internal note"))
+        results.append(
+            CommandResult("#note", True, Phrase("kept as an internal note", "已作为内部备注保存"))
+        )
     if relay and not any(c.name is CommandName.STATUS for c in block.commands):
         events += start_work_on_reply(filing, ticket, message)
     return Applied(
@@ -137,51 +144,73 @@ def apply_command(
         else:
             outcome, event = escalate(filing, ticket, message, rules)
     except ChangeRefused as exc:
-        return CommandResult(command.line, False, exc.reason), []
+        return CommandResult(command.line, False, exc.phrase), []
     return CommandResult(command.line, True, outcome), [event]
 
 
 def set_status(
     filing: Act, ticket: Ticket, status: TicketStatus, message: Message | None
-) -> tuple[str, Event]:
+) -> tuple[Phrase, Event]:
     if ticket.status is status:
-        raise CommandRefused(f"the ticket is already {status.value}")
+        raise CommandRefused(
+            Phrase(
+                f"the ticket is already {status.value}", f"工单已经是“{status_zh(status.value)}”"
+            )
+        )
     before = ticket.status
     kind = EventKind.REOPENED if before in (S.RESOLVED, S.CLOSED) else EventKind.STATUS_CHANGED
     event = transition(filing, ticket, status, message, kind, "by command")
-    return f"status {before.value} → {status.value}", event
+    zh = f"状态 {status_zh(before.value)} → {status_zh(status.value)}"
+    return Phrase(f"status {before.value} → {status.value}", zh), event
 
 
 def set_priority(
     filing: Filing, ticket: Ticket, priority: Priority, message: Message
-) -> tuple[str, Event]:
+) -> tuple[Phrase, Event]:
     if ticket.priority is priority:
-        raise CommandRefused(f"the priority is already {priority.value}")
+        raise CommandRefused(
+            Phrase(f"the priority is already {priority.value}", f"优先级已经是 {priority.value}")
+        )
     change = f"{ticket.priority.value} → {priority.value}"
     ticket.priority = priority
     touch(ticket, filing.inbound.at)
-    return f"priority {change}", record(filing, ticket, EventKind.PRIORITY_CHANGED, message, change)
+    said = Phrase(f"priority {change}", f"优先级 {change}")
+    return said, record(filing, ticket, EventKind.PRIORITY_CHANGED, message, change)
 
 
 def assign(
     filing: Act, ticket: Ticket, address: str, message: Message | None, rules: Rules
-) -> tuple[str, Event]:
+) -> tuple[Phrase, Event]:
     if rules.engineer(address) is None:
-        raise CommandRefused(f"{address} is not one of the configured engineers")
+        raise CommandRefused(
+            Phrase(
+                f"{address} is not one of the configured engineers", f"{address} 不是已配置的工程师"
+            )
+        )
     if ticket.assignee == address:
-        raise CommandRefused(f"the ticket is already assigned to {address}")
+        raise CommandRefused(
+            Phrase(f"the ticket is already assigned to {address}", f"工单已经指派给 {address}")
+        )
     ticket.assignee = address
     touch(ticket, filing.at)
     engineer_participant(filing.session, ticket, address).watch = Watch.WORKING
-    return f"assigned to {address}", record(filing, ticket, EventKind.ASSIGNED, message, address)
+    said = Phrase(f"assigned to {address}", f"已指派给 {address}")
+    return said, record(filing, ticket, EventKind.ASSIGNED, message, address)
 
 
-def escalate(filing: Filing, ticket: Ticket, message: Message, rules: Rules) -> tuple[str, Event]:
+def escalate(
+    filing: Filing, ticket: Ticket, message: Message, rules: Rules
+) -> tuple[Phrase, Event]:
     specialists = rules.tier("L2")
     if not specialists:
-        raise CommandRefused("no L2 engineers are configured (GATEWAY_ENGINEERS address:L2)")
+        raise CommandRefused(
+            Phrase(
+                "no L2 engineers are configured (GATEWAY_ENGINEERS address:L2)",
+                "没有配置 L2 工程师（GATEWAY_ENGINEERS address:L2）",
+            )
+        )
     if ticket.tier == "L2":
-        raise CommandRefused("the ticket is already escalated to L2")
+        raise CommandRefused(Phrase("the ticket is already escalated to L2", "工单已经升级到 L2"))
     ticket.tier = "L2"
     touch(ticket, filing.inbound.at)
     for engineer in specialists:
@@ -190,17 +219,22 @@ def escalate(filing: Filing, ticket: Ticket, message: Message, rules: Rules) -> 
             specialist.watch = Watch.FOLLOWING
     names = ", ".join(e.address for e in specialists)
     event = record(filing, ticket, EventKind.ESCALATED, message, names)
-    return f"escalated to L2 ({names})", event
+    return Phrase(f"escalated to L2 ({names})", f"已升级到 L2（{names}）"), event
 
 
-def set_watch(filing: Filing, ticket: Ticket, follow: bool, message: Message) -> tuple[str, Event]:
+def set_watch(
+    filing: Filing, ticket: Ticket, follow: bool, message: Message
+) -> tuple[Phrase, Event]:
     """`#follow` / `#unfollow`: the sending engineer gets the ticket's mail, or no more."""
     engineer = engineer_participant(filing.session, ticket, filing.inbound.sender)
     if follow:
         engineer.watch = Watch.FOLLOWING
-        outcome = "you get this ticket's mail"
+        outcome = Phrase("you get this ticket's mail", "您将收到本工单的邮件")
     else:
         engineer.watch = Watch.UNFOLLOWED
-        outcome = "you get no more mail about this ticket (but this receipt)"
+        outcome = Phrase(
+            "you get no more mail about this ticket (but this receipt)",
+            "您不再收到本工单的邮件（本回执除外）",
+        )
     kind = EventKind.FOLLOWED if follow else EventKind.UNFOLLOWED
     return outcome, record(filing, ticket, kind, message, filing.inbound.sender)

@@ -9,6 +9,7 @@ through its reply tokens or Message-IDs, is filed on the survivor.
 from __future__ import annotations
 
 from gateway.errors import CommandRefused
+from gateway.phrases import Phrase
 from gateway.trail import Filing, find_participant, record, touch
 from gateway.workflow.states import S, transition
 from storage.models import Event, EventKind, Message, Participant, ParticipantRole, Ticket
@@ -23,7 +24,7 @@ ROLE_ON_SURVIVOR = {
 }
 
 
-def merge(filing: Filing, ticket: Ticket, number: int, message: Message) -> tuple[str, Event]:
+def merge(filing: Filing, ticket: Ticket, number: int, message: Message) -> tuple[Phrase, Event]:
     """Merge `ticket` and ticket `number`: the older one keeps both."""
     other = mergeable(filing, ticket, number)
     survivor, merged = (ticket, other) if ticket.id < other.id else (other, ticket)
@@ -38,18 +39,33 @@ def merge(filing: Filing, ticket: Ticket, number: int, message: Message) -> tupl
     else:
         transition(filing, merged, S.CLOSED, None, EventKind.MERGED, pointer)
     event = record(filing, survivor, EventKind.MERGED, message, f"#{merged.id} merged into it")
-    return f"#{merged.id} merged into #{survivor.id}, which now holds both", event
+    said = Phrase(
+        f"#{merged.id} merged into #{survivor.id}, which now holds both",
+        f"#{merged.id} 已合并到 #{survivor.id}，两者的内容都在 #{survivor.id} 中",
+    )
+    return said, event
 
 
 def mergeable(filing: Filing, ticket: Ticket, number: int) -> Ticket:
     """The other ticket, locked; `CommandRefused` when it cannot be merged with `ticket`."""
     if number == ticket.id:
-        raise CommandRefused(f"this is ticket #{number}; name the other ticket")
+        raise CommandRefused(
+            Phrase(
+                f"this is ticket #{number}; name the other ticket",
+                f"这就是工单 #{number}；请写另一个工单的编号",
+            )
+        )
     other = filing.session.get(Ticket, number, with_for_update=True)
     if other is None:
-        raise CommandRefused(f"there is no ticket #{number}")
+        raise CommandRefused(Phrase(f"there is no ticket #{number}", f"没有工单 #{number}"))
     if other.merged_into is not None:
-        raise CommandRefused(f"#{number} was merged into #{other.merged_into}; merge with that")
+        into = other.merged_into
+        raise CommandRefused(
+            Phrase(
+                f"#{number} was merged into #{into}; merge with that",
+                f"#{number} 已合并到 #{into}；请与 #{into} 合并",
+            )
+        )
     return other
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from gateway.errors import CommandRefused
 from gateway.inbound import Inbound
 from gateway.parsing import ParsedMail
+from gateway.phrases import Phrase
 from gateway.trail import Filing, add_participant, find_participant, record
 from gateway.workflow.states import Rules
 from storage.models import Event, EventKind, Message, Participant, ParticipantRole, Ticket
@@ -78,33 +79,58 @@ def not_added_detail(people: CopiedPeople, limit: int) -> str:
 
 def add_person(
     filing: Filing, ticket: Ticket, address: str, message: Message, rules: Rules
-) -> tuple[str, Event]:
+) -> tuple[Phrase, Event]:
     """`#cc ADDRESS`: the person receives the ticket's mail from now on."""
     if rules.is_gateway_side(address):
-        raise CommandRefused(f"{address} is the support address or an engineer's (use #assign)")
+        raise CommandRefused(
+            Phrase(
+                f"{address} is the support address or an engineer's (use #assign)",
+                f"{address} 是支持地址或工程师的地址（请用 #assign）",
+            )
+        )
     found = find_participant(ticket, address)
     if found is not None and found.role is not ParticipantRole.COPIED:
-        raise CommandRefused(f"{address} is already on the ticket")
+        raise CommandRefused(
+            Phrase(f"{address} is already on the ticket", f"{address} 已经在工单上")
+        )
     if found is not None:
         found.role = ParticipantRole.CC
     else:
         add_participant(filing.session, ticket, address, ParticipantRole.CC)
     event = record(filing, ticket, EventKind.PARTICIPANT_ADDED, message, address)
-    return f"{address} added: they receive the ticket's mail", event
+    said = Phrase(
+        f"{address} added: they receive the ticket's mail",
+        f"已加入 {address}：此人将收到本工单的邮件",
+    )
+    return said, event
 
 
 def drop_person(
     filing: Filing, ticket: Ticket, address: str, message: Message
-) -> tuple[str, Event]:
+) -> tuple[Phrase, Event]:
     """`#uncc ADDRESS`: the person stays in copy (may still write) but is sent nothing."""
     found = find_participant(ticket, address)
     if found is None or found.role not in MAILED_ROLES:
-        raise CommandRefused(f"{address} is not among the people the ticket mails")
+        raise CommandRefused(
+            Phrase(
+                f"{address} is not among the people the ticket mails",
+                f"{address} 不在本工单的收件人中",
+            )
+        )
     if found.role is ParticipantRole.REQUESTER:
-        raise CommandRefused(f"{address} opened the ticket and cannot be dropped")
+        raise CommandRefused(
+            Phrase(
+                f"{address} opened the ticket and cannot be dropped",
+                f"{address} 是提交工单的人，不能移除",
+            )
+        )
     found.role = ParticipantRole.COPIED
     event = record(filing, ticket, EventKind.PARTICIPANT_DROPPED, message, address)
-    return f"{address} dropped: they receive no more mail from this ticket", event
+    said = Phrase(
+        f"{address} dropped: they receive no more mail from this ticket",
+        f"已移除 {address}：此人不再收到本工单的邮件",
+    )
+    return said, event
 
 
 def remember_names(ticket: Ticket, sender: str, mail: ParsedMail) -> None:

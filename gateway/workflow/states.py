@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from gateway.config import Engineer
 from gateway.errors import InvalidTransition
 from gateway.inbound import Inbound
+from gateway.phrases import Phrase, status_zh
 from gateway.tokens import is_gateway_side
 from gateway.trail import Act, touch
 from storage.models import (
@@ -86,7 +87,7 @@ class CommandResult:
 
     line: str
     applied: bool
-    outcome: str
+    outcome: Phrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class Applied:
     relay: bool = False
     # For engineers: one line per command, and why a message was not acted on.
     results: tuple[CommandResult, ...] = ()
-    refused_because: str = ""
+    refused_because: Phrase | None = None
     follow_up_of: Ticket | None = None
     # Addresses in To/Cc not added to the ticket (over `Rules.max_people_added`).
     not_added: tuple[str, ...] = ()
@@ -148,8 +149,12 @@ def change_status(
 ) -> Event:
     """Move `ticket` to `to_status`, or raise `InvalidTransition`; returns the event row."""
     if to_status not in ALLOWED[ticket.status]:
+        before, after = ticket.status.value, to_status.value
         raise InvalidTransition(
-            f"ticket #{ticket.id} cannot go from {ticket.status.value} to {to_status.value}"
+            Phrase(
+                f"ticket #{ticket.id} cannot go from {before} to {after}",
+                f"工单 #{ticket.id} 不能从“{status_zh(before)}”变为“{status_zh(after)}”",
+            )
         )
     event = Event(
         ticket=ticket,
