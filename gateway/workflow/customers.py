@@ -252,6 +252,6 @@ def read_confirmation(filing: Filing, ticket: Ticket, text: str, message: Messag
     why = (
         "the customer says it is not fixed"
         if answer is Confirmation.NOT_FIXED
-        else "the customer wrote again without confirming the fix"
+        else "the customer asked something new or reported a new problem"
     )
     return transition(filing, ticket, S.OPEN, message, EventKind.REOPENED, why)
