@@ -188,8 +188,9 @@ class Dispatcher:
         return DeliveryReport(tally["sent"], tally["retry"], tally["failed"])
 
     def claim(self, now: datetime) -> list[ClaimedMail]:
-        # The lease keeps other workers off these rows in real time, whatever `now` is.
-        leased_until = self.clock.wall_time() + LEASE
+        # The lease keeps other workers off these rows in real time, and off them for as
+        # long when `now` is set ahead (`gateway due --now`): those compare with `now`.
+        leased_until = max(now, self.clock.wall_time()) + LEASE
         with transaction(self.sessions) as session:
             rows = session.scalars(
                 select(OutboxMail)

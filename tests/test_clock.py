@@ -111,3 +111,20 @@ def test_a_retry_waits_for_the_clock_to_reach_its_backoff(
     with direct.session() as session:
         row = session.scalars(select(OutboxMail)).one()
         assert (row.attempts, row.sent_at) == (2, MOMENT + timedelta(minutes=11))
+
+
+def test_a_claimed_mail_is_not_claimed_again_by_a_clock_set_ahead(
+    make_direct_gateway: Callable[..., DirectGateway],
+    sink: Sink,
+) -> None:
+    """Two `gateway due --now T` with T days ahead: the lease one takes holds for the other."""
+    ahead = datetime.now(UTC) + timedelta(days=2)
+    first = make_direct_gateway(clock=Clock.at(ahead))
+    first.gateway.spool.accept(problem(1), "bot@customer.example", [SUPPORT], IntakeSource.SMTP)
+    first.gateway.executor.drain()
+    claimed = first.gateway.dispatcher.claim(ahead)
+    assert len(claimed) == 1, "the acknowledgement"
+    second = make_direct_gateway(clock=Clock.at(ahead + timedelta(minutes=1)))
+    assert second.gateway.dispatcher.claim(ahead + timedelta(minutes=1)) == []
+    later = ahead + timedelta(minutes=10)
+    assert len(second.gateway.dispatcher.claim(later)) == 1, "a lease ends"
