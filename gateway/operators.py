@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import pwd
 from collections.abc import Callable, Iterator
@@ -28,10 +29,12 @@ from gateway.errors import ConfigError, NotFound, UsageError
 from gateway.lookup import open_existing
 from gateway.notifications import Notifier
 from gateway.trail import engineer_participant, record
-from gateway.workflow import Rules
+from gateway.workflow import Rules, locked_ticket
 from gateway.workflow.engineers import assign, set_status
 from storage.models import OPERATOR_ACTOR, EventKind, Participant, Ticket, TicketStatus
 from storage.rows import assign_ids
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +70,13 @@ class Operator:
     def acting_on(self, ticket_id: int) -> Iterator[tuple[OperatorAct, Ticket]]:
         """The ticket, locked, in a transaction that commits the act with its mail."""
         with transaction(self.gateway.sessions) as session:
-            ticket = session.get(Ticket, ticket_id, with_for_update=True)
-            if ticket is None:
+            if session.get(Ticket, ticket_id) is None:
                 raise NotFound(f"no ticket #{ticket_id}")
+            # As mail to a merged ticket is, an act on one is the survivor's.
+            ticket = locked_ticket(session, ticket_id)
+            if ticket.id != ticket_id:
+                merged = (ticket_id, ticket.id, ticket.id)
+                log.warning("ticket #%d was merged into #%d: acting on #%d", *merged)
             yield OperatorAct(session, self.actor, self.gateway.clock.now()), ticket
 
     def assign(self, ticket_id: int, address: str) -> str:

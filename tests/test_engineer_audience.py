@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
+from gateway.config import Engineer
 from storage.models import Event, TicketStatus
 from tests.conftest import (
     ALICE,
@@ -189,3 +190,18 @@ def test_an_engineer_writing_to_the_plain_address_with_the_tag_gets_a_fresh_noti
     assert desk.reply_to(notice) == desk.reply_to(receipt) != SUPPORT
     desk.engineer_replies(notice, engineer, f"#assign {engineer}")
     assert desk.ticket(ticket_id).assignee == engineer
+
+
+def test_a_chinese_engineer_reads_auto_close_in_chinese(
+    make_direct_gateway: Callable[..., DirectGateway], sink: Sink
+) -> None:
+    zhang = "zhang@example.com"
+    desk = Desk(make_direct_gateway(engineers=(Engineer(zhang, "L1", "zh"),)), sink)
+    ticket_id, _ = desk.open_ticket()
+    desk.engineer_replies(
+        desk.wait_mail(zhang, f"[Support #{ticket_id}]"), zhang, "#resolve\n已修复。"
+    )
+    assert desk.gateway.due_at(datetime.now(UTC) + timedelta(days=7, minutes=1)) == [ticket_id]
+    closed = desk.wait_mail(zhang, "已关闭")
+    assert "客户 7 天未回复" in desk.text(closed)
+    assert "no answer" not in desk.text(closed)

@@ -380,3 +380,19 @@ def test_a_command_run_where_there_is_no_database_says_where_it_looked(
         "run `gateway db upgrade` or set GATEWAY_DATA_DIR"
     )
     assert list(elsewhere.iterdir()) == [], "nothing is created where the command ran"
+
+
+def test_an_act_on_a_merged_ticket_is_the_survivors(
+    make_direct_gateway: Callable[..., DirectGateway], sink: Sink, env: dict[str, str]
+) -> None:
+    desk = Desk(make_direct_gateway(engineers=ENGINEERS), sink)
+    older, ack = desk.open_ticket()
+    second = desk.reply(ack, "alice.home@mail.example", "Same crash, from home.")
+    second.replace_header("To", SUPPORT)  # Written anew to the support address.
+    desk.gateway.send(second, sender="alice.home@mail.example")
+    newer = desk.gateway.tickets()[1].id
+    desk.engineer_replies(desk.wait_mail(ENG1, f"[Support #{newer}] New"), ENG1, f"#merge {older}")
+    done = cli(env, "status", str(newer), "waiting")
+    assert f"merged into #{older}: acting on #{older}" in done.stderr
+    assert show_json(env, older)["status"] == "waiting"
+    assert show_json(env, newer)["status"] == "closed"

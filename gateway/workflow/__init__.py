@@ -39,6 +39,7 @@ __all__ = [
     "Rules",
     "apply",
     "close_if_unanswered",
+    "locked_ticket",
     "transition",
 ]
 
