@@ -18,16 +18,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.composing import single_line
 from gateway.database import Sessions, transaction
 from gateway.errors import WriteConflict
 from gateway.outbox import Outbox
+from gateway.parsing import read_headline
 from gateway.rendering import Templates
 from gateway.spool import IntakeSource, Receipt, Spool
 from storage.models import QuarantineDigest, ReceiptOutcome
@@ -118,10 +116,10 @@ class QuarantineDigests:
             row.received_at,
             0,
         )
-        # Quarantined mail is often mail the email package trips over: then the digest
-        # shows the envelope sender and no subject, and still lists the message.
-        with contextlib.suppress(Exception):
-            sender, subject = header_of(self.spool.raw(receipt)[:HEADER_BYTES], sender)
+        # Another host's spool holds it: the digest shows the envelope sender.
+        with contextlib.suppress(OSError):
+            from_address, subject = read_headline(self.spool.raw(receipt)[:HEADER_BYTES])
+            sender = from_address or sender
         return Quarantined(row.spool_id, row.processed_at, sender, subject, row.reason)
 
 
@@ -135,10 +133,3 @@ def quarantined_between(
     if after is not None:
         query = query.where(ReceiptRow.processed_at > after)
     return list(session.scalars(query.order_by(ReceiptRow.processed_at, ReceiptRow.id)).all())
-
-
-def header_of(raw: bytes, envelope_sender: str) -> tuple[str, str]:
-    """The From (else the envelope sender) and Subject a raw message's header gives."""
-    header = BytesHeaderParser(policy=default_policy).parsebytes(raw, headersonly=True)
-    sender = single_line(str(header.get("From", ""))) or envelope_sender
-    return sender, single_line(str(header.get("Subject", "")))
