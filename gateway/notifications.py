@@ -212,22 +212,14 @@ class Notifier:
     ) -> None:
         """A ticket notice (new, assigned, escalated) with the customer's words and files;
         `extra` adds to what the template is given."""
-        files, listed = self.context.engineer_files(message.attachments)
-        for participant in engineers:
-            context = (
-                self.context.base(ticket, participant)
-                | {
-                    "customer": display_address(ticket.requester_name, ticket.requester),
-                    "customer_words": message.text,
-                    "attachments": listed,
-                    "actor": "",
-                    "follow_up_of": ticket.follow_up_of,
-                    "latest_words": latest_customer_words(ticket),
-                }
-                | (extra or {})
-            )
-            rendered = self.engineer_mail(kind, participant, context)
-            self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
+        about_ticket = {
+            "customer": display_address(ticket.requester_name, ticket.requester),
+            "actor": "",
+            "follow_up_of": ticket.follow_up_of,
+            "latest_words": latest_customer_words(ticket),
+        }
+        about = about_ticket | (extra or {})
+        self.pass_on_words(session, ticket, message, kind, engineers, about)
 
     def tell_engineers_again(
         self, session: Session, ticket: Ticket, engineers: Iterable[Participant]
@@ -247,22 +239,36 @@ class Notifier:
         """A customer's new message on the ticket, to the engineers on it, with the status
         `change` it made; the addresses it went to."""
         ticket, message = applied.ticket, applied.message
-        files, listed = self.context.engineer_files(message.attachments)
+        about_message = {
+            "customer": display_address(message.from_name, message.from_address),
+            "change": self.context.status(change) if change is not None else {},
+        } | about_people(applied, self.workflow.max_people_added_per_message)
         watchers = self.audience.watchers(ticket)
-        for participant in watchers:
+        kind = "customer_reply"
+        self.pass_on_words(session, ticket, message, kind, watchers, about_message)
+        return [p.address for p in watchers]
+
+    def pass_on_words(
+        self,
+        session: Session,
+        ticket: Ticket,
+        message: Message,
+        kind: str,
+        engineers: Iterable[Participant],
+        extra: dict[str, Any],
+    ) -> None:
+        """The customer's words and files of `message`, in a `kind` notice to each of
+        `engineers`; the files small enough attached, every one listed. `extra` adds to
+        what the template is given, and over it."""
+        files, listed = self.context.engineer_files(message.attachments)
+        for participant in engineers:
             context = (
                 self.context.base(ticket, participant)
-                | {
-                    "customer": display_address(message.from_name, message.from_address),
-                    "customer_words": message.text,
-                    "attachments": listed,
-                    "change": self.context.status(change) if change is not None else {},
-                }
-                | about_people(applied, self.workflow.max_people_added_per_message)
+                | {"customer_words": message.text, "attachments": listed}
+                | extra
             )
-            rendered = self.engineer_mail("customer_reply", participant, context)
+            rendered = self.engineer_mail(kind, participant, context)
             self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
-        return [p.address for p in watchers]
 
     def tell_engineer_status(
         self,
