@@ -15,9 +15,10 @@ name they go by (`audience.name_of`) or by none.
 
 Templates live in `templates/<recipient>/<event>.<lang>.<txt|html>.j2`; the text template
 sets `subject`. Each recipient gets their own copy with a `Reply-To` token bound to them and
-this ticket. Whether a mail may go at all is `loops`' to say; how it is built, `composing`'s.
-Files are passed on with the type their bytes show, active ones made safe (`filetypes`); the
-notice lists those (`made_safe` in the attachment list, shown by the `_made_safe` template).
+this ticket. Whether a mail may go at all is `loops`' to say; how it is built, `composing`'s;
+what each template is given, `notice_context`'s. Files are passed on with the type their
+bytes show, active ones made safe (`filetypes`); the notice lists those (`made_safe` in the
+attachment list, shown by the `_made_safe` template).
 """
 
 from __future__ import annotations
@@ -25,42 +26,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from gateway.audience import Audience, name_of
-from gateway.composing import (
-    MailFile,
-    display_address,
-    single_line,
-)
+from gateway.composing import display_address, single_line
 from gateway.config import Notify, Workflow
-from gateway.filetypes import forwarded
 from gateway.loops import ACKNOWLEDGEMENT, RELAYED_REPLY
+from gateway.notice_context import (
+    NoticeContext,
+    about_people,
+    latest_customer_words,
+    made_safe_entry,
+)
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
 from gateway.workflow import STATUS_EVENTS, Applied, Author
 from storage.blobs import BlobStore
 from storage.models import (
-    Attachment,
     Direction,
     Event,
     EventKind,
     Message,
     Participant,
     Ticket,
-    TicketStatus,
 )
 from storage.rows import assign_ids
 
 log = logging.getLogger(__name__)
-
-# One-click answers to "is it fixed?": subject and body the customer's client prefills.
-CONFIRMATION_ANSWERS = {
-    "en": {"fixed": ("Fixed", "Fixed, thank you."), "not_fixed": ("Not fixed", "Not fixed: ")},
-    "zh": {"fixed": ("已解决", "已解决，谢谢。"), "not_fixed": ("未解决", "未解决：")},
-}
 
 
 class Notifier:
@@ -77,8 +70,8 @@ class Notifier:
         self.sender = outbox.sender
         self.settings = settings
         self.workflow = workflow
-        self.blobs = blobs
         self.audience = Audience(workflow.engineers, outbox.sender.address)
+        self.context = NoticeContext(outbox.sender, settings, workflow, blobs, self.audience)
         self.templates = Templates(settings.templates_dir)
 
     # -- what one applied message causes -------------------------------------------------
@@ -156,7 +149,7 @@ class Notifier:
             log.info("ticket #%s: no acknowledgement: %s", ticket.id, why_not)
             return
         assert requester is not None
-        context = self.customer_context(ticket, requester) | {
+        context = self.context.customer(ticket, requester) | {
             "customer_words": applied.message.text,
             "attachments": applied.message.attachments,
             "follow_up_of": applied.follow_up_of.id if applied.follow_up_of else None,
@@ -173,12 +166,12 @@ class Notifier:
         with the status `change` the message made; the addresses it went to."""
         ticket, message = applied.ticket, applied.message
         customers = self.audience.customers(ticket)
-        files = tuple(self.file_of(a) for a in message.attachments)
+        files = tuple(self.context.file_of(a) for a in message.attachments)
         made_safe = [
             made_safe_entry(a, file) for a, file in zip(message.attachments, files, strict=True)
         ]
         for participant in customers:
-            context = self.customer_context(ticket, participant) | {
+            context = self.context.customer(ticket, participant) | {
                 "changed": change is not None,
                 "engineer_name": single_line(message.from_name),
                 "engineer_address": (
@@ -189,7 +182,7 @@ class Notifier:
                 "made_safe": [entry for entry in made_safe if entry["made_safe"]],
             }
             if change is not None:
-                context |= self.status_news(ticket, participant, change)
+                context |= self.context.status_news(ticket, participant, change)
             rendered = self.templates.render("customer", "reply", ticket.language, context)
             to_name = name_of(ticket, participant)
             notice = Notice(participant, rendered, to_name, files=files, kind=RELAYED_REPLY)
@@ -199,51 +192,12 @@ class Notifier:
     def tell_customer_status(
         self, session: Session, ticket: Ticket, participant: Participant, event: Event
     ) -> None:
-        context = self.customer_context(ticket, participant)
-        context |= self.status_news(ticket, participant, event)
+        context = self.context.customer(ticket, participant)
+        context |= self.context.status_news(ticket, participant, event)
         rendered = self.templates.render("customer", "status_changed", ticket.language, context)
         self.outbox.queue(
             session, ticket, Notice(participant, rendered, name_of(ticket, participant))
         )
-
-    def status_news(self, ticket: Ticket, participant: Participant, event: Event) -> dict[str, Any]:
-        """What a customer's mail says of a status change: who made it (the participant
-        themselves, or someone by name), and for `resolved` the links that answer it."""
-        reply_address = self.sender.reply_address(ticket, participant)
-        return (
-            self.status_context(event)
-            | {
-                "actor_role": self.audience.role_of(event.actor),
-                "by_you": event.actor == participant.address,
-                "actor_name": self.name_of_actor(ticket, event.actor),
-            }
-            | self.confirmation_links(ticket, reply_address, event)
-        )
-
-    def confirmation_links(
-        self, ticket: Ticket, token_address: str, event: Event
-    ) -> dict[str, str]:
-        """mailto links that answer "fixed" or "not fixed" with one click."""
-        if event.to_status is not TicketStatus.RESOLVED:
-            return {"fixed_link": "", "not_fixed_link": ""}
-        answers = CONFIRMATION_ANSWERS.get(ticket.language, CONFIRMATION_ANSWERS["en"])
-        links = {}
-        for key, (subject, body) in answers.items():
-            query = f"subject={quote(self.sender.tag(ticket) + ' ' + subject)}&body={quote(body)}"
-            links[f"{key}_link"] = f"mailto:{token_address}?{query}"
-        return links
-
-    def customer_context(self, ticket: Ticket, participant: Participant) -> dict[str, Any]:
-        """What every customer template is given: the name to greet ('' for a neutral
-        greeting) and what the footer says."""
-        return self.base_context(ticket, participant) | {
-            "customer_name": name_of(ticket, participant),
-        }
-
-    def name_of_actor(self, ticket: Ticket, actor: str) -> str:
-        """The name a customer who made a change goes by, for the others on the ticket."""
-        found = next((p for p in self.audience.customers(ticket) if p.address == actor), None)
-        return name_of(ticket, found) if found is not None else ""
 
     # -- engineers -------------------------------------------------------------------------
 
@@ -258,22 +212,14 @@ class Notifier:
     ) -> None:
         """A ticket notice (new, assigned, escalated) with the customer's words and files;
         `extra` adds to what the template is given."""
-        files, listed = self.engineer_files(message.attachments)
-        for participant in engineers:
-            context = (
-                self.base_context(ticket, participant)
-                | {
-                    "customer": display_address(ticket.requester_name, ticket.requester),
-                    "customer_words": message.text,
-                    "attachments": listed,
-                    "actor": "",
-                    "follow_up_of": ticket.follow_up_of,
-                    "latest_words": latest_customer_words(ticket),
-                }
-                | (extra or {})
-            )
-            rendered = self.engineer_mail(kind, participant, context)
-            self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
+        about_ticket = {
+            "customer": display_address(ticket.requester_name, ticket.requester),
+            "actor": "",
+            "follow_up_of": ticket.follow_up_of,
+            "latest_words": latest_customer_words(ticket),
+        }
+        about = about_ticket | (extra or {})
+        self.pass_on_words(session, ticket, message, kind, engineers, about)
 
     def tell_engineers_again(
         self, session: Session, ticket: Ticket, engineers: Iterable[Participant]
@@ -293,22 +239,36 @@ class Notifier:
         """A customer's new message on the ticket, to the engineers on it, with the status
         `change` it made; the addresses it went to."""
         ticket, message = applied.ticket, applied.message
-        files, listed = self.engineer_files(message.attachments)
+        about_message = {
+            "customer": display_address(message.from_name, message.from_address),
+            "change": self.context.status(change) if change is not None else {},
+        } | about_people(applied, self.workflow.max_people_added_per_message)
         watchers = self.audience.watchers(ticket)
-        for participant in watchers:
-            context = (
-                self.base_context(ticket, participant)
-                | {
-                    "customer": display_address(message.from_name, message.from_address),
-                    "customer_words": message.text,
-                    "attachments": listed,
-                    "change": self.status_context(change) if change is not None else {},
-                }
-                | about_people(applied, self.workflow.max_people_added_per_message)
-            )
-            rendered = self.engineer_mail("customer_reply", participant, context)
-            self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
+        kind = "customer_reply"
+        self.pass_on_words(session, ticket, message, kind, watchers, about_message)
         return [p.address for p in watchers]
+
+    def pass_on_words(
+        self,
+        session: Session,
+        ticket: Ticket,
+        message: Message,
+        kind: str,
+        engineers: Iterable[Participant],
+        extra: dict[str, Any],
+    ) -> None:
+        """The customer's words and files of `message`, in a `kind` notice to each of
+        `engineers`; the files small enough attached, every one listed. `extra` adds to
+        what the template is given, and over it."""
+        files, listed = self.context.engineer_files(message.attachments)
+        for participant in engineers:
+            context = (
+                self.context.base(ticket, participant)
+                | {"customer_words": message.text, "attachments": listed}
+                | extra
+            )
+            rendered = self.engineer_mail(kind, participant, context)
+            self.outbox.queue(session, ticket, Notice(participant, rendered, files=files))
 
     def tell_engineer_status(
         self,
@@ -320,8 +280,8 @@ class Notifier:
     ) -> None:
         words = cause.text if cause is not None and cause.direction is Direction.IN else ""
         context = (
-            self.base_context(ticket, participant)
-            | self.status_context(event)
+            self.context.base(ticket, participant)
+            | self.context.status(event)
             | {
                 "actor": event.actor,
                 "actor_role": self.audience.role_of(event.actor),
@@ -335,7 +295,7 @@ class Notifier:
         """One short mail per engineer's message: what was applied, what was not and why."""
         assert applied.sender is not None
         ticket = applied.ticket
-        context = self.base_context(ticket, applied.sender) | {
+        context = self.context.base(ticket, applied.sender) | {
             "results": applied.results,
             "relayed": applied.relay,
             "note": applied.message.internal and applied.author is Author.ENGINEER,
@@ -353,63 +313,7 @@ class Notifier:
         kind, first = "new_ticket", first_message(ticket)
         self.tell_engineers(session, ticket, first, kind, [applied.sender], about)
 
-    def engineer_files(
-        self, attachments: Sequence[Attachment]
-    ) -> tuple[tuple[MailFile, ...], list[dict[str, Any]]]:
-        """Files small enough to attach, and every file listed with its link if large, and
-        how an attached one was sent (`made_safe_entry`)."""
-        files, listed = [], []
-        for attachment in attachments:
-            attached = attachment.size <= self.settings.attach_to_notices_up_to_bytes
-            file = self.file_of(attachment) if attached else None
-            files += [file] if file else []
-            listed.append(
-                made_safe_entry(attachment, file)
-                | {
-                    "size": attachment.size,
-                    "sha256": attachment.sha256,
-                    "attached": attached,
-                    "link": self.link_to(attachment.sha256) if not attached else "",
-                }
-            )
-        return tuple(files), listed
-
-    def link_to(self, sha256: str) -> str:
-        if not self.settings.attachment_url:
-            return ""
-        relative = self.blobs.path_for(sha256).relative_to(self.blobs.root).as_posix()
-        return f"{self.settings.attachment_url.rstrip('/')}/{relative}"
-
-    def file_of(self, attachment: Attachment) -> MailFile:
-        """The file as it is passed on: typed by its bytes, made safe if active."""
-        data = self.blobs.get(attachment.sha256)
-        sent = forwarded(attachment.filename, attachment.content_type, data)
-        return MailFile(sent.filename, sent.content_type, data, sent.active)
-
     # -- rendering and queueing ------------------------------------------------------------
-
-    def base_context(self, ticket: Ticket, participant: Participant) -> dict[str, Any]:
-        return {
-            "ticket": ticket,
-            "tag": self.sender.tag(ticket),
-            "status": ticket.status.value,
-            "priority": ticket.priority.value,
-            "recipient": participant.address,
-            "reply_address": self.sender.reply_address(ticket, participant),
-            "support_address": self.sender.address,
-            "support_name": self.sender.name,
-        }
-
-    def status_context(self, event: Event) -> dict[str, Any]:
-        return {
-            "event_type": event.type,
-            "from_status": event.from_status.value if event.from_status else "",
-            "to_status": event.to_status.value if event.to_status else "",
-            "detail": event.detail,
-            "reopen_count": event.ticket.reopen_count,
-            "auto_close_days": f"{self.workflow.auto_close_days:g}",
-            "reopen_days": f"{self.workflow.reopen_days:g}",
-        }
 
     def engineer_mail(
         self, kind: str, participant: Participant, context: dict[str, Any]
@@ -417,32 +321,6 @@ class Notifier:
         """An engineer's mail, in the language configured for them."""
         language = self.audience.language_of(participant)
         return self.templates.render("engineer", kind, language, context)
-
-
-def about_people(applied: Applied, limit: int) -> dict[str, Any]:
-    """What an engineer's notice says of the people a message did not bring in: those in
-    copy over the limit, and the ticket a stranger referred to."""
-    return {
-        "not_added": applied.not_added,
-        "people_limit": limit,
-        "related_to": applied.related_to.id if applied.related_to else None,
-    }
-
-
-def made_safe_entry(attachment: Attachment, file: MailFile | None) -> dict[str, Any]:
-    """A file as its sender named and typed it, and as it was sent: `made_safe` says what
-    made it active ('' when it was not), `retyped` whether its type was changed to match
-    its bytes."""
-    return {
-        "filename": attachment.filename,
-        "content_type": attachment.content_type,
-        "sent_as": file.filename if file else attachment.filename,
-        "sent_type": file.content_type if file else attachment.content_type,
-        "made_safe": file.made_safe if file else "",
-        "retyped": file is not None
-        and not file.made_safe
-        and file.content_type != attachment.content_type.partition(";")[0].strip().lower(),
-    }
 
 
 def wants_receipt(applied: Applied) -> bool:
@@ -462,16 +340,3 @@ def status_change(events: Sequence[Event]) -> Event | None:
 
 def first_message(ticket: Ticket) -> Message:
     return ticket.messages[0]
-
-
-def latest_customer_words(ticket: Ticket) -> str:
-    """The customer's most recent words after their first message ('' if none)."""
-    inbound = [
-        m
-        for m in ticket.messages[1:]
-        if m.direction is Direction.IN
-        and not m.internal
-        and not m.automatic
-        and m.from_address == ticket.requester
-    ]
-    return inbound[-1].text if inbound else ""

@@ -20,7 +20,7 @@ operators are configured people, as engineers are.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -108,39 +108,22 @@ class Outbox:
             )
             return
         envelope = self.envelope(ticket, notice, now)
-        rendered = notice.rendered
         headers = self.headers(ticket, envelope, notice, now)
-        content, failed_because = checked(
-            compose(headers, rendered.text, rendered.html, notice.files)
+        mail = replace(
+            outgoing(envelope, headers, notice.rendered, now, notice.files),
+            internal=notice.participant.role is ParticipantRole.ENGINEER,
+            kind=notice.kind,
+            automatic=notice.kind != loops.RELAYED_REPLY,
         )
-        engineer = notice.participant.role is ParticipantRole.ENGINEER
-        queue_mail(
-            session,
-            ticket,
-            OutgoingMail(
-                message_id=envelope.message_id,
-                from_address=self.sender.address,
-                from_name=self.sender.name,
-                recipient=address,
-                subject=rendered.subject,
-                text=rendered.text,
-                internal=engineer,
-                content=content,
-                created_at=now,
-                kind=notice.kind,
-                failed_because=failed_because,
-                automatic=notice.kind != loops.RELAYED_REPLY,
-            ),
-        )
-        if failed_because:
-            log.error("ticket #%s: mail to %s not sent: %s", ticket.id, address, failed_because)
+        queue_mail(session, ticket, mail)
+        if failed(mail, f"ticket #{ticket.id}: mail to {address}"):
             session.add(
                 Event(
                     ticket=ticket,
                     type=EventKind.DELIVERY_FAILED,
                     actor=SYSTEM_ACTOR,
                     at=now,
-                    detail=f"mail to {address} not sent: {failed_because}",
+                    detail=f"mail to {address} not sent: {mail.failed_because}",
                 )
             )
 
@@ -154,23 +137,9 @@ class Outbox:
             self.sender.name, self.sender.address, "", address, self.sender.address, message_id
         )
         headers = [*addressing(envelope, rendered.subject, now), *loops.generated_headers()]
-        content, failed_because = checked(compose(headers, rendered.text, rendered.html))
-        mail = OutgoingMail(
-            message_id=message_id,
-            from_address=self.sender.address,
-            from_name=self.sender.name,
-            recipient=address,
-            subject=rendered.subject,
-            text=rendered.text,
-            internal=True,
-            content=content,
-            created_at=now,
-            kind=OPERATOR_DIGEST,
-            failed_because=failed_because,
-        )
+        mail = replace(outgoing(envelope, headers, rendered, now), kind=OPERATOR_DIGEST)
         queue_unticketed(session, mail)
-        if failed_because:
-            log.error("mail to operator %s not sent: %s", address, failed_because)
+        failed(mail, f"mail to operator {address}")
 
     def envelope(self, ticket: Ticket, notice: Notice, now: datetime) -> Envelope:
         """Addressed to the participant with their own reply token, and threaded on what
@@ -193,6 +162,38 @@ class Outbox:
             *loops.automatic_headers(ticket.id, notice.kind),
             ("Content-Language", notice.rendered.language),
         ]
+
+
+def outgoing(
+    envelope: Envelope,
+    headers: Headers,
+    rendered: RenderedMail,
+    now: datetime,
+    files: tuple[MailFile, ...] = (),
+) -> OutgoingMail:
+    """The mail composed and within its line limit, from and to whom `envelope` says, as
+    it is stored: internal (to one of ours) and of no kind until the caller says otherwise,
+    and with why it cannot go, if it cannot."""
+    content, failed_because = checked(compose(headers, rendered.text, rendered.html, files))
+    return OutgoingMail(
+        message_id=envelope.message_id,
+        from_address=envelope.from_address,
+        from_name=envelope.from_name,
+        recipient=envelope.to_address,
+        subject=rendered.subject,
+        text=rendered.text,
+        internal=True,
+        content=content,
+        created_at=now,
+        failed_because=failed_because,
+    )
+
+
+def failed(mail: OutgoingMail, which: str) -> bool:
+    """Whether `mail` cannot go (a bug of ours); if so, logged as the error it is."""
+    if mail.failed_because:
+        log.error("%s not sent: %s", which, mail.failed_because)
+    return bool(mail.failed_because)
 
 
 def checked(content: bytes) -> tuple[bytes, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Insert, Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.orm import Mapper, RelationshipDirection, Session, make_transient_to_detached
@@ -154,23 +155,7 @@ def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
             "created_at": mail.created_at,
         },
     ).scalar_one()
-    connection.execute(
-        QUEUE_OUTBOX,
-        {
-            "ticket_id": ticket.id,
-            "message_pk": message_pk,
-            "mail_from": mail.from_address,
-            "recipient": mail.recipient,
-            "kind": mail.kind,
-            "content": mail.content,
-            "state": OutboxState.FAILED if mail.failed_because else OutboxState.PENDING,
-            "attempts": 0,
-            "next_attempt_at": mail.created_at,
-            "last_error": mail.failed_because,
-            "created_at": mail.created_at,
-            "sent_at": None,
-        },
-    )
+    connection.execute(QUEUE_OUTBOX, outbox_row(mail, ticket.id, message_pk))
     # The ticket's loaded messages no longer list all its mail: threading reads them.
     session.expire(ticket, ["messages"])
     return message_pk
@@ -179,23 +164,26 @@ def queue_mail(session: Session, ticket: Ticket, mail: OutgoingMail) -> int:
 def queue_unticketed(session: Session, mail: OutgoingMail) -> None:
     """Queue `mail`, which is about no ticket (a digest to the operators): an outbox row
     only, with no message on any ticket."""
-    session.connection().execute(
-        QUEUE_OUTBOX,
-        {
-            "ticket_id": None,
-            "message_pk": None,
-            "mail_from": mail.from_address,
-            "recipient": mail.recipient,
-            "kind": mail.kind,
-            "content": mail.content,
-            "state": OutboxState.FAILED if mail.failed_because else OutboxState.PENDING,
-            "attempts": 0,
-            "next_attempt_at": mail.created_at,
-            "last_error": mail.failed_because,
-            "created_at": mail.created_at,
-            "sent_at": None,
-        },
-    )
+    session.connection().execute(QUEUE_OUTBOX, outbox_row(mail, None, None))
+
+
+def outbox_row(mail: OutgoingMail, ticket_id: int | None, message_pk: int | None) -> dict[str, Any]:
+    """The outbox row of `mail`, of the ticket and outgoing message it belongs to (none
+    for mail about no ticket): due now, or failed already when it cannot go."""
+    return {
+        "ticket_id": ticket_id,
+        "message_pk": message_pk,
+        "mail_from": mail.from_address,
+        "recipient": mail.recipient,
+        "kind": mail.kind,
+        "content": mail.content,
+        "state": OutboxState.FAILED if mail.failed_because else OutboxState.PENDING,
+        "attempts": 0,
+        "next_attempt_at": mail.created_at,
+        "last_error": mail.failed_because,
+        "created_at": mail.created_at,
+        "sent_at": None,
+    }
 
 
 def record_receipt(session: Session, record: ReceiptRecord) -> int:

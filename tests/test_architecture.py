@@ -54,13 +54,14 @@ FLOW = [
     "confirmation",
     "workflow",
     # notify: what a file passed on is, how mail is built and kept within its line limit,
-    # which template, to whom, and what one message causes
+    # which template, to whom, what a notice says, and what one message causes
     "filetypes",
     "composing",
     "linelength",
     "rendering",
     "audience",
     "outbox",
+    "notice_context",
     "notifications",
     # the operators' digest of quarantined mail
     "quarantine_digest",
