@@ -40,7 +40,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.clock import Clock
-from gateway.config import SOURCE_ROOT, Settings, prepare_data_dir
+from gateway.config import prepare_data_dir
 from gateway.database import check_database_url, database_errors
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
@@ -54,6 +54,7 @@ from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
 from gateway.pipeline import Pipeline
 from gateway.quarantine_digest import QuarantineDigests
 from gateway.rendering import require_templates
+from gateway.settings import SOURCE_ROOT, Settings
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import IntakeSource, Receipt, Spool
 from gateway.threader import ThreadRules

@@ -35,11 +35,11 @@ from gateway.composing import (
     display_address,
     single_line,
 )
-from gateway.config import Notify, Workflow
 from gateway.filetypes import forwarded
 from gateway.loops import ACKNOWLEDGEMENT, RELAYED_REPLY
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
+from gateway.settings import Notify, Workflow
 from gateway.workflow import STATUS_EVENTS, Applied, Author
 from storage.blobs import BlobStore
 from storage.models import (

@@ -26,6 +26,9 @@ FLOW = [
     "errors",
     "clock",
     "limits",
+    # settings: the kinds of value, the sections and their defaults, loading them
+    "setting_values",
+    "settings",
     "config",
     "tokens",
     "database",
