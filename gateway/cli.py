@@ -20,7 +20,6 @@ from gateway.app import (
     make_mailbox_reader,
     open_database,
     require_current_schema,
-    run_forever,
 )
 from gateway.clock import Clock
 from gateway.config import load_settings
@@ -43,6 +42,7 @@ from gateway.lookup import (
     run_tickets,
 )
 from gateway.operators import run_assign, run_note, run_notify, run_status
+from gateway.serving import run_forever
 from gateway.setting_values import Endpoint
 from gateway.settings import Settings
 from gateway.spool import IntakeSource

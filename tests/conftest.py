@@ -33,9 +33,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from gateway.app import Gateway, build_gateway, serve
+from gateway.app import Gateway, build_gateway
 from gateway.clock import Clock
 from gateway.parsing import mime
+from gateway.serving import serve
 from gateway.setting_values import Endpoint, Engineer
 from gateway.settings import Settings
 from gateway.tokens import is_support_address

@@ -71,11 +71,13 @@ FLOW = [
     "receipts",
     # deliver
     "delivery",
-    # wiring: one message's way, the executor around it, time-based work, the process, the CLI
+    # wiring: one message's way, the executor around it, time-based work, building the
+    # stages, running them, the CLI
     "pipeline",
     "executor",
     "timers",
     "app",
+    "serving",
     "display",
     # the operators' commands: reading tickets, acting on them
     "lookup",
