@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.config import Endpoint, Settings  # noqa: E402
+from gateway.setting_values import Endpoint  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
 from tests.conftest import (  # noqa: E402
     ALICE,
     ENG1,

@@ -11,9 +11,9 @@ those who chose to follow it (`Watch`), so the other L1s hear of a new ticket an
 from __future__ import annotations
 
 from gateway.composing import single_line
-from gateway.config import Engineer
 from gateway.inbound import UNKNOWN_SENDER
 from gateway.rendering import FALLBACK_LANGUAGE
+from gateway.setting_values import Engineer
 from gateway.tokens import is_gateway_side
 from storage.models import (
     SYSTEM_ACTOR,

@@ -20,10 +20,9 @@ from gateway.app import (
     make_mailbox_reader,
     open_database,
     require_current_schema,
-    run_forever,
 )
 from gateway.clock import Clock
-from gateway.config import Endpoint, Settings, load_settings
+from gateway.config import load_settings
 from gateway.database import database_errors
 from gateway.delivery import SmtpRelay
 from gateway.errors import (
@@ -43,6 +42,9 @@ from gateway.lookup import (
     run_tickets,
 )
 from gateway.operators import run_assign, run_note, run_notify, run_status
+from gateway.serving import run_forever
+from gateway.setting_values import Endpoint
+from gateway.settings import Settings
 from gateway.spool import IntakeSource
 from storage.models import TicketStatus
 from storage.session import upgrade_schema

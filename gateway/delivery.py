@@ -39,9 +39,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.config import Delivery
 from gateway.database import Sessions, transaction
 from gateway.errors import DatabaseUnavailable, DeliveryDeferred, DeliveryRejected
+from gateway.settings import Delivery
 from storage.models import SYSTEM_ACTOR, Event, EventKind, OutboxMail, OutboxState
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,9 @@ from pathlib import Path
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from gateway.config import Imap, ImapAccount
 from gateway.errors import ConfigError, MailboxLoginRefused, MailboxUnavailable
+from gateway.setting_values import ImapAccount
+from gateway.settings import Imap
 
 log = logging.getLogger(__name__)
 

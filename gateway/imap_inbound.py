@@ -34,7 +34,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock
-from gateway.config import Imap, ImapAccount
 from gateway.database import Sessions, reading, transaction
 from gateway.errors import (
     ConfigError,
@@ -42,6 +41,8 @@ from gateway.errors import (
     MessageRefused,
 )
 from gateway.imap_client import Outage, connected, describe, unavailable, wait_in_idle
+from gateway.setting_values import ImapAccount
+from gateway.settings import Imap
 from gateway.spool import IntakeSource, Spool
 from storage.models import ImapFolder
 

@@ -3,7 +3,7 @@
 A parent killed with SIGKILL (the OOM killer, a supervisor giving up) runs no cleanup, so
 its children must notice by themselves, or they live on beside the next `serve`, filing and
 delivering with the old settings. `die_with_parent` is how each child notices; both the
-worker (`gateway.app`) and its parser child (`gateway.parse_ahead`) call it first thing.
+worker (`gateway.serving`) and its parser child (`gateway.parse_ahead`) call it first thing.
 
 It uses two signs, because each covers a case the other misses:
 

@@ -19,7 +19,6 @@ from sqlalchemy import Select, select
 from sqlalchemy.engine import make_url
 
 from gateway.app import Gateway, build_gateway
-from gateway.config import Settings
 from gateway.database import check_database_url, database_errors, reading
 from gateway.display import (
     minute,
@@ -32,6 +31,7 @@ from gateway.display import (
 from gateway.errors import CannotCreate, ConfigError, NotFound, UsageError
 from gateway.parsing import read_headline
 from gateway.receipts import Outcome
+from gateway.settings import Settings
 from gateway.spool import Receipt
 from storage.models import ReceiptOutcome, Ticket, TicketStatus
 from storage.session import make_engine, schema_revisions

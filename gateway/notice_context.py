@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 from gateway.audience import Audience, name_of
 from gateway.composing import MailFile
-from gateway.config import Notify, Workflow
 from gateway.filetypes import forwarded
 from gateway.outbox import Sender
+from gateway.settings import Notify, Workflow
 from gateway.workflow import Applied
 from storage.blobs import BlobStore
 from storage.models import (

@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from gateway.audience import Audience, name_of
 from gateway.composing import display_address, single_line
-from gateway.config import Notify, Workflow
 from gateway.loops import ACKNOWLEDGEMENT, RELAYED_REPLY
 from gateway.notice_context import (
     NoticeContext,
@@ -41,6 +40,7 @@ from gateway.notice_context import (
 )
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
+from gateway.settings import Notify, Workflow
 from gateway.workflow import STATUS_EVENTS, Applied, Author
 from storage.blobs import BlobStore
 from storage.models import (

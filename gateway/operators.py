@@ -23,11 +23,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway.app import Gateway
-from gateway.config import Settings
 from gateway.database import transaction
 from gateway.errors import ConfigError, NotFound, UsageError
 from gateway.lookup import open_existing
 from gateway.notifications import Notifier
+from gateway.settings import Settings
 from gateway.trail import engineer_participant, record
 from gateway.workflow import Rules, locked_ticket
 from gateway.workflow.engineers import assign, set_status

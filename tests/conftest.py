@@ -33,10 +33,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from gateway.app import Gateway, build_gateway, serve
+from gateway.app import Gateway, build_gateway
 from gateway.clock import Clock
-from gateway.config import Endpoint, Engineer, Settings
 from gateway.parsing import mime
+from gateway.serving import serve
+from gateway.setting_values import Endpoint, Engineer
+from gateway.settings import Settings
 from gateway.tokens import is_support_address
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema

@@ -26,6 +26,9 @@ FLOW = [
     "errors",
     "clock",
     "limits",
+    # settings: the kinds of value, the sections and their defaults, loading them
+    "setting_values",
+    "settings",
     "config",
     "tokens",
     "database",
@@ -69,11 +72,13 @@ FLOW = [
     "receipts",
     # deliver
     "delivery",
-    # wiring: one message's way, the executor around it, time-based work, the process, the CLI
+    # wiring: one message's way, the executor around it, time-based work, building the
+    # stages, running them, the CLI
     "pipeline",
     "executor",
     "timers",
     "app",
+    "serving",
     "display",
     # the operators' commands: reading tickets, acting on them
     "lookup",

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import KEYS, Delivery, Engineer, Settings, load_settings
+from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.limits import Limits
+from gateway.setting_values import Engineer
+from gateway.settings import KEYS, Delivery, Settings
 
 
 def test_engineers_are_read_with_tier_and_language() -> None:

@@ -30,10 +30,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.config import Endpoint, Settings
 from gateway.errors import MalformedMessage
 from gateway.loops import TICKET_HEADER
 from gateway.parsing import elide_long_base64_runs, extract_reply, parse_message
+from gateway.setting_values import Endpoint
+from gateway.settings import Settings
 from storage.models import Attachment, Event, Message, Receipt, ReceiptOutcome, Ticket
 from tests.conftest import SUPPORT, RunningGateway, Sink, every_line_parsed, free_port
 

@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from gateway.app import build_gateway
-from gateway.config import Endpoint, Settings
+from gateway.setting_values import Endpoint
+from gateway.settings import Settings
 from storage.models import OutboxMail, OutboxState
 from storage.session import upgrade_schema
 from tests.conftest import (

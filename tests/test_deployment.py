@@ -21,9 +21,9 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from gateway.app import IMAP_STOP_SECONDS, WORKER_STOP_SECONDS, WORKER_TERMINATE_SECONDS
 from gateway.cli import build_parser
 from gateway.errors import EX_CONFIG
+from gateway.serving import IMAP_STOP_SECONDS, WORKER_STOP_SECONDS, WORKER_TERMINATE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 

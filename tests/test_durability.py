@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway.app import Gateway, build_gateway
-from gateway.config import Settings
 from gateway.notifications import Notifier
+from gateway.settings import Settings
 from gateway.spool import Receipt, entry_pieces, raw_of_entry
 from storage.blobs import write_durably
 from storage.models import OutboxMail, ReceiptOutcome, Ticket

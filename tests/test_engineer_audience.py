@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from gateway.config import Engineer
+from gateway.setting_values import Engineer
 from storage.models import Event, TicketStatus
 from tests.conftest import (
     ALICE,

@@ -31,7 +31,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, event, select, text
 
 from gateway.app import build_gateway
-from gateway.config import Endpoint, Engineer, Settings
+from gateway.setting_values import Endpoint, Engineer
+from gateway.settings import Settings
 from gateway.spool import entries_in
 from storage.blobs import sha256_hex
 from storage.models import (

@@ -47,11 +47,11 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
 from gateway.app import Gateway, build_gateway
-from gateway.config import Settings
 from gateway.errors import MessageRefused
 from gateway.loops import TICKET_HEADER
 from gateway.parsing import ParsedMail, long_base64_runs, parse_message
 from gateway.receipts import Outcome
+from gateway.settings import Settings
 from gateway.spool import IntakeSource
 from storage.models import ReceiptOutcome
 from storage.session import upgrade_schema

@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.app import build_gateway
-from gateway.config import Endpoint, Settings, load_settings, parse_imap_url
+from gateway.config import load_settings
 from gateway.errors import ConfigError, SpoolUnavailable
 from gateway.imap_inbound import MailboxReader
+from gateway.setting_values import Endpoint, parse_imap_url
+from gateway.settings import Settings
 from gateway.spool import Receipt, Spool
 from storage.models import ImapFolder, ReceiptOutcome
 from storage.session import upgrade_schema

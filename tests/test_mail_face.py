@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from gateway.config import Engineer
 from gateway.parsing.signature import signed_name
 from gateway.rendering import filesize
+from gateway.setting_values import Engineer
 from tests.conftest import ENG1, SUPPORT, CapturedMail, Desk, Sink
 
 ENG_ZH = "zhang@example.com"

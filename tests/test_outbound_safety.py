@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from gateway import outbox as outbox_module
-from gateway.config import Engineer
 from gateway.filetypes import forwarded
 from gateway.linelength import LineTooLong, overlong_line, within_limit
+from gateway.setting_values import Engineer
 from storage.models import AddressHold, Attachment, Event, EventKind, OutboxMail, OutboxState
 from tests.conftest import (
     ALICE,

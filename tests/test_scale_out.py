@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 
 from gateway.app import Gateway, build_gateway
-from gateway.config import Settings
+from gateway.settings import Settings
 from storage.models import (
     Event,
     OutboxMail,

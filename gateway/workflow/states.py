@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from gateway.config import Engineer
 from gateway.errors import InvalidTransition
 from gateway.inbound import Inbound
 from gateway.phrases import Phrase, status_zh
+from gateway.setting_values import Engineer
 from gateway.tokens import is_gateway_side
 from gateway.trail import Act, touch
 from storage.models import (

@@ -1,0 +1,364 @@
+"""Running the gateway that `gateway.app` builds: `serve()`, its worker processes, signals.
+
+`serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads), the IMAP
+intake in a thread when a mailbox is configured, and worker processes (`GATEWAY_WORKERS`)
+that file spooled mail (spool → tickets → outbox), run time-based work that has fallen due
+(auto-close) and deliver the outbox, until it is asked to stop. Each worker has a child
+process that parses its next batch while it files the current one. Anything a crash
+interrupts is picked up again from the spool.
+
+Stopping. `serve`'s own stop (SIGTERM or SIGINT to it) asks each worker to finish its round
+(file what waits, run due timers, deliver) and exit, and waits up to `WORKER_STOP_SECONDS`
+before it sends the worker SIGTERM. SIGTERM to a worker makes it stop now: it files the
+batch in hand, gives back the rest (it waits in the spool, the outbox in the database) and
+exits; `serve`, if it is still running, starts a new worker within a second, as it does
+for a worker that dies any other way. No child outlives `serve`: a worker whose `serve` is
+gone (killed with SIGKILL, say) stops as on SIGTERM and is ended if it has not within a
+second (`gateway.lifeline`); its parser child, the fork server and the resource tracker
+follow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+
+from gateway.app import Gateway, build_gateway, locks_dir, make_mailbox_reader
+from gateway.errors import ConfigError
+from gateway.imap_inbound import MailboxReader
+from gateway.lifeline import die_with_parent
+from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
+from gateway.settings import Settings
+from gateway.smtp_inbound import SupportHandler, smtp_factory
+from gateway.spool import IntakeSource, Receipt
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 1.0
+# When the cores are busy, the listeners come first: a sender waits for its `250`, while
+# spooled mail can wait a moment for the worker.
+WORKER_NICENESS = 5
+WORKER_STOP_SECONDS = 30.0
+# After SIGTERM, how long a worker may take over the batch in hand before it is killed.
+WORKER_TERMINATE_SECONDS = 10.0
+IMAP_STOP_SECONDS = 45.0
+# How often the worker looks for time-based work (auto-close) that has fallen due.
+TIMERS_EVERY_SECONDS = 60.0
+
+
+async def serve(
+    gateway: Gateway, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """Run listeners, and the worker processes, until `stop` is set (or SIGTERM/SIGINT)."""
+    stop = stop or asyncio.Event()
+    install_signal_handlers(stop)
+    if removed := gateway.spool.sweep():
+        log.info("removed %d temporary file(s) left by a killed process", removed)
+    workers = [WorkerProcess(gateway.settings) for _ in range(gateway.settings.workers)]
+    for worker in workers:
+        worker.start()
+
+    def wake_workers() -> None:
+        for worker in workers:
+            worker.doorbell.ring()
+
+    servers = await start_listeners(gateway, wake_workers)
+    mailbox = MailboxThread.start(
+        make_mailbox_reader(gateway, wake_workers), locks_dir(gateway.settings)
+    )
+    watchdog = asyncio.create_task(keep_workers_alive(workers, stop))
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("stopping: closing listeners, finishing work in progress")
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+    await asyncio.to_thread(mailbox.stop)
+    await watchdog
+    await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
+    gateway.engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxThread:
+    """The IMAP intake, blocking on its server in a thread of its own beside the listeners."""
+
+    thread: threading.Thread | None
+    stopping: threading.Event
+
+    @classmethod
+    def start(cls, reader: MailboxReader | None, locks_dir: Path) -> MailboxThread:
+        stopping = threading.Event()
+        if reader is None:
+            return cls(None, stopping)
+        thread = threading.Thread(
+            target=reader.run_alone, args=(stopping, locks_dir), name="imap-intake", daemon=True
+        )
+        thread.start()
+        log.info("IMAP intake reading %s", reader.account)
+        return cls(thread, stopping)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            # Long enough for a blocked IMAP read to time out and the thread to log out.
+            self.thread.join(IMAP_STOP_SECONDS)
+
+
+class Doorbell:
+    """How the listeners wake the worker: a byte down a pipe, written without blocking.
+
+    Not a `multiprocessing.Event`: setting one waits for every process asleep on it to
+    acknowledge, so a worker killed (the OOM killer's favourite, when it holds a large
+    message) or stopped while it waited would hang every listener at its next `250`.
+    """
+
+    def __init__(self, context: BaseContext) -> None:
+        self.bell, self.ringer = context.Pipe(duplex=False)
+        os.set_blocking(self.ringer.fileno(), False)
+
+    def ring(self) -> None:
+        # One write of a few bytes to a pipe is all or nothing; a full pipe already holds
+        # more wake-ups than the worker needs.
+        with contextlib.suppress(BlockingIOError):
+            self.ringer.send_bytes(b"!")
+
+    def wait(self, timeout: float) -> None:
+        """Until rung or `timeout`; the rings so far are answered together."""
+        if self.bell.poll(timeout):
+            while self.bell.poll(0):
+                self.bell.recv_bytes()
+
+
+class WorkerProcess:
+    """The pipeline and the delivery worker, in a process of their own.
+
+    Receiving is I/O-bound and parsing, threading and rendering are CPU-bound; in one
+    process they share one interpreter lock, so intake latency and throughput both
+    suffered. The listeners ring `doorbell` after each spooled message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # Not fork: the listeners' threads may hold locks at that moment. A fork server
+        # with the gateway preloaded starts (and restarts) a worker in milliseconds.
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(["gateway.serving"])
+        self.doorbell = Doorbell(self.context)
+        # Shared memory without a lock, for the reason `Doorbell` gives.
+        self.finishing = self.context.RawValue("b", 0)
+        self.process: BaseProcess | None = None
+
+    def start(self) -> None:
+        if self.process is not None:
+            # Let go of the one before: that closes its lifeline, which ends it should it
+            # still run unseen (its fork server killed, we saw it as dead).
+            self.process.close()
+        self.process = self.context.Process(
+            target=run_worker,
+            args=(self.settings, self.doorbell, self.finishing),
+            name="gateway-worker",
+            daemon=True,
+        )
+        self.process.start()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def how_it_ended(self) -> str:
+        code = self.process.exitcode if self.process is not None else None
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
+    def stop(self) -> None:
+        """Ask the worker to finish its round; SIGTERM it after `WORKER_STOP_SECONDS`, and
+        kill it when that has not stopped it either."""
+        self.finishing.value = 1
+        self.doorbell.ring()
+        if self.process is None:
+            return
+        self.process.join(WORKER_STOP_SECONDS)
+        if self.process.is_alive():
+            log.error("worker did not stop in %.0fs; terminating it", WORKER_STOP_SECONDS)
+            self.process.terminate()
+            self.process.join(WORKER_TERMINATE_SECONDS)
+        if self.process.is_alive():
+            log.error("worker did not stop on SIGTERM; killing it")
+            self.process.kill()
+            self.process.join()
+
+
+async def keep_workers_alive(workers: list[WorkerProcess], stop: asyncio.Event) -> None:
+    """Restart a worker that dies; spooled mail waits safely in the meantime."""
+    while not stop.is_set():
+        await wait_for(stop, IDLE_POLL_SECONDS)
+        for worker in workers:
+            if not stop.is_set() and not worker.alive():
+                log.error("worker process ended (%s); starting another", worker.how_it_ended())
+                worker.start()
+
+
+class WorkerStop:
+    """Whether the worker should stop, and how soon.
+
+    `finishing` (shared memory `serve` sets): at the end of this round, once what waits is
+    filed and the outbox delivered. `now` (SIGTERM, or `serve` gone): after the batch in
+    hand; what is left waits in the spool, the outbox in the database."""
+
+    def __init__(self, finishing: Synchronized[int], doorbell: Doorbell) -> None:
+        self.finishing = finishing
+        self.doorbell = doorbell
+        self.why = ""
+
+    def now(self, why: str) -> None:
+        """From a signal handler or another thread: stop after the batch in hand."""
+        self.why = self.why or why
+        self.doorbell.ring()  # Wakes the worker should it be waiting for mail.
+
+    @property
+    def stopping_now(self) -> bool:
+        return bool(self.why)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stopping_now or bool(self.finishing.value)
+
+
+class StopRequested(Exception):
+    """Ends a drain at the next batch; the batch is given back to the spool unfiled."""
+
+
+@dataclass(frozen=True, slots=True)
+class UntilStopped:
+    """A `Parser` that ends the drain once the worker is to stop now: asking for a batch's
+    results then raises `StopRequested`, so the executor files the batch in hand, and the
+    next one's claims are released before any of it is filed."""
+
+    parser: Parser
+    stop: WorkerStop
+
+    def submit(self, receipts: Sequence[Receipt]) -> Results:
+        results = self.parser.submit(receipts)
+
+        def unless_stopped() -> list[ParseResult]:
+            if self.stop.stopping_now:
+                raise StopRequested(self.stop.why)
+            return results()
+
+        return unless_stopped
+
+
+def run_worker(settings: Settings, doorbell: Doorbell, finishing: Synchronized[int]) -> None:
+    """The worker process: file spooled mail, run due timers, send due mail, until told
+    to stop; and stop when `serve` is gone."""
+    stop = WorkerStop(finishing, doorbell)
+    parent = multiprocessing.parent_process()
+    assert parent is not None, "run_worker runs in a child process"
+    die_with_parent(parent.pid or 0, parent.sentinel, lambda: stop.now("serve is gone"))
+    # A Ctrl-C reaches the whole process group: `serve` takes it and has us finish.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.now("SIGTERM"))
+    os.nice(WORKER_NICENESS)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    gateway = build_gateway(settings)
+    parser = ParserProcess(gateway.spool, settings.limits)
+    try:
+        work(gateway, UntilStopped(parser, stop), doorbell, stop)
+    except StopRequested:
+        pass
+    finally:
+        parser.close()
+        gateway.engine.dispose()
+    if stop.stopping_now:
+        log.info("worker stopped: %s", stop.why)
+
+
+def work(gateway: Gateway, parser: Parser, doorbell: Doorbell, stop: WorkerStop) -> None:
+    """Rounds of filing, timers and delivery, until `stop`."""
+    timers_due = 0.0
+    while not stop.stopping_now:
+        # Rings during a drain stay in the pipe, so the mail they announce is not missed.
+        gateway.executor.drain(parser)
+        if stop.stopping_now:
+            return
+        if time.monotonic() >= timers_due:
+            run_timers(gateway)
+            timers_due = time.monotonic() + TIMERS_EVERY_SECONDS
+        gateway.dispatcher.deliver_due()
+        if stop.stopping:
+            return
+        doorbell.wait(IDLE_POLL_SECONDS)
+
+
+def run_timers(gateway: Gateway) -> None:
+    """Time-based work; a failure is logged and retried next round, never stops delivery."""
+    try:
+        gateway.timers.run_due()
+    except Exception:  # The outbox must still be delivered below.
+        log.exception("time-based work failed; trying again in %.0fs", TIMERS_EVERY_SECONDS)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    # Only the main thread may take signals; embedded in another thread, the caller stops us.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+
+async def start_listeners(gateway: Gateway, on_spooled: Callable[[], None]) -> list[asyncio.Server]:
+    settings = gateway.settings
+    loop = asyncio.get_running_loop()
+    servers = []
+    for endpoint, source in (
+        (settings.listen.smtp, IntakeSource.SMTP),
+        (settings.listen.lmtp, IntakeSource.LMTP),
+    ):
+        if endpoint is None:
+            continue
+        handler = SupportHandler(gateway.spool, settings.mailbox.address, source, on_spooled)
+        factory = smtp_factory(
+            handler, settings.limits.max_message_bytes, lmtp=source is IntakeSource.LMTP
+        )
+        try:
+            server = await loop.create_server(factory, endpoint.host, endpoint.port)
+        except OSError as exc:
+            key = "GATEWAY_SMTP_LISTEN" if source is IntakeSource.SMTP else "GATEWAY_LMTP_LISTEN"
+            raise ConfigError(f"{key}: cannot listen on {endpoint}: {exc.strerror}") from exc
+        log.info("%s listening on %s", source.upper(), endpoint)
+        servers.append(server)
+    return servers
+
+
+async def wait_for(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+
+
+def run_forever(gateway: Gateway) -> None:
+    """`gateway serve`: run until a signal."""
+    log.info("gateway serving; data in %s", gateway.settings.data_dir.resolve())
+    if not gateway.settings.workflow.engineers:
+        log.warning(
+            "GATEWAY_ENGINEERS is empty: new tickets are acknowledged to customers "
+            "but reach no engineer"
+        )
+    asyncio.run(serve(gateway))
