@@ -101,6 +101,7 @@ def test_auto_responders_known_by_subject_or_words_get_no_acknowledgement(
 ) -> None:
     direct.send(mail(f"Wen <{BOT}>", subject, "words-1@partner.example", body=body))
     assert len(direct.tickets()) == 1, "kept for the engineers: it may be all they hear"
+    assert len(sink.to(ENG1)) == 1, "the engineers are told"
     assert not sink.to(BOT)
 
 

@@ -159,6 +159,7 @@ def test_no_operators_no_digest(
 ) -> None:
     gateway = make_direct_gateway(Clock.at(T0), max_mime_parts=5)
     gateway.send(many_parts(9, "Nine parts"))
+    assert [r.outcome.value for r in gateway.receipts()] == ["quarantined"]
     gateway.due_at(T0 + timedelta(hours=2))
     assert sink.received == [] and gateway.count(QuarantineDigest) == 0
 
