@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Callable
 from email.message import EmailMessage
 
@@ -29,32 +28,12 @@ from tests.conftest import (
     Desk,
     DirectGateway,
     Sink,
+    new_mail,
     wait_until,
 )
 
 BOB = "bob@customer.example"
 STRANGER = "mallory@elsewhere.example"
-
-
-def new_mail(
-    sender: str,
-    subject: str,
-    body: str,
-    to: str = SUPPORT,
-    cc: str = "",
-    headers: dict[str, str] | None = None,
-) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = to
-    if cc:
-        mail["Cc"] = cc
-    mail["Subject"] = subject
-    mail["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2])
-    for name, value in (headers or {}).items():
-        mail[name] = value
-    mail.set_content(body)
-    return mail
 
 
 def copied(count: int, domain: str = "copy.example") -> list[str]:
