@@ -41,19 +41,13 @@ from gateway.tokens import is_support_address
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema
 from tests.dovecot import Dovecot, TokenIntrospection
+from tests.ports import free_port
 from tests.postgres import PostgresServer
 
 DATA = Path(__file__).parent / "data"
 SUPPORT = "support@example.com"
 # Generous: on a loaded two-core machine the first worker start imports the whole gateway.
 GATEWAY_START_SECONDS = 30
-
-
-def free_port() -> int:
-    """A port nobody listens on now (aiosmtpd's Controller cannot bind port 0 itself)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
