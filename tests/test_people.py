@@ -178,6 +178,8 @@ def test_someone_in_copy_but_not_added_joins_the_conversation_without_mail(
     assert "Same here on iPad" in desk.text(notice)
     assert desk.ticket(ticket.id).status is TicketStatus.NEW, "they change nothing"
     desk.engineer_replies(desk.wait_mail(ENG1, "New (P3)"), ENG1, "#resolve\nFixed.")
+    assert desk.wait_mail(ALICE, "Solved — please confirm"), "the resolve was mailed"
+    assert {copied(11)[0], copied(11)[9]} <= {r for m in sink.received for r in m.recipients}
     assert not desk.mails_to(outsider)
 
 
