@@ -43,19 +43,13 @@ from gateway.tokens import is_support_address
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from storage.session import upgrade_schema
 from tests.dovecot import Dovecot, TokenIntrospection
+from tests.ports import free_port
 from tests.postgres import PostgresServer
 
 DATA = Path(__file__).parent / "data"
 SUPPORT = "support@example.com"
 # Generous: on a loaded two-core machine the first worker start imports the whole gateway.
 GATEWAY_START_SECONDS = 30
-
-
-def free_port() -> int:
-    """A port nobody listens on now (aiosmtpd's Controller cannot bind port 0 itself)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -550,6 +544,44 @@ ENG1 = "eng1@example.com"
 ENG2 = "eng2@example.com"
 LEAD = "lead@example.com"
 ENGINEERS = (Engineer(ENG1), Engineer(ENG2), Engineer(LEAD, "L2", "zh"))
+
+
+def new_mail(
+    sender: str,
+    subject: str,
+    body: str,
+    to: str = SUPPORT,
+    cc: str = "",
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """A new message as a mail client writes it, with a Message-ID of the sender's domain."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = to
+    if cc:
+        mail["Cc"] = cc
+    mail["Subject"] = subject
+    mail["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2])
+    for name, value in (headers or {}).items():
+        mail[name] = value
+    mail.set_content(body)
+    return mail
+
+
+def raw_mail(
+    sender_field: str | None,
+    subject: str,
+    message_id: str,
+    body: str = "Our stream freezes after ten minutes.",
+    extra: str = "",
+) -> bytes:
+    """A plain-text message as bytes, its From field as given (`None`: no From at all) and
+    `extra` fields, written as they are, before the body."""
+    sender = f"From: {sender_field}\r\n" if sender_field is not None else ""
+    return (
+        f"{sender}To: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n{extra}\r\n{body}\r\n"
+    ).encode()
 
 
 class Desk:

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 
 from imapclient import IMAPClient
 
+from tests.ports import free_port
+
 USER = "support"
 PASSWORD = "imap-secret"
 
@@ -101,12 +103,6 @@ def mail_owner() -> tuple[int, int]:
         return os.getuid(), os.getgid()
     nobody = pwd.getpwnam("nobody")
     return nobody.pw_uid, nobody.pw_gid
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def port_open(port: int) -> bool:

@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import smtplib
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -25,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -95,12 +96,6 @@ def deploy_file(name: str, fills: dict[str, str] | None = None) -> str:
         assert old in text, f"deploy/{name} no longer has {old!r}"
         text = text.replace(old, new)
     return text
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Postfix:

@@ -12,7 +12,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from storage.session import upgrade_schema
+from tests.ports import free_port
 
 TEMPLATE = "gateway_template"
 USER = "gateway"
@@ -55,12 +55,6 @@ def find_server_binaries() -> Path:
             "(./dev test installs it when run as root)"
         )
     return Path(on_path).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PostgresServer:

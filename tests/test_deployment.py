@@ -100,6 +100,7 @@ def test_every_service_is_health_checked_with_commands_that_exist(
     compose: dict[str, Any],
     dockerfile: dict[str, list[str]],
 ) -> None:
+    checked_by_the_gateway = set()
     for name, service in compose["services"].items():
         check = service.get("healthcheck", {})
         if name == "migrate":
@@ -108,6 +109,8 @@ def test_every_service_is_health_checked_with_commands_that_exist(
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
         if check["test"][1] == "gateway":
             assert_gateway_command(check["test"][1:])
+            checked_by_the_gateway.add(name)
+    assert checked_by_the_gateway == set(replicas(compose)), "each replica by `gateway health`"
     assert_gateway_command(compose["services"]["migrate"]["command"])
     [cmd] = dockerfile["CMD"]
     assert_gateway_command(yaml.safe_load(cmd))

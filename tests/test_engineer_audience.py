@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from tests.conftest import (
     Desk,
     DirectGateway,
     Sink,
+    new_mail,
     wait_until,
 )
 
@@ -176,12 +176,7 @@ def test_an_engineer_writing_to_the_plain_address_with_the_tag_gets_a_fresh_noti
     ticket_id, _ = desk.open_ticket()
     assert not [m for m in sink.received if m.recipients != [ALICE]], "nobody to tell yet"
     desk.gateway = make_direct_gateway(engineers=ENGINEERS)
-    mail = EmailMessage()
-    mail["From"] = engineer
-    mail["To"] = SUPPORT
-    mail["Subject"] = f"[Support #{ticket_id}] taking this one"
-    mail["Message-ID"] = f"<take-{ticket_id}@example.com>"
-    mail.set_content("#assign " + engineer)
+    mail = new_mail(engineer, f"[Support #{ticket_id}] taking this one", f"#assign {engineer}")
     desk.gateway.send(mail, sender=engineer)
     assert len(desk.gateway.tickets()) == 1, "no ticket opened as if a customer wrote"
     receipt, notice = wait_until(lambda: desk.mails_to(engineer)[1:] and desk.mails_to(engineer))

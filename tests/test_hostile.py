@@ -39,6 +39,7 @@ from tests.conftest import (
     RunningGateway,
     Sink,
     load_case,
+    raw_mail,
     wait_until,
 )
 from tests.test_corpus import corpus_dir
@@ -59,15 +60,6 @@ def make_gateway(
 @pytest.fixture
 def desk(direct_desk: Desk) -> Desk:
     return direct_desk
-
-
-def plain_mail(
-    sender_field: str, subject: str, message_id: str, body: str = "Help!", extra: str = ""
-) -> bytes:
-    return (
-        f"From: {sender_field}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{message_id}>\r\n{extra}\r\n{body}\r\n"
-    ).encode()
 
 
 @pytest.mark.parametrize(
@@ -101,7 +93,7 @@ def test_ordinary_from_fields_still_read(value: str, address: str) -> None:
 def test_cve_2023_27043_from_gets_no_mail_and_grants_nothing(
     gateway: DirectGateway, sink: Sink
 ) -> None:
-    raw = plain_mail("alice@example.org)<bob@example.org>", "Please reset", "cve-1@evil.example")
+    raw = raw_mail("alice@example.org)<bob@example.org>", "Please reset", "cve-1@evil.example")
     gateway.send(raw, sender="eve@evil.example")
     gateway.wait_for_receipts(1)
     gateway.wait_idle()
@@ -127,7 +119,7 @@ def test_automatic_mail_is_never_answered(
     gateway: DirectGateway, sink: Sink, headers: str, envelope: str
 ) -> None:
     gateway.send(
-        plain_mail("Bot <bot@example.org>", "Weekly digest", "auto-1@example.org", extra=headers),
+        raw_mail("Bot <bot@example.org>", "Weekly digest", "auto-1@example.org", extra=headers),
         sender=envelope,
     )
     gateway.wait_for_receipts(1)
@@ -140,7 +132,7 @@ def test_automatic_mail_is_never_answered(
 def test_mail_from_mail_systems_is_never_answered(
     gateway: DirectGateway, sink: Sink, sender: str
 ) -> None:
-    gateway.send(plain_mail(sender, "Undelivered mail", "sys-1@example.org"), sender=sender)
+    gateway.send(raw_mail(sender, "Undelivered mail", "sys-1@example.org"), sender=sender)
     gateway.wait_for_receipts(1)
     gateway.wait_idle()
     assert not sink.received
@@ -181,7 +173,7 @@ def test_automatic_mail_per_hour_is_capped_and_the_rest_recorded(
     gateway = make_gateway(auto_mail_per_hour=2, acknowledgement_interval_minutes=1e-9)
     for number in range(4):
         gateway.send(
-            plain_mail(ALICE, f"Question {number}", f"q{number}@customer.example"), sender=ALICE
+            raw_mail(ALICE, f"Question {number}", f"q{number}@customer.example"), sender=ALICE
         )
     gateway.wait_for_receipts(4)
     gateway.wait_idle()

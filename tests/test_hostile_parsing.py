@@ -108,6 +108,7 @@ def test_an_encoded_word_chinese_name_is_cut_by_bytes() -> None:
     encoded = base64.b64encode(name.encode()).decode()
     cut = name_of(f'filename="=?UTF-8?B?{encoded}?="')
     assert len(cut.encode()) <= 255 and cut.endswith(".log")
+    assert name.startswith(cut[: -len(".log")]) and len(cut.encode()) > 240, "cut, not replaced"
 
 
 @pytest.mark.parametrize(

@@ -183,8 +183,8 @@ def test_a_ticket_life_mails_each_person_once_per_message_in_their_words(
 ) -> None:
     Life(life_desk, side).live()
     for address, name in ((side.requester, side.signed), (side.copied, side.copied_name)):
-        for mail in life_desk.mails_to(address):
-            check_customer_mail(mail, side, name)
+        relayed = [check_customer_mail(mail, side, name) for mail in life_desk.mails_to(address)]
+        assert False in relayed and True in relayed, "greeted mail and engineers' words both"
     customer_words = words_of(" ".join((side.from_header, side.subject, side.first_words)))
     customer_words |= words_of(" ".join((side.answer, side.not_fixed, side.fixed)))
     customer_words |= words_of(f"{side.asked} {side.resolve}")  # the other engineer's words
@@ -193,7 +193,8 @@ def test_a_ticket_life_mails_each_person_once_per_message_in_their_words(
         assert mail.message["Content-Language"] == "zh"
 
 
-def check_customer_mail(mail: CapturedMail, side: Side, name: str) -> None:
+def check_customer_mail(mail: CapturedMail, side: Side, name: str) -> bool:
+    """Checks one mail to a customer; whether it relays an engineer's words."""
     subject, text, html = Desk.subject(mail), text_of(mail), html_of(mail)
     for wording in ENGINEER_WORDING:
         assert wording not in text and wording not in html, (wording, subject)
@@ -204,12 +205,14 @@ def check_customer_mail(mail: CapturedMail, side: Side, name: str) -> None:
     relayed = mail.message["Auto-Submitted"] is None  # an engineer's words, no greeting
     if side.language == "zh":
         check_chinese(mail, set())
-        assert relayed or text.startswith(f"{name}，您好："), (subject, text[:40])
+        greeting = f"{name}，您好："
         assert TEAM in text and f"回复本邮件，即可补充到工单 #{ticket[1]}" in text
     else:
-        assert relayed or text.startswith(f"Hello {name},"), (subject, text[:40])
+        greeting = f"Hello {name},"
         assert TEAM in text and f"Reply to this mail to add to ticket #{ticket[1]}" in text
+    assert text.startswith(greeting) is not relayed, (subject, text[:40])
     assert "@" not in text.splitlines()[0], "never greeted by an address"
+    return relayed
 
 
 def check_chinese(mail: CapturedMail, allowed: set[str]) -> None:

@@ -9,7 +9,6 @@ import smtplib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,14 @@ import pytest
 from gateway.clock import Clock
 from storage.models import QuarantineDigest
 from tests.conftest import (
+    ALICE,
     SUPPORT,
     CapturedMail,
     DirectGateway,
     ServeProcess,
     Sink,
     gateway_env,
+    new_mail,
     run_gateway,
     wait_until,
 )
@@ -31,13 +32,7 @@ OPERATORS = "ops@example.com,oncall@example.net"
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
-def customer_mail(subject: str, sender: str = "alice@customer.example") -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = SUPPORT
-    mail["Subject"] = subject
-    mail.set_content("The stream stops after ten seconds.")
-    return mail
+STOPS = "The stream stops after ten seconds."
 
 
 def many_parts(count: int, subject: str) -> bytes:
@@ -68,10 +63,10 @@ def test_the_log_has_one_line_per_message_filed_and_per_mail_sent(
     served: ServeProcess, sink: Sink
 ) -> None:
     with smtplib.SMTP("127.0.0.1", served.port) as smtp:
-        smtp.send_message(customer_mail("Pixel 7 crash"))
+        smtp.send_message(new_mail(ALICE, "Pixel 7 crash", STOPS))
     [ack] = sink.wait_for(1)
     with smtplib.SMTP("127.0.0.1", served.port) as smtp:
-        reply = customer_mail(f"Re: {ack.message['Subject']}")
+        reply = new_mail(ALICE, f"Re: {ack.message['Subject']}", STOPS)
         reply.replace_header("To", str(ack.message["Reply-To"]))
         smtp.send_message(reply)
     log = wait_until(lambda: serve_log(served).count("filed ") >= 2 and serve_log(served))
@@ -90,7 +85,7 @@ def test_the_log_says_which_mail_the_relay_refused_and_what_it_answered(
 ) -> None:
     sink.handler.refuse_with = "550 5.1.1 <alice@customer.example>: no such user"
     with smtplib.SMTP("127.0.0.1", served.port) as smtp:
-        smtp.send_message(customer_mail("Black screen on iOS 17"))
+        smtp.send_message(new_mail(ALICE, "Black screen on iOS 17", STOPS))
     log = wait_until(lambda: "given up" in serve_log(served) and serve_log(served))
     [line] = [line for line in log.splitlines() if "given up" in line]
     assert "ticket #1 to alice@customer.example: '[Support #1] Black screen on iOS 17'" in line
@@ -159,6 +154,7 @@ def test_no_operators_no_digest(
 ) -> None:
     gateway = make_direct_gateway(Clock.at(T0), max_mime_parts=5)
     gateway.send(many_parts(9, "Nine parts"))
+    assert [r.outcome.value for r in gateway.receipts()] == ["quarantined"]
     gateway.due_at(T0 + timedelta(hours=2))
     assert sink.received == [] and gateway.count(QuarantineDigest) == 0
 

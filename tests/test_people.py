@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Callable
 from email.message import EmailMessage
 
@@ -29,32 +28,12 @@ from tests.conftest import (
     Desk,
     DirectGateway,
     Sink,
+    new_mail,
     wait_until,
 )
 
 BOB = "bob@customer.example"
 STRANGER = "mallory@elsewhere.example"
-
-
-def new_mail(
-    sender: str,
-    subject: str,
-    body: str,
-    to: str = SUPPORT,
-    cc: str = "",
-    headers: dict[str, str] | None = None,
-) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = to
-    if cc:
-        mail["Cc"] = cc
-    mail["Subject"] = subject
-    mail["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2])
-    for name, value in (headers or {}).items():
-        mail[name] = value
-    mail.set_content(body)
-    return mail
 
 
 def copied(count: int, domain: str = "copy.example") -> list[str]:
@@ -199,6 +178,8 @@ def test_someone_in_copy_but_not_added_joins_the_conversation_without_mail(
     assert "Same here on iPad" in desk.text(notice)
     assert desk.ticket(ticket.id).status is TicketStatus.NEW, "they change nothing"
     desk.engineer_replies(desk.wait_mail(ENG1, "New (P3)"), ENG1, "#resolve\nFixed.")
+    assert desk.wait_mail(ALICE, "Solved — please confirm"), "the resolve was mailed"
+    assert {copied(11)[0], copied(11)[9]} <= {r for m in sink.received for r in m.recipients}
     assert not desk.mails_to(outsider)
 
 
