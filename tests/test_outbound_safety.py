@@ -200,7 +200,7 @@ def test_a_long_non_ascii_file_name_goes_out_in_rfc_2231_continuations(
     assert len(disposition) > 5 and disposition[-1].startswith(b" filename*")
 
 
-def test_message_ids_too_long_for_a_line_are_left_out_of_the_threading_headers(
+def test_message_ids_too_long_for_a_line_never_make_a_threading_line_too_long(
     make_desk: Callable[..., Desk], sink: Sink
 ) -> None:
     desk = make_desk()
