@@ -55,6 +55,8 @@ FLOW = [
     # apply: the pure readers of commands and confirmations, then the state machine
     "commands",
     "confirmation",
+    # the pure readers of the facts a report gives
+    "intake",
     "workflow",
     # notify: what a file passed on is, how mail is built and kept within its line limit,
     # which template, to whom, what a notice says, and what one message causes
@@ -89,6 +91,7 @@ FLOW = [
 FORWARD = {("smtp_inbound", "spool"), ("imap_inbound", "spool")}
 PURE = {
     "phrases",
+    "intake",
     "parsing",
     "commands",
     "confirmation",
