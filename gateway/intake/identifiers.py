@@ -1,0 +1,56 @@
+"""App ID, channel and user ID: values the customer labels ("App ID: …", "appid=…",
+"频道名：…", "in channel live_room_88", "uid 1001"), taken as written.
+
+A value follows its label after ":", "=", "is", "是" or a space; after a space alone it
+needs a digit, "_" or "-", so "the channel is full" and "user id will be" give none. "audio
+channel" and "声道" are not a call's channel; placeholders ("xxxx", "your_app_id") are no
+value. An App ID has a digit in it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.intake import patterns
+from gateway.intake.facts import Fact
+from gateway.intake.mentions import Named
+from gateway.intake.page import FLAGS, Page, is_placeholder
+
+LABELLED = {
+    fact: re.compile(
+        rf"(?:{words.pattern()})(?P<separator>{patterns.VALUE_SEPARATOR})"
+        rf"(?P<value>{patterns.LABELLED_VALUE})(?![A-Za-z0-9_\-])",
+        FLAGS,
+    )
+    for fact, words in patterns.LABELLED.items()
+}
+NOT_A_CHANNEL = re.compile(patterns.NOT_A_CHANNEL, FLAGS)
+VALUE_WORD = re.compile(rf"(?:{patterns.VALUE_WORDS})", FLAGS)
+EXPLICIT = re.compile(r"[:=是为]|\bis\b|\bnamed\b|\bcalled\b|[\"'“`]", FLAGS)
+
+
+def read_labelled(page: Page, fact: Fact) -> Named | None:
+    """The first value labelled as `fact` (App ID, channel or user ID), or None."""
+    for line, found in page.matches(LABELLED[fact]):
+        value = found.group("value").rstrip(".,;:!")
+        before = page.lines[line][: found.start() - page.starts[line]]
+        if is_value(value, found.group("separator"), fact) and not (
+            fact is Fact.CHANNEL and NOT_A_CHANNEL.search(before)
+        ):
+            start = found.start() - page.starts[line]
+            return Named(value, line, page.excerpt(line, start, start + len(found.group())))
+    return None
+
+
+def is_value(value: str, separator: str, fact: Fact) -> bool:
+    if is_placeholder(value) or VALUE_WORD.fullmatch(value):
+        return False
+    if fact is Fact.APP_ID and not re.search(r"\d", value):
+        return False
+    return EXPLICIT.search(separator) is not None or re.search(r"[\d_\-]", value) is not None
+
+
+def value_in(text: str) -> str | None:
+    """A labelled answer's value as written: its first word, without quotes."""
+    words = text.strip().strip("\"'“”`").split()
+    return words[0].strip("\"'“”`,;") if words else None

@@ -1,0 +1,66 @@
+"""What a report is about: account, crash, quality, how-to or other.
+
+The words of each kind are in `patterns.KIND_WORDS`; the first kind in this order whose
+words the mail uses wins:
+
+1. account: billing, invoices, quotas, contracts, access to an account ("发票", "账单",
+   "充值", "用量"). Money and access come first: "we were charged for minutes the crash
+   cost us" is about the bill.
+2. crash: crashes, freezes of the app, ANRs, exceptions, error codes, failing joins ("闪退",
+   "崩溃", "报错", "加入失败"). A question about a crash is a crash: "how do I fix this
+   crash?".
+3. quality: sound, echo, lag, latency, black or frozen video, blur, sync ("没有声音", "卡顿",
+   "黑屏", "花屏"). "How to fix the echo?" is a quality problem too.
+4. howto: a question about doing something or whether it is supported ("how do I", "is it
+   possible", "是否支持", "如何").
+5. other.
+
+A negated word says nothing ("no crash", "没有回声", "without lag"), and features named with
+a symptom's word ("echo cancellation", "降噪", "crash reporting") are questions, not
+symptoms: they are taken out before the kinds are read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.intake import patterns
+from gateway.intake.facts import Kind
+from gateway.intake.page import FLAGS, Page, compiled
+
+ORDER = (Kind.ACCOUNT, Kind.CRASH, Kind.QUALITY, Kind.HOWTO)
+WORDS = {kind: compiled(patterns.KIND_WORDS[kind].pattern()) for kind in ORDER}
+FEATURES = re.compile(patterns.FEATURE_WORDS, FLAGS)
+OPTIMISING = re.compile(patterns.OPTIMISING, FLAGS)
+NEGATED = re.compile(patterns.NEGATION, FLAGS)
+NEGATION_REACH = 16
+# Symptoms that are themselves negative: "no sound" must not be read as "no" + "sound".
+SELF_NEGATIVE = compiled(
+    r"^(?:no|not|can't|cannot|can not|couldn't|without)\b|^(?:没|无|听不|看不)"
+)
+
+
+def read_kind(page: Page) -> tuple[Kind, str]:
+    """The kind of report and the words it was read from ("" for OTHER)."""
+    text = blank(FEATURES, page.joined)
+    for kind in ORDER:
+        words = blank(OPTIMISING, text) if kind is Kind.QUALITY else text
+        for found in WORDS[kind].finditer(words):
+            if not negated(words, found):
+                line = page.line_at(found.start())
+                start = found.start() - page.starts[line]
+                return kind, page.excerpt(line, start, found.end() - page.starts[line])
+    return Kind.OTHER, ""
+
+
+def blank(pattern: re.Pattern[str], text: str) -> str:
+    """`text` with `pattern`'s matches spaced out, so offsets still point into the page."""
+    return pattern.sub(lambda found: " " * len(found.group()), text)
+
+
+def negated(text: str, found: re.Match[str]) -> bool:
+    """ "no crash", "没有回声": the word is denied, not reported."""
+    if SELF_NEGATIVE.match(found.group()):
+        return False
+    before = text[max(0, found.start() - NEGATION_REACH) : found.start()]
+    return NEGATED.search(before.split("\n")[-1]) is not None

@@ -1,0 +1,122 @@
+"""The version of our SDK: a number tied to the SDK's words, never the app's own version, a
+system's, a browser's or a library's, an address or a date.
+
+Each version-like number ("4.0.6", "v3.7.2.1", "4.1.0-beta.2" → "4.1.0") is given to its
+owner, the nearest word before it with only labels between ("SDK version: v", "版本号是"):
+
+- 4: ours: "SDK", a product word ("Agora", "RTC", "agora_rtc_engine"), or "4.0.6 SDK" after;
+- 3: a move to it: "upgraded to", "we are on", "using", "升级到了";
+- 2: a bare label ("Version: 4.0.6", "版本号：4.0.6") with nobody else's word before it,
+  or our words further back on the line;
+- 1: a version left behind: "from 4.0.5", "降级到4.0.5";
+- 0: someone else's ("our app v2.3.1", "App版本2.3.1", "iOS 17.2", "ffmpeg 6.0", "Flutter
+  SDK 3.16"), a measure ("1.5 s"), an address, a date, or nobody's.
+
+The highest wins, the first among equals. A number with one dot ("SDK 4.2") counts only at
+4. "latest" and "最新版" are no number, so no version; placeholders ("x.x.x", "4.0.x") none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.intake import patterns
+from gateway.intake.mentions import Named
+from gateway.intake.page import FLAGS, Page, compiled
+
+VERSION = re.compile(patterns.VERSION, FLAGS)
+OWNERS = re.compile(
+    "|".join(f"(?P<{kind}>{words.pattern()})" for kind, words in patterns.VERSION_OWNERS.items()),
+    FLAGS,
+)
+GAP = re.compile(patterns.VERSION_GAP, FLAGS)
+SDK_AFTER = re.compile(patterns.VERSION_AFTER["sdk"], FLAGS)
+OTHER_AFTER = re.compile(patterns.VERSION_AFTER["other"], FLAGS)
+MEASURE = re.compile(patterns.MEASURE, FLAGS)
+SDKS_OF_OTHERS = compiled(patterns.SDKS_OF_OTHERS.pattern())
+SYSTEMS_WITH_SDKS = compiled(patterns.SYSTEMS_WITH_SDKS.pattern())
+BARE_SDK = re.compile(r"sdk", FLAGS)
+SCORES = {"sdk": 4, "move": 3, "label": 2, "old": 1, "other": 0}
+OWNER_REACH = 60
+FAR_SDK_REACH = 40
+
+
+def read_sdk_version(page: Page) -> Named | None:
+    """The version of our SDK the page gives, or None."""
+    best: tuple[int, Named] | None = None
+    for line, found in page.matches(VERSION):
+        text = page.lines[line]
+        start, end = found.start() - page.starts[line], found.end() - page.starts[line]
+        score = version_score(text, start, end, found.group("number"))
+        if score and (best is None or score > best[0]):
+            excerpt = page.excerpt(line, start, end)
+            best = (score, Named(found.group("number"), line, excerpt))
+    return best[1] if best else None
+
+
+def version_score(line: str, start: int, end: int, number: str) -> int:
+    """How surely the number at `start`..`end` of `line` is our SDK's version (0: not)."""
+    after = line[end : end + 24]
+    if MEASURE.match(after) or OTHER_AFTER.match(after) or is_date(number):
+        return 0
+    score = (
+        4
+        if SDK_AFTER.match(after)
+        else owner_score(line[max(0, start - OWNER_REACH) : start], number)
+    )
+    if score < 4 and (number.count(".") == 1 or is_address(number, after)):
+        return 0
+    return score
+
+
+def owner_score(before: str, number: str) -> int:
+    owners = list(OWNERS.finditer(before))
+    if not owners:
+        return 0
+    last = owners[-1]
+    kind = last.lastgroup or "other"
+    if not GAP.fullmatch(before, last.end()):
+        near = kind == "sdk" and len(before) - last.end() <= FAR_SDK_REACH
+        return 2 if near else 0
+    previous = owners[-2] if len(owners) > 1 and adjacent(before, owners[-2], last) else None
+    if kind == "label" and previous is not None:
+        return 4 if previous.lastgroup == "sdk" else 0 if previous.lastgroup == "other" else 2
+    if kind == "sdk" and previous is not None and BARE_SDK.fullmatch(last.group()):
+        return 0 if someone_elses_sdk(previous.group(), number) else 4
+    return SCORES[kind]
+
+
+def adjacent(text: str, first: re.Match[str], second: re.Match[str]) -> bool:
+    return first.end() >= second.start() - 2 and not text[first.end() : second.start()].strip(" _-")
+
+
+def someone_elses_sdk(maker: str, number: str) -> bool:
+    """ "Flutter SDK 3.16", "Windows SDK", "Android SDK 34.0.0": not ours."""
+    if SDKS_OF_OTHERS.fullmatch(maker):
+        return True
+    major = int(number.split(".")[0])
+    return SYSTEMS_WITH_SDKS.fullmatch(maker) is not None and major >= patterns.SYSTEM_SDK_MAJOR
+
+
+def is_date(number: str) -> bool:
+    """ "30.11.2026", "2026.11.30": a part of four digits is a year."""
+    return any(len(part) == 4 and part[:2] in ("19", "20") for part in number.split("."))
+
+
+def is_address(number: str, after: str) -> bool:
+    """ "192.168.1.10", "10.0.0.5:8080": an IPv4 address, not a version."""
+    parts = [int(part) for part in number.split(".")]
+    if len(parts) != 4 or max(parts) > 255:
+        return False
+    return parts[0] >= 10 or re.match(r":\d", after) is not None
+
+
+def version_in(text: str) -> str | None:
+    """The first version a short answer gives ("v4.0.7 (app 2.3.1)" → "4.0.7"), or None."""
+    for found in VERSION.finditer(text):
+        after = text[found.end() : found.end() + 24]
+        owner = owner_score(text[max(0, found.start() - OWNER_REACH) : found.start()], "0")
+        measured = MEASURE.match(after) or OTHER_AFTER.match(after)
+        if (owner or not OWNERS.search(text[: found.start()])) and not measured:
+            return found.group("number")
+    return None
