@@ -5,3 +5,32 @@ Pure: no database, no network. `facts` names them and says which a kind of repor
 reads them within bounds; `answers` reads a reply to the ask; `patterns` is the table of
 words and patterns each fact is read by, per language.
 """
+
+from gateway.intake.extraction import read_first_mail, read_reply
+from gateway.intake.facts import (
+    DEFAULT_REQUIRED,
+    LABELS,
+    UNKNOWN,
+    Fact,
+    File,
+    Finding,
+    Findings,
+    Kind,
+    MailText,
+    Source,
+)
+
+__all__ = [
+    "DEFAULT_REQUIRED",
+    "LABELS",
+    "UNKNOWN",
+    "Fact",
+    "File",
+    "Finding",
+    "Findings",
+    "Kind",
+    "MailText",
+    "Source",
+    "read_first_mail",
+    "read_reply",
+]
