@@ -24,7 +24,7 @@ from gateway.intake.facts import LABELS, UNKNOWN, Fact, Finding, Source
 from gateway.intake.identifiers import value_in
 from gateway.intake.mentions import device_in, read_platform, system_in
 from gateway.intake.occurrence import occurrence_in
-from gateway.intake.page import FLAGS, excerpt_of, fold, page_from
+from gateway.intake.page import FLAGS, excerpt_of, fold, lower, page_from
 from gateway.intake.steps import ITEM
 from gateway.intake.versions import version_in
 
@@ -36,7 +36,7 @@ BARE_NUMBER = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,2}")
 
 def label_pattern(label: str) -> str:
     """A label as customers retype it: spaces optional, a bracketed part optional."""
-    base, _, bracket = fold(label).partition("(")
+    base, _, bracket = lower(fold(label)).partition("(")
     words = r"\s?".join(re.escape(word) for word in base.split())
     return words + (rf"(?:\s?\({re.escape(bracket)})?" if bracket else "")
 
@@ -59,13 +59,11 @@ def read_answers(text: str, reply_text: str, sent_at: datetime | None) -> tuple[
     lines = [QUOTE_MARKERS.sub("", line) for line in fold(f"{reply_text}\n{text}").splitlines()]
     found: dict[Fact, Finding] = {}
     for index, line in enumerate(lines):
-        answer = ANSWER.match(line)
-        if answer is None:
+        answer = ANSWER.match(lower(line))
+        if answer is None or labelled_fact(answer) in found:
             continue
-        fact = labelled_fact(answer)
-        if fact in found:
-            continue
-        value = answered_value(fact, answer.group("value"), lines[index + 1 :], sent_at, found)
+        fact, raw = labelled_fact(answer), line[answer.start("value") :]
+        value = answered_value(fact, raw, lines[index + 1 :], sent_at, found)
         if value is not None:
             found[fact] = Finding(fact, value, Source.ANSWER, excerpt_of(line))
     return tuple(found.values())
@@ -84,7 +82,7 @@ def answered_value(
         value = "\n".join(steps_below(below))
     if not value:
         return None
-    if UNKNOWN_ANSWER.fullmatch(value):
+    if UNKNOWN_ANSWER.fullmatch(lower(value)):
         return UNKNOWN
     if fact is Fact.OS_VERSION:
         return system_answer(value, found.get(Fact.PLATFORM))
@@ -95,7 +93,7 @@ def answered_value(
 
 def steps_below(lines: list[str]) -> Iterator[str]:
     for line in lines:
-        if not ITEM.match(line):
+        if not ITEM.pattern.match(lower(line)):
             return
         yield line.strip()
 

@@ -14,13 +14,12 @@ import re
 from gateway.intake import patterns
 from gateway.intake.facts import Fact
 from gateway.intake.mentions import Named
-from gateway.intake.page import FLAGS, Page, is_placeholder
+from gateway.intake.page import FLAGS, Page, is_placeholder, lower, search
 
 LABELLED = {
-    fact: re.compile(
+    fact: search(
         rf"(?:{words.pattern()})(?P<separator>{patterns.VALUE_SEPARATOR})"
-        rf"(?P<value>{patterns.LABELLED_VALUE})(?![A-Za-z0-9_\-])",
-        FLAGS,
+        rf"(?P<value>{patterns.LABELLED_VALUE})(?![a-z0-9_\-])"
     )
     for fact, words in patterns.LABELLED.items()
 }
@@ -31,19 +30,18 @@ EXPLICIT = re.compile(r"[:=是为]|\bis\b|\bnamed\b|\bcalled\b|[\"'“`]", FLAGS
 
 def read_labelled(page: Page, fact: Fact) -> Named | None:
     """The first value labelled as `fact` (App ID, channel or user ID), or None."""
-    for line, found in page.matches(LABELLED[fact]):
-        value = found.group("value").rstrip(".,;:!")
-        before = page.lines[line][: found.start() - page.starts[line]]
-        if is_value(value, found.group("separator"), fact) and not (
+    for spot in page.matches(LABELLED[fact]):
+        value = spot.written("value").rstrip(".,;:!")
+        before = page.folded_line(spot.line)[: spot.span()[0]]
+        if is_value(value, spot.found.group("separator"), fact) and not (
             fact is Fact.CHANNEL and NOT_A_CHANNEL.search(before)
         ):
-            start = found.start() - page.starts[line]
-            return Named(value, line, page.excerpt(line, start, start + len(found.group())))
+            return Named(value, spot.line, spot.excerpt())
     return None
 
 
 def is_value(value: str, separator: str, fact: Fact) -> bool:
-    if is_placeholder(value) or VALUE_WORD.fullmatch(value):
+    if is_placeholder(value) or VALUE_WORD.fullmatch(lower(value)):
         return False
     if fact is Fact.APP_ID and not re.search(r"\d", value):
         return False

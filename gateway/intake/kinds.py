@@ -10,7 +10,8 @@ words the mail uses wins:
    "崩溃", "报错", "加入失败"). A question about a crash is a crash: "how do I fix this
    crash?".
 3. quality: sound, echo, lag, latency, black or frozen video, blur, sync ("没有声音", "卡顿",
-   "黑屏", "花屏"). "How to fix the echo?" is a quality problem too.
+   "黑屏", "花屏"). "How to fix the echo?" is a quality problem too, but a question about
+   making something better ("how can we reduce the latency?", "如何降低延迟") is a how-to.
 4. howto: a question about doing something or whether it is supported ("how do I", "is it
    possible", "是否支持", "如何").
 5. other.
@@ -26,10 +27,10 @@ import re
 
 from gateway.intake import patterns
 from gateway.intake.facts import Kind
-from gateway.intake.page import FLAGS, Page, compiled
+from gateway.intake.page import FLAGS, Page, compiled, search
 
 ORDER = (Kind.ACCOUNT, Kind.CRASH, Kind.QUALITY, Kind.HOWTO)
-WORDS = {kind: compiled(patterns.KIND_WORDS[kind].pattern()) for kind in ORDER}
+WORDS = {kind: search(patterns.KIND_WORDS[kind].pattern()) for kind in ORDER}
 FEATURES = re.compile(patterns.FEATURE_WORDS, FLAGS)
 OPTIMISING = re.compile(patterns.OPTIMISING, FLAGS)
 NEGATED = re.compile(patterns.NEGATION, FLAGS)
@@ -41,20 +42,40 @@ SELF_NEGATIVE = compiled(
 
 
 def read_kind(page: Page) -> tuple[Kind, str]:
-    """The kind of report and the words it was read from ("" for OTHER)."""
-    text = blank(FEATURES, page.joined)
+    """The kind of report and the words it was read from ("" for OTHER): the subject's
+    words when it has them, else the first line found with them."""
     for kind in ORDER:
-        words = blank(OPTIMISING, text) if kind is Kind.QUALITY else text
-        for found in WORDS[kind].finditer(words):
-            if not negated(words, found):
-                line = page.line_at(found.start())
-                start = found.start() - page.starts[line]
-                return kind, page.excerpt(line, start, found.end() - page.starts[line])
+        found = kind_on(page, kind)
+        if found is not None:
+            line, span = found
+            return kind, page.excerpt(line, *span)
     return Kind.OTHER, ""
 
 
+def kind_on(page: Page, kind: Kind) -> tuple[int, tuple[int, int]] | None:
+    """A line with a word of `kind`, and where on it; the subject first."""
+    if page.has_subject and (span := kind_in(kind, page.folded_line(0))):
+        return 0, span
+    for word in WORDS[kind].words or ("",):
+        for line in page.lines_holding(word):
+            if span := kind_in(kind, page.folded_line(line)):
+                return line, span
+    return None
+
+
+def kind_in(kind: Kind, line: str) -> tuple[int, int] | None:
+    """Where on a line (in lower case) the first word of `kind` is that is not negated."""
+    text = blank(FEATURES, line)
+    if kind is Kind.QUALITY:
+        text = blank(OPTIMISING, text)
+    for found in WORDS[kind].pattern.finditer(text):
+        if not negated(text, found):
+            return found.span()
+    return None
+
+
 def blank(pattern: re.Pattern[str], text: str) -> str:
-    """`text` with `pattern`'s matches spaced out, so offsets still point into the page."""
+    """`text` with `pattern`'s matches spaced out, so offsets still point into the line."""
     return pattern.sub(lambda found: " " * len(found.group()), text)
 
 
@@ -62,5 +83,4 @@ def negated(text: str, found: re.Match[str]) -> bool:
     """ "no crash", "没有回声": the word is denied, not reported."""
     if SELF_NEGATIVE.match(found.group()):
         return False
-    before = text[max(0, found.start() - NEGATION_REACH) : found.start()]
-    return NEGATED.search(before.split("\n")[-1]) is not None
+    return NEGATED.search(text[max(0, found.start() - NEGATION_REACH) : found.start()]) is not None

@@ -42,7 +42,7 @@ from typing import IO
 
 from gateway.intake.facts import Fact, File, Finding, Source
 from gateway.intake.mentions import device_value, platform_of_system, system_in
-from gateway.intake.page import FLAGS, compiled, excerpt_of, is_placeholder
+from gateway.intake.page import FLAGS, compiled, excerpt_of, is_placeholder, lower
 
 HEAD_BYTES = 1024 * 1024
 TAIL_BYTES = 256 * 1024
@@ -78,58 +78,120 @@ LOG_LINE = compiled(
     r"^\s{0,4}\d\d-\d\d\s{1,4}\d\d:\d\d:\d\d\.\d{3}",
     r"^\s{0,4}[\[(]?\d{1,2}:\d\d:\d\d(?:[.,:]\d{1,6})?[\])]?\s",
     r"^\s{0,4}\[?[VDIWEF]\]?\s?[\[/(][\w\[]",
-    r"^\s{0,4}\[(?:info|warn|warning|error|debug|verbose|fatal|trace)\]",
+    r"^\s{0,4}\[(?i:info|warn|warning|error|debug|verbose|fatal|trace)\]",
     r"^\s{0,4}\d{10,13}[\s,|]",
 )
-# Lines only a log, a crash report or a tombstone has.
-LOG_SIGNATURE = re.compile(
-    r"^Incident Identifier:|^Build fingerprint:|^\*\*\* \*\*\* \*\*\*|^-{9} beginning of"
-    r"|^Exception Type:|^Hardware Model:|^pid: \d+, tid: \d+|^FATAL EXCEPTION|^Thread \d+ Crashed"
-    r"|\"bug_type\"[ \t]?:|^Crashed Thread:|^Exception Codes:",
-    FLAGS | re.MULTILINE,
+# Words only a log, a crash report or a tombstone has, as they write them.
+LOG_SIGNATURES = (
+    "Incident Identifier:",
+    "Build fingerprint:",
+    "*** *** ***",
+    "--------- beginning of",
+    "Exception Type:",
+    "Hardware Model:",
+    "FATAL EXCEPTION",
+    '"bug_type"',
+    "Crashed Thread:",
+    "Exception Codes:",
 )
-# Facts a log states: each pattern's "value" group, read as the fact's own reader would.
-FACT_LINES: dict[Fact, tuple[str, ...]] = {
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """A way a log states a fact: the words its lines hold (so only those lines are read)
+    and the pattern whose "value" (or "android", "system") group is the fact."""
+
+    words: tuple[str, ...]
+    pattern: str
+
+
+# Facts a log states, read as the fact's own reader would. Matched on the log in lower
+# case, line by line; values are cut from the log as written.
+FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
     Fact.SDK_VERSION: (
-        r"\b(?:[a-z]{0,12}sdk|agora\w{0,20}|zego\w{0,20}|trtc|liteav|rtc ?engine)[ _-]?"
-        r"(?:version|ver|v)\b[ \t]?(?:[:=][ \t]?)?[\"'\[]?v?(?P<value>\d{1,3}(?:\.\d{1,6}){1,3})",
-        r"\b(?:sdk|agora|zego|trtc|liteav)\w{0,20}[ \t]?v?(?P<value>\d{1,3}(?:\.\d{1,6}){2,3})\b",
+        LogRow(
+            ("sdk", "agora", "zego", "trtc", "liteav", "rtc engine", "rtcengine"),
+            r"\b(?:[a-z]{0,12}sdk|agora\w{0,20}|zego\w{0,20}|trtc|liteav|rtc ?engine)[ _-]?"
+            r"(?:version|ver|v)\b[ \t]?(?:[:=][ \t]?)?[\"'\[]?v?"
+            r"(?P<value>\d{1,3}(?:\.\d{1,6}){1,3})",
+        ),
+        LogRow(
+            ("sdk", "agora", "zego", "trtc", "liteav"),
+            r"\b(?:sdk|agora|zego|trtc|liteav)\w{0,20}[ \t]?v?"
+            r"(?P<value>\d{1,3}(?:\.\d{1,6}){2,3})\b",
+        ),
     ),
     Fact.OS_VERSION: (
-        r"^Build fingerprint:[ \t]?'?[^/\s']{1,40}/[^/\s']{1,40}/[^:\s']{1,40}"
-        r":(?P<android>\d{1,2}(?:\.\d)?)/",
-        r"ro\.build\.version\.release\]?[ \t]?[:=][ \t]?\[?(?P<android>\d{1,2}(?:\.\d)?)\b",
-        r"(?:^OS Version|\"os_version\"):?[ \t]{0,20}\"?"
-        r"(?P<system>(?:iPhone OS|iOS|iPadOS|macOS|Mac OS X) \d{1,2}(?:\.\d{1,2}){0,2})",
-        r"\b(?:os|os ?version|osversion|os_version|system ?version|system|platform)"
-        r"[ \t]?[:=][ \t]?[\"'\[]?(?P<system>[A-Za-z][^,;\]\"'\n]{2,40})",
+        LogRow(
+            ("build fingerprint",),
+            r"^build fingerprint:[ \t]?'?[^/\s']{1,40}/[^/\s']{1,40}/[^:\s']{1,40}"
+            r":(?P<android>\d{1,2}(?:\.\d)?)/",
+        ),
+        LogRow(
+            ("ro.build.version.release",),
+            r"ro\.build\.version\.release\]?[ \t]?[:=][ \t]?\[?(?P<android>\d{1,2}(?:\.\d)?)\b",
+        ),
+        LogRow(
+            ("os version", '"os_version"'),
+            r"(?:^os version|\"os_version\"):?[ \t]{0,20}\"?"
+            r"(?P<system>(?:iphone os|ios|ipados|macos|mac os x) \d{1,2}(?:\.\d{1,2}){0,2})",
+        ),
+        LogRow(
+            ("os:", "os=", "os :", "version:", "version=", "system:", "system=", "platform:"),
+            r"\b(?:os|os ?version|osversion|os_version|system ?version|system|platform)"
+            r"[ \t]?[:=][ \t]?[\"'\[]?(?P<system>[a-z][^,;\]\"'\n]{2,40})",
+        ),
     ),
     Fact.DEVICE: (
-        r"^Hardware Model:[ \t]{0,20}(?P<value>[\w,]{2,40})",
-        r"\"(?:modelCode|product)\"[ \t]?:[ \t]?\"(?P<value>[\w, ]{2,40})\"",
-        r"ro\.product\.model\]?[ \t]?[:=][ \t]?\[?(?P<value>[^\]\n]{2,40})",
-        r"\b(?:device ?model|phone ?model|devicemodel|device_model|model|device)"
-        r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[^,;\]\"'\n]{2,40})",
+        LogRow(("hardware model:",), r"^hardware model:[ \t]{0,20}(?P<value>[\w,]{2,40})"),
+        LogRow(
+            ('"modelcode"', '"product"'),
+            r"\"(?:modelcode|product)\"[ \t]?:[ \t]?\"(?P<value>[\w, ]{2,40})\"",
+        ),
+        LogRow(
+            ("ro.product.model",),
+            r"ro\.product\.model\]?[ \t]?[:=][ \t]?\[?(?P<value>[^\]\n]{2,40})",
+        ),
+        LogRow(
+            ("model", "device"),
+            r"\b(?:device ?model|phone ?model|devicemodel|device_model|model|device)"
+            r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[^,;\]\"'\n]{2,40})",
+        ),
     ),
     Fact.APP_ID: (
-        r"\b(?:app ?id|appid|app_id)[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[A-Za-z0-9]{6,64})\b",
+        LogRow(
+            ("appid", "app id", "app_id"),
+            r"\b(?:app ?id|appid|app_id)[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[a-z0-9]{6,64})\b",
+        ),
     ),
     Fact.CHANNEL: (
-        r"\b(?:channel ?(?:name|id)?|channelname|channelid|channel_name|channel_id|roomid|room_id)"
-        r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[A-Za-z0-9][A-Za-z0-9_\-.@#$%^&*+=~!]{0,63})",
+        LogRow(
+            ("channel", "roomid", "room_id"),
+            r"\b(?:channel ?(?:name|id)?|channelname|channelid|channel_name|channel_id|roomid"
+            r"|room_id)[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[a-z0-9][a-z0-9_\-.@#$%^&*+=~!]{0,63})",
+        ),
     ),
     Fact.UID: (
-        r"\b(?:uid|user_?id|userid|user ?account)[ \t]?[:=][ \t]?[\"'\[]?"
-        r"(?P<value>[A-Za-z0-9_\-@.]{1,64})",
+        LogRow(
+            ("uid", "userid", "user_id", "user id", "user account", "useraccount"),
+            r"\b(?:uid|user_?id|userid|user ?account)[ \t]?[:=][ \t]?[\"'\[]?"
+            r"(?P<value>[a-z0-9_\-@.]{1,64})",
+        ),
     ),
 }
-# A framework's own lines in a log: Flutter's "I/flutter", React Native's "ReactNativeJS".
-FRAMEWORK_LINES: dict[str, str] = {
-    "Flutter": r"\b[VDIWEF]/flutter\b|\bflutter\b",
-    "React Native": r"\bReactNativeJS\b|\breact-native\b",
-    "Unity": r"\b[VDIWEF]/Unity\b|\bUnityPlayer\b",
-    "Electron": r"\belectron\b",
+# A framework's own lines in a log, as written: Flutter's "I/flutter", React Native's
+# "ReactNativeJS".
+FRAMEWORK_LINES: dict[str, LogRow] = {
+    "Flutter": LogRow(("flutter",), r"\b[VDIWEF]/flutter\b|\bflutter\b"),
+    "React Native": LogRow(
+        ("ReactNativeJS", "react-native"), r"\bReactNativeJS\b|\breact-native\b"
+    ),
+    "Unity": LogRow(("Unity",), r"\b[VDIWEF]/Unity\b|\bUnityPlayer\b"),
+    "Electron": LogRow(("electron",), r"\belectron\b"),
 }
+# A fact row is not read past this many lines holding its words: a log that never states
+# it would otherwise be read line by line to its end.
+MAX_ROW_LINES = 2000
 
 ARCHIVE_ERRORS = (
     zipfile.BadZipFile,
@@ -144,10 +206,12 @@ ARCHIVE_ERRORS = (
     UnicodeError,
 )
 LOG_FACTS = {
-    fact: [re.compile(pattern, FLAGS | re.MULTILINE) for pattern in rows]
+    fact: [(row.words, re.compile(row.pattern, FLAGS)) for row in rows]
     for fact, rows in FACT_LINES.items()
 }
-LOG_PLATFORMS = {name: re.compile(pattern, re.ASCII) for name, pattern in FRAMEWORK_LINES.items()}
+LOG_PLATFORMS = {
+    name: (row.words, re.compile(row.pattern, re.ASCII)) for name, row in FRAMEWORK_LINES.items()
+}
 BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
@@ -191,7 +255,7 @@ def read_logs(files: tuple[File, ...]) -> LogReading:
 
 
 def log_of(file: File) -> LogFile | None:
-    name = file.name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = lower(file.name.replace("\\", "/").rsplit("/", 1)[-1])
     if NOT_LOG_NAME.search(name) or file.content_type.startswith(("image/", "video/", "audio/")):
         return None
     if ARCHIVE_NAME.search(name):
@@ -212,7 +276,7 @@ def looks_like_log(data: bytes) -> bool:
     if is_binary(data):
         return False
     probe = text_of(data[:PROBE_BYTES])
-    if LOG_SIGNATURE.search(probe):
+    if any(signature in probe for signature in LOG_SIGNATURES):
         return True
     lines = [line for line in probe.splitlines()[:PROBE_LINES] if line.strip()]
     logged = sum(1 for line in lines if LOG_LINE.match(line))
@@ -270,9 +334,9 @@ def aligned(tail: bytes, codec: str) -> bytes:
 
 def archived_log(data: bytes, name: str) -> tuple[str, bool]:
     """The text of the logs in an archive, and whether one was told by its content."""
-    if name.lower().endswith(".zip"):
+    if name.endswith(".zip"):
         members = list(zip_members(data))
-    elif name.lower().endswith((".gz", ".tgz")):
+    elif name.endswith((".gz", ".tgz")):
         inner = gunzip(data)
         members = [(name.rsplit(".", 1)[0], inner)] if inner else []
     else:
@@ -282,7 +346,8 @@ def archived_log(data: bytes, name: str) -> tuple[str, bool]:
 
 def logs_among(members: list[tuple[str, bytes]]) -> tuple[str, bool]:
     texts, by_content = [], False
-    for name, data in members:
+    for member, data in members:
+        name = lower(member)
         if NOT_LOG_NAME.search(name) or ARCHIVE_NAME.search(name):
             continue
         content = looks_like_log(data)
@@ -357,58 +422,73 @@ def facts_in_logs(logs: tuple[LogFile, ...]) -> tuple[Finding, ...]:
 
 
 def facts_in(text: str) -> Iterator[Finding]:
-    found = [finding for fact, rows in LOG_FACTS.items() if (finding := first_of(fact, rows, text))]
+    folded = lower(text)
+    found = [
+        finding
+        for fact, rows in LOG_FACTS.items()
+        if (finding := first_of(fact, rows, text, folded))
+    ]
     yield from found
     platform = platform_in(text) or system_platform(found)
     if platform:
         yield platform
 
 
-def first_of(fact: Fact, rows: list[re.Pattern[str]], text: str) -> Finding | None:
-    return next((finding for row in rows if (finding := first_fact(fact, row, text))), None)
+def first_of(
+    fact: Fact, rows: list[tuple[tuple[str, ...], re.Pattern[str]]], text: str, folded: str
+) -> Finding | None:
+    """The first line a row of `fact` matches with a value (`folded` is `text` lowered)."""
+    for words, pattern in rows:
+        for start, end in lines_holding(folded, words):
+            found = pattern.search(folded, start, end)
+            value = fact_value(fact, found, text) if found else None
+            if value:
+                return Finding(fact, value, Source.LOG, excerpt_of(text[start:end]))
+    return None
+
+
+def lines_holding(text: str, words: tuple[str, ...]) -> Iterator[tuple[int, int]]:
+    """Where the lines holding one of `words` start and end, word by word, at most
+    `MAX_ROW_LINES` of them."""
+    for word in words:
+        at, seen = text.find(word), 0
+        while at >= 0 and seen < MAX_ROW_LINES:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            yield start, end
+            at, seen = text.find(word, end), seen + 1
 
 
 def system_platform(found: list[Finding]) -> Finding | None:
     """The platform of the system a log names: a fingerprint's Android, a report's iOS."""
     system = next((finding for finding in found if finding.fact is Fact.OS_VERSION), None)
     platform = platform_of_system(system.value) if system else None
-    return (
-        Finding(Fact.PLATFORM, platform, Source.LOG, system.excerpt)
-        if system and platform
-        else None
-    )
+    if system is None or platform is None:
+        return None
+    return Finding(Fact.PLATFORM, platform, Source.LOG, system.excerpt)
 
 
-def first_fact(fact: Fact, pattern: re.Pattern[str], text: str) -> Finding | None:
-    for found in pattern.finditer(text):
-        value = fact_value(fact, found)
-        if value:
-            return Finding(fact, value, Source.LOG, excerpt_of(line_around(text, found)))
-    return None
-
-
-def fact_value(fact: Fact, found: re.Match[str]) -> str | None:
-    groups = found.groupdict()
+def fact_value(fact: Fact, found: re.Match[str], text: str) -> str | None:
+    groups = {
+        name: text[found.start(name) : found.end(name)]
+        for name, value in found.groupdict().items()
+        if value
+    }
     if fact is Fact.OS_VERSION:
-        if groups.get("android"):
+        if "android" in groups:
             return f"Android {groups['android']}"
-        return system_in(groups.get("system") or "")
-    value = (groups.get("value") or "").strip()
+        return system_in(groups.get("system", ""))
+    value = groups.get("value", "").strip()
     if fact is Fact.DEVICE:
         return device_value(value)
     return None if is_placeholder(value) or (fact is Fact.UID and value == "0") else value
 
 
-def line_around(text: str, found: re.Match[str]) -> str:
-    start = text.rfind("\n", 0, found.start()) + 1
-    end = text.find("\n", found.end())
-    return text[start : end if end >= 0 else len(text)]
-
-
 def platform_in(text: str) -> Finding | None:
     """A framework's own log lines, else the platform of the system the log names."""
-    for name, pattern in LOG_PLATFORMS.items():
-        found = pattern.search(text)
-        if found:
-            return Finding(Fact.PLATFORM, name, Source.LOG, excerpt_of(line_around(text, found)))
+    for name, (words, pattern) in LOG_PLATFORMS.items():
+        for start, end in lines_holding(text, words):
+            if pattern.search(text, start, end):
+                return Finding(Fact.PLATFORM, name, Source.LOG, excerpt_of(text[start:end]))
     return None

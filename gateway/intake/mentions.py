@@ -16,31 +16,48 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gateway.intake import patterns
-from gateway.intake.page import FLAGS, Mention, Page, choose, compiled, is_placeholder
+from gateway.intake.page import (
+    FLAGS,
+    Mention,
+    Page,
+    choose,
+    compiled,
+    is_placeholder,
+    lower,
+    search,
+    union,
+)
 
-NAMED_PLATFORMS = [(entry, compiled(entry.words.pattern())) for entry in patterns.PLATFORMS]
-IMPLIED_PLATFORMS = [
+# One search a table, reading only the lines that hold a word of a row; which row a match
+# is of is told after.
+NAMED_PLATFORMS = search(union(entry.words for entry in patterns.PLATFORMS))
+PLATFORM_ROWS = [(entry.name, compiled(entry.words.pattern())) for entry in patterns.PLATFORMS]
+IMPLIED_PLATFORMS = search(union(patterns.IMPLIED_PLATFORMS.values()))
+IMPLIED_ROWS = [
     (name, compiled(words.pattern())) for name, words in patterns.IMPLIED_PLATFORMS.items()
 ]
+FRAMEWORKS = frozenset(entry.name for entry in patterns.PLATFORMS if entry.framework)
 PLATFORM_FLAVOUR = re.compile(patterns.PLATFORM_FLAVOUR, FLAGS)
-SYSTEMS = [
-    (
-        entry,
-        compiled(
-            rf"(?:{entry.words.pattern()}){patterns.OS_GAP}(?P<number>(?:{entry.number})"
-            rf"{patterns.OS_MINOR})(?![0-9])(?!\.\d)(?! ?(?:sdk|SDK))"
-        ),
-    )
+SYSTEMS = search(
+    rf"(?P<name>{union(entry.words for entry in patterns.OS_SYSTEMS)}){patterns.OS_GAP}"
+    rf"(?P<number>{patterns.OS_NUMBER})(?![0-9])(?!\.\d)(?! ?sdk)"
+)
+SYSTEM_ROWS = [
+    (entry, compiled(entry.words.pattern()), compiled(entry.number))
     for entry in patterns.OS_SYSTEMS
 ]
 SYSTEM_PLATFORM = {entry.name: entry.platform for entry in patterns.OS_SYSTEMS}
-DEVICE = compiled(*(rf"(?<![A-Za-z0-9])(?:{row})(?![A-Za-z0-9])" for row in patterns.DEVICES))
-DEVICE_LABEL = compiled(
-    r"(?:^|[\s,;(])(?:device(?: model)?|model|phone(?: model)?|test device|hardware model"
-    r"|设备型号|设备|机型|手机型号|手机|测试机)[ \t]?[:=][ \t]?(?P<value>[^\n,;()]{2,40})"
+DEVICE = search(rf"(?<![a-z0-9])(?:{'|'.join(patterns.DEVICES)})(?![a-z0-9])")
+DEVICE_LABEL = search(
+    r"(?<![a-z])(?:device(?: model)?|model|phone(?: model)?|test device|hardware model"
+    r"|设备型号|设备|机型|手机型号|手机|测试机)[ \t]?(?:[:=]|是|为)[ \t]?(?P<value>[^\n,;()]{2,40})"
 )
 GENERIC_DEVICE = re.compile(patterns.GENERIC_DEVICES, FLAGS)
-DEVICE_VALUE_END = re.compile(r"\s(?:and|with|on|running|os|android|ios)\b|[，、。]", FLAGS)
+DEVICE_VALUE_END = re.compile(
+    r"\s(?:and|with|on|running|os|android|ios)\b|[，、。]", re.ASCII | re.IGNORECASE
+)
+LETTER = re.compile(r"[a-z\u4e00-\u9fff]")
+DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +83,32 @@ def read_platform(page: Page) -> tuple[Named | None, Named | None]:
     """The platform named outright (a framework first), and the one only implied."""
     frameworks: list[Mention] = []
     systems: list[Mention] = []
-    for entry, pattern in NAMED_PLATFORMS:
-        found = list(platform_mentions(page, entry.name, pattern))
-        (frameworks if entry.framework else systems).extend(found)
+    for mention in platform_mentions(page):
+        (frameworks if mention.value in FRAMEWORKS else systems).append(mention)
     outright = choose(page, frameworks) or choose(page, systems)
-    implied = choose(page, implied_mentions(page))
-    return named(page, outright), named(page, implied)
+    return named(page, outright), named(page, choose(page, implied_mentions(page)))
 
 
-def platform_mentions(page: Page, name: str, pattern: re.Pattern[str]) -> Iterator[Mention]:
-    for line, found in page.matches(pattern):
-        start = found.start() - page.starts[line]
-        end = found.end() - page.starts[line]
-        flavour = PLATFORM_FLAVOUR.match(page.lines[line], end) is not None
-        yield Mention(name, line, start, end, 3 if flavour else 2)
+def platform_mentions(page: Page) -> Iterator[Mention]:
+    """Each platform named: stronger with a flavour ("Android SDK", "iOS端") than without."""
+    for spot in page.matches(NAMED_PLATFORMS):
+        start, end = spot.span()
+        flavour = PLATFORM_FLAVOUR.match(page.folded_line(spot.line), end) is not None
+        name = row_of(PLATFORM_ROWS, spot.found.group())
+        if name:
+            yield Mention(name, spot.line, start, end, 3 if flavour else 2)
 
 
 def implied_mentions(page: Page) -> Iterator[Mention]:
-    for name, pattern in IMPLIED_PLATFORMS:
-        for line, found in page.matches(pattern):
-            start = found.start() - page.starts[line]
-            yield Mention(name, line, start, start + len(found.group()))
+    for spot in page.matches(IMPLIED_PLATFORMS):
+        name = row_of(IMPLIED_ROWS, spot.found.group())
+        if name:
+            yield Mention(name, spot.line, *spot.span())
+
+
+def row_of(rows: list[tuple[str, re.Pattern[str]]], matched: str) -> str | None:
+    """The name of the first row whose words are the matched text."""
+    return next((name for name, pattern in rows if pattern.fullmatch(matched)), None)
 
 
 def platform_of_system(system_version: str) -> str | None:
@@ -105,19 +127,28 @@ def read_system(page: Page, platform: str | None = None) -> Named | None:
 
 
 def system_mentions(page: Page) -> Iterator[Mention]:
-    for entry, pattern in SYSTEMS:
-        for line, found in page.matches(pattern):
-            start = found.start() - page.starts[line]
-            value = f"{entry.name} {found.group('number')}"
-            yield Mention(value, line, start, start + len(found.group()))
+    for spot in page.matches(SYSTEMS):
+        value = system_value(spot.found)
+        if value:
+            yield Mention(value, spot.line, *spot.span())
+
+
+def system_value(found: re.Match[str]) -> str | None:
+    """ "安卓13" → "Android 13": the canonical name of the system, when the number is one of
+    its versions ("Android 4.0.6" is none)."""
+    name, number = found.group("name"), found.group("number")
+    for entry, words, numbers in SYSTEM_ROWS:
+        if words.fullmatch(name):
+            return f"{entry.name} {number}" if numbers.fullmatch(number) else None
+    return None
 
 
 def system_in(text: str) -> str | None:
     """The first system version in a short text ("安卓14" → "Android 14"), or None."""
-    for entry, pattern in SYSTEMS:
-        found = pattern.search(text)
-        if found:
-            return f"{entry.name} {found.group('number')}"
+    for found in SYSTEMS.pattern.finditer(lower(text)):
+        value = system_value(found)
+        if value:
+            return value
     return None
 
 
@@ -131,34 +162,31 @@ def read_device(page: Page) -> Named | None:
 
 
 def device_mentions(page: Page) -> Iterator[Mention]:
-    for line, found in page.matches(DEVICE):
-        start = found.start() - page.starts[line]
-        yield Mention(found.group().strip(), line, start, start + len(found.group()))
+    for spot in page.matches(DEVICE):
+        yield Mention(spot.written().strip(), spot.line, *spot.span())
 
 
 def labelled_devices(page: Page) -> Iterator[Mention]:
-    for line, found in page.matches(DEVICE_LABEL):
-        value = device_value(found.group("value"))
+    for spot in page.matches(DEVICE_LABEL):
+        value = device_value(spot.written("value"))
         if value:
-            start = found.start("value") - page.starts[line]
-            yield Mention(value, line, start, start + len(value))
+            start = spot.span("value")[0]
+            yield Mention(value, spot.line, start, start + len(value))
 
 
 def device_value(text: str) -> str | None:
     """A labelled device's value, or None when it names no one model."""
     value = DEVICE_VALUE_END.split(text, maxsplit=1)[0].strip(" .\"'“”")
-    has_letter = re.search(r"[A-Za-z\u4e00-\u9fff]", value) is not None
-    if not (has_letter and re.search(r"\d", value)) or GENERIC_DEVICE.search(value):
+    folded = lower(value)
+    if not (LETTER.search(folded) and DIGIT.search(folded)) or GENERIC_DEVICE.search(folded):
         return None
-    if system_in(value) or is_placeholder(value):
-        return None
-    return value
+    return None if system_in(value) or is_placeholder(value) else value
 
 
 def device_in(text: str) -> str | None:
     """The device a short text names: a model from the table, else the text as written."""
-    found = DEVICE.search(text)
+    found = DEVICE.pattern.search(lower(text))
     if found:
-        return found.group().strip()
+        return text[found.start() : found.end()].strip()
     value = DEVICE_VALUE_END.split(text, maxsplit=1)[0].strip(" .\"'“”")
     return value[:60] or None

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 
 from gateway.intake import patterns
 from gateway.intake.mentions import Named
-from gateway.intake.page import FLAGS, Page, compiled, page_from
+from gateway.intake.page import Page, compiled, lower, page_from, search
 
 # Named time zones and their offsets in minutes. CST is read below (China or US).
 ZONES: dict[str, int] = {
@@ -79,25 +79,36 @@ US_ZONES: dict[str, int] = {
 }
 
 
-def zone_name(name: str) -> str:
-    """Short zone names only in capitals: "IST", "EST" and "PT" are words in lower case."""
-    return f"(?-i:{name.upper()})" if len(name) <= 4 and " " not in name else name
-
-
 CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 CHINESE_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
 HAN_NUMBER = r"[零〇一二两三四五六七八九十]{1,3}"
 PERIOD_ZH = r"凌晨|早上|早晨|上午|清晨|中午|下午|傍晚|晚上|晚间|夜里|夜间|半夜|晚|早"
-TIME = re.compile(
-    r"(?<![\d:.])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::[0-5]\d)?(?![\d:])(?:\s?(?P<ap>[ap]\.?m\b\.?))?"
-    r"|(?<![\d:.])(?P<h2>1[0-2]|0?[1-9])(?:\.(?P<m2>[0-5]\d))?\s?(?P<ap2>[ap]\.?m\b\.?)"
-    r"|\b(?:at|around|about|by|after|before)\s(?P<h3>1[0-2]|0?[1-9])(?P<clock>\s?o'?clock)?"
-    r"(?![\d:.%]|\s?(?:[ap]\.?m\b|%|percent|mins?|minutes|seconds|secs?|s\b|people|users|times|hours?))"
-    r"|(?P<noon>\bnoon\b|\bmidday\b|\bmidnight\b)"
-    rf"|(?<![\d.])(?P<zh>\d{{1,2}}|{HAN_NUMBER})\s?[点點时](?:\s?(?P<zm>\d{{1,2}}|{HAN_NUMBER}|半|一刻|三刻)(?!\d)\s?分?)?"
-    r"(?P<about>左右|钟|多|前后|整)?",
-    FLAGS,
+# Times of day, one search a form, each starting with what it starts with so the engine
+# can skip to it: "20:30", "8:30 pm" / "8.30pm" / "11pm", "at 11" (with a period word on
+# the line), "noon", "八点半" / "下午3点20". What may not come before one is read in code.
+CLOCK = search(
+    r"(?P<h>\d{1,2}):(?P<m>[0-5]\d)(?::[0-5]\d)?(?![\d:])(?:[ \t]?(?P<ap>[ap]\.?m\b\.?))?",
+    words=(":",),
 )
+MERIDIEM = search(
+    r"(?P<h>1[0-2]|0?[1-9])(?:\.(?P<m>[0-5]\d))?[ \t]?(?P<ap>[ap]\.?m\b\.?)",
+    words=None,  # "am" is in "stream", "team" and "camera": the digits find it faster
+)
+SPOKEN = search(
+    r"\b(?:at|around|about|by|after|before)[ \t](?P<h>1[0-2]|0?[1-9])(?P<clock>[ \t]?o'?clock)?"
+    r"(?![\d:.%]|[ \t]?(?:[ap]\.?m\b|%|percent|mins?|minutes|seconds|secs?|s\b|people|users"
+    r"|times|hours?))",
+    words=("night", "evening", "morning", "afternoon", "clock"),
+)
+NOON = search(r"\b(?P<noon>noon|midday|midnight)\b")
+HAN_TIME = search(
+    rf"(?P<zh>\d{{1,2}}|{HAN_NUMBER})[ \t]?[点點时]"
+    rf"(?:[ \t]?(?P<zm>\d{{1,2}}|{HAN_NUMBER}|半|一刻|三刻)(?!\d)[ \t]?分?)?"
+    r"(?P<about>左右|钟|多|前后|整)?",
+    words=("点", "點", "时"),
+)
+TIMES = (CLOCK, MERIDIEM, SPOKEN, NOON, HAN_TIME)
+NOT_BEFORE_TIME = "0123456789:."
 PERIOD_BEFORE = re.compile(rf"(?:{PERIOD_ZH})\s?$")
 DAY_BEFORE_ZH = re.compile(r"(?:天|日|号|晚|早)\s?$")
 AFTERNOON = compiled(rf"(?:{patterns.AFTERNOON})$")
@@ -122,31 +133,34 @@ WEEKDAY = compiled(
     r"\b(?P<last>last\s)?(?:on\s)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)[a-z]{0,6}day\b",
     r"(?P<lastzh>上个?)?(?:周|星期|礼拜)(?P<wdz>[一二三四五六日天])",
 )
-AGO = compiled(
-    r"\b(?P<n>\d{1,2}|an?|one|two|three|half an?)\s(?P<unit>hours?|minutes?|mins?)\sago\b",
-    rf"(?P<nz>\d{{1,2}}|{HAN_NUMBER}|半)\s?个?(?P<unitz>小时|钟头|分钟)(?:之|以)?前",
+AGO = search(
+    r"\b(?P<n>\d{1,2}|an?|one|two|three|half an?)[ \t](?P<unit>hours?|minutes?|mins?)[ \t]ago\b",
+    rf"(?P<nz>\d{{1,2}}|{HAN_NUMBER}|半)[ \t]?个?(?P<unitz>小时|钟头|分钟)(?:之|以)?前",
+    words=("ago", "前"),
 )
-ZONE = compiled(
-    r"\b(?:gmt|utc)\s?(?P<sign>[+-])\s?(?P<zh>1[0-4]|0?\d)(?::?(?P<zm>[0-5]\d))?(?!\d)",
-    r"(?<=\d)\s?(?P<sign2>[+-])(?P<zh2>[01]\d):?(?P<zm2>[0-5]\d)\b",
-    r"(?<=\d)(?-i:(?P<utc>Z))\b|\b(?-i:(?P<cst>CST))\b",
-    "|".join(rf"\b(?P<us{n}>{zone_name(name)})\b" for n, name in enumerate(US_ZONES)),
-    "|".join(
-        rf"\b(?P<named{n}>{zone_name(name)})\b" if name.isascii() else rf"(?P<named{n}>{name})"
-        for n, name in enumerate(ZONES)
-    ),
+# "GMT+8", "UTC+08:00", "UTC -5": an offset after the name.
+NAMED_OFFSET = compiled(
+    r"\b(?:gmt|utc)[ \t]?(?P<sign>[+-])[ \t]?(?P<h>1[0-4]|0?\d)(?::?(?P<m>[0-5]\d))?(?!\d)"
 )
+# "20:30+08:00", "20:30 -0500": an offset right after a time (its digit is checked in code).
+BARE_OFFSET = compiled(r"(?P<sign>[+-])(?P<h>[01]\d):?(?P<m>[0-5]\d)\b")
+# Short zone names are read in capitals only: "IST", "EST" and "PT" are words in lower case.
+CAPITALS = re.compile(r"\b[A-Z]{2,4}\b")
+ZULU = re.compile(r"\d(?::\d\d)?Z\b")
+SHORT_ZONES = {name.upper(): offset for name, offset in ZONES.items() if " " not in name}
+SHORT_US_ZONES = {name.upper(): offset for name, offset in US_ZONES.items() if " " not in name}
+LONG_ZONES = {name: offset for name, offset in ZONES.items() if " " in name or not name.isascii()}
+LONG_US_ZONES = {name: offset for name, offset in US_ZONES.items() if " " in name}
 LATE_NIGHT = compiled(r"\blast night\b|昨晚|昨夜")
-ZONE_LABEL = compiled(r"\btime ?zone\b|\btz\b|\ball times\b|时区")
+ZONE_LABEL = search(r"\btime ?zone\b|\btz\b|\ball times\b|时区")
 CUES = compiled(patterns.OCCURRENCE_CUES.pattern())
+# Read on the line as written: log levels are capitals.
 LOG_LINE = compiled(
     r"\d{1,2}:\d\d:\d\d[.,]\d{3}|^\s*[\[(]?\d{4}[-/]\d{1,2}[-/]\d{1,2}[ T]\d{1,2}:\d\d:\d\d",
     r"^\s*\d\d-\d\d\s+\d\d:\d\d:\d\d|\[[VDIWEF]\]|(?:^|\s)[VDIWEF]/[\w.$-]{1,40}\s?\(",
 )
 HEADER_LINE = compiled(patterns.HEADER_LINE)
 ATTRIBUTION = compiled(r"\bwrote\s?:|写道\s?:?")
-ZONE_NAMES = list(ZONES.values())
-US_NAMES = list(US_ZONES.values())
 CHINA = 480
 US_CENTRAL = -360
 
@@ -170,16 +184,23 @@ class Clock:
 def read_occurrence(page: Page, sent_at: datetime | None) -> Named | None:
     """When the customer says it happened, or None."""
     clock = Clock(sent_at)
-    default_zone = page_zone(page, clock)
+    lines = timed_lines(page)
+    default_zone = page_zone(page, clock) if lines else None
     best: tuple[int, Named] | None = None
-    for index, line in enumerate(page.lines):
-        if not line or not told_by_customer(page, index):
+    for index in lines:
+        folded = page.folded_line(index)
+        value = moment_in(page.lines[index], folded, clock, default_zone)
+        if value is None or not told_by_customer(page, index):
             continue
-        value = moment_in(line, clock, default_zone)
-        score = 2 if value and (CUES.search(line) or RELATIVE.search(line)) else 1
-        if value and (best is None or score > best[0]):
+        score = 2 if CUES.search(folded) or RELATIVE.search(folded) else 1
+        if best is None or score > best[0]:
             best = (score, Named(value, index, page.excerpt(index)))
     return best[1] if best else None
+
+
+def timed_lines(page: Page) -> list[int]:
+    """The lines with a time of day or an "ago" in them, in order."""
+    return sorted({spot.line for form in (*TIMES, AGO) for spot in page.matches(form)})
 
 
 def occurrence_in(text: str, sent_at: datetime | None) -> str | None:
@@ -190,46 +211,45 @@ def occurrence_in(text: str, sent_at: datetime | None) -> str | None:
 
 def told_by_customer(page: Page, index: int) -> bool:
     """Not a log line, a quoted header block's Date or an "On ... wrote:" line."""
-    line = page.lines[index]
-    if LOG_LINE.search(line) or ATTRIBUTION.search(line):
+    line, folded = page.lines[index], page.folded_line(index)
+    if LOG_LINE.search(line) or ATTRIBUTION.search(folded):
         return False
-    following = page.lines[index + 1] if index + 1 < len(page.lines) else ""
-    if line.lstrip().lower().startswith("on ") and ATTRIBUTION.search(following):
+    following = page.folded_line(index + 1) if index + 1 < len(page.lines) else ""
+    if folded.lstrip().startswith("on ") and ATTRIBUTION.search(following):
         return False
-    if not HEADER_LINE.match(line):
+    if not HEADER_LINE.match(folded):
         return True
-    previous = page.lines[index - 1] if index > 0 else ""
+    previous = page.folded_line(index - 1) if index > 0 else ""
     return not (HEADER_LINE.match(previous) or HEADER_LINE.match(following))
 
 
 def page_zone(page: Page, clock: Clock) -> int | None:
     """The zone the mail says its times are in ("Time zone: GMT+8"), else its Date's."""
-    for line in page.lines:
-        if ZONE_LABEL.search(line):
-            zone = zone_in(line, clock, None)
-            if zone is not None:
-                return zone
+    for spot in page.matches(ZONE_LABEL):
+        zone = zone_in(page.lines[spot.line], clock, None)
+        if zone is not None:
+            return zone
     return clock.offset()
 
 
 # -- one line -------------------------------------------------------------------------------
 
 
-def moment_in(line: str, clock: Clock, default_zone: int | None) -> str | None:
-    """The moment one line gives, or None."""
-    ago = ago_in(line, clock)
+def moment_in(line: str, folded: str, clock: Clock, default_zone: int | None) -> str | None:
+    """The moment one line gives (`folded` is the line in lower case), or None."""
+    ago = ago_in(folded, clock) if "ago" in folded or "前" in folded else None
     if ago:
         return ago
-    for found in TIME.finditer(line):
-        hour_minute = time_of(found, line)
+    for found in times_in(folded):
+        hour_minute = time_of(found, folded)
         if hour_minute is None:
             continue
-        day = day_in(line, clock)
+        day = day_in(folded, clock)
         zone = zone_in(line, clock, day) if day else None
         zone = default_zone if zone is None else zone
         if day is None or zone is None:
             return None
-        if hour_minute[0] < 5 and LATE_NIGHT.search(line):
+        if hour_minute[0] < 5 and LATE_NIGHT.search(folded):
             day += timedelta(days=1)  # "last night around 1am" was early this morning
         return stamp(day, *hour_minute, zone)
     return None
@@ -244,18 +264,31 @@ def stamp(day: date, hour: int, minute: int, zone: int) -> str:
     )
 
 
+def times_in(line: str) -> list[re.Match[str]]:
+    """The times of day on a line (in lower case), in order; none that continues a number."""
+    forms = [CLOCK, MERIDIEM, HAN_TIME]
+    forms += [form for form in (SPOKEN, NOON) if any(word in line for word in form.words or ())]
+    found = [
+        match
+        for form in forms
+        for match in form.pattern.finditer(line)
+        if not (match.start() and line[match.start() - 1] in NOT_BEFORE_TIME)
+    ]
+    return sorted(found, key=lambda match: match.start())
+
+
 def time_of(found: re.Match[str], line: str) -> tuple[int, int] | None:
     """The hour and minute of a time match, in 24 hours, or None when it is no time."""
-    if found.group("noon"):
-        return (0, 0) if "night" in found.group("noon").lower() else (12, 0)
-    if found.group("zh"):
+    groups = {name: value for name, value in found.groupdict().items() if value}
+    if "noon" in groups:
+        return (0, 0) if groups["noon"] == "midnight" else (12, 0)
+    if "zh" in groups:
         return chinese_time(found, line)
-    hour = found.group("h") or found.group("h2") or found.group("h3")
-    minute = int(found.group("m") or found.group("m2") or 0)
-    marker = found.group("ap") or found.group("ap2") or ""
-    if found.group("h3") and not found.group("clock") and not period_word(line):
+    hour, minute = int(groups["h"]), int(groups.get("m", 0))
+    spoken = found.re is SPOKEN.pattern and "clock" not in groups
+    if hour > 23 or (spoken and not period_word(line)):
         return None
-    return twelve_hour(int(hour), minute, marker.lower()[:1] or period_word(line))
+    return twelve_hour(hour, minute, groups.get("ap", "")[:1] or period_word(line))
 
 
 def twelve_hour(hour: int, minute: int, period: str) -> tuple[int, int]:
@@ -390,7 +423,7 @@ def weekday_of(found: re.Match[str], today: date) -> date:
 
 def ago_in(line: str, clock: Clock) -> str | None:
     """ "2 hours ago", "半小时前": the mail's Date less that, in its zone."""
-    found = AGO.search(line)
+    found = AGO.pattern.search(line)
     if found is None or clock.sent_at is None:
         return None
     unit = (found.group("unit") or found.group("unitz")).lower()
@@ -413,23 +446,50 @@ def amount_of(text: str) -> float:
 
 def zone_in(line: str, clock: Clock, day: date | None) -> int | None:
     """The offset in minutes the line's times are in, or None when it names no zone."""
-    found = ZONE.search(line)
+    folded = lower(line)
+    offset = written_offset(folded)
+    if offset is not None:
+        return offset
+    for name, standard in LONG_US_ZONES.items():
+        if name in folded:
+            return us_offset(standard, day)
+    for name, minutes in LONG_ZONES.items():
+        if name in folded:
+            return minutes
+    return capital_zone(line, clock, day)
+
+
+def written_offset(folded: str) -> int | None:
+    """ "GMT+8", "UTC+05:30", or "+08:00" right after a time: the offset in minutes."""
+    found = NAMED_OFFSET.search(folded) if "gmt" in folded or "utc" in folded else None
+    for bare in BARE_OFFSET.finditer(folded) if found is None else ():
+        if folded[max(0, bare.start() - 2) : bare.start()].strip(" ")[-1:].isdigit():
+            found = bare
+            break
     if found is None:
         return None
-    groups = {name: value for name, value in found.groupdict().items() if value}
-    if "sign" in groups or "sign2" in groups:
-        sign = -1 if (groups.get("sign") or groups["sign2"]) == "-" else 1
-        hours, minutes = groups.get("zh") or groups["zh2"], groups.get("zm") or groups.get("zm2")
-        return sign * (int(hours) * 60 + int(minutes or 0))
-    if "utc" in groups:
+    sign = -1 if found.group("sign") == "-" else 1
+    return sign * (int(found.group("h")) * 60 + int(found.group("m") or 0))
+
+
+def capital_zone(line: str, clock: Clock, day: date | None) -> int | None:
+    """ "PST", "SGT", "CST" (China's when the mail's Date is, else US Central), "Z"."""
+    if ZULU.search(line):
         return 0
-    if "cst" in groups:
-        return CHINA if clock.offset() == CHINA else US_CENTRAL
-    name = next(iter(groups))
-    if name.startswith("us"):
-        standard = US_NAMES[int(name[2:])]
-        return standard + (60 if day is not None and us_summer_time(day) else 0)
-    return ZONE_NAMES[int(name[5:])]
+    for found in CAPITALS.finditer(line):
+        name = found.group()
+        if name == "CST":
+            return CHINA if clock.offset() == CHINA else US_CENTRAL
+        if name in SHORT_US_ZONES:
+            return us_offset(SHORT_US_ZONES[name], day)
+        if name in SHORT_ZONES:
+            return SHORT_ZONES[name]
+    return None
+
+
+def us_offset(standard: int, day: date | None) -> int:
+    """A US zone's offset on `day`: an hour more in summer time."""
+    return standard + (60 if day is not None and us_summer_time(day) else 0)
 
 
 def us_summer_time(day: date) -> bool:

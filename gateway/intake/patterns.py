@@ -1,12 +1,13 @@
 """The words the intake reads facts by: one table per fact, each row one thing in English and
 in Chinese, so a new platform, device brand or phrasing is one line here.
 
-Every row is a regular expression fragment. The readers compile them case-blind with ASCII
-word boundaries (`re.IGNORECASE | re.ASCII`), so `\\b` falls between "H5" and "页面" and
-between "Android" and "14"; `(?-i:...)` marks the few rows that must keep their case
-("RN", "Mate 60"). The text is NFKC-folded first: full-width colons, commas, digits and
-letters are ASCII by then. No row crosses a line break or repeats a repetition without a
-bound, so reading is linear in the (bounded) text.
+Every row is a regular expression fragment, written in lower case: the readers match a
+lower-cased copy of the text (offsets unchanged, so values are cut from the text as
+written), which lets the regular expression engine skip ahead on literal prefixes that a
+case-blind pattern would try at every position. Word boundaries are ASCII (`re.ASCII`), so
+`\\b` falls between "h5" and "页面". The text is NFKC-folded first: full-width colons,
+commas, digits and letters are ASCII by then. No row crosses a line break or repeats a
+repetition without a bound, so reading is linear in the (bounded) text.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class PlatformWords:
 
 @dataclass(frozen=True, slots=True)
 class SystemWords:
-    """An operating system with a version: its canonical name, its names, its numbers."""
+    """An operating system with a version: its canonical name, the platform it is, its
+    names, and the numbers its versions have."""
 
     name: str
     platform: str
@@ -53,14 +55,14 @@ class SystemWords:
 
 PLATFORMS: tuple[PlatformWords, ...] = (
     PlatformWords("Flutter", True, Words(r"flutter")),
-    PlatformWords("React Native", True, Words(r"react[ -]?native|(?-i:RN)")),
+    PlatformWords("React Native", True, Words(r"react[ -]?native|rn")),
     PlatformWords("Unity", True, Words(r"unity(?:3d)?")),
     PlatformWords("Electron", True, Words(r"electron")),
     PlatformWords("uni-app", True, Words(r"uni[- ]?app|uniapp")),
     PlatformWords(
         "Mini Program",
         True,
-        Words(r"(?:wechat )?mini[- ]?programs?|weapp|miniapp", r"(?:微信|支付宝|抖音)?小程序"),
+        Words(r"mini[- ]?programs?|weapp|miniapp", r"小程序"),
     ),
     PlatformWords("HarmonyOS", False, Words(r"harmony ?os|openharmony|arkts|arkui", r"鸿蒙")),
     PlatformWords("Android", False, Words(r"android", r"安卓")),
@@ -70,7 +72,7 @@ PLATFORMS: tuple[PlatformWords, ...] = (
         False,
         Words(r"web(?! ?(?:console|portal|site|page of))|h5|html5|browsers?", r"浏览器|网页"),
     ),
-    PlatformWords("Windows", False, Words(r"windows|win ?(?:7|8|10|11)|win32", r"(?-i:PC)端")),
+    PlatformWords("Windows", False, Words(r"windows|win ?(?:7|8|10|11)|win32", r"pc端")),
     PlatformWords("macOS", False, Words(r"mac ?os(?: ?x)?|osx|mac(?! ?address)", r"苹果电脑")),
     PlatformWords("Linux", False, Words(r"linux|ubuntu|centos|debian")),
 )
@@ -84,7 +86,7 @@ IMPLIED_PLATFORMS: dict[str, Words] = {
     "macOS": Words(r"macbook|imac|mac ?mini"),
     "Android": Words(
         r"xiaomi|redmi|huawei|honor|oppo|vivo|oneplus|samsung|galaxy|pixel|meizu|realme"
-        r"|nexus|iqoo|tecno|infinix|motorola|xperia|(?-i:SM-[A-Z]\d{3})",
+        r"|nexus|iqoo|tecno|infinix|motorola|xperia|sm-[a-z]\d{3}",
         r"小米|红米|华为|荣耀|一加|三星|魅族|真我",
     ),
 }
@@ -94,33 +96,48 @@ PLATFORM_FLAVOUR = r"\s?(?:sdk|app|apps|demo|project|client|端|客户端|版|�
 # -- operating system and version -----------------------------------------------------------
 
 OS_SYSTEMS: tuple[SystemWords, ...] = (
-    SystemWords("Android", "Android", Words(r"android(?: ?os)?", r"安卓(?:系统)?"), r"[4-9]|1\d"),
-    SystemWords("iPadOS", "iOS", Words(r"ipad ?os"), r"1[3-9]|2\d"),
-    SystemWords("iOS", "iOS", Words(r"ios|iphone ?os", r"苹果系统"), r"9|1\d|2\d"),
+    SystemWords(
+        "Android",
+        "Android",
+        Words(r"android(?: ?os)?", r"安卓(?:系统)?"),
+        r"(?:[4-9]|1\d)(?:\.\d)?",
+    ),
+    SystemWords("iPadOS", "iOS", Words(r"ipad ?os"), r"(?:1[3-9]|2\d)(?:\.\d{1,2}){0,2}"),
+    SystemWords(
+        "iOS", "iOS", Words(r"ios|iphone ?os", r"苹果系统"), r"(?:9|1\d|2\d)(?:\.\d{1,2}){0,2}"
+    ),
     SystemWords(
         "HarmonyOS",
         "HarmonyOS",
-        Words(r"harmony ?os(?: next)?|openharmony", r"鸿蒙(?:系统|os|OS)?(?: ?next)?"),
-        r"[1-6]",
+        Words(r"harmony ?os(?: next)?|openharmony", r"鸿蒙(?:系统|os)?(?: ?next)?"),
+        r"[1-6](?:\.\d{1,2}){0,2}",
     ),
     SystemWords("Windows", "Windows", Words(r"windows|win"), r"7|8\.1|8|10|11"),
     SystemWords(
         "macOS",
         "macOS",
         Words(r"mac ?os(?: ?x)?(?: [a-z]{4,10})?|os ?x"),
-        r"10\.1?\d|1[1-9]|2\d",
+        r"(?:10\.1?\d|1[1-9]|2\d)(?:\.\d{1,2}){0,2}",
     ),
-    SystemWords("Ubuntu", "Linux", Words(r"ubuntu"), r"1\d\.\d\d|2\d\.\d\d"),
-    SystemWords("CentOS", "Linux", Words(r"centos"), r"[6-9]"),
+    SystemWords("Ubuntu", "Linux", Words(r"ubuntu"), r"(?:1\d|2\d)\.\d\d(?:\.\d)?"),
+    SystemWords("CentOS", "Linux", Words(r"centos"), r"[6-9](?:\.\d{1,2})?"),
     SystemWords("Debian", "Linux", Words(r"debian"), r"9|1\d"),
 )
 # Between a system's name and its number: "Android 14", "Android version 14", "安卓版本13".
 OS_GAP = r"[ :=]{0,3}(?:version|ver\.?|版本号?|系统)?[ :=v]{0,3}"
-# The rest of a version number after its major part: "17.2", "17.2.1", "6.0".
-OS_MINOR = r"(?:\.\d{1,2}){0,2}"
+# A system's number as written, before its own row says whether it is one.
+OS_NUMBER = r"\d{1,2}(?:\.\d{1,2}){0,2}"
 
 # -- device ---------------------------------------------------------------------------------
 
+PIXEL = r"pixel ?\d{1,2}a?(?: ?(?:pro(?: ?xl)?|xl|fold)\b)?"
+GALAXY = (
+    r"galaxy ?(?:[samzn]\d{1,2}|note ?\d{1,2}|tab ?s\d{1,2}|z ?(?:fold|flip) ?\d)"
+    r"(?: ?(?:ultra|plus|\+|fe|5g)\b){0,2}"
+)
+RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)\b){0,2}"
+# Each row starts with a fixed word (its brand or family), so that lines without one are
+# not read: the same model with its brand in front is a row of its own.
 DEVICES: tuple[str, ...] = (
     r"iphone ?(?:1\d|[4-9]|x[sr]?|se)(?: ?(?:pro ?max|pro|max|plus|mini|ultra|e)\b)?",
     r"iphone\d{1,2},\d",
@@ -128,24 +145,21 @@ DEVICES: tuple[str, ...] = (
     r"macbook ?(?:pro|air)?"
     r"(?: ?(?:1[3-7](?: ?(?:inch|寸|\"))?|m[1-4](?: ?(?:pro|max|ultra)\b)?)){0,2}",
     r"imac|mac ?(?:mini|studio)",
-    r"(?:google ?)?pixel ?\d{1,2}a?(?: ?(?:pro(?: ?xl)?|xl|fold)\b)?",
-    r"(?:samsung ?|三星 ?)?galaxy ?"
-    r"(?:[samzn]\d{1,2}|note ?\d{1,2}|tab ?s\d{1,2}|z ?(?:fold|flip) ?\d)"
-    r"(?: ?(?:ultra|plus|\+|fe|5g)\b){0,2}",
+    rf"google ?{PIXEL}|{PIXEL}",
+    rf"(?:samsung|三星) ?{GALAXY}|{GALAXY}",
     r"(?:samsung|三星) ?[sa]\d{1,2}(?: ?(?:ultra|plus|\+|fe)\b)?",
-    r"(?-i:SM-[A-Z]\d{3,4}[A-Z0-9]{0,3})",
+    r"sm-[a-z]\d{3,4}[a-z0-9]{0,3}",
     r"(?:xiaomi|小米) ?(?:mix ?(?:fold ?)?\d?|civi ?\d?|pad ?\d{1,2}|note ?\d{1,2}|\d{1,2}t?)"
     r"(?: ?(?:pro|ultra|lite|s|x)\b){0,2}",
-    r"(?-i:Mi) ?\d{1,2}(?: ?(?:pro|ultra|lite)\b)?",
+    r"mi ?\d{1,2}(?: ?(?:pro|ultra|lite)\b)?",
     r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)(?: ?(?:pro\+?|ultra|turbo|5g)\b){0,2}",
     r"(?:huawei|华为) ?(?:mate ?(?:x\d|\d{1,2})|p ?\d{2}|nova ?\d{1,2}|pura ?\d{2})"
     r"(?: ?(?:pro\+?|rs|ultra|art|plus|e|se|5g)\b){0,2}",
-    r"(?-i:Mate) ?(?:[2-9]\d|X\d)(?: ?(?:Pro\+?|RS|Ultra|E)\b)?",
-    r"(?-i:Pura) ?\d{2}(?: ?(?:Pro|Ultra)\b)?",
+    r"mate ?(?:[2-9]\d|x\d)(?: ?(?:pro\+?|rs|ultra|e)\b)?",
+    r"pura ?\d{2}(?: ?(?:pro|ultra)\b)?",
     r"(?:honor|荣耀) ?(?:magic ?\d{1,2}|x\d{2}[a-z]?|play ?\d{1,2}|\d{2,3})"
     r"(?: ?(?:pro|lite|gt|ultra|v)\b){0,2}",
-    r"(?-i:[A-Z]{3}-(?:AN|AL|TN|TL|LX|L)\d{1,2}[A-Z]?)",
-    r"(?:oppo ?)?(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)\b){0,2}",
+    rf"oppo ?{RENO}|{RENO}",
     r"oppo ?[ak]\d{1,2}[a-z]?",
     r"vivo ?(?:x ?fold\d?|x\d{2,3}|y\d{2,3}[a-z]?|s\d{2})(?: ?(?:pro\+?|ultra|neo|se)\b){0,2}",
     r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro\b)?",
@@ -154,7 +168,8 @@ DEVICES: tuple[str, ...] = (
     r"(?:meizu|魅族) ?\d{1,2}(?: ?pro\b)?",
     r"(?:realme|真我) ?(?:gt ?[a-z0-9]{1,4}|\d{1,2})(?: ?pro\+?\b)?",
     r"(?:tecno|infinix) ?(?:spark|camon|pova|hot|note|zero)? ?\d{1,2}[a-z]?(?: ?pro\b)?",
-    r"(?:motorola|moto) ?[geo]\d{1,3}|(?:sony ?)?xperia ?\d{1,2}(?: ?[iv]{1,3}\b)?",
+    r"(?:motorola|moto) ?[geo]\d{1,3}|sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}\b)?",
+    r"xperia ?\d{1,2}(?: ?[iv]{1,3}\b)?",
 )
 # What a device's value is not: words for many devices, not one model.
 GENERIC_DEVICES = (
@@ -165,17 +180,21 @@ GENERIC_DEVICES = (
 # -- the SDK version ------------------------------------------------------------------------
 
 # A version number: two to four parts, an optional "v", a pre-release suffix left aside.
+# It starts with its digits, so the engine skips to digits; a "v" before it and what may
+# not stand before it (a digit, ".", "_", "-", "/") are read by `versions`.
 VERSION = (
-    r"(?<![0-9_.\-/\\])(?P<v>v ?)?(?P<number>\d{1,3}(?:\.\d{1,6}){1,3})(?![0-9])(?!\.[0-9xX*])"
+    r"(?P<number>\d{1,3}(?:\.\d{1,6}){1,3})(?![0-9])(?!\.[0-9x*])"
     r"(?P<suffix>[-_.+ ]?(?:beta|alpha|rc|preview|release|snapshot|dev)[.\-]?\d{0,3})?"
 )
+# What may not stand right before a version (after its "v"): it would be part of another.
+NOT_BEFORE_VERSION = "0123456789_.-/\\"
 # Words a version belongs to, nearest first wins: ours, someone else's, or a move to it.
 VERSION_OWNERS: dict[str, Words] = {
     # Our SDK by its words and its product names; a Flutter or React Native package of ours.
     "sdk": Words(
         r"[a-z0-9_-]*(?:agora|zego|trtc|liteav|tencentrtc)[a-z0-9_-]*|sdk[_ -]?(?:version|ver)?"
         r"|sdkversion|sdk_ver|rtc(?: ?engine)?|rtm|rtcengine|express(?: engine)?|im sdk",
-        r"声网|即构|腾讯云|音视频(?:sdk|SDK)?|SDK|sdk|引擎",
+        r"声网|即构|腾讯云|音视频(?:sdk)?|sdk|引擎",
     ),
     # Someone else's version: the app, the system, the browser, a library, a toolchain.
     "other": Words(
@@ -185,7 +204,7 @@ VERSION_OWNERS: dict[str, Words] = {
         r"|react(?:[ -]native)?|vue|uni[- ]?app|taro|xcode|gradle|kotlin|java|jdk|swift"
         r"|python|cocoapods|pods?|ffmpeg|webrtc|openssl|cmake|ndk|gcc|clang|qt|obs|api"
         r"|plugin|build|protocol|http|tls|ssl|cuda|directx|opengl|vulkan|metal",
-        r"应用|客户端|系统|安卓|鸿蒙|浏览器|微信|基础库|固件|内核|插件|我们的(?:app|App|APP)",
+        r"应用|客户端|系统|安卓|鸿蒙|浏览器|微信|基础库|固件|内核|插件|我们的app",
     ),
     # "upgraded to", "we are on", "升级到": the version the customer is on now.
     "move": Words(
@@ -217,8 +236,8 @@ VERSION_GAP = (
 )
 # After a version, words that give it to our SDK or to something else.
 VERSION_AFTER: dict[str, str] = {
-    "sdk": r"^\s?(?:(?:version )?of (?:the |your )?sdk|sdk|版本的?(?:sdk|SDK)|的(?:sdk|SDK))",
-    "other": r"^\s?(?:\(?(?:app|apk|应用|客户端)|版本的?(?:app|App|APP|应用))",
+    "sdk": r"^\s?(?:(?:version )?of (?:the |your )?sdk|sdk|版本的?sdk|的sdk)",
+    "other": r"^\s?(?:\(?(?:app|apk|应用|客户端)|版本的?(?:app|应用))",
 }
 # Units after a number that make it a measure, not a version: "1.5 s", "2.5 Mbps".
 MEASURE = (
@@ -235,15 +254,15 @@ LABELLED: dict[Fact, Words] = {
     Fact.CHANNEL: Words(
         r"channel ?(?:name|id)?|channelname|channelid|channel_name|channel_id|cname"
         r"|room ?(?:id|name|number|no\.?)?|roomid|room_id",
-        r"频道(?:名称|名|号|id|ID)?|房间(?:号|id|ID|名)?|直播间(?:号|id|ID)?",
+        r"频道(?:名称|名|号|id)?|房间(?:号|id|名)?|直播间(?:号|id)?",
     ),
     Fact.UID: Words(
         r"uid|user ?id|userid|user_id|user account|useraccount|streamer uid",
-        r"用户 ?(?:id|ID|号|uid)|主播 ?(?:uid|id|ID)|观众 ?(?:uid|id|ID)",
+        r"用户 ?(?:id|号|uid)|主播 ?(?:uid|id)|观众 ?(?:uid|id)",
     ),
 }
 # The characters of a value: Agora's channel names and user accounts allow these.
-LABELLED_VALUE = r"[A-Za-z0-9][A-Za-z0-9_\-.@#$%^&*+=~!]{0,63}"
+LABELLED_VALUE = r"[a-z0-9][a-z0-9_\-.@#$%^&*+=~!]{0,63}"
 # "audio channel", "声道", "stereo channel": not the channel of a call.
 NOT_A_CHANNEL = r"(?:audio|stereo|mono|single|dual|sound|notification|release|update|stable)\s?$"
 # A labelled word that is a word of the sentence, not a value: "the channel is full".
@@ -295,7 +314,7 @@ STEP_ACTIONS = Words(
 # "first ... then ...", "先…然后…", "A -> B -> C": steps in one sentence.
 STEP_SEQUENCE = (
     r"\b(?:first(?:ly)?|1st)\b[^\n]{3,200}?\bthen\b|先[^\n]{2,120}?(?:然后|再|之后|接着|后)"
-    r"|[^\n]{2,80}?(?:->|→|=>|＞)[^\n]{2,80}?(?:->|→|=>|＞)"
+    r"|(?:->|→|=>)[^\n]{2,80}?(?:->|→|=>)"
 )
 
 # -- when it happened -----------------------------------------------------------------------
@@ -363,7 +382,7 @@ KIND_WORDS: dict[Kind, Words] = {
         r"|(?:cannot|can't|unable to|could not|couldn't) (?:join|connect|log ?in|publish|enter)"
         r"|initiali[sz]ation fail\w*|force close|stack ?trace|tombstone|abort(?:s|ed)?",
         r"闪退|崩溃|崩了|卡死|报错|错误码|错误|异常退出|加入失败|进房失败|推流失败|拉流失败"
-        r"|初始化失败|登录失败|连接失败|无响应|死机|无法加入|进不去|失败|(?:App|app|应用|程序)卡住",
+        r"|初始化失败|登录失败|连接失败|无响应|死机|无法加入|进不去|失败|(?:app|应用|程序)卡住",
     ),
     Kind.QUALITY: Words(
         r"no (?:sound|audio|voice|video|picture|image)"
@@ -387,7 +406,7 @@ KIND_WORDS: dict[Kind, Words] = {
         r"|any way to|does (?:the|your) (?:sdk|api|service|product) support|do you support"
         r"|can (?:the|your) (?:sdk|api)|can (?:i|we)|is it supported|supported\?|best practice"
         r"|any (?:sample|example|demo|docs?|documentation|guide)|where can i find|what is the best",
-        r"如何|怎么|怎样|是否支持|能否|能不能|可不可以|可以吗|支持吗|有没有(?:办法|接口|api|API|示例|文档|demo)"
+        r"如何|怎么|怎样|是否支持|能否|能不能|可不可以|可以吗|支持吗|有没有(?:办法|接口|api|示例|文档|demo)"
         r"|请问|最佳实践|有没有什么方法|求教|咨询",
     ),
 }
@@ -435,8 +454,8 @@ CLAUSE_BREAK = (
 
 # A signature that names the sender's phone, not the customer's device: "Sent from my iPhone".
 SENT_FROM = (
-    r"^\s*(?:sent from my|sent from|get outlook for|发自我的|从我的|来自我的|来自)\s?[^\n]{0,60}$"
-    r"|^\s*[^\n]{0,30}(?:发送|客户端)\s*$"
+    r"^[ \t]*(?:sent from|get outlook for|发自|从我的|来自我的)[^\n]{0,60}$"
+    r"|^[ \t]*来自[^\n]{0,20}(?:邮箱|邮件|mail|客户端)[^\n]{0,10}$"
 )
 # Lines of a forwarded or quoted message's header block.
 HEADER_LINE = r"^\s*(?:from|to|cc|subject|date|sent|发件人|收件人|抄送|主题|发送时间|日期|时间)\s?:"

@@ -9,26 +9,28 @@ items mostly do something ("join", "tap", "切换", "进入"); a sentence that c
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 
 from gateway.intake import patterns
 from gateway.intake.mentions import Named
-from gateway.intake.page import FLAGS, Page, compiled, is_placeholder
+from gateway.intake.page import Page, compiled, is_placeholder, search
 
 MAX_STEPS_CHARS = 2000
 MAX_STEP_LINES = 30
-HEADING = re.compile(
-    rf"^\W{{0,4}}(?:{patterns.STEPS_HEADING.pattern()})\W{{0,3}}?\s?[:\-]?\s?(?P<rest>.*)$", FLAGS
+HEADING = search(
+    rf"^[^\w\n]{{0,4}}(?:{patterns.STEPS_HEADING.pattern()})[^\w\n]{{0,3}}?[ \t]?[:\-]?[ \t]?"
+    r"(?P<rest>.*)$",
+    words=("step", "repro", "复现", "重现", "步骤"),
 )
-ITEM = compiled(
-    r"^\s*(?:\(?\d{1,2}[.)、:](?!\d)|step ?\d{1,2}\s?[:.)-]?"
-    r"|第[一二三四五六七八九十\d]{1,2}步[:,、]?|[一二三四五六七八九十][、.]|[-*•·]\s)"
-    r"\s*(?P<item>\S.*)$"
+ITEM = search(
+    r"^[ \t]*(?:\(?\d{1,2}[.)、:](?!\d)|step ?\d{1,2}[ \t]?[:.)-]?"
+    r"|第[一二三四五六七八九十\d]{1,2}步[:,、]?|[一二三四五六七八九十][、.]|[-*•·][ \t])"
+    r"[ \t]*(?P<item>\S.*)$"
 )
 ACTION = compiled(patterns.STEP_ACTIONS.pattern())
-SEQUENCE = compiled(patterns.STEP_SEQUENCE)
-QUESTION = compiled(r"[?？]\s*$|吗\s*$|^(?:how|what|why|is|are|can|could|does|do)\b")
-SETTING = compiled(r"^[^:]{1,30}:\s?\S{1,40}$")
+SEQUENCE = search(patterns.STEP_SEQUENCE)
+QUESTION = compiled(r"[?？][ \t]*$|吗[ \t]*$|^(?:how|what|why|is|are|can|could|does|do)\b")
+SETTING = compiled(r"^[^:]{1,30}:[ \t]?\S{1,40}$")
 NO_STEPS = compiled(
     r"^(?:none|no|n/?a|unknown|not sure|random(?:ly)?|intermittent|cannot reproduce"
     r"|can't reproduce|无|暂无|没有|偶现|随机|不确定|无法复现|不能复现|待补充)\b"
@@ -41,66 +43,68 @@ def read_steps(page: Page) -> Named | None:
 
 
 def headed_steps(page: Page) -> Named | None:
-    for index, line in enumerate(page.lines):
-        heading = HEADING.match(line)
-        if heading is None:
-            continue
-        rest = heading.group("rest").strip()
+    for spot in page.matches(HEADING):
+        rest = spot.written("rest").strip()
         items = [rest] if rest else []
-        items += following_items(page, index + 1, listed=not rest)
+        items += following_items(page, spot.line + 1, listed=not rest)
         text = "\n".join(items).strip()
-        if text and not is_placeholder(text) and not NO_STEPS.match(text):
-            return Named(text[:MAX_STEPS_CHARS], index, page.excerpt(index))
+        if text and not is_placeholder(text) and not NO_STEPS.match(text.lower()):
+            return Named(text[:MAX_STEPS_CHARS], spot.line, page.excerpt(spot.line))
     return None
 
 
 def following_items(page: Page, start: int, *, listed: bool) -> list[str]:
     """The lines under a heading: its list when one starts there, else (with nothing on
     the heading's line) its paragraph, up to a blank line."""
-    lines = page.lines[start : start + MAX_STEP_LINES]
-    first = next((line for line in lines if line.strip()), "")
-    as_list = ITEM.match(first) is not None
+    numbers = range(start, min(start + MAX_STEP_LINES, len(page.lines)))
+    first = next((n for n in numbers if page.lines[n].strip()), None)
+    as_list = first is not None and is_item(page, first)
     items: list[str] = []
-    for line in lines:
-        if not line.strip() and not items:
+    for number in numbers:
+        line = page.lines[number].strip()
+        if not line and not items:
             continue
-        if not line.strip() or not (listed or as_list) or (as_list and not ITEM.match(line)):
+        if not line or not (listed or as_list) or (as_list and not is_item(page, number)):
             break
-        items.append(line.strip())
+        items.append(line)
     return items
+
+
+def is_item(page: Page, line: int) -> bool:
+    return ITEM.pattern.match(page.folded_line(line)) is not None
 
 
 def listed_steps(page: Page) -> Named | None:
     """The first numbered or bulleted list whose items mostly do something."""
-    index = 0
-    while index < len(page.lines):
-        run = list_run(page, index)
-        if len(run) >= 2 and are_steps(run):
-            text = "\n".join(line.strip() for line in run)
-            return Named(text[:MAX_STEPS_CHARS], index, page.excerpt(index))
-        index += max(1, len(run))
+    for run in item_runs(page):
+        if len(run) >= 2 and are_steps(page, run):
+            text = "\n".join(page.lines[line].strip() for line in run)
+            return Named(text[:MAX_STEPS_CHARS], run[0], page.excerpt(run[0]))
     return None
 
 
-def list_run(page: Page, start: int) -> list[str]:
-    run: list[str] = []
-    for line in page.lines[start : start + MAX_STEP_LINES]:
-        if not ITEM.match(line):
-            break
-        run.append(line)
-    return run
+def item_runs(page: Page) -> Iterator[list[int]]:
+    """Runs of list items on consecutive lines, by their line numbers."""
+    run: list[int] = []
+    for spot in page.matches(ITEM):
+        if run and (spot.line != run[-1] + 1 or len(run) >= MAX_STEP_LINES):
+            yield run
+            run = []
+        run.append(spot.line)
+    if run:
+        yield run
 
 
-def are_steps(run: list[str]) -> bool:
-    items = [found.group("item") for line in run if (found := ITEM.match(line))]
+def are_steps(page: Page, run: list[int]) -> bool:
+    items = [found.group("item") for n in run if (found := ITEM.pattern.match(page.folded_line(n)))]
     acting = sum(1 for item in items if ACTION.search(item))
     asking = sum(1 for item in items if QUESTION.search(item) or SETTING.match(item))
     return acting >= 2 and acting * 2 >= len(items) and asking * 2 < len(items)
 
 
 def sentence_steps(page: Page) -> Named | None:
-    for line, _ in page.matches(SEQUENCE):
-        text = page.lines[line]
-        if len(ACTION.findall(text)) >= 2:
-            return Named(text.strip()[:MAX_STEPS_CHARS], line, page.excerpt(line))
+    for spot in page.matches(SEQUENCE):
+        if len(ACTION.findall(page.folded_line(spot.line))) >= 2:
+            text = page.lines[spot.line].strip()
+            return Named(text[:MAX_STEPS_CHARS], spot.line, spot.excerpt())
     return None

@@ -22,9 +22,10 @@ import re
 
 from gateway.intake import patterns
 from gateway.intake.mentions import Named
-from gateway.intake.page import FLAGS, Page, compiled
+from gateway.intake.page import FLAGS, Page, compiled, lower, search
 
-VERSION = re.compile(patterns.VERSION, FLAGS)
+# Every line is read: a version starts with a digit or a "v", no fixed word.
+VERSION = search(patterns.VERSION)
 OWNERS = re.compile(
     "|".join(f"(?P<{kind}>{words.pattern()})" for kind, words in patterns.VERSION_OWNERS.items()),
     FLAGS,
@@ -44,14 +45,24 @@ FAR_SDK_REACH = 40
 def read_sdk_version(page: Page) -> Named | None:
     """The version of our SDK the page gives, or None."""
     best: tuple[int, Named] | None = None
-    for line, found in page.matches(VERSION):
-        text = page.lines[line]
-        start, end = found.start() - page.starts[line], found.end() - page.starts[line]
-        score = version_score(text, start, end, found.group("number"))
+    for spot in page.matches(VERSION):
+        line, (digits, end) = page.folded_line(spot.line), spot.span()
+        start = version_start(line, digits)
+        number = spot.found.group("number")
+        score = version_score(line, start, end, number) if start is not None else 0
         if score and (best is None or score > best[0]):
-            excerpt = page.excerpt(line, start, end)
-            best = (score, Named(found.group("number"), line, excerpt))
+            best = (score, Named(number, spot.line, spot.excerpt()))
     return best[1] if best else None
+
+
+def version_start(line: str, start: int) -> int | None:
+    """Where the version whose digits start at `start` begins, with its "v" ("v4.0.6", "v
+    4.0.6"); None when it is the tail of something else ("1.4.0.6", "lib/4.0.6")."""
+    if line[max(0, start - 2) : start] == "v ":
+        start -= 2
+    elif line[start - 1 : start] == "v":
+        start -= 1
+    return None if start and line[start - 1] in patterns.NOT_BEFORE_VERSION else start
 
 
 def version_score(line: str, start: int, end: int, number: str) -> int:
@@ -113,10 +124,14 @@ def is_address(number: str, after: str) -> bool:
 
 def version_in(text: str) -> str | None:
     """The first version a short answer gives ("v4.0.7 (app 2.3.1)" → "4.0.7"), or None."""
-    for found in VERSION.finditer(text):
+    text = lower(text)
+    for found in VERSION.pattern.finditer(text):
+        start = version_start(text, found.start())
+        if start is None:
+            continue
         after = text[found.end() : found.end() + 24]
-        owner = owner_score(text[max(0, found.start() - OWNER_REACH) : found.start()], "0")
+        owner = owner_score(text[max(0, start - OWNER_REACH) : start], "0")
         measured = MEASURE.match(after) or OTHER_AFTER.match(after)
-        if (owner or not OWNERS.search(text[: found.start()])) and not measured:
+        if (owner or not OWNERS.search(text[:start])) and not measured:
             return found.group("number")
     return None
