@@ -30,7 +30,8 @@ from gateway.intake.versions import version_in
 
 QUOTE_MARKERS = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 UNKNOWN_ANSWER = re.compile(rf"(?:{patterns.UNKNOWN_ANSWER})[\s.!。~]*", FLAGS)
-BLANKS = re.compile(r"_+")
+# The blank of the fill-in block, or what the customer left of it: "4.0.7____".
+BLANKS = re.compile(r"_{2,}")
 BARE_NUMBER = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,2}")
 
 
@@ -77,7 +78,7 @@ def answered_value(
     fact: Fact, raw: str, below: list[str], sent_at: datetime | None, found: dict[Fact, Finding]
 ) -> str | None:
     """The normalised value of one answer, `UNKNOWN`, or None when it says nothing."""
-    value = BLANKS.sub(" ", raw).strip()
+    value = BLANKS.sub(" ", raw).strip(" _")
     if fact is Fact.REPRO_STEPS and not value:
         value = "\n".join(steps_below(below))
     if not value:

@@ -112,7 +112,7 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
         LogRow(
             ("sdk", "agora", "zego", "trtc", "liteav", "rtc engine", "rtcengine"),
             r"\b(?:[a-z]{0,12}sdk|agora\w{0,20}|zego\w{0,20}|trtc|liteav|rtc ?engine)[ _-]?"
-            r"(?:version|ver|v)\b[ \t]?(?:[:=][ \t]?)?[\"'\[]?v?"
+            r"(?:version\b|ver\b|v\b|版本号?)[ \t]?(?:[:=：][ \t]?)?[\"'\[]?v?"
             r"(?P<value>\d{1,3}(?:\.\d{1,6}){1,3})",
         ),
         LogRow(
@@ -141,6 +141,7 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
             r"\b(?:os|os ?version|osversion|os_version|system ?version|system|platform)"
             r"[ \t]?[:=][ \t]?[\"'\[]?(?P<system>[a-z][^,;\]\"'\n]{2,40})",
         ),
+        LogRow(("系统",), r"系统(?:版本)?[ \t]?[:=：][ \t]?(?P<system>[^,;，；\]\"'\n]{2,40})"),
     ),
     Fact.DEVICE: (
         LogRow(("hardware model:",), r"^hardware model:[ \t]{0,20}(?P<value>[\w,]{2,40})"),
@@ -156,6 +157,10 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
             ("model", "device"),
             r"\b(?:device ?model|phone ?model|devicemodel|device_model|model|device)"
             r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[^,;\]\"'\n]{2,40})",
+        ),
+        LogRow(
+            ("设备", "机型", "手机型号"),
+            r"(?:设备(?:型号)?|机型|手机型号)[ \t]?[:=：][ \t]?(?P<value>[^,;，；\]\"'\n]{2,40})",
         ),
     ),
     Fact.APP_ID: (

@@ -130,46 +130,48 @@ OS_NUMBER = r"\d{1,2}(?:\.\d{1,2}){0,2}"
 
 # -- device ---------------------------------------------------------------------------------
 
-PIXEL = r"pixel ?\d{1,2}a?(?: ?(?:pro(?: ?xl)?|xl|fold)\b)?"
+PIXEL = r"pixel ?\d{1,2}a?(?: ?(?:pro(?: ?xl)?|xl|fold)(?![a-z]))?"
 GALAXY = (
     r"galaxy ?(?:[samzn]\d{1,2}|note ?\d{1,2}|tab ?s\d{1,2}|z ?(?:fold|flip) ?\d)"
-    r"(?: ?(?:ultra|plus|\+|fe|5g)\b){0,2}"
+    r"(?: ?(?:ultra|plus|\+|fe|5g)(?![a-z])){0,2}"
 )
-RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)\b){0,2}"
+RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)(?![a-z])){0,2}"
 # Each row starts with a fixed word (its brand or family), so that lines without one are
 # not read: the same model with its brand in front is a row of its own.
 DEVICES: tuple[str, ...] = (
-    r"iphone ?(?:1\d|[4-9]|x[sr]?|se)(?: ?(?:pro ?max|pro|max|plus|mini|ultra|e)\b)?",
+    r"iphone ?(?:1\d|[4-9]|x[sr]?|se)(?: ?(?:pro ?max|pro|max|plus|mini|ultra|e)(?![a-z]))?",
     r"iphone\d{1,2},\d",
     r"ipad ?(?:pro|air|mini)(?: ?\d{1,2}(?:th gen)?)?|ipad ?\d{1,2}",
     r"macbook ?(?:pro|air)?"
-    r"(?: ?(?:1[3-7](?: ?(?:inch|寸|\"))?|m[1-4](?: ?(?:pro|max|ultra)\b)?)){0,2}",
+    r"(?: ?(?:1[3-7](?: ?(?:inch|寸|\"))?|m[1-4](?: ?(?:pro|max|ultra)(?![a-z]))?)){0,2}",
     r"imac|mac ?(?:mini|studio)",
     rf"google ?{PIXEL}|{PIXEL}",
     rf"(?:samsung|三星) ?{GALAXY}|{GALAXY}",
-    r"(?:samsung|三星) ?[sa]\d{1,2}(?: ?(?:ultra|plus|\+|fe)\b)?",
+    r"(?:samsung|三星) ?[sa]\d{1,2}(?: ?(?:ultra|plus|\+|fe)(?![a-z]))?",
     r"sm-[a-z]\d{3,4}[a-z0-9]{0,3}",
     r"(?:xiaomi|小米) ?(?:mix ?(?:fold ?)?\d?|civi ?\d?|pad ?\d{1,2}|note ?\d{1,2}|\d{1,2}t?)"
-    r"(?: ?(?:pro|ultra|lite|s|x)\b){0,2}",
-    r"mi ?\d{1,2}(?: ?(?:pro|ultra|lite)\b)?",
-    r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)(?: ?(?:pro\+?|ultra|turbo|5g)\b){0,2}",
+    r"(?: ?(?:pro|ultra|lite|s|x)(?![a-z])){0,2}",
+    r"mi ?\d{1,2}(?: ?(?:pro|ultra|lite)(?![a-z]))?",
+    r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)"
+    r"(?: ?(?:pro\+?|ultra|turbo|5g)(?![a-z])){0,2}",
     r"(?:huawei|华为) ?(?:mate ?(?:x\d|\d{1,2})|p ?\d{2}|nova ?\d{1,2}|pura ?\d{2})"
-    r"(?: ?(?:pro\+?|rs|ultra|art|plus|e|se|5g)\b){0,2}",
-    r"mate ?(?:[2-9]\d|x\d)(?: ?(?:pro\+?|rs|ultra|e)\b)?",
-    r"pura ?\d{2}(?: ?(?:pro|ultra)\b)?",
+    r"(?: ?(?:pro\+?|rs|ultra|art|plus|e|se|5g)(?![a-z])){0,2}",
+    r"mate ?(?:[2-9]\d|x\d)(?: ?(?:pro\+?|rs|ultra|e)(?![a-z]))?",
+    r"pura ?\d{2}(?: ?(?:pro|ultra)(?![a-z]))?",
     r"(?:honor|荣耀) ?(?:magic ?\d{1,2}|x\d{2}[a-z]?|play ?\d{1,2}|\d{2,3})"
-    r"(?: ?(?:pro|lite|gt|ultra|v)\b){0,2}",
+    r"(?: ?(?:pro|lite|gt|ultra|v)(?![a-z])){0,2}",
     rf"oppo ?{RENO}|{RENO}",
     r"oppo ?[ak]\d{1,2}[a-z]?",
-    r"vivo ?(?:x ?fold\d?|x\d{2,3}|y\d{2,3}[a-z]?|s\d{2})(?: ?(?:pro\+?|ultra|neo|se)\b){0,2}",
-    r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro\b)?",
-    r"(?:oneplus|一加) ?(?:\d{1,2}[rt]?|nord ?[a-z0-9]{1,3}|ace ?\d{0,2})(?: ?pro\b)?",
+    r"vivo ?(?:x ?fold\d?|x\d{2,3}|y\d{2,3}[a-z]?|s\d{2})"
+    r"(?: ?(?:pro\+?|ultra|neo|se)(?![a-z])){0,2}",
+    r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro(?![a-z]))?",
+    r"(?:oneplus|一加) ?(?:\d{1,2}[rt]?|nord ?[a-z0-9]{1,3}|ace ?\d{0,2})(?: ?pro(?![a-z]))?",
     r"nexus ?\d{1,2}[xp]?",
-    r"(?:meizu|魅族) ?\d{1,2}(?: ?pro\b)?",
-    r"(?:realme|真我) ?(?:gt ?[a-z0-9]{1,4}|\d{1,2})(?: ?pro\+?\b)?",
-    r"(?:tecno|infinix) ?(?:spark|camon|pova|hot|note|zero)? ?\d{1,2}[a-z]?(?: ?pro\b)?",
-    r"(?:motorola|moto) ?[geo]\d{1,3}|sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}\b)?",
-    r"xperia ?\d{1,2}(?: ?[iv]{1,3}\b)?",
+    r"(?:meizu|魅族) ?\d{1,2}(?: ?pro(?![a-z]))?",
+    r"(?:realme|真我) ?(?:gt ?[a-z0-9]{1,4}|\d{1,2})(?: ?pro\+?(?![a-z]))?",
+    r"(?:tecno|infinix) ?(?:spark|camon|pova|hot|note|zero)? ?\d{1,2}[a-z]?(?: ?pro(?![a-z]))?",
+    r"(?:motorola|moto) ?[geo]\d{1,3}|sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
+    r"xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
 )
 # What a device's value is not: words for many devices, not one model.
 GENERIC_DEVICES = (
