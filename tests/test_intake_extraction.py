@@ -105,6 +105,9 @@ NOT_SDK_VERSIONS = [
     "Flutter SDK 3.16.0",
     "Android SDK version 34.0.0 (flutter doctor)",
     "Xcode 15.1, Node 18.17.1",
+    "Version 2.3.1 of our app crashes",
+    "我们App用的是2.3.1版本",
+    "our app is using 2.3.1",
 ]
 
 
@@ -181,6 +184,12 @@ SYSTEMS = [
     ("Ubuntu 22.04", "Ubuntu 22.04"),
     ("works on iOS 17 but fails on Android 14", "Android 14"),
     ("系统：安卓 14", "Android 14"),
+    ("Platform: iOS\nOS version: 17.1.2", "iOS 17.1.2"),
+    ("平台：安卓\n系统版本：14", "Android 14"),
+    (
+        "Build fingerprint: 'HUAWEI/NOH-AN00/HWNOH:12/102.0.0.182C00:user/release-keys'",
+        "Android 12",
+    ),
 ]
 NOT_SYSTEMS = [
     "Android phones",
@@ -189,6 +198,8 @@ NOT_SYSTEMS = [
     "iPhone 14 Pro",
     "Android SDK 4.0.6",
     "安卓手机都有这个问题",
+    "Flutter app; building with Xcode 15.0.1 on macOS 13.5",
+    "OS version: 17.1.2",
 ]
 
 
@@ -269,6 +280,8 @@ NOT_LABELLED = [
     ("AppID and token are both correct", Fact.APP_ID),
     ("user id will be assigned by the server", Fact.UID),
     ("uid: xxxx", Fact.UID),
+    ("Channel name: N/A", Fact.CHANNEL),
+    ("Acme Ltd, Room 1203, Building 5, Tech Park", Fact.CHANNEL),
 ]
 
 
@@ -390,6 +403,8 @@ NOT_STEPS = [
     "1. SDK version: 4.0.6\n2. Device: Xiaomi 13\n3. OS: Android 14",
     "1. How do I enable echo cancellation?\n2. Is screen sharing supported on Web?",
     "It crashes randomly, we cannot reproduce it.",
+    "1. We tried reinstalling the app\n2. We tried switching networks\n3. We tried clearing cache",
+    "1. Device: Xiaomi 13\n2. Join channel: abc\n3. Region: Jakarta",
 ]
 
 
@@ -425,6 +440,8 @@ KINDS = [
     ("How do we enable echo cancellation?", "", Kind.HOWTO),
     ("How can we reduce the latency for live streaming?", "", Kind.HOWTO),
     ("是否支持小程序？", "", Kind.HOWTO),
+    ("Latency", "What is the minimum latency we can achieve for a quiz show?", Kind.HOWTO),
+    ("Echo", "We hear our own voice back on every call.", Kind.QUALITY),
     ("Invoice for November", "", Kind.ACCOUNT),
     ("账单有问题", "", Kind.ACCOUNT),
     ("We were charged twice; the app also crashed", "", Kind.ACCOUNT),

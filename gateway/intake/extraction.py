@@ -27,7 +27,7 @@ from gateway.intake.answers import read_answers
 from gateway.intake.facts import Fact, Finding, Findings, Kind, MailText, Source
 from gateway.intake.identifiers import read_labelled
 from gateway.intake.kinds import read_kind
-from gateway.intake.logs import LogReading, read_logs
+from gateway.intake.logs import LogReading, facts_in, read_logs
 from gateway.intake.mentions import (
     Named,
     platform_of_system,
@@ -45,6 +45,9 @@ FRAMEWORKS = frozenset(entry.name for entry in patterns.PLATFORMS if entry.frame
 # Facts a file's name may give: "Xiaomi13_agora_4.0.6.log", "ios17_crash.ips".
 NAMED_FACTS = (Fact.SDK_VERSION, Fact.PLATFORM, Fact.OS_VERSION, Fact.DEVICE)
 QUOTED = re.compile(r"^[ \t]*>")
+# What only a log's own lines state; the text's readers know the other facts' forms better
+# ("Flutter SDK 3.16" is no SDK version of ours, "audio channel: 2" no channel).
+PASTED_FACTS = (Fact.OS_VERSION, Fact.DEVICE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,18 @@ def text_facts(page: Page, sent_at: datetime | None) -> Said:
         for fact, found in named.items()
         if found is not None
     }
+    facts = {**pasted_facts(page), **facts}
     return Said(facts, finding(page, Fact.PLATFORM, implied_platform(system, implied)))
+
+
+def pasted_facts(page: Page) -> dict[Fact, Finding]:
+    """What a log pasted into the text states ("Build fingerprint: …", "Hardware Model:
+    iPhone15,2"): the text's own words, after what its sentences say."""
+    return {
+        found.fact: Finding(found.fact, found.value, Source.BODY, found.excerpt)
+        for found in facts_in(page.joined, page.folded)
+        if found.fact in PASTED_FACTS
+    }
 
 
 def implied_platform(system: Named | None, implied: Named | None) -> Named | None:

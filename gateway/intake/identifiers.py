@@ -14,11 +14,11 @@ import re
 from gateway.intake import patterns
 from gateway.intake.facts import Fact
 from gateway.intake.mentions import Named
-from gateway.intake.page import FLAGS, Page, is_placeholder, lower, search
+from gateway.intake.page import FLAGS, Page, Spot, is_placeholder, lower, search
 
 LABELLED = {
     fact: search(
-        rf"(?:{words.pattern()})(?P<separator>{patterns.VALUE_SEPARATOR})"
+        rf"(?P<label>{words.pattern()})(?P<separator>{patterns.VALUE_SEPARATOR})"
         rf"(?P<value>{patterns.LABELLED_VALUE})(?![a-z0-9_\-])"
     )
     for fact, words in patterns.LABELLED.items()
@@ -33,11 +33,18 @@ def read_labelled(page: Page, fact: Fact) -> Named | None:
     for spot in page.matches(LABELLED[fact]):
         value = spot.written("value").rstrip(".,;:!")
         before = page.folded_line(spot.line)[: spot.span()[0]]
-        if is_value(value, spot.found.group("separator"), fact) and not (
-            fact is Fact.CHANNEL and NOT_A_CHANNEL.search(before)
+        separator = spot.found.group("separator")
+        if is_value(value, separator, fact) and not (
+            fact is Fact.CHANNEL and (NOT_A_CHANNEL.search(before) or an_address(spot, separator))
         ):
             return Named(value, spot.line, spot.excerpt())
     return None
+
+
+def an_address(spot: Spot, separator: str) -> bool:
+    """ "Room 1203, Building 5": a bare "room" and a number, with no separator, is where a
+    signature's office is, not a channel."""
+    return spot.found.group("label").strip() == "room" and not EXPLICIT.search(separator)
 
 
 def is_value(value: str, separator: str, fact: Fact) -> bool:

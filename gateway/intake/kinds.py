@@ -46,19 +46,29 @@ def read_kind(page: Page) -> tuple[Kind, str]:
     words when it has them, else the first line found with them."""
     for kind in ORDER:
         found = kind_on(page, kind)
-        if found is not None:
+        if found is not None and not topic_only(page, kind, found[0]):
             line, span = found
             return kind, page.excerpt(line, *span)
     return Kind.OTHER, ""
 
 
-def kind_on(page: Page, kind: Kind) -> tuple[int, tuple[int, int]] | None:
-    """A line with a word of `kind`, and where on it; the subject first."""
-    if page.has_subject and (span := kind_in(kind, page.folded_line(0))):
+def topic_only(page: Page, kind: Kind, line: int) -> bool:
+    """A symptom's word in the subject alone ("Latency") names the topic of a question
+    when the text asks one and tells of no such symptom itself."""
+    if kind is not Kind.QUALITY or line != 0 or not page.has_subject:
+        return False
+    return kind_on(page, kind, subject=False) is None and (
+        kind_on(page, Kind.HOWTO, subject=False) is not None
+    )
+
+
+def kind_on(page: Page, kind: Kind, *, subject: bool = True) -> tuple[int, tuple[int, int]] | None:
+    """A line with a word of `kind`, and where on it; the subject first (or not at all)."""
+    if page.has_subject and subject and (span := kind_in(kind, page.folded_line(0))):
         return 0, span
     for word in WORDS[kind].words or ("",):
         for line in page.lines_holding(word):
-            if span := kind_in(kind, page.folded_line(line)):
+            if (line or not page.has_subject) and (span := kind_in(kind, page.folded_line(line))):
                 return line, span
     return None
 

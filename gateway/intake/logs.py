@@ -113,12 +113,12 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
             ("sdk", "agora", "zego", "trtc", "liteav", "rtc engine", "rtcengine"),
             r"\b(?:[a-z]{0,12}sdk|agora\w{0,20}|zego\w{0,20}|trtc|liteav|rtc ?engine)[ _-]?"
             r"(?:version\b|ver\b|v\b|版本号?)[ \t]?(?:[:=：][ \t]?)?[\"'\[]?v?"
-            r"(?P<value>\d{1,3}(?:\.\d{1,6}){1,3})",
+            r"(?P<value>\d{1,3}(?:\.\d{1,6}){1,3})(?![0-9])(?!\.[0-9x*])",
         ),
         LogRow(
             ("sdk", "agora", "zego", "trtc", "liteav"),
             r"\b(?:sdk|agora|zego|trtc|liteav)\w{0,20}[ \t]?v?"
-            r"(?P<value>\d{1,3}(?:\.\d{1,6}){2,3})\b",
+            r"(?P<value>\d{1,3}(?:\.\d{1,6}){2,3})(?![0-9])(?!\.[0-9x*])",
         ),
     ),
     Fact.OS_VERSION: (
@@ -172,7 +172,8 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
     Fact.CHANNEL: (
         LogRow(
             ("channel", "roomid", "room_id"),
-            r"\b(?:channel ?(?:name|id)?|channelname|channelid|channel_name|channel_id|roomid"
+            r"(?<!audio )(?<!audio_)\b(?:channel ?(?:name|id)?|channelname|channelid|channel_name"
+            r"|channel_id|roomid"
             r"|room_id)[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[a-z0-9][a-z0-9_\-.@#$%^&*+=~!]{0,63})",
         ),
     ),
@@ -426,8 +427,9 @@ def facts_in_logs(logs: tuple[LogFile, ...]) -> tuple[Finding, ...]:
     return tuple(found.values())
 
 
-def facts_in(text: str) -> Iterator[Finding]:
-    folded = lower(text)
+def facts_in(text: str, folded: str = "") -> Iterator[Finding]:
+    """The facts `text` states as a log does (`folded`: `text` lowered, when at hand)."""
+    folded = folded or lower(text)
     found = [
         finding
         for fact, rows in LOG_FACTS.items()

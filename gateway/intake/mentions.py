@@ -47,6 +47,8 @@ SYSTEM_ROWS = [
     for entry in patterns.OS_SYSTEMS
 ]
 SYSTEM_PLATFORM = {entry.name: entry.platform for entry in patterns.OS_SYSTEMS}
+SYSTEM_LABEL = search(rf"{patterns.OS_LABEL}(?P<number>{patterns.OS_NUMBER})(?![\d.])")
+TOOLCHAIN = compiled(patterns.TOOLCHAIN.pattern())
 DEVICE = search(rf"(?<![a-z0-9])(?:{'|'.join(patterns.DEVICES)})(?![a-z0-9])")
 DEVICE_LABEL = search(
     r"(?<![a-z])(?:device(?: model)?|model|phone(?: model)?|test device|hardware model"
@@ -120,10 +122,22 @@ def platform_of_system(system_version: str) -> str | None:
 
 
 def read_system(page: Page, platform: str | None = None) -> Named | None:
-    """The system and its version, on the platform with the problem when several are named."""
-    mentions = list(system_mentions(page))
+    """The system and its version, on the platform with the problem when several are named;
+    a labelled bare number ("OS version: 17.1.2") is the named platform's system."""
+    mentions = [m for m in system_mentions(page) if not TOOLCHAIN.search(page.folded_line(m.line))]
     same = [m for m in mentions if platform_of_system(m.value) == platform]
-    return named(page, choose(page, same or mentions))
+    return named(page, choose(page, same or mentions)) or labelled_system(page, platform)
+
+
+def labelled_system(page: Page, platform: str | None) -> Named | None:
+    """ "OS version: 17.1.2" with "Platform: iOS" → "iOS 17.1.2"."""
+    if platform not in SYSTEM_PLATFORM.values():
+        return None
+    for spot in page.matches(SYSTEM_LABEL):
+        value = system_in(f"{platform} {spot.found.group('number')}")
+        if value:
+            return Named(value, spot.line, spot.excerpt())
+    return None
 
 
 def system_mentions(page: Page) -> Iterator[Mention]:

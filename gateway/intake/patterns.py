@@ -127,6 +127,14 @@ OS_SYSTEMS: tuple[SystemWords, ...] = (
 OS_GAP = r"[ :=]{0,3}(?:version|ver\.?|版本号?|系统)?[ :=v]{0,3}"
 # A system's number as written, before its own row says whether it is one.
 OS_NUMBER = r"\d{1,2}(?:\.\d{1,2}){0,2}"
+# A labelled bare number ("OS version: 17.1.2", "系统版本：14"): the system is the platform's.
+OS_LABEL = r"(?:\bos(?: version)?|\bsystem(?: version)?|系统版本|系统)[ \t]?[:=][ \t]?v?"
+# Lines about the build machine, not the device with the problem: "Xcode 15, macOS 13.5".
+TOOLCHAIN = Words(
+    r"xcode|android studio|visual studio|gradle|cocoapods|flutter doctor|build machine"
+    r"|dev(?:elopment)? machine|node(?:js)?",
+    r"开发环境|编译环境|开发机",
+)
 
 # -- device ---------------------------------------------------------------------------------
 
@@ -239,7 +247,10 @@ VERSION_GAP = (
 # After a version, words that give it to our SDK or to something else.
 VERSION_AFTER: dict[str, str] = {
     "sdk": r"^\s?(?:(?:version )?of (?:the |your )?sdk|sdk|版本的?sdk|的sdk)",
-    "other": r"^\s?(?:\(?(?:app|apk|应用|客户端)|版本的?(?:app|应用))",
+    "other": (
+        r"^\s?(?:\(?(?:app|apk|应用|客户端)|版本的?(?:app|应用)"
+        r"|(?:of|for) (?:our|the|my) (?:app|application|game|client|website))"
+    ),
 }
 # Units after a number that make it a measure, not a version: "1.5 s", "2.5 Mbps".
 MEASURE = (
@@ -264,7 +275,7 @@ LABELLED: dict[Fact, Words] = {
     ),
 }
 # The characters of a value: Agora's channel names and user accounts allow these.
-LABELLED_VALUE = r"[a-z0-9][a-z0-9_\-.@#$%^&*+=~!]{0,63}"
+LABELLED_VALUE = r"[a-z0-9][a-z0-9_\-.@#$%^&*+=~!]{0,63}(?=[\s,;，；。、)）\]\"'”]|$)"
 # "audio channel", "声道", "stereo channel": not the channel of a call.
 NOT_A_CHANNEL = r"(?:audio|stereo|mono|single|dual|sound|notification|release|update|stable)\s?$"
 # A labelled word that is a word of the sentence, not a value: "the channel is full".
@@ -404,7 +415,9 @@ KIND_WORDS: dict[Kind, Words] = {
         r"|白屏|马赛克|啸叫",
     ),
     Kind.HOWTO: Words(
-        r"how (?:to|do|does|can|could|should|would)|is it possible|is there (?:a|any) way"
+        r"how (?:to|do|does|can|could|should|would)|is it possible|is there|are there"
+        r"|what(?:'s| is| are) the (?:minimum|maximum|best|lowest|recommended|typical|limit)"
+        r"|recommend(?:ed|ation)?|evaluating|do you (?:have|provide|offer)"
         r"|any way to|does (?:the|your) (?:sdk|api|service|product) support|do you support"
         r"|can (?:the|your) (?:sdk|api)|can (?:i|we)|is it supported|supported\?|best practice"
         r"|any (?:sample|example|demo|docs?|documentation|guide)|where can i find|what is the best",
@@ -421,7 +434,9 @@ FEATURE_WORDS = (
 # A question about making something better is a how-to, not a symptom: "how can we reduce
 # the latency?", "如何降低延迟" (but "how to fix the echo?" reports one).
 OPTIMISING = (
-    r"(?:\bhow\b|\bcan we\b|\bis it possible\b|\bany way\b|如何|怎么|怎样|是否|能否|有没有办法)"
+    r"\b(?:minimum|lowest|least|maximum|best|typical|expected|average) (?:\w+ )?(?:latency|delay"
+    r"|resolution|quality|frame ?rate|bitrate)|最低延迟|最小延迟|延迟(?:最低)?能(?:做到|达到)"
+    r"|(?:\bhow\b|\bcan we\b|\bis it possible\b|\bany way\b|如何|怎么|怎样|是否|能否|有没有办法)"
     r"[^\n?。]{0,40}?(?:\breduce|\blower|\bimprove|\bminimi[sz]e|\boptimi[sz]e|\bincrease|\bachieve"
     r"|降低|减少|优化|提高|提升|改善|做到)[^\n?。,]{0,40}"
 )

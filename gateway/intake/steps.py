@@ -29,8 +29,13 @@ ITEM = search(
 )
 ACTION = compiled(patterns.STEP_ACTIONS.pattern())
 SEQUENCE = search(patterns.STEP_SEQUENCE)
-QUESTION = compiled(r"[?？][ \t]*$|吗[ \t]*$|^(?:how|what|why|is|are|can|could|does|do)\b")
-SETTING = compiled(r"^[^:]{1,30}:[ \t]?\S{1,40}$")
+# Items that ask, that state a setting ("SDK version: 4.0.6") or that tell what was tried:
+# a list of them is no steps.
+QUESTION = compiled(
+    r"[?？][ \t]*$|吗[ \t]*$|^(?:how|what|why|is|are|can|could|does|do)\b"
+    r"|^(?:we |i )?(?:have |had )?tried\b|^(?:我们)?(?:尝试|试过|试了)"
+)
+SETTING = compiled(r"^[^:]{1,30}:")
 NO_STEPS = compiled(
     r"^(?:none|no|n/?a|unknown|not sure|random(?:ly)?|intermittent|cannot reproduce"
     r"|can't reproduce|无|暂无|没有|偶现|随机|不确定|无法复现|不能复现|待补充)\b"

@@ -39,6 +39,8 @@ SYSTEMS_WITH_SDKS = compiled(patterns.SYSTEMS_WITH_SDKS.pattern())
 BARE_SDK = re.compile(r"sdk[_ -]?(?:version|ver)?[ ]?", FLAGS)
 SCORES = {"sdk": 4, "move": 3, "label": 2, "old": 1, "other": 0}
 OWNER_REACH = 60
+SUBJECT_REACH = 12
+CLAUSE_BREAK = re.compile(r"[,;.!?。，；！？、]|\b(?:and|but)\b")
 FAR_SDK_REACH = 40
 
 
@@ -89,12 +91,23 @@ def owner_score(before: str, number: str) -> int:
     if not GAP.fullmatch(before, last.end()):
         near = kind == "sdk" and len(before) - last.end() <= FAR_SDK_REACH
         return 2 if near else 0
+    if kind in ("move", "label") and subject_is_other(before, owners):
+        return 0
     previous = owners[-2] if len(owners) > 1 and adjacent(before, owners[-2], last) else None
     if kind == "label" and previous is not None:
         return 4 if previous.lastgroup == "sdk" else 0 if previous.lastgroup == "other" else 2
     if kind == "sdk" and previous is not None and BARE_SDK.fullmatch(last.group()):
         return 0 if someone_elses_sdk(previous.group(), number) else 4
     return SCORES[kind]
+
+
+def subject_is_other(before: str, owners: list[re.Match[str]]) -> bool:
+    """ "our app is using 2.3.1", "我们App用的是2.3.1": a move or a label whose subject, a few
+    words before it in the same clause, is someone else's."""
+    if len(owners) < 2 or owners[-2].lastgroup != "other":
+        return False
+    between = before[owners[-2].end() : owners[-1].start()]
+    return len(between) <= SUBJECT_REACH and not CLAUSE_BREAK.search(between)
 
 
 def adjacent(text: str, first: re.Match[str], second: re.Match[str]) -> bool:
