@@ -88,6 +88,10 @@ SDK_VERSIONS = [
     ("我们升级到了4.0.7之后开始闪退", "4.0.7"),
     ("声网SDK 4.0.7", "4.0.7"),
     ("TRTC 11.5.0.15364 on Windows", "11.5.0.15364"),
+    ("【SDK版本】：4.2.0", "4.2.0"),
+    ("SDK iOS 4.2.2 / Web 4.20.0", "4.2.2"),
+    ("RTC SDK for Android v4.0.6", "4.0.6"),
+    ("Unity 2021.3.30f1, Agora Unity SDK v4.2.6", "4.2.6"),
 ]
 NOT_SDK_VERSIONS = [
     "our app v2.3.1 crashes on start",
@@ -232,6 +236,10 @@ DEVICES = [
     ("MacBook Pro M2", "MacBook Pro M2"),
     ("机型：ZTE Axon 40", "ZTE Axon 40"),
     ("iPhone 15 works fine, iPhone 12 mini crashes", "iPhone 12 mini"),
+    ("it's Android 10 on a Nokia 7.2", "Nokia 7.2"),
+    ("Host: iPad Pro 12.9 (iPadOS 17.1)", "iPad Pro 12.9"),
+    ("  Device          ZTE Axon 40\n  OS              Android 13", "ZTE Axon 40"),
+    ("【机型】：荣耀X50", "荣耀X50"),
 ]
 NOT_DEVICES = [
     "some phones",
@@ -271,6 +279,13 @@ LABELLED = [
     ("channel name is demo", Fact.CHANNEL, "demo"),
     ("uid 100234", Fact.UID, "100234"),
     ("User ID: alice_01", Fact.UID, "alice_01"),
+    (
+        "  App ID          0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        Fact.APP_ID,
+        "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    ),
+    ("| Channel | class_room_7 |", Fact.CHANNEL, "class_room_7"),
+    ("【频道名】：live_1024", Fact.CHANNEL, "live_1024"),
     ("用户ID：8888", Fact.UID, "8888"),
 ]
 NOT_LABELLED = [
@@ -322,6 +337,8 @@ OCCURRENCES = [
     ("about 2 hours ago", SENT, "2026-12-01T08:00+08:00"),
     ("last night around 1am", SENT, "2026-12-01T01:00+08:00"),
     ("Dec 1 2026, 08:10 UTC", SENT, "2026-12-01T08:10+00:00"),
+    ("yesterday evening 8-9pm Manila time", SENT, "2026-11-30T20:00+08:00"),
+    ("昨晚8-9点一直卡", SENT, "2026-11-30T20:00+08:00"),
 ]
 NOT_OCCURRENCES = [
     ("It happened on 2026-11-30.", SENT),
@@ -405,6 +422,7 @@ NOT_STEPS = [
     "It crashes randomly, we cannot reproduce it.",
     "1. We tried reinstalling the app\n2. We tried switching networks\n3. We tried clearing cache",
     "1. Device: Xiaomi 13\n2. Join channel: abc\n3. Region: Jakarta",
+    "【复现步骤】：\n【日志】：",
 ]
 
 

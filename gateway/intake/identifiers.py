@@ -25,7 +25,7 @@ LABELLED = {
 }
 NOT_A_CHANNEL = re.compile(patterns.NOT_A_CHANNEL, FLAGS)
 VALUE_WORD = re.compile(rf"(?:{patterns.VALUE_WORDS})", FLAGS)
-EXPLICIT = re.compile(r"[:=是为]|\bis\b|\bnamed\b|\bcalled\b|[\"'“`]", FLAGS)
+EXPLICIT = re.compile(patterns.EXPLICIT_SEPARATOR, FLAGS)
 
 
 def read_labelled(page: Page, fact: Fact) -> Named | None:

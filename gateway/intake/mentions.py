@@ -52,7 +52,7 @@ TOOLCHAIN = compiled(patterns.TOOLCHAIN.pattern())
 DEVICE = search(rf"(?<![a-z0-9])(?:{'|'.join(patterns.DEVICES)})(?![a-z0-9])")
 DEVICE_LABEL = search(
     r"(?<![a-z])(?:device(?: model)?|model|phone(?: model)?|test device|hardware model"
-    r"|设备型号|设备|机型|手机型号|手机|测试机)[ \t]?(?:[:=]|是|为)[ \t]?(?P<value>[^\n,;()]{2,40})"
+    rf"|设备型号|设备|机型|手机型号|手机|测试机){patterns.DEVICE_SEPARATOR}(?P<value>[^\n,;()|]{{2,40}})"
 )
 GENERIC_DEVICE = re.compile(patterns.GENERIC_DEVICES, FLAGS)
 DEVICE_VALUE_END = re.compile(
@@ -171,8 +171,10 @@ def system_in(text: str) -> str | None:
 
 def read_device(page: Page) -> Named | None:
     """The device with the problem, else the first; a model from the table or a label."""
-    mentions = list(device_mentions(page)) or list(labelled_devices(page))
-    return named(page, choose(page, mentions))
+    modelled = list(device_mentions(page))
+    taken = {mention.line for mention in modelled}
+    labelled = [mention for mention in labelled_devices(page) if mention.line not in taken]
+    return named(page, choose(page, modelled + labelled))
 
 
 def device_mentions(page: Page) -> Iterator[Mention]:

@@ -81,7 +81,8 @@ US_ZONES: dict[str, int] = {
 
 CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 CHINESE_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
-HAN_NUMBER = r"[零〇一二两三四五六七八九十]{1,3}"
+HAN_DIGIT = "[零〇一二两三四五六七八九十]"
+HAN_NUMBER = HAN_DIGIT + "{1,3}"
 PERIOD_ZH = r"凌晨|早上|早晨|上午|清晨|中午|下午|傍晚|晚上|晚间|夜里|夜间|半夜|晚|早"
 # Times of day, one search a form, each starting with what it starts with so the engine
 # can skip to it: "20:30", "8:30 pm" / "8.30pm" / "11pm", "at 11" (with a period word on
@@ -91,7 +92,8 @@ CLOCK = search(
     words=(":",),
 )
 MERIDIEM = search(
-    r"(?P<h>1[0-2]|0?[1-9])(?:\.(?P<m>[0-5]\d))?[ \t]?(?P<ap>[ap]\.?m\b\.?)",
+    r"(?P<h>1[0-2]|0?[1-9])(?:\.(?P<m>[0-5]\d))?"
+    r"(?:[ \t]?[-–~][ \t]?(?:1[0-2]|0?[1-9])(?:[.:][0-5]\d)?)?[ \t]?(?P<ap>[ap]\.?m\b\.?)",
     words=None,  # "am" is in "stream", "team" and "camera": the digits find it faster
 )
 SPOKEN = search(
@@ -102,8 +104,11 @@ SPOKEN = search(
 )
 NOON = search(r"\b(?P<noon>noon|midday|midnight)\b")
 HAN_TIME = search(
-    rf"(?P<zh>\d{{1,2}}|{HAN_NUMBER})[ \t]?[点點时]"
-    rf"(?:[ \t]?(?P<zm>\d{{1,2}}|{HAN_NUMBER}|半|一刻|三刻)(?!\d)[ \t]?分?)?"
+    rf"(?P<zh>\d{{1,2}}|{HAN_NUMBER})(?:[ \t]?[-–~到至][ \t]?(?:\d{{1,2}}|{HAN_NUMBER}))?"
+    r"[ \t]?[点點时]"
+    # One Han digit is minutes only with 分: "9点一直" is "all along", not 9:01.
+    rf"(?:[ \t]?(?P<zm>\d{{1,2}}|{HAN_DIGIT}{{2,3}}|半|一刻|三刻|{HAN_DIGIT}(?=[ \t]?分))(?!\d)"
+    r"[ \t]?分?)?"
     r"(?P<about>左右|钟|多|前后|整)?",
     words=("点", "點", "时"),
 )

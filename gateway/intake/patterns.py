@@ -86,7 +86,7 @@ IMPLIED_PLATFORMS: dict[str, Words] = {
     "macOS": Words(r"macbook|imac|mac ?mini"),
     "Android": Words(
         r"xiaomi|redmi|huawei|honor|oppo|vivo|oneplus|samsung|galaxy|pixel|meizu|realme"
-        r"|nexus|iqoo|tecno|infinix|motorola|xperia|sm-[a-z]\d{3}",
+        r"|nexus|iqoo|tecno|infinix|motorola|xperia|nokia|zte|nubia|sm-[a-z]\d{3}",
         r"小米|红米|华为|荣耀|一加|三星|魅族|真我",
     ),
 }
@@ -149,7 +149,7 @@ RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)(?![a-z]))
 DEVICES: tuple[str, ...] = (
     r"iphone ?(?:1\d|[4-9]|x[sr]?|se)(?: ?(?:pro ?max|pro|max|plus|mini|ultra|e)(?![a-z]))?",
     r"iphone\d{1,2},\d",
-    r"ipad ?(?:pro|air|mini)(?: ?\d{1,2}(?:th gen)?)?|ipad ?\d{1,2}",
+    r"ipad ?(?:pro|air|mini)(?: ?\d{1,2}(?:\.\d)?(?:th gen)?)?|ipad ?\d{1,2}",
     r"macbook ?(?:pro|air)?"
     r"(?: ?(?:1[3-7](?: ?(?:inch|寸|\"))?|m[1-4](?: ?(?:pro|max|ultra)(?![a-z]))?)){0,2}",
     r"imac|mac ?(?:mini|studio)",
@@ -178,7 +178,12 @@ DEVICES: tuple[str, ...] = (
     r"(?:meizu|魅族) ?\d{1,2}(?: ?pro(?![a-z]))?",
     r"(?:realme|真我) ?(?:gt ?[a-z0-9]{1,4}|\d{1,2})(?: ?pro\+?(?![a-z]))?",
     r"(?:tecno|infinix) ?(?:spark|camon|pova|hot|note|zero)? ?\d{1,2}[a-z]?(?: ?pro(?![a-z]))?",
-    r"(?:motorola|moto) ?[geo]\d{1,3}|sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
+    r"(?:motorola|moto) ?(?:[geo]\d{1,3}|edge ?\d{0,2})",
+    r"sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
+    r"nokia ?(?:\d{1,2}(?:\.\d)?|[cgx]\d{1,3})",
+    r"(?:zte|中兴) ?(?:axon ?\d{1,2}|blade ?[a-z]?\d{1,3})(?: ?(?:pro|ultra)(?![a-z]))?",
+    r"(?:asus ?)?(?:rog ?phone ?\d|zenfone ?\d{1,2})(?: ?(?:pro|ultra)(?![a-z]))?",
+    r"(?:nubia|努比亚) ?(?:z\d{2}|red ?magic ?\d{1,2})(?: ?(?:pro|ultra|s)(?![a-z]))?",
     r"xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
 )
 # What a device's value is not: words for many devices, not one model.
@@ -237,11 +242,13 @@ SDKS_OF_OTHERS = Words(
     r"flutter|dart|unity|electron|node(?:js)?|java|jdk|windows|dotnet|firebase|facebook"
     r"|google|wechat|aws|azure|\.net"
 )
+# Our SDK's flavours as they follow its name: "SDK iOS 4.2.2", "SDK for Android v4.0.6".
+SDK_PLATFORMS = Words(r"android|ios|web|windows|macos|mac|linux|electron|harmony ?os", r"安卓|鸿蒙")
 SYSTEMS_WITH_SDKS = Words(r"android|ios|ipados|macos|mac|harmony ?os", r"安卓|鸿蒙")
 SYSTEM_SDK_MAJOR = 14
 # What may stand between an owner and its version: "SDK version: v", "SDK 版本号是".
 VERSION_GAP = (
-    r"(?:[\s:=(\[\"'“,]|\bversion\b|\bver\b|\bis\b|\bnow\b|\bof\b|\bat\b|\bto\b"
+    r"(?:[\s:=()\[\]【】（）\"'“,]|\bversion\b|\bver\b|\bis\b|\bnow\b|\bof\b|\bat\b|\bto\b"
     r"|版本号?|号|是|为|的|了|到)*"
 )
 # After a version, words that give it to our SDK or to something else.
@@ -261,7 +268,15 @@ MEASURE = (
 # -- labelled values: App ID, channel, user ID ----------------------------------------------
 
 # "is", "=", ":", "是", "为" between a label and its value.
-VALUE_SEPARATOR = r"[ \t]?(?:[:=]|\bis\b|\bnamed\b|\bcalled\b|是|为)?[ \t]?[\"'“`]?"
+# A form's closing bracket ("【频道】：") or a table's column ("| Channel | x |", "App ID    x")
+# may come between them too.
+VALUE_SEPARATOR = (
+    r"[】\])]?[ \t|]{0,24}(?:[:=]|\bis\b|\bnamed\b|\bcalled\b|是|为)?[ \t|]{0,24}[\"'“`]?"
+)
+# A separator that says a value follows: a colon, "is", a quote, or a table's column.
+EXPLICIT_SEPARATOR = r"[:=是为|\t\"'“`]|\bis\b|\bnamed\b|\bcalled\b|  "
+# Between a device's label and its value: "Device: ", "机型是", "【机型】：", "| Device | ".
+DEVICE_SEPARATOR = r"[】\])]?(?:[ \t]?(?:[:=]|是|为)|[ \t]{2,}|[ \t]*\|)[ \t|]{0,8}"
 LABELLED: dict[Fact, Words] = {
     Fact.APP_ID: Words(r"app ?id|appid|app_id|sdk ?app ?id|sdkappid", r"应用 ?(?:id|ID)"),
     Fact.CHANNEL: Words(

@@ -18,7 +18,7 @@ from gateway.intake.page import Page, compiled, is_placeholder, search
 MAX_STEPS_CHARS = 2000
 MAX_STEP_LINES = 30
 HEADING = search(
-    rf"^[^\w\n]{{0,4}}(?:{patterns.STEPS_HEADING.pattern()})[^\w\n]{{0,3}}?[ \t]?[:\-]?[ \t]?"
+    rf"^[^\w\n]{{0,4}}(?:{patterns.STEPS_HEADING.pattern()})[^\w\n(（\[【\"'“]{{0,4}}"
     r"(?P<rest>.*)$",
     words=("step", "repro", "复现", "重现", "步骤"),
 )
@@ -36,6 +36,7 @@ QUESTION = compiled(
     r"|^(?:we |i )?(?:have |had )?tried\b|^(?:我们)?(?:尝试|试过|试了)"
 )
 SETTING = compiled(r"^[^:]{1,30}:")
+FIELD = compiled(r"^[^\w\n]{0,2}[^:\n]{1,20}?[^\w\n]{0,2}:[ \t]*(?:\S.{0,40})?$")
 NO_STEPS = compiled(
     r"^(?:none|no|n/?a|unknown|not sure|random(?:ly)?|intermittent|cannot reproduce"
     r"|can't reproduce|无|暂无|没有|偶现|随机|不确定|无法复现|不能复现|待补充)\b"
@@ -71,6 +72,8 @@ def following_items(page: Page, start: int, *, listed: bool) -> list[str]:
             continue
         if not line or not (listed or as_list) or (as_list and not is_item(page, number)):
             break
+        if not as_list and FIELD.match(page.folded_line(number)):
+            break  # the form's next field ("【日志】：", "SDK log:"): the heading was left empty
         items.append(line)
     return items
 

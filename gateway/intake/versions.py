@@ -40,6 +40,8 @@ BARE_SDK = re.compile(r"sdk[_ -]?(?:version|ver)?[ ]?", FLAGS)
 SCORES = {"sdk": 4, "move": 3, "label": 2, "old": 1, "other": 0}
 OWNER_REACH = 60
 SUBJECT_REACH = 12
+PLATFORM = compiled(patterns.SDK_PLATFORMS.pattern())
+FOR_PLATFORM = re.compile(r"[ _-]{0,2}(?:(?:for|on)[ ]|版)?[ ]?")
 CLAUSE_BREAK = re.compile(r"[,;.!?。，；！？、]|\b(?:and|but)\b")
 FAR_SDK_REACH = 40
 
@@ -94,11 +96,24 @@ def owner_score(before: str, number: str) -> int:
     if kind in ("move", "label") and subject_is_other(before, owners):
         return 0
     previous = owners[-2] if len(owners) > 1 and adjacent(before, owners[-2], last) else None
+    if kind == "other" and sdk_for_platform(before, owners):
+        return 4
     if kind == "label" and previous is not None:
         return 4 if previous.lastgroup == "sdk" else 0 if previous.lastgroup == "other" else 2
     if kind == "sdk" and previous is not None and BARE_SDK.fullmatch(last.group()):
-        return 0 if someone_elses_sdk(previous.group(), number) else 4
+        return 0 if someone_elses_sdk(before, owners, number) else 4
     return SCORES[kind]
+
+
+def sdk_for_platform(before: str, owners: list[re.Match[str]]) -> bool:
+    """ "SDK iOS 4.2.2", "RTC SDK for Android v4.0.6": our SDK's flavour for a platform."""
+    if len(owners) < 2 or owners[-2].lastgroup != "sdk":
+        return False
+    between = before[owners[-2].end() : owners[-1].start()]
+    return (
+        PLATFORM.fullmatch(owners[-1].group()) is not None
+        and FOR_PLATFORM.fullmatch(between) is not None
+    )
 
 
 def subject_is_other(before: str, owners: list[re.Match[str]]) -> bool:
@@ -114,8 +129,16 @@ def adjacent(text: str, first: re.Match[str], second: re.Match[str]) -> bool:
     return first.end() >= second.start() - 2 and not text[first.end() : second.start()].strip(" _-")
 
 
-def someone_elses_sdk(maker: str, number: str) -> bool:
-    """ "Flutter SDK 3.16", "Windows SDK", "Android SDK 34.0.0": not ours."""
+def someone_elses_sdk(before: str, owners: list[re.Match[str]], number: str) -> bool:
+    """ "Flutter SDK 3.16", "Windows SDK", "Android SDK 34.0.0": not ours; "Agora Unity SDK"
+    is, its maker named first."""
+    maker = owners[-2].group()
+    if (
+        len(owners) > 2
+        and owners[-3].lastgroup == "sdk"
+        and adjacent(before, owners[-3], owners[-2])
+    ):
+        return False
     if SDKS_OF_OTHERS.fullmatch(maker):
         return True
     major = int(number.split(".")[0])
