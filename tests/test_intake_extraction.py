@@ -907,7 +907,8 @@ def test_answers_in_the_quoted_chinese_block_are_read() -> None:
     read = reply(text, "见下")
     assert read.value(Fact.SDK_VERSION) == "4.0.8"
     assert read.value(Fact.DEVICE) == "华为 Mate 60 Pro"
-    assert read.value(Fact.PLATFORM) is None
+    assert finding(read, Fact.PLATFORM) == ("Android", Source.ANSWER)
+    assert read.value(Fact.OS_VERSION) is None
 
 
 @pytest.mark.parametrize(
@@ -947,7 +948,19 @@ def test_an_answer_line_takes_any_colon_and_either_language(
 
 
 @pytest.mark.parametrize(
-    "answer", ["unknown", "don't know", "not sure", "N/A", "n/a", "none", "不知道", "不清楚", "无"]
+    "answer",
+    [
+        "unknown",
+        "don't know",
+        "not sure",
+        "N/A",
+        "n/a",
+        "none",
+        "不知道",
+        "不清楚",
+        "无",
+        "no idea, sorry",
+    ],
 )
 def test_an_answer_of_not_knowing_is_unknown(answer: str) -> None:
     read = reply(f"Device model: {answer}\nSDK log: {answer}", "")
@@ -957,6 +970,19 @@ def test_an_answer_of_not_knowing_is_unknown(answer: str) -> None:
 def test_blank_answers_and_latest_are_no_answers() -> None:
     read = reply(block("en", {Fact.SDK_VERSION: "latest"}), "")
     assert read.facts == ()
+
+
+def test_an_answer_naming_no_one_model_is_no_device() -> None:
+    assert reply("Device model: many devices", "").value(Fact.DEVICE) is None
+
+
+def test_a_platform_said_to_be_uninvolved_is_not_the_platform() -> None:
+    text = "升级到4.0.8了，还是闪退，机型是vivo X100，鸿蒙不涉及。"
+    assert reply(text, text).value(Fact.PLATFORM) == "Android"
+    assert (
+        first("Works on iOS. Our users with a Xiaomi 13 see the crash.").value(Fact.PLATFORM)
+        == "Android"
+    )
 
 
 def test_the_replys_own_answer_wins_over_the_quoted_one() -> None:

@@ -29,7 +29,8 @@ from gateway.intake.steps import ITEM
 from gateway.intake.versions import version_in
 
 QUOTE_MARKERS = re.compile(r"^(?:[ \t]*>)+[ \t]?")
-UNKNOWN_ANSWER = re.compile(rf"(?:{patterns.UNKNOWN_ANSWER})[\s.!。~]*", FLAGS)
+# "not sure", "不知道" — alone or before a comma: "not sure, the latest".
+UNKNOWN_ANSWER = re.compile(rf"(?:{patterns.UNKNOWN_ANSWER})(?:[\s.!。~]*|\s*[,，;；].*)", FLAGS)
 # The blank of the fill-in block, or what the customer left of it: "4.0.7____".
 BLANKS = re.compile(r"_{2,}")
 BARE_NUMBER = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,2}")

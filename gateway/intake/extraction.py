@@ -24,7 +24,7 @@ from datetime import datetime
 
 from gateway.intake import patterns
 from gateway.intake.answers import read_answers
-from gateway.intake.facts import Fact, Finding, Findings, Kind, MailText, Source
+from gateway.intake.facts import UNKNOWN, Fact, Finding, Findings, Kind, MailText, Source
 from gateway.intake.identifiers import read_labelled
 from gateway.intake.kinds import read_kind
 from gateway.intake.logs import LogReading, facts_in, read_logs
@@ -79,8 +79,23 @@ def read_reply(mail: MailText) -> Findings:
     said = text_facts(page_of("", own_words(mail)), mail.sent_at)
     logs = read_logs(mail.files)
     facts = merged(answers, said.facts, by_fact(logs.facts))
-    facts[Fact.PLATFORM] = answers.get(Fact.PLATFORM) or platform_of(said, logs, {})
+    facts[Fact.PLATFORM] = (
+        answers.get(Fact.PLATFORM) or answered_platform(answers) or platform_of(said, logs, {})
+    )
     return Findings(ordered(facts, logs))
+
+
+def answered_platform(answers: Mapping[Fact, Finding]) -> Finding | None:
+    """The platform an answered system version or device implies ("安卓13", "iPhone 14")."""
+    for fact in (Fact.OS_VERSION, Fact.DEVICE):
+        found = answers.get(fact)
+        if found is None or found.value == UNKNOWN:
+            continue
+        page = page_from([found.value])
+        implied = implied_platform(read_system(page), read_platform(page)[1])
+        if implied:
+            return Finding(Fact.PLATFORM, implied.value, Source.ANSWER, found.excerpt)
+    return None
 
 
 def own_words(mail: MailText) -> str:

@@ -26,6 +26,7 @@ from gateway.intake.page import (
     lower,
     search,
     union,
+    weigh,
 )
 
 # One search a table, reading only the lines that hold a word of a row; which row a match
@@ -87,8 +88,11 @@ def read_platform(page: Page) -> tuple[Named | None, Named | None]:
     systems: list[Mention] = []
     for mention in platform_mentions(page):
         (frameworks if mention.value in FRAMEWORKS else systems).append(mention)
-    outright = choose(page, frameworks) or choose(page, systems)
-    return named(page, outright), named(page, choose(page, implied_mentions(page)))
+    outright = weigh(page, frameworks) or weigh(page, systems)
+    implied = weigh(page, implied_mentions(page))
+    if outright and implied and outright[0] < 0 <= implied[0]:
+        outright = None  # "works on iOS" beside a Xiaomi 13: the phone has the problem
+    return named(page, outright[1] if outright else None), named(page, implied and implied[1])
 
 
 def platform_mentions(page: Page) -> Iterator[Mention]:
@@ -200,9 +204,9 @@ def device_value(text: str) -> str | None:
 
 
 def device_in(text: str) -> str | None:
-    """The device a short text names: a model from the table, else the text as written."""
+    """The device a short text names: a model from the table, else the text as written
+    when it names one model ("ZTE Axon 40", not "many devices")."""
     found = DEVICE.pattern.search(lower(text))
     if found:
         return text[found.start() : found.end()].strip()
-    value = DEVICE_VALUE_END.split(text, maxsplit=1)[0].strip(" .\"'“”")
-    return value[:60] or None
+    return device_value(text)

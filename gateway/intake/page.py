@@ -328,14 +328,19 @@ class Mention:
 
 
 def choose(page: Page, mentions: Iterable[Mention]) -> Mention | None:
-    """The mention with the problem; else the strongest; else the first. Only the first
-    `MAX_MENTIONS` are weighed: a name repeated all along a long mail says no more."""
+    """The mention with the problem; else the strongest; else the first."""
+    ranked = weigh(page, mentions)
+    return ranked[1] if ranked else None
+
+
+def weigh(page: Page, mentions: Iterable[Mention]) -> tuple[int, Mention] | None:
+    """The mention `choose` takes, with what its clause says of the problem (`problem_of`).
+    Only the first `MAX_MENTIONS` are weighed: a name repeated all along a mail says no more."""
     first = sorted(mentions, key=lambda m: (m.line, m.start))[:MAX_MENTIONS]
     ranked = [(problem_of(page.folded_line(m.line), m.start, m.end), m) for m in first]
     if not ranked:
         return None
-    best = max(ranked, key=lambda pair: (pair[0], pair[1].strength, -pair[1].line, -pair[1].start))
-    return best[1]
+    return max(ranked, key=lambda pair: (pair[0], pair[1].strength, -pair[1].line, -pair[1].start))
 
 
 def problem_of(line: str, start: int, end: int) -> int:

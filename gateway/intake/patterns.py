@@ -396,8 +396,9 @@ KIND_WORDS: dict[Kind, Words] = {
         r"|(?:log ?in|sign ?in|access)(?: to)? (?:my|our|the) (?:account|console)"
         r"|account (?:is |was |has been |got )?(?:locked|suspended|disabled|banned|frozen|deleted"
         r"|blocked|closed)|reset (?:my |our |the )?password|console access"
-        r"|(?:transfer|close) (?:my |our |the )?account",
-        r"发票|账单|充值|合同|用量|计费|扣费|付款|退款|欠费|余额|续费|套餐|价格|报价|对账|开票"
+        r"|(?:transfer|close) (?:my |our |the )?account|how much (?:does|do|is|will|would)"
+        r"|cost per|price per",
+        r"发票|账单|充值|合同|用量|计费|扣费|付款|退款|欠费|余额|续费|套餐|价格|报价|对账|开票|收费|费用"
         r"|账号(?:被)?(?:封|冻结|锁定|停用|注销|登录不了|无法登录|登不上)|账户|控制台登录|免费额度|额度",
     ),
     Kind.CRASH: Words(
@@ -408,8 +409,10 @@ KIND_WORDS: dict[Kind, Words] = {
         r"|join(?:ing)?(?: the)?(?: channel)? fail(?:s|ed|ure)?|fail(?:s|ed)? to (?:join|publish"
         r"|push|pull|log ?in|connect|initiali[sz]e|init|start|load|enter)"
         r"|(?:cannot|can't|unable to|could not|couldn't) (?:join|connect|log ?in|publish|enter)"
-        r"|initiali[sz]ation fail\w*|force close|stack ?trace|tombstone|abort(?:s|ed)?",
-        r"闪退|崩溃|崩了|卡死|报错|错误码|错误|异常退出|加入失败|进房失败|推流失败|拉流失败"
+        r"|initiali[sz]ation fail\w*|force close|stack ?trace|tombstone|abort(?:s|ed)?"
+        r"|disconnect(?:s|ed|ion)?|call drops?|drops? the call|connection (?:lost|drops?)"
+        r"|time ?outs?|timed out|kicked out",
+        r"闪退|崩溃|崩了|卡死|报错|错误码|错误|异常退出|加入失败|进房失败|推流失败|拉流失败|掉线|断线|超时|被踢"
         r"|初始化失败|登录失败|连接失败|无响应|死机|无法加入|进不去|失败|(?:app|应用|程序)卡住",
     ),
     Kind.QUALITY: Words(
@@ -466,8 +469,8 @@ NEGATION = (
 # A clause that says something works: "works on iOS", "iOS正常", "no problem on iPhone".
 WORKS = Words(
     r"works?|worked|working|fine|ok|okay|normal(?:ly)?|no (?:problem|issue)s?|correctly"
-    r"|perfectly|as expected|unaffected|not affected",
-    r"正常|没问题|没有问题|没事|可以|好的|不受影响|无异常|没有这个问题|没有此问题",
+    r"|perfectly|as expected|unaffected|not affected|not (?:involved|relevant|used)",
+    r"正常|没问题|没有问题|没事|可以|好的|不受影响|无异常|没有这个问题|没有此问题|不涉及|无关|没用到|不用",
 )
 # A clause that tells of the problem: "fails on Android", "安卓不行".
 FAILS = Words(
