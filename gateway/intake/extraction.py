@@ -68,7 +68,7 @@ def read_first_mail(mail: MailText) -> Findings:
     facts = merged(said.facts, by_fact(logs.facts), named)
     facts[Fact.PLATFORM] = platform_of(said, logs, named)
     kind, excerpt = read_kind(page)
-    if kind is Kind.OTHER:
+    if kind is Kind.OTHER and names.lines:
         kind, excerpt = read_kind(names)
     return Findings(ordered(facts, logs), kind, excerpt)
 
@@ -141,8 +141,7 @@ def pasted_facts(page: Page) -> dict[Fact, Finding]:
     iPhone15,2"): the text's own words, after what its sentences say."""
     return {
         found.fact: Finding(found.fact, found.value, Source.BODY, found.excerpt)
-        for found in facts_in(page.joined, page.folded)
-        if found.fact in PASTED_FACTS
+        for found in facts_in(page.joined, page.folded, PASTED_FACTS)
     }
 
 

@@ -36,7 +36,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -427,16 +427,18 @@ def facts_in_logs(logs: tuple[LogFile, ...]) -> tuple[Finding, ...]:
     return tuple(found.values())
 
 
-def facts_in(text: str, folded: str = "") -> Iterator[Finding]:
-    """The facts `text` states as a log does (`folded`: `text` lowered, when at hand)."""
+def facts_in(text: str, folded: str = "", facts: Iterable[Fact] = ()) -> Iterator[Finding]:
+    """The facts `text` states as a log does (`folded`: `text` lowered, when at hand), or
+    only those of `facts` when given (then no platform)."""
     folded = folded or lower(text)
+    wanted = tuple(facts) or tuple(LOG_FACTS)
     found = [
         finding
-        for fact, rows in LOG_FACTS.items()
-        if (finding := first_of(fact, rows, text, folded))
+        for fact in wanted
+        if fact in LOG_FACTS and (finding := first_of(fact, LOG_FACTS[fact], text, folded))
     ]
     yield from found
-    platform = platform_in(text) or system_platform(found)
+    platform = None if facts else platform_in(text) or system_platform(found)
     if platform:
         yield platform
 

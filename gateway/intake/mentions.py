@@ -83,13 +83,15 @@ def named(page: Page, mention: Mention | None) -> Named | None:
 
 
 def read_platform(page: Page) -> tuple[Named | None, Named | None]:
-    """The platform named outright (a framework first), and the one only implied."""
+    """The platform named outright (a framework first); and, when none is or the one named
+    is said to work, the platform a device or a browser implies."""
     frameworks: list[Mention] = []
     systems: list[Mention] = []
     for mention in platform_mentions(page):
         (frameworks if mention.value in FRAMEWORKS else systems).append(mention)
     outright = weigh(page, frameworks) or weigh(page, systems)
-    implied = weigh(page, implied_mentions(page))
+    # What a page implies matters only without a platform named, or one said to work.
+    implied = weigh(page, implied_mentions(page)) if not outright or outright[0] < 0 else None
     if outright and implied and outright[0] < 0 <= implied[0]:
         outright = None  # "works on iOS" beside a Xiaomi 13: the phone has the problem
     return named(page, outright[1] if outright else None), named(page, implied and implied[1])

@@ -276,7 +276,7 @@ VALUE_SEPARATOR = (
 # A separator that says a value follows: a colon, "is", a quote, or a table's column.
 EXPLICIT_SEPARATOR = r"[:=是为|\t\"'“`]|\bis\b|\bnamed\b|\bcalled\b|  "
 # Between a device's label and its value: "Device: ", "机型是", "【机型】：", "| Device | ".
-DEVICE_SEPARATOR = r"[】\])]?(?:[ \t]?(?:[:=]|是|为)|[ \t]{2,}|[ \t]*\|)[ \t|]{0,8}"
+DEVICE_SEPARATOR = r"[】\])]?(?:[ \t]?(?:[:=]|是|为)|[ \t]{2,24}|[ \t]{0,24}\|)[ \t|]{0,8}"
 LABELLED: dict[Fact, Words] = {
     Fact.APP_ID: Words(r"app ?id|appid|app_id|sdk ?app ?id|sdkappid", r"应用 ?(?:id|ID)"),
     Fact.CHANNEL: Words(

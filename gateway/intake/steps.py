@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from gateway.intake import patterns
 from gateway.intake.mentions import Named
-from gateway.intake.page import Page, compiled, is_placeholder, search
+from gateway.intake.page import Page, compiled, excerpt_of, is_placeholder, search
 
 MAX_STEPS_CHARS = 2000
 MAX_STEP_LINES = 30
@@ -55,7 +55,7 @@ def headed_steps(page: Page) -> Named | None:
         items += following_items(page, spot.line + 1, listed=not rest)
         text = "\n".join(items).strip()
         if text and not is_placeholder(text) and not NO_STEPS.match(text.lower()):
-            return Named(text[:MAX_STEPS_CHARS], spot.line, page.excerpt(spot.line))
+            return Named(text[:MAX_STEPS_CHARS], spot.line, excerpt_of(text))
     return None
 
 
@@ -87,7 +87,7 @@ def listed_steps(page: Page) -> Named | None:
     for run in item_runs(page):
         if len(run) >= 2 and are_steps(page, run):
             text = "\n".join(page.lines[line].strip() for line in run)
-            return Named(text[:MAX_STEPS_CHARS], run[0], page.excerpt(run[0]))
+            return Named(text[:MAX_STEPS_CHARS], run[0], excerpt_of(text))
     return None
 
 
