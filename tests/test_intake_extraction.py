@@ -17,6 +17,8 @@ import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.intake import (
     LABELS,
@@ -1035,3 +1037,31 @@ def test_logs_attached_to_a_reply_are_read() -> None:
     read = reply("log attached", "log attached", files=files)
     assert read.value(Fact.LOGS) == files[0].sha256
     assert read.value(Fact.SDK_VERSION) == "4.0.6"
+
+
+# -- whatever comes in ----------------------------------------------------------------------
+
+# Pieces of real reports, odd characters (NUL, a lone surrogate, "İ" that lowers to two
+# characters, circled numbers) and fragments of forms, in any order.
+HOSTILE_TEXT = st.lists(
+    st.sampled_from(
+        list("aZ09 .:-_/\\\n\t>【】：，。①İﬁ\x00\u200b\ud800😀年月日点半昨晚下午")
+        + ["GMT+8", "PM", "SDK版本", "v4.0.6", "iOS", "安卓", "Xiaomi 13", "channel:", "uid="]
+    ),
+    max_size=120,
+).map("".join)
+FILE_NAMES = st.sampled_from(["a.log", "b.zip", "c.gz", "d.tgz", "e.7z", "f.txt", "g.ips", "h.png"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=HOSTILE_TEXT, data=st.binary(max_size=400), name=FILE_NAMES, offset=st.integers(-12, 14)
+)
+def test_any_text_and_file_are_read_without_an_exception(
+    text: str, data: bytes, name: str, offset: int
+) -> None:
+    sent_at = datetime(2026, 12, 1, tzinfo=timezone(timedelta(hours=offset)))
+    mail = MailText(text[:40], text, text[:20], (attached(name, data),), sent_at)
+    for read in (read_first_mail(mail), read_reply(mail)):
+        assert len({found.fact for found in read.facts}) == len(read.facts)
+        assert all(len(found.excerpt) <= 160 and "\n" not in found.excerpt for found in read.facts)

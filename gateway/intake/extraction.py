@@ -2,12 +2,14 @@
 
 `read_first_mail` reads the subject and the whole text (quoted and forwarded parts too: a
 colleague's forward carries the customer's words), the names of the attached files and
-the logs among them. The customer's words come first: a fact in the text wins over the
-same fact in a log, a log fills what the text lacks, and a file's name what both lack.
-A platform is the exception the README names: a framework wins over the system it runs
-on, so a Flutter log wins over "Android" in the text, though not over "Unity" there. The
-order is text framework, log framework, a system named in the text, one implied there (by
-a system version, a device, a browser), the system a log names.
+the logs among them. The customer's words come first: a fact in the text (or in a log
+pasted into it, for the system and device its lines name) wins over the same fact in an
+attached log, a log fills what the text lacks, and a file's name what both lack. A
+platform is the exception: a framework wins over the system it runs on, so a Flutter log
+wins over "Android" in the text, though not over "Unity" there. The order is text
+framework, log framework, a system named in the text, one implied there (by a system
+version, a device, a browser), the system a log names, a file's name. When the text tells
+no kind of report, the files' names may ("crash.ips").
 
 `read_reply` reads a reply to our ask: the fill-in block's answers (`answers`), then the
 free sentences of the reply's own new text ("we are on 4.0.7 now", "机型是小米13"), then
@@ -22,13 +24,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.intake import patterns
 from gateway.intake.answers import read_answers
 from gateway.intake.facts import UNKNOWN, Fact, Finding, Findings, Kind, MailText, Source
 from gateway.intake.identifiers import read_labelled
 from gateway.intake.kinds import read_kind
 from gateway.intake.logs import LogReading, facts_in, read_logs
 from gateway.intake.mentions import (
+    FRAMEWORKS,
     Named,
     platform_of_system,
     read_device,
@@ -41,9 +43,6 @@ from gateway.intake.steps import read_steps
 from gateway.intake.versions import read_sdk_version
 from gateway.parsing.quoting import quoted_history_start
 
-FRAMEWORKS = frozenset(entry.name for entry in patterns.PLATFORMS if entry.framework)
-# Facts a file's name may give: "Xiaomi13_agora_4.0.6.log", "ios17_crash.ips".
-NAMED_FACTS = (Fact.SDK_VERSION, Fact.PLATFORM, Fact.OS_VERSION, Fact.DEVICE)
 QUOTED = re.compile(r"^[ \t]*>")
 # What only a log's own lines state; the text's readers know the other facts' forms better
 # ("Flutter SDK 3.16" is no SDK version of ours, "audio channel: 2" no channel).

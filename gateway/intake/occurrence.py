@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 
 from gateway.intake import patterns
 from gateway.intake.mentions import Named
-from gateway.intake.page import Page, compiled, lower, page_from, search
+from gateway.intake.page import Page, compiled, lower, page_from, search, union
 
 # Named time zones and their offsets in minutes. CST is read below (China or US).
 ZONES: dict[str, int] = {
@@ -83,7 +83,6 @@ CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "�
 CHINESE_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
 HAN_DIGIT = "[零〇一二两三四五六七八九十]"
 HAN_NUMBER = HAN_DIGIT + "{1,3}"
-PERIOD_ZH = r"凌晨|早上|早晨|上午|清晨|中午|下午|傍晚|晚上|晚间|夜里|夜间|半夜|晚|早"
 # Times of day, one search a form, each starting with what it starts with so the engine
 # can skip to it: "20:30", "8:30 pm" / "8.30pm" / "11pm", "at 11" (with a period word on
 # the line), "noon", "八点半" / "下午3点20". What may not come before one is read in code.
@@ -114,11 +113,13 @@ HAN_TIME = search(
 )
 TIMES = (CLOCK, MERIDIEM, SPOKEN, NOON, HAN_TIME)
 NOT_BEFORE_TIME = "0123456789:."
-PERIOD_BEFORE = re.compile(rf"(?:{PERIOD_ZH})\s?$")
+PERIOD_BEFORE = re.compile(
+    rf"(?:{patterns.MORNING.zh}|{patterns.NOON}|{patterns.AFTERNOON.zh})\s?$"
+)
 DAY_BEFORE_ZH = re.compile(r"(?:天|日|号|晚|早)\s?$")
-AFTERNOON = compiled(rf"(?:{patterns.AFTERNOON})$")
-EVENING_WORDS = compiled(r"\b(?:afternoon|evening|night|tonight)\b")
-MORNING_WORDS = compiled(r"\b(?:morning)\b")
+AFTERNOON = compiled(rf"(?:{patterns.AFTERNOON.zh})$")
+EVENING_WORDS = compiled(patterns.Words(patterns.AFTERNOON.en).pattern())
+MORNING_WORDS = compiled(patterns.Words(patterns.MORNING.en).pattern())
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 MONTH = r"(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]{0,6}\.?"
 DATE = compiled(
@@ -130,9 +131,13 @@ DATE = compiled(
     r"(?<![\d/.])(?P<a>3[01]|[12]\d|0?[1-9])/(?P<b>3[01]|[12]\d|0?[1-9])(?:/(?P<y5>(?:20)?\d\d))?(?![\d/])",
     r"(?<![\d月])(?P<d6>3[01]|[12]\d|0?[1-9])\s?[号日](?!本|志)",
 )
+# The day words, longest first ("前天" before "前", "大前天" before "前天"), and each row's.
 RELATIVE = compiled(
-    *(rf"\b{word}\b" if word.isascii() else word for word in patterns.RELATIVE_DAYS)
+    union(words for _, words in sorted(patterns.RELATIVE_DAYS.items(), reverse=True))
 )
+RELATIVE_ROWS = [
+    (days, compiled(words.pattern())) for days, words in patterns.RELATIVE_DAYS.items()
+]
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAY = compiled(
     r"\b(?P<last>last\s)?(?:on\s)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)[a-z]{0,6}day\b",
@@ -327,7 +332,7 @@ def chinese_time(found: re.Match[str], line: str) -> tuple[int, int] | None:
 def chinese_period(word: str, hour: int, minute: int) -> tuple[int, int]:
     if word.endswith(("凌晨", "半夜")) and hour == 12:
         return 0, minute
-    if word.endswith("中午"):
+    if word.endswith(patterns.NOON):
         return (hour + 12 if hour < 6 else hour), minute
     return twelve_hour(hour, minute, "p" if AFTERNOON.search(word) else "")
 
@@ -368,7 +373,8 @@ def day_in(line: str, clock: Clock) -> date | None:
         return None
     relative = RELATIVE.search(line)
     if relative:
-        return today - timedelta(days=patterns.RELATIVE_DAYS[relative.group().lower()])
+        days = next(days for days, words in RELATIVE_ROWS if words.fullmatch(relative.group()))
+        return today - timedelta(days=days)
     weekday = WEEKDAY.search(line)
     return weekday_of(weekday, today) if weekday else None
 

@@ -42,10 +42,7 @@ SENT_FROM = re.compile(patterns.SENT_FROM, FLAGS | re.IGNORECASE)
 FIELD_LABEL = re.compile(patterns.FIELD_LABEL, FLAGS)
 SUBJECT_PREFIX = re.compile(patterns.SUBJECT_PREFIX, FLAGS | re.IGNORECASE)
 CLAUSE_BREAK = re.compile(patterns.CLAUSE_BREAK, FLAGS)
-BROKEN = re.compile(
-    r"\b(?:not|never|n't)\s(?:\w+\s)?work|\breproduc\w*|不行|不正常|无法正常|不能正常|复现",
-    FLAGS,
-)
+BROKEN = re.compile(patterns.BROKEN.pattern(), FLAGS)
 WORKS = re.compile(patterns.WORKS.pattern(), FLAGS)
 FAILS = re.compile(patterns.FAILS.pattern(), FLAGS)
 PLACEHOLDER = re.compile(patterns.PLACEHOLDER, FLAGS)

@@ -347,38 +347,22 @@ STEP_SEQUENCE = (
 
 # -- when it happened -----------------------------------------------------------------------
 
-# Days before the mail's date that relative words mean.
-RELATIVE_DAYS: dict[str, int] = {
-    "today": 0,
-    "tonight": 0,
-    "this morning": 0,
-    "this afternoon": 0,
-    "this evening": 0,
-    "earlier today": 0,
-    "yesterday": 1,
-    "last night": 1,
-    "last evening": 1,
-    "the day before yesterday": 2,
-    "今天": 0,
-    "今日": 0,
-    "今早": 0,
-    "今晨": 0,
-    "今晚": 0,
-    "今夜": 0,
-    "昨天": 1,
-    "昨日": 1,
-    "昨晚": 1,
-    "昨夜": 1,
-    "昨": 1,
-    "前天": 2,
-    "前晚": 2,
-    "大前天": 3,
+# Words for a day, by how many days before the mail's date it is.
+RELATIVE_DAYS: dict[int, Words] = {
+    0: Words(
+        r"today|tonight|this (?:morning|afternoon|evening)|earlier today",
+        r"今天|今日|今早|今晨|今晚|今夜",
+    ),
+    1: Words(r"yesterday|last (?:night|evening)", r"昨天|昨日|昨晚|昨夜|昨"),
+    2: Words(r"the day before yesterday", r"前天|前晚"),
+    3: Words("", r"大前天"),
 }
-# Words that put an hour in the afternoon or evening ("下午3点" is 15:00), or the morning.
-AFTERNOON = (
-    r"下午|傍晚|晚上|晚间|夜里|夜间|晚|今晚|昨晚|前晚|afternoon|evening|night|tonight|pm|p\.m\."
-)
-MORNING = r"凌晨|早上|早晨|上午|清晨|早|今早|今晨|半夜|morning|am|a\.m\."
+# Words that put an hour after noon ("下午3点" is 15:00, "8 in the evening" 20:00) or
+# before it; in Chinese they come right before the hour, in English anywhere on the line.
+AFTERNOON = Words(r"afternoon|evening|night|tonight", r"下午|傍晚|晚上|晚间|夜里|夜间|晚")
+MORNING = Words(r"morning", r"凌晨|早上|早晨|上午|清晨|半夜|早")
+# Noon, in Chinese: "中午1点" is 13:00, "中午12点" 12:00.
+NOON = "中午"
 # Words that tell when the problem happened, rather than a time in passing.
 OCCURRENCE_CUES = Words(
     r"happen(?:s|ed)?|occur(?:s|red)?|start(?:s|ed)?|began|begin|since|around|about|at approx"
@@ -466,6 +450,12 @@ NEGATION = (
 
 # -- what the problem is with, when several are named ----------------------------------------
 
+# A clause that says something does not work, whatever else it says: "not working on iOS",
+# "安卓不行", "can reproduce on Android".
+BROKEN = Words(
+    r"(?:not|never)\s(?:\w+\s)?work\w*|\w+n't\s(?:\w+\s)?work\w*|reproduc\w*",
+    r"不行|不正常|无法正常|不能正常|复现",
+)
 # A clause that says something works: "works on iOS", "iOS正常", "no problem on iPhone".
 WORKS = Words(
     r"works?|worked|working|fine|ok|okay|normal(?:ly)?|no (?:problem|issue)s?|correctly"
