@@ -242,6 +242,8 @@ DEVICES = [
     ("Host: iPad Pro 12.9 (iPadOS 17.1)", "iPad Pro 12.9"),
     ("  Device          ZTE Axon 40\n  OS              Android 13", "ZTE Axon 40"),
     ("【机型】：荣耀X50", "荣耀X50"),
+    ("Xiaomi Redmi Note 12 Pro", "Xiaomi Redmi Note 12 Pro"),
+    ("vivo iQOO 12 and vivo V27", "vivo iQOO 12"),
 ]
 NOT_DEVICES = [
     "some phones",
@@ -341,6 +343,8 @@ OCCURRENCES = [
     ("Dec 1 2026, 08:10 UTC", SENT, "2026-12-01T08:10+00:00"),
     ("yesterday evening 8-9pm Manila time", SENT, "2026-11-30T20:00+08:00"),
     ("昨晚8-9点一直卡", SENT, "2026-11-30T20:00+08:00"),
+    ("It happened on 30/11 at 20:30", SENT, "2026-11-30T20:30+08:00"),
+    ("It happened on 1/12 at 08:30", SENT, "2026-12-01T08:30+08:00"),
 ]
 NOT_OCCURRENCES = [
     ("It happened on 2026-11-30.", SENT),
@@ -415,6 +419,7 @@ STEPS = [
     ("To reproduce: start a call, lock the screen, wait 30 seconds.", "lock the screen"),
     ("先加入频道，然后切到后台，再切回来就黑屏了", "先加入频道"),
     ("Open app -> join channel -> switch camera -> crash", "join channel"),
+    ("Reproduce: join, then switch camera", "join, then switch camera"),
 ]
 NOT_STEPS = [
     "复现步骤：无",
@@ -425,6 +430,8 @@ NOT_STEPS = [
     "1. We tried reinstalling the app\n2. We tried switching networks\n3. We tried clearing cache",
     "1. Device: Xiaomi 13\n2. Join channel: abc\n3. Region: Jakarta",
     "【复现步骤】：\n【日志】：",
+    "Reproduce rate: 100%",
+    "Steps we tried: reinstall, reboot",
 ]
 
 

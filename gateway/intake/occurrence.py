@@ -397,9 +397,22 @@ def month_and_day(groups: dict[str, str], today: date | None) -> tuple[int | Non
     if name:
         return MONTHS.index(name.lower()[:3]) + 1, int(groups.get("d3") or groups["d4"])
     if "a" in groups:
-        first, second = int(groups["a"]), int(groups["b"])
-        return (second, first) if first > 12 else (first, second)
+        return slashed(int(groups["a"]), int(groups["b"]), today)
     return (today.month if today else None), int(groups["d6"])
+
+
+def slashed(first: int, second: int, today: date | None) -> tuple[int, int]:
+    """ "11/30" month first, "30/11" day first; of "1/12" the reading nearest before the
+    mail's date (a report tells of days just past), month first when that says nothing."""
+    if first > 12:
+        return second, first
+    if second > 12 or today is None or first == second:
+        return first, second
+    month_first = date_in_past_year(first, second, today)
+    day_first = date_in_past_year(second, first, today)
+    if month_first and day_first and day_first > month_first:
+        return second, first
+    return first, second
 
 
 def date_in_past_year(month: int, day: int, today: date | None) -> date | None:

@@ -143,6 +143,11 @@ GALAXY = (
     r"galaxy ?(?:[samzn]\d{1,2}|note ?\d{1,2}|tab ?s\d{1,2}|z ?(?:fold|flip) ?\d)"
     r"(?: ?(?:ultra|plus|\+|fe|5g)(?![a-z])){0,2}"
 )
+REDMI = (
+    r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)"
+    r"(?: ?(?:pro\+?|ultra|turbo|5g)(?![a-z])){0,2}"
+)
+IQOO = r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro(?![a-z]))?"
 RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)(?![a-z])){0,2}"
 # Each row starts with a fixed word (its brand or family), so that lines without one are
 # not read: the same model with its brand in front is a row of its own.
@@ -160,8 +165,7 @@ DEVICES: tuple[str, ...] = (
     r"(?:xiaomi|小米) ?(?:mix ?(?:fold ?)?\d?|civi ?\d?|pad ?\d{1,2}|note ?\d{1,2}|\d{1,2}t?)"
     r"(?: ?(?:pro|ultra|lite|s|x)(?![a-z])){0,2}",
     r"mi ?\d{1,2}(?: ?(?:pro|ultra|lite)(?![a-z]))?",
-    r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)"
-    r"(?: ?(?:pro\+?|ultra|turbo|5g)(?![a-z])){0,2}",
+    rf"(?:xiaomi|小米) ?{REDMI}|{REDMI}",
     r"(?:huawei|华为) ?(?:mate ?(?:x\d|\d{1,2})|p ?\d{2}|nova ?\d{1,2}|pura ?\d{2})"
     r"(?: ?(?:pro\+?|rs|ultra|art|plus|e|se|5g)(?![a-z])){0,2}",
     r"mate ?(?:[2-9]\d|x\d)(?: ?(?:pro\+?|rs|ultra|e)(?![a-z]))?",
@@ -170,9 +174,9 @@ DEVICES: tuple[str, ...] = (
     r"(?: ?(?:pro|lite|gt|ultra|v)(?![a-z])){0,2}",
     rf"oppo ?{RENO}|{RENO}",
     r"oppo ?[ak]\d{1,2}[a-z]?",
-    r"vivo ?(?:x ?fold\d?|x\d{2,3}|y\d{2,3}[a-z]?|s\d{2})"
+    r"vivo ?(?:x ?fold\d?|x\d{2,3}|[yv]\d{2,3}[a-z]?|s\d{2})"
     r"(?: ?(?:pro\+?|ultra|neo|se)(?![a-z])){0,2}",
-    r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro(?![a-z]))?",
+    rf"vivo ?{IQOO}|{IQOO}",
     r"(?:oneplus|一加) ?(?:\d{1,2}[rt]?|nord ?[a-z0-9]{1,3}|ace ?\d{0,2})(?: ?pro(?![a-z]))?",
     r"nexus ?\d{1,2}[xp]?",
     r"(?:meizu|魅族) ?\d{1,2}(?: ?pro(?![a-z]))?",
@@ -318,7 +322,7 @@ UNKNOWN_ANSWER = (
 
 STEPS_HEADING = Words(
     r"steps? to reproduce|reproduction steps|repro(?:duction)? steps?|how to reproduce"
-    r"|to reproduce(?: it| this| the (?:issue|problem|crash|bug))?|reproduce by|repro"
+    r"|to reproduce(?: it| this| the (?:issue|problem|crash|bug))?|reproduce by|reproduce|repro"
     r"|steps|reproduction",
     r"复现步骤|重现步骤|操作步骤|复现方法|复现路径|复现方式|重现方法|复现流程|复现条件|重现路径|步骤",
 )

@@ -18,8 +18,10 @@ from gateway.intake.page import Page, compiled, excerpt_of, is_placeholder, sear
 MAX_STEPS_CHARS = 2000
 MAX_STEP_LINES = 30
 HEADING = search(
-    rf"^[^\w\n]{{0,4}}(?:{patterns.STEPS_HEADING.pattern()})[^\w\n(（\[【\"'“]{{0,4}}"
-    r"(?P<rest>.*)$",
+    # A heading ends its line or is followed by a colon, a comma or a dash: "Steps we tried"
+    # and "Reproduce rate: 100%" are no headings.
+    rf"^[^\w\n]{{0,4}}(?:{patterns.STEPS_HEADING.pattern()})[】\])）*]{{0,2}}"
+    r"(?:[ \t]*[:,\-][ \t]*|[ \t]*$)(?P<rest>.*)$",
     words=("step", "repro", "复现", "重现", "步骤"),
 )
 ITEM = search(
