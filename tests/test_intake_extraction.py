@@ -353,6 +353,10 @@ NOT_OCCURRENCES = [
     ("Log:\n11-30 20:30:01.123  1234  5678 E AgoraRTC: onError 17", SENT),
     ("yesterday at 20:30", None),
     ("我们有一点卡", SENT),
+    ("Could we have a call next Tuesday at 3pm ICT?", SENT),
+    ("Join our webinar on Dec 5 at 10:00 AM PST", SENT),
+    ("想约贵司技术在12月3日下午2点开个会", SENT),
+    ("The release is planned for 2026-12-20 09:00 UTC", SENT),
     (
         "---------- Forwarded message ---------\nFrom: A <a@x.com>\n"
         "Date: Mon, Nov 30, 2026 at 9:10 PM\nSubject: crash\nTo: B",

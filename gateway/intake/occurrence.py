@@ -161,6 +161,12 @@ SHORT_ZONES = {name.upper(): offset for name, offset in ZONES.items() if " " not
 SHORT_US_ZONES = {name.upper(): offset for name, offset in US_ZONES.items() if " " not in name}
 LONG_ZONES = {name: offset for name, offset in ZONES.items() if " " in name or not name.isascii()}
 LONG_US_ZONES = {name: offset for name, offset in US_ZONES.items() if " " in name}
+# Words for a time still to come: a meeting, a webinar, a release, not the problem.
+FUTURE = compiled(
+    r"\b(?:next|coming|upcoming|tomorrow|later today|schedule[ds]?|webinar)\b"
+    r"|明天|后天|下周|下星期|下礼拜|下个月|预约|约个?时间"
+)
+FUTURE_DAYS = 90
 LATE_NIGHT = compiled(r"\blast night\b|昨晚|昨夜")
 ZONE_LABEL = search(r"\btime ?zone\b|\btz\b|\ball times\b|时区")
 CUES = compiled(patterns.OCCURRENCE_CUES.pattern())
@@ -189,6 +195,12 @@ class Clock:
 
     def today(self) -> date | None:
         return self.sent_at.date() if self.sent_at is not None else None
+
+    def ahead(self, day: date) -> bool:
+        """Whether `day` comes after the mail's (a day's grace for zones): no problem told
+        of has happened then."""
+        today = self.today()
+        return today is not None and day > today + timedelta(days=1)
 
 
 def read_occurrence(page: Page, sent_at: datetime | None) -> Named | None:
@@ -248,7 +260,7 @@ def page_zone(page: Page, clock: Clock) -> int | None:
 def moment_in(line: str, folded: str, clock: Clock, default_zone: int | None) -> str | None:
     """The moment one line gives (`folded` is the line in lower case), or None."""
     ago = ago_in(folded, clock) if "ago" in folded or "前" in folded else None
-    if ago:
+    if ago or FUTURE.search(folded):
         return ago
     for found in times_in(folded):
         hour_minute = time_of(found, folded)
@@ -257,7 +269,7 @@ def moment_in(line: str, folded: str, clock: Clock, default_zone: int | None) ->
         day = day_in(folded, clock)
         zone = zone_in(line, clock, day) if day else None
         zone = default_zone if zone is None else zone
-        if day is None or zone is None:
+        if day is None or zone is None or clock.ahead(day):
             return None
         if hour_minute[0] < 5 and LATE_NIGHT.search(folded):
             day += timedelta(days=1)  # "last night around 1am" was early this morning
@@ -416,13 +428,16 @@ def slashed(first: int, second: int, today: date | None) -> tuple[int, int]:
 
 
 def date_in_past_year(month: int, day: int, today: date | None) -> date | None:
-    """A date without its year: this year's, or last year's when that would be ahead."""
+    """A date without its year: this year's; last year's when this year's is months ahead
+    ("Dec 30" in January); None when it is weeks ahead, a day still to come."""
     if today is None:
         return None
     found = safe_date(today.year, month, day)
-    if found is not None and found > today + timedelta(days=1):
+    if found is None or found <= today + timedelta(days=1):
+        return found
+    if found > today + timedelta(days=FUTURE_DAYS):
         return safe_date(today.year - 1, month, day)
-    return found
+    return None
 
 
 def safe_date(year: int, month: int, day: int) -> date | None:
