@@ -8,10 +8,8 @@ Nov 2026", "11月30日", "30号"), a word for one ("yesterday", "last night", "t
 A date alone is no moment, nor a time alone. Relative words are resolved against the mail's
 `Date` in its own zone.
 
-The offset is the zone written on the line ("GMT+8", "UTC+7", "北京时间", "PST", "SGT",
-"WIB", "IST", "+08:00"), else one given elsewhere as "Time zone: ...", else the mail's
-`Date`. CST is China Standard Time (+08:00) when the mail's Date is +08:00 and US Central
-(-06:00) otherwise; "Pacific time" and its kind follow US daylight saving time.
+The offset is the zone written on the line (read by `zones`), else one given elsewhere as
+"Time zone: ...", else the mail's `Date`.
 
 A timestamp in a pasted log line, a forwarded mail's "Date:" line and an "On ... wrote:"
 line are not the customer saying when it happened. Lines that say so ("happened at",
@@ -26,58 +24,8 @@ from datetime import date, datetime, timedelta
 
 from gateway.intake import patterns
 from gateway.intake.mentions import Named
-from gateway.intake.page import Page, compiled, lower, page_from, search, union
-
-# Named time zones and their offsets in minutes. CST is read below (China or US).
-ZONES: dict[str, int] = {
-    "utc": 0,
-    "gmt": 0,
-    "bst": 60,
-    "cet": 60,
-    "cest": 120,
-    "ist": 330,
-    "wib": 420,
-    "ict": 420,
-    "sgt": 480,
-    "hkt": 480,
-    "pht": 480,
-    "myt": 480,
-    "awst": 480,
-    "jst": 540,
-    "kst": 540,
-    "aest": 600,
-    "pst": -480,
-    "pdt": -420,
-    "mst": -420,
-    "mdt": -360,
-    "cdt": -300,
-    "est": -300,
-    "edt": -240,
-    "北京时间": 480,
-    "北京": 480,
-    "东八区": 480,
-    "beijing time": 480,
-    "china time": 480,
-    "singapore time": 480,
-    "manila time": 480,
-    "jakarta time": 420,
-    "bangkok time": 420,
-    "vietnam time": 420,
-    "tokyo time": 540,
-    "india time": 330,
-}
-# US zones whose offset depends on daylight saving time: standard offset in minutes.
-US_ZONES: dict[str, int] = {
-    "pacific time": -480,
-    "pt": -480,
-    "mountain time": -420,
-    "mt": -420,
-    "central time": -360,
-    "ct": -360,
-    "eastern time": -300,
-    "et": -300,
-}
-
+from gateway.intake.page import Page, compiled, page_from, search, union
+from gateway.intake.zones import zone_in
 
 CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 CHINESE_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
@@ -148,19 +96,6 @@ AGO = search(
     rf"(?P<nz>\d{{1,2}}|{HAN_NUMBER}|半)[ \t]?个?(?P<unitz>小时|钟头|分钟)(?:之|以)?前",
     words=("ago", "前"),
 )
-# "GMT+8", "UTC+08:00", "UTC -5": an offset after the name.
-NAMED_OFFSET = compiled(
-    r"\b(?:gmt|utc)[ \t]?(?P<sign>[+-])[ \t]?(?P<h>1[0-4]|0?\d)(?::?(?P<m>[0-5]\d))?(?!\d)"
-)
-# "20:30+08:00", "20:30 -0500": an offset right after a time (its digit is checked in code).
-BARE_OFFSET = compiled(r"(?P<sign>[+-])(?P<h>[01]\d):?(?P<m>[0-5]\d)\b")
-# Short zone names are read in capitals only: "IST", "EST" and "PT" are words in lower case.
-CAPITALS = re.compile(r"\b[A-Z]{2,4}\b")
-ZULU = re.compile(r"\d(?::\d\d)?Z\b")
-SHORT_ZONES = {name.upper(): offset for name, offset in ZONES.items() if " " not in name}
-SHORT_US_ZONES = {name.upper(): offset for name, offset in US_ZONES.items() if " " not in name}
-LONG_ZONES = {name: offset for name, offset in ZONES.items() if " " in name or not name.isascii()}
-LONG_US_ZONES = {name: offset for name, offset in US_ZONES.items() if " " in name}
 # Words for a time still to come: a meeting, a webinar, a release, not the problem.
 FUTURE = compiled(
     r"\b(?:next|coming|upcoming|tomorrow|later today|schedule[ds]?|webinar)\b"
@@ -177,8 +112,6 @@ LOG_LINE = compiled(
 )
 HEADER_LINE = compiled(patterns.HEADER_LINE)
 ATTRIBUTION = compiled(r"\bwrote\s?:|写道\s?:?")
-CHINA = 480
-US_CENTRAL = -360
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +181,7 @@ def told_by_customer(page: Page, index: int) -> bool:
 def page_zone(page: Page, clock: Clock) -> int | None:
     """The zone the mail says its times are in ("Time zone: GMT+8"), else its Date's."""
     for spot in page.matches(ZONE_LABEL):
-        zone = zone_in(page.lines[spot.line], clock, None)
+        zone = zone_in(page.lines[spot.line], clock.offset(), None)
         if zone is not None:
             return zone
     return clock.offset()
@@ -267,7 +200,7 @@ def moment_in(line: str, folded: str, clock: Clock, default_zone: int | None) ->
         if hour_minute is None:
             continue
         day = day_in(folded, clock)
-        zone = zone_in(line, clock, day) if day else None
+        zone = zone_in(line, clock.offset(), day) if day else None
         zone = default_zone if zone is None else zone
         if day is None or zone is None or clock.ahead(day):
             return None
@@ -478,66 +411,3 @@ def amount_of(text: str) -> float:
     if lowered.startswith("half"):
         return 0.5
     return words.get(lowered, float(han_number(text) or 0))
-
-
-# -- the zone -------------------------------------------------------------------------------
-
-
-def zone_in(line: str, clock: Clock, day: date | None) -> int | None:
-    """The offset in minutes the line's times are in, or None when it names no zone."""
-    folded = lower(line)
-    offset = written_offset(folded)
-    if offset is not None:
-        return offset
-    for name, standard in LONG_US_ZONES.items():
-        if name in folded:
-            return us_offset(standard, day)
-    for name, minutes in LONG_ZONES.items():
-        if name in folded:
-            return minutes
-    return capital_zone(line, clock, day)
-
-
-def written_offset(folded: str) -> int | None:
-    """ "GMT+8", "UTC+05:30", or "+08:00" right after a time: the offset in minutes."""
-    found = NAMED_OFFSET.search(folded) if "gmt" in folded or "utc" in folded else None
-    for bare in BARE_OFFSET.finditer(folded) if found is None else ():
-        if folded[max(0, bare.start() - 2) : bare.start()].strip(" ")[-1:].isdigit():
-            found = bare
-            break
-    if found is None:
-        return None
-    sign = -1 if found.group("sign") == "-" else 1
-    return sign * (int(found.group("h")) * 60 + int(found.group("m") or 0))
-
-
-def capital_zone(line: str, clock: Clock, day: date | None) -> int | None:
-    """ "PST", "SGT", "CST" (China's when the mail's Date is, else US Central), "Z"."""
-    if ZULU.search(line):
-        return 0
-    for found in CAPITALS.finditer(line):
-        name = found.group()
-        if name == "CST":
-            return CHINA if clock.offset() == CHINA else US_CENTRAL
-        if name in SHORT_US_ZONES:
-            return us_offset(SHORT_US_ZONES[name], day)
-        if name in SHORT_ZONES:
-            return SHORT_ZONES[name]
-    return None
-
-
-def us_offset(standard: int, day: date | None) -> int:
-    """A US zone's offset on `day`: an hour more in summer time."""
-    return standard + (60 if day is not None and us_summer_time(day) else 0)
-
-
-def us_summer_time(day: date) -> bool:
-    """Between the second Sunday of March and the first Sunday of November."""
-    start = nth_sunday(day.year, 3, 2)
-    end = nth_sunday(day.year, 11, 1)
-    return start <= day < end
-
-
-def nth_sunday(year: int, month: int, n: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(6 - first.weekday()) % 7 + 7 * (n - 1))
