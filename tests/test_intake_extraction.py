@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import struct
+import tarfile
 import time
 import tracemalloc
 import zipfile
@@ -1076,3 +1077,27 @@ def test_any_text_and_file_are_read_without_an_exception(
     for read in (read_first_mail(mail), read_reply(mail)):
         assert len({found.fact for found in read.facts}) == len(read.facts)
         assert all(len(found.excerpt) <= 160 and "\n" not in found.excerpt for found in read.facts)
+
+
+def test_a_tar_of_logs_gzipped_is_read() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in (("notes.md", b"# notes\n"), ("logs/agorasdk.log", SDK_LOG)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    data = buffer.getvalue()
+    read = first("logs", files=(attached("client-2026-11-30.tgz", data),))
+    assert (read.value(Fact.LOGS), read.value(Fact.SDK_VERSION)) == (
+        hashlib.sha256(data).hexdigest(),
+        "4.0.6",
+    )
+
+
+def test_a_zip_member_of_an_unknown_method_does_not_hide_the_others() -> None:
+    data = bytearray(zipped({"a.log": b"first", "agorasdk.log": SDK_LOG}))
+    # Compression method 99 (AES) for the first member, in its local and central header.
+    for signature, method_at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        data[data.find(signature) + method_at] = 99
+    read = first("logs", files=(attached("logs.zip", bytes(data)),))
+    assert read.value(Fact.SDK_VERSION) == "4.0.6"

@@ -17,7 +17,8 @@ Every message on its way to a ticket passes here, so hostile files must cost lit
   expands; encrypted members are skipped, archives inside archives are not opened, and a
   zip listing more than `MAX_LISTED` files is not opened at all (its listing alone would
   cost);
-- a gzip file likewise gives at most `MAX_ARCHIVE_BYTES`;
+- a gzip file likewise gives at most `MAX_ARCHIVE_BYTES`, and a tar (plain or gzipped) at
+  most `MAX_MEMBERS` files of those bytes;
 - anything unreadable gives no facts, and no exception leaves this module.
 
 The facts a log states (`FACT_LINES`: "sdk version: 4.0.6", Android's "Build
@@ -34,6 +35,7 @@ import io
 import lzma
 import re
 import struct
+import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -69,7 +71,7 @@ NOT_LOG_NAME = re.compile(
     r"|docx?|xlsx?|pptx?|csv|html?|apk|ipa|aab|exe|dll|so|dylib|jar)$",
     FLAGS,
 )
-ARCHIVE_NAME = re.compile(r"\.(?:zip|gz|tgz|7z|rar)$", FLAGS)
+ARCHIVE_NAME = re.compile(r"\.(?:zip|gz|tgz|tar|7z|rar)$", FLAGS)
 # An archive that cannot be opened still counts as logs when its name says so.
 LOG_HINT = re.compile(r"log|日志|logcat|tombstone|crash|anr|trace", FLAGS)
 # A line of a log: a timestamp first, a logcat line, an SDK's "[I][...]" level mark.
@@ -341,13 +343,15 @@ def aligned(tail: bytes, codec: str) -> bytes:
 def archived_log(data: bytes, name: str) -> tuple[str, bool]:
     """The text of the logs in an archive, and whether one was told by its content."""
     if name.endswith(".zip"):
-        members = list(zip_members(data))
-    elif name.endswith((".gz", ".tgz")):
+        return logs_among(list(zip_members(data)))
+    if name.endswith((".tar.gz", ".tgz")):
+        return logs_among(list(tar_members(gunzip(data))))
+    if name.endswith(".tar"):
+        return logs_among(list(tar_members(data)))
+    if name.endswith(".gz"):
         inner = gunzip(data)
-        members = [(name.rsplit(".", 1)[0], inner)] if inner else []
-    else:
-        return NOT_READ
-    return logs_among(members)
+        return logs_among([(name.rsplit(".", 1)[0], inner)] if inner else [])
+    return NOT_READ
 
 
 def logs_among(members: list[tuple[str, bytes]]) -> tuple[str, bool]:
@@ -374,11 +378,34 @@ def zip_members(data: bytes) -> Iterator[tuple[str, bytes]]:
             for info in archive.infolist()[:MAX_MEMBERS]:
                 if info.is_dir() or info.flag_bits & 0x1 or budget <= 0:
                     continue
-                with archive.open(info) as member:
-                    content = read_bounded(member, budget)
+                content = zip_member(archive, info, budget)
                 budget -= len(content)
                 yield info.filename, content
     except ARCHIVE_ERRORS:
+        return
+
+
+def zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
+    """A member's first `budget` bytes; b"" when it cannot be read (an unknown method)."""
+    try:
+        with archive.open(info) as member:
+            return read_bounded(member, budget)
+    except ARCHIVE_ERRORS:
+        return b""
+
+
+def tar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of a tar's first `MAX_MEMBERS` files, `MAX_ARCHIVE_BYTES` in all;
+    those before the break when it is cut short."""
+    budget = MAX_ARCHIVE_BYTES
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for _, info in zip(range(MAX_MEMBERS), archive, strict=False):
+                stream = archive.extractfile(info) if info.isfile() and budget > 0 else None
+                content = read_bounded(stream, budget) if stream else b""
+                budget -= len(content)
+                yield info.name, content
+    except (*ARCHIVE_ERRORS, tarfile.TarError):
         return
 
 
