@@ -30,8 +30,12 @@ from gateway.intake import (
     Kind,
     MailText,
     Source,
+    identifiers,
+    kinds,
+    mentions,
     read_first_mail,
     read_reply,
+    steps,
 )
 from gateway.intake.logs import HEAD_BYTES, MAX_ARCHIVE_BYTES, TAIL_BYTES
 
@@ -1101,3 +1105,20 @@ def test_a_zip_member_of_an_unknown_method_does_not_hide_the_others() -> None:
         data[data.find(signature) + method_at] = 99
     read = first("logs", files=(attached("logs.zip", bytes(data)),))
     assert read.value(Fact.SDK_VERSION) == "4.0.6"
+
+
+def test_every_table_is_read_only_on_the_lines_that_hold_its_words() -> None:
+    """A row starting with no fixed word (an optional brand: "(?:asus )?rog phone") would
+    make its whole table read every line of every mail."""
+    searches = [
+        mentions.NAMED_PLATFORMS,
+        mentions.IMPLIED_PLATFORMS,
+        mentions.SYSTEMS,
+        mentions.DEVICE,
+        mentions.DEVICE_LABEL,
+        *identifiers.LABELLED.values(),
+        *kinds.WORDS.values(),
+        steps.HEADING,
+        steps.SEQUENCE,
+    ]
+    assert all(searched.words for searched in searches)

@@ -47,6 +47,15 @@ QUOTED = re.compile(r"^[ \t]*>")
 # What only a log's own lines state; the text's readers know the other facts' forms better
 # ("Flutter SDK 3.16" is no SDK version of ours, "audio channel: 2" no channel).
 PASTED_FACTS = (Fact.OS_VERSION, Fact.DEVICE)
+# Words only a pasted log, crash report or tombstone has; without them none is read.
+PASTED_MARKERS = (
+    "fingerprint",
+    "ro.build",
+    "ro.product",
+    "hardware model",
+    "os version:",
+    "os_version",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,8 @@ def text_facts(page: Page, sent_at: datetime | None) -> Said:
 def pasted_facts(page: Page) -> dict[Fact, Finding]:
     """What a log pasted into the text states ("Build fingerprint: …", "Hardware Model:
     iPhone15,2"): the text's own words, after what its sentences say."""
+    if not any(marker in page.folded for marker in PASTED_MARKERS):
+        return {}
     return {
         found.fact: Finding(found.fact, found.value, Source.BODY, found.excerpt)
         for found in facts_in(page.joined, page.folded, PASTED_FACTS)

@@ -39,8 +39,8 @@ CLOCK = search(
     words=(":",),
 )
 MERIDIEM = search(
-    r"(?P<h>1[0-2]|0?[1-9])(?:\.(?P<m>[0-5]\d))?"
-    r"(?:[ \t]?[-–~][ \t]?(?:1[0-2]|0?[1-9])(?:[.:][0-5]\d)?)?[ \t]?(?P<ap>[ap]\.?m\b\.?)",
+    r"(?P<h>\d{1,2})(?:\.(?P<m>[0-5]\d))?"
+    r"(?:[ \t]?[-–~][ \t]?\d{1,2}(?:[.:][0-5]\d)?)?[ \t]?(?P<ap>[ap]\.?m\b\.?)",
     words=None,  # "am" is in "stream", "team" and "camera": the digits find it faster
 )
 SPOKEN = search(
@@ -241,7 +241,7 @@ def time_of(found: re.Match[str], line: str) -> tuple[int, int] | None:
         return chinese_time(found, line)
     hour, minute = int(groups["h"]), int(groups.get("m", 0))
     spoken = found.re is SPOKEN.pattern and "clock" not in groups
-    if hour > 23 or (spoken and not period_word(line)):
+    if hour > (12 if "ap" in groups else 23) or (spoken and not period_word(line)):
         return None
     return twelve_hour(hour, minute, groups.get("ap", "")[:1] or period_word(line))
 

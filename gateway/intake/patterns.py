@@ -147,6 +147,7 @@ REDMI = (
     r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)"
     r"(?: ?(?:pro\+?|ultra|turbo|5g)(?![a-z])){0,2}"
 )
+ASUS = r"(?:rog ?phone ?\d|zenfone ?\d{1,2})(?: ?(?:pro|ultra)(?![a-z]))?"
 IQOO = r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro(?![a-z]))?"
 RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)(?![a-z])){0,2}"
 # Each row starts with a fixed word (its brand or family), so that lines without one are
@@ -186,7 +187,7 @@ DEVICES: tuple[str, ...] = (
     r"sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
     r"nokia ?(?:\d{1,2}(?:\.\d)?|[cgx]\d{1,3})",
     r"(?:zte|中兴) ?(?:axon ?\d{1,2}|blade ?[a-z]?\d{1,3})(?: ?(?:pro|ultra)(?![a-z]))?",
-    r"(?:asus ?)?(?:rog ?phone ?\d|zenfone ?\d{1,2})(?: ?(?:pro|ultra)(?![a-z]))?",
+    rf"asus ?{ASUS}|{ASUS}",
     r"(?:nubia|努比亚) ?(?:z\d{2}|red ?magic ?\d{1,2})(?: ?(?:pro|ultra|s)(?![a-z]))?",
     r"xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
 )
