@@ -1122,3 +1122,21 @@ def test_every_table_is_read_only_on_the_lines_that_hold_its_words() -> None:
         steps.SEQUENCE,
     ]
     assert all(searched.words for searched in searches)
+
+
+def test_many_large_logs_are_all_named_and_read_within_bounds() -> None:
+    line = b"2026-11-30 20:30:00.000 [I] [rtc] onNetworkQuality uid=1 tx=1 rx=1\n"
+    files = tuple(attached(f"agorasdk-{n}.log", line * ((2 << 20) // len(line))) for n in range(12))
+    started = time.perf_counter()
+    read = first("logs", files=files)
+    assert time.perf_counter() - started < 2.0
+    assert read.value(Fact.LOGS) == " ".join(file.sha256 for file in files)
+
+
+def test_a_huge_mail_and_a_huge_reply_are_read_within_bounds() -> None:
+    text = "SDK version: 4.0.7\n" + "The stream stutters every few seconds.\n" * 300_000
+    started = time.perf_counter()
+    assert first(text).value(Fact.SDK_VERSION) == "4.0.7"
+    assert reply(text, text).value(Fact.SDK_VERSION) == "4.0.7"
+    assert reply(text, "").value(Fact.SDK_VERSION) == "4.0.7"
+    assert time.perf_counter() - started < 2.0

@@ -33,6 +33,8 @@ QUOTE_MARKERS = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 UNKNOWN_ANSWER = re.compile(rf"(?:{patterns.UNKNOWN_ANSWER})(?:[\s.!。~]*|\s*[,，;；].*)", FLAGS)
 # The blank of the fill-in block, or what the customer left of it: "4.0.7____".
 BLANKS = re.compile(r"_{2,}")
+# The block is near the top of the quoted history; a thread below it is not read further.
+MAX_ANSWER_CHARS = 128 * 1024
 BARE_NUMBER = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,2}")
 
 
@@ -58,7 +60,8 @@ ANSWER = re.compile(
 
 def read_answers(text: str, reply_text: str, sent_at: datetime | None) -> tuple[Finding, ...]:
     """The facts the customer filled in, the reply's own lines first."""
-    lines = [QUOTE_MARKERS.sub("", line) for line in fold(f"{reply_text}\n{text}").splitlines()]
+    both = f"{reply_text[:MAX_ANSWER_CHARS]}\n{text[:MAX_ANSWER_CHARS]}"
+    lines = [QUOTE_MARKERS.sub("", line) for line in fold(both).splitlines()]
     found: dict[Fact, Finding] = {}
     for index, line in enumerate(lines):
         answer = ANSWER.match(lower(line))

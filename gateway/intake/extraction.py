@@ -38,7 +38,7 @@ from gateway.intake.mentions import (
     read_system,
 )
 from gateway.intake.occurrence import read_occurrence
-from gateway.intake.page import Page, page_from, page_of
+from gateway.intake.page import MAX_TEXT_CHARS, Page, page_from, page_of
 from gateway.intake.steps import read_steps
 from gateway.intake.versions import read_sdk_version
 from gateway.parsing.quoting import quoted_history_start
@@ -111,7 +111,7 @@ def own_words(mail: MailText) -> str:
     parser gave no new part."""
     text = mail.reply_text
     if not text.strip():
-        lines = mail.text.splitlines()
+        lines = mail.text[:MAX_TEXT_CHARS].splitlines()
         start = quoted_history_start(lines)
         text = "\n".join(lines[:start] if start is not None else lines)
     return "\n".join(line for line in text.splitlines() if not QUOTED.match(line))

@@ -19,6 +19,8 @@ Every message on its way to a ticket passes here, so hostile files must cost lit
   cost);
 - a gzip file likewise gives at most `MAX_ARCHIVE_BYTES`, and a tar (plain or gzipped) at
   most `MAX_MEMBERS` files of those bytes;
+- facts are read from the first `MAX_LOGS_READ` (8) logs of a message; the others are only
+  told to be logs (from their first 64 KiB);
 - anything unreadable gives no facts, and no exception leaves this module.
 
 The facts a log states (`FACT_LINES`: "sdk version: 4.0.6", Android's "Build
@@ -50,6 +52,8 @@ HEAD_BYTES = 1024 * 1024
 TAIL_BYTES = 256 * 1024
 PROBE_BYTES = 64 * 1024
 MAX_MEMBERS = 20
+# Facts are read from the first logs only; the others are told apart, and no more.
+MAX_LOGS_READ = 8
 MAX_LISTED = 1000
 MAX_ARCHIVE_BYTES = 2 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -230,11 +234,17 @@ NOT_READ = ("", False)
 
 @dataclass(frozen=True, slots=True)
 class LogFile:
-    """An attachment that is a log: the text read from it, and whether its content told."""
+    """An attachment that is a log, whether its content told, and the text of the logs in
+    it when it is an archive (None: the file's own text, read when asked for)."""
 
     file: File
-    text: str
     by_content: bool
+    inner: str | None = None
+
+    def text(self) -> str:
+        if self.inner is not None:
+            return self.inner
+        return "" if is_binary(self.file.data) else text_of(self.file.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +269,7 @@ class LogReading:
 def read_logs(files: tuple[File, ...]) -> LogReading:
     """Which of `files` are logs, and what they say."""
     logs = tuple(log for file in files if (log := log_of(file)) is not None)
-    return LogReading(logs, facts_in_logs(logs))
+    return LogReading(logs, facts_in_logs(logs[:MAX_LOGS_READ]))
 
 
 def log_of(file: File) -> LogFile | None:
@@ -268,11 +278,11 @@ def log_of(file: File) -> LogFile | None:
         return None
     if ARCHIVE_NAME.search(name):
         text, by_content = archived_log(file.data, name)
-        return LogFile(file, text, by_content) if text or LOG_HINT.search(name) else None
+        return LogFile(file, by_content, text) if text or LOG_HINT.search(name) else None
     if looks_like_log(file.data):
-        return LogFile(file, text_of(file.data), True)
+        return LogFile(file, True)
     if LOG_NAME.search(name):
-        return LogFile(file, "" if is_binary(file.data) else text_of(file.data), False)
+        return LogFile(file, False)
     return None
 
 
@@ -449,7 +459,7 @@ def facts_in_logs(logs: tuple[LogFile, ...]) -> tuple[Finding, ...]:
     """Each fact from the first log that states it."""
     found: dict[Fact, Finding] = {}
     for log in logs:
-        for finding in facts_in(log.text):
+        for finding in facts_in(log.text()):
             found.setdefault(finding.fact, finding)
     return tuple(found.values())
 
