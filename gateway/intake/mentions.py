@@ -2,11 +2,12 @@
 
 Each reader lists every mention on the page and `page.choose` takes the one with the
 problem. A platform named outright ("Android", "Web SDK", "小程序") beats one implied by a
-device or a browser, and a framework (Flutter, React Native, Unity, Electron, uni-app, Mini
-Program) wins over the system it runs on. A system version needs its number ("Android 14",
-"安卓13", "iOS17.2", "Win11"): "Android phones" and "API 33" are none. A device is the model
-as written, with the brand next to it ("小米13", "华为 Mate 60 Pro"), or a labelled value
-("机型：ZTE Axon 40") that has a digit and is no system.
+device or a browser, unless it is said to work or not to be involved ("works on iOS",
+"鸿蒙不涉及") beside a device that has the problem; a framework (Flutter, React Native,
+Unity, Electron, uni-app, Mini Program) wins over the system it runs on. A system version
+needs its number ("Android 14", "安卓13", "iOS17.2", "Win11"): "Android phones" and "API
+33" are none. A device is the model as written, with the brand next to it ("小米13", "华为
+Mate 60 Pro"), or a labelled value ("机型：ZTE Axon 40") that has a digit and is no system.
 """
 
 from __future__ import annotations
