@@ -15,6 +15,7 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from gateway.errors import ConfigError
+from gateway.intake.facts import Fact, fact_named
 
 TIERS = ("L1", "L2")
 LANGUAGES = ("en", "zh")
@@ -106,6 +107,21 @@ def parse_flag(key: str, value: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"{key}: expected true or false, got {value!r}")
+
+
+def parse_fact_names(key: str, value: str) -> tuple[Fact, ...]:
+    """`sdk_version,platform,logs`: the facts a kind of report needs, each once; empty for
+    none."""
+    check_list_separator(key, value)
+    facts: list[Fact] = []
+    for word in (item.strip() for item in value.split(",") if item.strip()):
+        fact = fact_named(word)
+        if fact is None:
+            known = ", ".join(Fact)
+            raise ConfigError(f"{key}: unknown fact {word!r}; known: {known}")
+        if fact not in facts:
+            facts.append(fact)
+    return tuple(facts)
 
 
 def parse_addresses(key: str, value: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gateway.intake.facts import DEFAULT_REQUIRED, Fact, Kind
 from gateway.limits import Limits
 from gateway.setting_values import (
     Endpoint,
@@ -22,6 +23,7 @@ from gateway.setting_values import (
     parse_addresses,
     parse_endpoint,
     parse_engineers,
+    parse_fact_names,
     parse_flag,
     parse_imap_url,
     parse_optional_path,
@@ -118,6 +120,26 @@ class Workflow:
 
 
 @dataclass(frozen=True, slots=True)
+class Intake:
+    """Reading the facts an engineer needs out of a report, and asking once for the rest."""
+
+    # Off: facts are neither read nor asked for, and acknowledgements are as they were.
+    enabled: bool = True
+    # The facts each kind of report needs (`gateway.intake.facts` names them); the
+    # acknowledgement asks for those the first mail does not give.
+    required_crash: tuple[Fact, ...] = DEFAULT_REQUIRED[Kind.CRASH]
+    required_quality: tuple[Fact, ...] = DEFAULT_REQUIRED[Kind.QUALITY]
+    required_howto: tuple[Fact, ...] = DEFAULT_REQUIRED[Kind.HOWTO]
+    required_account: tuple[Fact, ...] = DEFAULT_REQUIRED[Kind.ACCOUNT]
+    required_other: tuple[Fact, ...] = DEFAULT_REQUIRED[Kind.OTHER]
+
+    def required(self, kind: Kind) -> tuple[Fact, ...]:
+        """The facts a report of `kind` needs."""
+        required: tuple[Fact, ...] = getattr(self, f"required_{kind.value}")
+        return required
+
+
+@dataclass(frozen=True, slots=True)
 class Imap:
     """The support mailbox at a hosted mail service, read over IMAP."""
 
@@ -157,6 +179,7 @@ class Settings:
     notify: Notify = Notify()
     loops: LoopGuard = LoopGuard()
     workflow: Workflow = Workflow()
+    intake: Intake = Intake()
     imap: Imap = Imap()
 
     @property
@@ -238,6 +261,11 @@ KEYS: dict[str, Key] = {
     "max_people_added_per_message": Key(
         "workflow", "max_people_added_per_message", parse_positive_int
     ),
+    "intake": Key("intake", "enabled", parse_flag),
+    **{
+        f"intake_required_{kind.value}": Key("intake", f"required_{kind.value}", parse_fact_names)
+        for kind in Kind
+    },
     "imap": Key("imap", "account", parse_imap_url, "GATEWAY_IMAP_URL"),
     "imap_password_file": Key("imap", "password_file", parse_optional_path),
     "imap_folder_done": Key("imap", "folder_done", parse_text),

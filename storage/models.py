@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -157,6 +158,11 @@ class EventKind(enum.StrEnum):
     STRUCTURE_BROKEN = "structure_broken"
     # The engineers were told of the ticket again (`gateway notify`).
     NOTIFIED = "notified"
+    # The intake: the customer was asked for facts (detail: their names), a fact was learned
+    # or corrected (detail: name, value, where from), an engineer declared it complete.
+    INFO_REQUESTED = "info_requested"
+    FACT_LEARNED = "fact_learned"
+    INTAKE_COMPLETED = "intake_completed"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).
@@ -234,6 +240,12 @@ class Ticket(Base):
     follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # The ticket this one was merged into (`#merge`): mail to this one goes there.
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # What the report is about (`gateway.intake.facts.Kind`), which decides the facts it needs.
+    kind: Mapped[str] = mapped_column(BoundedString(16), default="other", server_default="other")
+    # When the customer was first asked for missing facts: never asked twice automatically.
+    info_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An engineer said the intake is complete (`#info ok`): nothing is missing any more.
+    intake_complete: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -245,6 +257,9 @@ class Ticket(Base):
     )
     participants: Mapped[list[Participant]] = relationship(
         back_populates="ticket", order_by="Participant.id", cascade="all, delete-orphan"
+    )
+    facts: Mapped[list[TicketFact]] = relationship(
+        back_populates="ticket", order_by="TicketFact.id", cascade="all, delete-orphan"
     )
 
 
@@ -329,6 +344,28 @@ class Event(Base):
     detail: Mapped[str] = mapped_column(StorableText(), default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+    message: Mapped[Message | None] = relationship()
+
+
+class TicketFact(Base):
+    """One value of one fact of a ticket, as learned: a fact's value is its latest row, and
+    the rows before it are its history."""
+
+    __tablename__ = "facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # A `gateway.intake.facts.Fact` name.
+    name: Mapped[str] = mapped_column(BoundedString(32))
+    # `unknown` when the customer said they do not know; logs: SHA-256s, space-separated.
+    value: Mapped[str] = mapped_column(StorableText())
+    # Where it was read (`gateway.intake.facts.Source`), and the words it came from.
+    source: Mapped[str] = mapped_column(BoundedString(32))
+    excerpt: Mapped[str] = mapped_column(StorableText(), default="")
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    learned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    ticket: Mapped[Ticket] = relationship(back_populates="facts")
     message: Mapped[Message | None] = relationship()
 
 

@@ -28,6 +28,7 @@ from storage.models import (
     OutboxState,
     ReceiptOutcome,
     Ticket,
+    TicketFact,
 )
 from storage.models import Receipt as ReceiptTable
 
@@ -230,7 +231,8 @@ def mail_allowance(
 
 
 def move_trail(session: Session, merged: Ticket, survivor: Ticket) -> None:
-    """Move every message (with its attachments) and event of `merged` to `survivor`."""
+    """Move every message (with its attachments) and event of `merged` to `survivor`, and
+    the facts `survivor` does not know yet, with their history."""
     session.flush()
     for table in (Message, Event):
         session.execute(
@@ -239,6 +241,13 @@ def move_trail(session: Session, merged: Ticket, survivor: Ticket) -> None:
             .values(ticket_id=survivor.id)
             .execution_options(synchronize_session=False)
         )
+    known = select(TicketFact.name).where(TicketFact.ticket_id == survivor.id)
+    session.execute(
+        update(TicketFact)
+        .where(TicketFact.ticket_id == merged.id, TicketFact.name.not_in(known))
+        .values(ticket_id=survivor.id)
+        .execution_options(synchronize_session=False)
+    )
     # Loaded rows still name the old ticket: read them again when next asked.
     session.expire_all()
 

@@ -26,6 +26,9 @@ FLOW = [
     "errors",
     "clock",
     "limits",
+    # the facts a report gives and their pure readers: the settings name the facts each kind
+    # of report needs, the workflow records what the readers find
+    "intake",
     # settings: the kinds of value, the sections and their defaults, loading them
     "setting_values",
     "settings",
@@ -55,8 +58,6 @@ FLOW = [
     # apply: the pure readers of commands and confirmations, then the state machine
     "commands",
     "confirmation",
-    # the pure readers of the facts a report gives
-    "intake",
     "workflow",
     # notify: what a file passed on is, how mail is built and kept within its line limit,
     # which template, to whom, what a notice says, and what one message causes

@@ -22,6 +22,8 @@ from gateway.intake.facts import (
     Kind,
     MailText,
     Source,
+    fact_named,
+    missing_facts,
 )
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "Kind",
     "MailText",
     "Source",
+    "fact_named",
+    "missing_facts",
     "read_first_mail",
     "read_reply",
 ]

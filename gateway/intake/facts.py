@@ -125,6 +125,9 @@ class MailText:
     files: tuple[File, ...]
     # The mail's Date, to resolve "yesterday 20:30"; None when it has none.
     sent_at: datetime | None
+    # The facts the customer was asked for on the ticket: a filled-in line in a reply's
+    # quoted part counts only for these (any other is their first mail quoted back).
+    asked: frozenset[Fact] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +142,49 @@ class Findings:
 
     def value(self, fact: Fact) -> str | None:
         return next((f.value for f in self.facts if f.fact is fact), None)
+
+
+# The words an engineer may use for a fact in `#ask` (and an operator in the settings),
+# besides its name.
+ALIASES: dict[str, Fact] = {
+    "sdk": Fact.SDK_VERSION,
+    "version": Fact.SDK_VERSION,
+    "版本": Fact.SDK_VERSION,
+    "os": Fact.OS_VERSION,
+    "system": Fact.OS_VERSION,
+    "系统": Fact.OS_VERSION,
+    "device": Fact.DEVICE,
+    "devices": Fact.DEVICE,
+    "model": Fact.DEVICE,
+    "机型": Fact.DEVICE,
+    "设备": Fact.DEVICE,
+    "平台": Fact.PLATFORM,
+    "appid": Fact.APP_ID,
+    "app-id": Fact.APP_ID,
+    "channel-name": Fact.CHANNEL,
+    "频道": Fact.CHANNEL,
+    "user": Fact.UID,
+    "user-id": Fact.UID,
+    "userid": Fact.UID,
+    "time": Fact.OCCURRED_AT,
+    "when": Fact.OCCURRED_AT,
+    "时间": Fact.OCCURRED_AT,
+    "steps": Fact.REPRO_STEPS,
+    "repro": Fact.REPRO_STEPS,
+    "步骤": Fact.REPRO_STEPS,
+    "log": Fact.LOGS,
+    "日志": Fact.LOGS,
+}
+
+
+def fact_named(word: str) -> Fact | None:
+    """The fact a word names: its own name or an alias, in any case."""
+    word = word.strip().lower()
+    if word in Fact.__members__.values():
+        return Fact(word)
+    return ALIASES.get(word)
+
+
+def missing_facts(required: tuple[Fact, ...], known: set[Fact]) -> tuple[Fact, ...]:
+    """The required facts not yet known, in the order they are asked for."""
+    return tuple(fact for fact in required if fact not in known)

@@ -12,9 +12,11 @@ import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from gateway.errors import MalformedMessage
@@ -89,6 +91,8 @@ class ParsedMail:
     structure_broken: str = ""
     # (address, display name) of the people in To and Cc who are given a name there.
     recipient_names: tuple[tuple[str, str], ...] = ()
+    # The `Date:` field, with the sender's offset; None when missing or unreadable.
+    sent_at: datetime | None = None
 
     @property
     def signed_name(self) -> str:
@@ -146,6 +150,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
             recipient_names=named_recipients(
                 f"{headers.raw('to')}, {headers.raw('cc')}", headers.hint
             ),
+            sent_at=read_date(headers.raw("date")),
         )
     )
 
@@ -158,6 +163,16 @@ def read_tree(data: bytes, limits: Limits) -> tuple[Message, list[AttachedPart]]
     parts = found_parts(message, listed)
     check_structure(message, limits)
     return message, parts
+
+
+def read_date(value: str) -> datetime | None:
+    """The moment a `Date:` field names, with its offset (UTC for `-0000`); None when there
+    is none to read."""
+    try:
+        sent_at = parsedate_to_datetime(" ".join(value.split()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
 
 
 def identity(headers: HeaderView, raw: bytes, cleaned: bytes) -> tuple[str, str]:
