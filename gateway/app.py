@@ -112,6 +112,7 @@ def make_pipeline(
         timedelta(days=workflow.reopen_days),
         mailbox.address,
         workflow.max_people_added_per_message,
+        settings.intake,
     )
     thread_rules = ThreadRules(
         secret, mailbox.address, mailbox.subject_tag, rules.engineer_addresses
@@ -129,7 +130,8 @@ def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore, clock: Cl
         frozenset(engineer.address for engineer in workflow.engineers),
         timedelta(minutes=settings.loops.acknowledgement_interval_minutes),
     )
-    return Notifier(Outbox(sender, guard, clock), settings.notify, workflow, blobs)
+    outbox = Outbox(sender, guard, clock)
+    return Notifier(outbox, settings.notify, workflow, blobs, settings.intake)
 
 
 def require_current_schema(engine: Engine) -> str:

@@ -1,6 +1,6 @@
 """Engineers' commands: `#resolve`, `#status waiting`, `#priority P1`, `#assign`, `#escalate`,
-`#cc`, `#uncc`, `#merge 12`, `#follow`, `#unfollow`, `#note`, on their own lines at the top
-of a reply. Pure: no database, no network.
+`#cc`, `#uncc`, `#merge 12`, `#follow`, `#unfollow`, `#ask logs device`, `#info ok`, `#note`,
+on their own lines at the top of a reply. Pure: no database, no network.
 
 Only the top of the new part of a reply is read, so a command quoted from earlier mail (or a
 `#status` line further down in the text) is never a command. Whether a command may be
@@ -13,6 +13,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from gateway.intake.facts import Fact, fact_named
 from gateway.phrases import Phrase
 
 STATUSES = ("open", "waiting", "resolved", "closed")
@@ -29,6 +30,8 @@ KNOWN = (
     "merge",
     "follow",
     "unfollow",
+    "ask",
+    "info",
     "note",
 )
 
@@ -48,6 +51,10 @@ class CommandName(enum.StrEnum):
     # The sending engineer gets the ticket's mail, or no more of it.
     FOLLOW = "follow"
     UNFOLLOW = "unfollow"
+    # The customer is asked for these facts (the missing ones when none are named).
+    ASK = "ask"
+    # `#info ok`: the intake is complete, nothing more is asked.
+    INFO = "info"
 
 
 COMMAND_LINE = re.compile(r"^#([A-Za-z][\w-]*)(?:[ \t]+(.*))?$")
@@ -168,7 +175,34 @@ def read_command(name: str, argument: str, line: str) -> Command | Refusal:
                 ),
             )
         return Command(CommandName.MERGE, str(int(number.group(1))), line)
+    if name in ("ask", "info"):
+        return read_intake_command(name, argument, line)
     known = ", ".join("#" + k for k in KNOWN)
     return Refusal(
         line, Phrase(f"unknown command; known: {known}", f"未知命令；可用的命令：{known}")
     )
+
+
+def read_intake_command(name: str, argument: str, line: str) -> Command | Refusal:
+    """`#ask NAME...` (fact names or their aliases, as in `#ask device logs`) and
+    `#info ok`."""
+    if name == "info":
+        if argument.lower() != "ok":
+            return Refusal(
+                line, Phrase("#info takes ok, as in #info ok", "#info 需要 ok，例如 #info ok")
+            )
+        return Command(CommandName.INFO, "ok", line)
+    words = argument.replace(",", " ").replace("，", " ").split()
+    facts = [fact_named(word) for word in words]
+    if None in facts:
+        unknown = ", ".join(word for word, fact in zip(words, facts, strict=True) if fact is None)
+        known = ", ".join(Fact)
+        return Refusal(
+            line,
+            Phrase(
+                f"#ask does not know {unknown}; it knows: {known}",
+                f"#ask 不认识 {unknown}；可用的名称：{known}",
+            ),
+        )
+    named = dict.fromkeys(fact for fact in facts if fact is not None)
+    return Command(CommandName.ASK, " ".join(named), line)

@@ -12,7 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage.models import Attachment, Event, Message, Ticket
+from gateway.intake import Fact
+from gateway.settings import Intake
+from gateway.workflow.intake import current_facts, missing
+from storage.models import Attachment, Event, Message, Ticket, TicketFact
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
@@ -32,13 +35,32 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def ticket_detail(ticket: Ticket) -> dict[str, Any]:
-    """A ticket with its participants, messages (oldest first) and events."""
+def ticket_detail(ticket: Ticket, intake: Intake) -> dict[str, Any]:
+    """A ticket with its facts, participants, messages (oldest first) and events."""
     return ticket_summary(ticket) | {
         "language": ticket.language,
+        "kind": ticket.kind,
+        "facts": {fact.value: fact_value(row) for fact, row in current_facts(ticket).items()},
+        "missing": [fact.value for fact in missing(ticket, intake)],
+        "fact_history": [fact_detail(row) for row in ticket.facts],
         "participants": [{"address": p.address, "role": p.role.value} for p in ticket.participants],
         "messages": [message_detail(message) for message in ticket.messages],
         "events": [event_detail(event) for event in ticket.events],
+    }
+
+
+def fact_value(row: TicketFact) -> str | list[str]:
+    """A fact's value for programs: logs as a list of SHA-256s, the rest as text."""
+    return row.value.split() if row.name == Fact.LOGS and row.value != "unknown" else row.value
+
+
+def fact_detail(row: TicketFact) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "value": fact_value(row),
+        "source": row.source,
+        "excerpt": row.excerpt,
+        "at": iso(row.learned_at),
     }
 
 
@@ -112,6 +134,7 @@ def print_ticket(detail: dict[str, Any], full: bool = False) -> None:
     follow_up = f", follow-up of #{detail['follow_up_of']}" if detail["follow_up_of"] else ""
     follow_up += f", merged into #{detail['merged_into']}" if detail["merged_into"] else ""
     print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s){follow_up}")
+    print_facts(detail)
     print("\nMessages:")
     for message in detail["messages"]:
         if full or in_conversation(message):
@@ -121,6 +144,15 @@ def print_ticket(detail: dict[str, Any], full: bool = False) -> None:
     print("\nEvents:")
     for event in detail["events"]:
         print_event(event, full)
+
+
+def print_facts(detail: dict[str, Any]) -> None:
+    """The facts as a small table, and those still missing."""
+    print(f"\nFacts (kind {detail['kind']}):")
+    for name, value in detail["facts"].items():
+        shown = " ".join(value) if isinstance(value, list) else " ".join(value.split())
+        print(f"  {name.ljust(12)} {shorten(shown, 100)}")
+    print(f"  missing: {', '.join(detail['missing']) or 'nothing'}")
 
 
 def in_conversation(message: dict[str, Any]) -> bool:

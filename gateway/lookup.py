@@ -31,7 +31,7 @@ from gateway.display import (
 from gateway.errors import CannotCreate, ConfigError, NotFound, UsageError
 from gateway.parsing import read_headline
 from gateway.receipts import Outcome
-from gateway.settings import Settings
+from gateway.settings import Intake, Settings
 from gateway.spool import Receipt
 from storage.models import ReceiptOutcome, Ticket, TicketStatus
 from storage.session import make_engine, schema_revisions
@@ -119,7 +119,7 @@ def ticket_query(args: argparse.Namespace) -> Select[Ticket]:
 
 def run_show(settings: Settings, args: argparse.Namespace) -> int:
     gateway = open_existing(settings, renders_mail=False)
-    detail = load_ticket_detail(gateway, args.ticket_id)
+    detail = load_ticket_detail(gateway, args.ticket_id, settings.intake)
     if args.json:
         print(json.dumps(detail, ensure_ascii=False, indent=2))
     else:
@@ -127,12 +127,12 @@ def run_show(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def load_ticket_detail(gateway: Gateway, ticket_id: int) -> dict[str, Any]:
+def load_ticket_detail(gateway: Gateway, ticket_id: int, intake: Intake) -> dict[str, Any]:
     with reading(gateway.sessions) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise NotFound(f"no ticket #{ticket_id}")
-        return ticket_detail(ticket)
+        return ticket_detail(ticket, intake)
 
 
 def run_attachment(settings: Settings, args: argparse.Namespace) -> int:

@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from gateway.audience import Audience, name_of
 from gateway.composing import display_address, single_line
+from gateway.fact_sheet import ask_items, fact_table, learned_from, summary
+from gateway.intake import Fact
 from gateway.loops import ACKNOWLEDGEMENT, RELAYED_REPLY
 from gateway.notice_context import (
     NoticeContext,
@@ -40,8 +42,9 @@ from gateway.notice_context import (
 )
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
-from gateway.settings import Notify, Workflow
+from gateway.settings import Intake, Notify, Workflow
 from gateway.workflow import STATUS_EVENTS, Applied, Author
+from gateway.workflow.intake import note_asked
 from storage.blobs import BlobStore
 from storage.models import (
     Direction,
@@ -65,8 +68,10 @@ class Notifier:
         settings: Notify,
         workflow: Workflow,
         blobs: BlobStore,
+        intake: Intake,
     ) -> None:
         self.outbox = outbox
+        self.intake = intake
         self.sender = outbox.sender
         self.settings = settings
         self.workflow = workflow
@@ -106,6 +111,8 @@ class Notifier:
             told += self.forward_customer_message(session, applied, change)
         if applied.relay:
             told += self.relay_reply(session, applied, change)
+        elif applied.ask and applied.author is Author.ENGINEER:
+            told += self.send_ask(session, applied, change)
         return frozenset(told)
 
     def announce_event(
@@ -149,17 +156,46 @@ class Notifier:
             log.info("ticket #%s: no acknowledgement: %s", ticket.id, why_not)
             return
         assert requester is not None
-        context = self.context.customer(ticket, requester) | {
-            "customer_words": applied.message.text,
-            "attachments": applied.message.attachments,
-            "follow_up_of": applied.follow_up_of.id if applied.follow_up_of else None,
-        }
+        context = (
+            self.context.customer(ticket, requester)
+            | {
+                "customer_words": applied.message.text,
+                "attachments": applied.message.attachments,
+                "follow_up_of": applied.follow_up_of.id if applied.follow_up_of else None,
+            }
+            | self.facts_for_customer(ticket, applied.ask)
+        )
         rendered = self.templates.render("customer", "acknowledgement", ticket.language, context)
         thread = (*applied.inbound.mail.references, applied.message.message_id)
         notice = Notice(
             requester, rendered, name_of(ticket, requester), thread, kind=ACKNOWLEDGEMENT
         )
         self.outbox.queue(session, ticket, notice)
+        if applied.ask:
+            note_asked(session, ticket, applied.ask, applied.inbound.at)
+
+    def facts_for_customer(self, ticket: Ticket, ask: tuple[Fact, ...]) -> dict[str, Any]:
+        """What a customer's mail says of the facts: what we have, and what it asks for."""
+        return {
+            "facts_summary": summary(ticket, ticket.language) if self.intake.enabled else "",
+            "ask": ask_items(ask, ticket.language),
+        }
+
+    def send_ask(self, session: Session, applied: Applied, change: Event | None) -> list[str]:
+        """An engineer's `#ask`, with no words of theirs to carry it, as a mail of its own
+        to the customers, with the status `change` the message made; the addresses it went
+        to."""
+        ticket = applied.ticket
+        customers = self.audience.customers(ticket)
+        for participant in customers:
+            context = self.context.customer(ticket, participant) | {"changed": change is not None}
+            context |= self.facts_for_customer(ticket, applied.ask)
+            if change is not None:
+                context |= self.context.status_news(ticket, participant, change)
+            rendered = self.templates.render("customer", "info_request", ticket.language, context)
+            notice = Notice(participant, rendered, name_of(ticket, participant))
+            self.outbox.queue(session, ticket, notice)
+        return [p.address for p in customers]
 
     def relay_reply(self, session: Session, applied: Applied, change: Event | None) -> list[str]:
         """The engineer's new words and files, from the support address, to the customers,
@@ -180,6 +216,7 @@ class Notifier:
                 "words": message.text,
                 "attachments": message.attachments,
                 "made_safe": [entry for entry in made_safe if entry["made_safe"]],
+                "ask": ask_items(applied.ask, ticket.language),
             }
             if change is not None:
                 context |= self.context.status_news(ticket, participant, change)
@@ -217,6 +254,7 @@ class Notifier:
             "actor": "",
             "follow_up_of": ticket.follow_up_of,
             "latest_words": latest_customer_words(ticket),
+            "facts": self.facts_for_engineers(ticket),
         }
         about = about_ticket | (extra or {})
         self.pass_on_words(session, ticket, message, kind, engineers, about)
@@ -242,6 +280,8 @@ class Notifier:
         about_message = {
             "customer": display_address(message.from_name, message.from_address),
             "change": self.context.status(change) if change is not None else {},
+            "facts": self.facts_for_engineers(ticket),
+            "learned": {lang: learned_from(ticket, message, lang) for lang in ("en", "zh")},
         } | about_people(applied, self.workflow.max_people_added_per_message)
         watchers = self.audience.watchers(ticket)
         kind = "customer_reply"
@@ -312,6 +352,13 @@ class Notifier:
         about = about_people(applied, self.workflow.max_people_added_per_message)
         kind, first = "new_ticket", first_message(ticket)
         self.tell_engineers(session, ticket, first, kind, [applied.sender], about)
+
+    def facts_for_engineers(self, ticket: Ticket) -> dict[str, dict[str, Any]]:
+        """The ticket's fact table, in each language engineers read ('' tables when the
+        intake is off)."""
+        if not self.intake.enabled:
+            return {}
+        return {lang: fact_table(ticket, lang, self.intake) for lang in ("en", "zh")}
 
     # -- rendering and queueing ------------------------------------------------------------
 

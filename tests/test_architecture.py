@@ -68,6 +68,7 @@ FLOW = [
     "audience",
     "outbox",
     "notice_context",
+    "fact_sheet",
     "notifications",
     # the operators' digest of quarantined mail
     "quarantine_digest",

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from gateway.composing import MailFile, compose
 from gateway.display import print_ticket, ticket_detail
 from gateway.parsing import parse_sender
+from gateway.settings import Intake
 from storage.models import (
     AddressHold,
     Attachment,
@@ -237,7 +238,7 @@ def test_bounce_joins_its_ticket_and_holds_the_address(desk: Desk, capsys: Any) 
     desk.gateway.wait_idle()
     assert len(desk.mails_to(ALICE)) == 1, "only the acknowledgement, before the bounce"
     with desk.gateway.session() as session:
-        print_ticket(ticket_detail(session.get_one(Ticket, ticket_id)))
+        print_ticket(ticket_detail(session.get_one(Ticket, ticket_id), Intake()))
     shown = capsys.readouterr().out
     assert "bounced" in shown and f"permanent failure for {ALICE}" in shown
     assert "mail_suppressed" in shown and "bounced permanently" in shown

@@ -38,6 +38,7 @@ from gateway.intake import (
     steps,
 )
 from gateway.intake.logs import HEAD_BYTES, MAX_ARCHIVE_BYTES, TAIL_BYTES
+from gateway.parsing.quoting import extract_reply
 
 CHINA = timezone(timedelta(hours=8))
 JAKARTA = timezone(timedelta(hours=7))
@@ -63,7 +64,9 @@ def first(
 def reply(
     text: str, reply_text: str = "", files: tuple[File, ...] = (), sent_at: datetime | None = SENT
 ) -> Findings:
-    return read_reply(MailText("Re: [Support #12] crash", text, reply_text, files, sent_at))
+    # Asked for everything: every quoted line of the fill-in block may answer.
+    subject = "Re: [Support #12] crash"
+    return read_reply(MailText(subject, text, reply_text, files, sent_at, frozenset(Fact)))
 
 
 def finding(findings: Findings, fact: Fact) -> tuple[str, Source]:
@@ -1038,9 +1041,19 @@ def test_a_fill_in_answer_wins_over_a_free_sentence() -> None:
     assert reply(text, text).value(Fact.SDK_VERSION) == "4.0.8"
 
 
-def test_a_reply_without_a_parsed_new_part_reads_above_its_quoted_history() -> None:
+def test_a_quoted_line_answers_only_a_fact_we_asked_for() -> None:
+    text = "We upgraded to SDK 4.0.8.\n\n> > SDK version: 4.0.6\n> > Device model: Pixel 8"
+    new_part = "We upgraded to SDK 4.0.8."
+    asked = frozenset({Fact.DEVICE})
+    findings = read_reply(MailText("Re: crash", text, new_part, (), SENT, asked))
+    assert findings.value(Fact.SDK_VERSION) == "4.0.8"
+    assert findings.value(Fact.DEVICE) == "Pixel 8"
+
+
+def test_free_sentences_are_read_above_the_quoted_history_only() -> None:
     text = "we are on 4.0.7 now\n\n-----Original Message-----\nFrom: s\nwe are on 4.0.1"
-    assert reply(text, "").value(Fact.SDK_VERSION) == "4.0.7"
+    assert reply(text, extract_reply(text)).value(Fact.SDK_VERSION) == "4.0.7"
+    assert reply(text, "").value(Fact.SDK_VERSION) is None
 
 
 def test_steps_answered_below_their_label_are_read() -> None:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.display import print_ticket, ticket_detail
+from gateway.settings import Intake
 from storage.models import Direction, Event, Message, OutboxMail, Ticket, TicketStatus
 from tests.conftest import (
     ALICE,
@@ -108,7 +109,7 @@ def test_whole_life_of_a_ticket_by_email(served_desk: Desk, capsys: object) -> N
         ("confirmed", "resolved", "closed"),
     ]
     with desk.gateway.session() as session:
-        print_ticket(ticket_detail(session.get_one(Ticket, ticket_id)))
+        print_ticket(ticket_detail(session.get_one(Ticket, ticket_id), Intake()))
     printed = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "reopened resolved → open" in printed and "confirmed resolved → closed" in printed
 

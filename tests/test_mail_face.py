@@ -37,6 +37,8 @@ SPACE_BETWEEN_CJK = re.compile(rf"[{CJK}][ \t\r\n]+[{CJK}]")
 ALLOWED_WORDS = {"Support", "Acme", "SDK", "KB", "MB", "Mate", "bin", "logcat", "txt", "P3"}
 # And, for engineers, what their commands are spelt with.
 COMMAND_WORDS = {"Reply", "To", "L2", "P1", "P4", "open", "waiting", "resolved", "closed"}
+# `#ask logs device`, `#info ok`.
+COMMAND_WORDS |= {"logs", "device", "ok"}
 
 
 @dataclass(frozen=True)

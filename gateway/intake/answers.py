@@ -5,7 +5,9 @@ and `LABELS[fact].zh + "：____"` in Chinese mail. Customers type the value afte
 often in the quoted part ("> SDK version: 4.0.7"), with any colon (":", "：", "-", "="), in
 either language, or with the fact's own name ("sdk_version: 4.0.7"). Every line of the whole
 text is read, the reply's own lines first, quote markers stripped; a line whose value is
-blank or underscores is unanswered. The first answer to a fact wins.
+blank or underscores is unanswered. The first answer to a fact wins. A line of the quoted
+part answers only a fact we asked for: any other is the customer's first mail quoted back
+(our acknowledgement quotes it), which would undo what the reply's own lines correct.
 
 Values are normalised as in a first mail ("v4.0.7" → "4.0.7", "安卓14" → "Android 14",
 "flutter" → "Flutter", "昨晚八点半" resolved against the mail's Date); one that cannot be
@@ -58,20 +60,30 @@ ANSWER = re.compile(
 )
 
 
-def read_answers(text: str, reply_text: str, sent_at: datetime | None) -> tuple[Finding, ...]:
-    """The facts the customer filled in, the reply's own lines first."""
-    both = f"{reply_text[:MAX_ANSWER_CHARS]}\n{text[:MAX_ANSWER_CHARS]}"
-    lines = [QUOTE_MARKERS.sub("", line) for line in fold(both).splitlines()]
+def read_answers(
+    text: str, reply_text: str, sent_at: datetime | None, asked: frozenset[Fact]
+) -> tuple[Finding, ...]:
+    """The facts the customer filled in: in the reply's own lines, then, for the facts we
+    asked for, in the whole text."""
     found: dict[Fact, Finding] = {}
+    read_lines(reply_text, sent_at, frozenset(Fact), found)
+    read_lines(text, sent_at, asked, found)
+    return tuple(found.values())
+
+
+def read_lines(
+    text: str, sent_at: datetime | None, facts: frozenset[Fact], found: dict[Fact, Finding]
+) -> None:
+    """The answers to `facts` in `text`, added to `found` unless it has them."""
+    lines = [QUOTE_MARKERS.sub("", line) for line in fold(text[:MAX_ANSWER_CHARS]).splitlines()]
     for index, line in enumerate(lines):
         answer = ANSWER.match(lower(line))
-        if answer is None or labelled_fact(answer) in found:
+        if answer is None or labelled_fact(answer) in found or labelled_fact(answer) not in facts:
             continue
         fact, raw = labelled_fact(answer), line[answer.start("value") :]
         value = answered_value(fact, raw, lines[index + 1 :], sent_at, found)
         if value is not None:
             found[fact] = Finding(fact, value, Source.ANSWER, excerpt_of(line))
-    return tuple(found.values())
 
 
 def labelled_fact(answer: re.Match[str]) -> Fact:

@@ -38,10 +38,9 @@ from gateway.intake.mentions import (
     read_system,
 )
 from gateway.intake.occurrence import read_occurrence
-from gateway.intake.page import MAX_TEXT_CHARS, Page, page_from, page_of
+from gateway.intake.page import Page, page_from, page_of
 from gateway.intake.steps import read_steps
 from gateway.intake.versions import read_sdk_version
-from gateway.parsing.quoting import quoted_history_start
 
 QUOTED = re.compile(r"^[ \t]*>")
 # What only a log's own lines state; the text's readers know the other facts' forms better
@@ -83,7 +82,7 @@ def read_first_mail(mail: MailText) -> Findings:
 
 def read_reply(mail: MailText) -> Findings:
     """The facts a reply to our ask gives; its kind is OTHER."""
-    answers = by_fact(read_answers(mail.text, mail.reply_text, mail.sent_at))
+    answers = by_fact(read_answers(mail.text, mail.reply_text, mail.sent_at, mail.asked))
     said = text_facts(page_of("", own_words(mail)), mail.sent_at)
     logs = read_logs(mail.files)
     facts = merged(answers, said.facts, by_fact(logs.facts))
@@ -107,14 +106,8 @@ def answered_platform(answers: Mapping[Fact, Finding]) -> Finding | None:
 
 
 def own_words(mail: MailText) -> str:
-    """The reply's new text without quoted lines; cut at its quoted history when the
-    parser gave no new part."""
-    text = mail.reply_text
-    if not text.strip():
-        lines = mail.text[:MAX_TEXT_CHARS].splitlines()
-        start = quoted_history_start(lines)
-        text = "\n".join(lines[:start] if start is not None else lines)
-    return "\n".join(line for line in text.splitlines() if not QUOTED.match(line))
+    """The reply's new text without quoted lines (the parser has cut its quoted history)."""
+    return "\n".join(line for line in mail.reply_text.splitlines() if not QUOTED.match(line))
 
 
 # -- the readers ----------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from gateway.trail import (
     Filing,
     find_participant,
     inbound_message,
-    note_broken_structure,
     record,
     store_inbound,
 )
+from gateway.workflow.intake import first_ask, learn_from_first_mail, learn_from_reply
 from gateway.workflow.people import CopiedPeople, copied_people, copied_rows, not_added_detail
 from gateway.workflow.states import Applied, Author, Rules, S, transition
 from storage.models import (
@@ -53,9 +53,10 @@ def open_ticket(
     detail = f"follow-up of #{follow_up_of.id}" if follow_up_of else ""
     events = [new_event(filing, ticket, EventKind.CREATED, message, detail)]
     events += first_notes(filing, ticket, message, people, related_to, rules)
-    rows = (*ticket.participants, message, *message.attachments, *events)
+    if rules.intake.enabled:
+        events += learn_from_first_mail(filing, ticket, message)
+    rows = (*ticket.participants, message, *message.attachments, *ticket.facts, *events)
     add_new_ticket(filing.session, ticket, *rows)
-    note_broken_structure(filing, ticket, message)
     if follow_up_of is not None:
         # The new ticket's number goes into the old ticket's trail.
         record(filing, follow_up_of, EventKind.FOLLOWED_UP, detail=f"#{ticket.id}")
@@ -72,6 +73,7 @@ def open_ticket(
         follow_up_of=follow_up_of,
         not_added=people.not_added,
         related_to=related_to,
+        ask=first_ask(ticket, rules.intake),
     )
 
 
@@ -101,7 +103,8 @@ def first_notes(
     rules: Rules,
 ) -> list[Event]:
     """What the trail of a new ticket says besides its opening: whom it did not add,
-    which ticket it refers to, where its sender's address came from."""
+    which ticket it refers to, where its sender's address came from, what was broken in
+    its structure."""
     events = []
     if people.not_added:
         detail = not_added_detail(people, rules.max_people_added)
@@ -115,6 +118,8 @@ def first_notes(
     if filing.inbound.sender_source:
         detail = sender_source_detail(filing.inbound)
         events.append(new_event(filing, ticket, EventKind.SENDER_NOT_FROM, message, detail))
+    if broken := filing.inbound.mail.structure_broken:
+        events.append(new_event(filing, ticket, EventKind.STRUCTURE_BROKEN, message, broken))
     return events
 
 
@@ -179,6 +184,8 @@ def apply_customer_message(filing: Filing, ticket: Ticket, rules: Rules) -> Appl
         on_ticket = None
     else:
         events, not_added = bring_in_copied(filing, ticket, message, rules)
+        if rules.intake.enabled:
+            events += learn_from_reply(filing, ticket, message)
         events.append(customer_event(filing, ticket, text, message))
     if inbound.sender_source:
         detail = sender_source_detail(inbound)

@@ -1,5 +1,5 @@
 """What an engineer's mail does: commands applied, an internal note or words relayed to the
-customer, and a receipt of what was done.
+customer (with the facts `#ask` asks for), and a receipt of what was done.
 
 Only an engineer writing through their own reply token for the ticket (`Author.ENGINEER`)
 has commands applied and words relayed; a `From:` header alone grants nothing, and such a
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from gateway.commands import Command, CommandName, read_commands
 from gateway.errors import ChangeRefused, CommandRefused
+from gateway.intake import Fact
 from gateway.phrases import Phrase, status_zh
 from gateway.trail import Act, Filing, engineer_participant, record, store_inbound, touch
+from gateway.workflow.intake import ask, asked_in, complete
 from gateway.workflow.merging import merge
 from gateway.workflow.people import add_person, drop_person
 from gateway.workflow.states import Applied, Author, CommandResult, Rules, S, transition
@@ -111,6 +113,7 @@ def apply_engineer_message(
         events=tuple(events),
         relay=relay,
         results=tuple(results),
+        ask=asked_in(events),
     )
 
 
@@ -141,6 +144,11 @@ def apply_command(
             outcome, event = merge(filing, ticket, int(argument), message)
         elif name in (CommandName.FOLLOW, CommandName.UNFOLLOW):
             outcome, event = set_watch(filing, ticket, name is CommandName.FOLLOW, message)
+        elif name is CommandName.ASK:
+            facts = tuple(Fact(word) for word in argument.split())
+            outcome, event = ask(filing, ticket, facts, message, rules.intake)
+        elif name is CommandName.INFO:
+            outcome, event = complete(filing, ticket, message)
         else:
             outcome, event = escalate(filing, ticket, message, rules)
     except ChangeRefused as exc:

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import InvalidTransition
 from gateway.inbound import Inbound
+from gateway.intake import Fact
 from gateway.phrases import Phrase, status_zh
 from gateway.setting_values import Engineer
+from gateway.settings import Intake
 from gateway.tokens import is_gateway_side
 from gateway.trail import Act, touch
 from storage.models import (
@@ -64,6 +66,8 @@ class Rules:
     support_address: str
     # How many people one message may add from its To and Cc.
     max_people_added: int = 10
+    # Which facts a report needs, and whether the intake reads and asks for them at all.
+    intake: Intake = Intake()
     engineer_addresses: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +117,9 @@ class Applied:
     not_added: tuple[str, ...] = ()
     # The ticket a stranger's message referred to, which it was not let into.
     related_to: Ticket | None = None
+    # The facts the customers are asked for in this message's mail: the missing ones in a
+    # new ticket's acknowledgement, or those an engineer's `#ask` names.
+    ask: tuple[Fact, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,39 @@
+"""Precision and recall of the intake on the labelled first mails of `tests/data/intake/`,
+per fact and language, and how often it tells the kind of report right.
+
+    .venv/bin/python bench/intake_accuracy.py [--misses]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.intake_labels import LANGUAGES, cases, measure  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--misses", action="store_true", help="list every wrong or missed value")
+    args = parser.parse_args()
+    for language in LANGUAGES:
+        scores, kinds = measure(language)
+        total = len(cases(language))
+        right = kinds["right"]
+        print(f"\n{language}: {total} mails, kind right in {right} ({right / total:.2f})")
+        print(f"  {'fact':<12} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}")
+        for fact, score in scores.items():
+            print(
+                f"  {fact.value:<12} {score.precision:>9.2f} {score.recall:>7.2f} "
+                f"{score.true_positive:>4} {score.false_positive:>4} {score.false_negative:>4}"
+            )
+            if args.misses:
+                for miss in score.misses:
+                    print(f"      {miss}")
+
+
+if __name__ == "__main__":
+    main()
