@@ -48,7 +48,11 @@ def summary(ticket: Ticket, language: str) -> str:
     """What we have, in one line ("SDK 4.0.6 · Android 14 · Xiaomi 13 · 1 log"); '' when
     the mail gave nothing."""
     parts = []
-    for fact, row in current_facts(ticket).items():
+    known = current_facts(ticket)
+    system = known.get(Fact.OS_VERSION)
+    for fact, row in known.items():
+        if fact is Fact.PLATFORM and system and system.value.startswith(row.value):
+            continue  # "Android 14" says "Android" already
         value = shown_value(ticket, row, language, short=True)
         short = SHORT[language].get(fact)
         label = LABELS[fact].said_in(language) if short is None else short

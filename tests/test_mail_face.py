@@ -35,6 +35,8 @@ CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
 SPACE_BETWEEN_CJK = re.compile(rf"[{CJK}][ \t\r\n]+[{CJK}]")
 # ASCII words a Chinese mail may hold: units, product names, the configured team name.
 ALLOWED_WORDS = {"Support", "Acme", "SDK", "KB", "MB", "Mate", "bin", "logcat", "txt", "P3"}
+# The names of platforms, which the intake may read from a device ("Pixel 8": Android).
+ALLOWED_WORDS |= {"Android", "iOS"}
 # And, for engineers, what their commands are spelt with.
 COMMAND_WORDS = {"Reply", "To", "L2", "P1", "P4", "open", "waiting", "resolved", "closed"}
 # `#ask logs device`, `#info ok`.
