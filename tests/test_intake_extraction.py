@@ -102,6 +102,20 @@ SDK_VERSIONS = [
     ("SDK iOS 4.2.2 / Web 4.20.0", "4.2.2"),
     ("RTC SDK for Android v4.0.6", "4.0.6"),
     ("Unity 2021.3.30f1, Agora Unity SDK v4.2.6", "4.2.6"),
+    ("Game built with Unity 2022.3 LTS and the Unity SDK 4.1.2.", "4.1.2"),
+    ("our desktop client ships your Electron SDK 4.3.0", "4.3.0"),
+    ("Windows SDK v4.1.0 in a WPF app", "4.1.0"),
+    ("For what it's worth we're on 4.0.9 of the Android SDK.", "4.0.9"),
+    ("went from SDK 4.0.3 to 4.1.1 in March, black frames since", "4.1.1"),
+    ("SDK 4.0.3 -> 4.1.1 and now it echoes", "4.1.1"),
+    ("react_native_agora plugin 4.2.0 on RN 0.72", "4.2.0"),
+    ("Flutter plugin 6.1.0 with Flutter 3.13.9", "6.1.0"),
+    ("我们用的是你们 4.2.1 的 iOS SDK", "4.2.1"),
+    ("集成的是 4.0.9 的SDK", "4.0.9"),
+    ("Web SDK 从 4.19.0 升到了 4.20.1 之后就黑屏", "4.20.1"),
+    ("两端用的都是 4.1.5。", "4.1.5"),
+    ("SDK 版本：React Native 插件 4.2.3", "4.2.3"),
+    ("语音插件版本：4.1.8", "4.1.8"),
 ]
 NOT_SDK_VERSIONS = [
     "our app v2.3.1 crashes on start",
@@ -122,6 +136,11 @@ NOT_SDK_VERSIONS = [
     "Version 2.3.1 of our app crashes",
     "我们App用的是2.3.1版本",
     "our app is using 2.3.1",
+    "Windows SDK 10.0.22621 installed with Visual Studio",
+    "Electron 27.1.3 shell",
+    "我们的App，版本 3.2.1，在安卓上闪退",
+    "Our application, version 5.0.2, freezes on login",
+    "3.2.1 of the Flutter SDK",
 ]
 
 

@@ -213,8 +213,8 @@ VERSION_OWNERS: dict[str, Words] = {
     # Our SDK by its words and its product names; a Flutter or React Native package of ours.
     "sdk": Words(
         r"[a-z0-9_-]*(?:agora|zego|trtc|liteav|tencentrtc)[a-z0-9_-]*|sdk[_ -]?(?:version|ver)?"
-        r"|sdkversion|sdk_ver|rtc(?: ?engine)?|rtm|rtcengine|express(?: engine)?|im sdk",
-        r"声网|即构|腾讯云|音视频(?:sdk)?|sdk|引擎",
+        r"|sdkversion|sdk_ver|rtc(?:[ _]?engine)?|rtm|rtcengine|express(?: engine)?|im sdk",
+        r"声网|即构|腾讯云|(?:语音|音视频|rtc)插件|音视频(?:sdk)?|sdk|引擎",
     ),
     # Someone else's version: the app, the system, the browser, a library, a toolchain.
     "other": Words(
@@ -230,7 +230,8 @@ VERSION_OWNERS: dict[str, Words] = {
     "move": Words(
         r"(?:upgrad|updat|bump|switch|migrat|mov)\w{0,5}(?: [\w .]{0,30}?\bto)?|from [\w.]{1,12} to"
         r"|we(?:'re| are)(?: now)? on|now on|(?:are|am) using|using|use|on version|installed",
-        r"升级(?:到|至|为|成)?了?|更新(?:到|至|为|成)?了?|换成|换到|用的是|使用的是|用的|使用|集成了?",
+        r"升级(?:到|至|为|成)?了?|升(?:到|至)了?|更新(?:到|至|为|成)?了?|换成|换到|用的(?:都|也)?是|使用的是"
+        r"|用的|使用|集成了?",
     ),
     # A version left behind: "from 4.0.5", "降级到", "回退到".
     "old": Words(
@@ -249,6 +250,16 @@ SDKS_OF_OTHERS = Words(
 )
 # Our SDK's flavours as they follow its name: "SDK iOS 4.2.2", "SDK for Android v4.0.6".
 SDK_PLATFORMS = Words(r"android|ios|web|windows|macos|mac|linux|electron|harmony ?os", r"安卓|鸿蒙")
+# Frameworks and systems we ship a flavour for: "Unity SDK 4.2.6" is ours, while their own
+# makers' SDKs have larger numbers ("Windows SDK 10.0.22621", "Unity 2022.3").
+FLAVOURED_SDKS = Words(r"unity|electron|windows")
+OUR_MAJOR_LIMIT = 10
+# After our SDK's package name, a word for the package itself: "agora_rtc_engine plugin 6.2.6".
+SDK_PACKAGE = Words(r"plugin|package|pod|module", r"插件")
+# The customer's own app: "our App, version 2.8.5" labels the app's version, comma or not.
+OWN_APP = Words(r"apps?|application|apk", r"(?:我们的)?(?:应用|客户端|app)")
+# Frameworks whose plugin a customer names is ours: "Flutter plugin 6.3.0", "uni-app 插件 2.1.5".
+PLUGIN_HOSTS = Words(r"flutter|react[ -]?native|unity|uni[- ]?app|electron|cordova|capacitor")
 SYSTEMS_WITH_SDKS = Words(r"android|ios|ipados|macos|mac|harmony ?os", r"安卓|鸿蒙")
 SYSTEM_SDK_MAJOR = 14
 # What may stand between an owner and its version: "SDK version: v", "SDK 版本号是".
@@ -256,13 +267,21 @@ VERSION_GAP = (
     r"(?:[\s:=()\[\]【】（）\"'“,]|\bversion\b|\bver\b|\bis\b|\bnow\b|\bof\b|\bat\b|\bto\b"
     r"|版本号?|号|是|为|的|了|到)*"
 )
+# Our SDK's flavours before its name: "4.0.9 of the Android SDK", "4.1.0的Windows SDK"
+# (not Flutter: "3.16 of the Flutter SDK" is Flutter's own).
+SDK_FLAVOUR = r"(?:(?:android|ios|web|windows|macos|linux|unity|electron|rtc|video|voice) ?)?"
 # After a version, words that give it to our SDK or to something else.
 VERSION_AFTER: dict[str, str] = {
-    "sdk": r"^\s?(?:(?:version )?of (?:the |your )?sdk|sdk|版本的?sdk|的sdk)",
+    "sdk": (
+        rf"^\s?(?:(?:version )?of (?:the |your |our )?{SDK_FLAVOUR}sdk|sdk|版本的?sdk"
+        rf"|的 ?{SDK_FLAVOUR}sdk)"
+    ),
     "other": (
         r"^\s?(?:\(?(?:app|apk|应用|客户端)|版本的?(?:app|应用)"
         r"|(?:of|for) (?:our|the|my) (?:app|application|game|client|website))"
     ),
+    # A version left behind for the next: "4.1.1 to 4.2.0", "4.1.1 -> 4.2.0", "4.1.1升级到4.2.0".
+    "old": r"^\s?(?:to|->|→|=>|(?:升级|升|更新|换)?(?:到|至)了?)\s?v?\d",
 }
 # Units after a number that make it a measure, not a version: "1.5 s", "2.5 Mbps".
 MEASURE = (
