@@ -271,6 +271,21 @@ DEVICES = [
     ("【机型】：荣耀X50", "荣耀X50"),
     ("Xiaomi Redmi Note 12 Pro", "Xiaomi Redmi Note 12 Pro"),
     ("vivo iQOO 12 and vivo V27", "vivo iQOO 12"),
+    ("Echo on our Lenovo ThinkPad E14 Gen 5 here", "Lenovo ThinkPad E14 Gen 5"),
+    ("Dell Inspiron 5510, Windows 10, no audio", "Dell Inspiron 5510"),
+    ("Machine: HP EliteBook 1040 G9", "HP EliteBook 1040 G9"),
+    ("Happens on my Surface Pro 9 only", "Surface Pro 9"),
+    ("华为 MateBook X Pro 上共享屏幕闪退", "华为 MateBook X Pro"),
+    ("老师的电脑是联想拯救者R7000P", "联想拯救者R7000P"),
+    ("We run the gateway on a Raspberry Pi 4 Model B", "Raspberry Pi 4 Model B"),
+    ("Galaxy Tab A9+ drops the call", "Galaxy Tab A9+"),
+    ("iPad mini (6th generation) freezes", "iPad mini (6th generation)"),
+    ("the Mac Studio M2 Max client lags", "Mac Studio M2 Max"),
+    ("机型：三星 SM-A5460", "三星 SM-A5460"),
+    ("Blurry on iPad Air\nDevice: iPad Air 13-inch", "iPad Air 13-inch"),
+    ("Crash on 小米14\n机型：Xiaomi 14 Ultra，安卓14", "Xiaomi 14 Ultra"),
+    ("Phones: OnePlus 11, Redmi Note 13 (both fail after Wi-Fi switch)", "OnePlus 11"),
+    ("Xiaomi 14 works fine, Pixel 8 fails", "Pixel 8"),
 ]
 NOT_DEVICES = [
     "some phones",
@@ -280,6 +295,10 @@ NOT_DEVICES = [
     "phone: +86 138 0013 8000",
     "p99 latency is 400 ms",
     "Device: Android 14",
+    "Room 1203, Dell building",
+    "Latitude 30.5 N",
+    "I do yoga classes with a legion of fans",
+    "precision 2 decimals",
 ]
 
 
@@ -741,6 +760,26 @@ def test_a_windows_log_gives_its_system() -> None:
     log = b"[2026-11-30 20:30:00.000][I] OS: Windows 10 (10.0.19045), sdk ver: 4.2.1\n" * 3
     read = first("see log", files=(attached("rtc.log", log),))
     assert (read.value(Fact.OS_VERSION), read.value(Fact.SDK_VERSION)) == ("Windows 10", "4.2.1")
+
+
+@pytest.mark.parametrize(
+    ("line", "device"),
+    [
+        ("sdk ver: 4.2.1, device: iPad13,4, os: iOS 17.1", "iPad13,4"),
+        ("RtcEngine: machine: Lenovo ThinkCentre M70q, cpu: i5", "Lenovo ThinkCentre M70q"),
+        ("AudioDevice: recording device: USB Mic (C-Media 2) {0.0.1}", None),
+    ],
+)
+def test_a_log_line_gives_the_device_as_the_log_writes_it(line: str, device: str | None) -> None:
+    log = f"[2026-11-30 20:30:00.000][I] {line}\n" * 3
+    read = first("see log", files=(attached("rtc.log", log.encode()),))
+    assert read.value(Fact.DEVICE) == device
+
+
+def test_a_gbk_log_names_the_computer_model() -> None:
+    log = "2026-11-30 20:30:00.000 [I] 电脑型号: ThinkPad T490\n" * 4
+    read = first("日志见附件", files=(attached("err.log", log.encode("gbk")),))
+    assert read.value(Fact.DEVICE) == "ThinkPad T490"
 
 
 def test_a_file_name_gives_what_text_and_log_lack() -> None:

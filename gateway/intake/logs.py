@@ -160,13 +160,15 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
             r"ro\.product\.model\]?[ \t]?[:=][ \t]?\[?(?P<value>[^\]\n]{2,40})",
         ),
         LogRow(
-            ("model", "device"),
-            r"\b(?:device ?model|phone ?model|devicemodel|device_model|model|device)"
-            r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[^,;\]\"'\n]{2,40})",
+            ("model", "device", "machine"),
+            r"(?<!recording )(?<!playout )(?<!playback )(?<!audio )(?<!video )(?<!capture )"
+            r"\b(?:device ?model|phone ?model|devicemodel|device_model|model|device|machine)"
+            r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>(?:[^,;\]\"'\n]|,(?=\d)){2,40})",
         ),
         LogRow(
-            ("设备", "机型", "手机型号"),
-            r"(?:设备(?:型号)?|机型|手机型号)[ \t]?[:=：][ \t]?(?P<value>[^,;，；\]\"'\n]{2,40})",
+            ("设备", "机型", "型号"),
+            r"(?:设备(?:型号)?|机型|(?:手机|电脑|计算机)型号)[ \t]?[:=：][ \t]?"
+            r"(?P<value>[^,;，；\]\"'\n]{2,40})",
         ),
     ),
     Fact.APP_ID: (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.intake import devices
 from gateway.intake.facts import Fact, Kind
 
 
@@ -138,64 +139,9 @@ TOOLCHAIN = Words(
 
 # -- device ---------------------------------------------------------------------------------
 
-PIXEL = r"pixel ?\d{1,2}a?(?: ?(?:pro(?: ?xl)?|xl|fold)(?![a-z]))?"
-GALAXY = (
-    r"galaxy ?(?:[samzn]\d{1,2}|note ?\d{1,2}|tab ?s\d{1,2}|z ?(?:fold|flip) ?\d)"
-    r"(?: ?(?:ultra|plus|\+|fe|5g)(?![a-z])){0,2}"
-)
-REDMI = (
-    r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)"
-    r"(?: ?(?:pro\+?|ultra|turbo|5g)(?![a-z])){0,2}"
-)
-ASUS = r"(?:rog ?phone ?\d|zenfone ?\d{1,2})(?: ?(?:pro|ultra)(?![a-z]))?"
-IQOO = r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro(?![a-z]))?"
-RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)(?![a-z])){0,2}"
-# Each row starts with a fixed word (its brand or family), so that lines without one are
-# not read: the same model with its brand in front is a row of its own.
-DEVICES: tuple[str, ...] = (
-    r"iphone ?(?:1\d|[4-9]|x[sr]?|se)(?: ?(?:pro ?max|pro|max|plus|mini|ultra|e)(?![a-z]))?",
-    r"iphone\d{1,2},\d",
-    r"ipad ?(?:pro|air|mini)(?: ?\d{1,2}(?:\.\d)?(?:th gen)?)?|ipad ?\d{1,2}",
-    r"macbook ?(?:pro|air)?"
-    r"(?: ?(?:1[3-7](?: ?(?:inch|寸|\"))?|m[1-4](?: ?(?:pro|max|ultra)(?![a-z]))?)){0,2}",
-    r"imac|mac ?(?:mini|studio)",
-    rf"google ?{PIXEL}|{PIXEL}",
-    rf"(?:samsung|三星) ?{GALAXY}|{GALAXY}",
-    r"(?:samsung|三星) ?[sa]\d{1,2}(?: ?(?:ultra|plus|\+|fe)(?![a-z]))?",
-    r"sm-[a-z]\d{3,4}[a-z0-9]{0,3}",
-    r"(?:xiaomi|小米) ?(?:mix ?(?:fold ?)?\d?|civi ?\d?|pad ?\d{1,2}|note ?\d{1,2}|\d{1,2}t?)"
-    r"(?: ?(?:pro|ultra|lite|s|x)(?![a-z])){0,2}",
-    r"mi ?\d{1,2}(?: ?(?:pro|ultra|lite)(?![a-z]))?",
-    rf"(?:xiaomi|小米) ?{REDMI}|{REDMI}",
-    r"(?:huawei|华为) ?(?:mate ?(?:x\d|\d{1,2})|p ?\d{2}|nova ?\d{1,2}|pura ?\d{2})"
-    r"(?: ?(?:pro\+?|rs|ultra|art|plus|e|se|5g)(?![a-z])){0,2}",
-    r"mate ?(?:[2-9]\d|x\d)(?: ?(?:pro\+?|rs|ultra|e)(?![a-z]))?",
-    r"pura ?\d{2}(?: ?(?:pro|ultra)(?![a-z]))?",
-    r"(?:honor|荣耀) ?(?:magic ?\d{1,2}|x\d{2}[a-z]?|play ?\d{1,2}|\d{2,3})"
-    r"(?: ?(?:pro|lite|gt|ultra|v)(?![a-z])){0,2}",
-    rf"oppo ?{RENO}|{RENO}",
-    r"oppo ?[ak]\d{1,2}[a-z]?",
-    r"vivo ?(?:x ?fold\d?|x\d{2,3}|[yv]\d{2,3}[a-z]?|s\d{2})"
-    r"(?: ?(?:pro\+?|ultra|neo|se)(?![a-z])){0,2}",
-    rf"vivo ?{IQOO}|{IQOO}",
-    r"(?:oneplus|一加) ?(?:\d{1,2}[rt]?|nord ?[a-z0-9]{1,3}|ace ?\d{0,2})(?: ?pro(?![a-z]))?",
-    r"nexus ?\d{1,2}[xp]?",
-    r"(?:meizu|魅族) ?\d{1,2}(?: ?pro(?![a-z]))?",
-    r"(?:realme|真我) ?(?:gt ?[a-z0-9]{1,4}|\d{1,2})(?: ?pro\+?(?![a-z]))?",
-    r"(?:tecno|infinix) ?(?:spark|camon|pova|hot|note|zero)? ?\d{1,2}[a-z]?(?: ?pro(?![a-z]))?",
-    r"(?:motorola|moto) ?(?:[geo]\d{1,3}|edge ?\d{0,2})",
-    r"sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
-    r"nokia ?(?:\d{1,2}(?:\.\d)?|[cgx]\d{1,3})",
-    r"(?:zte|中兴) ?(?:axon ?\d{1,2}|blade ?[a-z]?\d{1,3})(?: ?(?:pro|ultra)(?![a-z]))?",
-    rf"asus ?{ASUS}|{ASUS}",
-    r"(?:nubia|努比亚) ?(?:z\d{2}|red ?magic ?\d{1,2})(?: ?(?:pro|ultra|s)(?![a-z]))?",
-    r"xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
-)
-# What a device's value is not: words for many devices, not one model.
-GENERIC_DEVICES = (
-    r"\b(?:some|all|many|most|several|various|any|other|android|ios|different|multiple)\b"
-    r"|各种|所有|部分|一些|多款|多种|安卓|全部|很多"
-)
+# The table of models is `devices.DEVICES`; what names no one model is `GENERIC_DEVICES`.
+DEVICES = devices.DEVICES
+GENERIC_DEVICES = devices.GENERIC_DEVICES
 
 # -- the SDK version ------------------------------------------------------------------------
 
@@ -493,6 +439,8 @@ FAILS = Words(
     r"|lag\w*|echo|stuck|happens|occurs|affected|reproduc\w*",
     r"不行|不可以|有问题|失败|崩溃|闪退|报错|出现|异常|黑屏|没声音|没有声音|卡|不正常|复现|只有|仅",
 )
+# Between names listed together: "Xiaomi 13, Honor 90 and Pixel 7", "小米13、荣耀90".
+LIST_GAP = r"[ \t]{0,2}(?:[,/、&+]|\band\b|\bor\b|和|或|以及|及)?[ \t]{0,2}"
 # Breaks between clauses: punctuation and the words that turn a sentence around.
 CLAUSE_BREAK = (
     r"[,;!?。，；！？]|\.(?!\d)|\b(?:but|however|whereas|while|although|though|except)\b"
