@@ -337,6 +337,13 @@ LABELLED = [
     ("| Channel | class_room_7 |", Fact.CHANNEL, "class_room_7"),
     ("【频道名】：live_1024", Fact.CHANNEL, "live_1024"),
     ("用户ID：8888", Fact.UID, "8888"),
+    ("頻道名稱：class_tw_88", Fact.CHANNEL, "class_tw_88"),
+    ("直播間號：room_hk_3", Fact.CHANNEL, "room_hk_3"),
+    ("主播帳號ID：70021", Fact.UID, "70021"),
+    ("出问题的远端用户：guest_5512", Fact.UID, "guest_5512"),
+    ("Our host's uid is always 42.", Fact.UID, "42"),
+    ("uid 固定为 6060", Fact.UID, "6060"),
+    ("The room was studio-b_2 that night", Fact.CHANNEL, "studio-b_2"),
 ]
 NOT_LABELLED = [
     ("the channel is full", Fact.CHANNEL),
@@ -347,6 +354,9 @@ NOT_LABELLED = [
     ("uid: xxxx", Fact.UID),
     ("Channel name: N/A", Fact.CHANNEL),
     ("Acme Ltd, Room 1203, Building 5, Tech Park", Fact.CHANNEL),
+    ("fun onAudioVolume(uid: Long, volume: Int)", Fact.UID),
+    ("we join with uid 0 so the SDK assigns one", Fact.UID),
+    ("用户反馈说听不到", Fact.UID),
 ]
 
 
@@ -774,6 +784,38 @@ def test_a_log_line_gives_the_device_as_the_log_writes_it(line: str, device: str
     log = f"[2026-11-30 20:30:00.000][I] {line}\n" * 3
     read = first("see log", files=(attached("rtc.log", log.encode()),))
     assert read.value(Fact.DEVICE) == device
+
+
+@pytest.mark.parametrize(
+    ("lines", "channel", "uid"),
+    [
+        (["[I] rtc: joinChannel: channel=quiz_42, uid=777, role=host"], "quiz_42", "777"),
+        (
+            ["[I] channel: joinChannel: lobby-7, uid: 31", "[I] onUserJoined: uid=99"],
+            "lobby-7",
+            "31",
+        ),
+        (
+            ["[I] joinChannel room_a uid=0", "[I] onJoinChannelSuccess room_a uid=4242"],
+            "room_a",
+            "4242",
+        ),
+        (["I chatty: uid=10211(app) RenderThread identical 4 lines"], None, None),
+        (["[I] onUserJoined: uid=3131, elapsed=20"], None, None),
+        (["[I] onJoinChannelSuccess: elapsed=283ms"], None, None),
+    ],
+)
+def test_a_log_gives_the_channel_and_uid_the_app_joins_with(
+    lines: list[str], channel: str | None, uid: str | None
+) -> None:
+    log = "".join(f"2026-11-30 20:30:0{n}.000 {line}\n" for n, line in enumerate(lines * 3))
+    read = first("see log", files=(attached("rtc.log", log.encode()),))
+    assert (read.value(Fact.CHANNEL), read.value(Fact.UID)) == (channel, uid)
+
+
+def test_a_tombstone_uid_line_is_the_process_not_the_user() -> None:
+    read = first("native crash", files=(attached("tombstone_01", TOMBSTONE + b"uid: 10123\n"),))
+    assert read.value(Fact.UID) is None
 
 
 def test_a_gbk_log_names_the_computer_model() -> None:

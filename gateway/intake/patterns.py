@@ -241,10 +241,11 @@ MEASURE = (
 # A form's closing bracket ("【频道】：") or a table's column ("| Channel | x |", "App ID    x")
 # may come between them too.
 VALUE_SEPARATOR = (
-    r"[】\])]?[ \t|]{0,24}(?:[:=]|\bis\b|\bnamed\b|\bcalled\b|是|为)?[ \t|]{0,24}[\"'“`]?"
+    r"[】\])]?[ \t|]{0,24}(?:[:=]|\b(?:is|was)(?: always| fixed (?:to|at|as))?\b"
+    r"|\bnamed\b|\bcalled\b|(?:固定)?(?:是|为|為))?[ \t|]{0,24}[\"'“`]?"
 )
 # A separator that says a value follows: a colon, "is", a quote, or a table's column.
-EXPLICIT_SEPARATOR = r"[:=是为|\t\"'“`]|\bis\b|\bnamed\b|\bcalled\b|  "
+EXPLICIT_SEPARATOR = r"[:=是为為|\t\"'“`]|\bis\b|\bwas\b|\bnamed\b|\bcalled\b|  "
 # Between a device's label and its value: "Device: ", "机型是", "【机型】：", "| Device | ".
 DEVICE_SEPARATOR = r"[】\])]?(?:[ \t]?(?:[:=]|是|为)|[ \t]{2,24}|[ \t]{0,24}\|)[ \t|]{0,8}"
 LABELLED: dict[Fact, Words] = {
@@ -252,11 +253,13 @@ LABELLED: dict[Fact, Words] = {
     Fact.CHANNEL: Words(
         r"channel ?(?:name|id)?|channelname|channelid|channel_name|channel_id|cname"
         r"|room ?(?:id|name|number|no\.?)?|roomid|room_id",
-        r"频道(?:名称|名|号|id)?|房间(?:号|id|名)?|直播间(?:号|id)?",
+        r"频道(?:名称|名|号|id)?|頻道(?:名稱|名|號|id)?|房间(?:号|id|名)?|房間(?:號|id|名)?"
+        r"|直播间(?:号|id)?|直播間(?:號|id)?",
     ),
     Fact.UID: Words(
         r"uid|user ?id|userid|user_id|user account|useraccount|streamer uid",
-        r"用户 ?(?:id|号|uid)|主播 ?(?:uid|id)|观众 ?(?:uid|id)",
+        r"用户 ?(?:id|号|uid)|用戶 ?(?:id|號|uid)|(?:主播|观众|觀眾)(?:账号|帳號)? ?(?:uid|id)"
+        r"|账号 ?id|帳號 ?id|用户(?= ?[:=])|用戶(?= ?[:=])",
     ),
 }
 # The characters of a value: Agora's channel names and user accounts allow these.
@@ -267,7 +270,25 @@ NOT_A_CHANNEL = r"(?:audio|stereo|mono|single|dual|sound|notification|release|up
 VALUE_WORDS = (
     r"the|a|an|and|or|is|are|was|with|when|that|this|it|name|id|profile|mode|list|full|same"
     r"|number|will|can|not|no|in|on|of|to|for|from|by|as|be|has|have|info|information|and"
+    # Types in a code sample: "onUserJoined(uid: Int)".
+    r"|int|uint|long|string|integer|nsuinteger|number"
 )
+
+# In a log: A line where the app joins a channel, and what in it says so.
+LOG_JOIN_WORDS: tuple[str, ...] = ("joinchannel", "join channel", "加入频道")
+LOG_JOIN = r"(?:(?:on)?joinchannel(?:success|ex|2)?|join channel|加入频道)"
+LOG_JOINED_CHANNEL = (
+    rf"{LOG_JOIN}[:(]?[ \t]{{1,3}}(?:channel ?(?:name|id)?[ \t]?[:=][ \t]?)?"
+    r"[\"'\[]?(?=[a-z0-9.]{0,63}?[0-9_\-])"
+    r"(?P<value>[a-z0-9][a-z0-9_\-.@#$%^&*+~!]{0,63})(?![=a-z0-9_\-])"
+)
+LOG_UID_VALUE = (
+    r"\b(?:uid|user_?id|userid|user ?account)[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[a-z0-9_\-@.]{1,64})"
+)
+# Lines whose uid is someone else's: a remote user's, a process's.
+LOG_OTHER_UIDS = r"userjoined|useroffline|remote|onuser|chatty|process|pid"
+LOG_JOINED_UID = rf"{LOG_JOIN}[^\n]{{0,160}}?{LOG_UID_VALUE}"
+LOG_OWN_UID = rf"^(?![^\n]*(?:{LOG_OTHER_UIDS}))(?!uid: \d+$)[^\n]*?{LOG_UID_VALUE}"
 
 # -- placeholders and unknowns --------------------------------------------------------------
 
