@@ -102,6 +102,20 @@ SDK_VERSIONS = [
     ("SDK iOS 4.2.2 / Web 4.20.0", "4.2.2"),
     ("RTC SDK for Android v4.0.6", "4.0.6"),
     ("Unity 2021.3.30f1, Agora Unity SDK v4.2.6", "4.2.6"),
+    ("Game built with Unity 2022.3 LTS and the Unity SDK 4.1.2.", "4.1.2"),
+    ("our desktop client ships your Electron SDK 4.3.0", "4.3.0"),
+    ("Windows SDK v4.1.0 in a WPF app", "4.1.0"),
+    ("For what it's worth we're on 4.0.9 of the Android SDK.", "4.0.9"),
+    ("went from SDK 4.0.3 to 4.1.1 in March, black frames since", "4.1.1"),
+    ("SDK 4.0.3 -> 4.1.1 and now it echoes", "4.1.1"),
+    ("react_native_agora plugin 4.2.0 on RN 0.72", "4.2.0"),
+    ("Flutter plugin 6.1.0 with Flutter 3.13.9", "6.1.0"),
+    ("我们用的是你们 4.2.1 的 iOS SDK", "4.2.1"),
+    ("集成的是 4.0.9 的SDK", "4.0.9"),
+    ("Web SDK 从 4.19.0 升到了 4.20.1 之后就黑屏", "4.20.1"),
+    ("两端用的都是 4.1.5。", "4.1.5"),
+    ("SDK 版本：React Native 插件 4.2.3", "4.2.3"),
+    ("语音插件版本：4.1.8", "4.1.8"),
 ]
 NOT_SDK_VERSIONS = [
     "our app v2.3.1 crashes on start",
@@ -122,6 +136,11 @@ NOT_SDK_VERSIONS = [
     "Version 2.3.1 of our app crashes",
     "我们App用的是2.3.1版本",
     "our app is using 2.3.1",
+    "Windows SDK 10.0.22621 installed with Visual Studio",
+    "Electron 27.1.3 shell",
+    "我们的App，版本 3.2.1，在安卓上闪退",
+    "Our application, version 5.0.2, freezes on login",
+    "3.2.1 of the Flutter SDK",
 ]
 
 
@@ -252,6 +271,21 @@ DEVICES = [
     ("【机型】：荣耀X50", "荣耀X50"),
     ("Xiaomi Redmi Note 12 Pro", "Xiaomi Redmi Note 12 Pro"),
     ("vivo iQOO 12 and vivo V27", "vivo iQOO 12"),
+    ("Echo on our Lenovo ThinkPad E14 Gen 5 here", "Lenovo ThinkPad E14 Gen 5"),
+    ("Dell Inspiron 5510, Windows 10, no audio", "Dell Inspiron 5510"),
+    ("Machine: HP EliteBook 1040 G9", "HP EliteBook 1040 G9"),
+    ("Happens on my Surface Pro 9 only", "Surface Pro 9"),
+    ("华为 MateBook X Pro 上共享屏幕闪退", "华为 MateBook X Pro"),
+    ("老师的电脑是联想拯救者R7000P", "联想拯救者R7000P"),
+    ("We run the gateway on a Raspberry Pi 4 Model B", "Raspberry Pi 4 Model B"),
+    ("Galaxy Tab A9+ drops the call", "Galaxy Tab A9+"),
+    ("iPad mini (6th generation) freezes", "iPad mini (6th generation)"),
+    ("the Mac Studio M2 Max client lags", "Mac Studio M2 Max"),
+    ("机型：三星 SM-A5460", "三星 SM-A5460"),
+    ("Blurry on iPad Air\nDevice: iPad Air 13-inch", "iPad Air 13-inch"),
+    ("Crash on 小米14\n机型：Xiaomi 14 Ultra，安卓14", "Xiaomi 14 Ultra"),
+    ("Phones: OnePlus 11, Redmi Note 13 (both fail after Wi-Fi switch)", "OnePlus 11"),
+    ("Xiaomi 14 works fine, Pixel 8 fails", "Pixel 8"),
 ]
 NOT_DEVICES = [
     "some phones",
@@ -261,6 +295,10 @@ NOT_DEVICES = [
     "phone: +86 138 0013 8000",
     "p99 latency is 400 ms",
     "Device: Android 14",
+    "Room 1203, Dell building",
+    "Latitude 30.5 N",
+    "I do yoga classes with a legion of fans",
+    "precision 2 decimals",
 ]
 
 
@@ -299,6 +337,13 @@ LABELLED = [
     ("| Channel | class_room_7 |", Fact.CHANNEL, "class_room_7"),
     ("【频道名】：live_1024", Fact.CHANNEL, "live_1024"),
     ("用户ID：8888", Fact.UID, "8888"),
+    ("頻道名稱：class_tw_88", Fact.CHANNEL, "class_tw_88"),
+    ("直播間號：room_hk_3", Fact.CHANNEL, "room_hk_3"),
+    ("主播帳號ID：70021", Fact.UID, "70021"),
+    ("出问题的远端用户：guest_5512", Fact.UID, "guest_5512"),
+    ("Our host's uid is always 42.", Fact.UID, "42"),
+    ("uid 固定为 6060", Fact.UID, "6060"),
+    ("The room was studio-b_2 that night", Fact.CHANNEL, "studio-b_2"),
 ]
 NOT_LABELLED = [
     ("the channel is full", Fact.CHANNEL),
@@ -309,6 +354,9 @@ NOT_LABELLED = [
     ("uid: xxxx", Fact.UID),
     ("Channel name: N/A", Fact.CHANNEL),
     ("Acme Ltd, Room 1203, Building 5, Tech Park", Fact.CHANNEL),
+    ("fun onAudioVolume(uid: Long, volume: Int)", Fact.UID),
+    ("we join with uid 0 so the SDK assigns one", Fact.UID),
+    ("用户反馈说听不到", Fact.UID),
 ]
 
 
@@ -722,6 +770,58 @@ def test_a_windows_log_gives_its_system() -> None:
     log = b"[2026-11-30 20:30:00.000][I] OS: Windows 10 (10.0.19045), sdk ver: 4.2.1\n" * 3
     read = first("see log", files=(attached("rtc.log", log),))
     assert (read.value(Fact.OS_VERSION), read.value(Fact.SDK_VERSION)) == ("Windows 10", "4.2.1")
+
+
+@pytest.mark.parametrize(
+    ("line", "device"),
+    [
+        ("sdk ver: 4.2.1, device: iPad13,4, os: iOS 17.1", "iPad13,4"),
+        ("RtcEngine: machine: Lenovo ThinkCentre M70q, cpu: i5", "Lenovo ThinkCentre M70q"),
+        ("AudioDevice: recording device: USB Mic (C-Media 2) {0.0.1}", None),
+    ],
+)
+def test_a_log_line_gives_the_device_as_the_log_writes_it(line: str, device: str | None) -> None:
+    log = f"[2026-11-30 20:30:00.000][I] {line}\n" * 3
+    read = first("see log", files=(attached("rtc.log", log.encode()),))
+    assert read.value(Fact.DEVICE) == device
+
+
+@pytest.mark.parametrize(
+    ("lines", "channel", "uid"),
+    [
+        (["[I] rtc: joinChannel: channel=quiz_42, uid=777, role=host"], "quiz_42", "777"),
+        (
+            ["[I] channel: joinChannel: lobby-7, uid: 31", "[I] onUserJoined: uid=99"],
+            "lobby-7",
+            "31",
+        ),
+        (
+            ["[I] joinChannel room_a uid=0", "[I] onJoinChannelSuccess room_a uid=4242"],
+            "room_a",
+            "4242",
+        ),
+        (["I chatty: uid=10211(app) RenderThread identical 4 lines"], None, None),
+        (["[I] onUserJoined: uid=3131, elapsed=20"], None, None),
+        (["[I] onJoinChannelSuccess: elapsed=283ms"], None, None),
+    ],
+)
+def test_a_log_gives_the_channel_and_uid_the_app_joins_with(
+    lines: list[str], channel: str | None, uid: str | None
+) -> None:
+    log = "".join(f"2026-11-30 20:30:0{n}.000 {line}\n" for n, line in enumerate(lines * 3))
+    read = first("see log", files=(attached("rtc.log", log.encode()),))
+    assert (read.value(Fact.CHANNEL), read.value(Fact.UID)) == (channel, uid)
+
+
+def test_a_tombstone_uid_line_is_the_process_not_the_user() -> None:
+    read = first("native crash", files=(attached("tombstone_01", TOMBSTONE + b"uid: 10123\n"),))
+    assert read.value(Fact.UID) is None
+
+
+def test_a_gbk_log_names_the_computer_model() -> None:
+    log = "2026-11-30 20:30:00.000 [I] 电脑型号: ThinkPad T490\n" * 4
+    read = first("日志见附件", files=(attached("err.log", log.encode("gbk")),))
+    assert read.value(Fact.DEVICE) == "ThinkPad T490"
 
 
 def test_a_file_name_gives_what_text_and_log_lack() -> None:

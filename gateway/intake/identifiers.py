@@ -52,6 +52,8 @@ def is_value(value: str, separator: str, fact: Fact) -> bool:
         return False
     if fact is Fact.APP_ID and not re.search(r"\d", value):
         return False
+    if fact is Fact.UID and value == "0":
+        return False  # uid 0: the SDK assigns one, no user is named
     return EXPLICIT.search(separator) is not None or re.search(r"[\d_\-]", value) is not None
 
 

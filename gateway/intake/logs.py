@@ -47,6 +47,7 @@ from typing import IO
 from gateway.intake.facts import Fact, File, Finding, Source
 from gateway.intake.mentions import device_value, platform_of_system, system_in
 from gateway.intake.page import FLAGS, compiled, excerpt_of, is_placeholder, lower
+from gateway.intake.patterns import LOG_JOIN_WORDS, LOG_JOINED_CHANNEL, LOG_JOINED_UID, LOG_OWN_UID
 
 HEAD_BYTES = 1024 * 1024
 TAIL_BYTES = 256 * 1024
@@ -160,13 +161,15 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
             r"ro\.product\.model\]?[ \t]?[:=][ \t]?\[?(?P<value>[^\]\n]{2,40})",
         ),
         LogRow(
-            ("model", "device"),
-            r"\b(?:device ?model|phone ?model|devicemodel|device_model|model|device)"
-            r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[^,;\]\"'\n]{2,40})",
+            ("model", "device", "machine"),
+            r"(?<!recording )(?<!playout )(?<!playback )(?<!audio )(?<!video )(?<!capture )"
+            r"\b(?:device ?model|phone ?model|devicemodel|device_model|model|device|machine)"
+            r"[ \t]?[:=][ \t]?[\"'\[]?(?P<value>(?:[^,;\]\"'\n]|,(?=\d)){2,40})",
         ),
         LogRow(
-            ("设备", "机型", "手机型号"),
-            r"(?:设备(?:型号)?|机型|手机型号)[ \t]?[:=：][ \t]?(?P<value>[^,;，；\]\"'\n]{2,40})",
+            ("设备", "机型", "型号"),
+            r"(?:设备(?:型号)?|机型|(?:手机|电脑|计算机)型号)[ \t]?[:=：][ \t]?"
+            r"(?P<value>[^,;，；\]\"'\n]{2,40})",
         ),
     ),
     Fact.APP_ID: (
@@ -176,6 +179,8 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
         ),
     ),
     Fact.CHANNEL: (
+        # The channel the app joins: "joinChannel: meet_88", "start join channel tutor_9".
+        LogRow(LOG_JOIN_WORDS, LOG_JOINED_CHANNEL),
         LogRow(
             ("channel", "roomid", "room_id"),
             r"(?<!audio )(?<!audio_)\b(?:channel ?(?:name|id)?|channelname|channelid|channel_name"
@@ -184,10 +189,13 @@ FACT_LINES: dict[Fact, tuple[LogRow, ...]] = {
         ),
     ),
     Fact.UID: (
+        # The local user is who joins: "joinChannel channel=x uid=901266".
+        LogRow(LOG_JOIN_WORDS, LOG_JOINED_UID),
+        # Else a uid on a line about no other user and no process: not "onUserJoined: uid=7",
+        # logcat's "chatty: uid=10253", a tombstone's "uid: 10242" line.
         LogRow(
             ("uid", "userid", "user_id", "user id", "user account", "useraccount"),
-            r"\b(?:uid|user_?id|userid|user ?account)[ \t]?[:=][ \t]?[\"'\[]?"
-            r"(?P<value>[a-z0-9_\-@.]{1,64})",
+            LOG_OWN_UID,
         ),
     ),
 }

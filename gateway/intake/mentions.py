@@ -52,10 +52,13 @@ SYSTEM_PLATFORM = {entry.name: entry.platform for entry in patterns.OS_SYSTEMS}
 SYSTEM_LABEL = search(rf"{patterns.OS_LABEL}(?P<number>{patterns.OS_NUMBER})(?![\d.])")
 TOOLCHAIN = compiled(patterns.TOOLCHAIN.pattern())
 DEVICE = search(rf"(?<![a-z0-9])(?:{'|'.join(patterns.DEVICES)})(?![a-z0-9])")
-DEVICE_LABEL = search(
+DEVICE_LABELS = (
     r"(?<![a-z])(?:device(?: model)?|model|phone(?: model)?|test device|hardware model"
-    rf"|设备型号|设备|机型|手机型号|手机|测试机){patterns.DEVICE_SEPARATOR}(?P<value>[^\n,;()|]{{2,40}})"
+    r"|machine|computer(?: model)?|laptop|设备型号|设备|机型|手机型号|手机|测试机|电脑(?:型号)?"
+    rf"|计算机型号){patterns.DEVICE_SEPARATOR}"
 )
+DEVICE_LABEL = search(rf"{DEVICE_LABELS}(?P<value>[^\n,;()|]{{2,40}})")
+LABEL_BEFORE = re.compile(rf"{DEVICE_LABELS}$", FLAGS)
 GENERIC_DEVICE = re.compile(patterns.GENERIC_DEVICES, FLAGS)
 DEVICE_VALUE_END = re.compile(
     r"\s(?:and|with|on|running|os|android|ios)\b|[，、。]", re.ASCII | re.IGNORECASE
@@ -181,7 +184,28 @@ def read_device(page: Page) -> Named | None:
     modelled = list(device_mentions(page))
     taken = {mention.line for mention in modelled}
     labelled = [mention for mention in labelled_devices(page) if mention.line not in taken]
-    return named(page, choose(page, modelled + labelled))
+    mentions = modelled + labelled
+    chosen = under_label(page, mentions) or choose(page, mentions)
+    return named(page, chosen and fullest(chosen, mentions))
+
+
+def fullest(chosen: Mention, mentions: list[Mention]) -> Mention:
+    """The same model as written most fully: "三星 Galaxy Z Fold6" over "Galaxy Z Fold6"."""
+    model = lower(chosen.value)
+    same = [mention for mention in mentions if model in lower(mention.value)]
+    return max(same, key=lambda mention: len(mention.value), default=chosen)
+
+
+def under_label(page: Page, mentions: list[Mention]) -> Mention | None:
+    """The device a "Device:" or "机型：" field names: the customer's answer to which one,
+    fuller than a mention in passing ("iPad Pro" in the subject), unless it is said to work."""
+    fields = [
+        mention
+        for mention in mentions
+        if LABEL_BEFORE.search(page.folded_line(mention.line)[: mention.start])
+    ]
+    ranked = weigh(page, fields)
+    return ranked[1] if ranked and ranked[0] >= 0 else None
 
 
 def device_mentions(page: Page) -> Iterator[Mention]:

@@ -42,6 +42,7 @@ SENT_FROM = re.compile(patterns.SENT_FROM, FLAGS | re.IGNORECASE)
 FIELD_LABEL = re.compile(patterns.FIELD_LABEL, FLAGS)
 SUBJECT_PREFIX = re.compile(patterns.SUBJECT_PREFIX, FLAGS | re.IGNORECASE)
 CLAUSE_BREAK = re.compile(patterns.CLAUSE_BREAK, FLAGS)
+LIST_GAP = re.compile(patterns.LIST_GAP, FLAGS)
 BROKEN = re.compile(patterns.BROKEN.pattern(), FLAGS)
 WORKS = re.compile(patterns.WORKS.pattern(), FLAGS)
 FAILS = re.compile(patterns.FAILS.pattern(), FLAGS)
@@ -334,10 +335,29 @@ def weigh(page: Page, mentions: Iterable[Mention]) -> tuple[int, Mention] | None
     """The mention `choose` takes, with what its clause says of the problem (`problem_of`).
     Only the first `MAX_MENTIONS` are weighed: a name repeated all along a mail says no more."""
     first = sorted(mentions, key=lambda m: (m.line, m.start))[:MAX_MENTIONS]
-    ranked = [(problem_of(page.folded_line(m.line), m.start, m.end), m) for m in first]
+    ranked = in_lists(
+        page, [(problem_of(page.folded_line(m.line), m.start, m.end), m) for m in first]
+    )
     if not ranked:
         return None
     return max(ranked, key=lambda pair: (pair[0], pair[1].strength, -pair[1].line, -pair[1].start))
+
+
+def in_lists(page: Page, ranked: list[tuple[int, Mention]]) -> list[tuple[int, Mention]]:
+    """Names listed together ("Xiaomi 13, Honor 90, Pixel 7 (all fail)") share what the
+    list's clauses say: the first named is as much the one with the problem as the last."""
+    groups: list[list[tuple[int, Mention]]] = []
+    for pair in ranked:
+        last = groups[-1][-1][1] if groups else None
+        if last and last.line == pair[1].line and listed(page, last, pair[1]):
+            groups[-1].append(pair)
+        else:
+            groups.append([pair])
+    return [(max(p for p, _ in group), m) for group in groups for _, m in group]
+
+
+def listed(page: Page, first: Mention, second: Mention) -> bool:
+    return LIST_GAP.fullmatch(page.folded_line(first.line)[first.end : second.start]) is not None
 
 
 def problem_of(line: str, start: int, end: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.intake import devices
 from gateway.intake.facts import Fact, Kind
 
 
@@ -138,64 +139,9 @@ TOOLCHAIN = Words(
 
 # -- device ---------------------------------------------------------------------------------
 
-PIXEL = r"pixel ?\d{1,2}a?(?: ?(?:pro(?: ?xl)?|xl|fold)(?![a-z]))?"
-GALAXY = (
-    r"galaxy ?(?:[samzn]\d{1,2}|note ?\d{1,2}|tab ?s\d{1,2}|z ?(?:fold|flip) ?\d)"
-    r"(?: ?(?:ultra|plus|\+|fe|5g)(?![a-z])){0,2}"
-)
-REDMI = (
-    r"(?:redmi|红米) ?(?:note ?\d{1,2}|k\d{2}|\d{1,2}[a-z]?)"
-    r"(?: ?(?:pro\+?|ultra|turbo|5g)(?![a-z])){0,2}"
-)
-ASUS = r"(?:rog ?phone ?\d|zenfone ?\d{1,2})(?: ?(?:pro|ultra)(?![a-z]))?"
-IQOO = r"iqoo ?(?:neo ?|z)?\d{1,2}(?: ?pro(?![a-z]))?"
-RENO = r"(?:reno ?\d{1,2}|find ?(?:x\d|n\d))(?: ?(?:pro\+?|ultra|se|z)(?![a-z])){0,2}"
-# Each row starts with a fixed word (its brand or family), so that lines without one are
-# not read: the same model with its brand in front is a row of its own.
-DEVICES: tuple[str, ...] = (
-    r"iphone ?(?:1\d|[4-9]|x[sr]?|se)(?: ?(?:pro ?max|pro|max|plus|mini|ultra|e)(?![a-z]))?",
-    r"iphone\d{1,2},\d",
-    r"ipad ?(?:pro|air|mini)(?: ?\d{1,2}(?:\.\d)?(?:th gen)?)?|ipad ?\d{1,2}",
-    r"macbook ?(?:pro|air)?"
-    r"(?: ?(?:1[3-7](?: ?(?:inch|寸|\"))?|m[1-4](?: ?(?:pro|max|ultra)(?![a-z]))?)){0,2}",
-    r"imac|mac ?(?:mini|studio)",
-    rf"google ?{PIXEL}|{PIXEL}",
-    rf"(?:samsung|三星) ?{GALAXY}|{GALAXY}",
-    r"(?:samsung|三星) ?[sa]\d{1,2}(?: ?(?:ultra|plus|\+|fe)(?![a-z]))?",
-    r"sm-[a-z]\d{3,4}[a-z0-9]{0,3}",
-    r"(?:xiaomi|小米) ?(?:mix ?(?:fold ?)?\d?|civi ?\d?|pad ?\d{1,2}|note ?\d{1,2}|\d{1,2}t?)"
-    r"(?: ?(?:pro|ultra|lite|s|x)(?![a-z])){0,2}",
-    r"mi ?\d{1,2}(?: ?(?:pro|ultra|lite)(?![a-z]))?",
-    rf"(?:xiaomi|小米) ?{REDMI}|{REDMI}",
-    r"(?:huawei|华为) ?(?:mate ?(?:x\d|\d{1,2})|p ?\d{2}|nova ?\d{1,2}|pura ?\d{2})"
-    r"(?: ?(?:pro\+?|rs|ultra|art|plus|e|se|5g)(?![a-z])){0,2}",
-    r"mate ?(?:[2-9]\d|x\d)(?: ?(?:pro\+?|rs|ultra|e)(?![a-z]))?",
-    r"pura ?\d{2}(?: ?(?:pro|ultra)(?![a-z]))?",
-    r"(?:honor|荣耀) ?(?:magic ?\d{1,2}|x\d{2}[a-z]?|play ?\d{1,2}|\d{2,3})"
-    r"(?: ?(?:pro|lite|gt|ultra|v)(?![a-z])){0,2}",
-    rf"oppo ?{RENO}|{RENO}",
-    r"oppo ?[ak]\d{1,2}[a-z]?",
-    r"vivo ?(?:x ?fold\d?|x\d{2,3}|[yv]\d{2,3}[a-z]?|s\d{2})"
-    r"(?: ?(?:pro\+?|ultra|neo|se)(?![a-z])){0,2}",
-    rf"vivo ?{IQOO}|{IQOO}",
-    r"(?:oneplus|一加) ?(?:\d{1,2}[rt]?|nord ?[a-z0-9]{1,3}|ace ?\d{0,2})(?: ?pro(?![a-z]))?",
-    r"nexus ?\d{1,2}[xp]?",
-    r"(?:meizu|魅族) ?\d{1,2}(?: ?pro(?![a-z]))?",
-    r"(?:realme|真我) ?(?:gt ?[a-z0-9]{1,4}|\d{1,2})(?: ?pro\+?(?![a-z]))?",
-    r"(?:tecno|infinix) ?(?:spark|camon|pova|hot|note|zero)? ?\d{1,2}[a-z]?(?: ?pro(?![a-z]))?",
-    r"(?:motorola|moto) ?(?:[geo]\d{1,3}|edge ?\d{0,2})",
-    r"sony ?xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
-    r"nokia ?(?:\d{1,2}(?:\.\d)?|[cgx]\d{1,3})",
-    r"(?:zte|中兴) ?(?:axon ?\d{1,2}|blade ?[a-z]?\d{1,3})(?: ?(?:pro|ultra)(?![a-z]))?",
-    rf"asus ?{ASUS}|{ASUS}",
-    r"(?:nubia|努比亚) ?(?:z\d{2}|red ?magic ?\d{1,2})(?: ?(?:pro|ultra|s)(?![a-z]))?",
-    r"xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
-)
-# What a device's value is not: words for many devices, not one model.
-GENERIC_DEVICES = (
-    r"\b(?:some|all|many|most|several|various|any|other|android|ios|different|multiple)\b"
-    r"|各种|所有|部分|一些|多款|多种|安卓|全部|很多"
-)
+# The table of models is `devices.DEVICES`; what names no one model is `GENERIC_DEVICES`.
+DEVICES = devices.DEVICES
+GENERIC_DEVICES = devices.GENERIC_DEVICES
 
 # -- the SDK version ------------------------------------------------------------------------
 
@@ -213,8 +159,8 @@ VERSION_OWNERS: dict[str, Words] = {
     # Our SDK by its words and its product names; a Flutter or React Native package of ours.
     "sdk": Words(
         r"[a-z0-9_-]*(?:agora|zego|trtc|liteav|tencentrtc)[a-z0-9_-]*|sdk[_ -]?(?:version|ver)?"
-        r"|sdkversion|sdk_ver|rtc(?: ?engine)?|rtm|rtcengine|express(?: engine)?|im sdk",
-        r"声网|即构|腾讯云|音视频(?:sdk)?|sdk|引擎",
+        r"|sdkversion|sdk_ver|rtc(?:[ _]?engine)?|rtm|rtcengine|express(?: engine)?|im sdk",
+        r"声网|即构|腾讯云|(?:语音|音视频|rtc)插件|音视频(?:sdk)?|sdk|引擎",
     ),
     # Someone else's version: the app, the system, the browser, a library, a toolchain.
     "other": Words(
@@ -230,7 +176,8 @@ VERSION_OWNERS: dict[str, Words] = {
     "move": Words(
         r"(?:upgrad|updat|bump|switch|migrat|mov)\w{0,5}(?: [\w .]{0,30}?\bto)?|from [\w.]{1,12} to"
         r"|we(?:'re| are)(?: now)? on|now on|(?:are|am) using|using|use|on version|installed",
-        r"升级(?:到|至|为|成)?了?|更新(?:到|至|为|成)?了?|换成|换到|用的是|使用的是|用的|使用|集成了?",
+        r"升级(?:到|至|为|成)?了?|升(?:到|至)了?|更新(?:到|至|为|成)?了?|换成|换到|用的(?:都|也)?是|使用的是"
+        r"|用的|使用|集成了?",
     ),
     # A version left behind: "from 4.0.5", "降级到", "回退到".
     "old": Words(
@@ -249,6 +196,16 @@ SDKS_OF_OTHERS = Words(
 )
 # Our SDK's flavours as they follow its name: "SDK iOS 4.2.2", "SDK for Android v4.0.6".
 SDK_PLATFORMS = Words(r"android|ios|web|windows|macos|mac|linux|electron|harmony ?os", r"安卓|鸿蒙")
+# Frameworks and systems we ship a flavour for: "Unity SDK 4.2.6" is ours, while their own
+# makers' SDKs have larger numbers ("Windows SDK 10.0.22621", "Unity 2022.3").
+FLAVOURED_SDKS = Words(r"unity|electron|windows")
+OUR_MAJOR_LIMIT = 10
+# After our SDK's package name, a word for the package itself: "agora_rtc_engine plugin 6.2.6".
+SDK_PACKAGE = Words(r"plugin|package|pod|module", r"插件")
+# The customer's own app: "our App, version 2.8.5" labels the app's version, comma or not.
+OWN_APP = Words(r"apps?|application|apk", r"(?:我们的)?(?:应用|客户端|app)")
+# Frameworks whose plugin a customer names is ours: "Flutter plugin 6.3.0", "uni-app 插件 2.1.5".
+PLUGIN_HOSTS = Words(r"flutter|react[ -]?native|unity|uni[- ]?app|electron|cordova|capacitor")
 SYSTEMS_WITH_SDKS = Words(r"android|ios|ipados|macos|mac|harmony ?os", r"安卓|鸿蒙")
 SYSTEM_SDK_MAJOR = 14
 # What may stand between an owner and its version: "SDK version: v", "SDK 版本号是".
@@ -256,13 +213,21 @@ VERSION_GAP = (
     r"(?:[\s:=()\[\]【】（）\"'“,]|\bversion\b|\bver\b|\bis\b|\bnow\b|\bof\b|\bat\b|\bto\b"
     r"|版本号?|号|是|为|的|了|到)*"
 )
+# Our SDK's flavours before its name: "4.0.9 of the Android SDK", "4.1.0的Windows SDK"
+# (not Flutter: "3.16 of the Flutter SDK" is Flutter's own).
+SDK_FLAVOUR = r"(?:(?:android|ios|web|windows|macos|linux|unity|electron|rtc|video|voice) ?)?"
 # After a version, words that give it to our SDK or to something else.
 VERSION_AFTER: dict[str, str] = {
-    "sdk": r"^\s?(?:(?:version )?of (?:the |your )?sdk|sdk|版本的?sdk|的sdk)",
+    "sdk": (
+        rf"^\s?(?:(?:version )?of (?:the |your |our )?{SDK_FLAVOUR}sdk|sdk|版本的?sdk"
+        rf"|的 ?{SDK_FLAVOUR}sdk)"
+    ),
     "other": (
         r"^\s?(?:\(?(?:app|apk|应用|客户端)|版本的?(?:app|应用)"
         r"|(?:of|for) (?:our|the|my) (?:app|application|game|client|website))"
     ),
+    # A version left behind for the next: "4.1.1 to 4.2.0", "4.1.1 -> 4.2.0", "4.1.1升级到4.2.0".
+    "old": r"^\s?(?:to|->|→|=>|(?:升级|升|更新|换)?(?:到|至)了?)\s?v?\d",
 }
 # Units after a number that make it a measure, not a version: "1.5 s", "2.5 Mbps".
 MEASURE = (
@@ -276,10 +241,11 @@ MEASURE = (
 # A form's closing bracket ("【频道】：") or a table's column ("| Channel | x |", "App ID    x")
 # may come between them too.
 VALUE_SEPARATOR = (
-    r"[】\])]?[ \t|]{0,24}(?:[:=]|\bis\b|\bnamed\b|\bcalled\b|是|为)?[ \t|]{0,24}[\"'“`]?"
+    r"[】\])]?[ \t|]{0,24}(?:[:=]|\b(?:is|was)(?: always| fixed (?:to|at|as))?\b"
+    r"|\bnamed\b|\bcalled\b|(?:固定)?(?:是|为|為))?[ \t|]{0,24}[\"'“`]?"
 )
 # A separator that says a value follows: a colon, "is", a quote, or a table's column.
-EXPLICIT_SEPARATOR = r"[:=是为|\t\"'“`]|\bis\b|\bnamed\b|\bcalled\b|  "
+EXPLICIT_SEPARATOR = r"[:=是为為|\t\"'“`]|\bis\b|\bwas\b|\bnamed\b|\bcalled\b|  "
 # Between a device's label and its value: "Device: ", "机型是", "【机型】：", "| Device | ".
 DEVICE_SEPARATOR = r"[】\])]?(?:[ \t]?(?:[:=]|是|为)|[ \t]{2,24}|[ \t]{0,24}\|)[ \t|]{0,8}"
 LABELLED: dict[Fact, Words] = {
@@ -287,11 +253,13 @@ LABELLED: dict[Fact, Words] = {
     Fact.CHANNEL: Words(
         r"channel ?(?:name|id)?|channelname|channelid|channel_name|channel_id|cname"
         r"|room ?(?:id|name|number|no\.?)?|roomid|room_id",
-        r"频道(?:名称|名|号|id)?|房间(?:号|id|名)?|直播间(?:号|id)?",
+        r"频道(?:名称|名|号|id)?|頻道(?:名稱|名|號|id)?|房间(?:号|id|名)?|房間(?:號|id|名)?"
+        r"|直播间(?:号|id)?|直播間(?:號|id)?",
     ),
     Fact.UID: Words(
         r"uid|user ?id|userid|user_id|user account|useraccount|streamer uid",
-        r"用户 ?(?:id|号|uid)|主播 ?(?:uid|id)|观众 ?(?:uid|id)",
+        r"用户 ?(?:id|号|uid)|用戶 ?(?:id|號|uid)|(?:主播|观众|觀眾)(?:账号|帳號)? ?(?:uid|id)"
+        r"|账号 ?id|帳號 ?id|用户(?= ?[:=])|用戶(?= ?[:=])",
     ),
 }
 # The characters of a value: Agora's channel names and user accounts allow these.
@@ -302,7 +270,25 @@ NOT_A_CHANNEL = r"(?:audio|stereo|mono|single|dual|sound|notification|release|up
 VALUE_WORDS = (
     r"the|a|an|and|or|is|are|was|with|when|that|this|it|name|id|profile|mode|list|full|same"
     r"|number|will|can|not|no|in|on|of|to|for|from|by|as|be|has|have|info|information|and"
+    # Types in a code sample: "onUserJoined(uid: Int)".
+    r"|int|uint|long|string|integer|nsuinteger|number"
 )
+
+# In a log: A line where the app joins a channel, and what in it says so.
+LOG_JOIN_WORDS: tuple[str, ...] = ("joinchannel", "join channel", "加入频道")
+LOG_JOIN = r"(?:(?:on)?joinchannel(?:success|ex|2)?|join channel|加入频道)"
+LOG_JOINED_CHANNEL = (
+    rf"{LOG_JOIN}[:(]?[ \t]{{1,3}}(?:channel ?(?:name|id)?[ \t]?[:=][ \t]?)?"
+    r"[\"'\[]?(?=[a-z0-9.]{0,63}?[0-9_\-])"
+    r"(?P<value>[a-z0-9][a-z0-9_\-.@#$%^&*+~!]{0,63})(?![=a-z0-9_\-])"
+)
+LOG_UID_VALUE = (
+    r"\b(?:uid|user_?id|userid|user ?account)[ \t]?[:=][ \t]?[\"'\[]?(?P<value>[a-z0-9_\-@.]{1,64})"
+)
+# Lines whose uid is someone else's: a remote user's, a process's.
+LOG_OTHER_UIDS = r"userjoined|useroffline|remote|onuser|chatty|process|pid"
+LOG_JOINED_UID = rf"{LOG_JOIN}[^\n]{{0,160}}?{LOG_UID_VALUE}"
+LOG_OWN_UID = rf"^(?![^\n]*(?:{LOG_OTHER_UIDS}))(?!uid: \d+$)[^\n]*?{LOG_UID_VALUE}"
 
 # -- placeholders and unknowns --------------------------------------------------------------
 
@@ -474,6 +460,8 @@ FAILS = Words(
     r"|lag\w*|echo|stuck|happens|occurs|affected|reproduc\w*",
     r"不行|不可以|有问题|失败|崩溃|闪退|报错|出现|异常|黑屏|没声音|没有声音|卡|不正常|复现|只有|仅",
 )
+# Between names listed together: "Xiaomi 13, Honor 90 and Pixel 7", "小米13、荣耀90".
+LIST_GAP = r"[ \t]{0,2}(?:[,/、&+]|\band\b|\bor\b|和|或|以及|及)?[ \t]{0,2}"
 # Breaks between clauses: punctuation and the words that turn a sentence around.
 CLAUSE_BREAK = (
     r"[,;!?。，；！？]|\.(?!\d)|\b(?:but|however|whereas|while|although|though|except)\b"

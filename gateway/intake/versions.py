@@ -10,7 +10,7 @@ owner, the nearest word before it with only labels between ("SDK version: v", "�
   or our words further back on the line;
 - 1: a version left behind: "from 4.0.5", "降级到4.0.5";
 - 0: someone else's ("our app v2.3.1", "App版本2.3.1", "iOS 17.2", "ffmpeg 6.0", "Flutter
-  SDK 3.16"), a measure ("1.5 s"), an address, a date, or nobody's.
+  SDK 3.16", "Windows SDK 10.0.22621"), a measure ("1.5 s"), an address, a date, or nobody's.
 
 The highest wins, the first among equals. A number with one dot ("SDK 4.2") counts only at
 4. "latest" and "最新版" are no number, so no version; placeholders ("x.x.x", "4.0.x") none.
@@ -33,6 +33,11 @@ OWNERS = re.compile(
 GAP = re.compile(patterns.VERSION_GAP, FLAGS)
 SDK_AFTER = re.compile(patterns.VERSION_AFTER["sdk"], FLAGS)
 OTHER_AFTER = re.compile(patterns.VERSION_AFTER["other"], FLAGS)
+OLD_AFTER = re.compile(patterns.VERSION_AFTER["old"], FLAGS)
+FLAVOURED_SDKS = compiled(patterns.FLAVOURED_SDKS.pattern())
+SDK_PACKAGE = compiled(patterns.SDK_PACKAGE.pattern())
+PLUGIN_HOSTS = compiled(patterns.PLUGIN_HOSTS.pattern())
+OWN_APP = compiled(patterns.OWN_APP.pattern())
 MEASURE = re.compile(patterns.MEASURE, FLAGS)
 SDKS_OF_OTHERS = compiled(patterns.SDKS_OF_OTHERS.pattern())
 SYSTEMS_WITH_SDKS = compiled(patterns.SYSTEMS_WITH_SDKS.pattern())
@@ -81,7 +86,7 @@ def version_score(line: str, start: int, end: int, number: str) -> int:
     )
     if score < 4 and (number.count(".") == 1 or is_address(number, after)):
         return 0
-    return score
+    return min(score, SCORES["old"]) if OLD_AFTER.match(after) else score
 
 
 def owner_score(before: str, number: str) -> int:
@@ -96,7 +101,7 @@ def owner_score(before: str, number: str) -> int:
     if kind in ("move", "label") and subject_is_other(before, owners):
         return 0
     previous = owners[-2] if len(owners) > 1 and adjacent(before, owners[-2], last) else None
-    if kind == "other" and sdk_for_platform(before, owners):
+    if kind == "other" and (sdk_for_platform(before, owners) or sdk_package(before, owners)):
         return 4
     if kind == "label" and previous is not None:
         return 4 if previous.lastgroup == "sdk" else 0 if previous.lastgroup == "other" else 2
@@ -116,12 +121,23 @@ def sdk_for_platform(before: str, owners: list[re.Match[str]]) -> bool:
     )
 
 
+def sdk_package(before: str, owners: list[re.Match[str]]) -> bool:
+    """ "agora_rtc_engine plugin 6.2.6", "Flutter插件 6.2.4": the package our SDK ships in,
+    named after it or after the framework it is for."""
+    if len(owners) < 2 or not adjacent(before, owners[-2], owners[-1]):
+        return False
+    host = owners[-2].lastgroup == "sdk" or PLUGIN_HOSTS.fullmatch(owners[-2].group())
+    return bool(host) and SDK_PACKAGE.fullmatch(owners[-1].group()) is not None
+
+
 def subject_is_other(before: str, owners: list[re.Match[str]]) -> bool:
     """ "our app is using 2.3.1", "我们App用的是2.3.1": a move or a label whose subject, a few
     words before it in the same clause, is someone else's."""
     if len(owners) < 2 or owners[-2].lastgroup != "other":
         return False
     between = before[owners[-2].end() : owners[-1].start()]
+    if not between.strip(" ,，:：") and OWN_APP.fullmatch(owners[-2].group()):
+        return True  # "our App, version 2.8.5": the label is the App's
     return len(between) <= SUBJECT_REACH and not CLAUSE_BREAK.search(between)
 
 
@@ -139,9 +155,11 @@ def someone_elses_sdk(before: str, owners: list[re.Match[str]], number: str) -> 
         and adjacent(before, owners[-3], owners[-2])
     ):
         return False
+    major = int(number.split(".")[0])
+    if FLAVOURED_SDKS.fullmatch(maker):
+        return major >= patterns.OUR_MAJOR_LIMIT
     if SDKS_OF_OTHERS.fullmatch(maker):
         return True
-    major = int(number.split(".")[0])
     return SYSTEMS_WITH_SDKS.fullmatch(maker) is not None and major >= patterns.SYSTEM_SDK_MAJOR
 
 
