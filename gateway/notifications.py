@@ -105,7 +105,9 @@ class Notifier:
                 applied.message,
                 "new_ticket",
                 self.audience.watchers(applied.ticket),
-                about_people(applied, self.workflow.max_people_added_per_message),
+                # A new ticket has no later words of the customer to show.
+                about_people(applied, self.workflow.max_people_added_per_message)
+                | {"latest_words": ""},
             )
         elif applied.author is Author.CUSTOMER and not applied.message.automatic:
             told += self.forward_customer_message(session, applied, change)
@@ -249,14 +251,16 @@ class Notifier:
     ) -> None:
         """A ticket notice (new, assigned, escalated) with the customer's words and files;
         `extra` adds to what the template is given."""
+        extra = extra or {}
         about_ticket = {
             "customer": display_address(ticket.requester_name, ticket.requester),
             "actor": "",
             "follow_up_of": ticket.follow_up_of,
-            "latest_words": latest_customer_words(ticket),
             "facts": self.facts_for_engineers(ticket),
         }
-        about = about_ticket | (extra or {})
+        if "latest_words" not in extra:
+            about_ticket["latest_words"] = latest_customer_words(ticket)
+        about = about_ticket | extra
         self.pass_on_words(session, ticket, message, kind, engineers, about)
 
     def tell_engineers_again(

@@ -292,7 +292,7 @@ def plan_for(mapper: Mapper[Base]) -> InsertPlan:
     table = mapper.local_table
     assert isinstance(table, Table)
     return InsertPlan(
-        insert(table).returning(*(column for _, column in columns)),
+        insert(table).returning(*(column for _, column in columns), sort_by_parameter_order=True),
         tuple((key, str(column.key)) for key, column in columns),
         parents,
     )
@@ -300,21 +300,43 @@ def plan_for(mapper: Mapper[Base]) -> InsertPlan:
 
 def insert_as_loaded(session: Session, *objects: Base) -> None:
     """Insert new, never-added `objects` (each after the ones it points to), fill in their
-    keys and defaults, and attach them to `session` unchanged, as if just loaded."""
+    keys and defaults, and attach them to `session` unchanged, as if just loaded. Rows of
+    one table in a row go in one statement."""
     connection = session.connection()
-    for obj in objects:
-        state = inspect(obj)
-        plan = plan_for(state.mapper)
-        loaded = state.dict
-        values = {column: loaded[key] for key, column in plan.attributes if key in loaded}
-        for key, pairs in plan.parents:
-            target = loaded.get(key)
-            if target is not None:
-                for column, target_key in pairs:
-                    values[column] = getattr(target, target_key)
-        row = connection.execute(plan.statement, values).one()
-        for (key, _), value in zip(plan.attributes, row, strict=True):
-            loaded[key] = value
+    for run in runs_of_one_table(objects):
+        plan = plan_for(inspect(run[0]).mapper)
+        rows = connection.execute(plan.statement, [row_values(obj, plan) for obj in run]).all()
+        for obj, row in zip(run, rows, strict=True):
+            loaded = inspect(obj).dict
+            for (key, _), value in zip(plan.attributes, row, strict=True):
+                loaded[key] = value
     for obj in objects:
         make_transient_to_detached(obj)
     session.add_all(objects)
+
+
+def runs_of_one_table(objects: tuple[Base, ...]) -> list[list[Base]]:
+    """`objects` in runs of the same class and the same columns set, in order."""
+    runs: list[list[Base]] = []
+    for obj in objects:
+        if runs and type(runs[-1][0]) is type(obj) and set_columns(runs[-1][0]) == set_columns(obj):
+            runs[-1].append(obj)
+        else:
+            runs.append([obj])
+    return runs
+
+
+def set_columns(obj: Base) -> frozenset[str]:
+    return frozenset(inspect(obj).dict)
+
+
+def row_values(obj: Base, plan: InsertPlan) -> dict[str, Any]:
+    """The column values of `obj`, with the keys of the rows it points to."""
+    loaded = inspect(obj).dict
+    values = {column: loaded[key] for key, column in plan.attributes if key in loaded}
+    for key, pairs in plan.parents:
+        target = loaded.get(key)
+        if target is not None:
+            for column, target_key in pairs:
+                values[column] = getattr(target, target_key)
+    return values

@@ -28,7 +28,7 @@ from gateway.intake.answers import read_answers
 from gateway.intake.facts import UNKNOWN, Fact, Finding, Findings, Kind, MailText, Source
 from gateway.intake.identifiers import read_labelled
 from gateway.intake.kinds import read_kind
-from gateway.intake.logs import LogReading, facts_in, read_logs
+from gateway.intake.logs import LOG_LINE, MIN_LOG_LINES, LogReading, facts_in, read_logs
 from gateway.intake.mentions import (
     FRAMEWORKS,
     Named,
@@ -38,7 +38,7 @@ from gateway.intake.mentions import (
     read_system,
 )
 from gateway.intake.occurrence import read_occurrence
-from gateway.intake.page import Page, page_from, page_of
+from gateway.intake.page import MAX_TEXT_CHARS, Page, lower, page_from, page_of
 from gateway.intake.steps import read_steps
 from gateway.intake.versions import read_sdk_version
 
@@ -46,6 +46,11 @@ QUOTED = re.compile(r"^[ \t]*>")
 # What only a log's own lines state; the text's readers know the other facts' forms better
 # ("Flutter SDK 3.16" is no SDK version of ours, "audio channel: 2" no channel).
 PASTED_FACTS = (Fact.OS_VERSION, Fact.DEVICE)
+# What the lines of a log pasted into the text may give, as those of an attached log do.
+PASTED_LOG_FACTS = (Fact.SDK_VERSION, Fact.OS_VERSION, Fact.DEVICE, Fact.CHANNEL, Fact.UID)
+# A log writes its version and the channel it joins near its start: a paste is read for
+# them this far.
+PASTED_LOG_CHARS = 16 * 1024
 # Words only a pasted log, crash report or tombstone has; without them none is read.
 PASTED_MARKERS = (
     "fingerprint",
@@ -68,10 +73,11 @@ class Said:
 
 def read_first_mail(mail: MailText) -> Findings:
     """The facts and the kind of a customer's first mail."""
-    page = page_of(mail.subject, mail.text)
+    prose, pasted = set_apart_pasted_log(mail.text)
+    page = page_of(mail.subject, prose)
     logs = read_logs(mail.files)
     names = names_page(mail)
-    said, named = text_facts(page, mail.sent_at), name_facts(names)
+    said, named = text_facts(page, mail.sent_at, pasted), name_facts(names)
     facts = merged(said.facts, by_fact(logs.facts), named)
     facts[Fact.PLATFORM] = platform_of(said, logs, named)
     kind, excerpt = read_kind(page)
@@ -83,7 +89,8 @@ def read_first_mail(mail: MailText) -> Findings:
 def read_reply(mail: MailText) -> Findings:
     """The facts a reply to our ask gives; its kind is OTHER."""
     answers = by_fact(read_answers(mail.text, mail.reply_text, mail.sent_at, mail.asked))
-    said = text_facts(page_of("", own_words(mail)), mail.sent_at)
+    prose, pasted = set_apart_pasted_log(own_words(mail))
+    said = text_facts(page_of("", prose), mail.sent_at, pasted)
     logs = read_logs(mail.files)
     facts = merged(answers, said.facts, by_fact(logs.facts))
     facts[Fact.PLATFORM] = (
@@ -113,8 +120,40 @@ def own_words(mail: MailText) -> str:
 # -- the readers ----------------------------------------------------------------------------
 
 
-def text_facts(page: Page, sent_at: datetime | None) -> Said:
-    """Each fact as the page states it."""
+def set_apart_pasted_log(text: str) -> tuple[str, str]:
+    """The customer's own words, and the log lines pasted among them (runs of at least
+    `MIN_LOG_LINES` log lines): a log's timestamps and numbers are not the customer telling
+    when or which version, and reading a long paste line by line for every fact would cost
+    more than the rest of the filing."""
+    lines = text[:MAX_TEXT_CHARS].splitlines()
+    logged = [LOG_LINE.match(line) is not None for line in lines]
+    pasted = pasted_runs(logged)
+    # A run leaves one blank line: the paragraphs around it stay apart.
+    prose = "\n".join(
+        "" if in_run else line
+        for index, (line, in_run) in enumerate(zip(lines, pasted, strict=True))
+        if not (in_run and index and pasted[index - 1])
+    )
+    log = "\n".join(line for line, in_run in zip(lines, pasted, strict=True) if in_run)
+    return prose, log
+
+
+def pasted_runs(logged: list[bool]) -> list[bool]:
+    """Which lines belong to a run of at least `MIN_LOG_LINES` log lines in a row."""
+    runs = [False] * len(logged)
+    start = 0
+    for index in range(len(logged) + 1):
+        if index < len(logged) and logged[index]:
+            continue
+        if index - start >= MIN_LOG_LINES:
+            runs[start:index] = [True] * (index - start)
+        start = index + 1
+    return runs
+
+
+def text_facts(page: Page, sent_at: datetime | None, pasted: str = "") -> Said:
+    """Each fact as the page states it, and as the log pasted among its lines names the
+    system and the device."""
     outright, implied = read_platform(page)
     system = read_system(page, outright.value if outright else None)
     named = {
@@ -133,19 +172,24 @@ def text_facts(page: Page, sent_at: datetime | None) -> Said:
         for fact, found in named.items()
         if found is not None
     }
-    facts = {**pasted_facts(page), **facts}
+    facts = {**pasted_facts(page, pasted), **facts}
     return Said(facts, finding(page, Fact.PLATFORM, implied_platform(system, implied)))
 
 
-def pasted_facts(page: Page) -> dict[Fact, Finding]:
-    """What a log pasted into the text states ("Build fingerprint: …", "Hardware Model:
-    iPhone15,2"): the text's own words, after what its sentences say."""
-    if not any(marker in page.folded for marker in PASTED_MARKERS):
-        return {}
-    return {
-        found.fact: Finding(found.fact, found.value, Source.BODY, found.excerpt)
-        for found in facts_in(page.joined, page.folded, PASTED_FACTS)
+def pasted_facts(page: Page, pasted: str) -> dict[Fact, Finding]:
+    """What a log pasted into the text states: its log lines as an attached log's are read
+    ("sdk version: 4.0.6", the channel joined), and report lines among the text's own
+    ("Build fingerprint: …", "Hardware Model: iPhone15,2") for the system and device. The
+    text's own words come after what its sentences say."""
+    head = pasted[:PASTED_LOG_CHARS]
+    found = {
+        finding.fact: Finding(finding.fact, finding.value, Source.BODY, finding.excerpt)
+        for finding in facts_in(head, lower(head), PASTED_LOG_FACTS)
     }
+    if any(marker in page.folded for marker in PASTED_MARKERS):
+        for finding in facts_in(page.joined, page.folded, PASTED_FACTS):
+            found[finding.fact] = Finding(finding.fact, finding.value, Source.BODY, finding.excerpt)
+    return found
 
 
 def implied_platform(system: Named | None, implied: Named | None) -> Named | None:
