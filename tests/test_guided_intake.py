@@ -107,20 +107,25 @@ def ticket_row(desk: Desk, ticket_id: int) -> Ticket:
 
 def shown(desk: Desk, ticket_id: int, *extra: str) -> Any:
     """`gateway show ID --json` for the desk's database."""
+    return json.loads(show(desk, str(ticket_id), "--json", *extra))
+
+
+def show(desk: Desk, *arguments: str) -> str:
+    """What `gateway show` prints for the desk's database (`NAME=value` sets a variable)."""
     settings = desk.gateway.settings
+    variables = dict(pair.split("=", 1) for pair in arguments if "=" in pair)
     env = gateway_env(
-        settings.data_dir,
-        GATEWAY_DATABASE_URL=settings.effective_database_url,
-        **dict(pair.split("=", 1) for pair in extra),
+        settings.data_dir, GATEWAY_DATABASE_URL=settings.effective_database_url, **variables
     )
     done = subprocess.run(
-        [sys.executable, "-m", "gateway", "show", str(ticket_id), "--json"],
+        [sys.executable, "-m", "gateway", "show", *(a for a in arguments if "=" not in a)],
         env=env,
         capture_output=True,
         timeout=60,
         check=True,
+        text=True,
     )
-    return json.loads(done.stdout)
+    return done.stdout
 
 
 def ask_lines(mail: CapturedMail) -> list[str]:
@@ -154,6 +159,9 @@ def test_a_complete_report_is_summed_up_and_nothing_is_asked(direct_desk: Desk) 
     assert "switch camera" in detail["facts"]["repro_steps"]
     assert detail["facts"]["logs"] == [ack_attachment_sha(direct_desk, ticket.id, "sdk.log")]
     assert events_of(direct_desk, ticket.id, EventKind.INFO_REQUESTED) == []
+    table = show(direct_desk, str(ticket.id))
+    assert "Facts (kind crash):" in table and "  missing: nothing" in table
+    assert "  device       Xiaomi 13" in table
     learned = {
         e.detail.split(" ")[0] for e in events_of(direct_desk, ticket.id, EventKind.FACT_LEARNED)
     }
@@ -180,6 +188,10 @@ def test_a_report_missing_facts_is_asked_once_for_only_those(direct_desk: Desk) 
     [asked] = events_of(direct_desk, ticket.id, EventKind.INFO_REQUESTED)
     assert asked.detail == "device repro_steps logs"
     assert shown(direct_desk, ticket.id)["missing"] == ["device", "repro_steps", "logs"]
+    assert "  missing: device, repro_steps, logs" in show(direct_desk, str(ticket.id))
+    # The operator's settings decide what is missing, as they decide what is asked.
+    fewer = shown(direct_desk, ticket.id, "GATEWAY_INTAKE_REQUIRED_CRASH=logs")
+    assert fewer["missing"] == ["logs"]
     notice = direct_desk.wait_mail(ENG1, "New (P3)")
     notice_text = Desk.text(notice)
     table = notice_text.split("> ", 1)[0]
