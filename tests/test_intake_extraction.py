@@ -535,7 +535,53 @@ KINDS = [
     ("账号被冻结了，登录不了控制台", "", Kind.ACCOUNT),
     ("Partnership proposal", "Hi, we would like to talk about a partnership.", Kind.OTHER),
     ("Thanks!", "No crash since yesterday, no echo either.", Kind.OTHER),
+    # Symptoms as customers write them.
+    ("The app closes when a viewer taps share", "", Kind.CRASH),
+    ("", "The game isn't responding after we switch rooms.", Kind.CRASH),
+    ("App freeze on the lobby screen", "", Kind.CRASH),
+    ("应用自动退出了", "", Kind.CRASH),
+    ("Guest voice cutting out every few seconds", "", Kind.QUALITY),
+    ("Lecture replays", "The host's audio drifts behind the slides after an hour.", Kind.QUALITY),
+    ("", "Since 4.3 we see blocky compression artifacts on fast motion.", Kind.QUALITY),
+    ("", "The presenter is too quiet even at full volume.", Kind.QUALITY),
+    ("视频通话对方画面很糊", "", Kind.QUALITY),
+    ("语音房里声音特别小", "", Kind.QUALITY),
+    ("老师端画面定住了", "", Kind.QUALITY),
+    ("觀眾端聲音斷斷續續", "", Kind.QUALITY),
+    ("上課時畫面延遲很嚴重", "", Kind.QUALITY),
+    # The subject's kind before the text's; a topic alone is no symptom, a state is.
+    ("Remote video goes black", "We also see error 1003 in the console.", Kind.QUALITY),
+    ("Web端画面卡住", "控制台没有发现任何报错。", Kind.QUALITY),
+    ("Screen share is choppy", "Is there a setting for a higher frame rate?", Kind.QUALITY),
+    ("Delay", "Is there a way to get under 400 ms for the audience?", Kind.HOWTO),
+    ("如何在后台保持通话", "切到后台后对方就听不到了，需要怎么配置？", Kind.HOWTO),
+    ("", "Does the Unity SDK support spatial audio?", Kind.HOWTO),
+    ("", "Does your Electron plugin support screen capture of one window?", Kind.HOWTO),
+    ("屏幕共享", "推流前要不要先调用 enableVideo？", Kind.HOWTO),
+    ("網頁版可否支援虛擬背景（背景模糊）？", "", Kind.HOWTO),
+    ("How to blur the background on Web?", "", Kind.HOWTO),
+    ("", "Is the virtual background (blur or an image) available on Android?", Kind.OTHER),
+    ("", "没有声音以后一直报错", Kind.CRASH),
+    # Account words and their look-alikes.
+    ("Cannot access the dashboard", "It says my password is wrong.", Kind.ACCOUNT),
+    ("Usage spike this week", "Our minutes tripled overnight, please check.", Kind.ACCOUNT),
+    ("", "Could you waive the minutes from the outage?", Kind.ACCOUNT),
+    ("Thanks", "Kind regards,\nBill", Kind.OTHER),
+    ("Release notes", "The artifacts on Maven miss the arm64 slice.", Kind.OTHER),
+    ("Docs search", "The feature is there under another name.", Kind.OTHER),
+    # Feedback and business by their subject, whatever the text says.
+    ("Feature request: noise suppression on Web", "Users complain about noise.", Kind.OTHER),
+    ("Suggestion: split the AAR", "The app crashed once while testing, not related.", Kind.OTHER),
+    ("文档里错误码的说明写反了", "照着做会报错。", Kind.OTHER),
+    ("iOS demo 编译不过", "Xcode 16 报错。", Kind.OTHER),
+    ("Partnership inquiry", "We would like reseller pricing.", Kind.OTHER),
+    ("私有化部署咨询", "能否提供报价？", Kind.OTHER),
 ]
+
+FORWARDED_LAG = (
+    "Please check what happened in this class.\n\n---------- Forwarded message ---------\n"
+    "From: Teacher <t@example.com>\n\nThe audio was choppy. I want a refund for the lesson."
+)
 
 
 @pytest.mark.parametrize(("subject", "text", "kind"), KINDS)
@@ -543,6 +589,20 @@ def test_kind_follows_its_precedence(subject: str, text: str, kind: Kind) -> Non
     read = first(text, subject=subject)
     assert read.kind is kind
     assert (read.kind_excerpt == "") is (kind is Kind.OTHER)
+
+
+def test_a_forwarded_mail_is_of_the_forwarders_kind_first() -> None:
+    assert first(FORWARDED_LAG, subject="Fwd: choppy audio in class").kind is Kind.QUALITY
+    assert first(FORWARDED_LAG.replace("choppy", "fine")).kind is Kind.ACCOUNT
+
+
+def test_a_log_or_a_crash_report_alone_tells_of_a_crash() -> None:
+    crashed = b"12-01 10:00:00.000  123  123 E AndroidRuntime: FATAL EXCEPTION: main\n" * 3
+    calm = b"12-01 10:00:00.000  123  123 I rtc: joinChannel ok\n" * 3
+    assert first("log attached", files=(attached("run.log", crashed),)).kind is Kind.CRASH
+    assert first("log attached", files=(attached("run.log", calm),)).kind is Kind.OTHER
+    report = attached("Player-2026-01-05-101010.ips", b"{}")
+    assert first("see attached", files=(report,)).kind is Kind.CRASH
 
 
 # -- whole mails ----------------------------------------------------------------------------
