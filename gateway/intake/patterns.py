@@ -522,8 +522,12 @@ SENT_FROM = (
     r"^[ \t]*(?:sent from|get outlook for|发自|从我的|来自我的)[^\n]{0,60}$"
     r"|^[ \t]*来自[^\n]{0,20}(?:邮箱|邮件|mail|客户端)[^\n]{0,10}$"
 )
-# Lines of a forwarded or quoted message's header block.
-HEADER_LINE = r"^\s*(?:from|to|cc|subject|date|sent|发件人|收件人|抄送|主题|发送时间|日期|时间)\s?:"
+# Lines of a forwarded or quoted message's header block, as written or as a table's rows
+# ("| 日期 | 2026年11月23日 15:20 |").
+HEADER_LINE = (
+    r"^\s*\|?\s*(?:from|to|cc|subject|date|sent|发件人|收件人|抄送|主题|发送时间|发送日期|日期|时间"
+    r"|寄件者|收件者|主旨|寄件日期|傳送時間)\s?[:|]"
+)
 # A label alone on its line, its value on the next (tables rendered from HTML).
 FIELD_LABEL = (
     r"^\s*(?:sdk version|sdk版本|sdk 版本|版本号|platform|平台|os version|os|系统版本|系统"
