@@ -496,6 +496,9 @@ STEPS = [
     ("先加入频道，然后切到后台，再切回来就黑屏了", "先加入频道"),
     ("Open app -> join channel -> switch camera -> crash", "join channel"),
     ("Reproduce: join, then switch camera", "join, then switch camera"),
+    ("We first open the app, then join a room and mute the mic.", "We first open the app"),
+    ("复现步骤：无线耳机连上后进房，然后切后台", "无线耳机连上后进房"),
+    ("- Open the lobby\n- Tap the call button\n- Wait for the ring", "Tap the call button"),
 ]
 NOT_STEPS = [
     "复现步骤：无",
@@ -508,6 +511,12 @@ NOT_STEPS = [
     "【复现步骤】：\n【日志】：",
     "Reproduce rate: 100%",
     "Steps we tried: reinstall, reboot",
+    # Lists of wishes or topics, whose verbs' words are nouns.
+    "We would like to discuss:\n- a joint release for the launch\n- a shared booth at the expo"
+    "\n- pricing for the launch region",
+    "Our first report came in on Monday, then our QA joined a call and switched cameras.",
+    "复现步骤：偶现，还没找到规律",
+    "复现步骤：随机",
 ]
 
 

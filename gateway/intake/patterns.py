@@ -332,7 +332,9 @@ STEP_ACTIONS = Words(
 )
 # "first ... then ...", "先…然后…", "A -> B -> C": steps in one sentence.
 STEP_SEQUENCE = (
-    r"\b(?:first(?:ly)?|1st)\b[^\n]{3,200}?\bthen\b|先[^\n]{2,120}?(?:然后|再|之后|接着|后)"
+    # "first" after a determiner is an adjective: "our first report ... then".
+    r"\b(?<!the )(?<!our )(?<!my )(?<!their )(?<!a )(?:first(?:ly)?|1st)\b[^\n]{3,200}?\bthen\b"
+    r"|先[^\n]{2,120}?(?:然后|再|之后|接着|后)"
     r"|(?:->|→|=>)[^\n]{2,80}?(?:->|→|=>)"
 )
 
@@ -414,8 +416,7 @@ KIND_WORDS: dict[Kind, Words] = {
         r"|(?:audio|video|sound) quality"
         r"|fps drops?|frame drops?|buffering|one[- ]way audio|poor quality|quality issue"
         r"|cut(?:s|ting)? out|drop(?:s|ping)? out|drift\w{0,3} (?:ahead|behind|apart|out)"
-        r"|too quiet|very quiet"
-        r"|(?:lips?|mouths?) (?:don't|doesn't|do not|does not|clearly don't) match"
+        r"|too quiet|very quiet|(?:lips?|mouths?) (?:clearly )?(?:don't|doesn't|do not) match"
         r"|visual artifacts?|video artifacts?|compression artifacts?|blocky artifacts?",
         r"没有声音|没声音|无声|听不到|听不见|看不到(?:画面|对方|视频)?|回声|回音|卡顿|很卡|有点卡|特别卡"
         r"|一卡一卡|延迟|延时|黑屏|画面卡住|画面冻结|卡帧|花屏|绿屏|模糊|不清晰|清晰度|音画不同步"
@@ -425,13 +426,12 @@ KIND_WORDS: dict[Kind, Words] = {
         r"|糊了|发糊|看不清|画面冻住|画面定住|画面卡在|画面不动",
     ),
     Kind.HOWTO: Words(
-        r"how (?:to|do|does|can|could|should|would)|is it possible"
+        r"how (?:to|do|does|can|could|should|would)|is it possible|any way to|do you support"
         r"|is there (?:a|an|any|some|something|anything|other|plans?|no)"
         r"|are there (?:any|some|other|plans?|no)"
         r"|what(?:'s| is| are) the (?:minimum|maximum|best|lowest|recommended|typical|limit)"
         r"|recommend(?:ed|ation)?|evaluating|do you (?:have|provide|offer)"
-        r"|any way to|do you support"
-        r"|does (?:the|your) (?:[\w-]+ ){0,2}(?:sdk|api|service|product|plugin) support"
+        r"|does (?:the|your) (?:[\w-]+ ){0,2}(?:sdk|api|plugin|service|product) support"
         r"|can (?:the|your) (?:sdk|api)|can (?:i|we)|is it supported|supported\?|best practice"
         r"|any (?:sample|example|demo|docs?|documentation|guide)|where can i find|what is the best",
         r"如何|怎么|怎样|是否支持|能否|能不能|可不可以|可以吗|支持吗|有没有(?:办法|接口|api|示例|文档|demo)"
