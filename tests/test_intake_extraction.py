@@ -401,6 +401,15 @@ OCCURRENCES = [
     ("昨晚8-9点一直卡", SENT, "2026-11-30T20:00+08:00"),
     ("It happened on 30/11 at 20:30", SENT, "2026-11-30T20:30+08:00"),
     ("It happened on 1/12 at 08:30", SENT, "2026-12-01T08:30+08:00"),
+    # A Chinese period before a clock time: the clock is read in it.
+    ("11月29日晚上 11:05 左右开始黑屏", SENT, "2026-11-29T23:05+08:00"),
+    ("昨天下午 4:30 用户反馈没声音", SENT, "2026-11-30T16:30+08:00"),
+    ("11/30 傍晚 6:10 出现闪退", SENT, "2026-11-30T18:10+08:00"),
+    ("昨晚 9:05 又崩了一次", SENT, "2026-11-30T21:05+08:00"),
+    ("11月30日凌晨 3:20 掉线", SENT, "2026-11-30T03:20+08:00"),
+    ("11月30日中午 12:40 开始卡", SENT, "2026-11-30T12:40+08:00"),
+    ("11月30日上午 10:20 开始卡", SENT, "2026-11-30T10:20+08:00"),
+    ("昨天 21:10 下午茶之后", SENT, "2026-11-30T21:10+08:00"),
 ]
 NOT_OCCURRENCES = [
     ("It happened on 2026-11-30.", SENT),
@@ -419,6 +428,13 @@ NOT_OCCURRENCES = [
         SENT,
     ),
     ("On Mon, Nov 30, 2026 at 9:10 PM Alice <alice@example.com> wrote:", SENT),
+    ("-------- 转发邮件信息 --------\n发件人：张三\n发送日期：2026-11-30 10:12\n主题：闪退", SENT),
+    (
+        "---- 转发的邮件 ----\n| 发件人 | 李四 |\n| 日期 | 2026年11月30日 16:05 |\n| 主题 | 卡顿 |",
+        SENT,
+    ),
+    ("寄件者：王五\n寄件日期：2026年11月30日 下午 3:12\n主旨：黑屏", SENT),
+    ("在 2026年11月30日 20:31，赵六 写道：", SENT),
 ]
 
 
@@ -480,6 +496,9 @@ STEPS = [
     ("先加入频道，然后切到后台，再切回来就黑屏了", "先加入频道"),
     ("Open app -> join channel -> switch camera -> crash", "join channel"),
     ("Reproduce: join, then switch camera", "join, then switch camera"),
+    ("We first open the app, then join a room and mute the mic.", "We first open the app"),
+    ("复现步骤：无线耳机连上后进房，然后切后台", "无线耳机连上后进房"),
+    ("- Open the lobby\n- Tap the call button\n- Wait for the ring", "Tap the call button"),
 ]
 NOT_STEPS = [
     "复现步骤：无",
@@ -492,6 +511,12 @@ NOT_STEPS = [
     "【复现步骤】：\n【日志】：",
     "Reproduce rate: 100%",
     "Steps we tried: reinstall, reboot",
+    # Lists of wishes or topics, whose verbs' words are nouns.
+    "We would like to discuss:\n- a joint release for the launch\n- a shared booth at the expo"
+    "\n- pricing for the launch region",
+    "Our first report came in on Monday, then our QA joined a call and switched cameras.",
+    "复现步骤：偶现，还没找到规律",
+    "复现步骤：随机",
 ]
 
 
@@ -535,7 +560,53 @@ KINDS = [
     ("账号被冻结了，登录不了控制台", "", Kind.ACCOUNT),
     ("Partnership proposal", "Hi, we would like to talk about a partnership.", Kind.OTHER),
     ("Thanks!", "No crash since yesterday, no echo either.", Kind.OTHER),
+    # Symptoms as customers write them.
+    ("The app closes when a viewer taps share", "", Kind.CRASH),
+    ("", "The game isn't responding after we switch rooms.", Kind.CRASH),
+    ("App freeze on the lobby screen", "", Kind.CRASH),
+    ("应用自动退出了", "", Kind.CRASH),
+    ("Guest voice cutting out every few seconds", "", Kind.QUALITY),
+    ("Lecture replays", "The host's audio drifts behind the slides after an hour.", Kind.QUALITY),
+    ("", "Since 4.3 we see blocky compression artifacts on fast motion.", Kind.QUALITY),
+    ("", "The presenter is too quiet even at full volume.", Kind.QUALITY),
+    ("视频通话对方画面很糊", "", Kind.QUALITY),
+    ("语音房里声音特别小", "", Kind.QUALITY),
+    ("老师端画面定住了", "", Kind.QUALITY),
+    ("觀眾端聲音斷斷續續", "", Kind.QUALITY),
+    ("上課時畫面延遲很嚴重", "", Kind.QUALITY),
+    # The subject's kind before the text's; a topic alone is no symptom, a state is.
+    ("Remote video goes black", "We also see error 1003 in the console.", Kind.QUALITY),
+    ("Web端画面卡住", "控制台没有发现任何报错。", Kind.QUALITY),
+    ("Screen share is choppy", "Is there a setting for a higher frame rate?", Kind.QUALITY),
+    ("Delay", "Is there a way to get under 400 ms for the audience?", Kind.HOWTO),
+    ("如何在后台保持通话", "切到后台后对方就听不到了，需要怎么配置？", Kind.HOWTO),
+    ("", "Does the Unity SDK support spatial audio?", Kind.HOWTO),
+    ("", "Does your Electron plugin support screen capture of one window?", Kind.HOWTO),
+    ("屏幕共享", "推流前要不要先调用 enableVideo？", Kind.HOWTO),
+    ("網頁版可否支援虛擬背景（背景模糊）？", "", Kind.HOWTO),
+    ("How to blur the background on Web?", "", Kind.HOWTO),
+    ("", "Is the virtual background (blur or an image) available on Android?", Kind.OTHER),
+    ("", "没有声音以后一直报错", Kind.CRASH),
+    # Account words and their look-alikes.
+    ("Cannot access the dashboard", "It says my password is wrong.", Kind.ACCOUNT),
+    ("Usage spike this week", "Our minutes tripled overnight, please check.", Kind.ACCOUNT),
+    ("", "Could you waive the minutes from the outage?", Kind.ACCOUNT),
+    ("Thanks", "Kind regards,\nBill", Kind.OTHER),
+    ("Release notes", "The artifacts on Maven miss the arm64 slice.", Kind.OTHER),
+    ("Docs search", "The feature is there under another name.", Kind.OTHER),
+    # Feedback and business by their subject, whatever the text says.
+    ("Feature request: noise suppression on Web", "Users complain about noise.", Kind.OTHER),
+    ("Suggestion: split the AAR", "The app crashed once while testing, not related.", Kind.OTHER),
+    ("文档里错误码的说明写反了", "照着做会报错。", Kind.OTHER),
+    ("iOS demo 编译不过", "Xcode 16 报错。", Kind.OTHER),
+    ("Partnership inquiry", "We would like reseller pricing.", Kind.OTHER),
+    ("私有化部署咨询", "能否提供报价？", Kind.OTHER),
 ]
+
+FORWARDED_LAG = (
+    "Please check what happened in this class.\n\n---------- Forwarded message ---------\n"
+    "From: Teacher <t@example.com>\n\nThe audio was choppy. I want a refund for the lesson."
+)
 
 
 @pytest.mark.parametrize(("subject", "text", "kind"), KINDS)
@@ -543,6 +614,20 @@ def test_kind_follows_its_precedence(subject: str, text: str, kind: Kind) -> Non
     read = first(text, subject=subject)
     assert read.kind is kind
     assert (read.kind_excerpt == "") is (kind is Kind.OTHER)
+
+
+def test_a_forwarded_mail_is_of_the_forwarders_kind_first() -> None:
+    assert first(FORWARDED_LAG, subject="Fwd: choppy audio in class").kind is Kind.QUALITY
+    assert first(FORWARDED_LAG.replace("choppy", "fine")).kind is Kind.ACCOUNT
+
+
+def test_a_log_or_a_crash_report_alone_tells_of_a_crash() -> None:
+    crashed = b"12-01 10:00:00.000  123  123 E AndroidRuntime: FATAL EXCEPTION: main\n" * 3
+    calm = b"12-01 10:00:00.000  123  123 I rtc: joinChannel ok\n" * 3
+    assert first("log attached", files=(attached("run.log", crashed),)).kind is Kind.CRASH
+    assert first("log attached", files=(attached("run.log", calm),)).kind is Kind.OTHER
+    report = attached("Player-2026-01-05-101010.ips", b"{}")
+    assert first("see attached", files=(report,)).kind is Kind.CRASH
 
 
 # -- whole mails ----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ platform is the exception: a framework wins over the system it runs on, so a Flu
 wins over "Android" in the text, though not over "Unity" there. The order is text
 framework, log framework, a system named in the text, one implied there (by a system
 version, a device, a browser), the system a log names, a file's name. When the text tells
-no kind of report, the files' names may ("crash.ips").
+no kind of report, the files' names may ("crash.ips"), and else an attached log that
+shows a crash ("Terminating app due to uncaught exception").
 
 `read_reply` reads a reply to our ask: the fill-in block's answers (`answers`), then the
 free sentences of the reply's own new text ("we are on 4.0.7 now", "机型是小米13"), then
@@ -27,7 +28,7 @@ from datetime import datetime
 from gateway.intake.answers import read_answers
 from gateway.intake.facts import UNKNOWN, Fact, Finding, Findings, Kind, MailText, Source
 from gateway.intake.identifiers import read_labelled
-from gateway.intake.kinds import read_kind
+from gateway.intake.kinds import crash_in_logs, read_kind
 from gateway.intake.logs import LOG_LINE, MIN_LOG_LINES, LogReading, facts_in, read_logs
 from gateway.intake.mentions import (
     FRAMEWORKS,
@@ -83,6 +84,9 @@ def read_first_mail(mail: MailText) -> Findings:
     kind, excerpt = read_kind(page)
     if kind is Kind.OTHER and names.lines:
         kind, excerpt = read_kind(names)
+    texts = (pasted, *(log.text() for log in logs.logs))
+    if kind is Kind.OTHER and (excerpt := crash_in_logs(texts)):
+        kind = Kind.CRASH
     return Findings(ordered(facts, logs), kind, excerpt)
 
 

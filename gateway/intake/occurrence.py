@@ -243,6 +243,10 @@ def time_of(found: re.Match[str], line: str) -> tuple[int, int] | None:
     spoken = found.re is SPOKEN.pattern and "clock" not in groups
     if hour > (12 if "ap" in groups else 23) or (spoken and not period_word(line)):
         return None
+    # A Chinese period just before a clock time is the clock's: "晚上 10:15" is 22:15.
+    period = None if "ap" in groups else PERIOD_BEFORE.search(line[: found.start()])
+    if period:
+        return chinese_period(period.group().strip(), hour, minute)
     return twelve_hour(hour, minute, groups.get("ap", "")[:1] or period_word(line))
 
 

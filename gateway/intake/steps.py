@@ -29,7 +29,8 @@ ITEM = search(
     r"|第[一二三四五六七八九十\d]{1,2}步[:,、]?|[一二三四五六七八九十][、.]|[-*•·][ \t])"
     r"[ \t]*(?P<item>\S.*)$"
 )
-ACTION = compiled(patterns.STEP_ACTIONS.pattern())
+# An action's word after an article or a possessive is a noun: "for the launch", "our call".
+ACTION = compiled(rf"(?<!the )(?<!our )(?<!your )(?:{patterns.STEP_ACTIONS.pattern()})")
 SEQUENCE = search(patterns.STEP_SEQUENCE)
 # Items that ask, that state a setting ("SDK version: 4.0.6") or that tell what was tried:
 # a list of them is no steps.
@@ -39,9 +40,11 @@ QUESTION = compiled(
 )
 SETTING = compiled(r"^[^:]{1,30}:")
 FIELD = compiled(r"^[^\w\n]{0,2}[^:\n]{1,20}?[^\w\n]{0,2}:[ \t]*(?:\S.{0,40})?$")
+# Chinese words end at punctuation or the line's end: "偶现，暂时没找到规律", not "无线耳机".
 NO_STEPS = compiled(
     r"^(?:none|no|n/?a|unknown|not sure|random(?:ly)?|intermittent|cannot reproduce"
-    r"|can't reproduce|无|暂无|没有|偶现|随机|不确定|无法复现|不能复现|待补充)\b"
+    r"|can't reproduce)\b|^(?:无|暂无|没有|偶现|随机|不确定|无法复现|不能复现|待补充)"
+    r"(?=$|[\s,.;:!，。；：！(（])"
 )
 
 
