@@ -10,10 +10,15 @@ worker never leaves it behind; SIGTERM ends it too, once the batch in hand is an
 child that dies is started again, and meanwhile the worker parses for itself. A batch too
 large to be worth the copy between processes is parsed in the worker, as everything is
 when there is no child (`InlineParser`).
+
+The child also reads each message as the intake reads a first mail (`read_first_mail`): it
+is pure, it needs nothing but the message, and most mail opens a ticket; the worker uses
+that reading when the message opens one, and reads for itself when it was not read ahead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -24,11 +29,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Protocol, cast
 
 from gateway.errors import GatewayError, SpoolUnavailable, internal_error
+from gateway.intake import File, Findings, MailText, read_first_mail
 from gateway.lifeline import die_with_parent
 from gateway.limits import Limits
 from gateway.parsing import ParsedMail, parse_message
@@ -51,6 +57,9 @@ class Readable:
     """The message, parsed."""
 
     mail: ParsedMail
+    # The intake's reading of it as a first mail, when it was read ahead; None: read it
+    # when it opens a ticket.
+    first_mail: Findings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +89,33 @@ class Parser(Protocol):
         ...
 
 
-def parse_spooled(spool: Spool, receipt: Receipt, limits: Limits) -> ParseResult:
-    """Keep `receipt`'s raw message in the blob store, then parse it."""
+def parse_spooled(
+    spool: Spool, receipt: Receipt, limits: Limits, reads_ahead: bool = False
+) -> ParseResult:
+    """Keep `receipt`'s raw message in the blob store, then parse it (and, `reads_ahead`,
+    read it as a first mail)."""
     try:
         raw = spool.raw(receipt)
         try:
             spool.keep_raw(receipt, raw)
         except SpoolUnavailable as exc:
             return Unavailable(exc.reason)
-        return Readable(parse_message(raw, limits))
+        mail = parse_message(raw, limits)
+        return Readable(mail, read_first_mail(first_mail_text(mail)) if reads_ahead else None)
     except GatewayError as exc:
         return Refused(exc.reason)
     except Exception as exc:  # Never lose a message we answered 250 for.
         return Refused(internal_error(exc), traceback.format_exc())
+
+
+def first_mail_text(mail: ParsedMail) -> MailText:
+    """What the intake reads of a message as a first mail, its files named by the SHA-256
+    the blob store will keep them under."""
+    files = tuple(
+        File(a.filename, a.content_type, a.data, hashlib.sha256(a.data).hexdigest())
+        for a in mail.attachments
+    )
+    return MailText(mail.subject, mail.text, "", files, mail.sent_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +124,17 @@ class InlineParser:
 
     spool: Spool
     limits: Limits
+    # Read each message as a first mail too (the child process, which has a core of its own).
+    reads_ahead: bool = False
 
     def submit(self, receipts: Sequence[Receipt]) -> Results:
         return lambda: self.parse(receipts)
 
     def parse(self, receipts: Sequence[Receipt]) -> list[ParseResult]:
-        return [parse_spooled(self.spool, receipt, self.limits) for receipt in receipts]
+        return [
+            parse_spooled(self.spool, receipt, self.limits, self.reads_ahead)
+            for receipt in receipts
+        ]
 
 
 class ParserProcess:
@@ -174,7 +202,7 @@ class ParserProcess:
             finally:
                 os.close(lifeline)
             self.connection = Connection(ours.detach())
-        self.connection.send(self.inline)
+        self.connection.send(replace(self.inline, reads_ahead=True))
         return self.connection
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from gateway import loops, workflow
 from gateway.bounces import file_bounce
 from gateway.clock import Clock
 from gateway.errors import MessageRefused, SpoolUnavailable
+from gateway.intake import Findings
 from gateway.notifications import Notifier
 from gateway.parse_ahead import ParseResult, Readable, Refused, Unavailable
 from gateway.parsing import ParsedMail
@@ -44,13 +45,13 @@ class Pipeline:
     def file(self, ledger: Ledger, receipt: Receipt, parsed: ParseResult) -> Outcome:
         """Parse → classify automatic mail → find the ticket → apply → announce → record,
         in the ledger's transaction."""
-        mail = readable(parsed)
+        mail, first_mail = readable(parsed)
         inbound = loops.classify(receipt, mail, self.rules.support_address, self.clock.now())
         if not inbound.sender:
             raise MessageRefused(NO_SENDER)
         if earlier := ledger.earlier_outcome(receipt, mail.dedupe_key, inbound.at):
             return earlier
-        filing = Filing(ledger.session, inbound, self.blobs)
+        filing = Filing(ledger.session, inbound, self.blobs, first_mail)
         match = find_ticket(ledger.session, inbound, self.thread_rules)
         if mail.is_bounce:
             kept = file_bounce(filing, match.ticket_id, self.bounce_hold)
@@ -64,11 +65,12 @@ class Pipeline:
         return ledger.record(applied, match)
 
 
-def readable(parsed: ParseResult) -> ParsedMail:
-    """The parsed mail; why it is not, as the error the executor answers."""
+def readable(parsed: ParseResult) -> tuple[ParsedMail, Findings | None]:
+    """The parsed mail (with its reading as a first mail, if it was read ahead); why it is
+    not, as the error the executor answers."""
     match parsed:
-        case Readable(mail):
-            return mail
+        case Readable(mail, first_mail):
+            return mail, first_mail
         case Refused(reason):
             raise MessageRefused(reason)
         case Unavailable(reason):

@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from gateway.inbound import Inbound
+from gateway.intake import Findings
 from gateway.parsing import ParsedAttachment
 from storage.blobs import BlobStore
 from storage.models import (
@@ -50,6 +51,8 @@ class Filing:
     session: Session
     inbound: Inbound
     blobs: BlobStore
+    # The intake's reading of the message as a first mail, when the parser read it ahead.
+    first_mail: Findings | None = None
 
     @property
     def actor(self) -> str:

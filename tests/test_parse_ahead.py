@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,8 +65,12 @@ def test_the_child_parses_as_the_worker_would_refusals_and_failures_included(
     receipts.append(Receipt("gone", "0" * 64, "smtp", None, (), datetime.now(UTC), 10))
     ahead = parser.submit(receipts)()
     here = InlineParser(spool, spool.limits).submit(receipts)()
+    reading_here = InlineParser(spool, spool.limits, reads_ahead=True).submit(receipts)()
     assert parser.child is not None and parser.child.poll() is None
-    assert ahead[:3] == here[:3]
+    # The child reads each message as a first mail too, as the worker would read it.
+    assert ahead[:3] == reading_here[:3]
+    assert [replace(r, first_mail=None) for r in ahead[:3] if isinstance(r, Readable)] == here[:3]
+    assert all(isinstance(r, Readable) and r.first_mail is not None for r in ahead[:3])
     assert [result.mail.subject for result in ahead[:3] if isinstance(result, Readable)] == [
         "printer 0",
         "printer 1",

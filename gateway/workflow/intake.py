@@ -44,7 +44,7 @@ from storage.models import (
 def learn_from_first_mail(filing: Filing, ticket: Ticket, message: Message) -> list[Event]:
     """The new ticket's kind and facts, read from its first mail; the fact rows are added
     to the ticket, the events that tell of them returned for the caller to insert."""
-    findings = read_first_mail(mail_text(filing.inbound, message))
+    findings = filing.first_mail or read_first_mail(mail_text(filing.inbound, message))
     ticket.kind = findings.kind.value
     events = [learned_event(filing, ticket, message, kind_detail(findings))]
     for finding in findings.facts:
