@@ -50,7 +50,7 @@ def summary(ticket: Ticket, language: str) -> str:
     parts = []
     known = current_facts(ticket)
     system = known.get(Fact.OS_VERSION)
-    for fact, row in known.items():
+    for fact, row in sorted(known.items(), key=lambda item: list(Fact).index(item[0])):
         if fact is Fact.PLATFORM and system and system.value.startswith(row.value):
             continue  # "Android 14" says "Android" already
         value = shown_value(ticket, row, language, short=True)
