@@ -1338,3 +1338,40 @@ def test_a_huge_mail_and_a_huge_reply_are_read_within_bounds() -> None:
     assert reply(text, text).value(Fact.SDK_VERSION) == "4.0.7"
     assert reply(text, "").value(Fact.SDK_VERSION) == "4.0.7"
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "device"),
+    [
+        ("Crashes on my Samsung Galaxy A54 5G right after joining.", "Samsung Galaxy A54 5G"),
+        ("Tested on an iPhone SE (2022), the audio drops.", "iPhone SE (2022)"),
+        ("Our tester uses a Motorola moto g54, video freezes.", "Motorola moto g54"),
+        ("The Nokia X30 4G shows a black remote view.", "Nokia X30 4G"),
+        ("Pupils on a Lenovo Chromebook Duet 5 hear no audio.", "Lenovo Chromebook Duet 5"),
+        ("It fails on the Amazon Fire HD 8 Plus we sell.", "Amazon Fire HD 8 Plus"),
+        ("在小米平板5上推流黑屏。", "小米平板5"),
+        ("华为MatePad 11.5 上进房间就闪退。", "华为MatePad 11.5"),
+        ("OPPO Pad 2 上声音断断续续。", "OPPO Pad 2"),
+        ("同事的华硕天选3 上屏幕共享卡顿。", "华硕天选3"),
+    ],
+)
+def test_a_model_is_read_with_its_maker_edition_and_year(text: str, device: str) -> None:
+    assert first(text).value(Fact.DEVICE) == device
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We fire 10 requests per second at the token server.",
+        "Our lab has 20 Chromebooks of all kinds.",
+        "The 2024 build crashes; the 2023 one did not.",
+    ],
+)
+def test_words_that_look_like_models_are_not_devices(text: str) -> None:
+    assert first(text).value(Fact.DEVICE) is None
+
+
+def test_a_version_with_dots_is_not_a_date() -> None:
+    text = "Built with Unity 2021.3.8f1 and your SDK 4.2.6; it crashed yesterday at 9.30pm."
+    found = first(text, sent_at=datetime(2026, 12, 9, 10, 0, tzinfo=timezone(timedelta(hours=8))))
+    assert found.value(Fact.OCCURRED_AT) == "2026-12-08T21:30+08:00"

@@ -31,6 +31,12 @@ DELL = (
     r"(?:xps ?\d{2}|(?:optiplex|latitude|inspiron|vostro|precision) ?[a-z]?\d{4}[a-z]?"
     r"|alienware ?[a-z]\d{2}[a-z]?)(?: ?(?:plus|pro)(?![a-z]))?"
 )
+MATEPAD = r"matepad ?(?:pro|air|se)? ?\d{0,2}(?:\.\d)?"
+CHROMEBOOK = (
+    r"chromebook(?: ?(?:duet|plus|spin|flip|go|x\d{3,4}|c\d{3,4}|cm\d{2,4})(?: ?\d{1,2})?)?"
+)
+# An Amazon tablet's size and edition, after "Fire" or "Fire HD": "Fire HD 10 Plus".
+FIRE = r"\d{1,2}(?: ?(?:plus|kids)(?![a-z]))?"
 SURFACE = r"surface ?(?:pro|laptop(?: studio| go)?|go|book)(?: ?\d{1,2})?"
 MATEBOOK = r"matebook ?(?:x ?pro|x|d|e|b)? ?\d{0,2}(?: ?pro)?"
 ASUS_PC = r"(?:zenbook|vivobook|rog ?strix|rog ?zephyrus) ?[a-z]{0,2}\d{1,4}[a-z]?"
@@ -48,7 +54,8 @@ DEVICES: tuple[str, ...] = (
     rf"(?:samsung|三星) ?{GALAXY}|{GALAXY}",
     r"(?:samsung|三星) ?[sa]\d{1,2}(?: ?(?:ultra|plus|\+|fe)(?![a-z]))?",
     r"(?:samsung|三星) ?sm-[a-z]\d{3,4}[a-z0-9]{0,3}|sm-[a-z]\d{3,4}[a-z0-9]{0,3}",
-    r"(?:xiaomi|小米) ?(?:mix ?(?:fold ?)?\d?|civi ?\d?|pad ?\d{1,2}|note ?\d{1,2}|\d{1,2}t?)"
+    r"(?:xiaomi|小米) ?(?:mix ?(?:fold ?)?\d?|civi ?\d?|(?:pad|平板) ?\d{1,2}|note ?\d{1,2}"
+    r"|\d{1,2}t?)"
     r"(?: ?(?:pro|ultra|lite|s|x)(?![a-z])){0,2}",
     r"mi ?\d{1,2}(?: ?(?:pro|ultra|lite)(?![a-z]))?",
     rf"(?:xiaomi|小米) ?{REDMI}|{REDMI}",
@@ -75,7 +82,15 @@ DEVICES: tuple[str, ...] = (
     rf"asus ?{ASUS}|{ASUS}",
     r"(?:nubia|努比亚) ?(?:z\d{2}|red ?magic ?\d{1,2})(?: ?(?:pro|ultra|s)(?![a-z]))?",
     r"xperia ?\d{1,2}(?: ?[iv]{1,3}(?![a-z]))?",
+    # Tablets of the phone makers: "华为MatePad Pro 13.2", "OPPO Pad 2", "荣耀平板9".
+    rf"(?:huawei|华为) ?{MATEPAD}|{MATEPAD}",
+    r"(?:oppo|vivo|oneplus|一加|honor|荣耀|realme|redmi|红米) ?(?:pad|平板) ?[a-z]?\d{0,2}"
+    r"(?: ?(?:pro|air|se|x)(?![a-z]))?",
+    rf"(?:amazon|kindle) ?(?:kindle ?)?fire ?(?:hd ?|max ?)?{FIRE}|fire ?(?:hd|max) ?{FIRE}",
     # Computers: a laptop or desktop family, its model number, its generation.
+    r"(?:lenovo|联想|asus|华硕|acer|宏碁|hp|惠普|dell|戴尔|samsung|google) ?"
+    rf"{CHROMEBOOK}|{CHROMEBOOK}",
+    r"(?:asus|华硕) ?(?:天选|灵耀|无畏|a豆|飞行堡垒) ?\d{0,2}(?: ?(?:pro|air|plus)(?![a-z]))?",
     rf"(?:lenovo|联想) ?{LENOVO}|{LENOVO}",
     rf"(?:dell|戴尔) ?{DELL}|{DELL}",
     r"(?:hp|惠普) ?(?:elitebook|probook|zbook|pavilion|envy|spectre|omen|elitedesk|prodesk)"

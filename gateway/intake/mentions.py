@@ -52,6 +52,15 @@ SYSTEM_PLATFORM = {entry.name: entry.platform for entry in patterns.OS_SYSTEMS}
 SYSTEM_LABEL = search(rf"{patterns.OS_LABEL}(?P<number>{patterns.OS_NUMBER})(?![\d.])")
 TOOLCHAIN = compiled(patterns.TOOLCHAIN.pattern())
 DEVICE = search(rf"(?<![a-z0-9])(?:{'|'.join(patterns.DEVICES)})(?![a-z0-9])")
+# A maker named right before a model the table knows without it: "Motorola moto g84".
+MAKER_BEFORE = re.compile(
+    r"(?<![a-z0-9])(?:motorola|sony|nokia|samsung|google|xiaomi|huawei|asus|lenovo|amazon"
+    r"|oneplus|oppo|vivo|realme|honor|tecno|infinix|apple|microsoft|dell|hp|zte|nubia"
+    r"|三星|小米|华为|华硕|联想|荣耀|一加|中兴)[ ]?$"
+)
+# What a model's name may end with after the table's match: "Nokia G42 5G", "iPhone SE
+# (2022)", "iPhone SE 2022".
+MODEL_ENDING = re.compile(r"(?: ?(?:5g|4g|lte)(?![a-z0-9])| ?\(?20[12]\d\)?(?![\d.:/-]))")
 DEVICE_LABELS = (
     r"(?<![a-z])(?:device(?: model)?|model|phone(?: model)?|test device|hardware model"
     r"|machine|computer(?: model)?|laptop|设备型号|设备|机型|手机型号|手机|测试机|电脑(?:型号)?"
@@ -209,8 +218,15 @@ def under_label(page: Page, mentions: list[Mention]) -> Mention | None:
 
 
 def device_mentions(page: Page) -> Iterator[Mention]:
+    """Each model the table finds, with its maker written before it ("Motorola moto g84")
+    and what the model's name ends with after it ("5G", "(2022)")."""
     for spot in page.matches(DEVICE):
-        yield Mention(spot.written().strip(), spot.line, *spot.span())
+        folded, (start, end) = page.folded_line(spot.line), spot.span()
+        if maker := MAKER_BEFORE.search(folded, 0, start):
+            start = maker.start()
+        while ending := MODEL_ENDING.match(folded, end):
+            end = ending.end()
+        yield Mention(page.lines[spot.line][start:end].strip(), spot.line, start, end)
 
 
 def labelled_devices(page: Page) -> Iterator[Mention]:

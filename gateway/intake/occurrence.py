@@ -70,8 +70,11 @@ EVENING_WORDS = compiled(patterns.Words(patterns.AFTERNOON.en).pattern())
 MORNING_WORDS = compiled(patterns.Words(patterns.MORNING.en).pattern())
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 MONTH = r"(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]{0,6}\.?"
+# A letter right after the day makes a version, not a date ("Unity 2022.3.12f1"); a `T` may
+# join an ISO 8601 time.
 DATE = compiled(
-    r"(?P<y>20\d\d)\s?[-/.年]\s?(?P<mo>1[0-2]|0?[1-9])\s?[-/.月]\s?(?P<d>3[01]|[12]\d|0?[1-9])(?![\d:])[日号]?",
+    r"(?P<y>20\d\d)\s?[-/.年]\s?(?P<mo>1[0-2]|0?[1-9])\s?[-/.月]\s?(?P<d>3[01]|[12]\d|0?[1-9])"
+    r"(?![\d:]|[a-su-z])[日号]?",
     r"(?<!\d)(?P<mo2>1[0-2]|0?[1-9])\s?月\s?(?P<d2>3[01]|[12]\d|0?[1-9])\s?[日号]",
     rf"\b{MONTH}\s(?P<d3>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?\b(?:,?\s(?P<y3>20\d\d))?",
     r"\b(?P<d4>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?\s(?:of\s)?(?P<mon4>jan|feb|mar|apr|may|jun"
