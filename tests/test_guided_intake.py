@@ -435,3 +435,13 @@ def test_a_merge_brings_the_facts_the_survivor_lacks(direct_desk: Desk) -> None:
     assert facts["sdk_version"] == ["4.0.6"]  # the survivor's own value stays
     assert facts["device"] == ["Xiaomi 13"]  # what it lacked came with the merge
     assert notice is not None
+
+
+def test_a_date_no_client_writes_still_files_the_report(direct_desk: Desk) -> None:
+    mail = report("Crash since yesterday", "It crashed yesterday at 20:30 on SDK 4.0.6.")
+    mail.replace_header("Date", "Fri, 31 Dec 9999 23:59:59 +2359")
+    direct_desk.customer_writes(mail)
+    direct_desk.wait_mail(ALICE, "Crash since yesterday")
+    detail = shown(direct_desk, direct_desk.only_ticket().id)
+    assert detail["facts"]["sdk_version"] == "4.0.6"
+    assert "occurred_at" not in detail["facts"]

@@ -15,7 +15,7 @@ import time
 import tracemalloc
 import zipfile
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -1375,3 +1375,18 @@ def test_a_version_with_dots_is_not_a_date() -> None:
     text = "Built with Unity 2021.3.8f1 and your SDK 4.2.6; it crashed yesterday at 9.30pm."
     found = first(text, sent_at=datetime(2026, 12, 9, 10, 0, tzinfo=timezone(timedelta(hours=8))))
     assert found.value(Fact.OCCURRED_AT) == "2026-12-08T21:30+08:00"
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    [
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=23, minutes=59))),
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=-23))),
+    ],
+)
+def test_a_date_at_the_ends_of_the_calendar_reads_no_relative_time(sent_at: datetime) -> None:
+    text = "It crashed last night around 11pm, 3 days ago, 昨晚八点半, this morning at 9:15."
+    assert first(text, sent_at=sent_at).value(Fact.OCCURRED_AT) is None
+    assert reply(text, text, sent_at=sent_at).value(Fact.OCCURRED_AT) is None

@@ -117,6 +117,10 @@ HEADER_LINE = compiled(patterns.HEADER_LINE)
 ATTRIBUTION = compiled(r"\bwrote\s?:|写道\s?:?")
 
 
+# The years of a mail's Date that relative words are read against.
+DATE_YEARS = (1970, 2199)
+
+
 @dataclass(frozen=True, slots=True)
 class Clock:
     """What relative words are read against: the mail's Date, or None without one."""
@@ -140,8 +144,10 @@ class Clock:
 
 
 def read_occurrence(page: Page, sent_at: datetime | None) -> Named | None:
-    """When the customer says it happened, or None."""
-    clock = Clock(sent_at)
+    """When the customer says it happened, or None. A Date no mail client writes (year 9999,
+    year 1) is no Date: "yesterday" against it would leave the calendar."""
+    sane = sent_at is not None and DATE_YEARS[0] <= sent_at.year <= DATE_YEARS[1]
+    clock = Clock(sent_at if sane else None)
     lines = timed_lines(page)
     default_zone = page_zone(page, clock) if lines else None
     best: tuple[int, Named] | None = None
