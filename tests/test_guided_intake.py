@@ -101,10 +101,6 @@ def events_of(desk: Desk, ticket_id: int, kind: EventKind) -> list[Event]:
         )
 
 
-def ticket_row(desk: Desk, ticket_id: int) -> Ticket:
-    return desk.ticket(ticket_id)
-
-
 def shown(desk: Desk, ticket_id: int, *extra: str) -> Any:
     """`gateway show ID --json` for the desk's database."""
     return json.loads(show(desk, str(ticket_id), "--json", *extra))
@@ -169,7 +165,6 @@ def test_a_complete_report_is_summed_up_and_nothing_is_asked(direct_desk: Desk) 
 
 
 def ack_attachment_sha(desk: Desk, ticket_id: int, name: str) -> str:
-    ticket = desk.ticket(ticket_id)
     with desk.gateway.session() as session:
         ticket = session.get_one(Ticket, ticket_id)
         return next(a.sha256 for m in ticket.messages for a in m.attachments if a.filename == name)
@@ -229,7 +224,8 @@ def test_the_answers_in_a_reply_fill_in_the_facts(direct_desk: Desk) -> None:
     assert "Learned from this message:" in Desk.text(forwarded)
     assert "Device model: Pixel 8" in Desk.text(forwarded)
     # Asked once: the reply is not answered with another ask.
-    assert [ask_lines(mail) for mail in direct_desk.mails_to(ALICE)[1:]] in ([], [[]])
+    assert all(ask_lines(mail) == [] for mail in direct_desk.mails_to(ALICE)[1:])
+    assert len(events_of(direct_desk, ticket_id, EventKind.INFO_REQUESTED)) == 1
 
 
 def test_unknown_is_an_answer_and_nothing_is_asked_again(direct_desk: Desk) -> None:
@@ -284,7 +280,7 @@ def test_ask_with_words_travels_in_the_engineers_reply(direct_desk: Desk) -> Non
     reply = mails[1]
     assert "Could you send the log of a crash?" in Desk.text(reply)
     assert ask_lines(reply) == ["SDK log: ____"]
-    assert ack is mails[0]
+    assert Desk.subject(mails[0]) == Desk.subject(ack)
 
 
 def test_info_ok_ends_the_asking(direct_desk: Desk) -> None:
@@ -293,7 +289,7 @@ def test_info_ok_ends_the_asking(direct_desk: Desk) -> None:
     ticket_id = direct_desk.only_ticket().id
     direct_desk.engineer_replies(notice, ENG1, "#info ok")
     assert shown(direct_desk, ticket_id)["missing"] == []
-    assert ticket_row(direct_desk, ticket_id).intake_complete
+    assert direct_desk.ticket(ticket_id).intake_complete
     receipt = direct_desk.wait_mail(ENG1, "Your commands")
     assert "intake complete" in Desk.text(receipt)
     direct_desk.engineer_replies(notice, ENG1, "#info ok")
@@ -393,7 +389,7 @@ def test_the_intake_over_smtp(served_desk: Desk) -> None:
     )
     gateway.send(answer, recipients=[Desk.reply_to(ack)], sender=ALICE)
     forwarded = served_desk.wait_mail(ENG1, "Re: ")
-    assert "Pixel" not in Desk.text(forwarded)
+    assert "Device model: 小米13" in Desk.text(forwarded)
     gateway.wait_idle()
     detail = shown(served_desk, ticket_id)
     assert detail["missing"] == []
@@ -434,7 +430,7 @@ def test_a_merge_brings_the_facts_the_survivor_lacks(direct_desk: Desk) -> None:
     facts = facts_of(direct_desk, first)
     assert facts["sdk_version"] == ["4.0.6"]  # the survivor's own value stays
     assert facts["device"] == ["Xiaomi 13"]  # what it lacked came with the merge
-    assert notice is not None
+    assert "Missing: Device model" in Desk.text(notice)
 
 
 def test_a_date_no_client_writes_still_files_the_report(direct_desk: Desk) -> None:
