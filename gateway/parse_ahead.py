@@ -18,7 +18,6 @@ that reading when the message opens one, and reads for itself when it was not re
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
@@ -34,7 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Protocol, cast
 
 from gateway.errors import GatewayError, SpoolUnavailable, internal_error
-from gateway.intake import File, Findings, MailText, read_first_mail
+from gateway.intake import Findings, read_first_mail
 from gateway.lifeline import die_with_parent
 from gateway.limits import Limits
 from gateway.parsing import ParsedMail, parse_message
@@ -101,21 +100,14 @@ def parse_spooled(
         except SpoolUnavailable as exc:
             return Unavailable(exc.reason)
         mail = parse_message(raw, limits)
-        return Readable(mail, read_first_mail(first_mail_text(mail)) if reads_ahead else None)
+        return Readable(
+            mail,
+            read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None,
+        )
     except GatewayError as exc:
         return Refused(exc.reason)
     except Exception as exc:  # Never lose a message we answered 250 for.
         return Refused(internal_error(exc), traceback.format_exc())
-
-
-def first_mail_text(mail: ParsedMail) -> MailText:
-    """What the intake reads of a message as a first mail, its files named by the SHA-256
-    the blob store will keep them under."""
-    files = tuple(
-        File(a.filename, a.content_type, a.data, hashlib.sha256(a.data).hexdigest())
-        for a in mail.attachments
-    )
-    return MailText(mail.subject, mail.text, "", files, mail.sent_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from gateway.errors import MalformedMessage
+from gateway.intake import Fact, File, MailText
 from gateway.limits import (
     DEFAULT_LIMITS,
     Limits,
@@ -105,6 +106,17 @@ class ParsedMail:
         out when asked, once a message: a new ticket keeps the whole text, and most mail
         opens one."""
         return extract_reply(self.text)
+
+    def intake_text(self, reply: bool = False, asked: frozenset[Fact] = frozenset()) -> MailText:
+        """What the intake reads of this message: as a first mail, or as a reply (with its
+        new part, and the facts its ticket asked for); files named by their SHA-256, as the
+        blob store keeps them."""
+        files = tuple(
+            File(a.filename, a.content_type, a.data, hashlib.sha256(a.data).hexdigest())
+            for a in self.attachments
+        )
+        new_part = self.reply_text if reply else ""
+        return MailText(self.subject, self.text, new_part, files, self.sent_at, asked)
 
     @property
     def is_bounce(self) -> bool:

@@ -15,15 +15,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway.errors import CommandRefused
-from gateway.inbound import Inbound
 from gateway.intake import (
     UNKNOWN,
     Fact,
-    File,
     Finding,
     Findings,
     Kind,
-    MailText,
     missing_facts,
     read_first_mail,
     read_reply,
@@ -44,7 +41,7 @@ from storage.models import (
 def learn_from_first_mail(filing: Filing, ticket: Ticket, message: Message) -> list[Event]:
     """The new ticket's kind and facts, read from its first mail; the fact rows are added
     to the ticket, the events that tell of them returned for the caller to insert."""
-    findings = filing.first_mail or read_first_mail(mail_text(filing.inbound, message))
+    findings = filing.first_mail or read_first_mail(filing.inbound.mail.intake_text())
     ticket.kind = findings.kind.value
     events = [learned_event(filing, ticket, message, kind_detail(findings))]
     for finding in findings.facts:
@@ -56,7 +53,7 @@ def learn_from_first_mail(filing: Filing, ticket: Ticket, message: Message) -> l
 def learn_from_reply(filing: Filing, ticket: Ticket, message: Message) -> list[Event]:
     """The facts a customer's later message gives or corrects (answers to the ask, "we
     are on 4.0.7 now", newly attached logs); one event per fact that changed."""
-    text = mail_text(filing.inbound, message, asked_on(ticket))
+    text = filing.inbound.mail.intake_text(reply=True, asked=frozenset(asked_on(ticket)))
     known = current_facts(ticket)
     events = []
     for finding in read_reply(text).facts:
@@ -73,20 +70,6 @@ def learn_from_reply(filing: Filing, ticket: Ticket, message: Message) -> list[E
 def asked_on(ticket: Ticket) -> set[Fact]:
     """Every fact the customer has been asked for on this ticket."""
     return set(asked_in([e for e in ticket.events if e.type is EventKind.INFO_REQUESTED]))
-
-
-def mail_text(inbound: Inbound, message: Message, asked: set[Fact] | None = None) -> MailText:
-    """What the intake reads of an inbound message: its words and its files, each with the
-    SHA-256 it is stored under; for a reply (`asked` given) its new part too, and the facts
-    asked for on its ticket."""
-    mail = inbound.mail
-    files = tuple(
-        File(row.filename, row.content_type, parsed.data, row.sha256)
-        for row, parsed in zip(message.attachments, mail.attachments, strict=True)
-    )
-    if asked is None:
-        return MailText(mail.subject, mail.text, "", files, mail.sent_at)
-    return MailText(mail.subject, mail.text, mail.reply_text, files, mail.sent_at, frozenset(asked))
 
 
 def fact_row(
