@@ -99,18 +99,26 @@ def starting_words(pattern: str) -> tuple[str, ...] | None:
 
 def top_level(pattern: str) -> list[str]:
     """`pattern` split at the "|" that are in no group and no character class."""
-    parts, depth, start, escaped, in_class = [], 0, 0, False, False
+    parts, start = [], 0
+    for index, char, depth in structure(pattern):
+        if char == "|" and depth == 0:
+            parts.append(pattern[start:index])
+            start = index + 1
+    return [*parts, pattern[start:]]
+
+
+def structure(pattern: str) -> Iterator[tuple[int, str, int]]:
+    """Each character of `pattern` that is neither escaped nor in a character class, with
+    the depth of groups it leaves open."""
+    depth, escaped, in_class = 0, False, False
     for index, char in enumerate(pattern):
         if escaped or char == "\\":
             escaped = not escaped
         elif in_class or char == "[":
             in_class = char != "]"
-        elif char in "()":
-            depth += 1 if char == "(" else -1
-        elif char == "|" and depth == 0:
-            parts.append(pattern[start:index])
-            start = index + 1
-    return [*parts, pattern[start:]]
+        else:
+            depth += 1 if char == "(" else -1 if char == ")" else 0
+            yield index, char, depth
 
 
 def alternative_words(text: str) -> tuple[str, ...] | None:
@@ -138,17 +146,10 @@ def group_words(text: str) -> tuple[str, ...] | None:
 
 
 def closing_parenthesis(text: str) -> int | None:
-    depth, escaped, in_class = 0, False, False
-    for index, char in enumerate(text):
-        if escaped or char == "\\":
-            escaped = not escaped
-        elif in_class or char == "[":
-            in_class = char != "]"
-        elif char in "()":
-            depth += 1 if char == "(" else -1
-            if depth == 0:
-                return index
-    return None
+    """Where the group `text` opens with closes, or None when it does not."""
+    return next(
+        (index for index, char, depth in structure(text) if char == ")" and not depth), None
+    )
 
 
 def lower(text: str) -> str:
