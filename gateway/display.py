@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.intake import Fact
+from gateway.intake import UNKNOWN, Fact
 from gateway.settings import Intake
 from gateway.workflow.intake import current_facts, missing
 from storage.models import Attachment, Event, Message, Ticket, TicketFact
@@ -51,7 +51,7 @@ def ticket_detail(ticket: Ticket, intake: Intake) -> dict[str, Any]:
 
 def fact_value(row: TicketFact) -> str | list[str]:
     """A fact's value for programs: logs as a list of SHA-256s, the rest as text."""
-    return row.value.split() if row.name == Fact.LOGS and row.value != "unknown" else row.value
+    return row.value.split() if row.name == Fact.LOGS and row.value != UNKNOWN else row.value
 
 
 def fact_detail(row: TicketFact) -> dict[str, Any]:

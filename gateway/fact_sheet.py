@@ -18,10 +18,25 @@ from gateway.settings import Intake
 from gateway.workflow.intake import current_facts, kind_of, missing
 from storage.models import Message, Ticket, TicketFact
 
-# The summary's short names, where shorter than the label.
-SHORT = {
-    "en": {Fact.SDK_VERSION: "SDK", Fact.OS_VERSION: "", Fact.PLATFORM: "", Fact.DEVICE: ""},
-    "zh": {Fact.SDK_VERSION: "SDK", Fact.OS_VERSION: "", Fact.PLATFORM: "", Fact.DEVICE: ""},
+# How the summary names a fact before its value ("" where the value says what it is:
+# "Android 14", "Xiaomi 13", "1 log").
+SUMMARY_NAMES = {
+    "en": {
+        Fact.SDK_VERSION: "SDK",
+        Fact.APP_ID: "App ID",
+        Fact.CHANNEL: "channel",
+        Fact.UID: "user",
+        Fact.OCCURRED_AT: "happened",
+        Fact.REPRO_STEPS: "steps",
+    },
+    "zh": {
+        Fact.SDK_VERSION: "SDK",
+        Fact.APP_ID: "App ID",
+        Fact.CHANNEL: "频道",
+        Fact.UID: "用户",
+        Fact.OCCURRED_AT: "发生于",
+        Fact.REPRO_STEPS: "复现步骤",
+    },
 }
 WORDS = {
     "en": {"unknown": "not known", "given": "given", "log": "log", "logs": "logs"},
@@ -54,9 +69,13 @@ def summary(ticket: Ticket, language: str) -> str:
         if fact is Fact.PLATFORM and system and system.value.startswith(row.value):
             continue  # "Android 14" says "Android" already
         value = shown_value(ticket, row, language, short=True)
-        short = SHORT[language].get(fact)
-        label = LABELS[fact].said_in(language) if short is None else short
-        parts.append(f"{label} {value}".strip() if fact is not Fact.LOGS else value)
+        # A fact the customer does not know is named in full: "Device model not known".
+        name = (
+            LABELS[fact].said_in(language)
+            if row.value == UNKNOWN
+            else SUMMARY_NAMES[language].get(fact, "")
+        )
+        parts.append(f"{name} {value}".strip())
     return " · ".join(parts)
 
 
