@@ -37,7 +37,7 @@ from gateway.intake import (
     read_reply,
     steps,
 )
-from gateway.intake.logs import HEAD_BYTES, MAX_ARCHIVE_BYTES, TAIL_BYTES
+from gateway.intake.unpacking import HEAD_BYTES, MAX_ARCHIVE_BYTES, TAIL_BYTES
 from gateway.parsing.quoting import extract_reply
 
 CHINA = timezone(timedelta(hours=8))

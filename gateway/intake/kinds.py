@@ -1,8 +1,8 @@
 """What a report is about: account, crash, quality, how-to or other.
 
-The words of each kind are in `patterns.KIND_WORDS`. A subject that names the mail as
+The words of each kind are in `kind_words.KIND_WORDS`. A subject that names the mail as
 feedback or business (a feature request, a suggestion, a mistake in our docs, a
-partnership: `patterns.FEEDBACK_SUBJECT`) makes it OTHER. Else the first of these wins:
+partnership: `kind_words.FEEDBACK_SUBJECT`) makes it OTHER. Else the first of these wins:
 
 1. account, anywhere: billing, invoices, quotas, contracts, access to an account ("发票",
    "账单", "充值", "用量"). Money and access come first: "we were charged for minutes the
@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from gateway.intake import patterns
+from gateway.intake import kind_words
 from gateway.intake.facts import Kind
 from gateway.intake.page import FLAGS, Page, compiled, excerpt_of, lower, page_from, search
 
@@ -54,19 +54,19 @@ FORWARD = (
 )
 ORDER = (Kind.ACCOUNT, Kind.CRASH, Kind.QUALITY, Kind.HOWTO)
 SYMPTOMS = ORDER[1:]
-WORDS = {kind: search(patterns.KIND_WORDS[kind].pattern()) for kind in ORDER}
-FEATURES = re.compile(patterns.FEATURE_WORDS, FLAGS)
-OPTIMISING = re.compile(patterns.OPTIMISING, FLAGS)
-NEGATED = re.compile(patterns.NEGATION, FLAGS)
+WORDS = {kind: search(kind_words.KIND_WORDS[kind].pattern()) for kind in ORDER}
+FEATURES = re.compile(kind_words.FEATURE_WORDS, FLAGS)
+OPTIMISING = re.compile(kind_words.OPTIMISING, FLAGS)
+NEGATED = re.compile(kind_words.NEGATION, FLAGS)
 NEGATION_REACH = 24
 # Symptoms that are themselves negative: "no sound" must not be read as "no" + "sound".
 SELF_NEGATIVE = compiled(
     r"^(?:no|not|can't|cannot|can not|couldn't|without)\b|^(?:没|无|听不|看不)"
 )
-FEEDBACK = compiled(patterns.FEEDBACK_SUBJECT.pattern())
+FEEDBACK = compiled(kind_words.FEEDBACK_SUBJECT.pattern())
 FORWARD_LINE = compiled(FORWARD)
-TOPIC = compiled(rf"^(?:{patterns.TOPIC_WORDS})$")
-LOG_CRASH = compiled(patterns.LOG_CRASH)
+TOPIC = compiled(rf"^(?:{kind_words.TOPIC_WORDS})$")
+LOG_CRASH = compiled(kind_words.LOG_CRASH)
 # A mail written in traditional characters shows it early: only its start is looked at.
 TRADITIONAL_PROBE = 4096
 TRADITIONAL_CHARACTER = compiled("[" + "".join(chr(c) for c in TRADITIONAL) + "]")

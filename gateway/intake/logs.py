@@ -1,4 +1,4 @@
-"""Which attachments are logs, and the facts inside them, read within fixed bounds.
+"""Which attachments are logs, and the facts inside them.
 
 A file is a log by its name (`.log`, `.xlog`, `.ips`, `.crash`, `logcat*`, `tombstone*`:
 SDK logs may be encrypted, so their bytes need not be text) or by what it holds (lines
@@ -7,18 +7,10 @@ crash report or a tombstone has: "Incident Identifier:", "Build fingerprint:"). 
 of notes, a `.json` configuration, pictures and recordings are not logs. A zip or gzip
 archive is a log when a file in it is; one that cannot be opened, when its name says so.
 
-Every message on its way to a ticket passes here, so hostile files must cost little:
+Every message on its way to a ticket passes here, so hostile files must cost little. Text
+and the files inside archives are read within the bounds of `unpacking`; besides those:
 
-- a file's text is its first `HEAD_BYTES` (1 MiB) and last `TAIL_BYTES` (256 KiB); whether
-  it is a log is told from its first `PROBE_BYTES` (64 KiB);
-- text is UTF-8, else UTF-16 with a BOM, else GB18030, else Latin-1: decoding never fails;
-- a zip is read for at most `MAX_MEMBERS` (20) files and `MAX_ARCHIVE_BYTES` (2 MiB)
-  decompressed in all, in `CHUNK_BYTES` pieces, stopping at the bound, so a zip bomb never
-  expands; encrypted members are skipped, archives inside archives are not opened, and a
-  zip listing more than `MAX_LISTED` files is not opened at all (its listing alone would
-  cost);
-- a gzip file likewise gives at most `MAX_ARCHIVE_BYTES`, and a tar (plain or gzipped) at
-  most `MAX_MEMBERS` files of those bytes;
+- whether a file is a log is told from its first `PROBE_BYTES` (64 KiB);
 - facts are read from the first `MAX_LOGS_READ` (8) logs of a message; the others are only
   told to be logs (from their first 64 KiB);
 - anything unreadable gives no facts, and no exception leaves this module.
@@ -32,32 +24,19 @@ the bounded text: linear in it.
 from __future__ import annotations
 
 import codecs
-import gzip
-import io
-import lzma
 import re
-import struct
-import tarfile
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
 
 from gateway.intake.facts import Fact, File, Finding, Source
 from gateway.intake.mentions import device_value, platform_of_system, system_in
 from gateway.intake.page import FLAGS, compiled, excerpt_of, is_placeholder, lower
 from gateway.intake.patterns import LOG_JOIN_WORDS, LOG_JOINED_CHANNEL, LOG_JOINED_UID, LOG_OWN_UID
+from gateway.intake.unpacking import gunzip, tar_members, text_of, zip_members
 
-HEAD_BYTES = 1024 * 1024
-TAIL_BYTES = 256 * 1024
 PROBE_BYTES = 64 * 1024
-MAX_MEMBERS = 20
 # Facts are read from the first logs only; the others are told apart, and no more.
 MAX_LOGS_READ = 8
-MAX_LISTED = 1000
-MAX_ARCHIVE_BYTES = 2 * 1024 * 1024
-CHUNK_BYTES = 64 * 1024
 # A log is mostly log lines: at least this many, and this share of its first lines.
 MIN_LOG_LINES = 3
 MIN_LOG_SHARE = 0.3
@@ -213,18 +192,6 @@ FRAMEWORK_LINES: dict[str, LogRow] = {
 # it would otherwise be read line by line to its end.
 MAX_ROW_LINES = 2000
 
-ARCHIVE_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    NotImplementedError,
-    RuntimeError,
-    OSError,
-    EOFError,
-    zlib.error,
-    lzma.LZMAError,
-    struct.error,
-    UnicodeError,
-)
 LOG_FACTS = {
     fact: [(row.words, re.compile(row.pattern, FLAGS)) for row in rows]
     for fact, rows in FACT_LINES.items()
@@ -232,11 +199,6 @@ LOG_FACTS = {
 LOG_PLATFORMS = {
     name: (row.words, re.compile(row.pattern, re.ASCII)) for name, row in FRAMEWORK_LINES.items()
 }
-BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
 NOT_READ = ("", False)
 
 
@@ -315,46 +277,6 @@ def is_binary(data: bytes) -> bool:
     return b"\x00" in start and not start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
-# -- reading text within bounds -------------------------------------------------------------
-
-
-def text_of(data: bytes) -> str:
-    """The first `HEAD_BYTES` and last `TAIL_BYTES` of `data` as text; never fails."""
-    head = data[:HEAD_BYTES]
-    codec = codec_of(head)
-    text = head.decode(codec, errors="replace")
-    if len(data) > HEAD_BYTES:
-        tail = data[max(HEAD_BYTES, len(data) - TAIL_BYTES) :]
-        text += "\n" + aligned(tail, codec).decode(codec.replace("-sig", ""), errors="replace")
-    return text
-
-
-def codec_of(head: bytes) -> str:
-    """UTF-8 (or a BOM's), else GB18030, else Latin-1, judged on `head`, which may end
-    inside a character."""
-    for bom, codec in BOMS:
-        if head.startswith(bom):
-            return codec
-    for codec in ("utf-8", "gb18030"):
-        try:
-            head.decode(codec)
-            return codec
-        except UnicodeDecodeError as error:
-            if error.start >= len(head) - 4 and "end of data" in error.reason:
-                return codec
-    return "latin-1"
-
-
-def aligned(tail: bytes, codec: str) -> bytes:
-    """`tail` starting on a character: UTF-8 continuation bytes and an odd UTF-16 byte off."""
-    if codec.startswith("utf-16"):
-        return tail[len(tail) % 2 :]
-    if codec.startswith("utf-8"):
-        skip = next((n for n, byte in enumerate(tail[:4]) if byte & 0xC0 != 0x80), 0)
-        return tail[skip:]
-    return tail
-
-
 # -- archives -------------------------------------------------------------------------------
 
 
@@ -383,81 +305,6 @@ def logs_among(members: list[tuple[str, bytes]]) -> tuple[str, bool]:
             texts.append("" if is_binary(data) else text_of(data))
             by_content = by_content or content
     return ("\n".join(texts) or " ", by_content) if texts else NOT_READ
-
-
-def zip_members(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of the first `MAX_MEMBERS` unencrypted files, `MAX_ARCHIVE_BYTES` in
-    all; nothing when the archive cannot be read."""
-    if listed_files(data) > MAX_LISTED:
-        return
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            budget = MAX_ARCHIVE_BYTES
-            for info in archive.infolist()[:MAX_MEMBERS]:
-                if info.is_dir() or info.flag_bits & 0x1 or budget <= 0:
-                    continue
-                content = zip_member(archive, info, budget)
-                budget -= len(content)
-                yield info.filename, content
-    except ARCHIVE_ERRORS:
-        return
-
-
-def zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
-    """A member's first `budget` bytes; b"" when it cannot be read (an unknown method)."""
-    try:
-        with archive.open(info) as member:
-            return read_bounded(member, budget)
-    except ARCHIVE_ERRORS:
-        return b""
-
-
-def tar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of a tar's first `MAX_MEMBERS` files, `MAX_ARCHIVE_BYTES` in all;
-    those before the break when it is cut short."""
-    budget = MAX_ARCHIVE_BYTES
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
-            for _, info in zip(range(MAX_MEMBERS), archive, strict=False):
-                stream = archive.extractfile(info) if info.isfile() and budget > 0 else None
-                content = read_bounded(stream, budget) if stream else b""
-                budget -= len(content)
-                yield info.name, content
-    except (*ARCHIVE_ERRORS, tarfile.TarError):
-        return
-
-
-def listed_files(data: bytes) -> int:
-    """How many files a zip's end record lists (0 when there is none to read)."""
-    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
-    if end < 0 or end + 12 > len(data):
-        return 0
-    return int(struct.unpack_from("<H", data, end + 10)[0])
-
-
-def gunzip(data: bytes) -> bytes:
-    """At most `MAX_ARCHIVE_BYTES` of a gzip file's content; b"" when unreadable."""
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            return read_bounded(stream, MAX_ARCHIVE_BYTES)
-    except ARCHIVE_ERRORS:
-        return b""
-
-
-def read_bounded(stream: IO[bytes] | gzip.GzipFile, budget: int) -> bytes:
-    """Up to `budget` bytes in chunks; what was read before a truncation, if one comes."""
-    parts: list[bytes] = []
-    size = 0
-    try:
-        while size < budget:
-            chunk = stream.read(min(CHUNK_BYTES, budget - size))
-            if not chunk:
-                break
-            parts.append(chunk)
-            size += len(chunk)
-    except (EOFError, zlib.error, zipfile.BadZipFile, OSError):
-        pass  # A truncated archive: keep what came before the break.
-    return b"".join(parts)
 
 
 # -- facts in logs --------------------------------------------------------------------------
