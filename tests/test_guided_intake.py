@@ -178,6 +178,9 @@ def test_a_report_missing_facts_is_asked_once_for_only_those(direct_desk: Desk) 
     text = Desk.text(ack)
     assert "1. Device model" in text and "3. SDK log" in text
     assert "/sdcard/Android/data/" in text  # where the log is
+    html = ack.message.get_body(("html",))
+    assert html is not None
+    assert "/sdcard/Android/data/&lt;your app&gt;/files/" in str(html.get_content())  # type: ignore[attr-defined]
     ticket = direct_desk.only_ticket()
     assert ticket.info_requested_at is not None
     [asked] = events_of(direct_desk, ticket.id, EventKind.INFO_REQUESTED)
