@@ -83,6 +83,8 @@ class BusinessCalendar:
     def working_intervals(self, start: datetime, end: datetime) -> Iterator[Span]:
         """The working intervals overlapping `[start, end)`, clipped to it, in order."""
         require_aware(start, end)
+        if end <= start:
+            return
         day = start.astimezone(self.zone).date()
         while local_midnight(self.zone, day) < end:
             for begins, ends in wall_spans(self.zone, day, self.day_hours(day)):
@@ -132,6 +134,7 @@ class BusinessCalendar:
         return self.week.intervals(day.weekday())
 
     def is_makeup_day(self, day: date) -> bool:
+        """Whether the country works a local date to make up for a holiday."""
         # A December make-up day can belong to the next year's New Year, and the package
         # lists it with that year.
         return day in self.year_off(day.year).makeup_days or (
@@ -215,10 +218,12 @@ def wall_spans(zone: ZoneInfo, day: date, hours: Day) -> Iterator[Span]:
 
 
 def local_midnight(zone: ZoneInfo, day: date) -> datetime:
+    """The UTC moment a local date begins."""
     return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
 def require_aware(*moments: datetime) -> None:
+    """Refuse times without a zone: which moment they mean is a guess."""
     for moment in moments:
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise ValueError(f"a time without a time zone: {moment.isoformat()}")

@@ -78,7 +78,7 @@ class Week:
 
     def regular_day_minutes(self) -> int:
         """The working minutes of a regular weekday: the most common non-zero total of Monday
-        to Friday (of the larger on a tie), else of the whole week; 0 for an empty week."""
+        to Friday (the larger on a tie), else of the whole week; 0 for an empty week."""
         totals = [_minutes(day) for day in self.days]
         worked = [total for total in totals[:5] if total] or [total for total in totals if total]
         counts = Counter(worked)
@@ -157,6 +157,7 @@ def read_days(key: str, group: str, text: str) -> list[int]:
 
 
 def weekday_named(key: str, group: str, word: str) -> int:
+    """Monday 0 for `Mon`, `monday` or `周一`."""
     weekday = WEEKDAYS.get(word.lower())
     if weekday is None:
         raise ConfigError(
@@ -178,12 +179,16 @@ def read_times(key: str, group: str, text: str) -> list[Interval]:
             )
         start = minute_of_day(key, group, match[1], match[2])
         if start == DAY_MINUTES:
-            raise ConfigError(f"{key}: {item!r} in {group!r} starts at 24:00; start at 00:00")
+            raise ConfigError(
+                f"{key}: {item!r} in {group!r} starts at 24:00; start the next day at 00:00, "
+                "as in Fri 22:00-06:00 or 09:00-18:00"
+            )
         intervals.append((start, minute_of_day(key, group, match[3], match[4])))
     return intervals
 
 
 def minute_of_day(key: str, group: str, hours: str, minutes: str) -> int:
+    """The minutes from midnight of `HH:MM`, up to 24:00."""
     minute = int(hours) * 60 + int(minutes)
     if int(minutes) > 59 or minute > DAY_MINUTES:
         raise ConfigError(
