@@ -18,12 +18,19 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import CannotCreate, ConfigError
 from gateway.setting_values import same_folder
 from gateway.settings import KEYS, Imap, Settings
+from gateway.tables import (
+    SERVICE_TABLES,
+    merge_engineers,
+    read_engineer_tables,
+    read_service_levels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +55,34 @@ def load_settings(
     warn_of_unknown_variables(env)
     values: dict[str, Any] = {}
     path = config_file or config_file_from(env)
+    raw = load_toml(path) if path is not None else {}
     if path is not None:
-        values.update(read_toml(path))
+        values.update(read_toml(path, raw))
     values.update(read_environment(env))
-    settings = Settings().changed(**values)
+    settings = with_tables(Settings().changed(**values), path, raw)
     check_settings(settings)
     return settings
+
+
+def with_tables(settings: Settings, path: Path | None, raw: dict[str, Any]) -> Settings:
+    """The settings with what the file's structured tables say: the service levels, and
+    the `[[engineers]]` that `GATEWAY_ENGINEERS` extends."""
+    if path is None:
+        return settings
+    service = read_service_levels(path, raw)
+    listed = raw.get("engineers")
+    if not isinstance(listed, list) or not is_engineer_tables(listed):
+        return replace(settings, service=service)
+    from_file = read_engineer_tables(path, listed)
+    engineers = merge_engineers(from_file, settings.workflow.engineers)
+    return replace(
+        settings, service=service, workflow=replace(settings.workflow, engineers=engineers)
+    )
+
+
+def is_engineer_tables(value: Any) -> bool:
+    """`[[engineers]]` tables, rather than the flat list `engineers = ["a@x:L2"]`."""
+    return isinstance(value, list) and any(isinstance(item, dict) for item in value)
 
 
 def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
@@ -157,17 +186,23 @@ def config_file_from(env: Mapping[str, str]) -> Path | None:
     return default if default.is_file() else None
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """The settings the file sets, by flat name: top-level keys, or keys in a table named
-    after their section (by field or flat name). An old name gives way to its new one."""
+def load_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"GATEWAY_CONFIG: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"GATEWAY_CONFIG: {path} is not valid TOML: {exc}") from None
+
+
+def read_toml(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """The settings the file sets, by flat name: top-level keys, or keys in a table named
+    after their section (by field or flat name). An old name gives way to its new one.
+    The structured tables are `gateway.tables`' to read."""
     entries: list[tuple[str, Any]] = []
     for name, value in raw.items():
+        if name in SERVICE_TABLES or (name == "engineers" and is_engineer_tables(value)):
+            continue
         if isinstance(value, dict) and name in SECTIONS:
             entries += [(flat_name(path, name, key), item) for key, item in value.items()]
         else:

@@ -16,8 +16,10 @@ from urllib.parse import unquote, urlsplit
 
 from gateway.errors import ConfigError
 from gateway.intake.facts import Fact, fact_named
+from gateway.service.hours import Week
 
-TIERS = ("L1", "L2")
+# L1 answers first, L2 takes what is escalated, a lead hears of broken promises.
+TIERS = ("L1", "L2", "lead")
 LANGUAGES = ("en", "zh")
 Number = TypeVar("Number", int, float)
 
@@ -35,11 +37,18 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class Engineer:
-    """An engineer's address, tier (`L1` first line, `L2` specialists) and mail language."""
+    """An engineer's address, tier (`L1` first line, `L2` specialists, `lead`), mail
+    language, time zone and weekly shift (`[[engineers]]` in `gateway.toml`)."""
 
     address: str
     tier: str = "L1"
     language: str = "en"
+    # An IANA zone; empty: the team's (`[business_hours] timezone`).
+    timezone: str = ""
+    # The weekly shift in the engineer's own zone; None: always on shift.
+    shift: Week | None = None
+    # Receives P1 tickets at once when no L1 is on shift.
+    on_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +160,28 @@ def parse_engineers(key: str, value: str) -> tuple[Engineer, ...]:
 def parse_engineer(key: str, item: str) -> Engineer:
     address, _, rest = item.partition(":")
     tier, _, language = rest.partition(":")
-    tier = tier.strip().upper() or "L1"
-    language = language.strip().lower() or "en"
+    tier = parse_tier(key, address, tier)
+    language = parse_language(key, address, language)
+    return Engineer(parse_address(key, address).lower(), tier, language)
+
+
+def parse_tier(key: str, address: str, text: str) -> str:
+    """`L1`, `L2` or `lead` (in any case); empty for L1."""
+    tier = text.strip().upper() or "L1"
+    tier = "lead" if tier == "LEAD" else tier
     if tier not in TIERS:
-        raise ConfigError(f"{key}: tier of {address} must be L1 or L2, got {tier!r}")
+        raise ConfigError(f"{key}: tier of {address} must be L1, L2 or lead, got {text!r}")
+    return tier
+
+
+def parse_language(key: str, address: str, text: str) -> str:
+    """`en` or `zh`; empty for English."""
+    language = text.strip().lower() or "en"
     if language not in LANGUAGES:
         raise ConfigError(
-            f"{key}: language of {address} must be one of {', '.join(LANGUAGES)}, got {language!r}"
+            f"{key}: language of {address} must be one of {', '.join(LANGUAGES)}, got {text!r}"
         )
-    return Engineer(parse_address(key, address).lower(), tier, language)
+    return language
 
 
 def parse_imap_url(key: str, value: str) -> ImapAccount | None:

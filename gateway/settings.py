@@ -9,12 +9,13 @@ goes and how its text is read; `gateway.config` loads the settings by those name
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from gateway.intake.facts import DEFAULT_REQUIRED, Fact, Kind
 from gateway.limits import Limits
+from gateway.service.levels import ServiceLevels
 from gateway.setting_values import (
     Endpoint,
     Engineer,
@@ -180,6 +181,8 @@ class Settings:
     loops: LoopGuard = LoopGuard()
     workflow: Workflow = Workflow()
     intake: Intake = Intake()
+    # Targets per priority, the team's calendar, sender rules, routing (`gateway.tables`).
+    service: ServiceLevels = field(default_factory=ServiceLevels)
     imap: Imap = Imap()
 
     @property

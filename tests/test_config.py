@@ -30,7 +30,7 @@ def test_engineers_are_read_with_tier_and_language() -> None:
 @pytest.mark.parametrize(
     "value, named",
     [
-        ("eng1@example.com:L3", "tier of eng1@example.com must be L1 or L2"),
+        ("eng1@example.com:L3", "tier of eng1@example.com must be L1, L2 or lead"),
         ("eng1@example.com:L1:fr", "language of eng1@example.com must be one of en, zh"),
         ("not-an-address", "expected an address"),
     ],

@@ -75,6 +75,11 @@ class BusinessCalendar:
         country = country_named("business_hours.holidays", holidays)
         return cls(zone, week, country, frozenset(extra_holidays), frozenset(extra_workdays))
 
+    @property
+    def timezone(self) -> str:
+        """The calendar's IANA zone name."""
+        return self.zone.key
+
     @classmethod
     def always(cls) -> BusinessCalendar:
         """Every minute of every day, in UTC: business time is wall-clock time."""
