@@ -163,6 +163,10 @@ class EventKind(enum.StrEnum):
     INFO_REQUESTED = "info_requested"
     FACT_LEARNED = "fact_learned"
     INTAKE_COMPLETED = "intake_completed"
+    # Service levels (`gateway.service_clocks`): each once per target, priority and round.
+    SLA_WARNING = "sla_warning"
+    SLA_BREACHED = "sla_breached"
+    DIGEST_SENT = "digest_sent"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).
@@ -246,6 +250,19 @@ class Ticket(Base):
     info_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # An engineer said the intake is complete (`#info ok`): nothing is missing any more.
     intake_complete: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Where the priority came from: the customer's words, a sender rule or a command.
+    priority_reason: Mapped[str] = mapped_column(StorableText(), default="", server_default="")
+    # The customer's offset from UTC in minutes, from their first mail's Date: "your time".
+    customer_utc_offset: Mapped[int | None] = mapped_column(Integer)
+    # The service-level clocks as the event log last left them (`gateway.service_clocks`):
+    # the due times engineers' mail shows, and the next moment `due` has work for it.
+    response_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution_paused: Mapped[bool] = mapped_column(default=False, server_default=false())
+    service_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # A new ticket no engineer was on shift for: it waits for the next shift's digest.
+    awaiting_shift_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

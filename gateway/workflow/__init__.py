@@ -18,6 +18,7 @@ from gateway.trail import Filing
 from gateway.workflow.customers import apply_customer_message, open_ticket
 from gateway.workflow.engineers import apply_engineer_message, keep_unverified
 from gateway.workflow.people import remember_names
+from gateway.workflow.service import refresh_clocks, touches_clocks
 from gateway.workflow.states import (
     ALLOWED,
     STATUS_EVENTS,
@@ -46,8 +47,11 @@ __all__ = [
 
 def apply(filing: Filing, match: ThreadMatch, rules: Rules) -> Applied:
     """What the filing's message does: a new ticket, or a change to the one it joins; the
-    people on it are then known by the names the message gives them."""
+    ticket's service-level clocks follow, and the people on it are then known by the names
+    the message gives them."""
     applied = file_message(filing, match, rules)
+    if not applied.new_ticket and touches_clocks(applied.events):
+        refresh_clocks(filing.session, applied.ticket, rules.service)
     if not filing.inbound.automatic:
         remember_names(applied.ticket, filing.inbound.sender, filing.inbound.mail)
     return applied

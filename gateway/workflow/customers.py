@@ -18,6 +18,8 @@ from gateway.trail import (
 )
 from gateway.workflow.intake import first_ask, learn_from_first_mail, learn_from_reply
 from gateway.workflow.people import CopiedPeople, copied_people, copied_rows, not_added_detail
+from gateway.workflow.routing import assign_new, least_loaded, offer, route
+from gateway.workflow.service import first_priority, start_clocks
 from gateway.workflow.states import Applied, Author, Rules, S, transition
 from storage.models import (
     Event,
@@ -25,6 +27,7 @@ from storage.models import (
     Message,
     Participant,
     ParticipantRole,
+    Priority,
     Ticket,
     TicketStatus,
 )
@@ -46,12 +49,12 @@ def open_ticket(
     requester = Participant(ticket=ticket, address=inbound.sender, role=ParticipantRole.REQUESTER)
     people = copied_people(inbound, ticket, rules)
     copied_rows(ticket, people)
-    add_engineers(ticket, inbound, rules)
     # A follow-up is a reply to the old thread: its quoted history belongs to the old ticket.
     text = (mail.reply_text or mail.text) if follow_up_of else mail.text
     message = inbound_message(filing, ticket, text)
     detail = f"follow-up of #{follow_up_of.id}" if follow_up_of else ""
     events = [new_event(filing, ticket, EventKind.CREATED, message, detail)]
+    events += serve(filing, ticket, message, rules)
     events += first_notes(filing, ticket, message, people, related_to, rules)
     if rules.intake.enabled:
         events += learn_from_first_mail(filing, ticket, message)
@@ -138,6 +141,7 @@ def new_ticket(inbound: Inbound, follow_up_of: Ticket | None) -> Ticket:
     subject = follow_up_of.subject if follow_up_of else mail.subject or "(no subject)"
     return Ticket(
         status=TicketStatus.NEW,
+        priority=Priority.P3,
         subject=subject[:998],
         requester=inbound.sender,
         requester_name=mail.from_name,
@@ -149,14 +153,27 @@ def new_ticket(inbound: Inbound, follow_up_of: Ticket | None) -> Ticket:
     )
 
 
-def add_engineers(ticket: Ticket, inbound: Inbound, rules: Rules) -> None:
-    """The L1 engineers, who are told of every new ticket."""
-    for engineer in rules.tier("L1"):
-        if (
-            engineer.address != inbound.sender
-            and find_participant(ticket, engineer.address) is None
-        ):
-            Participant(ticket=ticket, address=engineer.address, role=ParticipantRole.ENGINEER)
+def serve(filing: Filing, ticket: Ticket, message: Message, rules: Rules) -> list[Event]:
+    """The service a new ticket gets: its priority, the engineers on shift it goes to (or
+    the shift it waits for), its assignee, and its clocks started."""
+    events = []
+    if (priority := first_priority(filing, ticket, rules.service)) is not None:
+        priority.message = message
+        events.append(priority)
+    inbound = filing.inbound
+    routing = route(rules.roster, ticket.priority, inbound.at, inbound.sender)
+    offer(ticket, routing.offered)
+    if routing.waits:
+        ticket.awaiting_shift_since = inbound.at
+    if rules.service.assign == "least_loaded" and routing.first_line:
+        chosen = least_loaded(filing.session, routing.offered)
+        events.append(assign_new(filing, ticket, chosen, message))
+    sent_at = inbound.mail.sent_at
+    offset = sent_at.utcoffset() if sent_at is not None else None
+    if offset is not None:
+        ticket.customer_utc_offset = int(offset.total_seconds() // 60)
+    start_clocks(ticket, rules.service)
+    return events
 
 
 def apply_customer_message(filing: Filing, ticket: Ticket, rules: Rules) -> Applied:

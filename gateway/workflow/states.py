@@ -17,10 +17,12 @@ from gateway.errors import InvalidTransition
 from gateway.inbound import Inbound
 from gateway.intake import Fact
 from gateway.phrases import Phrase, status_zh
+from gateway.service.levels import ServiceLevels
 from gateway.setting_values import Engineer
 from gateway.settings import Intake
 from gateway.tokens import is_gateway_side
 from gateway.trail import Act, touch
+from gateway.workflow.routing import Roster
 from storage.models import (
     SYSTEM_ACTOR,
     Event,
@@ -68,11 +70,16 @@ class Rules:
     max_people_added: int = 10
     # Which facts a report needs, and whether the intake reads and asks for them at all.
     intake: Intake = Intake()
+    # Targets, the team's calendar, sender rules and routing.
+    service: ServiceLevels = field(default_factory=ServiceLevels)
     engineer_addresses: frozenset[str] = field(init=False)
+    roster: Roster = field(init=False)
 
     def __post_init__(self) -> None:
         addresses = frozenset(engineer.address for engineer in self.engineers)
         object.__setattr__(self, "engineer_addresses", addresses)
+        roster = Roster(self.engineers, self.service.calendar.timezone)
+        object.__setattr__(self, "roster", roster)
 
     def engineer(self, address: str) -> Engineer | None:
         return next((e for e in self.engineers if e.address == address.lower()), None)
