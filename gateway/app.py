@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.clock import Clock
 from gateway.config import prepare_data_dir
 from gateway.database import check_database_url, database_errors
+from gateway.deadlines import Deadlines
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
 from gateway.executor import Executor
@@ -91,7 +92,8 @@ def build_gateway(
         sessions, notifier.outbox, notifier.templates, settings.notify.operators, spool
     )
     auto_close_after = timedelta(days=settings.workflow.auto_close_days)
-    timers = Timers(sessions, notifier, auto_close_after, clock, digests)
+    deadlines = Deadlines(sessions, notifier, executor.pipeline.rules)
+    timers = Timers(sessions, notifier, auto_close_after, clock, digests, deadlines)
     return Gateway(settings, clock, engine, sessions, spool, blobs, executor, dispatcher, timers)
 
 
@@ -113,6 +115,7 @@ def make_pipeline(
         mailbox.address,
         workflow.max_people_added_per_message,
         settings.intake,
+        settings.service,
     )
     thread_rules = ThreadRules(
         secret, mailbox.address, mailbox.subject_tag, rules.engineer_addresses
@@ -131,7 +134,7 @@ def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore, clock: Cl
         timedelta(minutes=settings.loops.acknowledgement_interval_minutes),
     )
     outbox = Outbox(sender, guard, clock)
-    return Notifier(outbox, settings.notify, workflow, blobs, settings.intake)
+    return Notifier(outbox, settings.notify, workflow, blobs, settings.intake, settings.service)
 
 
 def require_current_schema(engine: Engine) -> str:

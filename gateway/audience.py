@@ -72,6 +72,11 @@ class Audience:
             return "operator"
         return "engineer" if actor in self.engineer_addresses else "customer"
 
+    def zone_of(self, participant: Participant, team_zone: str) -> str:
+        """The engineer's time zone; the team's when unset."""
+        engineer = next((e for e in self.engineers if e.address == participant.address), None)
+        return engineer.timezone if engineer and engineer.timezone else team_zone
+
     def language_of(self, participant: Participant) -> str:
         engineer = next((e for e in self.engineers if e.address == participant.address), None)
         return engineer.language if engineer else FALLBACK_LANGUAGE

@@ -161,7 +161,12 @@ def add_mail_commands(commands: Commands) -> None:
     )
     commands.add("process", run_process, "file every message waiting in the spool, then exit")
     commands.add("deliver", run_deliver, "send every outbox mail that is due, then exit")
-    due = commands.add("due", run_due, "run time-based work that is due (auto-close), then exit")
+    due = commands.add(
+        "due",
+        run_due,
+        "run time-based work that is due (auto-close, service-level warnings and breaches, "
+        "shift digests), then exit",
+    )
     due.add_argument(
         "--now",
         type=parse_moment,
@@ -366,5 +371,9 @@ def run_due(settings: Settings, args: argparse.Namespace) -> int:
     closed = gateway.timers.run_due()
     report = gateway.dispatcher.deliver_due()
     names = ", ".join(f"#{ticket_id}" for ticket_id in closed) or "none"
-    print(f"auto-closed {len(closed)} ticket(s): {names}; sent {report.sent} mail(s)")
+    work = gateway.timers.deadline_work
+    print(
+        f"auto-closed {len(closed)} ticket(s): {names}; warnings {work.warnings}, "
+        f"breaches {work.breaches}, shift digests {work.digests}; sent {report.sent} mail(s)"
+    )
     return 0

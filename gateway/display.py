@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.intake import UNKNOWN, Fact
+from gateway.service.clocks import TargetClock
 from gateway.settings import Intake
 from gateway.workflow.intake import current_facts, missing
 from storage.models import Attachment, Event, Message, Ticket, TicketFact
@@ -46,6 +47,17 @@ def ticket_detail(ticket: Ticket, intake: Intake) -> dict[str, Any]:
         "participants": [{"address": p.address, "role": p.role.value} for p in ticket.participants],
         "messages": [message_detail(message) for message in ticket.messages],
         "events": [event_detail(event) for event in ticket.events],
+    }
+
+
+def clock_detail(clock: TargetClock, now: datetime) -> dict[str, Any]:
+    """A service-level clock for programs: due (None while paused), met, breached, paused."""
+    return {
+        "due": iso(clock.due) if clock.due else None,
+        "met_at": iso(clock.met_at) if clock.met_at else None,
+        "breached": clock.breached(now),
+        "paused": clock.paused,
+        "round": clock.round,
     }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from gateway.app import Gateway, build_gateway
 from gateway.database import check_database_url, database_errors, reading
 from gateway.display import (
+    clock_detail,
     minute,
     print_table,
     print_ticket,
@@ -31,8 +32,9 @@ from gateway.display import (
 from gateway.errors import CannotCreate, ConfigError, NotFound, UsageError
 from gateway.parsing import read_headline
 from gateway.receipts import Outcome
-from gateway.settings import Intake, Settings
+from gateway.settings import Settings
 from gateway.spool import Receipt
+from gateway.workflow.service import clocks_of, read_history
 from storage.models import ReceiptOutcome, Ticket, TicketStatus
 from storage.session import make_engine, schema_revisions
 
@@ -119,7 +121,7 @@ def ticket_query(args: argparse.Namespace) -> Select[Ticket]:
 
 def run_show(settings: Settings, args: argparse.Namespace) -> int:
     gateway = open_existing(settings, renders_mail=False)
-    detail = load_ticket_detail(gateway, args.ticket_id, settings.intake)
+    detail = load_ticket_detail(gateway, args.ticket_id, settings)
     if args.json:
         print(json.dumps(detail, ensure_ascii=False, indent=2))
     else:
@@ -127,12 +129,19 @@ def run_show(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def load_ticket_detail(gateway: Gateway, ticket_id: int, intake: Intake) -> dict[str, Any]:
+def load_ticket_detail(gateway: Gateway, ticket_id: int, settings: Settings) -> dict[str, Any]:
+    """The ticket as `show` prints it, its service-level clocks as of the gateway's clock."""
     with reading(gateway.sessions) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise NotFound(f"no ticket #{ticket_id}")
-        return ticket_detail(ticket, intake)
+        history, _ = read_history(session, ticket_id)
+        clocks = clocks_of(history, ticket, settings.service) if history else ()
+        now = gateway.clock.now()
+        return ticket_detail(ticket, settings.intake) | {
+            "priority_reason": ticket.priority_reason,
+            "sla": {clock.name: clock_detail(clock, now) for clock in clocks},
+        }
 
 
 def run_attachment(settings: Settings, args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ from gateway.notice_context import (
 )
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
+from gateway.service.levels import ServiceLevels
+from gateway.service_words import due_lines, promise
 from gateway.settings import Intake, Notify, Workflow
 from gateway.workflow import STATUS_EVENTS, Applied, Author
 from gateway.workflow.intake import note_asked
@@ -69,9 +71,11 @@ class Notifier:
         workflow: Workflow,
         blobs: BlobStore,
         intake: Intake,
+        service: ServiceLevels,
     ) -> None:
         self.outbox = outbox
         self.intake = intake
+        self.service = service
         self.sender = outbox.sender
         self.settings = settings
         self.workflow = workflow
@@ -99,12 +103,15 @@ class Notifier:
         told: list[str] = []
         if applied.new_ticket:
             self.acknowledge(session, applied)
+            offered = self.audience.watchers(applied.ticket)
+            # The new-ticket notice tells its assignee too: no separate "assigned" mail.
+            told += [p.address for p in offered]
             self.tell_engineers(
                 session,
                 applied.ticket,
                 applied.message,
                 "new_ticket",
-                self.audience.watchers(applied.ticket),
+                offered,
                 # A new ticket has no later words of the customer to show.
                 about_people(applied, self.workflow.max_people_added_per_message)
                 | {"latest_words": ""},
@@ -134,7 +141,7 @@ class Notifier:
             for participant in self.audience.watchers(ticket, but=event.actor):
                 if participant.address not in told:
                     self.tell_engineer_status(session, ticket, participant, event, cause)
-        elif event.type is EventKind.ASSIGNED and event.detail != event.actor:
+        elif event.type is EventKind.ASSIGNED and event.detail not in (event.actor, *told):
             assignee = [p for p in self.audience.watchers(ticket) if p.address == event.detail]
             self.tell_engineers(
                 session, ticket, first_message(ticket), "assigned", assignee, {"actor": event.actor}
@@ -164,6 +171,7 @@ class Notifier:
                 "customer_words": applied.message.text,
                 "attachments": applied.message.attachments,
                 "follow_up_of": applied.follow_up_of.id if applied.follow_up_of else None,
+                "promise": promise(ticket, self.service, self.outbox.clock.now(), ticket.language),
             }
             | self.facts_for_customer(ticket, applied.ask)
         )
@@ -369,9 +377,13 @@ class Notifier:
     def engineer_mail(
         self, kind: str, participant: Participant, context: dict[str, Any]
     ) -> RenderedMail:
-        """An engineer's mail, in the language configured for them."""
+        """An engineer's mail, in the language configured for them, with the ticket's due
+        times in their zone."""
         language = self.audience.language_of(participant)
-        return self.templates.render("engineer", kind, language, context)
+        zone = self.audience.zone_of(participant, self.service.calendar.timezone)
+        now = self.outbox.clock.now()
+        lines = due_lines(context["ticket"], self.service, zone, now, language)
+        return self.templates.render("engineer", kind, language, context | {"due_lines": lines})
 
 
 def wants_receipt(applied: Applied) -> bool:

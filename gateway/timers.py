@@ -1,5 +1,6 @@
-"""Time-based work: a resolved ticket the customer has not answered closes by itself, and
-the operators' digest of quarantined messages goes out when one is due (`operators`).
+"""Time-based work: a resolved ticket the customer has not answered closes by itself, the
+service levels' warnings, breaches and shift digests go out (`deadlines`), and the
+operators' digest of quarantined messages goes out when one is due (`operators`).
 
 `run_due()` acts as of the injected clock's time, so `gateway due --now T` and the tests
 run the work of any moment without waiting. Each ticket is closed in its own transaction
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from gateway.clock import Clock
 from gateway.database import Sessions, reading, transaction
+from gateway.deadlines import Deadlines, DeadlineWork
 from gateway.errors import DatabaseUnavailable
 from gateway.notifications import Notifier
 from gateway.quarantine_digest import QuarantineDigests
@@ -35,16 +37,21 @@ class Timers:
         auto_close_after: timedelta,
         clock: Clock,
         digests: QuarantineDigests,
+        deadlines: Deadlines,
     ) -> None:
         self.sessions = sessions
         self.notifier = notifier
         self.auto_close_after = auto_close_after
         self.clock = clock
         self.digests = digests
+        self.deadlines = deadlines
+        # What the last round's service-level work did, for `gateway due` to say.
+        self.deadline_work = DeadlineWork()
 
     def run_due(self) -> list[int]:
-        """Close every resolved ticket left unanswered too long, and queue the operators'
-        digest if one is due; returns the numbers of the tickets closed.
+        """Close every resolved ticket left unanswered too long, send the service levels'
+        warnings, breaches and shift digests that are due, and queue the operators' digest if
+        one is due; returns the numbers of the tickets closed.
 
         A database that is locked or down ends the round early; the rest wait for the next.
         """
@@ -54,6 +61,7 @@ class Timers:
             for ticket_id in self.overdue(now):
                 if self.close(ticket_id, now):
                     closed.append(ticket_id)
+            self.deadline_work = self.deadlines.run(now)
             self.digests.send_due()
         except DatabaseUnavailable as exc:
             log.warning("time-based work waits for the database: %s", exc.reason)

@@ -29,9 +29,12 @@ FLOW = [
     # the facts a report gives and their pure readers: the settings name the facts each kind
     # of report needs, the workflow records what the readers find
     "intake",
+    # service time: working hours, holidays, shifts, targets and the clocks they make
+    "service",
     # settings: the kinds of value, the sections and their defaults, loading them
     "setting_values",
     "settings",
+    "tables",
     "config",
     "tokens",
     "database",
@@ -69,6 +72,7 @@ FLOW = [
     "outbox",
     "notice_context",
     "fact_sheet",
+    "service_words",
     "notifications",
     # the operators' digest of quarantined mail
     "quarantine_digest",
@@ -80,6 +84,7 @@ FLOW = [
     # stages, running them, the CLI
     "pipeline",
     "executor",
+    "deadlines",
     "timers",
     "app",
     "serving",
@@ -94,6 +99,7 @@ FORWARD = {("smtp_inbound", "spool"), ("imap_inbound", "spool")}
 PURE = {
     "phrases",
     "intake",
+    "service",
     "parsing",
     "commands",
     "confirmation",
