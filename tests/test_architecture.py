@@ -91,6 +91,8 @@ FLOW = [
     "display",
     # the operators' commands: reading tickets, acting on them
     "lookup",
+    # the figures of how support is doing
+    "report",
     "operators",
     "cli",
 ]
