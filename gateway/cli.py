@@ -42,6 +42,7 @@ from gateway.lookup import (
     run_tickets,
 )
 from gateway.operators import run_assign, run_note, run_notify, run_status
+from gateway.report_page import date_option, run_report
 from gateway.serving import run_forever
 from gateway.setting_values import Endpoint
 from gateway.settings import Settings
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mail_commands(commands)
     add_ticket_commands(commands)
     add_operator_commands(commands)
+    add_report_command(commands)
     return parser
 
 
@@ -233,6 +235,31 @@ def add_operator_commands(commands: Commands) -> None:
     )
     status.add_argument("ticket_id", type=int, metavar="ID")
     status.add_argument("status", choices=[status.value for status in TicketStatus])
+
+
+def add_report_command(commands: Commands) -> None:
+    report = commands.add(
+        "report",
+        run_report,
+        "how support is doing over a period: first response and resolution times, "
+        "first-contact resolution, reopens, targets met and the backlog, per priority",
+    )
+    report.add_argument(
+        "--since",
+        type=date_option,
+        metavar="DATE",
+        help="from DATE (ISO date or time, in the team's zone unless it says); "
+        "default: 30 days before the end",
+    )
+    report.add_argument(
+        "--until",
+        type=date_option,
+        metavar="DATE",
+        help="up to DATE (a date: to the end of that day); default: now",
+    )
+    output = report.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON for programs")
+    output.add_argument("--html", metavar="FILE", help="write a page with charts to FILE")
 
 
 def positive_number(text: str) -> int:

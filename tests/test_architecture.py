@@ -91,8 +91,9 @@ FLOW = [
     "display",
     # the operators' commands: reading tickets, acting on them
     "lookup",
-    # the figures of how support is doing
+    # the figures of how support is doing, and the page and command that show them
     "report",
+    "report_page",
     "operators",
     "cli",
 ]
