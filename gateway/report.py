@@ -146,23 +146,27 @@ def load_trails(session: Session, period: Period, engineers: Iterable[str]) -> l
     """The trails of every touched ticket, in a few queries whatever their number."""
     touched = touched_tickets(period)
     tickets = session.scalars(select(Ticket).where(Ticket.id.in_(touched))).all()
+    events = event_rows(session, touched, period)
+    people = engineers_on(session, touched)
+    configured = frozenset(engineers)
+    return [
+        Trail(ticket, tuple(events[ticket.id]), configured | people[ticket.id])
+        for ticket in tickets
+    ]
+
+
+def event_rows(session: Session, touched: Select[int], period: Period) -> dict[int, list[EventRow]]:
+    """The events the report reads of the touched tickets up to the period's end, by ticket,
+    oldest first."""
+    columns = (Event.ticket_id, Event.type, Event.at, Event.actor, Event.message_pk)
     rows = session.execute(
-        select(
-            Event.ticket_id,
-            Event.type,
-            Event.at,
-            Event.actor,
-            Event.from_status,
-            Event.to_status,
-            Event.message_pk,
-        )
+        select(*columns, Event.from_status, Event.to_status)
         .where(Event.ticket_id.in_(touched), Event.type.in_(REPORT_EVENTS))
         .where(Event.at < period.until)
         .order_by(Event.ticket_id, Event.at, Event.id)
     ).all()
-    public = bulk_public_replies(
-        session, {r.message_pk for r in rows if r.type is EventKind.REPLIED}
-    )
+    replies = {r.message_pk for r in rows if r.type is EventKind.REPLIED}
+    public = bulk_public_replies(session, replies)
     events: dict[int, list[EventRow]] = defaultdict(list)
     for r in rows:
         # A status change names the message that made it too: only the reply is one.
@@ -170,12 +174,7 @@ def load_trails(session: Session, period: Period, engineers: Iterable[str]) -> l
         events[r.ticket_id].append(
             EventRow(r.type, r.at, r.actor, r.from_status, r.to_status, reply)
         )
-    people = engineers_on(session, touched)
-    configured = frozenset(engineers)
-    return [
-        Trail(ticket, tuple(events[ticket.id]), configured | people[ticket.id])
-        for ticket in tickets
-    ]
+    return events
 
 
 def bulk_public_replies(session: Session, message_pks: set[int | None]) -> set[int]:

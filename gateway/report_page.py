@@ -372,37 +372,12 @@ def stack(ages: Mapping[str, int], y: float, per_ticket: float) -> Shapes:
 def page_context(figures: Figures, zone: tzinfo) -> dict[str, Any]:
     """What the page template is given: its title, charts and tables, all as text and
     shapes."""
-    rates = figures.rates[ALL]
     return {
         "title": f"Support figures, {period_words(figures.period, zone)}",
         "zone": str(zone),
-        "gauges": [
-            gauge(
-                "First-contact resolution",
-                rates.fcr_rate,
-                f"{rates.first_contact} of {rates.closed} closed",
-                "#16a34a",
-            ),
-            gauge(
-                "Reopen rate",
-                rates.reopen_rate,
-                f"{rates.reopened} of {rates.resolved} resolved",
-                "#f97316",
-            ),
-        ],
+        "gauges": gauges(figures.rates[ALL]),
         "total_open": figures.backlog.total,
-        "charts": [
-            duration_chart(
-                "First response, median and p90",
-                figures.first_response,
-                Colours("#2563eb", "#93c5fd"),
-            ),
-            duration_chart(
-                "Resolution, median and p90", figures.resolution, Colours("#7c3aed", "#c4b5fd")
-            ),
-            targets_chart(figures.targets_met),
-            backlog_chart(figures.backlog),
-        ],
+        "charts": charts(figures),
         "tables": [
             ("First response", duration_rows(figures.first_response)),
             ("Resolution", duration_rows(figures.resolution)),
@@ -411,6 +386,26 @@ def page_context(figures: Figures, zone: tzinfo) -> dict[str, Any]:
             ("Backlog", backlog_rows(figures.backlog)),
         ],
     }
+
+
+def gauges(rates: Rates) -> list[Chart]:
+    fcr = f"{rates.first_contact} of {rates.closed} closed"
+    reopened = f"{rates.reopened} of {rates.resolved} resolved"
+    return [
+        gauge("First-contact resolution", rates.fcr_rate, fcr, "#16a34a"),
+        gauge("Reopen rate", rates.reopen_rate, reopened, "#f97316"),
+    ]
+
+
+def charts(figures: Figures) -> list[Chart]:
+    response = Colours("#2563eb", "#93c5fd")
+    resolution = Colours("#7c3aed", "#c4b5fd")
+    return [
+        duration_chart("First response, median and p90", figures.first_response, response),
+        duration_chart("Resolution, median and p90", figures.resolution, resolution),
+        targets_chart(figures.targets_met),
+        backlog_chart(figures.backlog),
+    ]
 
 
 def render_page(figures: Figures, zone: tzinfo, settings: Settings) -> str:
