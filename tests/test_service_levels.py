@@ -1,0 +1,455 @@
+"""Service levels across time zones, end to end: the priority a customer's words or a sender
+rule give, the promise in the acknowledgement, routing to the engineers on shift (on-call for
+a P1 at night, the morning digest for the rest, daylight saving in an engineer's zone),
+due times in each engineer's zone, warnings and breaches exactly once with escalation, and
+the resolution clock paused while waiting on the customer.
+
+The team's calendar is Asia/Shanghai (UTC+8), Mon-Fri 09:00-18:00 with China's holidays.
+Wei works Shanghai office hours; Ana works 09:00-17:00 in Los Angeles (01:00-09:00 Shanghai
+time in winter, 00:00-08:00 in summer), so nobody on the first line is on shift from 18:00
+to 01:00 Shanghai time in winter. Sam (L2) works Singapore nights and is on call; Lee leads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from gateway.clock import Clock
+from gateway.config import load_settings
+from gateway.errors import ConfigError
+from gateway.settings import Settings
+from storage.models import Event, EventKind, Ticket
+from tests.conftest import SUPPORT, Desk, DirectGateway, Sink, gateway_env, new_mail, run_gateway
+
+# Decisions, on SQLite; the processes racing on PostgreSQL too are in
+# `test_service_level_processes.py`.
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WEI, ANA, SAM, MAX, LEE = (
+    "wei@example.com",
+    "ana@example.com",
+    "sam@example.com",
+    "max@example.com",
+    "lee@example.com",
+)
+CUSTOMER = "dev@bigstream.example"
+TEAM_TOML = f"""
+[service_levels]
+P1 = {{ first_response = "1h", resolution = "1d", hours = "24x7" }}
+P2 = {{ first_response = "4h", resolution = "3d", hours = "business" }}
+
+[business_hours]
+timezone = "Asia/Shanghai"
+week = "Mon-Fri 09:00-18:00"
+holidays = "CN"
+
+[[engineers]]
+address = "{WEI}"
+tier = "L1"
+language = "zh"
+timezone = "Asia/Shanghai"
+shift = "Mon-Fri 09:00-18:00"
+
+[[engineers]]
+address = "{ANA}"
+tier = "L1"
+timezone = "America/Los_Angeles"
+shift = "Mon-Fri 09:00-17:00"
+
+[[engineers]]
+address = "{SAM}"
+tier = "L2"
+timezone = "Asia/Singapore"
+shift = "Mon-Fri 22:00-06:00"
+on_call = true
+
+[[engineers]]
+address = "{MAX}"
+tier = "L2"
+timezone = "Asia/Shanghai"
+shift = "Mon-Fri 09:00-18:00"
+
+[[engineers]]
+address = "{LEE}"
+tier = "lead"
+timezone = "Asia/Shanghai"
+shift = "Mon-Fri 09:00-18:00"
+"""
+
+
+def cst(month: int, day: int, hour: int, minute: int = 0, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def team_settings(tmp_path: Path, base: Settings, extra_toml: str = "") -> Settings:
+    """`base` with the team of the module docstring, read from a real `gateway.toml`."""
+    path = tmp_path / "gateway.toml"
+    path.write_text(TEAM_TOML + extra_toml, encoding="utf-8")
+    loaded = load_settings({}, path)
+    return replace(base, service=loaded.service, workflow=loaded.workflow)
+
+
+class Team:
+    """The desk with the team, its clock set by hand."""
+
+    def __init__(self, settings: Settings, sink: Sink, start: datetime) -> None:
+        self.clock = Clock.at(start)
+        self.gateway = DirectGateway(settings, self.clock)
+        self.desk = Desk(self.gateway, sink)
+
+    def at(self, moment: datetime) -> None:
+        self.clock.fast_forward(moment - self.clock.now())
+
+    def customer_writes(
+        self, subject: str, body: str, sender: str = CUSTOMER, date: str = ""
+    ) -> Ticket:
+        headers = {"Date": date} if date else {}
+        mail = new_mail(sender, subject, body, headers=headers)
+        self.desk.customer_writes(mail.as_bytes(), sender=sender)
+        return max(self.gateway.tickets(), key=lambda ticket: ticket.id)
+
+    def ticket(self, ticket_id: int) -> Ticket:
+        return self.desk.ticket(ticket_id)
+
+    def events(self, ticket_id: int, kind: EventKind) -> list[Event]:
+        with self.gateway.session() as session:
+            return list(
+                session.scalars(
+                    select(Event).where(Event.ticket_id == ticket_id, Event.type == kind)
+                )
+            )
+
+    def due(self, moment: datetime) -> None:
+        self.at(moment)
+        self.gateway.due_at(moment)
+
+    def subjects_to(self, address: str) -> list[str]:
+        return [Desk.subject(mail) for mail in self.desk.mails_to(address)]
+
+
+@pytest.fixture
+def team(tmp_path: Path, settings: Settings, sink: Sink) -> Iterator[Team]:
+    desk = Team(team_settings(tmp_path, settings), sink, cst(12, 7, 10))
+    yield desk
+    desk.gateway.stop()
+
+
+# -- the customer's words and the promise ---------------------------------------------------
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("subject", "body", "priority", "words"),
+    [
+        ("Streams fail", "Priority: P1\nAll our viewers see a black screen.", "P1", "Priority: P1"),
+        ("推流失败", "优先级：紧急\n所有观众都黑屏。", "P1", "优先级：紧急"),
+        ("Urgent", "Production is down for all users since 10:00.", "P1", "production is down"),
+        ("线上事故", "线上事故，直播间全部用户无法进入。", "P1", "线上事故"),
+        ("SDK question", "This bug is blocking our release on Friday.", "P2", "blocking"),
+    ],
+)
+def test_customer_words_set_the_priority_and_the_ticket_records_them(
+    team: Team, subject: str, body: str, priority: str, words: str
+) -> None:
+    ticket = team.customer_writes(subject, body, sender="dev@small.example")
+    assert ticket.priority.value == priority
+    assert words.lower() in ticket.priority_reason.lower()
+    [event] = team.events(ticket.id, EventKind.PRIORITY_CHANGED)
+    assert event.detail.startswith(f"P3 → {priority}")
+
+
+@SQLITE
+def test_a_sender_rule_raises_the_priority_but_never_lowers_the_customers_own(
+    tmp_path: Path, settings: Settings, sink: Sink
+) -> None:
+    rules = '\n[customers]\n"bigstream.example" = { priority = "P2" }\n'
+    team = Team(team_settings(tmp_path, settings, rules), sink, cst(12, 7, 10))
+    plain = team.customer_writes("Question", "How do I enable beauty filters?")
+    assert plain.priority.value == "P2"
+    assert "sender rule for bigstream.example" in plain.priority_reason
+    outage = team.customer_writes("Down", "Production is down for all users.")
+    assert outage.priority.value == "P1"
+    other = team.customer_writes("Question", "How do I mute?", sender="x@other.example")
+    assert other.priority.value == "P3" and other.priority_reason == ""
+    team.gateway.stop()
+
+
+@SQLITE
+def test_the_acknowledgement_states_the_promise_in_the_customers_time(team: Team) -> None:
+    # Mon 7 Dec 10:00 Shanghai is 09:00 in Jakarta (+0700): a P2 is answered within four
+    # business hours, by 14:00 Shanghai time, 13:00 the customer's time.
+    team.customer_writes(
+        "Black screen",
+        "Priority: P2\nBlack screen after switching the camera.",
+        date="Mon, 07 Dec 2026 09:00:00 +0700",
+    )
+    ack = " ".join(Desk.text(team.desk.wait_mail(CUSTOMER, "Black screen")).split())
+    assert "We answer P2 requests within 4 business hours (by 13:00 your time)." in ack
+
+
+@SQLITE
+def test_a_chinese_acknowledgement_states_the_promise_in_chinese(team: Team) -> None:
+    # Fri 11 Dec 17:00 Shanghai: a P3 (one business day, 9 hours) is due Mon 14 Dec 17:00.
+    team.at(cst(12, 11, 17))
+    team.customer_writes(
+        "推流问题", "你好，安卓推流偶尔卡顿，怎么排查？", date="Fri, 11 Dec 2026 17:00:00 +0800"
+    )
+    ack = Desk.text(team.desk.wait_mail(CUSTOMER, "推流问题"))
+    assert "P3 级请求我们会在 1 个工作日内答复（您当地时间 12月14日 周一 17:00 前）。" in ack
+
+
+@SQLITE
+def test_without_a_date_the_promise_names_the_teams_zone(team: Team) -> None:
+    mail = new_mail(CUSTOMER, "No date", "How do I mute a user?")
+    del mail["Date"]
+    team.desk.customer_writes(mail.as_bytes(), sender=CUSTOMER)
+    ack = " ".join(Desk.text(team.desk.wait_mail(CUSTOMER, "No date")).split())
+    # Mon 10:00 + 9 business hours = Tue 10:00 Shanghai.
+    assert "(by Tue 8 Dec 10:00 Asia/Shanghai time)" in ack
+
+
+# -- routing by shift ---------------------------------------------------------------------
+
+
+@SQLITE
+def test_a_ticket_in_office_hours_goes_to_the_l1s_on_shift_only(team: Team) -> None:
+    ticket = team.customer_writes("Echo", "We hear echo in calls.")
+    assert ticket.awaiting_shift_since is None
+    assert any("新工单（P3）" in s for s in team.subjects_to(WEI))
+    assert team.subjects_to(ANA) == []  # 18:00 in Los Angeles: off shift
+
+
+@SQLITE
+def test_a_p1_at_night_goes_to_on_call_at_once_and_a_p3_waits_for_the_morning_digest(
+    team: Team,
+) -> None:
+    team.at(cst(12, 8, 20))  # Tue 20:00 Shanghai, 04:00 in Los Angeles: no L1 on shift
+    p1 = team.customer_writes("Outage", "Production is down for all users.")
+    p3 = team.customer_writes("Docs", "Where are the docs for the beauty filter?")
+    assert any("New (P1)" in s for s in team.subjects_to(SAM))
+    assert team.subjects_to(WEI) == [] and team.subjects_to(ANA) == []
+    assert team.ticket(p1.id).awaiting_shift_since is None
+    assert team.ticket(p3.id).awaiting_shift_since == cst(12, 8, 20)
+    team.due(cst(12, 8, 23))  # still nobody on the first line
+    assert team.subjects_to(ANA) == []
+    # Ana's shift starts Tue 09:00 in Los Angeles, Wed 01:00 in Shanghai.
+    team.due(cst(12, 9, 1, 0))
+    team.due(cst(12, 9, 1, 1))
+    digests = [s for s in team.subjects_to(ANA) if "Your shift starts" in s]
+    assert digests == ["Your shift starts: 1 new ticket waited for you"]
+    digest = Desk.text(team.desk.wait_mail(ANA, "Your shift starts"))
+    assert f"[Support #{p3.id}] P3: Docs" in digest and "reply to: support+" in digest
+    assert team.ticket(p3.id).awaiting_shift_since is None
+    assert len(team.events(p3.id, EventKind.DIGEST_SENT)) == 1
+    assert team.subjects_to(WEI) == []  # Wei starts at 09:00 and gets no second digest
+
+
+@SQLITE
+def test_an_engineers_shift_follows_daylight_saving_in_their_own_zone(
+    tmp_path: Path, settings: Settings, sink: Sink
+) -> None:
+    # 00:30 Shanghai on a Tuesday is 09:30 Monday in Los Angeles in July (PDT, UTC-7), but
+    # 08:30 in December (PST, UTC-8): Ana is on shift for the first and not the second.
+    team = Team(team_settings(tmp_path, settings), sink, cst(7, 14, 0, 30))
+    summer = team.customer_writes("Summer", "How do I set the bitrate?")
+    assert team.ticket(summer.id).awaiting_shift_since is None
+    assert any("New (P3)" in s for s in team.subjects_to(ANA))
+    team.at(cst(12, 8, 0, 30))
+    winter = team.customer_writes("Winter", "How do I set the frame rate?")
+    assert team.ticket(winter.id).awaiting_shift_since is not None
+    team.gateway.stop()
+
+
+@SQLITE
+def test_least_loaded_assigns_the_l1_on_shift_with_the_fewest_open_tickets(
+    tmp_path: Path, settings: Settings, sink: Sink
+) -> None:
+    extra = '\n[routing]\nassign = "least_loaded"\n\n[[engineers]]\naddress = "kim@example.com"\n'
+    team = Team(team_settings(tmp_path, settings, extra), sink, cst(12, 7, 10))
+    first = team.customer_writes("One", "How do I mute?")
+    second = team.customer_writes("Two", "How do I unmute?")
+    third = team.customer_writes("Three", "How do I kick a user?")
+    # Wei (first configured) gets the first, Kim (always on shift) the second, then Wei.
+    assert [team.ticket(t.id).assignee for t in (first, second, third)] == [
+        WEI,
+        "kim@example.com",
+        WEI,
+    ]
+    [assigned] = team.events(first.id, EventKind.ASSIGNED)
+    assert assigned.actor == "system" and assigned.detail == WEI
+    assert not [s for s in team.subjects_to(WEI) if "ssigned" in s]  # the notice says it
+    team.gateway.stop()
+
+
+@SQLITE
+def test_engineers_mail_shows_due_times_in_their_own_zone(team: Team) -> None:
+    team.at(cst(12, 9, 2))  # Wed 02:00 Shanghai, Tue 10:00 in Los Angeles
+    team.customer_writes("Crash", "Priority: P2\nThe app crashes on start.")
+    notice = Desk.text(team.desk.wait_mail(ANA, "New (P2)"))
+    # 4 business hours from Wed 02:00: 09:00-13:00 Shanghai, 21:00 Tuesday in Los Angeles.
+    assert "Reply due 21:00 PST, 4 h of business time left" in notice
+
+
+# -- warnings, breaches, escalation -------------------------------------------------------
+
+
+@SQLITE
+def test_warning_then_breach_escalates_to_l2_on_shift_and_tells_the_leads(team: Team) -> None:
+    ticket = team.customer_writes("Crash", "Priority: P2\nThe app crashes on start.")
+    # Opened Mon 10:00: the first reply is due 14:00, its warning at 13:00 (75%).
+    team.due(cst(12, 7, 12, 59))
+    assert team.events(ticket.id, EventKind.SLA_WARNING) == []
+    team.due(cst(12, 7, 13, 0))
+    [warning] = team.events(ticket.id, EventKind.SLA_WARNING)
+    assert warning.detail.startswith("first_response P2 round 0: 75%")
+    assert [s for s in team.subjects_to(WEI) if "即将超时" in s]
+    team.due(cst(12, 7, 14, 0))
+    [breach] = team.events(ticket.id, EventKind.SLA_BREACHED)
+    assert "escalated to max@example.com" in breach.detail
+    assert team.ticket(ticket.id).tier == "L2"
+    assert [s for s in team.subjects_to(MAX) if "Target missed (P2, first reply)" in s]
+    assert [s for s in team.subjects_to(LEE) if "Target missed" in s]
+    assert team.subjects_to(SAM) == []
+
+
+@SQLITE
+def test_a_p1_breach_at_night_escalates_to_on_call(team: Team) -> None:
+    team.at(cst(12, 8, 20))
+    ticket = team.customer_writes("Outage", "Production is down for all users.")
+    team.due(cst(12, 8, 21, 1))  # one hour around the clock
+    [breach] = team.events(ticket.id, EventKind.SLA_BREACHED)
+    assert "escalated to sam@example.com" in breach.detail
+    assert [s for s in team.subjects_to(SAM) if "Target missed (P1" in s]
+
+
+@SQLITE
+def test_a_public_reply_stops_the_first_response_clock_a_note_does_not(team: Team) -> None:
+    ticket = team.customer_writes("Crash", "Priority: P2\nThe app crashes on start.")
+    notice = team.desk.wait_mail(WEI, "新工单（P2）")
+    team.at(cst(12, 7, 11))
+    team.desk.engineer_replies(notice, WEI, "#note looking into it")
+    assert team.ticket(ticket.id).responded_at is None
+    team.at(cst(12, 7, 11, 30))
+    team.desk.engineer_replies(notice, WEI, "Which SDK version do you use?")
+    assert team.ticket(ticket.id).responded_at == cst(12, 7, 11, 30)
+    team.due(cst(12, 7, 15))
+    assert [e.detail[:14] for e in team.events(ticket.id, EventKind.SLA_BREACHED)] == []
+
+
+# -- waiting pauses the resolution clock --------------------------------------------------
+
+
+@SQLITE
+def test_waiting_pauses_the_resolution_clock_and_the_customers_reply_resumes_it(
+    team: Team, tmp_path: Path
+) -> None:
+    ticket = team.customer_writes("Crash", "Priority: P2\nThe app crashes on start.")
+    # P2 resolution: 3 business days of 9 h = 27 h from Mon 10:00: due Thu 10:00.
+    assert team.ticket(ticket.id).resolution_due == cst(12, 10, 10)
+    notice = team.desk.wait_mail(WEI, "新工单（P2）")
+    team.at(cst(12, 7, 12))  # 2 h used; 25 h left
+    team.desk.engineer_replies(notice, WEI, "#status waiting\nPlease send the log.")
+    paused = team.ticket(ticket.id)
+    assert paused.status.value == "waiting"
+    assert paused.resolution_paused and paused.resolution_due is None
+    team.due(cst(12, 11, 12))  # long past the first due time: nothing breaches while paused
+    assert team.events(ticket.id, EventKind.SLA_BREACHED) == []
+    ack = team.desk.wait_mail(CUSTOMER, "Crash")
+    team.at(cst(12, 14, 9))  # Monday 09:00, 25 h left: Mon 9 h, Tue 9 h, Wed 7 h → Wed 16:00
+    team.desk.customer_replies(ack, "Here is the log.", sender=CUSTOMER)
+    resumed = team.ticket(ticket.id)
+    assert resumed.status.value == "open" and not resumed.resolution_paused
+    assert resumed.resolution_due == cst(12, 16, 16)
+    shown = json.loads(run_gateway(gateway_env_of(team), "show", str(ticket.id), "--json").stdout)
+    assert shown["priority_reason"].startswith("the customer's words")
+    resolution = shown["sla"]["resolution"]
+    assert resolution == {
+        "due": cst(12, 16, 16).astimezone(ZoneInfo("UTC")).isoformat(),
+        "met_at": None,
+        "breached": False,
+        "paused": False,
+        "round": 0,
+    } | {"breached": resolution["breached"]}
+    assert shown["sla"]["first_response"]["met_at"] is not None
+
+
+def gateway_env_of(team: Team) -> dict[str, str]:
+    """The environment `gateway` commands of this desk run with."""
+    settings = team.gateway.settings
+    return gateway_env(
+        settings.data_dir,
+        GATEWAY_DATABASE_URL=settings.database_url,
+        GATEWAY_CONFIG=str(settings.data_dir.parent / "gateway.toml"),
+        GATEWAY_RELAY=str(settings.delivery.relay),
+    )
+
+
+# -- the settings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('[business_hours]\ntimezone = "Mars/Olympus"\n', "business_hours.timezone"),
+        ('[business_hours]\nweek = "Mon-Fry 09:00-18:00"\n', "business_hours.week"),
+        ('[business_hours]\nholidays = "XX"\n', "business_hours.holidays"),
+        ('[business_hours]\nextra_holidays = ["2027-02-30"]\n', "extra_holidays"),
+        ('[service_levels]\nP2 = { first_response = "4 hours" }\n', "P2.first_response"),
+        ('[service_levels]\nP5 = { first_response = "4h" }\n', "P5"),
+        ('[service_levels]\nP1 = { hours = "nights" }\n', "P1.hours"),
+        ('[routing]\nassign = "random"\n', "routing.assign"),
+        ('[customers]\n"x.example" = { priority = "urgent" }\n', "customers.x.example"),
+        ('[[engineers]]\naddress = "a@x.example"\nshift = "Mon 9-18"\n', "engineers[1].shift"),
+        ('[[engineers]]\naddress = "a@x.example"\ntimezone = "PST"\n', "engineers[1].timezone"),
+        ('[[engineers]]\naddress = "a@x.example"\ntier = "L3"\n', "tier of a@x.example"),
+        ('[[engineers]]\naddress = "a@x.example"\non_call = "yes"\n', "on_call"),
+        ('[[engineers]]\ntier = "L1"\n', "needs an address"),
+    ],
+)
+def test_a_bad_service_setting_is_refused_naming_its_key(
+    tmp_path: Path, toml: str, named: str
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_settings({}, path)
+    assert named in str(refused.value)
+
+
+def test_gateway_engineers_extends_the_engineers_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(TEAM_TOML, encoding="utf-8")
+    env = {"GATEWAY_ENGINEERS": f"{WEI}:L2:en,new@example.com"}
+    engineers = {e.address: e for e in load_settings(env, path).workflow.engineers}
+    assert engineers[WEI].tier == "L2" and engineers[WEI].timezone == "Asia/Shanghai"
+    assert engineers[WEI].shift is not None
+    assert engineers["new@example.com"].shift is None
+    assert engineers[SAM].on_call and engineers[LEE].tier == "lead"
+
+
+def test_the_defaults_are_the_documented_ones(tmp_path: Path) -> None:
+    service = load_settings({}).service
+    assert service.calendar.timezone == "Asia/Shanghai" and service.assign == "none"
+    targets = {
+        name: (str(t.first_response), str(t.resolution), t.hours) for name, t in service.targets
+    }
+    assert targets == {
+        "P1": ("1h", "1d", "24x7"),
+        "P2": ("4h", "3d", "business"),
+        "P3": ("1d", "5d", "business"),
+        "P4": ("3d", "10d", "business"),
+    }
+
+
+@SQLITE
+def test_the_support_address_is_never_routed_to(team: Team) -> None:
+    team.customer_writes("Hello", "How do I mute?")
+    assert team.subjects_to(SUPPORT) == []
