@@ -146,6 +146,7 @@ def print_ticket(detail: dict[str, Any], full: bool = False) -> None:
     follow_up = f", follow-up of #{detail['follow_up_of']}" if detail["follow_up_of"] else ""
     follow_up += f", merged into #{detail['merged_into']}" if detail["merged_into"] else ""
     print(f"  created {detail['created_at']}, reopened {detail['reopen_count']} time(s){follow_up}")
+    print_service(detail)
     print_facts(detail)
     print("\nMessages:")
     for message in detail["messages"]:
@@ -156,6 +157,17 @@ def print_ticket(detail: dict[str, Any], full: bool = False) -> None:
     print("\nEvents:")
     for event in detail["events"]:
         print_event(event, full)
+
+
+def print_service(detail: dict[str, Any]) -> None:
+    """Where the priority came from, and each service-level clock in a line."""
+    if detail.get("priority_reason"):
+        print(f"  priority from {detail['priority_reason']}")
+    for name, clock in detail.get("sla", {}).items():
+        state = "paused" if clock["paused"] else f"due {clock['due']}"
+        met = f", met {clock['met_at']}" if clock["met_at"] else ""
+        late = ", BREACHED" if clock["breached"] else ""
+        print(f"  {name.replace('_', ' ')}: {state}{met}{late}")
 
 
 def print_facts(detail: dict[str, Any]) -> None:

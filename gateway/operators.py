@@ -31,6 +31,7 @@ from gateway.settings import Settings
 from gateway.trail import engineer_participant, record
 from gateway.workflow import Rules, locked_ticket
 from gateway.workflow.engineers import assign, set_status
+from gateway.workflow.service import refresh_clocks
 from storage.models import OPERATOR_ACTOR, EventKind, Participant, Ticket, TicketStatus
 from storage.rows import assign_ids
 
@@ -91,6 +92,7 @@ class Operator:
         """Through the state machine; the customer and the engineers get the usual mail."""
         with self.acting_on(ticket_id) as (act, ticket):
             outcome, event = set_status(act, ticket, status, None)
+            refresh_clocks(act.session, ticket, self.rules.service)
             self.notifier.announce_event(act.session, event)
         return str(outcome)
 

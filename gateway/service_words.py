@@ -8,7 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.service.levels import ServiceLevels
-from gateway.service.phrasing import due_words, span_words, target_words, zone_of
+from gateway.service.phrasing import (
+    due_words,
+    span_words,
+    target_words,
+    zone_label_zh,
+    zone_of,
+)
 from storage.models import Ticket, TicketStatus
 
 DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -27,7 +33,7 @@ def promise(ticket: Ticket, service: ServiceLevels, now: datetime, language: str
         where = "您当地时间" if language == "zh" else "your time"
     else:
         zone = zone_of(team_zone)
-        where = f"{team_zone} 时间" if language == "zh" else f"{team_zone} time"
+        where = zone_label_zh(now.astimezone(zone)) if language == "zh" else f"{team_zone} time"
     # The zone's label is left out: "your time" or the zone's name says it.
     by = due_words(ticket.response_due, zone, now, language).rsplit(" ", 1)[0]
     if language == "zh":

@@ -203,7 +203,7 @@ def test_a_chinese_acknowledgement_states_the_promise_in_chinese(team: Team) -> 
         "推流问题", "你好，安卓推流偶尔卡顿，怎么排查？", date="Fri, 11 Dec 2026 17:00:00 +0800"
     )
     ack = Desk.text(team.desk.wait_mail(CUSTOMER, "推流问题"))
-    assert "P3 级请求我们会在 1 个工作日内答复（您当地时间 12月14日 周一 17:00 前）。" in ack
+    assert "P3 级请求我们会在 1 个工作日内答复（您当地时间 12月14日周一 17:00 前）。" in ack
 
 
 @SQLITE

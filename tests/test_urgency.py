@@ -14,15 +14,20 @@ import pytest
 
 from gateway.intake.urgency import MAX_WORDS, Urgency, excerpt, read_urgency
 
-CASES_FILE = Path(__file__).parent / "data" / "urgency" / "cases.json"
+DATA = Path(__file__).parent / "data" / "urgency"
+# `blind.json` was labelled by the README's rules alone, by someone who had not seen the
+# reader; its first reading got 78 of 80 (see the README).
+CASE_FILES = (DATA / "cases.json", DATA / "blind.json")
 MIN_ACCURACY = 0.95
 MIN_CASES = 120
 HAN = re.compile("[\u4e00-\u9fff]")
 
 
 def cases() -> list[dict[str, Any]]:
-    with CASES_FILE.open(encoding="utf-8") as file:
-        loaded: list[dict[str, Any]] = json.load(file)
+    loaded: list[dict[str, Any]] = []
+    for path in CASE_FILES:
+        with path.open(encoding="utf-8") as file:
+            loaded += json.load(file)
     return loaded
 
 

@@ -63,7 +63,8 @@ PRODUCTION = re.compile(words.PRODUCTION, FLAGS)
 RECOVERED = re.compile(words.RECOVERED, FLAGS)
 SKIPPED_LINE = re.compile(words.SKIPPED_LINE, FLAGS)
 SENTENCE_END = re.compile(r"[!?;。！？；\n]+|\.(?=\s|$)")
-CLAUSE_END = re.compile(r"[,，、:：]")
+# A comma or colon ends a clause, but not inside a number or a time ("10,000", "22:00").
+CLAUSE_END = re.compile(r"[，、：]|[,:](?!\d)")
 
 FOLD: dict[int, str] = {
     **{c: chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},

@@ -271,6 +271,13 @@ IMPLICIT: tuple[Claim, ...] = (
         "P2",
     ),
     Claim(
+        r"\b(?:concert|show|broadcast|webinar|live ?stream|stream|match|game|tournament"
+        r"|conference|class|lecture|event|launch|premiere)\b"
+        rf" (?:starts|begins|kicks off|goes live|is scheduled|airs)\b(?: {WORD}){{0,2}}? {WHEN}\b",
+        Reading.DEADLINE,
+        "P2",
+    ),
+    Claim(
         rf"(?:影响|阻塞|阻碍|卡住|耽误|拖延|延误|block\s?了?|blocking|挡住){GAP}{{0,8}}?{DEADLINE_WHAT}"
         r"|(?:无法|没法|不能)(?:按时|如期)?(?:上线|发版|上架)|上不了线|上线在即"
         r"|(?:上线|发版)(?:要)?(?:延期|推迟)|(?:延期|推迟)上线",

@@ -10,6 +10,7 @@ clocks say. Every time given must be timezone-aware; every time returned is in U
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -151,8 +152,7 @@ class BusinessCalendar:
         if not self.country:
             return NO_HOLIDAYS
         if year not in self.years:
-            table = country_holidays(self.country, years=year)
-            self.years[year] = YearOff(frozenset(table), frozenset(table.weekend_workdays))
+            self.years[year] = country_year(self.country, year)
         return self.years[year]
 
 
@@ -243,6 +243,14 @@ def zone_named(key: str, name: str) -> ZoneInfo:
             f"{key}: unknown time zone {name!r}; expected an IANA name such as Asia/Shanghai "
             "or America/New_York"
         ) from None
+
+
+@functools.lru_cache(maxsize=256)
+def country_year(country: str, year: int) -> YearOff:
+    """A country's holidays and make-up days of one year, shared by every calendar of the
+    process: each gateway and each test builds its own calendar."""
+    table = country_holidays(country, years=year)
+    return YearOff(frozenset(table), frozenset(table.weekend_workdays))
 
 
 def country_named(key: str, code: str) -> str:

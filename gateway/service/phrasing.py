@@ -52,15 +52,24 @@ def zone_label(moment: datetime) -> str:
     return "UTC" if label.startswith("UTC") else label
 
 
+def zone_label_zh(moment: datetime) -> str:
+    """Chinese readers name UTC+8 Beijing time, whatever the city; other zones by offset."""
+    offset = moment.utcoffset()
+    if offset == timedelta(hours=8):
+        return "北京时间"
+    return zone_label(moment.astimezone(timezone(offset or timedelta(0))))
+
+
 def due_words(due: datetime, zone: tzinfo, now: datetime, language: str) -> str:
-    """When `due` is, on the reader's clock: the time alone today, with the day otherwise."""
+    """When `due` is, on the reader's clock: the time alone today, with the day otherwise;
+    the zone's name last ("10:30 CST", "12月14日周一 17:00 北京时间")."""
     local, today = due.astimezone(zone), now.astimezone(zone).date()
     clock = local.strftime("%H:%M")
-    label = zone_label(local)
+    label = zone_label_zh(local) if language == "zh" else zone_label(local)
     if local.date() == today:
         return f"{clock} {label}"
     if language == "zh":
-        return f"{local.month}月{local.day}日 {WEEKDAYS_ZH[local.weekday()]} {clock} {label}"
+        return f"{local.month}月{local.day}日{WEEKDAYS_ZH[local.weekday()]} {clock} {label}"
     day = f"{WEEKDAYS_EN[local.weekday()]} {local.day} {MONTHS_EN[local.month - 1]}"
     return f"{day} {clock} {label}"
 
