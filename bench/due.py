@@ -26,8 +26,8 @@ from sqlalchemy import insert  # noqa: E402
 
 from gateway.app import build_gateway  # noqa: E402
 from gateway.clock import Clock  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
 from gateway.setting_values import Engineer  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
 from storage.models import Event, EventKind, Priority, Ticket, TicketStatus  # noqa: E402
 from storage.session import upgrade_schema  # noqa: E402
 
