@@ -231,7 +231,7 @@ class Deadlines:
     def hand_over(self, act: SystemAct, ticket: Ticket, on_shift: list[Engineer]) -> None:
         """The ticket joins the shift: the L1s on it are its engineers now."""
         ticket.awaiting_shift_since = None
-        offer(ticket, on_shift)
+        act.session.add_all(offer(ticket, on_shift))
         act.session.flush()
         names = ", ".join(e.address for e in on_shift)
         record_alert(act, ticket, EventKind.DIGEST_SENT, f"to {names}")

@@ -89,11 +89,14 @@ def route(roster: Roster, priority: Priority, at: datetime, sender: str) -> Rout
     return Routing((), True)
 
 
-def offer(ticket: Ticket, engineers: Sequence[Engineer]) -> None:
-    """The engineers join the ticket, to be told of it."""
+def offer(ticket: Ticket, engineers: Sequence[Engineer]) -> list[Participant]:
+    """The engineers join the ticket, to be told of it; the rows of those new to it."""
+    joined = []
     for engineer in engineers:
         if find_participant(ticket, engineer.address) is None:
-            Participant(ticket=ticket, address=engineer.address, role=ParticipantRole.ENGINEER)
+            role = ParticipantRole.ENGINEER
+            joined.append(Participant(ticket=ticket, address=engineer.address, role=role))
+    return joined
 
 
 def least_loaded(session: Session, engineers: Sequence[Engineer]) -> Engineer:
