@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.intake.urgency import MAX_WORDS, Urgency, excerpt, read_urgency
+from gateway.intake.urgency import CLAIMS, MAX_WORDS, Urgency, excerpt, page_of, read_urgency
 
 DATA = Path(__file__).parent / "data" / "urgency"
 # `blind.json` was labelled by the README's rules alone, by someone who had not seen the
@@ -210,3 +210,20 @@ def test_a_megabyte_body_is_read_quickly() -> None:
         read_urgency("Question", text)
         timings.append(time.perf_counter() - started)
     assert min(timings) < 0.05
+
+
+def test_a_claim_matches_only_where_one_of_the_words_it_needs_is_written() -> None:
+    """`Claim.needs` lets most mails skip most patterns; it must never skip a match."""
+    texts = [(case["subject"], case["text"]) for case in cases()]
+    texts += [
+        (path.name, path.read_text(encoding="utf-8", errors="replace"))
+        for path in sorted((Path(__file__).parent / "data" / "intake").rglob("*.eml"))
+    ]
+    checked = 0
+    for subject, text in texts:
+        page = page_of(subject, text)
+        for claim, pattern in CLAIMS:
+            if claim.needs and pattern.search(page.folded):
+                assert any(word in page.folded for word in claim.needs), (claim.pattern, subject)
+                checked += 1
+    assert checked > 100

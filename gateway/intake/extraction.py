@@ -41,6 +41,7 @@ from gateway.intake.mentions import (
 from gateway.intake.occurrence import read_occurrence
 from gateway.intake.page import MAX_TEXT_CHARS, Page, lower, page_from, page_of
 from gateway.intake.steps import read_steps
+from gateway.intake.urgency import read_urgency
 from gateway.intake.versions import read_sdk_version
 
 QUOTED = re.compile(r"^[ \t]*>")
@@ -87,7 +88,8 @@ def read_first_mail(mail: MailText) -> Findings:
     texts = (pasted, *(log.text() for log in logs.logs))
     if kind is Kind.OTHER and (excerpt := crash_in_logs(texts)):
         kind = Kind.CRASH
-    return Findings(ordered(facts, logs), kind, excerpt)
+    urgency = read_urgency(mail.subject, mail.text)
+    return Findings(ordered(facts, logs), kind, excerpt, urgency)
 
 
 def read_reply(mail: MailText) -> Findings:

@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.intake.urgency import Urgency
 from gateway.phrases import Phrase
 
 
@@ -139,6 +140,9 @@ class Findings:
     kind: Kind = Kind.OTHER
     # The words the kind was read from ("" when nothing pointed anywhere: OTHER).
     kind_excerpt: str = ""
+    # The priority a first mail's words ask for (`urgency`); read with the facts, so that
+    # the parser process reads it ahead too.
+    urgency: Urgency | None = None
 
     def value(self, fact: Fact) -> str | None:
         return next((f.value for f in self.facts if f.fact is fact), None)

@@ -45,6 +45,9 @@ class Claim:
     pattern: str
     reading: Reading
     priority: str = ""
+    # Words of which the text must hold at least one for the pattern to stand a chance
+    # (empty: no such words): a cheap look first, since most mails make no claim at all.
+    needs: tuple[str, ...] = ()
 
     @property
     def explicit(self) -> bool:
@@ -89,15 +92,79 @@ LABEL = (
 GAP = r"[^,，、;；:：.。!！?？\n]"
 WORD = r"[a-z'-]{1,15}"
 
+
+# The words of `Claim.needs`: a claim cannot stand where none of its words is written.
+LABEL_WORDS = (
+    "prio",
+    "sev",
+    "urgency",
+    "impact",
+    "优先级",
+    "紧急程度",
+    "严重程度",
+    "严重性",
+    "紧急度",
+    "影响程度",
+)
+P_TOKENS = ("p0", "p1", "p2", "p3", "p4")
+EVERY_WORDS = ("everyone", "everybody", "all", "every", "100%")
+WHO_WORDS = (
+    "user",
+    "customer",
+    "viewer",
+    "host",
+    "stream",
+    "broadcaster",
+    "audience",
+    "player",
+    "student",
+    "teacher",
+    "participant",
+    "subscriber",
+    "member",
+    "client",
+    "channel",
+    "room",
+    "call",
+    "session",
+    "class",
+    "region",
+    "people",
+)
+ZH_WHO_WORDS = (
+    "用户",
+    "观众",
+    "主播",
+    "客户",
+    "学生",
+    "老师",
+    "玩家",
+    "直播间",
+    "房间",
+    "频道",
+    "人",
+    "user",
+    "viewer",
+    "host",
+    "room",
+    "channel",
+)
+IMPACT_WORDS = ("impact", "affected", "scope", "影响范围", "影响用户")
+
 # -- explicit ------------------------------------------------------------------------------
 
 EXPLICIT: tuple[Claim, ...] = (
     Claim(
         rf"{LABEL}\s{{0,3}}(?:[:=]|-\s|–)\s{{0,3}}(?:is\s)?(?P<value>{VALUE})(?![a-z0-9])",
         Reading.FORM,
+        needs=LABEL_WORDS,
     ),
     # "Our priority is high", "Sev2", "优先级很高": no separator, so it is prose.
-    Claim(rf"{LABEL}\s{{0,3}}(?:is\s{{1,3}})?(?P<value>{VALUE})(?![a-z0-9])", Reading.STATEMENT),
+    Claim(
+        rf"{LABEL}\s{{0,3}}(?:is\s{{1,3}})?(?P<value>{VALUE})(?![a-z0-9])",
+        Reading.STATEMENT,
+        needs=LABEL_WORDS,
+    ),
     # The subject's opening tag, after any reply or forward prefixes: "Fwd: P1 - ...".
     Claim(
         r"\A(?:\s?(?:re|fw|fwd|aw|回复|答复|转发)\s?:)*\s?(?P<value>p[0-4])(?=[\s:|–-])",
@@ -109,23 +176,29 @@ EXPLICIT: tuple[Claim, ...] = (
         r"|set (?:this |it )?(?:to|as)|(?:raise|escalate) (?:this |it |this ticket |the ticket )?to"
         r"|consider (?:this |it )?(?:as )?|is a|as a)\s(?:an? )?(?P<value>p[0-4])(?![\w])",
         Reading.STATEMENT,
+        needs=P_TOKENS,
     ),
     Claim(
-        r"\b(?P<value>p[0-4]) (?:incident|issue|outage|bug|ticket|problem)s?\b", Reading.STATEMENT
+        r"\b(?P<value>p[0-4]) (?:incident|issue|outage|bug|ticket|problem)s?\b",
+        Reading.STATEMENT,
+        needs=P_TOKENS,
     ),
     Claim(
         r"(?:是|属于|算|按|定为|作为|当作|当成)\s?(?:一个)?\s?(?P<value>p[0-4])(?![\w])",
         Reading.STATEMENT,
+        needs=P_TOKENS,
     ),
     Claim(
         r"(?<![\w])(?P<value>p[0-4])\s?(?:级别?)?\s?(?:故障|事故|问题|bug|工单|事件)",
         Reading.STATEMENT,
+        needs=P_TOKENS,
     ),
     Claim(
         r"\b(?P<value>urgent|critical|highest|high|medium|normal|lowest|low)[ -]priority\b",
         Reading.STATEMENT,
+        needs=("priority",),
     ),
-    Claim(r"(?P<value>最高|紧急|高|中|低)优先级", Reading.STATEMENT),
+    Claim(r"(?P<value>最高|紧急|高|中|低)优先级", Reading.STATEMENT, needs=("优先级",)),
 )
 
 # -- implicit: who is hit, and how ---------------------------------------------------------
@@ -188,39 +261,52 @@ ZH_WHEN = (
 
 IMPLICIT: tuple[Claim, ...] = (
     # -- P1: a total failure
-    Claim(rf"\b{EVERY}\b{GAP}{{0,40}}?\b{FAIL}", Reading.FAILURE, "P1"),
+    Claim(rf"\b{EVERY}\b{GAP}{{0,40}}?\b{FAIL}", Reading.FAILURE, "P1", needs=EVERY_WORDS),
     Claim(
-        rf"\b{HIT}\b{GAP}{{0,30}}?\b(?:for |to |across |in |on )?{EVERY}\b", Reading.FAILURE, "P1"
+        rf"\b{HIT}\b{GAP}{{0,30}}?\b(?:for |to |across |in |on )?{EVERY}\b",
+        Reading.FAILURE,
+        "P1",
+        needs=EVERY_WORDS,
     ),
     Claim(
         rf"\b(?:nobody|no one|no-one|none of (?:our|the|my) [a-z]+)(?: {WORD}){{0,2}}?"
         r" (?:can|could|is able|are able|was able|were able|manages?|succeeds?)\b",
         Reading.FAILURE,
         "P1",
+        needs=("nobody", "no one", "no-one", "none of"),
     ),
     Claim(
         rf"\b{DOWN_WHAT}\b(?:(?: {WORD}){{0,2}}? {DOWN_VERB}(?: {DOWN_VERB}){{0,2}})?"
         r" down\b(?! to)",
         Reading.FAILURE,
         "P1",
+        needs=("down",),
     ),
     Claim(
         r"\b(?:outages?|blackout)\b|\b(?:production|prod) (?:incident|emergency)\b",
         Reading.FAILURE,
         "P1",
+        needs=("outage", "blackout", "incident", "emergency"),
     ),
     Claim(
         rf"\b(?:service|api|servers?|platform|system|backend)\b(?: {WORD}){{0,3}}?"
         r" (?:unavailable|inaccessible|unreachable)\b",
         Reading.FAILURE,
         "P1",
+        needs=("unavailable", "inaccessible", "unreachable"),
     ),
-    Claim(rf"\bwidespread(?: {WORD}){{0,2}}? {HIT}", Reading.FAILURE, "P1"),
-    Claim(rf"{ZH_ALL}(?:的)?\s?{ZH_WHO}{GAP}{{0,12}}?{ZH_FAIL}", Reading.FAILURE, "P1"),
+    Claim(rf"\bwidespread(?: {WORD}){{0,2}}? {HIT}", Reading.FAILURE, "P1", needs=("widespread",)),
+    Claim(
+        rf"{ZH_ALL}(?:的)?\s?{ZH_WHO}{GAP}{{0,12}}?{ZH_FAIL}",
+        Reading.FAILURE,
+        "P1",
+        needs=("全部", "所有", "全体", "全量", "整个"),
+    ),
     Claim(
         rf"(?:{ZH_WHO}|线上|生产环境|现网)\s?(?:都)?(?:全部|全都|全)(?:都)?\s?{ZH_FAIL}",
         Reading.FAILURE,
         "P1",
+        needs=("全",),
     ),
     Claim(
         r"(?:线上|生产(?:环境)?|现网|重大)\s?(?:事故|故障|宕机|瘫痪|全挂|挂了|崩了|outage)"
@@ -228,27 +314,54 @@ IMPLICIT: tuple[Claim, ...] = (
         r"|(?:服务|服务器|直播|平台|系统)(?:全部|全都|都)?(?:挂了|挂掉了|down了)",
         Reading.FAILURE,
         "P1",
+        needs=(
+            "线上",
+            "生产",
+            "现网",
+            "重大",
+            "宕机",
+            "瘫痪",
+            "大面积",
+            "大范围",
+            "服务",
+            "直播",
+            "平台",
+            "系统",
+        ),
     ),
     Claim(
         r"(?:\bimpact|\baffected(?: users)?|\bscope|影响范围|影响用户)\s?[:=]\s?"
         r"(?:all\b|everyone|100%|全部|所有|全量|全体)",
         Reading.FAILURE,
         "P1",
+        needs=IMPACT_WORDS,
     ),
     # -- P2: many, but not all
-    Claim(rf"\b{MANY}\b{GAP}{{0,40}}?\b{FAIL}", Reading.FAILURE, "P2"),
+    Claim(rf"\b{MANY}\b{GAP}{{0,40}}?\b{FAIL}", Reading.FAILURE, "P2", needs=WHO_WORDS),
     Claim(
-        rf"\b{HIT}\b{GAP}{{0,30}}?\b(?:for |to |across |in |on )?{MANY}\b", Reading.FAILURE, "P2"
+        rf"\b{HIT}\b{GAP}{{0,30}}?\b(?:for |to |across |in |on )?{MANY}\b",
+        Reading.FAILURE,
+        "P2",
+        needs=WHO_WORDS,
     ),
     Claim(
-        rf"{ZH_MANY}(?:的)?\s?{ZH_WHO}{GAP}{{0,12}}?(?:{ZH_FAIL}|反馈|投诉)", Reading.FAILURE, "P2"
+        rf"{ZH_MANY}(?:的)?\s?{ZH_WHO}{GAP}{{0,12}}?(?:{ZH_FAIL}|反馈|投诉)",
+        Reading.FAILURE,
+        "P2",
+        needs=ZH_WHO_WORDS,
     ),
-    Claim(r"大量(?:的)?\s?(?:投诉|反馈|报错|卡顿|掉线|崩溃|crash)", Reading.FAILURE, "P2"),
+    Claim(
+        r"大量(?:的)?\s?(?:投诉|反馈|报错|卡顿|掉线|崩溃|crash)",
+        Reading.FAILURE,
+        "P2",
+        needs=("大量",),
+    ),
     Claim(
         r"(?:\bimpact|\baffected(?: users)?|\bscope|影响范围|影响用户)\s?[:=]\s?"
         r"(?:many|most|some|multiple|several|部分|大量|很多|多数|大部分|一些)",
         Reading.FAILURE,
         "P2",
+        needs=IMPACT_WORDS,
     ),
     # -- P2: a release or an event at stake
     Claim(
@@ -257,12 +370,14 @@ IMPLICIT: tuple[Claim, ...] = (
         r"|submission|delivery|demo|event)\b",
         Reading.DEADLINE,
         "P2",
+        needs=("block", "hold", "delay", "jeopardi"),
     ),
     Claim(
         r"\b(?:release|launch|go-?live|go live|rollout|event|demo)\b"
         r" (?:is |was |has been |are )?(?:blocked|on hold|delayed|at risk)\b",
         Reading.DEADLINE,
         "P2",
+        needs=("blocked", "on hold", "delayed", "at risk"),
     ),
     Claim(
         r"\b(?:go(?:ing)?[- ]live|launch(?:ing|es)?|releas(?:e|ing)(?! notes)|ship(?:ping)?"
@@ -276,6 +391,7 @@ IMPLICIT: tuple[Claim, ...] = (
         rf" (?:starts|begins|kicks off|goes live|is scheduled|airs)\b(?: {WORD}){{0,2}}? {WHEN}\b",
         Reading.DEADLINE,
         "P2",
+        needs=("starts", "begins", "kicks off", "goes live", "is scheduled", "airs"),
     ),
     Claim(
         rf"(?:影响|阻塞|阻碍|卡住|耽误|拖延|延误|block\s?了?|blocking|挡住){GAP}{{0,8}}?{DEADLINE_WHAT}"
@@ -283,11 +399,31 @@ IMPLICIT: tuple[Claim, ...] = (
         r"|(?:上线|发版)(?:要)?(?:延期|推迟)|(?:延期|推迟)上线",
         Reading.DEADLINE,
         "P2",
+        needs=(
+            "影响",
+            "阻塞",
+            "阻碍",
+            "卡住",
+            "耽误",
+            "拖延",
+            "延误",
+            "block",
+            "挡住",
+            "无法",
+            "没法",
+            "不能",
+            "上不了线",
+            "上线",
+            "发版",
+            "延期",
+            "推迟",
+        ),
     ),
     Claim(
         rf"{ZH_WHEN}(?:就)?(?:要)?{GAP}{{0,6}}?(?:{DEADLINE_WHAT}|开播|直播)",
         Reading.DEADLINE,
         "P2",
+        needs=("今天", "今晚", "明天", "明早", "明晚", "后天", "周", "马上", "即将"),
     ),
 )
 

@@ -7,8 +7,11 @@ people they copy; automatic mail (out-of-office and the like) changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gateway.confirmation import Confirmation, classify_confirmation
 from gateway.inbound import Inbound
+from gateway.intake import read_first_mail
 from gateway.trail import (
     Filing,
     find_participant,
@@ -43,6 +46,9 @@ def open_ticket(
     """A new ticket from the message: requester, the people in copy, the L1 engineers, the
     first message and its events."""
     inbound, mail = filing.inbound, filing.inbound.mail
+    if rules.intake.enabled and filing.first_mail is None:
+        # Read once for the facts and the priority, unless the parser read it ahead.
+        filing = replace(filing, first_mail=read_first_mail(mail.intake_text()))
     # Built apart from the session and written with plain inserts (`storage/rows.py`):
     # nothing about a new ticket needs the unit of work.
     ticket = new_ticket(inbound, follow_up_of)

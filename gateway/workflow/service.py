@@ -54,8 +54,8 @@ DONE = (S.RESOLVED, S.CLOSED)
 def first_priority(filing: Filing, ticket: Ticket, service: ServiceLevels) -> Event | None:
     """The priority of a new ticket: the customer's words ("Priority: P1", "线上事故"), raised
     by the sender's rule; the event that records where it came from, if it is not P3."""
-    mail = filing.inbound.mail
-    urgency = read_urgency(mail.subject, mail.reply_text or mail.text)
+    mail, read_ahead = filing.inbound.mail, filing.first_mail
+    urgency = read_ahead.urgency if read_ahead else read_urgency(mail.subject, mail.text)
     rule = service.sender_rule(filing.inbound.sender)
     priority, reasons = Priority.P3.value, []
     if urgency is not None:
