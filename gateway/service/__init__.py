@@ -1,6 +1,8 @@
-"""Service time: the desk's working hours and holidays, target lengths, engineers' shifts.
+"""Service levels, pure: the desk's working hours and holidays, target lengths, engineers'
+shifts (`hours`, `calendar`); the targets per priority and the sender rules (`levels`); a
+ticket's clocks computed from its history (`clocks`); and how mail says them (`phrasing`).
 
-Pure: the holiday tables are computed by the `holidays` package, never fetched.
+The holiday tables are computed by the `holidays` package, never fetched.
 """
 
 from gateway.service.calendar import BusinessCalendar, Shift
