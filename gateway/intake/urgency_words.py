@@ -103,7 +103,8 @@ LABEL_WORDS = one_of("prio|sev|urgency|impact|优先级|紧急程度|严重程�
 P_TOKENS = ("p0", "p1", "p2", "p3", "p4")
 EVERY_WORDS = ("everyone", "everybody", "all", "every", "100%")
 WHO_WORDS = one_of(
-    "user|customer|viewer|host|stream|broadcaster|audience|player|student|teacher|participant|subscriber|member|client|channel|room|call|session|class|region|people"
+    "user|customer|viewer|host|stream|broadcaster|audience|player|student|teacher"
+    "|participant|subscriber|member|client|channel|room|call|session|class|region|people"
 )
 ZH_WHO_WORDS = one_of(
     "用户|观众|主播|客户|学生|老师|玩家|直播间|房间|频道|人|user|viewer|host|room|channel"
