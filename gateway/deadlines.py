@@ -4,7 +4,8 @@ breach when it is passed, and the digest of new tickets that waited for a shift.
 A warning goes to the ticket's assignee, else to the L1 engineers on it who are on shift
 (else to all of them). At the breach the ticket is escalated to L2: the L2 engineers on
 shift, else the on-call engineers for a P1, else every L2; they and the team leads are told.
-Each warning and each breach is once per target, priority and round (`alert_key`): the
+Each warning and each breach is once per target and round (`alert_key`); a warning the
+breach has overtaken (a late round, a raised priority) is not sent. The
 ticket is locked (`FOR UPDATE SKIP LOCKED`; SQLite writes one transaction at a time), its
 clocks computed from the event log and its recorded alerts read again under the lock, so
 several processes and any number of `gateway due` runs send each exactly once.
@@ -30,7 +31,7 @@ from gateway.service.phrasing import due_words, zone_of
 from gateway.setting_values import Engineer
 from gateway.trail import engineer_participant
 from gateway.workflow import Rules
-from gateway.workflow.routing import assign_new, least_loaded, offer
+from gateway.workflow.routing import OPEN_STATUSES, assign_new, least_loaded, offer
 from gateway.workflow.service import (
     DONE,
     alert_key,
@@ -101,16 +102,23 @@ class Deadlines:
             if ticket is None:
                 return
             history, alerted = read_history(session, ticket_id)
+            if not history:  # Nothing of its own left (merged away): nothing to watch.
+                ticket.service_check_at = None
+                return
             clocks = clocks_of(history, ticket, self.rules.service)
             act = SystemAct(session, now)
             for clock in clocks:
                 if not clock.running or ticket.status in DONE:
                     continue
-                sent = sent_alerts(alerted, alert_key(clock, ticket))
-                if EventKind.SLA_WARNING not in sent and clock.warn_at and now >= clock.warn_at:
+                sent = sent_alerts(alerted, alert_key(clock))
+                breached = clock.due is not None and now >= clock.due
+                warned = clock.warn_at is not None and now >= clock.warn_at
+                # A warning the breach has overtaken (`due` ran late, a priority was raised)
+                # would only say less, later: the breach alone goes.
+                if EventKind.SLA_WARNING not in sent and warned and not breached:
                     alerted.append(self.warn(act, ticket, clock))
                     work.warnings += 1
-                if EventKind.SLA_BREACHED not in sent and clock.due and now >= clock.due:
+                if EventKind.SLA_BREACHED not in sent and breached:
                     alerted.append(self.breach(act, ticket, clock))
                     work.breaches += 1
             keep_clocks(ticket, clocks, alerted)
@@ -209,6 +217,7 @@ class Deadlines:
                 session.scalars(
                     select(Ticket)
                     .where(Ticket.awaiting_shift_since.is_not(None))
+                    .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into.is_(None))
                     .order_by(Ticket.id)
                     .with_for_update(skip_locked=True)
                 )
@@ -268,7 +277,7 @@ def sent_alerts(alerted: list[tuple[EventKind, str]], key: str) -> set[EventKind
 
 def alert_detail(ticket: Ticket, clock: TargetClock, what: str) -> str:
     due = clock.due.isoformat() if clock.due else "paused"
-    return f"{alert_key(clock, ticket)}: {what}, due {due}"
+    return f"{alert_key(clock)}: {ticket.priority.value} {what}, due {due}"
 
 
 def record_alert(act: SystemAct, ticket: Ticket, kind: EventKind, detail: str) -> None:

@@ -132,8 +132,10 @@ def touched_tickets(period: Period) -> Select[int]:
         Event.at >= period.since,
         Event.at < period.until,
     )
+    # A ticket merged into another is part of that one's request, not one of its own.
     return select(Ticket.id).where(
         Ticket.created_at < period.until,
+        Ticket.merged_into.is_(None),
         or_(
             Ticket.status.in_(BACKLOG_STATUSES),
             Ticket.status_changed_at >= period.since,
@@ -162,7 +164,7 @@ def event_rows(session: Session, touched: Select[int], period: Period) -> dict[i
     rows = session.execute(
         select(*columns, Event.from_status, Event.to_status)
         .where(Event.ticket_id.in_(touched), Event.type.in_(REPORT_EVENTS))
-        .where(Event.at < period.until)
+        .where(Event.at < period.until, Event.moved_from.is_(None))
         .order_by(Event.ticket_id, Event.at, Event.id)
     ).all()
     replies = {r.message_pk for r in rows if r.type is EventKind.REPLIED}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gateway.service.hours import Duration
 from gateway.service.levels import ServiceLevels
 from gateway.service.phrasing import (
     due_words,
@@ -23,7 +24,9 @@ DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 def promise(ticket: Ticket, service: ServiceLevels, now: datetime, language: str) -> str:
     """ "We answer P2 requests within 4 business hours (by 15:30 your time)."."""
     target = service.target(ticket.priority.value)
-    within = target_words(target.first_response, not target.around_the_clock, language)
+    business = not target.around_the_clock
+    day = service.calendar_of(target).seconds_of(Duration(1, 0))
+    within = target_words(target.first_response, business, language, day)
     priority = ticket.priority.value
     if ticket.response_due is None:
         return ""

@@ -197,12 +197,9 @@ def read_engineer(key: str, fields: dict[str, Any]) -> Engineer:
 def merge_engineers(
     from_file: tuple[Engineer, ...], from_environment: tuple[Engineer, ...]
 ) -> tuple[Engineer, ...]:
-    """`GATEWAY_ENGINEERS` extends the file's engineers: it adds addresses, and for one the
-    file names too it sets the tier and language, keeping the file's zone and shift."""
+    """`GATEWAY_ENGINEERS` extends the file's engineers: it adds the addresses the file does
+    not name; for one it names, the file's table, which says more, stands."""
     engineers = {engineer.address: engineer for engineer in from_file}
     for engineer in from_environment:
-        known = engineers.get(engineer.address)
-        engineers[engineer.address] = (
-            replace(known, tier=engineer.tier, language=engineer.language) if known else engineer
-        )
+        engineers.setdefault(engineer.address, engineer)
     return tuple(engineers.values())

@@ -359,6 +359,9 @@ class Event(Base):
     to_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     detail: Mapped[str] = mapped_column(StorableText(), default="")
+    # The ticket an event happened on, when `#merge` moved it here: its trail is kept, but
+    # its clocks are not this ticket's.
+    moved_from: Mapped[int | None] = mapped_column(Integer)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     message: Mapped[Message | None] = relationship()

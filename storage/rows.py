@@ -231,16 +231,22 @@ def mail_allowance(
 
 
 def move_trail(session: Session, merged: Ticket, survivor: Ticket) -> None:
-    """Move every message (with its attachments) and event of `merged` to `survivor`, and
-    the facts `survivor` does not know yet, with their history."""
+    """Move every message (with its attachments) and event of `merged` to `survivor` (each
+    event remembering the ticket it happened on), and the facts `survivor` does not know
+    yet, with their history."""
     session.flush()
-    for table in (Message, Event):
-        session.execute(
-            update(table)
-            .where(table.ticket_id == merged.id)
-            .values(ticket_id=survivor.id)
-            .execution_options(synchronize_session=False)
-        )
+    session.execute(
+        update(Message)
+        .where(Message.ticket_id == merged.id)
+        .values(ticket_id=survivor.id)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Event)
+        .where(Event.ticket_id == merged.id)
+        .values(ticket_id=survivor.id, moved_from=func.coalesce(Event.moved_from, merged.id))
+        .execution_options(synchronize_session=False)
+    )
     known = select(TicketFact.name).where(TicketFact.ticket_id == survivor.id)
     session.execute(
         update(TicketFact)

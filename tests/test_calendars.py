@@ -591,3 +591,14 @@ def test_london_shift_follows_british_summer_time() -> None:
 def test_bad_shift_zone_names_its_key() -> None:
     with pytest.raises(ConfigError, match=r"^engineers\.shift: .*'Moon/Base'"):
         Shift.build("Moon/Base", None, key="engineers.shift")
+
+
+def test_working_hours_that_start_in_a_spring_forward_gap_start_when_the_clock_jumps() -> None:
+    # New York skips 02:00-03:00 on 2026-03-08: 02:30-10:00 starts at 03:00 EDT (07:00 UTC).
+    calendar = BusinessCalendar.build("America/New_York", parse_week("k", "Sun 02:30-10:00"))
+    day = list(
+        calendar.working_intervals(
+            datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)
+        )
+    )
+    assert day == [(datetime(2026, 3, 8, 7, tzinfo=UTC), datetime(2026, 3, 8, 14, tzinfo=UTC))]

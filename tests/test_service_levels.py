@@ -25,6 +25,7 @@ from sqlalchemy import select
 from gateway.clock import Clock
 from gateway.config import load_settings
 from gateway.errors import ConfigError
+from gateway.service.phrasing import due_words, zone_of
 from gateway.settings import Settings
 from storage.models import Event, EventKind, Ticket
 from tests.conftest import SUPPORT, Desk, DirectGateway, Sink, gateway_env, new_mail, run_gateway
@@ -309,7 +310,7 @@ def test_warning_then_breach_escalates_to_l2_on_shift_and_tells_the_leads(team: 
     assert team.events(ticket.id, EventKind.SLA_WARNING) == []
     team.due(cst(12, 7, 13, 0))
     [warning] = team.events(ticket.id, EventKind.SLA_WARNING)
-    assert warning.detail.startswith("first_response P2 round 0: 75%")
+    assert warning.detail.startswith("first_response round 0: P2 75% of the target used")
     assert [s for s in team.subjects_to(WEI) if "即将超时" in s]
     team.due(cst(12, 7, 14, 0))
     [breach] = team.events(ticket.id, EventKind.SLA_BREACHED)
@@ -429,7 +430,9 @@ def test_gateway_engineers_extends_the_engineers_of_the_file(tmp_path: Path) -> 
     path.write_text(TEAM_TOML, encoding="utf-8")
     env = {"GATEWAY_ENGINEERS": f"{WEI}:L2:en,new@example.com"}
     engineers = {e.address: e for e in load_settings(env, path).workflow.engineers}
-    assert engineers[WEI].tier == "L2" and engineers[WEI].timezone == "Asia/Shanghai"
+    # The file's table stands for an address both name; the environment adds the rest.
+    assert engineers[WEI].tier == "L1" and engineers[WEI].language == "zh"
+    assert engineers[WEI].timezone == "Asia/Shanghai"
     assert engineers[WEI].shift is not None
     assert engineers["new@example.com"].shift is None
     assert engineers[SAM].on_call and engineers[LEE].tier == "lead"
@@ -453,3 +456,86 @@ def test_the_defaults_are_the_documented_ones(tmp_path: Path) -> None:
 def test_the_support_address_is_never_routed_to(team: Team) -> None:
     team.customer_writes("Hello", "How do I mute?")
     assert team.subjects_to(SUPPORT) == []
+
+
+# -- what a review found ------------------------------------------------------------------
+
+
+@SQLITE
+def test_a_merge_leaves_due_working_and_the_survivors_clocks_its_own(team: Team) -> None:
+    first = team.customer_writes("Crash", "Priority: P2\nThe app crashes on start.")
+    second = team.customer_writes("Crash again", "Priority: P2\nStill crashing.")
+    team.at(cst(12, 7, 11))
+    second_notice = team.desk.wait_mail(WEI, f"[Support #{second.id}]")
+    team.desk.engineer_replies(second_notice, WEI, "#status waiting\nWhich device?")
+    first_notice = team.desk.wait_mail(WEI, f"[Support #{first.id}]")
+    team.desk.engineer_replies(first_notice, WEI, f"#merge {second.id}")
+    team.desk.engineer_replies(first_notice, WEI, "We are looking at it.")
+    survivor = team.ticket(first.id)
+    assert survivor.status.value == "open" and not survivor.resolution_paused
+    assert survivor.resolution_due == cst(12, 10, 10)
+    assert team.ticket(second.id).service_check_at is None
+    team.due(cst(12, 10, 10))  # the survivor's resolution breaches; nothing crashes
+    assert [e.detail[:18] for e in team.events(first.id, EventKind.SLA_BREACHED)] == [
+        "resolution round 0"
+    ]
+
+
+@SQLITE
+def test_closing_a_resolved_ticket_by_command_is_no_reopen(team: Team) -> None:
+    ticket = team.customer_writes("Crash", "The app crashes on start.")
+    notice = team.desk.wait_mail(WEI, "新工单（P3）")
+    team.desk.engineer_replies(notice, WEI, "#resolve\nFixed in 5.2.2.")
+    team.desk.engineer_replies(notice, WEI, "#status closed")
+    closed = team.ticket(ticket.id)
+    assert closed.status.value == "closed" and closed.reopen_count == 0
+    assert team.events(ticket.id, EventKind.REOPENED) == []
+
+
+@SQLITE
+def test_a_ticket_closed_while_it_waited_for_a_shift_is_in_no_digest(team: Team) -> None:
+    team.at(cst(12, 8, 20))
+    waiting = team.customer_writes("Docs", "Where are the docs for the beauty filter?")
+    team.at(cst(12, 8, 21))
+    run_gateway(gateway_env_of(team), "status", str(waiting.id), "closed")
+    assert team.ticket(waiting.id).awaiting_shift_since is None
+    team.due(cst(12, 9, 1, 1))
+    assert [s for s in team.subjects_to(ANA) if "Your shift starts" in s] == []
+
+
+@SQLITE
+def test_a_raised_priority_past_its_due_time_sends_the_breach_alone_once(team: Team) -> None:
+    ticket = team.customer_writes("Crash", "The app crashes on start.")  # P3 at Mon 10:00
+    team.due(cst(12, 7, 15))
+    assert team.events(ticket.id, EventKind.SLA_WARNING) == []
+    notice = team.desk.wait_mail(WEI, "新工单（P3）")
+    team.at(cst(12, 7, 15))
+    team.desk.engineer_replies(notice, WEI, "#priority P1")  # P1: one hour from 10:00
+    for minute in (1, 2, 3):
+        team.due(cst(12, 7, 15, minute))
+    assert team.events(ticket.id, EventKind.SLA_WARNING) == []
+    [breach] = team.events(ticket.id, EventKind.SLA_BREACHED)
+    assert breach.detail.startswith("first_response round 0: P1 target passed")
+
+
+def test_due_times_name_the_zone_as_its_readers_do() -> None:
+    moment = datetime(2026, 12, 7, 5, tzinfo=ZoneInfo("UTC"))
+    now = moment
+    assert due_words(moment, ZoneInfo("America/Los_Angeles"), now, "zh") == "21:00 PST"
+    assert due_words(moment, ZoneInfo("Asia/Shanghai"), now, "zh") == "13:00 北京时间"
+    assert due_words(moment, zone_of(utc_offset_minutes=330), now, "en") == "10:30 UTC+05:30"
+    assert due_words(moment, zone_of(utc_offset_minutes=-210), now, "en") == "01:30 UTC-03:30"
+    assert due_words(moment, ZoneInfo("Asia/Dubai"), now, "en") == "09:00 UTC+04"
+
+
+@SQLITE
+def test_a_target_of_days_and_hours_is_promised_in_business_hours(
+    tmp_path: Path, settings: Settings, sink: Sink
+) -> None:
+    extra = '\n[service_levels.P3]\nfirst_response = "1d4h"\n'
+    team = Team(team_settings(tmp_path, settings, extra), sink, cst(12, 7, 10))
+    team.customer_writes("Question", "How do I mute?", date="Mon, 07 Dec 2026 10:00:00 +0800")
+    ack = " ".join(Desk.text(team.desk.wait_mail(CUSTOMER, "Question")).split())
+    # 13 business hours from Mon 10:00: Mon 8 h, Tue 5 h → Tue 14:00.
+    assert "within 13 business hours (by Tue 8 Dec 14:00 your time)" in ack
+    team.gateway.stop()

@@ -32,6 +32,10 @@ SHIFT_WINDOW_DAYS = 8
 ENDLESS = timedelta(days=7, hours=12)
 
 
+# The longest a clock change skips (Lord Howe Island: 30 minutes; most zones: an hour).
+MAX_GAP_MINUTES = 120
+
+
 @dataclass(frozen=True, slots=True)
 class YearOff:
     """One year of a country's public holidays and the weekend days worked to make up for
@@ -216,10 +220,20 @@ def wall_spans(zone: ZoneInfo, day: date, hours: Day) -> Iterator[Span]:
     """A local date's intervals in UTC, each end from its own wall time."""
     midnight = datetime.combine(day, time(), tzinfo=zone)
     for start, end in hours:
-        begins = (midnight + timedelta(minutes=start)).astimezone(UTC)
-        ends = (midnight + timedelta(minutes=end)).astimezone(UTC)
+        begins, ends = wall_moment(midnight, start), wall_moment(midnight, end)
         if begins < ends:
             yield begins, ends
+
+
+def wall_moment(midnight: datetime, minutes: int) -> datetime:
+    """The UTC moment of a wall time `minutes` after local midnight; a wall time the clock
+    skips (spring forward) is the moment it jumps to, not an hour after."""
+    for late in range(MAX_GAP_MINUTES + 1):
+        local = midnight + timedelta(minutes=minutes + late)
+        moment = local.astimezone(UTC)
+        if moment.astimezone(midnight.tzinfo).replace(tzinfo=None) == local.replace(tzinfo=None):
+            return moment
+    return (midnight + timedelta(minutes=minutes)).astimezone(UTC)
 
 
 def local_midnight(zone: ZoneInfo, day: date) -> datetime:

@@ -15,21 +15,25 @@ WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周�
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def target_words(duration: Duration, business: bool, language: str) -> str:
-    """A target's length as the promise states it: "4 business hours", "1 个工作日"."""
+def target_words(duration: Duration, business: bool, language: str, day_seconds: float) -> str:
+    """A target's length as the promise states it: "4 business hours", "1 个工作日"; a
+    length mixing days and hours in hours, a day being `day_seconds` long."""
+    seconds = duration.days * day_seconds + duration.seconds
     if duration.days and not duration.seconds:
         count, unit = duration.days, "day"
-    elif duration.seconds % 3600 == 0 and not duration.days:
-        count, unit = duration.seconds / 3600, "hour"
+    elif seconds % 3600 == 0:
+        count, unit = seconds / 3600, "hour"
     else:
-        count, unit = duration.days * 24 * 60 + duration.seconds / 60, "minute"
+        count, unit = seconds / 60, "minute"
     number = f"{count:g}"
     if language == "zh":
-        words = {
-            "day": "个工作日" if business else "天",
-            "hour": "个工作小时" if business else "小时",
+        names = {
+            "day": ("个工作日", "天"),
+            "hour": ("个工作小时", "小时"),
+            "minute": ("分钟", "分钟"),
         }
-        return f"{number} {words.get(unit, '分钟')}"
+        name = names[unit][0 if business else 1]
+        return f"{number} {name}" + ("（工作时间）" if business and unit == "minute" else "")
     plural = "" if count == 1 else "s"
     return f"{number} {'business ' if business else ''}{unit}{plural}"
 
@@ -46,18 +50,20 @@ def zone_of(name: str = "", utc_offset_minutes: int | None = None) -> tzinfo:
 def zone_label(moment: datetime) -> str:
     """The zone's abbreviation ("CST", "PDT"), or its offset where it has none ("UTC+08")."""
     label = moment.strftime("%Z")
-    if not label or label[0] in "+-":
-        offset = moment.strftime("%z")
-        return f"UTC{offset[:3]}" + (f":{offset[3:]}" if offset[3:] != "00" else "")
-    return "UTC" if label.startswith("UTC") else label
+    if label and label[0] not in "+-" and not label.startswith("UTC"):
+        return label
+    offset = moment.strftime("%z")
+    if offset in ("", "+0000"):
+        return "UTC"
+    return f"UTC{offset[:3]}" + (f":{offset[3:5]}" if offset[3:5] != "00" else "")
 
 
 def zone_label_zh(moment: datetime) -> str:
-    """Chinese readers name UTC+8 Beijing time, whatever the city; other zones by offset."""
-    offset = moment.utcoffset()
-    if offset == timedelta(hours=8):
+    """Chinese readers name UTC+8 Beijing time, whatever the city; other zones as in
+    English."""
+    if moment.utcoffset() == timedelta(hours=8):
         return "北京时间"
-    return zone_label(moment.astimezone(timezone(offset or timedelta(0))))
+    return zone_label(moment)
 
 
 def due_words(due: datetime, zone: tzinfo, now: datetime, language: str) -> str:

@@ -166,7 +166,9 @@ def set_status(
             )
         )
     before = ticket.status
-    kind = EventKind.REOPENED if before in (S.RESOLVED, S.CLOSED) else EventKind.STATUS_CHANGED
+    done = (S.RESOLVED, S.CLOSED)
+    # Resolved to closed is no reopen.
+    kind = EventKind.REOPENED if before in done and status not in done else EventKind.STATUS_CHANGED
     event = transition(filing, ticket, status, message, kind, "by command")
     zh = f"状态 {status_zh(before.value)} → {status_zh(status.value)}"
     return Phrase(f"status {before.value} → {status.value}", zh), event

@@ -31,6 +31,7 @@ def merge(filing: Filing, ticket: Ticket, number: int, message: Message) -> tupl
     join_people(filing, merged, survivor)
     move_trail(filing.session, merged, survivor)
     merged.merged_into = survivor.id
+    merged.service_check_at = merged.awaiting_shift_since = None
     touch(merged, filing.inbound.at)
     touch(survivor, filing.inbound.at)
     pointer = f"merged into #{survivor.id}"

@@ -89,9 +89,10 @@ def clocks_of(
     )
 
 
-def alert_key(clock: TargetClock, ticket: Ticket) -> str:
-    """What makes a warning or a breach once: the target, the priority and the round."""
-    return f"{clock.name} {ticket.priority.value} round {clock.round}"
+def alert_key(clock: TargetClock) -> str:
+    """What makes a warning or a breach once: the target and the round (a new priority
+    moves the due time, but a target warned of or missed is not mailed about again)."""
+    return f"{clock.name} round {clock.round}"
 
 
 def keep_clocks(
@@ -113,13 +114,13 @@ def next_check(
     alerted: list[tuple[EventKind, str]],
 ) -> datetime | None:
     """The next moment a warning or breach of the ticket falls due; None for none."""
-    if ticket.status in DONE:
+    if ticket.status in DONE or ticket.merged_into is not None:
         return None
     moments = []
     for clock in clocks:
         if not clock.running:
             continue
-        key = alert_key(clock, ticket) + ":"
+        key = alert_key(clock) + ":"
         sent = {kind for kind, detail in alerted if detail.startswith(key)}
         if EventKind.SLA_WARNING not in sent and clock.warn_at is not None:
             moments.append(clock.warn_at)
@@ -148,12 +149,14 @@ def touches_clocks(events: Iterable[Event]) -> bool:
 def read_history(
     session: Session, ticket_id: int
 ) -> tuple[list[Moment], list[tuple[EventKind, str]]]:
-    """The ticket's clock moments, in order, and its recorded warnings and breaches."""
+    """The ticket's clock moments, in order, and its recorded warnings and breaches; events
+    a merge brought from another ticket are that ticket's."""
     rows = session.execute(
         select(
             Event.type, Event.at, Event.from_status, Event.to_status, Event.message_pk, Event.detail
         )
         .where(Event.ticket_id == ticket_id, Event.type.in_((*CLOCK_EVENTS, *ALERTS)))
+        .where(Event.moved_from.is_(None))
         .order_by(Event.at, Event.id)
     ).all()
     replies = {row.message_pk for row in rows if row.type is EventKind.REPLIED}

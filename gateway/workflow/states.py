@@ -182,6 +182,8 @@ def change_status(
     )
     ticket.status = to_status
     ticket.status_changed_at = change.at
+    if to_status in (S.RESOLVED, S.CLOSED):
+        ticket.awaiting_shift_since = None  # Settled before any shift saw it.
     touch(ticket, change.at)
     if change.kind is EventKind.REOPENED:
         ticket.reopen_count += 1

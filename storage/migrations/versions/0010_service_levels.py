@@ -1,5 +1,5 @@
-"""service levels: where the priority came from, the customer's zone, the clocks' state, and
-the new tickets that wait for a shift
+"""service levels: where the priority came from, the customer's zone, the clocks' state, the
+new tickets that wait for a shift, and the ticket a merged event happened on
 
 Revision ID: 0010
 Revises: 0009
@@ -40,9 +40,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_tickets_awaiting_shift_since"), ["awaiting_shift_since"], unique=False
         )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("moved_from", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_column("moved_from")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tickets_awaiting_shift_since"))
         batch_op.drop_index(batch_op.f("ix_tickets_service_check_at"))
