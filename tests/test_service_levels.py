@@ -516,6 +516,9 @@ def test_a_raised_priority_past_its_due_time_sends_the_breach_alone_once(team: T
     assert team.events(ticket.id, EventKind.SLA_WARNING) == []
     [breach] = team.events(ticket.id, EventKind.SLA_BREACHED)
     assert breach.detail.startswith("first_response round 0: P1 target passed")
+    # Nothing is left due in the past, or every later round would look at it again: next
+    # is the resolution's warning, at 75% of a day around the clock from 10:00.
+    assert team.ticket(ticket.id).service_check_at == cst(12, 8, 4)
 
 
 def test_due_times_name_the_zone_as_its_readers_do() -> None:

@@ -122,9 +122,11 @@ def next_check(
             continue
         key = alert_key(clock) + ":"
         sent = {kind for kind, detail in alerted if detail.startswith(key)}
+        if EventKind.SLA_BREACHED in sent:
+            continue  # Its warning, if never sent, was overtaken: nothing more to say.
         if EventKind.SLA_WARNING not in sent and clock.warn_at is not None:
             moments.append(clock.warn_at)
-        elif EventKind.SLA_BREACHED not in sent and clock.due is not None:
+        elif clock.due is not None:
             moments.append(clock.due)
     return min(moments, default=None)
 
