@@ -17,7 +17,7 @@ is on shift, to the L1s on shift in one digest mail each; each ticket records `d
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -29,17 +29,26 @@ from gateway.outbox import Notice
 from gateway.service.clocks import TargetClock
 from gateway.service.phrasing import due_words, zone_of
 from gateway.setting_values import Engineer
-from gateway.trail import engineer_participant
+from gateway.trail import Acting, engineer_participant
 from gateway.workflow import Rules
-from gateway.workflow.routing import OPEN_STATUSES, assign_new, least_loaded, offer
+from gateway.workflow.routing import assign_new, least_loaded, offer
 from gateway.workflow.service import (
-    DONE,
     alert_key,
     clocks_of,
     keep_clocks,
     read_history,
 )
-from storage.models import SYSTEM_ACTOR, Event, EventKind, Participant, Priority, Ticket, Watch
+from storage.models import (
+    DONE_STATUSES,
+    OPEN_STATUSES,
+    SYSTEM_ACTOR,
+    Event,
+    EventKind,
+    Participant,
+    Priority,
+    Ticket,
+    Watch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +63,6 @@ class DeadlineWork:
     warnings: int = 0
     breaches: int = 0
     digests: int = 0
-    tickets_offered: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class SystemAct:
-    """The gateway's own act on a ticket (a `trail.Act`)."""
-
-    session: Session
-    at: datetime
-    actor: str = SYSTEM_ACTOR
 
 
 class Deadlines:
@@ -106,9 +105,9 @@ class Deadlines:
                 ticket.service_check_at = None
                 return
             clocks = clocks_of(history, ticket, self.rules.service)
-            act = SystemAct(session, now)
+            act = Acting(session, SYSTEM_ACTOR, now)
             for clock in clocks:
-                if not clock.running or ticket.status in DONE:
+                if not clock.running or ticket.status in DONE_STATUSES:
                     continue
                 sent = sent_alerts(alerted, alert_key(clock))
                 breached = clock.due is not None and now >= clock.due
@@ -123,7 +122,7 @@ class Deadlines:
                     work.breaches += 1
             keep_clocks(ticket, clocks, alerted)
 
-    def warn(self, act: SystemAct, ticket: Ticket, clock: TargetClock) -> tuple[EventKind, str]:
+    def warn(self, act: Acting, ticket: Ticket, clock: TargetClock) -> tuple[EventKind, str]:
         """The warning: recorded, and mailed to the assignee or the L1s on shift."""
         detail = alert_detail(ticket, clock, "75% of the target used")
         record_alert(act, ticket, EventKind.SLA_WARNING, detail)
@@ -131,7 +130,7 @@ class Deadlines:
         self.tell(act.session, ticket, people, "sla_warning", {"target": clock.name})
         return EventKind.SLA_WARNING, detail
 
-    def warned(self, act: SystemAct, ticket: Ticket) -> list[Participant]:
+    def warned(self, act: Acting, ticket: Ticket) -> list[Participant]:
         if ticket.assignee:
             return [engineer_participant(act.session, ticket, ticket.assignee)]
         on_shift = {e.address for e in self.rules.roster.on_shift("L1", act.at)}
@@ -140,7 +139,7 @@ class Deadlines:
         ]
         return [p for p in first_line if p.address in on_shift] or first_line
 
-    def breach(self, act: SystemAct, ticket: Ticket, clock: TargetClock) -> tuple[EventKind, str]:
+    def breach(self, act: Acting, ticket: Ticket, clock: TargetClock) -> tuple[EventKind, str]:
         """The breach: recorded, the ticket escalated to L2, and they and the leads told."""
         specialists = self.escalation_targets(ticket, act.at)
         escalated = ticket.tier != "L2" and bool(specialists)
@@ -168,7 +167,7 @@ class Deadlines:
             return roster.on_call()
         return list(self.rules.tier("L2"))
 
-    def escalate(self, act: SystemAct, ticket: Ticket, specialists: list[Engineer]) -> None:
+    def escalate(self, act: Acting, ticket: Ticket, specialists: list[Engineer]) -> None:
         ticket.tier = "L2"
         for engineer in specialists:
             participant = engineer_participant(act.session, ticket, engineer.address)
@@ -224,20 +223,19 @@ class Deadlines:
             )
             if not tickets:
                 return
-            act = SystemAct(session, now)
+            act = Acting(session, SYSTEM_ACTOR, now)
             for ticket in tickets:
                 self.hand_over(act, ticket, on_shift)
             for engineer in on_shift:
                 self.send_digest(session, engineer, tickets, now)
         work.digests += len(on_shift)
-        work.tickets_offered += [ticket.id for ticket in tickets]
 
     def waiting_tickets(self) -> bool:
         with reading(self.sessions) as session:
             first = select(Ticket.id).where(Ticket.awaiting_shift_since.is_not(None)).limit(1)
             return session.scalars(first).first() is not None
 
-    def hand_over(self, act: SystemAct, ticket: Ticket, on_shift: list[Engineer]) -> None:
+    def hand_over(self, act: Acting, ticket: Ticket, on_shift: list[Engineer]) -> None:
         """The ticket joins the shift: the L1s on it are its engineers now."""
         ticket.awaiting_shift_since = None
         act.session.add_all(offer(ticket, on_shift))
@@ -280,5 +278,5 @@ def alert_detail(ticket: Ticket, clock: TargetClock, what: str) -> str:
     return f"{alert_key(clock)}: {ticket.priority.value} {what}, due {due}"
 
 
-def record_alert(act: SystemAct, ticket: Ticket, kind: EventKind, detail: str) -> None:
+def record_alert(act: Acting, ticket: Ticket, kind: EventKind, detail: str) -> None:
     act.session.add(Event(ticket=ticket, type=kind, actor=act.actor, at=act.at, detail=detail))

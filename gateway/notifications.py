@@ -43,7 +43,7 @@ from gateway.notice_context import (
 from gateway.outbox import Notice, Outbox
 from gateway.rendering import RenderedMail, Templates
 from gateway.service.levels import ServiceLevels
-from gateway.service_words import due_lines, promise
+from gateway.service_words import engineer_context, promise
 from gateway.settings import Intake, Notify, Workflow
 from gateway.workflow import STATUS_EVENTS, Applied, Author
 from gateway.workflow.intake import note_asked
@@ -382,8 +382,8 @@ class Notifier:
         language = self.audience.language_of(participant)
         zone = self.audience.zone_of(participant, self.service.calendar.timezone)
         now = self.outbox.clock.now()
-        lines = due_lines(context["ticket"], self.service, zone, now, language)
-        return self.templates.render("engineer", kind, language, context | {"due_lines": lines})
+        service = engineer_context(context["ticket"], self.service, zone, now, language)
+        return self.templates.render("engineer", kind, language, context | service)
 
 
 def wants_receipt(applied: Applied) -> bool:

@@ -17,8 +17,6 @@ import logging
 import os
 import pwd
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +26,7 @@ from gateway.errors import ConfigError, NotFound, UsageError
 from gateway.lookup import open_existing
 from gateway.notifications import Notifier
 from gateway.settings import Settings
-from gateway.trail import engineer_participant, record
+from gateway.trail import Acting, engineer_participant, record
 from gateway.workflow import Rules, locked_ticket
 from gateway.workflow.engineers import assign, set_status
 from gateway.workflow.service import refresh_clocks
@@ -36,16 +34,6 @@ from storage.models import OPERATOR_ACTOR, EventKind, Participant, Ticket, Ticke
 from storage.rows import assign_ids
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorAct:
-    """An operator's act on a ticket (a `trail.Act`): the session it is written in, the
-    operator as the trail names them, and the moment."""
-
-    session: Session
-    actor: str
-    at: datetime
 
 
 def operator_name() -> str:
@@ -68,7 +56,7 @@ class Operator:
         self.notifier: Notifier = gateway.executor.pipeline.notifier
 
     @contextlib.contextmanager
-    def acting_on(self, ticket_id: int) -> Iterator[tuple[OperatorAct, Ticket]]:
+    def acting_on(self, ticket_id: int) -> Iterator[tuple[Acting, Ticket]]:
         """The ticket, locked, in a transaction that commits the act with its mail."""
         with transaction(self.gateway.sessions) as session:
             if session.get(Ticket, ticket_id) is None:
@@ -78,7 +66,7 @@ class Operator:
             if ticket.id != ticket_id:
                 merged = (ticket_id, ticket.id, ticket.id)
                 log.warning("ticket #%d was merged into #%d: acting on #%d", *merged)
-            yield OperatorAct(session, self.actor, self.gateway.clock.now()), ticket
+            yield Acting(session, self.actor, self.gateway.clock.now()), ticket
 
     def assign(self, ticket_id: int, address: str) -> str:
         """Assign to a configured engineer, who gets the usual assigned notice."""

@@ -27,6 +27,7 @@ from gateway.service.levels import PRIORITIES, ServiceLevels
 from gateway.workflow import STATUS_EVENTS
 from gateway.workflow.service import CLOCK_EVENTS, clocks_of, moment_of, public_replies
 from storage.models import (
+    OPEN_STATUSES,
     SYSTEM_ACTOR,
     Event,
     EventKind,
@@ -40,7 +41,6 @@ from storage.models import (
 ALL = "all"
 PRIORITY_KEYS = (*PRIORITIES, ALL)
 TARGETS = ("first_response", "resolution")
-BACKLOG_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING)
 # Each bucket holds the ages below its bound, in days, and at or above the one before.
 AGE_BUCKETS = (("<1d", 1.0), ("1-3d", 3.0), ("3-7d", 7.0), ("7-30d", 30.0), (">30d", math.inf))
 DAY_S = 86400.0
@@ -48,7 +48,6 @@ DEFAULT_DAYS = 30
 # The events the report reads: those that move a clock, and an old ticket's follow-up.
 REPORT_EVENTS = frozenset({*CLOCK_EVENTS, EventKind.FOLLOWED_UP})
 # Message ids are looked up this many at a time: SQLite limits a statement's parameters.
-LOOKUP_CHUNK = 500
 
 
 # -- the period ------------------------------------------------------------------------------
@@ -137,7 +136,7 @@ def touched_tickets(period: Period) -> Select[int]:
         Ticket.created_at < period.until,
         Ticket.merged_into.is_(None),
         or_(
-            Ticket.status.in_(BACKLOG_STATUSES),
+            Ticket.status.in_(OPEN_STATUSES),
             Ticket.status_changed_at >= period.since,
             in_period,
         ),
@@ -168,7 +167,7 @@ def event_rows(session: Session, touched: Select[int], period: Period) -> dict[i
         .order_by(Event.ticket_id, Event.at, Event.id)
     ).all()
     replies = {r.message_pk for r in rows if r.type is EventKind.REPLIED}
-    public = bulk_public_replies(session, replies)
+    public = public_replies(session, replies)
     events: dict[int, list[EventRow]] = defaultdict(list)
     for r in rows:
         # A status change names the message that made it too: only the reply is one.
@@ -177,15 +176,6 @@ def event_rows(session: Session, touched: Select[int], period: Period) -> dict[i
             EventRow(r.type, r.at, r.actor, r.from_status, r.to_status, reply)
         )
     return events
-
-
-def bulk_public_replies(session: Session, message_pks: set[int | None]) -> set[int]:
-    """`public_replies` for any number of messages, a chunk at a time."""
-    pks = sorted(pk for pk in message_pks if pk is not None)
-    found: set[int] = set()
-    for start in range(0, len(pks), LOOKUP_CHUNK):
-        found |= public_replies(session, set(pks[start : start + LOOKUP_CHUNK]))
-    return found
 
 
 def engineers_on(session: Session, touched: Select[int]) -> dict[int, frozenset[str]]:
@@ -328,7 +318,7 @@ def verdict(clock: TargetClock, stopped_at: datetime | None, period: Period) -> 
 
 def backlog_place(ticket: Ticket, period: Period) -> tuple[str, str] | None:
     """Its status and age bucket at the period's end, when it is still to be worked on."""
-    if ticket.status not in BACKLOG_STATUSES:
+    if ticket.status not in OPEN_STATUSES:
         return None
     return ticket.status.value, age_bucket((period.until - ticket.created_at).total_seconds())
 
@@ -472,7 +462,7 @@ def tally(verdicts: Iterable[bool | None]) -> Tally:
 
 def backlog_of(places: Iterable[tuple[str, str] | None]) -> Backlog:
     """The backlog's counts, every status and bucket present, zeros included."""
-    statuses = [status.value for status in BACKLOG_STATUSES]
+    statuses = [status.value for status in OPEN_STATUSES]
     buckets = [name for name, _ in AGE_BUCKETS]
     cross = {status: dict.fromkeys(buckets, 0) for status in statuses}
     for place in places:

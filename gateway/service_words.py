@@ -6,7 +6,9 @@ engineer's own zone with the time left.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from gateway.phrases import Phrase
 from gateway.service.hours import Duration
 from gateway.service.levels import ServiceLevels
 from gateway.service.phrasing import (
@@ -16,9 +18,8 @@ from gateway.service.phrasing import (
     zone_label_zh,
     zone_of,
 )
-from storage.models import Ticket, TicketStatus
-
-DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+from gateway.workflow.service import reason_in
+from storage.models import DONE_STATUSES, Ticket
 
 
 def promise(ticket: Ticket, service: ServiceLevels, now: datetime, language: str) -> str:
@@ -44,50 +45,58 @@ def promise(ticket: Ticket, service: ServiceLevels, now: datetime, language: str
     return f"We answer {priority} requests within {within} (by {by} {where})."
 
 
+CLOCK_NAMES = (Phrase("Reply", "首次回复"), Phrase("Resolution", "解决"))
+PAUSED = Phrase("Resolution clock paused: waiting on the customer", "解决时限已暂停：等待客户回复")
+LEFT = Phrase(
+    "{name} due {when}, {span}{business} left", "{name}截止 {when}，剩余 {span}{business}"
+)
+OVERDUE = Phrase(
+    "{name} was due {when}, {span} overdue{business}",
+    "{name}已于 {when}到期，已超出 {span}{business}",
+)
+# After the time left, or after the time overdue, when the target counts business hours.
+LEFT_IN_BUSINESS_TIME = Phrase(" of business time", "工作时间")
+OVERDUE_IN_BUSINESS_TIME = Phrase(" (business time)", "（工作时间）")
+
+
+def engineer_context(
+    ticket: Ticket, service: ServiceLevels, zone_name: str, now: datetime, language: str
+) -> dict[str, Any]:
+    """What an engineer's mail says of the service levels: the due times and where the
+    priority came from, in their zone and language."""
+    return {
+        "due_lines": due_lines(ticket, service, zone_name, now, language),
+        "priority_reason": reason_in(ticket.priority_reason, language),
+    }
+
+
 def due_lines(
     ticket: Ticket, service: ServiceLevels, zone_name: str, now: datetime, language: str
 ) -> list[str]:
     """The ticket's due times in the engineer's zone, with the time left: "Reply due 10:30
     CST, 2 h 10 min of business time left"."""
-    if ticket.status in DONE:
+    if ticket.status in DONE_STATUSES:
         return []
     target = service.target(ticket.priority.value)
-    calendar = service.calendar_of(target)
+    calendar, business = service.calendar_of(target), not target.around_the_clock
     zone = zone_of(zone_name)
-    kind = (
-        ("" if language == "zh" else " ")
-        if target.around_the_clock
-        else ("工作" if language == "zh" else " business ")
-    )
-    lines = []
-    names = ("首次回复", "解决") if language == "zh" else ("Reply", "Resolution")
     dues = (ticket.response_due if ticket.responded_at is None else None, ticket.resolution_due)
-    for name, due in zip(names, dues, strict=True):
+    lines = []
+    for name, due in zip(CLOCK_NAMES, dues, strict=True):
         if due is None:
             continue
-        when = due_words(due, zone, now, language)
-        if now >= due:
-            late = span_words(calendar.between(due, now), language, target.around_the_clock)
-            lines.append(overdue_line(name, when, late, kind, language))
-        else:
-            left = span_words(calendar.between(now, due), language, target.around_the_clock)
-            lines.append(left_line(name, when, left, kind, language))
-    if ticket.resolution_paused:
+        late = now >= due
+        span = span_words(calendar.between(*sorted((now, due))), language, not business)
+        in_business = OVERDUE_IN_BUSINESS_TIME if late else LEFT_IN_BUSINESS_TIME
+        line = (OVERDUE if late else LEFT).said_in(language)
         lines.append(
-            "解决时限已暂停：等待客户回复"
-            if language == "zh"
-            else "Resolution clock paused: waiting on the customer"
+            line.format(
+                name=name.said_in(language),
+                when=due_words(due, zone, now, language),
+                span=span,
+                business=in_business.said_in(language) if business else "",
+            )
         )
+    if ticket.resolution_paused:
+        lines.append(PAUSED.said_in(language))
     return lines
-
-
-def left_line(name: str, when: str, left: str, kind: str, language: str) -> str:
-    if language == "zh":
-        return f"{name}截止 {when}，剩余 {left}{kind}时间"
-    return f"{name} due {when}, {left} of{kind}time left".replace("  ", " ")
-
-
-def overdue_line(name: str, when: str, late: str, kind: str, language: str) -> str:
-    if language == "zh":
-        return f"{name}已于 {when} 到期，已超出 {late}{kind}时间"
-    return f"{name} was due {when}, {late} of{kind}time ago".replace("  ", " ")

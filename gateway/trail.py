@@ -44,6 +44,16 @@ class Act(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Acting:
+    """An act on a ticket that no message carries (an `Act`): an operator's command, or the
+    gateway's own time-based work; the session it is written in, who acts, and when."""
+
+    session: Session
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Filing:
     """One inbound message being filed: the session it is written in, the message, and
     the blob store its files go to."""

@@ -119,6 +119,11 @@ class TicketStatus(enum.Enum):
     CLOSED = "closed"
 
 
+# A ticket someone still works on, and one whose work is done (until a reopen).
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING)
+DONE_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
 class Priority(enum.Enum):
     P1 = "P1"
     P2 = "P2"

@@ -75,14 +75,6 @@ class TargetClock:
             return self.met_at > self.due
         return now >= self.due
 
-    def left(self, now: datetime, calendar: BusinessCalendar) -> float:
-        """Seconds of the calendar's time left before the due time (negative past it)."""
-        if self.due is None:
-            return 0.0
-        if now <= self.due:
-            return calendar.between(now, self.due)
-        return -calendar.between(self.due, now)
-
 
 def first_response_clock(
     history: Sequence[Moment], target: Target, calendar: BusinessCalendar

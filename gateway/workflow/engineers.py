@@ -16,8 +16,16 @@ from gateway.trail import Act, Filing, engineer_participant, record, store_inbou
 from gateway.workflow.intake import ask, asked_in, complete
 from gateway.workflow.merging import merge
 from gateway.workflow.people import add_person, drop_person
-from gateway.workflow.states import Applied, Author, CommandResult, Rules, S, transition
+from gateway.workflow.states import (
+    Applied,
+    Author,
+    CommandResult,
+    Rules,
+    S,
+    transition,
+)
 from storage.models import (
+    DONE_STATUSES,
     Event,
     EventKind,
     Message,
@@ -166,9 +174,9 @@ def set_status(
             )
         )
     before = ticket.status
-    done = (S.RESOLVED, S.CLOSED)
     # Resolved to closed is no reopen.
-    kind = EventKind.REOPENED if before in done and status not in done else EventKind.STATUS_CHANGED
+    reopens = before in DONE_STATUSES and status not in DONE_STATUSES
+    kind = EventKind.REOPENED if reopens else EventKind.STATUS_CHANGED
     event = transition(filing, ticket, status, message, kind, "by command")
     zh = f"状态 {status_zh(before.value)} → {status_zh(status.value)}"
     return Phrase(f"status {before.value} → {status.value}", zh), event

@@ -22,6 +22,7 @@ from gateway.service.calendar import Shift
 from gateway.setting_values import Engineer
 from gateway.trail import Act, find_participant
 from storage.models import (
+    OPEN_STATUSES,
     SYSTEM_ACTOR,
     Event,
     EventKind,
@@ -30,10 +31,7 @@ from storage.models import (
     ParticipantRole,
     Priority,
     Ticket,
-    TicketStatus,
 )
-
-OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING)
 
 
 class Roster:
@@ -53,14 +51,6 @@ class Roster:
 
     def zone_of(self, address: str) -> str:
         return self.zones.get(address, "UTC")
-
-    def next_shift_start(self, tier: str, after: datetime) -> datetime | None:
-        """When the next shift of `tier` starts (None: someone is always on shift)."""
-        starts = [
-            self.shifts[e.address].next_start(after) for e in self.engineers if e.tier == tier
-        ]
-        known = [start for start in starts if start is not None]
-        return min(known) if len(known) == len(starts) and known else None
 
 
 @dataclass(frozen=True, slots=True)

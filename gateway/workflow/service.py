@@ -15,6 +15,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.intake.urgency import read_urgency
+from gateway.phrases import Phrase
 from gateway.service.clocks import (
     Moment,
     Step,
@@ -25,6 +26,7 @@ from gateway.service.clocks import (
 from gateway.service.levels import ServiceLevels, more_urgent
 from gateway.trail import Filing
 from storage.models import (
+    DONE_STATUSES,
     Attachment,
     Event,
     EventKind,
@@ -48,7 +50,13 @@ CLOCK_EVENTS = frozenset(
     }
 )
 ALERTS = (EventKind.SLA_WARNING, EventKind.SLA_BREACHED)
-DONE = (S.RESOLVED, S.CLOSED)
+# Where a priority came from, as `tickets.priority_reason` says it (in English, for the trail
+# and programs) and as a Chinese engineer's mail says it (`reason_in`).
+FROM_WORDS = Phrase("the customer's words: ", "客户原话：")
+FROM_RULE = Phrase("the sender rule for ", "发件人规则：")
+REASONS_JOINED = Phrase("; ", "；")
+# Message ids per lookup: well under every database's limit on bound parameters.
+LOOKUP_CHUNK = 500
 
 
 def first_priority(filing: Filing, ticket: Ticket, service: ServiceLevels) -> Event | None:
@@ -60,14 +68,14 @@ def first_priority(filing: Filing, ticket: Ticket, service: ServiceLevels) -> Ev
     priority, reasons = Priority.P3.value, []
     if urgency is not None:
         priority = urgency.priority
-        reasons.append(f'the customer\'s words: "{urgency.words}"')
+        reasons.append(f'{FROM_WORDS.en}"{urgency.words}"')
     if rule is not None and more_urgent(rule.priority, priority) != priority:
         priority = rule.priority
-        reasons.append(f"the sender rule for {rule.sender}")
+        reasons.append(f"{FROM_RULE.en}{rule.sender}")
     if not reasons:
         return None
     ticket.priority = Priority(priority)
-    ticket.priority_reason = "; ".join(reasons)
+    ticket.priority_reason = REASONS_JOINED.en.join(reasons)
     return Event(
         ticket=ticket,
         type=EventKind.PRIORITY_CHANGED,
@@ -75,6 +83,14 @@ def first_priority(filing: Filing, ticket: Ticket, service: ServiceLevels) -> Ev
         at=filing.inbound.at,
         detail=f"P3 → {priority} ({ticket.priority_reason})",
     )
+
+
+def reason_in(reason: str, language: str) -> str:
+    """`tickets.priority_reason` in `language`: its fixed words translated, the customer's
+    own words and the rule's sender as they stand."""
+    for phrase in (FROM_WORDS, FROM_RULE, REASONS_JOINED):
+        reason = reason.replace(phrase.en, phrase.said_in(language))
+    return reason
 
 
 def clocks_of(
@@ -114,7 +130,7 @@ def next_check(
     alerted: list[tuple[EventKind, str]],
 ) -> datetime | None:
     """The next moment a warning or breach of the ticket falls due; None for none."""
-    if ticket.status in DONE or ticket.merged_into is not None:
+    if ticket.status in DONE_STATUSES or ticket.merged_into is not None:
         return None
     moments = []
     for clock in clocks:
@@ -174,18 +190,20 @@ def read_history(
 
 def public_replies(session: Session, message_pks: set[int | None]) -> set[int]:
     """Those of the messages that are an engineer's public words (text or files), not
-    commands alone."""
-    pks = [pk for pk in message_pks if pk is not None]
-    if not pks:
-        return set()
+    commands alone; looked up a chunk at a time, however many there are."""
+    pks = sorted(pk for pk in message_pks if pk is not None)
     has_files = exists().where(Attachment.message_pk == Message.id)
-    return set(
-        session.scalars(
-            select(Message.id).where(
-                Message.id.in_(pks), ~Message.internal, or_(Message.text != "", has_files)
+    found: set[int] = set()
+    for start in range(0, len(pks), LOOKUP_CHUNK):
+        chunk = pks[start : start + LOOKUP_CHUNK]
+        found.update(
+            session.scalars(
+                select(Message.id).where(
+                    Message.id.in_(chunk), ~Message.internal, or_(Message.text != "", has_files)
+                )
             )
         )
-    )
+    return found
 
 
 def moment_of(
@@ -204,7 +222,7 @@ def moment_of(
         return Moment(at, Step.REOPENED)
     if to_status is None or from_status is None:
         return None
-    if to_status in DONE and from_status not in DONE:
+    if to_status in DONE_STATUSES and from_status not in DONE_STATUSES:
         return Moment(at, Step.RESOLVED)
     if to_status is S.WAITING:
         return Moment(at, Step.WAITING)

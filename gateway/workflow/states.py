@@ -24,6 +24,7 @@ from gateway.tokens import is_gateway_side
 from gateway.trail import Act, touch
 from gateway.workflow.routing import Roster
 from storage.models import (
+    DONE_STATUSES,
     SYSTEM_ACTOR,
     Event,
     EventKind,
@@ -182,7 +183,7 @@ def change_status(
     )
     ticket.status = to_status
     ticket.status_changed_at = change.at
-    if to_status in (S.RESOLVED, S.CLOSED):
+    if to_status in DONE_STATUSES:
         ticket.awaiting_shift_since = None  # Settled before any shift saw it.
     touch(ticket, change.at)
     if change.kind is EventKind.REOPENED:
