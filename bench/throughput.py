@@ -508,6 +508,7 @@ def gateway_environment(
         GATEWAY_RELAY=f"{HOST}:{relay_port}",
         GATEWAY_SUPPORT_ADDRESS=SUPPORT,
         GATEWAY_SECRET="bench",
+        GATEWAY_HTTP_LISTEN="off",
     )
     env.update(settings)
     return env

@@ -64,6 +64,7 @@ def main() -> int:
                 support_address=SUPPORT,
                 relay=Endpoint("127.0.0.1", sink.port),
                 secret="bench-secret",
+                http_listen=None,
                 engineers=ENGINEERS,
             )
             gateway = DirectGateway(settings)

@@ -61,6 +61,8 @@ class Gateway:
     executor: Executor
     dispatcher: Dispatcher
     timers: Timers
+    # Signs reply tokens and the web service's links.
+    secret: bytes
 
 
 def build_gateway(
@@ -94,7 +96,9 @@ def build_gateway(
     auto_close_after = timedelta(days=settings.workflow.auto_close_days)
     deadlines = Deadlines(sessions, notifier, executor.pipeline.rules)
     timers = Timers(sessions, notifier, auto_close_after, clock, digests, deadlines)
-    return Gateway(settings, clock, engine, sessions, spool, blobs, executor, dispatcher, timers)
+    return Gateway(
+        settings, clock, engine, sessions, spool, blobs, executor, dispatcher, timers, secret
+    )
 
 
 def open_database(settings: Settings) -> Engine:
@@ -126,7 +130,9 @@ def make_pipeline(
 
 def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore, clock: Clock) -> Notifier:
     mailbox, workflow = settings.mailbox, settings.workflow
-    sender = Sender(mailbox.address, mailbox.name, mailbox.subject_tag, secret)
+    sender = Sender(
+        mailbox.address, mailbox.name, mailbox.subject_tag, secret, settings.web.public_url
+    )
     guard = MailGuard(
         settings.loops.auto_mail_per_ticket,
         settings.loops.auto_mail_per_hour,

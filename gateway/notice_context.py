@@ -85,9 +85,10 @@ class NoticeContext:
 
     def customer(self, ticket: Ticket, participant: Participant) -> dict[str, Any]:
         """What every customer template is given: the name to greet ('' for a neutral
-        greeting) and what the footer says."""
+        greeting) and what the footer says, with the recipient's own status link."""
         return self.base(ticket, participant) | {
             "customer_name": name_of(ticket, participant),
+            "status_url": self.sender.status_url(ticket, participant),
         }
 
     def status_news(self, ticket: Ticket, participant: Participant, event: Event) -> dict[str, Any]:

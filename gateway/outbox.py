@@ -29,6 +29,7 @@ from gateway import loops
 from gateway.clock import Clock
 from gateway.composing import Envelope, Headers, MailFile, addressing, compose
 from gateway.linelength import LineTooLong, within_limit
+from gateway.links import status_token
 from gateway.rendering import RenderedMail
 from gateway.tokens import make_token, reply_address
 from storage.models import (
@@ -56,6 +57,8 @@ class Sender:
     name: str
     subject_tag: str
     secret: bytes
+    # The web service's base for status links in customers' mail; "" for none.
+    public_url: str = ""
 
     def tag(self, ticket: Ticket) -> str:
         """The ticket's subject tag, `[Support #123]`."""
@@ -65,6 +68,13 @@ class Sender:
         """The support address with the participant's own reply token for the ticket."""
         token = make_token(self.secret, ticket.id, participant.id)
         return reply_address(self.address, token)
+
+    def status_url(self, ticket: Ticket, participant: Participant) -> str:
+        """The participant's own link to the ticket's status page; "" without a web service."""
+        if not self.public_url:
+            return ""
+        token = status_token(self.secret, ticket.id, participant.id, ticket.links_version)
+        return f"{self.public_url}/t/{token}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,19 @@ def parse_text(key: str, value: str) -> str:
     return value.strip()
 
 
+def parse_public_url(key: str, value: str) -> str:
+    """An http(s) base URL without a trailing slash, or "" (`off`) for none."""
+    text = parse_text(key, value).rstrip("/")
+    if text.lower() in ("", "off", "none"):
+        return ""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest or any(
+        c in rest for c in "?#<> \"\\"
+    ):
+        raise ConfigError(f"{key}: expected an http(s) URL such as https://support.example.com")
+    return text
+
+
 def parse_flag(key: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):

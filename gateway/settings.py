@@ -31,6 +31,7 @@ from gateway.setting_values import (
     parse_path,
     parse_positive_float,
     parse_positive_int,
+    parse_public_url,
     parse_secret,
     parse_text,
 )
@@ -46,6 +47,18 @@ class Listen:
     smtp: Endpoint | None = Endpoint("127.0.0.1", 2525)
     # Inbound LMTP (for a Postfix transport); off unless set.
     lmtp: Endpoint | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Web:
+    """The HTTP service: customers' status pages, the engineers' queue, health and figures."""
+
+    # Where it listens; None turns it off (on this host: links in mail still go out).
+    listen: Endpoint | None = Endpoint("127.0.0.1", 8080)
+    # The base of the links in mail, as customers reach the service; "" puts no link in mail.
+    public_url: str = "http://127.0.0.1:8080"
+    # A ticket's links stop working this many days after it closes.
+    links_days_after_close: float = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +197,7 @@ class Settings:
     # Targets per priority, the team's calendar, sender rules, routing (`gateway.tables`).
     service: ServiceLevels = field(default_factory=ServiceLevels)
     imap: Imap = Imap()
+    web: Web = Web()
 
     @property
     def sqlite_path(self) -> Path:
@@ -229,6 +243,9 @@ KEYS: dict[str, Key] = {
     "batch_filing": Key(None, "batch_filing", parse_flag),
     "smtp_listen": Key("listen", "smtp", parse_endpoint),
     "lmtp_listen": Key("listen", "lmtp", parse_endpoint),
+    "http_listen": Key("web", "listen", parse_endpoint),
+    "public_url": Key("web", "public_url", parse_public_url),
+    "links_days_after_close": Key("web", "links_days_after_close", parse_positive_float),
     "support_address": Key("mailbox", "address", parse_address),
     "support_name": Key("mailbox", "name", parse_text),
     "subject_tag": Key("mailbox", "subject_tag", parse_text),

@@ -268,6 +268,8 @@ class Ticket(Base):
     service_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     # A new ticket no engineer was on shift for: it waits for the next shift's digest.
     awaiting_shift_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Part of every signed link to the ticket's pages: raising it revokes them all.
+    links_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -166,6 +166,8 @@ def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
         GATEWAY_DATA_DIR=str(data_dir),
         GATEWAY_SUPPORT_ADDRESS=SUPPORT,
         GATEWAY_SECRET="test-secret",
+        # Tests that serve pages listen on a port of their own; the default would collide.
+        GATEWAY_HTTP_LISTEN="off",
         **extra,
     )
     return env
@@ -262,6 +264,7 @@ def settings(tmp_path: Path, sink: Sink, database_url: str) -> Settings:
         relay=Endpoint("127.0.0.1", sink.port),
         delivery_backoff_seconds=0.2,
         secret="test-secret",
+        http_listen=None,
     )
 
 

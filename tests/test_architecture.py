@@ -37,6 +37,7 @@ FLOW = [
     "tables",
     "config",
     "tokens",
+    "links",
     "database",
     # every child process: dying with its parent
     "lifeline",
@@ -87,6 +88,8 @@ FLOW = [
     "deadlines",
     "timers",
     "app",
+    # the web service: status pages, the engineers' queue, health and figures
+    "web",
     "serving",
     "display",
     # the operators' commands: reading tickets, acting on them

@@ -335,6 +335,7 @@ def corpus_run(
             relay=Endpoint("127.0.0.1", sink.port),
             delivery_backoff_seconds=0.2,
             secret="corpus-secret",
+            http_listen=None,
         )
         gateway = RunningGateway(settings).start()
         try:

@@ -1078,6 +1078,7 @@ def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
         support_address=SUPPORT,
         relay=None,
         secret="fuzz-secret",
+        http_listen=None,
         engineers=ENGINEERS,
     )
     settings.data_dir.mkdir(parents=True)
