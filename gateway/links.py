@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 
 MAC_BYTES = 16
 STATUS_LINK = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,9})-([a-z2-7]{26})$")
-DOWNLOAD_LINK = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,9})-(\d{1,12})-(\d{1,12})-([a-z2-7]{26})$")
+DOWNLOAD_LINK = re.compile(
+    r"^(\d{1,12})-(\d{1,12})-(\d{1,9})-(\d{1,12})-(\d{1,12})-([a-z2-7]{26})$"
+)
 ADDRESS_LINK = re.compile(r"^([a-z2-7]{1,1100})-(\d{1,12})-([a-z2-7]{26})$")
 DOWNLOAD_LIFETIME = timedelta(hours=1)
 SIGN_IN_LIFETIME = timedelta(minutes=30)

@@ -115,8 +115,11 @@ def parse_public_url(key: str, value: str) -> str:
     if text.lower() in ("", "off", "none"):
         return ""
     scheme, sep, rest = text.partition("://")
-    if not sep or scheme.lower() not in ("http", "https") or not rest or any(
-        c in rest for c in "?#<> \"\\"
+    if (
+        not sep
+        or scheme.lower() not in ("http", "https")
+        or not rest
+        or any(c in rest for c in '?#<> "\\')
     ):
         raise ConfigError(f"{key}: expected an http(s) URL such as https://support.example.com")
     return text
