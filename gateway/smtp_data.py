@@ -19,6 +19,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from gateway.errors import MessageTooLarge
+from gateway.refusals import refused
 
 # The aiosmtpd releases this fork was checked against (pyproject.toml pins the same).
 AIOSMTPD_VERSIONS = ">=1.4.6,<1.5"
@@ -78,7 +79,7 @@ class CompactData(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         content = await self.read_content()
         if content is None:
-            await self.push(self.too_large().smtp_reply())
+            await self.push(refused(self.too_large()).smtp_reply())
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
         self.envelope.content = self.envelope.original_content = content

@@ -3,7 +3,8 @@
 Receivers only spool. `handle_DATA` hands the bytes to `Spool.accept()` in a worker thread
 and answers `250` only after they are fsynced; everything later happens in the pipeline.
 Recipients other than the support address (and its `+token` forms) get `550 5.1.1`, so the
-gateway is never an open relay. Errors become replies here and only here.
+gateway is never an open relay. Errors become replies here and only here, and each
+refusal is counted by kind in `refusals` for the figures.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.errors import SMTP_ANSWERED, ServerError, UnknownRecipient
+from gateway.refusals import refused
 from gateway.smtp_data import TolerantLMTP, TolerantSMTP
 from gateway.spool import IntakeSource, Spool
 from gateway.tokens import is_support_address
@@ -47,7 +49,7 @@ class SupportHandler:
         rcpt_options: list[str],
     ) -> str:
         if not is_support_address(address, self.support_address):
-            return UnknownRecipient(f"no such mailbox here: {address}").smtp_reply()
+            return refused(UnknownRecipient(f"no such mailbox here: {address}")).smtp_reply()
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -59,7 +61,7 @@ class SupportHandler:
             )
         except SMTP_ANSWERED as exc:
             log.info("refused message from %s: %s", envelope.mail_from, exc.reason)
-            return self.reply(exc.smtp_reply(), envelope)
+            return self.reply(refused(exc).smtp_reply(), envelope)
         self.on_spooled()
         return self.reply(f"250 2.0.0 Queued as {receipt.spool_id}", envelope)
 
@@ -72,7 +74,7 @@ class SupportHandler:
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default reply names the exception class; say only what the client needs.
         log.exception("SMTP session error")
-        return ServerError("Temporary server error, please try again later").smtp_reply()
+        return refused(ServerError("Temporary server error, please try again later")).smtp_reply()
 
 
 def envelope_sender(envelope: Envelope) -> str:

@@ -2,11 +2,11 @@
 code stays small enough to read.
 
 `FLOW` is the order of work, receive → spool → parse → classify → thread → apply → notify →
-record → deliver, after the shared foundation (errors, the clock, limits, settings, reply
-tokens, the database's errors, dying with the parent) and before the modules that wire
-stages together. A module imports only modules before it; the one exception is a receiver
-handing mail to the spool, its single job. The code follows this table, not the table the
-code.
+record → deliver, after the shared foundation (errors, the clock, limits, the tally of
+refusals, settings, reply tokens, the database's errors, dying with the parent) and before
+the modules that wire stages together. A module imports only modules before it; the one
+exception is a receiver handing mail to the spool, its single job. The code follows this
+table, not the table the code.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ FLOW = [
     "errors",
     "clock",
     "limits",
+    # what the listeners refused at the door, counted for the figures
+    "refusals",
     # the facts a report gives and their pure readers: the settings name the facts each kind
     # of report needs, the workflow records what the readers find
     "intake",

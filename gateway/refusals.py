@@ -1,0 +1,83 @@
+"""What the SMTP and LMTP listeners refused at the door, counted by kind.
+
+Mail refused before the spool leaves no row anywhere, so the listeners count it here, in
+their own process, and `/metrics` reads the tally. The kinds are a fixed set: a reason's
+text (an address, a size) never becomes a label. The tally starts at zero with the process.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+
+from gateway.errors import (
+    MailLoop,
+    MalformedMessage,
+    MessageTooLarge,
+    OverLimit,
+    ServerError,
+    SmtpAnswer,
+    SpoolFull,
+    SpoolUnavailable,
+    UnknownRecipient,
+)
+
+
+class Refusal(enum.StrEnum):
+    """Why the door was shut."""
+
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    TOO_LARGE = "too_large"
+    MALFORMED = "malformed"
+    MAIL_LOOP = "mail_loop"
+    OVER_LIMIT = "over_limit"
+    SPOOL_FULL = "spool_full"
+    SPOOL_UNAVAILABLE = "spool_unavailable"
+    # A failure nobody answered on purpose, answered `451`.
+    SERVER_ERROR = "server_error"
+    OTHER = "other"
+
+
+# Subclasses before the classes they refine: a full spool is an unavailable one too.
+KINDS: tuple[tuple[type[SmtpAnswer], Refusal], ...] = (
+    (UnknownRecipient, Refusal.UNKNOWN_RECIPIENT),
+    (MessageTooLarge, Refusal.TOO_LARGE),
+    (MalformedMessage, Refusal.MALFORMED),
+    (MailLoop, Refusal.MAIL_LOOP),
+    (OverLimit, Refusal.OVER_LIMIT),
+    (SpoolFull, Refusal.SPOOL_FULL),
+    (SpoolUnavailable, Refusal.SPOOL_UNAVAILABLE),
+    (ServerError, Refusal.SERVER_ERROR),
+)
+
+
+def refusal_of(answer: SmtpAnswer) -> Refusal:
+    """The kind of refusal an error answered at the door is."""
+    return next((kind for cls, kind in KINDS if isinstance(answer, cls)), Refusal.OTHER)
+
+
+class Tally:
+    """Counts by kind, safe to bump from the listeners' threads while another reads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(Refusal, 0)
+
+    def count(self, refusal: Refusal) -> None:
+        with self._lock:
+            self._counts[refusal] += 1
+
+    def counts(self) -> dict[Refusal, int]:
+        """Every kind with its count so far, zeros included."""
+        with self._lock:
+            return dict(self._counts)
+
+
+# This process's listeners share one tally, as they share one spool.
+REFUSED = Tally()
+
+
+def refused(answer: SmtpAnswer) -> SmtpAnswer:
+    """Count `answer` as a refusal; the same answer, to send."""
+    REFUSED.count(refusal_of(answer))
+    return answer
