@@ -27,6 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -79,6 +80,10 @@ class MailboxReader:
         self.uidnext = 0
         # Set by `run()`'s caller to stop; checked between messages of a long drain.
         self.stopping = threading.Event()
+        # For readiness: when a pass over the folder last went through to its end, and
+        # whether this process waits while another gateway reads the mailbox.
+        self.last_pass_at: datetime | None = None
+        self.standing_by = False
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -106,6 +111,7 @@ class MailboxReader:
             self.remember_baseline(uidvalidity, self.uidnext - 1)
         elif state is not None and (unfinished := self.left_unfinished(client, state)):
             self.finish(client, unfinished)
+        self.last_pass_at = self.clock.now()
         return len(new)
 
     def new_uids(self, client: IMAPClient, state: tuple[int, int] | None) -> list[int]:
@@ -245,6 +251,7 @@ class MailboxReader:
         said = False
         while not stop.is_set():
             with self.alone(locks_dir) as held:
+                self.standing_by = not held
                 if held:
                     self.run(stop)
                     return
