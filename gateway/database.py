@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import ConfigError, DatabaseUnavailable, WriteConflict
+from storage.session import waiting_at_most
 
 Sessions = sessionmaker[Session]
 
@@ -82,6 +84,18 @@ def reading(sessions: Sessions) -> Iterator[Session]:
     """A session for reading; it writes nothing."""
     with database_errors(), sessions() as session:
         yield session
+
+
+@contextlib.contextmanager
+def briefly(engine: Engine, milliseconds: int) -> Iterator[Connection]:
+    """A connection in a transaction that waits at most `milliseconds` for another's lock
+    (`storage.session.waiting_at_most`), and is taken back when the block ends."""
+    with (
+        database_errors(),
+        engine.connect() as connection,
+        waiting_at_most(connection, milliseconds),
+    ):
+        yield connection
 
 
 @contextlib.contextmanager

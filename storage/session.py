@@ -8,6 +8,8 @@ longer than SQLite does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,29 @@ def _begin_immediately(connection: Connection) -> None:
     ingest`, `gateway due` or a second `serve` writes beside the worker. Reading sessions
     take it too; every transaction here is short, and waits out the busy timeout."""
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def waiting_at_most(connection: Connection, milliseconds: int) -> Iterator[None]:
+    """Within the block, `connection`'s transaction waits at most `milliseconds` for a lock
+    another connection holds, not `LOCK_WAIT_MS`: for what must answer in time whatever
+    the writers do (a health check, a scrape)."""
+    if connection.dialect.name == "sqlite":
+        # The transaction takes the write lock as it begins (`_begin_immediately`), so the
+        # wait is set on the driver's connection before it does, and set back after.
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA busy_timeout={milliseconds}")
+        try:
+            yield
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+        return
+    if connection.dialect.name == "postgresql":
+        # Both end with the transaction.
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+    yield
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
