@@ -149,7 +149,8 @@ def module_files() -> dict[str, list[Path]]:
         for path in gateway.glob("*.py")
         if path.stem not in ("__init__", "__main__")
     }
-    for package in (path.parent for path in gateway.glob("*/__init__.py")):
+    # A package counts with or without its `__init__.py`, as Python imports it either way.
+    for package in {path.parent for path in gateway.glob("*/*.py")}:
         modules[package.name] = sorted(package.glob("*.py"))
     return modules
 
