@@ -12,9 +12,9 @@ is kept as a failed row with the reason, logged as an error and noted on the tic
 sent.
 
 `Outbox.queue_unticketed` queues mail about no ticket (the operators' digest of quarantined
-messages): from the support address with no reply token and no ticket's threading, and
-past none of the caps, which count per ticket and hold back what strangers could provoke;
-operators are configured people, as engineers are.
+messages, an engineer's sign-in link): from the support address with no reply token and no
+ticket's threading, and past none of the caps, which count per ticket and hold back what
+strangers could provoke; operators are configured people, as engineers are.
 """
 
 from __future__ import annotations
@@ -137,8 +137,10 @@ class Outbox:
                 )
             )
 
-    def queue_unticketed(self, session: Session, address: str, rendered: RenderedMail) -> None:
-        """Queue mail about no ticket to `address` (an operator)."""
+    def queue_unticketed(
+        self, session: Session, address: str, rendered: RenderedMail, kind: str = OPERATOR_DIGEST
+    ) -> None:
+        """Queue mail about no ticket to `address` (an operator, or an engineer)."""
         now = self.clock.now()
         domain = self.sender.address.rpartition("@")[2]
         # Ticket 0 in the Message-ID: `loops` knows the mail again should it come back.
@@ -147,7 +149,7 @@ class Outbox:
             self.sender.name, self.sender.address, "", address, self.sender.address, message_id
         )
         headers = [*addressing(envelope, rendered.subject, now), *loops.generated_headers()]
-        mail = replace(outgoing(envelope, headers, rendered, now), kind=OPERATOR_DIGEST)
+        mail = replace(outgoing(envelope, headers, rendered, now), kind=kind)
         queue_unticketed(session, mail)
         failed(mail, f"mail to operator {address}")
 

@@ -1,7 +1,8 @@
 """Running the gateway that `gateway.app` builds: `serve()`, its worker processes, signals.
 
 `serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads), the IMAP
-intake in a thread when a mailbox is configured, and worker processes (`GATEWAY_WORKERS`)
+intake in a thread when a mailbox is configured, the web service in threads of its own
+(`gateway.web`), and worker processes (`GATEWAY_WORKERS`)
 that file spooled mail (spool → tickets → outbox), run time-based work that has fallen due
 (auto-close) and deliver the outbox, until it is asked to stop. Each worker has a child
 process that parses its next batch while it files the current one. Anything a crash
@@ -43,6 +44,7 @@ from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
 from gateway.settings import Settings
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import IntakeSource, Receipt
+from gateway.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +69,18 @@ async def serve(
     if removed := gateway.spool.sweep():
         log.info("removed %d temporary file(s) left by a killed process", removed)
     workers = [WorkerProcess(gateway.settings) for _ in range(gateway.settings.workers)]
-    for worker in workers:
-        worker.start()
 
     def wake_workers() -> None:
         for worker in workers:
             worker.doorbell.ring()
 
+    reader = make_mailbox_reader(gateway, wake_workers)
+    # First, so that a taken port stops `serve` before any worker starts.
+    web = WebServer.start(gateway, reader, wake_workers)
+    for worker in workers:
+        worker.start()
     servers = await start_listeners(gateway, wake_workers)
-    mailbox = MailboxThread.start(
-        make_mailbox_reader(gateway, wake_workers), locks_dir(gateway.settings)
-    )
+    mailbox = MailboxThread.start(reader, locks_dir(gateway.settings))
     watchdog = asyncio.create_task(keep_workers_alive(workers, stop))
     if ready is not None:
         ready.set()
@@ -87,6 +90,8 @@ async def serve(
         server.close()
         await server.wait_closed()
     await asyncio.to_thread(mailbox.stop)
+    if web is not None:
+        await asyncio.to_thread(web.stop)
     await watchdog
     await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
     gateway.engine.dispose()

@@ -172,6 +172,8 @@ class EventKind(enum.StrEnum):
     SLA_WARNING = "sla_warning"
     SLA_BREACHED = "sla_breached"
     DIGEST_SENT = "digest_sent"
+    # An operator revoked every signed link to the ticket's pages (detail: the new version).
+    LINKS_REVOKED = "links_revoked"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).

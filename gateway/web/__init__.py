@@ -1,0 +1,23 @@
+"""The web service `gateway serve` runs beside its listeners: customers' status pages, the
+engineers' queue, and the operators' health checks and figures.
+
+Pages are rendered on the server (`templates/web/`, Jinja2); none needs JavaScript to be
+read. A GET never changes anything (mail scanners follow links); every POST carries a CSRF
+token. What a link opens is decided at each request from its signature (`gateway.links`)
+and the ticket as it is now.
+
+    GET  /t/<token>              a ticket's status page, for the participant the link names
+    POST /t/<token>/answer       "Fixed" / "Not fixed" on a resolved ticket
+    GET  /f/<token>              one of the ticket's public files, while the link lives
+    GET  /queue[?show=...]       the engineers' queue (signed in), mine / unassigned / waiting
+    GET  /queue/<id>             a ticket as engineers see it, internal notes included
+    GET  /queue/files/<id>       any file of a ticket, for engineers
+    GET|POST /sign-in            asks for a sign-in link by mail
+    GET|POST /sign-in/<token>    the link's page; its button signs the engineer in
+    POST /sign-out
+    GET  /healthz, /readyz, /metrics
+"""
+
+from gateway.web.server import WebServer
+
+__all__ = ["WebServer"]

@@ -1,0 +1,193 @@
+"""The customers' side of the web service: a ticket's status page, its "Fixed" / "Not fixed"
+buttons, and its files.
+
+A status link opens its ticket for its participant while: its signature holds, its version
+is the ticket's (`gateway links revoke` raises that), the participant is still one of the
+ticket's customers, and the ticket has not been closed longer than
+`GATEWAY_LINKS_DAYS_AFTER_CLOSE`. Anything else is the same 404 as a link that never was.
+
+An answer on the page is the customer's confirmation, as their mail would be: "Fixed" closes
+a resolved ticket, "Not fixed" reopens it (with what they wrote, for the engineers); the
+trail names them as its actor, the clocks are refreshed and everyone on the ticket gets
+the usual mail, in one transaction. It is taken only while the ticket is resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
+from werkzeug.utils import redirect, send_file
+from werkzeug.wrappers import Response
+
+from gateway.app import Gateway
+from gateway.database import transaction
+from gateway.fact_sheet import summary
+from gateway.links import StatusLink, download_token, read_download_token, read_status_token
+from gateway.trail import Acting
+from gateway.web.pages import Pages, zone_of_offset
+from gateway.web.public_trail import (
+    CUSTOMER_ROLES,
+    Reader,
+    public_files,
+    standing,
+    trail,
+    whole_ticket,
+)
+from gateway.web.site import Visit
+from gateway.workflow import locked_ticket
+from gateway.workflow.service import refresh_clocks
+from gateway.workflow.states import transition
+from storage.models import (
+    Attachment,
+    EventKind,
+    Participant,
+    Ticket,
+    TicketStatus,
+)
+
+log = logging.getLogger(__name__)
+
+# What a customer may write with "Not fixed", for the engineers.
+MAX_NOTE_CHARS = 2000
+ANSWERS = {
+    "fixed": (TicketStatus.CLOSED, EventKind.CONFIRMED, "the customer confirmed it is fixed"),
+    "not_fixed": (TicketStatus.OPEN, EventKind.REOPENED, "the customer says it is not fixed"),
+}
+
+
+class StatusPages:
+    """Status pages, answers and downloads for holders of status links."""
+
+    def __init__(self, gateway: Gateway, pages: Pages, wake: Callable[[], None]) -> None:
+        self.gateway = gateway
+        self.pages = pages
+        self.wake = wake
+        self.notifier = gateway.executor.pipeline.notifier
+        self.rules = gateway.executor.pipeline.rules
+
+    def open_link(self, session: Session, link: StatusLink | None) -> tuple[Ticket, Participant]:
+        """The ticket and participant a link opens now; `NotFound` for any other link."""
+        if link is None:
+            raise NotFound()
+        ticket = whole_ticket(session, link.ticket_id)
+        participant = session.get(Participant, link.participant_id)
+        if (
+            ticket is None
+            or participant is None
+            or participant.ticket_id != ticket.id
+            or participant.role not in CUSTOMER_ROLES
+            or ticket.links_version != link.version
+            or self.expired(ticket)
+        ):
+            raise NotFound()
+        return ticket, participant
+
+    def expired(self, ticket: Ticket) -> bool:
+        lifetime = timedelta(days=self.gateway.settings.web.links_days_after_close)
+        closed = ticket.status is TicketStatus.CLOSED
+        return closed and self.gateway.clock.now() - ticket.status_changed_at > lifetime
+
+    def status_page(self, visit: Visit, token: str) -> Response:
+        link = read_status_token(self.gateway.secret, token)
+        with self.gateway.sessions() as session:
+            ticket, participant = self.open_link(session, link)
+            assert link is not None
+            body = self.pages.render(
+                "ticket", ticket.language, self.page_context(visit, ticket, participant, link)
+            )
+        return Response(body, 200, mimetype="text/html")
+
+    def page_context(
+        self, visit: Visit, ticket: Ticket, participant: Participant, link: StatusLink
+    ) -> dict[str, Any]:
+        settings, now = self.gateway.settings, self.gateway.clock.now()
+        zone = zone_of_offset(ticket.customer_utc_offset, self.rules.service.calendar.zone)
+        reader = Reader(participant, zone)
+        return {
+            "page_lang": ticket.language,
+            "ticket": {"id": ticket.id, "subject": ticket.subject},
+            "tag": self.notifier.sender.tag(ticket),
+            "support_name": settings.mailbox.name,
+            "support_address": settings.mailbox.address,
+            "standing": standing(ticket, reader, (settings.workflow, settings.intake), now),
+            "facts": summary(ticket, ticket.language) if settings.intake.enabled else "",
+            "trail": trail(ticket, reader, settings.mailbox.name),
+            "file_urls": self.file_urls(ticket, link, now),
+            "csrf": visit.csrf,
+            "token": visit.arguments["token"],
+            "auto_close_days": f"{settings.workflow.auto_close_days:g}",
+        }
+
+    def file_urls(self, ticket: Ticket, link: StatusLink, now: datetime) -> dict[int, str]:
+        secret = self.gateway.secret
+        return {
+            file_id: f"/f/{download_token(secret, link, file_id, now)}"
+            for file_id in public_files(ticket)
+        }
+
+    def answer(self, visit: Visit, token: str) -> Response:
+        """The customer's "Fixed" or "Not fixed"; back to the page, which shows what it did."""
+        chosen = ANSWERS.get(visit.request.form.get("answer", ""))
+        if chosen is None:
+            raise NotFound()
+        to_status, kind, why = chosen
+        note = " ".join(visit.request.form.get("note", "").split())[:MAX_NOTE_CHARS]
+        link = read_status_token(self.gateway.secret, token)
+        with transaction(self.gateway.sessions) as session:
+            found, participant = self.open_link(session, link)
+            ticket = locked_ticket(session, found.id)
+            if ticket.id != found.id or ticket.status is not TicketStatus.RESOLVED:
+                return redirect(f"/t/{token}", 303)
+            detail = (
+                f'{why}, on the status page: "{note}"' if note else f"{why}, on the status page"
+            )
+            act = Acting(session, participant.address, self.gateway.clock.now())
+            event = transition(act, ticket, to_status, None, kind, detail)
+            refresh_clocks(session, ticket, self.rules.service)
+            self.notifier.announce_event(session, event)
+        self.wake()
+        log.info("ticket #%d: %s on the status page", ticket.id, kind.value)
+        return redirect(f"/t/{token}", 303)
+
+    def download(self, visit: Visit, token: str) -> Response:
+        link = read_download_token(self.gateway.secret, token, self.gateway.clock.now())
+        with self.gateway.sessions() as session:
+            ticket, _ = self.open_link(session, link.page if link else None)
+            assert link is not None
+            attachment = public_files(ticket).get(link.attachment_id)
+            if attachment is None:
+                raise NotFound()
+            return file_response(visit, self.gateway, attachment)
+
+
+def file_response(visit: Visit, gateway: Gateway, attachment: Attachment) -> Response:
+    """The file as a download, with the type it was stored with; a browser never shows it
+    as a page (`attachment`, and a sandbox should one try)."""
+    path = gateway.blobs.path_for(attachment.sha256)
+    if not path.is_file():
+        raise NotFound()
+    response = send_file(
+        path,
+        visit.request.environ,
+        mimetype=safe_type(attachment.content_type),
+        as_attachment=True,
+        download_name=attachment.filename or "file",
+        conditional=False,
+        etag=False,
+        max_age=None,
+    )
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def safe_type(content_type: str) -> str:
+    """The stored type when it is a plain `type/subtype`, else `application/octet-stream`."""
+    kind = content_type.split(";")[0].strip().lower()
+    main, slash, sub = kind.partition("/")
+    plain = slash and main.isascii() and sub.isascii() and all(c not in kind for c in ' "\\')
+    return kind if plain and main and sub else "application/octet-stream"
