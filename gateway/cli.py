@@ -41,7 +41,14 @@ from gateway.lookup import (
     run_show,
     run_tickets,
 )
-from gateway.operators import run_assign, run_note, run_notify, run_status
+from gateway.operators import (
+    run_assign,
+    run_links,
+    run_login_link,
+    run_note,
+    run_notify,
+    run_status,
+)
 from gateway.report_page import date_option, run_report
 from gateway.serving import run_forever
 from gateway.setting_values import Endpoint
@@ -235,6 +242,17 @@ def add_operator_commands(commands: Commands) -> None:
     )
     status.add_argument("ticket_id", type=int, metavar="ID")
     status.add_argument("status", choices=[status.value for status in TicketStatus])
+    links = commands.add(
+        "links",
+        run_links,
+        "`links revoke ID`: every link to the ticket's status page and files stops working",
+    )
+    links.add_argument("action", choices=("revoke",), metavar="ACTION", help="revoke")
+    links.add_argument("ticket_id", type=int, metavar="ID")
+    login_link = commands.add(
+        "login-link", run_login_link, "print a sign-in link to the engineers' queue (/queue)"
+    )
+    login_link.add_argument("address", metavar="ADDRESS", help="a configured engineer's address")
 
 
 def add_report_command(commands: Commands) -> None:

@@ -35,7 +35,7 @@ from gateway.receipts import Outcome
 from gateway.settings import Settings
 from gateway.spool import Receipt
 from gateway.workflow.service import clocks_of, read_history
-from storage.models import ReceiptOutcome, Ticket, TicketStatus
+from storage.models import ParticipantRole, ReceiptOutcome, Ticket, TicketStatus
 from storage.session import make_engine, schema_revisions
 
 # What `--assignee` takes for tickets nobody is assigned to.
@@ -139,9 +139,20 @@ def load_ticket_detail(gateway: Gateway, ticket_id: int, settings: Settings) -> 
         clocks = clocks_of(history, ticket, settings.service) if history else ()
         now = gateway.clock.now()
         return ticket_detail(ticket, settings.intake) | {
+            "status_url": requester_link(gateway, ticket),
             "priority_reason": ticket.priority_reason,
             "sla": {clock.name: clock_detail(clock, now) for clock in clocks},
         }
+
+
+def requester_link(gateway: Gateway, ticket: Ticket) -> str:
+    """The requester's own link to the ticket's status page ("" with no web service)."""
+    sender = gateway.executor.pipeline.notifier.sender
+    requester = next(
+        (p for p in ticket.participants if p.role is ParticipantRole.REQUESTER),
+        None,
+    )
+    return sender.status_url(ticket, requester) if requester is not None else ""
 
 
 def run_attachment(settings: Settings, args: argparse.Namespace) -> int:

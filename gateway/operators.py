@@ -27,6 +27,7 @@ from gateway.lookup import open_existing
 from gateway.notifications import Notifier
 from gateway.settings import Settings
 from gateway.trail import Acting, engineer_participant, record
+from gateway.web.queue_page import sign_in_link
 from gateway.workflow import Rules, locked_ticket
 from gateway.workflow.engineers import assign, set_status
 from gateway.workflow.service import refresh_clocks
@@ -103,6 +104,14 @@ class Operator:
             record(act, ticket, EventKind.NOTIFIED, None, names)
         return f"new-ticket notice sent again to {names}"
 
+    def revoke_links(self, ticket_id: int) -> str:
+        """Every status and download link of the ticket stops working; mail from now on
+        carries new ones."""
+        with self.acting_on(ticket_id) as (act, ticket):
+            ticket.links_version += 1
+            record(act, ticket, EventKind.LINKS_REVOKED, None, f"version {ticket.links_version}")
+        return "every link to its pages revoked; the next mail carries new ones"
+
     def engineers_to_tell(self, session: Session, ticket: Ticket) -> list[Participant]:
         watching = self.notifier.audience.watchers(ticket)
         if watching:
@@ -136,6 +145,22 @@ def run_note(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_notify(settings: Settings, args: argparse.Namespace) -> int:
     return act(settings, args.ticket_id, lambda operator: operator.notify(args.ticket_id))
+
+
+def run_links(settings: Settings, args: argparse.Namespace) -> int:
+    return act(settings, args.ticket_id, lambda operator: operator.revoke_links(args.ticket_id))
+
+
+def run_login_link(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a sign-in link to the engineers' queue for a configured engineer."""
+    address = args.address.strip().lower()
+    gateway = open_existing(settings, renders_mail=False)
+    if gateway.executor.pipeline.rules.engineer(address) is None:
+        raise UsageError(f"login-link: {address} is not a configured engineer (GATEWAY_ENGINEERS)")
+    if not settings.web.public_url:
+        raise ConfigError("GATEWAY_PUBLIC_URL: is off, so there is no address to link to")
+    print(sign_in_link(gateway, address, gateway.clock.now()))
+    return 0
 
 
 def act(settings: Settings, ticket_id: int, deed: Callable[[Operator], str]) -> int:
