@@ -759,3 +759,30 @@ def oauth2_dovecot() -> Iterator[Dovecot]:
     yield server
     server.remove()
     introspection.stop()
+
+
+@pytest.fixture
+def make_web_desk(tmp_path: Path, sink: Sink, database_url: str) -> Iterator[Any]:
+    """Starts a served gateway with its web service, with `extra` settings, as a desk."""
+    # Here, not at the top: `tests.web` builds on this module.
+    from tests.web import ENGINEERS_SETTING, ServedGateway, WebDesk, serve_env
+
+    started: list[Any] = []
+
+    def start(**extra: str) -> WebDesk:
+        env = serve_env(tmp_path / "var", sink.port, database_url, **extra)
+        env.setdefault("GATEWAY_ENGINEERS", ENGINEERS_SETTING)
+        log = (tmp_path / "serve.log").open("ab")
+        served = ServedGateway(env, log).start()
+        started.append(served)
+        return WebDesk(served, sink)
+
+    yield start
+    for served in started:
+        served.stop()
+
+
+@pytest.fixture
+def web_desk(make_web_desk: Any) -> Any:
+    """A served gateway with its web service, as a desk (`tests.web.WebDesk`)."""
+    return make_web_desk()

@@ -1,0 +1,154 @@
+"""The web pages in a real browser: Debian's headless Chromium, driven through its ChromeDriver,
+against the real `gateway serve`. A customer opens the link of a mail the gateway really
+sent, reads the trail in their own time zone, presses "Not fixed" and sees the ticket
+reopen; an engineer signs in and reads the queue. Screenshots at phone and desktop width
+are kept in `test-artifacts/` (or `$GATEWAY_TEST_ARTIFACTS`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from storage.models import TicketStatus
+from tests.conftest import ALICE, ENG1, wait_until
+from tests.web import (
+    WebDesk,
+    run_gateway,
+    status_link,
+)
+
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+ARTIFACTS = Path(
+    os.environ.get(
+        "GATEWAY_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"
+    )
+)
+PHONE = (390, 844)
+DESKTOP = (1280, 900)
+# The background services Chromium would reach out to, which a closed network refuses.
+QUIET = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: apt-get install -y chromium chromium-driver")
+    return found
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[WebDriver]:
+    """Headless Chromium in the Los Angeles time zone, far from the team's and the server's."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = tool("chromium")
+    for argument in (*QUIET, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(tool("chromedriver")), options=options)
+    driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "America/Los_Angeles"})
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def text_of(driver: WebDriver, selector: str) -> str:
+    """The element's text; "" while the page it is on is being replaced."""
+    try:
+        return str(driver.find_element(By.CSS_SELECTOR, selector).text)
+    except WebDriverException:
+        return ""
+
+
+def screenshots(driver: WebDriver, name: str) -> list[Path]:
+    """The page at phone and desktop width, as tall as its content."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for label, (width, height) in (("phone", PHONE), ("desktop", DESKTOP)):
+        driver.set_window_size(width, height)
+        full = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(width, max(height, int(full) + 120))
+        path = ARTIFACTS / f"{name}-{label}.png"
+        assert driver.save_screenshot(str(path)), path
+        saved.append(path)
+    return saved
+
+
+@SQLITE
+def test_a_customer_reads_the_trail_and_reopens_with_not_fixed(
+    web_desk: WebDesk, chromium: WebDriver
+) -> None:
+    desk = web_desk
+    ticket_id, _ = desk.open_ticket()
+    notice = desk.wait_mail(ENG1, "New (P3)")
+    desk.engineer_replies(notice, ENG1, "#note\nInternal: the customer runs a forked SDK.")
+    desk.engineer_replies(
+        notice, ENG1, "#resolve\nFixed in 5.2.2: update and <b>restart</b> the pusher."
+    )
+    solved = desk.wait_mail(ALICE, "Solved")
+
+    chromium.get(status_link(solved))
+    status = chromium.find_element(By.CSS_SELECTOR, "#standing .status").text
+    assert status == "Solved: please confirm"
+    trail = chromium.find_element(By.ID, "trail").text
+    assert "Fixed in 5.2.2: update and <b>restart</b> the pusher." in trail
+    assert "our app crashes as soon as the pusher starts" in trail
+    dom = chromium.page_source
+    for hidden in ("forked SDK", "Internal:", ENG1, ALICE, "eng1@"):
+        assert hidden not in dom, hidden
+    assert not chromium.find_elements(By.CSS_SELECTOR, ".text b, .text script")
+    times = [t.text for t in chromium.find_elements(By.CSS_SELECTOR, "time[data-local]")]
+    assert times and all("PST" in shown for shown in times), times
+    saved = screenshots(chromium, "status-page-resolved")
+    assert all(path.stat().st_size > 5000 for path in saved)
+
+    chromium.find_element(By.ID, "note").send_keys("Still crashes on the Pixel 8.")
+    chromium.find_element(By.ID, "not-fixed").click()
+    wait_until(
+        lambda: "You reopened it." in text_of(chromium, "#trail"), 15, "the page to show the reopen"
+    )
+    assert chromium.find_element(By.CSS_SELECTOR, "#standing .status").text == (
+        "An engineer is investigating"
+    )
+    assert not chromium.find_elements(By.ID, "not-fixed")
+    assert desk.ticket(ticket_id).status is TicketStatus.OPEN
+    screenshots(chromium, "status-page-reopened")
+
+
+@SQLITE
+def test_an_engineer_signs_in_and_reads_the_queue(web_desk: WebDesk, chromium: WebDriver) -> None:
+    desk = web_desk
+    ticket_id, _ = desk.open_ticket()
+    notice = desk.wait_mail(ENG1, "New (P3)")
+    desk.engineer_replies(notice, ENG1, "#note Check the encoder path first.")
+    desk.gateway.wait_idle()
+    link = run_gateway(desk.gateway.env, "login-link", ENG1).stdout.strip()
+
+    chromium.get(link)
+    chromium.find_element(By.ID, "sign-in").click()
+    wait_until(lambda: chromium.current_url.endswith("/queue"), 15, "the queue after sign-in")
+    rows = chromium.find_elements(By.CSS_SELECTOR, "table.queue tbody tr")
+    assert len(rows) == 1 and "Live stream crashes" in rows[0].text
+    screenshots(chromium, "queue")
+
+    chromium.find_element(By.LINK_TEXT, str(ticket_id)).click()
+    notes = [e.text for e in chromium.find_elements(By.CSS_SELECTOR, ".internal")]
+    assert any("Check the encoder path first." in text for text in notes)

@@ -1,0 +1,198 @@
+"""The web service under test: `gateway serve` as its own process, with its HTTP listener on a
+free loopback port, and a small browser-like HTTP client (cookies, no automatic redirects).
+
+`ServedGateway` is a `GatewayUnderTest`: the desk's helpers send it mail over SMTP and read
+its database, while every page is fetched from the real process over HTTP.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import func, select
+
+from gateway.app import build_gateway
+from gateway.config import load_settings
+from storage.models import OutboxMail, OutboxState
+from tests.conftest import (
+    SUPPORT,
+    CapturedMail,
+    Desk,
+    GatewayUnderTest,
+    Receipt,
+    ServeProcess,
+    run_gateway,
+    wait_until,
+)
+from tests.ports import free_port
+
+STATUS_LINK = re.compile(r"^(http://127\.0\.0\.1:\d+/t/[0-9a-z-]+)\r?$", re.MULTILINE)
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def serve_env(data_dir: Path, relay_port: int, database_url: str, **extra: str) -> dict[str, str]:
+    """What `gateway serve` is started with: SMTP and HTTP on free ports, `relay_port` as
+    its relay, and `extra` settings."""
+    smtp_port, http_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_DATA_DIR=str(data_dir),
+        GATEWAY_DATABASE_URL=database_url,
+        GATEWAY_SUPPORT_ADDRESS=SUPPORT,
+        GATEWAY_SECRET="test-secret",
+        GATEWAY_SMTP_LISTEN=f"127.0.0.1:{smtp_port}",
+        GATEWAY_HTTP_LISTEN=f"127.0.0.1:{http_port}",
+        GATEWAY_PUBLIC_URL=f"http://127.0.0.1:{http_port}",
+        GATEWAY_RELAY=f"127.0.0.1:{relay_port}",
+        GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
+    )
+    env.update(extra)
+    return env
+
+
+class ServedGateway(GatewayUnderTest):
+    """`gateway serve` in a process of its own; its database read from here."""
+
+    def __init__(self, env: dict[str, str], log: IO[bytes]) -> None:
+        self.env = env
+        run_gateway(env, "db", "upgrade")
+        self.settings = load_settings(env)
+        self.gateway = build_gateway(self.settings)
+        smtp = self.settings.listen.smtp
+        assert smtp is not None
+        self.process = ServeProcess(env, smtp.port, log)
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.web.public_url
+
+    def start(self) -> ServedGateway:
+        self.process.start()
+        web = self.settings.web.listen
+        assert web is not None
+        wait_until(lambda: fetch(f"{self.base_url}/healthz").status == 200, 30, "HTTP to listen")
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+        self.gateway.engine.dispose()
+
+    def send(
+        self,
+        message: EmailMessage | bytes,
+        recipients: list[str] | None = None,
+        sender: str = "customer@example.org",
+    ) -> dict[str, Any]:
+        smtp = self.settings.listen.smtp
+        assert smtp is not None
+        raw = message if isinstance(message, bytes) else message.as_bytes()
+        with smtplib.SMTP(smtp.host, smtp.port) as client:
+            refused: dict[str, Any] = client.sendmail(sender, recipients or [SUPPORT], raw)
+            return refused
+
+    def wait_for_receipts(self, count: int, timeout: float = 15.0) -> list[Receipt]:
+        wait_until(lambda: self.count(Receipt) >= count, timeout, f"{count} receipts")
+        return self.receipts()
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        def idle() -> bool:
+            if self.gateway.spool.pending():
+                return False
+            with self.session() as session:
+                pending = session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMail)
+                    .where(OutboxMail.state == OutboxState.PENDING)
+                )
+            return pending == 0
+
+        wait_until(idle, timeout, "the gateway to go idle")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    headers: Any
+    body: str
+
+    @property
+    def csrf(self) -> str:
+        match = CSRF_FIELD.search(self.body)
+        assert match, "the page has no form with a CSRF token"
+        return match.group(1)
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Client:
+    """A browser's HTTP side: one cookie jar, redirects left for the test to see."""
+
+    def __init__(self) -> None:
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), NoRedirects()
+        )
+
+    def get(self, url: str) -> Reply:
+        return fetch(url, opener=self.opener)
+
+    def post(self, url: str, fields: dict[str, str]) -> Reply:
+        data = urllib.parse.urlencode(fields).encode()
+        return fetch(url, data, self.opener)
+
+
+def fetch(
+    url: str, data: bytes | None = None, opener: urllib.request.OpenerDirector | None = None
+) -> Reply:
+    request = urllib.request.Request(url, data=data)
+    try:
+        with (opener or urllib.request.build_opener(NoRedirects())).open(request, timeout=20) as r:
+            return Reply(r.status, r.headers, r.read().decode("utf-8", "replace"))
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers, error.read().decode("utf-8", "replace"))
+
+
+def status_link(mail: CapturedMail) -> str:
+    """The status link on a line of its own in the mail's text part."""
+    body = mail.message.get_body(("plain",))
+    assert body is not None
+    found = STATUS_LINK.findall(str(body.get_content()))  # type: ignore[attr-defined]
+    assert len(found) == 1, f"one status link expected, found {found}"
+    return str(found[0])
+
+
+ENGINEERS_SETTING = "eng1@example.com,eng2@example.com,lead@example.com:L2:zh"
+
+
+class WebDesk(Desk):
+    """The desk of `tests.conftest`, its gateway served as a process with its web service."""
+
+    gateway: ServedGateway
+
+    def url(self, path: str) -> str:
+        return f"{self.gateway.base_url}{path}"
+
+
+def port_taken_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
