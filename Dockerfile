@@ -11,9 +11,11 @@ RUN pip install --no-cache-dir ".[postgres]"
 ENV GATEWAY_DATA_DIR=/data \
     GATEWAY_TEMPLATES_DIR=/app/templates \
     GATEWAY_SMTP_LISTEN=0.0.0.0:2525 \
-    GATEWAY_LMTP_LISTEN=0.0.0.0:2424
+    GATEWAY_LMTP_LISTEN=0.0.0.0:2424 \
+    GATEWAY_HTTP_LISTEN=0.0.0.0:8080
 VOLUME /data
-EXPOSE 2525 2424
+EXPOSE 2525 2424 8080
 
-HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["gateway", "health"]
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/readyz', timeout=4)"]
 CMD ["gateway", "serve"]

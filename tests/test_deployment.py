@@ -100,17 +100,20 @@ def test_every_service_is_health_checked_with_commands_that_exist(
     compose: dict[str, Any],
     dockerfile: dict[str, list[str]],
 ) -> None:
-    checked_by_the_gateway = set()
+    checked_by_readiness = set()
     for name, service in compose["services"].items():
         check = service.get("healthcheck", {})
         if name == "migrate":
             assert check.get("disable") is True
             continue
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
-        if check["test"][1] == "gateway":
-            assert_gateway_command(check["test"][1:])
-            checked_by_the_gateway.add(name)
-    assert checked_by_the_gateway == set(replicas(compose)), "each replica by `gateway health`"
+        if any("/readyz" in word for word in check["test"]):
+            listen = service["environment"]["GATEWAY_HTTP_LISTEN"]
+            port = listen.rpartition(":")[2]
+            assert f"http://127.0.0.1:{port}/readyz" in " ".join(check["test"]), name
+            assert check["test"][1] == "python", "the image has Python, not curl"
+            checked_by_readiness.add(name)
+    assert checked_by_readiness == set(replicas(compose)), "each replica by its /readyz"
     assert_gateway_command(compose["services"]["migrate"]["command"])
     [cmd] = dockerfile["CMD"]
     assert_gateway_command(yaml.safe_load(cmd))
