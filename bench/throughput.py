@@ -748,6 +748,8 @@ class LevelResult:
     cpu: Counter[str]
     exit_code: int | None
     log_tail: str
+    # Status pages and /metrics scrapes the page readers got while the mail came in.
+    pages: int = 0
 
     def cpu_ms_per_message(self, role: str) -> str:
         return f"{self.cpu[role] * 1000 / max(self.gateway.accepted, 1):.2f}"
@@ -788,6 +790,7 @@ def run_level(
     timeout: float,
     keep: bool,
     settings: dict[str, str],
+    page_readers: int = 0,
 ) -> LevelResult:
     progress(f"concurrency {concurrency}, run {run}: ceiling")
     with running_null_server() as null_port:
@@ -797,7 +800,16 @@ def run_level(
     try:
         with running_sink() as (sink_port, sink):
             return measure_gateway(
-                corpus, concurrency, run, workdir, sink_port, sink, ceiling, timeout, settings
+                corpus,
+                concurrency,
+                run,
+                workdir,
+                sink_port,
+                sink,
+                ceiling,
+                timeout,
+                settings,
+                page_readers,
             )
     finally:
         if keep:
@@ -816,13 +828,18 @@ def measure_gateway(
     ceiling: ClientRun,
     timeout: float,
     settings: dict[str, str],
+    page_readers: int = 0,
 ) -> LevelResult:
+    web = f"{HOST}:{free_port()}"
+    if page_readers:
+        settings = settings | {"GATEWAY_HTTP_LISTEN": web, "GATEWAY_PUBLIC_URL": f"http://{web}"}
     gateway = start_gateway(workdir, sink_port, settings)
     try:
         progress(f"  gateway pid {gateway.process.pid}, data in {gateway.data_dir}")
         cpu_before = cpu_by_role(gateway.process.pid)
-        sent = send_corpus(gateway.port, corpus, concurrency, timeout)
-        drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
+        with reading_pages(f"http://{web}", page_readers) as pages_read:
+            sent = send_corpus(gateway.port, corpus, concurrency, timeout)
+            drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
         cpu = cpu_by_role(gateway.process.pid)
         cpu.subtract(cpu_before)
         tickets = count_filed(gateway.database).tickets
@@ -843,7 +860,56 @@ def measure_gateway(
         cpu,
         exit_code,
         log_tail(gateway.log_path) if exit_code != 0 else "",
+        sum(pages_read),
     )
+
+
+@contextmanager
+def reading_pages(base: str, readers: int) -> Iterator[list[int]]:
+    """`readers` processes reading the first ticket's status page and /metrics in a loop,
+    as customers and a scraper would while mail comes in; yields, once they are stopped,
+    how many answers each got."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--read-pages", base],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for _ in range(readers)
+    ]
+    counts: list[int] = []
+    try:
+        yield counts
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            out, _ = process.communicate(timeout=STOP_TIMEOUT)
+            counts.append(int(out.strip() or 0))
+
+
+def read_pages(base: str) -> int:
+    """The page reader's loop, until SIGTERM; prints how many answers it got."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import urllib.error
+    import urllib.request
+
+    from gateway.links import status_token
+
+    page = f"{base}/t/{status_token(b'bench', 1, 1, 0)}"
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    answers = 0
+    while not stopping.is_set():
+        for url in (page, page, page, f"{base}/metrics"):
+            try:
+                with urllib.request.urlopen(url, timeout=10) as reply:
+                    reply.read()
+                answers += 1
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)  # Not listening yet, or the first ticket not filed.
+    print(answers)
+    return 0
 
 
 # --- one large message; a long run ---------------------------------------------------------
@@ -1017,6 +1083,7 @@ ROWS: tuple[Row, ...] = (
         lambda r: f"{r.gateway.accepted}/{sum(r.gateway.refused.values())}/{r.gateway.failed}",
     ),
     ("tickets / acks / quarantined", lambda r: f"{r.tickets}/{r.acks}/{r.quarantined_count}"),
+    ("pages read meanwhile", lambda r: str(r.pages)),
     ("listener peak RSS MiB", lambda r: mib(r.memory.listener)),
     ("worker peak RSS MiB", lambda r: mib(r.memory.worker)),
     ("all processes PSS MiB", lambda r: mib(r.memory.all_pss)),
@@ -1172,7 +1239,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep", action="store_true", help="keep each level's data dir and gateway log"
     )
+    parser.add_argument(
+        "--page-readers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="while mail comes in, N processes read a status page and /metrics in a loop "
+        "(the web service's cost to intake)",
+    )
     parser.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--read-pages", metavar="URL", help=argparse.SUPPRESS)
     return parser
 
 
@@ -1181,6 +1257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.settings = dict(args.settings)
     if args.null_server is not None:
         return serve_null(args.null_server)
+    if args.read_pages is not None:
+        return read_pages(args.read_pages)
     if args.messages < 1:
         raise SystemExit("throughput: --messages must be positive")
     if not GATEWAY.exists():
@@ -1192,7 +1270,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for level in args.concurrency:
             for run in range(1, args.repeat + 1):
                 results.append(
-                    run_level(corpus, level, run, args.timeout, args.keep, args.settings)
+                    run_level(
+                        corpus,
+                        level,
+                        run,
+                        args.timeout,
+                        args.keep,
+                        args.settings,
+                        args.page_readers,
+                    )
                 )
         print_report(corpus, results)
         if args.big:

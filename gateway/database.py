@@ -1,7 +1,7 @@
 """Sessions as the gateway uses them, with SQLAlchemy's errors mapped into ours.
 
-The one place SQLAlchemy's exceptions become `GatewayError`s: a database that is locked
-or down is `DatabaseUnavailable` (a temporary failure: spooled mail waits, `ingest` exits
+The one place SQLAlchemy's exceptions become `GatewayError`s: a database that is locked,
+down or only answers reads is `DatabaseUnavailable` (a temporary failure: spooled mail waits, `ingest` exits
 75), and a broken unique constraint is a `WriteConflict` (another process stored the same
 row first). Everything else SQLAlchemy raises is a bug and stays what it is.
 `check_database_url` turns a URL SQLAlchemy cannot use into a `ConfigError` before any
@@ -15,7 +15,13 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    InternalError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import ConfigError, DatabaseUnavailable, WriteConflict
@@ -24,6 +30,8 @@ from storage.session import waiting_at_most
 Sessions = sessionmaker[Session]
 
 URL_SETTING = "GATEWAY_DATABASE_URL"
+# PostgreSQL's SQLSTATE for a write in a read-only transaction.
+READ_ONLY_TRANSACTION = "25006"
 EXAMPLE_URL = "postgresql+psycopg://user:password@host:5432/gateway"
 
 
@@ -67,6 +75,12 @@ def database_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
+        raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
+    except InternalError as exc:
+        # A server that only answers reads (a standby, or one set read-only) is down for
+        # writing: mail waits in the spool rather than being quarantined as our bug.
+        if getattr(exc.orig, "sqlstate", "") != READ_ONLY_TRANSACTION:
+            raise
         raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
     except IntegrityError as exc:
         raise WriteConflict(f"{exc.orig}") from exc

@@ -357,3 +357,18 @@ def test_imap_ready_after_a_pass_and_while_standing_by(
         finally:
             stop.set()
             waiting.join(10)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_mail_waits_in_the_spool_while_postgresql_only_answers_reads(
+    make_direct_gateway: Callable[..., DirectGateway],
+) -> None:
+    direct = make_direct_gateway()
+    with answering_reads_only(direct):
+        spool_new_mail(direct, "Stream freezes on a standby")
+        assert direct.gateway.executor.drain() == []
+        assert len(direct.gateway.spool.pending()) == 1
+        assert direct.receipts() == [], "nothing quarantined as a bug of ours"
+    direct.gateway.executor.drain()
+    assert [ticket.subject for ticket in direct.tickets()] == ["Stream freezes on a standby"]
