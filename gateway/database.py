@@ -1,11 +1,11 @@
 """Sessions as the gateway uses them, with SQLAlchemy's errors mapped into ours.
 
 The one place SQLAlchemy's exceptions become `GatewayError`s: a database that is locked,
-down or only answers reads is `DatabaseUnavailable` (a temporary failure: spooled mail waits, `ingest` exits
-75), and a broken unique constraint is a `WriteConflict` (another process stored the same
-row first). Everything else SQLAlchemy raises is a bug and stays what it is.
-`check_database_url` turns a URL SQLAlchemy cannot use into a `ConfigError` before any
-engine is made, never showing the password.
+down or only answers reads is `DatabaseUnavailable` (a temporary failure: spooled mail
+waits, `ingest` exits 75), and a broken unique constraint is a `WriteConflict` (another
+process stored the same row first). Everything else SQLAlchemy raises is a bug and stays
+what it is. `check_database_url` turns a URL SQLAlchemy cannot use into a `ConfigError`
+before any engine is made, never showing the password.
 """
 
 from __future__ import annotations

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 MAC_BYTES = 16
-STATUS_LINK = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,9})-([a-z2-7]{26})$")
-DOWNLOAD_LINK = re.compile(
-    r"^(\d{1,12})-(\d{1,12})-(\d{1,9})-(\d{1,12})-(\d{1,12})-([a-z2-7]{26})$"
-)
-ADDRESS_LINK = re.compile(r"^([a-z2-7]{1,1100})-(\d{1,12})-([a-z2-7]{26})$")
+# ASCII digits without leading zeros, matched whole: every link has exactly one spelling.
+NUMBER = r"(0|[1-9][0-9]{0,11})"
+MAC = r"([a-z2-7]{26})"
+STATUS_LINK = re.compile(rf"{NUMBER}-{NUMBER}-{NUMBER}-{MAC}", re.ASCII)
+DOWNLOAD_LINK = re.compile(rf"{NUMBER}-{NUMBER}-{NUMBER}-{NUMBER}-{NUMBER}-{MAC}", re.ASCII)
+ADDRESS_LINK = re.compile(rf"([a-z2-7]{{1,1100}})-{NUMBER}-{MAC}", re.ASCII)
 DOWNLOAD_LIFETIME = timedelta(hours=1)
 SIGN_IN_LIFETIME = timedelta(minutes=30)
 SESSION_LIFETIME = timedelta(hours=12)
@@ -67,7 +68,7 @@ def status_token(secret: bytes, ticket_id: int, participant_id: int, version: in
 
 def read_status_token(secret: bytes, token: str) -> StatusLink | None:
     """The link `token` signs, or None for anything changed, cut short or made up."""
-    match = STATUS_LINK.match(token)
+    match = STATUS_LINK.fullmatch(token)
     if match is None:
         return None
     ticket_id, participant_id, version = (int(part) for part in match.groups()[:3])
@@ -84,7 +85,7 @@ def download_token(secret: bytes, page: StatusLink, attachment_id: int, now: dat
 
 def read_download_token(secret: bytes, token: str, now: datetime) -> DownloadLink | None:
     """The file `token` opens while it has not expired, else None."""
-    match = DOWNLOAD_LINK.match(token)
+    match = DOWNLOAD_LINK.fullmatch(token)
     if match is None:
         return None
     parts = [int(part) for part in match.groups()[:5]]
@@ -101,7 +102,7 @@ def address_token(secret: bytes, purpose: str, address: str, until: datetime) ->
 
 def read_address_token(secret: bytes, purpose: str, token: str, now: datetime) -> str | None:
     """The address a genuine, unexpired `token` of `purpose` names, else None."""
-    match = ADDRESS_LINK.match(token)
+    match = ADDRESS_LINK.fullmatch(token)
     if match is None:
         return None
     encoded, until = match.group(1), int(match.group(2))

@@ -105,10 +105,15 @@ class Operator:
         return f"new-ticket notice sent again to {names}"
 
     def revoke_links(self, ticket_id: int) -> str:
-        """Every status and download link of the ticket stops working; mail from now on
-        carries new ones."""
-        with self.acting_on(ticket_id) as (act, ticket):
+        """Every status and download link of this very ticket stops working (of a merged
+        one too, whose old links would lead on to the ticket it went into); mail from now
+        on carries new ones."""
+        with transaction(self.gateway.sessions) as session:
+            ticket = session.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is None:
+                raise NotFound(f"no ticket #{ticket_id}")
             ticket.links_version += 1
+            act = Acting(session, self.actor, self.gateway.clock.now())
             record(act, ticket, EventKind.LINKS_REVOKED, None, f"version {ticket.links_version}")
         return "every link to its pages revoked; the next mail carries new ones"
 

@@ -10,6 +10,7 @@ import socket
 import time
 from datetime import timedelta
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -126,10 +127,14 @@ def test_a_link_opens_its_own_ticket_and_nothing_else(web_desk: WebDesk) -> None
         token[:-1] + ("a" if token[-1] != "a" else "b"),
         f"{other_ticket}-{participant}-{version}-{mac}",
         f"{ticket}-{participant}-{int(version) + 1}-{mac}",
+        f"0{token}",
+        f"{ticket}-0{participant}-{version}-{mac}",
+        "\uff11" + token[1:] if token.startswith("1") else "\u0661" + token,
+        f"{token}%0A",
         token.upper(),
         "",
     ):
-        reply = fetch(desk.url(f"/t/{broken}"))
+        reply = fetch(desk.url(f"/t/{quote(broken, safe='%')}"))
         assert reply.status == 404, broken
         assert "Something went wrong" not in reply.body
     assert fetch(link).status == 200 and fetch(other).status == 200
@@ -357,3 +362,60 @@ def test_status_link_tokens_are_bound_to_their_parts() -> None:
     assert read_status_token(SECRET, token) == StatusLink(12, 34, 0)
     assert read_status_token(b"other-secret", token) is None
     assert read_status_token(SECRET, token.replace("12-", "13-", 1)) is None
+
+
+@SQLITE
+def test_people_taken_off_a_ticket_and_merged_tickets(web_desk: WebDesk) -> None:
+    desk = web_desk
+    first_id, _ = open_with_cc(desk)
+    notice = desk.wait_mail(ENG1, "New (P3)")
+    desk.engineer_replies(notice, ENG1, "Looking into it.")
+    bob_link = status_link(desk.wait_mail(BOB, "Pusher crashes"))
+    assert fetch(bob_link).status == 200
+    desk.engineer_replies(notice, ENG1, f"#uncc {BOB}")
+    desk.gateway.wait_idle()
+    assert fetch(bob_link).status == 404, "taken off the ticket, out of its page"
+
+    carol = "carol@other.example"
+    desk.customer_writes(new_mail(carol, "Echo in Web SDK", "We hear echo.").as_bytes(), carol)
+    second_link = status_link(desk.wait_mail(carol, "Echo in Web SDK"))
+    second_id = max(ticket.id for ticket in desk.gateway.tickets())
+    second_notice = desk.wait_mail(ENG1, f"[Support #{second_id}] New")
+    desk.engineer_replies(second_notice, ENG1, f"#merge {first_id}")
+    desk.gateway.wait_idle()
+    moved = fetch(second_link)
+    assert moved.status == 303, "an old link leads on to the ticket it went into"
+    onward = fetch(desk.url(moved.headers["Location"]))
+    assert onward.status == 200 and "Pusher crashes" in onward.body
+    run_gateway(desk.gateway.env, "links", "revoke", str(second_id))
+    assert fetch(second_link).status == 404, "the merged ticket's own links are revoked"
+    assert fetch(desk.url(moved.headers["Location"])).status == 200
+
+
+@SQLITE
+def test_what_the_service_refuses_and_how_files_leave_it(web_desk: WebDesk) -> None:
+    desk = web_desk
+    page = new_mail(
+        "Alice Example <alice@customer.example>", "Player page broken", "See attached page."
+    )
+    page.add_attachment(
+        b"<html><script>alert(1)</script></html>",
+        maintype="text",
+        subtype="html",
+        filename="player.html",
+    )
+    desk.customer_writes(page.as_bytes())
+    link = status_link(desk.wait_mail(ALICE, "Player page broken"))
+    [download] = re.findall(r'href="(/f/[^"]+)"', fetch(link).body)
+    got = fetch(desk.url(download))
+    assert got.status == 200
+    assert got.headers["Content-Type"].startswith("application/octet-stream")
+    # Made safe as mail passes it on: renamed, so no click opens it as a page.
+    assert got.headers["Content-Disposition"] == "attachment; filename=player.html.bin"
+
+    browser = Client()
+    form = browser.get(desk.url("/sign-in"))
+    huge = browser.post(desk.url("/sign-in"), {"csrf": form.csrf, "address": "x" * 200_000})
+    assert huge.status == 413
+    assert fetch(desk.url("/queue/99999999999999")).status in (303, 404)
+    assert fetch(desk.url("/t/" + "9" * 5000)).status == 404

@@ -22,6 +22,7 @@ from gateway.settings import Intake, Workflow
 from gateway.web.pages import moment
 from gateway.workflow import STATUS_EVENTS
 from gateway.workflow.intake import missing
+from gateway.workflow.people import usable
 from storage.models import (
     SYSTEM_ACTOR,
     Attachment,
@@ -35,7 +36,9 @@ from storage.models import (
     TicketStatus,
 )
 
+# Whose messages are the customers' own; of them, who holds a link (those sent mail).
 CUSTOMER_ROLES = (ParticipantRole.REQUESTER, ParticipantRole.CC, ParticipantRole.COPIED)
+LINK_HOLDERS = (ParticipantRole.REQUESTER, ParticipantRole.CC)
 # Besides status changes: the ticket's start, and the facts we asked the customer for.
 SHOWN_EVENTS = STATUS_EVENTS | {EventKind.CREATED, EventKind.INFO_REQUESTED}
 # Who holds the ball in each status: us, the customer, or nobody.
@@ -92,7 +95,7 @@ def public_files(ticket: Ticket) -> dict[int, Attachment]:
 
 def trail(ticket: Ticket, reader: Reader, support_name: str) -> list[dict[str, Any]]:
     """Messages and changes in the order they happened."""
-    customers = {p.address for p in ticket.participants if p.role in CUSTOMER_ROLES}
+    customers = {p.address: p.name for p in ticket.participants if p.role in CUSTOMER_ROLES}
     entries = [
         (m.created_at, 0, m.id, message_entry(m, reader, customers, support_name))
         for m in public_messages(ticket)
@@ -106,15 +109,18 @@ def trail(ticket: Ticket, reader: Reader, support_name: str) -> list[dict[str, A
 
 
 def message_entry(
-    message: Message, reader: Reader, customers: set[str], support_name: str
+    message: Message, reader: Reader, customers: dict[str, str], support_name: str
 ) -> dict[str, Any]:
+    """A message with its author named as the page may: "you", the name a customer goes by,
+    an engineer's display name; never an address, even one given as a name."""
     mine = message.from_address == reader.participant.address
     from_customer = message.from_address in customers
+    name = customers.get(message.from_address) or usable(message.from_name)
     return {
         "kind": "message",
         "at": moment(message.created_at, reader.zone),
         "by": "you" if mine else ("customer" if from_customer else "support"),
-        "name": message.from_name if not mine else "",
+        "name": "" if mine else name,
         "support_name": support_name,
         "text": message.text,
         "files": [
@@ -123,7 +129,7 @@ def message_entry(
     }
 
 
-def change_entry(event: Event, reader: Reader, customers: set[str]) -> dict[str, Any]:
+def change_entry(event: Event, reader: Reader, customers: dict[str, str]) -> dict[str, Any]:
     """A status change told by its kind and who made it; facts asked for by their names."""
     if event.actor == reader.participant.address:
         by = "you"
@@ -153,7 +159,11 @@ def standing(
     needed = missing(ticket, intake) if ticket.status is TicketStatus.WAITING else ()
     closes_at = ticket.status_changed_at + timedelta(days=workflow.auto_close_days)
     reopen_until = ticket.status_changed_at + timedelta(days=workflow.reopen_days)
-    awaiting_answer = ticket.response_due is not None and ticket.responded_at is None
+    awaiting_answer = (
+        ticket.status in (TicketStatus.NEW, TicketStatus.OPEN)
+        and ticket.response_due is not None
+        and ticket.responded_at is None
+    )
     return {
         "status": ticket.status.value,
         "ball": BALL[ticket.status],

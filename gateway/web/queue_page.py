@@ -12,10 +12,10 @@ every `SIGN_IN_MAIL_EVERY`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -90,10 +90,18 @@ class EngineerPages:
         """Mail a sign-in link to the address given, when it is an engineer's."""
         address = visit.request.form.get("address", "").strip().lower()
         if self.rules.engineer(address) is not None:
-            self.mail_sign_in(address)
+            # Beside the answer, which takes as long whoever asks: it does not tell who
+            # is an engineer.
+            threading.Thread(target=self.mail_sign_in, args=(address,), daemon=True).start()
         return self.page(visit, "sign_in", {"step": "sent"})
 
     def mail_sign_in(self, address: str) -> None:
+        try:
+            self.queue_sign_in(address)
+        except Exception:  # In a thread of its own: logged here or nowhere.
+            log.exception("web: the sign-in mail to %s could not be queued", address)
+
+    def queue_sign_in(self, address: str) -> None:
         now = self.gateway.clock.now()
         with transaction(self.gateway.sessions) as session:
             if recently_mailed(session, address, now):
@@ -153,7 +161,7 @@ class EngineerPages:
     def engineer_ticket(self, visit: Visit, ticket_id: int) -> Response:
         me = self.engineer_of(visit)
         if me is None:
-            return redirect(f"/sign-in?next={quote(str(ticket_id))}", 303)
+            return redirect("/sign-in", 303)
         zone = self.rules.service.calendar.zone
         with self.gateway.sessions() as session:
             ticket = whole_ticket(session, ticket_id)
@@ -190,6 +198,7 @@ def queue_rows(session: Session, me: str, shown: str, engineers: frozenset[str])
         select(Message.ticket_id, func.max(Message.created_at).label("at"))
         .where(Message.direction == Direction.IN, ~Message.internal, ~Message.automatic)
         .where(Message.from_address.not_in(engineers or {""}))
+        .where(Message.ticket_id.in_(select(Ticket.id).where(Ticket.status.in_(OPEN_STATUSES))))
         .group_by(Message.ticket_id)
         .subquery()
     )

@@ -9,11 +9,15 @@ taken stops `serve` at start, naming `GATEWAY_HTTP_LISTEN` (exit 78).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from waitress.server import create_server
 from werkzeug.wrappers import Response
@@ -25,7 +29,7 @@ from gateway.web.metrics import Figures
 from gateway.web.pages import Pages
 from gateway.web.queue_page import EngineerPages
 from gateway.web.readiness import readiness
-from gateway.web.site import Site, Visit, static
+from gateway.web.site import MAX_FORM_BYTES, Site, Visit, static
 from gateway.web.status_page import StatusPages
 
 log = logging.getLogger(__name__)
@@ -100,7 +104,13 @@ class WebServer:
         site = build_site(gateway, mailbox, wake)
         try:
             server = create_server(
-                site, host=endpoint.host, port=endpoint.port, threads=THREADS, ident="gateway"
+                site,
+                host=endpoint.host,
+                port=endpoint.port,
+                threads=THREADS,
+                ident="gateway",
+                # Refused before it is stored, not after: no form is larger.
+                max_request_body_size=MAX_FORM_BYTES,
             )
         except OSError as exc:
             raise ConfigError(
@@ -109,11 +119,21 @@ class WebServer:
         thread = threading.Thread(target=server.run, name="web", daemon=True)
         thread.start()
         log.info("HTTP listening on %s (links in mail: %s)", endpoint, public_url(gateway))
+        warn_of_loopback_links(gateway)
         return cls(server, thread)
 
     def stop(self) -> None:
-        """Close the listening socket and every connection; requests in hand finish first."""
+        """Stop taking connections, let the requests in hand finish and their answers go
+        out (up to `STOP_SECONDS`), then close what is left."""
+        self.server.accepting = False
+        self.server.del_channel()
+        self.server.socket.close()
         self.server.task_dispatcher.shutdown(timeout=STOP_SECONDS)
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline and any(
+            getattr(channel, "total_outbufs_len", 0) for channel in list(self.server._map.values())
+        ):
+            time.sleep(0.05)
         for channel in list(self.server._map.values()):
             channel.close()
         self.thread.join(STOP_SECONDS)
@@ -121,3 +141,39 @@ class WebServer:
 
 def public_url(gateway: Gateway) -> str:
     return gateway.settings.web.public_url or "none"
+
+
+def warn_of_loopback_links(gateway: Gateway) -> None:
+    """Links to 127.0.0.1 in mail reach no customer: said once, at start, when the service
+    listens beyond this machine."""
+    web = gateway.settings.web
+    host = urlsplit(web.public_url).hostname or ""
+    if web.listen and not is_loopback(web.listen.host) and is_loopback(host):
+        log.warning(
+            "GATEWAY_PUBLIC_URL is %s: the links in customers' mail point at this machine "
+            "itself; set it to the address customers reach the service at",
+            web.public_url,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class TokenRedaction(logging.Filter):
+    """Keeps the tokens in a path (status, download and sign-in links) out of the log, in
+    whatever the server logs about a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = TOKEN_IN_PATH.sub(r"\1…", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+TOKEN_IN_PATH = re.compile(r"(/(?:t|f|sign-in)/)[^\s/?\"']+")
+logging.getLogger("waitress").addFilter(TokenRedaction())

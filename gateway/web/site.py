@@ -2,10 +2,10 @@
 
 Each answer is `no-store`, `no-referrer`, `noindex`, `nosniff`, framed by nobody, and under a
 Content-Security-Policy that allows only this site's own style sheet and script (none
-inline). A page with a form sets a random value in a cookie and gives the form its MAC
-(`gateway.links.csrf_token`); a POST whose token does not match is refused with 403 before
-anything is read or changed. Anything unexpected is logged by route (never by URL: the
-path holds a token) and answered with a plain 500.
+inline). A page with a form sets a random value in a `SameSite=Lax` cookie and gives the
+form its MAC (`gateway.links.csrf_token`); a POST whose token does not match is refused
+with 403 before anything is read or changed. Anything unexpected is logged by route (never
+by URL: the path holds a token) and answered with a plain 500.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ SECURITY_HEADERS = {
     ),
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# The largest row id a URL may name (the databases' 32-bit integer columns).
+MAX_ID = 2**31 - 1
 # Forms carry a few fields and at most a customer's short note.
 MAX_FORM_BYTES = 64 * 1024
 
@@ -62,7 +64,9 @@ class Visit:
         nonce = self.request.cookies.get(CSRF_COOKIE, "")
         if len(nonce) < 16 or CSRF_COOKIE in self.cookies:
             nonce = self.cookies.get(CSRF_COOKIE, ("", None, ""))[0] or secrets.token_urlsafe(18)
-            self.cookies[CSRF_COOKIE] = (nonce, None, "Strict")
+            # Lax, not Strict: a visit from a link in mail would otherwise come without it,
+            # get a new one, and leave every page already open refused at its next POST.
+            self.cookies[CSRF_COOKIE] = (nonce, None, "Lax")
         return csrf_token(self.secret, nonce)
 
     def form_is_ours(self) -> bool:
@@ -84,8 +88,8 @@ def routes() -> Map:
             Rule("/t/<token>/answer", endpoint="answer", methods=["POST"]),
             Rule("/f/<token>", endpoint="download", methods=["GET"]),
             Rule("/queue", endpoint="queue", methods=["GET"]),
-            Rule("/queue/<int:ticket_id>", endpoint="engineer_ticket", methods=["GET"]),
-            Rule("/queue/files/<int:attachment_id>", endpoint="engineer_file", methods=["GET"]),
+            Rule(f"/queue/<int(max={MAX_ID}):ticket_id>", endpoint="engineer_ticket"),
+            Rule(f"/queue/files/<int(max={MAX_ID}):attachment_id>", endpoint="engineer_file"),
             Rule("/sign-in", endpoint="sign_in_form", methods=["GET"]),
             Rule("/sign-in", endpoint="send_sign_in", methods=["POST"]),
             Rule("/sign-in/<token>", endpoint="sign_in_page", methods=["GET"]),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import astuple
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,11 +28,18 @@ from werkzeug.wrappers import Response
 from gateway.app import Gateway
 from gateway.database import transaction
 from gateway.fact_sheet import summary
-from gateway.links import StatusLink, download_token, read_download_token, read_status_token
+from gateway.filetypes import HEAD_OCTETS, forwarded
+from gateway.links import (
+    StatusLink,
+    download_token,
+    read_download_token,
+    read_status_token,
+    status_token,
+)
 from gateway.trail import Acting
 from gateway.web.pages import Pages, zone_of_offset
 from gateway.web.public_trail import (
-    CUSTOMER_ROLES,
+    LINK_HOLDERS,
     Reader,
     public_files,
     standing,
@@ -80,12 +88,28 @@ class StatusPages:
             ticket is None
             or participant is None
             or participant.ticket_id != ticket.id
-            or participant.role not in CUSTOMER_ROLES
+            or participant.role not in LINK_HOLDERS
             or ticket.links_version != link.version
             or self.expired(ticket)
         ):
             raise NotFound()
         return ticket, participant
+
+    def survivor_link(self, session: Session, ticket: Ticket, reader: Participant) -> str:
+        """For a merged ticket, the reader's own link to the ticket it went into; "" when
+        they are not a customer of that one."""
+        survivor = ticket
+        while survivor.merged_into is not None:
+            survivor = session.get_one(Ticket, survivor.merged_into)
+        holder = next(
+            (
+                p
+                for p in survivor.participants
+                if p.address == reader.address and p.role in LINK_HOLDERS
+            ),
+            None,
+        )
+        return self.notifier.sender.status_url(survivor, holder) if holder else ""
 
     def expired(self, ticket: Ticket) -> bool:
         lifetime = timedelta(days=self.gateway.settings.web.links_days_after_close)
@@ -97,6 +121,10 @@ class StatusPages:
         with self.gateway.sessions() as session:
             ticket, participant = self.open_link(session, link)
             assert link is not None
+            if ticket.merged_into is not None:
+                moved = self.survivor_link(session, ticket, participant)
+                if moved:
+                    return redirect(moved.removeprefix(self.gateway.settings.web.public_url), 303)
             body = self.pages.render(
                 "ticket", ticket.language, self.page_context(visit, ticket, participant, link)
             )
@@ -133,16 +161,18 @@ class StatusPages:
     def answer(self, visit: Visit, token: str) -> Response:
         """The customer's "Fixed" or "Not fixed"; back to the page, which shows what it did."""
         chosen = ANSWERS.get(visit.request.form.get("answer", ""))
-        if chosen is None:
+        link = read_status_token(self.gateway.secret, token)
+        if chosen is None or link is None:
             raise NotFound()
         to_status, kind, why = chosen
         note = " ".join(visit.request.form.get("note", "").split())[:MAX_NOTE_CHARS]
-        link = read_status_token(self.gateway.secret, token)
+        page = f"/t/{status_token(self.gateway.secret, *astuple(link))}"
         with transaction(self.gateway.sessions) as session:
+            # Locked first, then read: the status answered is the one the row has now.
+            ticket = locked_ticket(session, link.ticket_id)
             found, participant = self.open_link(session, link)
-            ticket = locked_ticket(session, found.id)
             if ticket.id != found.id or ticket.status is not TicketStatus.RESOLVED:
-                return redirect(f"/t/{token}", 303)
+                return redirect(page, 303)
             detail = (
                 f'{why}, on the status page: "{note}"' if note else f"{why}, on the status page"
             )
@@ -152,7 +182,7 @@ class StatusPages:
             self.notifier.announce_event(session, event)
         self.wake()
         log.info("ticket #%d: %s on the status page", ticket.id, kind.value)
-        return redirect(f"/t/{token}", 303)
+        return redirect(page, 303)
 
     def download(self, visit: Visit, token: str) -> Response:
         link = read_download_token(self.gateway.secret, token, self.gateway.clock.now())
@@ -166,17 +196,21 @@ class StatusPages:
 
 
 def file_response(visit: Visit, gateway: Gateway, attachment: Attachment) -> Response:
-    """The file as a download, with the type it was stored with; a browser never shows it
-    as a page (`attachment`, and a sandbox should one try)."""
+    """The file as a download, named and typed as mail passes it on (an active file made
+    safe: `filetypes`); a browser never shows it as a page (`attachment`, and a sandbox
+    should one try)."""
     path = gateway.blobs.path_for(attachment.sha256)
     if not path.is_file():
         raise NotFound()
+    with path.open("rb") as stored:
+        head = stored.read(HEAD_OCTETS)
+    sent = forwarded(attachment.filename or "file", attachment.content_type, head)
     response = send_file(
         path,
         visit.request.environ,
-        mimetype=safe_type(attachment.content_type),
+        mimetype=safe_type(sent.content_type),
         as_attachment=True,
-        download_name=attachment.filename or "file",
+        download_name=sent.filename,
         conditional=False,
         etag=False,
         max_age=None,
