@@ -29,10 +29,11 @@ from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from gateway.app import build_gateway  # noqa: E402
 from gateway.links import address_token, status_token  # noqa: E402
+from gateway.refusals import REFUSED  # noqa: E402
 from gateway.setting_values import Engineer  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from gateway.web.queue_page import SESSION_COOKIE  # noqa: E402
-from gateway.web.server import build_site  # noqa: E402
+from gateway.web.server import Beside, build_site  # noqa: E402
 from storage.models import (  # noqa: E402
     Attachment,
     Direction,
@@ -160,7 +161,7 @@ def main() -> int:
         gateway.spool.accept(first_mail(), CUSTOMER, ["support@example.com"], "smtp")
         gateway.executor.drain()
         write_conversation(gateway, 1, args.messages)
-        site = build_site(gateway, None, lambda: None)
+        site = build_site(gateway, Beside(REFUSED))
         gc.freeze()  # As `serve` does once it has started.
         now = gateway.clock.now()
         page = f"/t/{status_token(SECRET.encode(), 1, 1, 0)}"

@@ -24,10 +24,11 @@ import email.utils
 import fcntl
 import hashlib
 import logging
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -56,6 +57,33 @@ LOGIN_RETRY_SECONDS = 300.0
 TAKE_OVER_SECONDS = 5.0
 
 
+class PassState:
+    """For readiness: when a pass over the folder last went through to its end, and whether
+    this gateway waits while another reads the mailbox. In shared memory: the web service,
+    in a process of its own, reads what the reader's thread writes."""
+
+    def __init__(self) -> None:
+        # [end of the last pass as a POSIX time (0: none yet), standing by (0 or 1)]
+        self.shared = multiprocessing.RawArray("d", 2)
+
+    @property
+    def last_pass_at(self) -> datetime | None:
+        seconds = float(self.shared[0])
+        return datetime.fromtimestamp(seconds, UTC) if seconds else None
+
+    @last_pass_at.setter
+    def last_pass_at(self, moment: datetime | None) -> None:
+        self.shared[0] = moment.timestamp() if moment else 0.0
+
+    @property
+    def standing_by(self) -> bool:
+        return bool(self.shared[1])
+
+    @standing_by.setter
+    def standing_by(self, value: bool) -> None:
+        self.shared[1] = 1.0 if value else 0.0
+
+
 class MailboxReader:
     """Reads one IMAP folder into the spool."""
 
@@ -80,10 +108,7 @@ class MailboxReader:
         self.uidnext = 0
         # Set by `run()`'s caller to stop; checked between messages of a long drain.
         self.stopping = threading.Event()
-        # For readiness: when a pass over the folder last went through to its end, and
-        # whether this process waits while another gateway reads the mailbox.
-        self.last_pass_at: datetime | None = None
-        self.standing_by = False
+        self.state = PassState()
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -111,7 +136,7 @@ class MailboxReader:
             self.remember_baseline(uidvalidity, self.uidnext - 1)
         elif state is not None and (unfinished := self.left_unfinished(client, state)):
             self.finish(client, unfinished)
-        self.last_pass_at = self.clock.now()
+        self.state.last_pass_at = self.clock.now()
         return len(new)
 
     def new_uids(self, client: IMAPClient, state: tuple[int, int] | None) -> list[int]:
@@ -251,7 +276,7 @@ class MailboxReader:
         said = False
         while not stop.is_set():
             with self.alone(locks_dir) as held:
-                self.standing_by = not held
+                self.state.standing_by = not held
                 if held:
                     self.run(stop)
                     return

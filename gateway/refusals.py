@@ -1,14 +1,17 @@
 """What the SMTP and LMTP listeners refused at the door, counted by kind.
 
 Mail refused before the spool leaves no row anywhere, so the listeners count it here, in
-their own process, and `/metrics` reads the tally. The kinds are a fixed set: a reason's
-text (an address, a size) never becomes a label. The tally starts at zero with the process.
+shared memory, and `/metrics` reads the tally from the web service's process. The kinds are
+a fixed set: a reason's text (an address, a size) never becomes a label. The tally starts
+at zero with `serve`.
 """
 
 from __future__ import annotations
 
 import enum
+import multiprocessing
 import threading
+from typing import Any
 
 from gateway.errors import (
     MailLoop,
@@ -57,20 +60,23 @@ def refusal_of(answer: SmtpAnswer) -> Refusal:
 
 
 class Tally:
-    """Counts by kind, safe to bump from the listeners' threads while another reads."""
+    """Counts by kind in shared memory: bumped by the listeners' threads (one at a time),
+    read by any process `shared` is passed to, each count a whole machine word."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: Any = None) -> None:
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(Refusal, 0)
+        self.shared = shared if shared is not None else multiprocessing.RawArray("q", len(Refusal))
 
     def count(self, refusal: Refusal) -> None:
         with self._lock:
-            self._counts[refusal] += 1
+            self.shared[ORDER[refusal]] += 1
 
     def counts(self) -> dict[Refusal, int]:
         """Every kind with its count so far, zeros included."""
-        with self._lock:
-            return dict(self._counts)
+        return {kind: int(self.shared[index]) for kind, index in ORDER.items()}
+
+
+ORDER = {kind: index for index, kind in enumerate(Refusal)}
 
 
 # This process's listeners share one tally, as they share one spool.

@@ -1,7 +1,7 @@
 """Running the gateway that `gateway.app` builds: `serve()`, its worker processes, signals.
 
 `serve()` runs the SMTP/LMTP listeners in an event loop (spooling in threads), the IMAP
-intake in a thread when a mailbox is configured, the web service in threads of its own
+intake in a thread when a mailbox is configured, the web service in a process of its own
 (`gateway.web`), and worker processes (`GATEWAY_WORKERS`)
 that file spooled mail (spool → tickets → outbox), run time-based work that has fallen due
 (auto-close) and deliver the outbox, until it is asked to stop. Each worker has a child
@@ -36,16 +36,18 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
+from typing import Protocol
 
 from gateway.app import Gateway, build_gateway, locks_dir, make_mailbox_reader
 from gateway.errors import ConfigError
 from gateway.imap_inbound import MailboxReader
 from gateway.lifeline import die_with_parent
 from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
+from gateway.refusals import REFUSED
 from gateway.settings import Settings
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import IntakeSource, Receipt
-from gateway.web import WebServer
+from gateway.web import Shared, WebProcess
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +78,19 @@ async def serve(
             worker.doorbell.ring()
 
     reader = make_mailbox_reader(gateway, wake_workers)
-    # First, so that a taken port stops `serve` before any worker starts.
-    web = WebServer.start(gateway, reader, wake_workers)
-    for worker in workers:
-        worker.start()
+    shared = Shared(
+        REFUSED.shared,
+        reader.state.shared if reader else None,
+        [worker.doorbell for worker in workers],
+    )
+    # First, so that a taken port stops `serve` before any process starts.
+    web = WebProcess.bound(gateway.settings, shared)
+    children: list[Child] = [*workers, *([web] if web else [])]
+    for child in children:
+        child.start()
     servers = await start_listeners(gateway, wake_workers)
     mailbox = MailboxThread.start(reader, locks_dir(gateway.settings))
-    watchdog = asyncio.create_task(keep_workers_alive(workers, stop))
+    watchdog = asyncio.create_task(keep_workers_alive(children, stop))
     # What starting made lives as long as the process: kept out of the collector's full
     # rounds, which otherwise stall a page or a `250` for tens of milliseconds now and then.
     gc.freeze()
@@ -94,9 +102,9 @@ async def serve(
         server.close()
         await server.wait_closed()
     await asyncio.to_thread(mailbox.stop)
+    await watchdog
     if web is not None:
         await asyncio.to_thread(web.stop)
-    await watchdog
     await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
     gateway.engine.dispose()
 
@@ -160,6 +168,8 @@ class WorkerProcess:
     suffered. The listeners ring `doorbell` after each spooled message.
     """
 
+    name = "worker process"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Not fork: the listeners' threads may hold locks at that moment. A fork server
@@ -211,14 +221,25 @@ class WorkerProcess:
             self.process.join()
 
 
-async def keep_workers_alive(workers: list[WorkerProcess], stop: asyncio.Event) -> None:
-    """Restart a worker that dies; spooled mail waits safely in the meantime."""
+class Child(Protocol):
+    """A process `serve` keeps running: a worker, or the web service."""
+
+    name: str
+
+    def start(self) -> None: ...
+    def alive(self) -> bool: ...
+    def how_it_ended(self) -> str: ...
+
+
+async def keep_workers_alive(children: Sequence[Child], stop: asyncio.Event) -> None:
+    """Restart a worker (or the web service) that dies; spooled mail waits safely in the
+    meantime, and connections to the web service wait in its socket's backlog."""
     while not stop.is_set():
         await wait_for(stop, IDLE_POLL_SECONDS)
-        for worker in workers:
-            if not stop.is_set() and not worker.alive():
-                log.error("worker process ended (%s); starting another", worker.how_it_ended())
-                worker.start()
+        for child in children:
+            if not stop.is_set() and not child.alive():
+                log.error("%s ended (%s); starting another", child.name, child.how_it_ended())
+                child.start()
 
 
 class WorkerStop:

@@ -30,12 +30,14 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 LOCK_WAIT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get their directory created and their pragmas set."""
+def make_engine(url: str, reads_only: bool = False) -> Engine:
+    """An engine for `url`; SQLite files get their directory created and their pragmas set.
+    With `reads_only`, SQLite transactions read a snapshot (WAL) without the write lock, so
+    that pages read while the workers file mail; they must not write."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": LOCK_WAIT_MS / 1000})
         event.listen(engine, "connect", _set_sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediately)
+        event.listen(engine, "begin", _begin_reading if reads_only else _begin_immediately)
         return engine
     if url.startswith("postgresql"):
         return create_engine(
@@ -64,6 +66,11 @@ def _begin_immediately(connection: Connection) -> None:
     ingest`, `gateway due` or a second `serve` writes beside the worker. Reading sessions
     take it too; every transaction here is short, and waits out the busy timeout."""
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_reading(connection: Connection) -> None:
+    """A deferred transaction: a snapshot from its first read on, no lock taken."""
+    connection.exec_driver_sql("BEGIN")
 
 
 @contextmanager

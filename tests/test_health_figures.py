@@ -327,17 +327,17 @@ def test_imap_ready_after_a_pass_and_while_standing_by(
     )
     reader = make_mailbox_reader(direct.gateway)
     assert reader is not None
-    assert ready(direct.gateway, reader).checks["imap"] == {
+    assert ready(direct.gateway, reader.state).checks["imap"] == {
         "ok": False,
         "detail": "no pass over the folder has ended yet",
     }
     reader.poll_once()
-    assert ready(direct.gateway, reader).ok
+    assert ready(direct.gateway, reader.state).ok
     clock.fast_forward(timedelta(minutes=5))
     # Three polls of two minutes: still within the window.
-    assert ready(direct.gateway, reader).checks["imap"]["ok"] is True
+    assert ready(direct.gateway, reader.state).checks["imap"]["ok"] is True
     clock.fast_forward(timedelta(minutes=2))
-    assert ready(direct.gateway, reader).checks["imap"] == {
+    assert ready(direct.gateway, reader.state).checks["imap"] == {
         "ok": False,
         "detail": "the last pass ended 420s ago",
     }
@@ -349,8 +349,8 @@ def test_imap_ready_after_a_pass_and_while_standing_by(
         waiting = threading.Thread(target=other.run_alone, args=(stop, locks_dir(direct.settings)))
         waiting.start()
         try:
-            wait_until(lambda: other.standing_by, 5, "the second reader to stand by")
-            assert ready(direct.gateway, other).checks["imap"] == {
+            wait_until(lambda: other.state.standing_by, 5, "the second reader to stand by")
+            assert ready(direct.gateway, other.state).checks["imap"] == {
                 "ok": True,
                 "detail": "standing by: another gateway reads the mailbox",
             }

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import smtplib
 import socket
 import time
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -17,7 +19,8 @@ from sqlalchemy import select
 
 from gateway.links import StatusLink, download_token, read_status_token
 from storage.models import Direction, Event, EventKind, Message, Ticket, TicketStatus
-from tests.conftest import ALICE, ENG1, ENG2, load_case, new_mail, run_gateway
+from tests.conftest import ALICE, ENG1, ENG2, load_case, new_mail, run_gateway, wait_until
+from tests.dovecot import Dovecot
 from tests.web import (
     Client,
     WebDesk,
@@ -319,10 +322,12 @@ def test_engineers_sign_in_by_a_mailed_link_and_read_the_queue(web_desk: WebDesk
 
 
 @SQLITE
-def test_health_readiness_and_figures(web_desk: WebDesk) -> None:
-    desk = web_desk
+def test_health_readiness_and_figures(make_web_desk: Any, dovecot: Dovecot) -> None:
+    desk: WebDesk = make_web_desk(GATEWAY_IMAP_URL=dovecot.url())
     desk.open_ticket()
     desk.gateway.wait_idle()
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        desk.gateway.send(new_mail(ALICE, "Hi", "x"), recipients=["nobody@example.com"])
     health = fetch(desk.url("/healthz"))
     assert health.status == 200
     ready = fetch(desk.url("/readyz"))
@@ -340,6 +345,14 @@ def test_health_readiness_and_figures(web_desk: WebDesk) -> None:
     ):
         assert name in figures, name
     assert ALICE not in figures and not re.search(r'ticket="?\d', figures)
+    # Counted by the listeners, read by the web service's process.
+    assert 'gateway_messages_refused_total{reason="unknown_recipient"} 1.0' in figures
+    imap = wait_until(
+        lambda: json.loads(fetch(desk.url("/readyz")).body)["checks"]["imap"]["ok"],
+        20,
+        "the IMAP reader's pass to show in /readyz",
+    )
+    assert imap is True
 
 
 @SQLITE

@@ -1,5 +1,6 @@
-"""The web service `gateway serve` runs beside its listeners: customers' status pages, the
-engineers' queue, and the operators' health checks and figures.
+"""The web service `gateway serve` runs in a process beside its listeners and workers
+(`gateway.web.process`): customers' status pages, the engineers' queue, and the operators'
+health checks and figures.
 
 Pages are rendered on the server (`templates/web/`, Jinja2); none needs JavaScript to be
 read. A GET never changes anything (mail scanners follow links); every POST carries a CSRF
@@ -18,6 +19,6 @@ and the ticket as it is now.
     GET  /healthz, /readyz, /metrics
 """
 
-from gateway.web.server import WebServer
+from gateway.web.process import Shared, WebProcess
 
-__all__ = ["WebServer"]
+__all__ = ["Shared", "WebProcess"]

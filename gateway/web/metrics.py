@@ -29,13 +29,13 @@ from typing import TypeVar
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import ColumnElement, Connection, Select, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, case, func, or_, select
 
 from gateway.app import Gateway
 from gateway.database import briefly
 from gateway.errors import DatabaseUnavailable
 from gateway.pipeline import NO_SENDER
-from gateway.refusals import REFUSED, Refusal
+from gateway.refusals import REFUSED, Refusal, Tally
 from gateway.spool import IntakeSource, Spool
 from gateway.threader import ThreadMethod
 from storage.models import (
@@ -95,9 +95,11 @@ Family = TypeVar("Family", CounterMetricFamily, GaugeMetricFamily)
 class Figures:
     """The registry `/metrics` serves: the gateway's durable state, read at each scrape."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(
+        self, gateway: Gateway, refusals: Tally = REFUSED, reads: Engine | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(DurableState(gateway))
+        self.registry.register(DurableState(gateway, refusals, reads or gateway.engine))
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format's body and its Content-Type."""
@@ -105,22 +107,24 @@ class Figures:
 
 
 class DurableState(Collector):
-    """Reads the database, this host's spool and this process's refusals."""
+    """Reads the database, this host's spool and the listeners' refusals."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, refusals: Tally, reads: Engine) -> None:
         self.gateway = gateway
+        self.refusals = refusals
+        self.reads = reads
 
     def collect(self) -> Iterator[Metric]:
         now = self.gateway.clock.now()
         yield from self.database_figures(now)
         yield from spool_figures(self.gateway.spool, now)
-        yield refusal_figure(REFUSED.counts())
+        yield refusal_figure(self.refusals.counts())
 
     def database_figures(self, now: datetime) -> list[Metric]:
         """The database's figures; when it cannot be read, only that it could not, so the
         spool's figures, which matter most then, are still served."""
         try:
-            with briefly(self.gateway.engine, LOCK_WAIT_MS) as connection:
+            with briefly(self.reads, LOCK_WAIT_MS) as connection:
                 figures = [
                     *receipt_figures(connection),
                     *ticket_figures(connection),

@@ -24,7 +24,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from gateway.app import Gateway
-from gateway.database import transaction
+from gateway.database import Sessions, transaction
 from gateway.links import (
     SESSION_LIFETIME,
     SIGN_IN_LIFETIME,
@@ -63,8 +63,11 @@ def sign_in_link(gateway: Gateway, address: str, now: datetime) -> str:
 class EngineerPages:
     """Sign-in, the queue and the engineers' view of a ticket."""
 
-    def __init__(self, gateway: Gateway, pages: Pages, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, gateway: Gateway, pages: Pages, wake: Callable[[], None], reads: Sessions
+    ) -> None:
         self.gateway = gateway
+        self.reads = reads
         self.pages = pages
         self.wake = wake
         self.rules = gateway.executor.pipeline.rules
@@ -151,7 +154,7 @@ class EngineerPages:
             return redirect("/sign-in", 303)
         shown = visit.request.args.get("show", "all")
         shown = shown if shown in FILTERS else "all"
-        with self.gateway.sessions() as session:
+        with self.reads() as session:
             rows = queue_rows(session, me, shown, self.rules.engineer_addresses)
         zone = self.rules.service.calendar.zone
         now = self.gateway.clock.now()
@@ -163,7 +166,7 @@ class EngineerPages:
         if me is None:
             return redirect("/sign-in", 303)
         zone = self.rules.service.calendar.zone
-        with self.gateway.sessions() as session:
+        with self.reads() as session:
             ticket = whole_ticket(session, ticket_id)
             if ticket is None:
                 raise NotFound()
@@ -173,7 +176,7 @@ class EngineerPages:
     def engineer_file(self, visit: Visit, attachment_id: int) -> Response:
         if self.engineer_of(visit) is None:
             raise NotFound()
-        with self.gateway.sessions() as session:
+        with self.reads() as session:
             attachment = session.get(Attachment, attachment_id)
             if attachment is None:
                 raise NotFound()

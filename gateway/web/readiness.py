@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select, text
 from gateway.app import Gateway
 from gateway.database import briefly
 from gateway.errors import GatewayError
-from gateway.imap_inbound import MailboxReader
+from gateway.imap_inbound import PassState
 from gateway.spool import Spool
 from storage.models import OutboxMail, OutboxState
 
@@ -61,14 +61,14 @@ class Readiness:
         return json.dumps({"ok": self.ok, "checks": self.checks}).encode()
 
 
-def readiness(gateway: Gateway, mailbox: MailboxReader | None) -> Readiness:
+def readiness(gateway: Gateway, mailbox: PassState | None) -> Readiness:
     """Run every check now."""
     now = gateway.clock.now()
     checks = {
         "database": checked(lambda: database_writable(gateway.engine)),
         "spool": checked(lambda: spool_moving(gateway.spool, now)),
         "outbox": checked(lambda: outbox_moving(gateway.engine, now)),
-        "imap": checked(lambda: imap_reading(mailbox, now)),
+        "imap": checked(lambda: imap_reading(mailbox, gateway.settings.imap.poll_seconds, now)),
     }
     return Readiness(
         all(check.ok for check in checks.values()),
@@ -125,7 +125,7 @@ def outbox_moving(engine: Engine, now: datetime) -> Check:
     return Check(False, f"{pending} pending, the first due {whole_seconds(late)}s ago")
 
 
-def imap_reading(mailbox: MailboxReader | None, now: datetime) -> Check:
+def imap_reading(mailbox: PassState | None, poll_seconds: float, now: datetime) -> Check:
     """The IMAP intake ended a pass lately, or stands by; "off" without a mailbox."""
     if mailbox is None:
         return Check(True, "off")
@@ -133,7 +133,7 @@ def imap_reading(mailbox: MailboxReader | None, now: datetime) -> Check:
         return Check(True, "standing by: another gateway reads the mailbox")
     if mailbox.last_pass_at is None:
         return Check(False, "no pass over the folder has ended yet")
-    allowed = max(3 * timedelta(seconds=mailbox.settings.poll_seconds), IMAP_QUIET_AT_MOST)
+    allowed = max(3 * timedelta(seconds=poll_seconds), IMAP_QUIET_AT_MOST)
     ago = now - mailbox.last_pass_at
     return Check(ago <= allowed, f"the last pass ended {whole_seconds(ago)}s ago")
 

@@ -1,10 +1,7 @@
-"""Serving the web service: waitress in a thread of `gateway serve`, beside the listeners.
+"""Serving the web service: waitress on a socket `serve` has bound (`gateway.web.process`).
 
 Waitress is a production WSGI server in pure Python: a fixed pool of threads, bounded
-request sizes, slow clients buffered by its event loop rather than holding a thread. It
-runs in the listeners' process, where the door's refusals are counted, so `/metrics` sees
-them; the database and the spool it reads are shared with the workers. A port that is
-taken stops `serve` at start, naming `GATEWAY_HTTP_LISTEN` (exit 78).
+request sizes, slow clients buffered by its event loop rather than holding a thread.
 """
 
 from __future__ import annotations
@@ -12,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,14 +21,16 @@ from waitress.server import create_server
 from werkzeug.wrappers import Response
 
 from gateway.app import Gateway
-from gateway.errors import ConfigError
-from gateway.imap_inbound import MailboxReader
+from gateway.imap_inbound import PassState
+from gateway.refusals import Tally
+from gateway.settings import Web
 from gateway.web.metrics import Figures
 from gateway.web.pages import Pages
 from gateway.web.queue_page import EngineerPages
 from gateway.web.readiness import readiness
 from gateway.web.site import MAX_FORM_BYTES, Site, Visit, static
 from gateway.web.status_page import StatusPages
+from storage.session import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Operations:
     """What operators and their monitoring read: liveness, readiness, figures."""
 
     gateway: Gateway
-    mailbox: MailboxReader | None
+    mailbox: PassState | None
     figures: Figures
 
     def healthz(self, visit: Visit) -> Response:
@@ -75,12 +75,25 @@ class Handlers:
         raise AttributeError(endpoint)
 
 
-def build_site(gateway: Gateway, mailbox: MailboxReader | None, wake: Callable[[], None]) -> Site:
+@dataclass(frozen=True, slots=True)
+class Beside:
+    """What the web service reads of `serve`'s own process, and how it wakes the workers:
+    the listeners' refusals, the IMAP reader's passes, the workers' doorbells."""
+
+    refusals: Tally
+    mailbox: PassState | None = None
+    wake: Callable[[], None] = lambda: None
+
+
+def build_site(gateway: Gateway, beside: Beside) -> Site:
     pages = Pages(gateway.settings.notify.templates_dir)
+    wake = beside.wake
+    # Pages read without taking SQLite's write lock from the workers; acts write as usual.
+    reads = make_engine(gateway.settings.effective_database_url, reads_only=True)
     handlers = Handlers(
-        Operations(gateway, mailbox, Figures(gateway)),
-        StatusPages(gateway, pages, wake),
-        EngineerPages(gateway, pages, wake),
+        Operations(gateway, beside.mailbox, Figures(gateway, beside.refusals, reads)),
+        StatusPages(gateway, pages, wake, make_session_factory(reads)),
+        EngineerPages(gateway, pages, wake, make_session_factory(reads)),
     )
     secure = gateway.settings.web.public_url.startswith("https://")
     return Site(handlers, pages, gateway.secret, secure)
@@ -94,32 +107,18 @@ class WebServer:
         self.thread = thread
 
     @classmethod
-    def start(
-        cls, gateway: Gateway, mailbox: MailboxReader | None, wake: Callable[[], None]
-    ) -> WebServer | None:
-        """Listening on `GATEWAY_HTTP_LISTEN`; None when that is off."""
-        endpoint = gateway.settings.web.listen
-        if endpoint is None:
-            return None
-        site = build_site(gateway, mailbox, wake)
-        try:
-            server = create_server(
-                site,
-                host=endpoint.host,
-                port=endpoint.port,
-                threads=THREADS,
-                ident="gateway",
-                # Refused before it is stored, not after: no form is larger.
-                max_request_body_size=MAX_FORM_BYTES,
-            )
-        except OSError as exc:
-            raise ConfigError(
-                f"GATEWAY_HTTP_LISTEN: cannot listen on {endpoint}: {exc.strerror}"
-            ) from exc
+    def start(cls, gateway: Gateway, sock: socket.socket, beside: Beside) -> WebServer:
+        """Serving on `sock`, already bound, in a thread of its own."""
+        server = create_server(
+            build_site(gateway, beside),
+            sockets=[sock],
+            threads=THREADS,
+            ident="gateway",
+            # Refused before it is stored, not after: no form is larger.
+            max_request_body_size=MAX_FORM_BYTES,
+        )
         thread = threading.Thread(target=server.run, name="web", daemon=True)
         thread.start()
-        log.info("HTTP listening on %s (links in mail: %s)", endpoint, public_url(gateway))
-        warn_of_loopback_links(gateway)
         return cls(server, thread)
 
     def stop(self) -> None:
@@ -139,14 +138,9 @@ class WebServer:
         self.thread.join(STOP_SECONDS)
 
 
-def public_url(gateway: Gateway) -> str:
-    return gateway.settings.web.public_url or "none"
-
-
-def warn_of_loopback_links(gateway: Gateway) -> None:
+def warn_of_loopback_links(web: Web) -> None:
     """Links to 127.0.0.1 in mail reach no customer: said once, at start, when the service
     listens beyond this machine."""
-    web = gateway.settings.web
     host = urlsplit(web.public_url).hostname or ""
     if web.listen and not is_loopback(web.listen.host) and is_loopback(host):
         log.warning(

@@ -26,7 +26,7 @@ from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Response
 
 from gateway.app import Gateway
-from gateway.database import transaction
+from gateway.database import Sessions, transaction
 from gateway.fact_sheet import summary
 from gateway.filetypes import HEAD_OCTETS, forwarded
 from gateway.links import (
@@ -71,8 +71,11 @@ ANSWERS = {
 class StatusPages:
     """Status pages, answers and downloads for holders of status links."""
 
-    def __init__(self, gateway: Gateway, pages: Pages, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, gateway: Gateway, pages: Pages, wake: Callable[[], None], reads: Sessions
+    ) -> None:
         self.gateway = gateway
+        self.reads = reads
         self.pages = pages
         self.wake = wake
         self.notifier = gateway.executor.pipeline.notifier
@@ -118,7 +121,7 @@ class StatusPages:
 
     def status_page(self, visit: Visit, token: str) -> Response:
         link = read_status_token(self.gateway.secret, token)
-        with self.gateway.sessions() as session:
+        with self.reads() as session:
             ticket, participant = self.open_link(session, link)
             assert link is not None
             if ticket.merged_into is not None:
@@ -186,7 +189,7 @@ class StatusPages:
 
     def download(self, visit: Visit, token: str) -> Response:
         link = read_download_token(self.gateway.secret, token, self.gateway.clock.now())
-        with self.gateway.sessions() as session:
+        with self.reads() as session:
             ticket, _ = self.open_link(session, link.page if link else None)
             assert link is not None
             attachment = public_files(ticket).get(link.attachment_id)
