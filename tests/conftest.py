@@ -168,8 +168,8 @@ def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
         GATEWAY_SECRET="test-secret",
         # Tests that serve pages listen on a port of their own; the default would collide.
         GATEWAY_HTTP_LISTEN="off",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

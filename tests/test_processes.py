@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import smtplib
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +207,46 @@ def test_sigterm_to_the_whole_process_group_stops_everything(tmp_path: Path, sin
         serve.start()
         for number in (*range(2 * 4), *range(100, 140)):
             wait_until(lambda n=number: acknowledged(sink, n), 30, f"the ticket of {number}")
+    finally:
+        serve.stop()
+        serve.log.close()
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def test_the_web_service_is_started_again_and_dies_with_serve(tmp_path: Path, sink: Sink) -> None:
+    port, web = free_port(), free_port()
+    env = gateway_env(
+        tmp_path / "var",
+        GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
+        GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+        GATEWAY_HTTP_LISTEN=f"127.0.0.1:{web}",
+    )
+    run_gateway(env, "db", "upgrade")
+    serve = ServeProcess(env, port, (tmp_path / "serve.log").open("ab"))
+    serve.start()
+    health = f"http://127.0.0.1:{web}/healthz"
+
+    def web_child() -> list[Proc]:
+        return [p for p in descendants(serve_pid(serve)) if comm(p.pid) == "gateway-web"]
+
+    try:
+        [first] = wait_until(web_child, 30, "the web service's process")
+        assert urllib.request.urlopen(health, timeout=10).status == 200
+        os.kill(first.pid, signal.SIGKILL)
+        [again] = wait_until(
+            lambda: [p for p in web_child() if p.pid != first.pid], 15, "a new web process"
+        )
+        assert urllib.request.urlopen(health, timeout=10).status == 200
+        log = (tmp_path / "serve.log").read_text()
+        assert "web service ended (killed by SIGKILL); starting another" in log
+        os.kill(serve_pid(serve), signal.SIGKILL)
+        wait_until(lambda: not alive([again]), GONE_SECONDS + 1, "the web process to go")
     finally:
         serve.stop()
         serve.log.close()

@@ -8,6 +8,7 @@ import json
 import re
 import smtplib
 import socket
+import sqlite3
 import time
 from datetime import timedelta
 from email.message import EmailMessage
@@ -190,14 +191,15 @@ def test_fixed_and_not_fixed_are_posts_with_a_csrf_token(web_desk: WebDesk) -> N
     done = browser.post(answer, {"answer": "not_fixed", "note": note, "csrf": page.csrf})
     assert done.status == 303 and done.headers["Location"].endswith(link.rpartition("/t")[2])
     assert desk.ticket(ticket_id).status is TicketStatus.OPEN
-    [reopened] = [e for e in desk.trail(ticket_id) if e[0] == EventKind.REOPENED]
     with desk.gateway.session() as session:
         event = session.scalars(select(Event).where(Event.type == EventKind.REOPENED)).one()
-        assert event.actor == ALICE and "Pixel 8" in event.detail
+        assert event.actor == ALICE and "not fixed, on the status page" in event.detail
+        assert event.message is not None and event.message.text == note
     told = desk.wait_mail(ENG1, "Reopened")
-    assert "Pixel 8" in desk.text(told) or "not fixed" in desk.text(told)
+    assert note in desk.text(told), "the engineers read what the customer wrote"
     after = browser.get(link)
     assert 'value="not_fixed"' not in after.body and "You reopened it." in after.body
+    assert "Still &lt;b&gt;crashes&lt;/b&gt; on the Pixel 8" in after.body
     # A second press, from a page opened before, changes nothing more.
     again = browser.post(answer, {"answer": "fixed", "csrf": page.csrf})
     assert again.status == 303 and desk.ticket(ticket_id).status is TicketStatus.OPEN
@@ -353,6 +355,17 @@ def test_health_readiness_and_figures(make_web_desk: Any, dovecot: Dovecot) -> N
         "the IMAP reader's pass to show in /readyz",
     )
     assert imap is True
+    # A database that answers no writes: not ready, said with 503, and ready again after.
+    holder = sqlite3.connect(str(desk.gateway.settings.sqlite_path), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        busy = fetch(desk.url("/readyz"))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert busy.status == 503
+    assert json.loads(busy.body)["checks"]["database"]["ok"] is False
+    assert fetch(desk.url("/readyz")).status == 200
 
 
 @SQLITE

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from storage.models import TicketStatus
-from tests.conftest import ALICE, ENG1, wait_until
+from tests.conftest import ALICE, ENG1, LEAD, load_case, wait_until
 from tests.web import (
     WebDesk,
     run_gateway,
@@ -152,3 +152,24 @@ def test_an_engineer_signs_in_and_reads_the_queue(web_desk: WebDesk, chromium: W
     chromium.find_element(By.LINK_TEXT, str(ticket_id)).click()
     notes = [e.text for e in chromium.find_elements(By.CSS_SELECTOR, ".internal")]
     assert any("Check the encoder path first." in text for text in notes)
+
+
+@SQLITE
+def test_a_chinese_customer_and_a_chinese_lead_read_in_chinese(
+    web_desk: WebDesk, chromium: WebDriver
+) -> None:
+    desk = web_desk
+    desk.customer_writes(load_case("customer_zh_gbk.eml"), sender="li@example.cn")
+    desk.gateway.wait_for_receipts(1)
+    [ticket] = desk.gateway.tickets()
+    chromium.get(status_link(desk.wait_mail(ticket.requester, "")))
+    assert chromium.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh"
+    assert chromium.find_element(By.CSS_SELECTOR, "#trail h2").text == "全部记录"
+    screenshots(chromium, "status-page-zh")
+
+    chromium.get(run_gateway(desk.gateway.env, "login-link", LEAD).stdout.strip())
+    chromium.find_element(By.ID, "sign-in").click()
+    wait_until(lambda: chromium.current_url.endswith("/queue"), 15, "the queue after sign-in")
+    headings = [th.text for th in chromium.find_elements(By.CSS_SELECTOR, "table.queue th")]
+    assert "优先级" in headings and "客户最近来信" in headings
+    screenshots(chromium, "queue-zh")

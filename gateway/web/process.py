@@ -12,6 +12,7 @@ a worker, it dies with `serve` and is started again by it should it end.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import multiprocessing
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 WEB_NICENESS = 10
 STOP_SECONDS = 10.0
 BACKLOG = 128
+# What `ps` and /proc/PID/comm call the process: the fork server's command line is all else.
+PROCESS_NAME = b"gateway-web"
+PR_SET_NAME = 15
 
 
 class Bell(Protocol):
@@ -138,6 +142,7 @@ class WebProcess:
 def run_web(settings: Settings, sock: socket.socket, shared: Shared) -> None:
     """The web service's process: serve pages until SIGTERM, or until `serve` is gone."""
     stop = threading.Event()
+    name_this_process(PROCESS_NAME)
     parent = multiprocessing.parent_process()
     assert parent is not None, "run_web runs in a child process"
     die_with_parent(parent.pid or 0, parent.sentinel, stop.set)
@@ -154,3 +159,10 @@ def run_web(settings: Settings, sock: socket.socket, shared: Shared) -> None:
         pass
     server.stop()
     gateway.engine.dispose()
+
+
+def name_this_process(name: bytes) -> None:
+    """Name the process for `ps` and `top`; a process left unnamed is only logged."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0) != 0:
+        log.info("could not name the process: errno %d", ctypes.get_errno())

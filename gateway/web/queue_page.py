@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -80,9 +81,21 @@ class EngineerPages:
         address = read_address_token(self.gateway.secret, "session", token, now)
         return address if address and self.rules.engineer(address) else None
 
-    def page(self, visit: Visit, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        body = self.pages.render(name, "en", context | {"csrf": visit.csrf, "page_lang": "en"})
-        return Response(body, status, mimetype="text/html")
+    def page(self, visit: Visit, name: str, context: dict[str, Any]) -> Response:
+        """The page in the signed-in engineer's language (English before sign-in)."""
+        engineer = self.rules.engineer(context.get("me", ""))
+        language = engineer.language if engineer else "en"
+        body = self.pages.render(
+            name, language, context | {"csrf": visit.csrf, "page_lang": language}
+        )
+        return Response(body, 200, mimetype="text/html")
+
+    def zone_of(self, address: str) -> ZoneInfo:
+        """The engineer's own time zone, else the team's."""
+        engineer = self.rules.engineer(address)
+        if engineer and engineer.timezone:
+            return ZoneInfo(engineer.timezone)
+        return self.rules.service.calendar.zone
 
     # -- signing in ----------------------------------------------------------------------
 
@@ -156,7 +169,7 @@ class EngineerPages:
         shown = shown if shown in FILTERS else "all"
         with self.reads() as session:
             rows = queue_rows(session, me, shown, self.rules.engineer_addresses)
-        zone = self.rules.service.calendar.zone
+        zone = self.zone_of(me)
         now = self.gateway.clock.now()
         tickets = [queue_entry(row, zone, now) for row in rows]
         return self.page(visit, "queue", {"me": me, "shown": shown, "tickets": tickets})
@@ -165,7 +178,7 @@ class EngineerPages:
         me = self.engineer_of(visit)
         if me is None:
             return redirect("/sign-in", 303)
-        zone = self.rules.service.calendar.zone
+        zone = self.zone_of(me)
         with self.reads() as session:
             ticket = whole_ticket(session, ticket_id)
             if ticket is None:

@@ -7,14 +7,16 @@ ticket's customers, and the ticket has not been closed longer than
 `GATEWAY_LINKS_DAYS_AFTER_CLOSE`. Anything else is the same 404 as a link that never was.
 
 An answer on the page is the customer's confirmation, as their mail would be: "Fixed" closes
-a resolved ticket, "Not fixed" reopens it (with what they wrote, for the engineers); the
-trail names them as its actor, the clocks are refreshed and everyone on the ticket gets
-the usual mail, in one transaction. It is taken only while the ticket is resolved.
+a resolved ticket, "Not fixed" reopens it; what they wrote with it is their message on the
+ticket, which the engineers' mail carries. The trail names them as its actor, the clocks
+are refreshed and everyone on the ticket gets the usual mail, in one transaction. It is
+taken only while the ticket is resolved.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import astuple
 from datetime import datetime, timedelta
@@ -52,7 +54,9 @@ from gateway.workflow.service import refresh_clocks
 from gateway.workflow.states import transition
 from storage.models import (
     Attachment,
+    Direction,
     EventKind,
+    Message,
     Participant,
     Ticket,
     TicketStatus,
@@ -162,13 +166,14 @@ class StatusPages:
         }
 
     def answer(self, visit: Visit, token: str) -> Response:
-        """The customer's "Fixed" or "Not fixed"; back to the page, which shows what it did."""
+        """The customer's "Fixed" or "Not fixed"; back to the page, which shows what it did.
+        What they wrote with it joins the trail as their message, as a reply would."""
         chosen = ANSWERS.get(visit.request.form.get("answer", ""))
         link = read_status_token(self.gateway.secret, token)
         if chosen is None or link is None:
             raise NotFound()
         to_status, kind, why = chosen
-        note = " ".join(visit.request.form.get("note", "").split())[:MAX_NOTE_CHARS]
+        note = visit.request.form.get("note", "").replace("\r\n", "\n").strip()
         page = f"/t/{status_token(self.gateway.secret, *astuple(link))}"
         with transaction(self.gateway.sessions) as session:
             # Locked first, then read: the status answered is the one the row has now.
@@ -176,16 +181,32 @@ class StatusPages:
             found, participant = self.open_link(session, link)
             if ticket.id != found.id or ticket.status is not TicketStatus.RESOLVED:
                 return redirect(page, 303)
-            detail = (
-                f'{why}, on the status page: "{note}"' if note else f"{why}, on the status page"
-            )
             act = Acting(session, participant.address, self.gateway.clock.now())
-            event = transition(act, ticket, to_status, None, kind, detail)
+            words = self.note_message(ticket, participant, note[:MAX_NOTE_CHARS], act.at)
+            event = transition(act, ticket, to_status, words, kind, f"{why}, on the status page")
             refresh_clocks(session, ticket, self.rules.service)
-            self.notifier.announce_event(session, event)
+            self.notifier.announce_event(session, event, words)
         self.wake()
         log.info("ticket #%d: %s on the status page", ticket.id, kind.value)
         return redirect(page, 303)
+
+    def note_message(
+        self, ticket: Ticket, participant: Participant, note: str, at: datetime
+    ) -> Message | None:
+        """What the customer wrote beside their answer, as their message on the ticket."""
+        if not note:
+            return None
+        domain = self.gateway.settings.mailbox.address.rpartition("@")[2]
+        return Message(
+            ticket=ticket,
+            direction=Direction.IN,
+            message_id=f"status-page.{uuid.uuid4().hex}@{domain}",
+            from_address=participant.address,
+            from_name=participant.name,
+            subject=ticket.subject,
+            text=note,
+            created_at=at,
+        )
 
     def download(self, visit: Visit, token: str) -> Response:
         link = read_download_token(self.gateway.secret, token, self.gateway.clock.now())
