@@ -9,7 +9,6 @@ import re
 import smtplib
 import socket
 import sqlite3
-import time
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -160,15 +159,16 @@ def test_a_link_opens_its_own_ticket_and_nothing_else(web_desk: WebDesk) -> None
 
 @SQLITE
 def test_links_stop_working_some_time_after_the_ticket_closes(make_web_desk: object) -> None:
-    desk: WebDesk = make_web_desk(GATEWAY_LINKS_DAYS_AFTER_CLOSE="0.00003")  # type: ignore[operator]
-    ticket_id, ack = desk.open_ticket()
+    desk: WebDesk = make_web_desk(GATEWAY_LINKS_DAYS_AFTER_CLOSE="0.00002")  # type: ignore[operator]
+    ticket_id, ack = desk.resolved_ticket()
     link = status_link(ack)
-    assert fetch(link).status == 200
-    run_gateway(desk.gateway.env, "status", str(ticket_id), "resolved")
-    assert fetch(link).status == 200, "resolved is not closed"
-    run_gateway(desk.gateway.env, "status", str(ticket_id), "closed")
-    time.sleep(3)
-    assert fetch(link).status == 404
+    browser = Client()
+    page = browser.get(link)
+    assert page.status == 200, "resolved is not closed"
+    assert browser.post(f"{link}/answer", {"answer": "fixed", "csrf": page.csrf}).status == 303
+    assert desk.ticket(ticket_id).status is TicketStatus.CLOSED
+    # 0.00002 days is 1.7 s.
+    wait_until(lambda: fetch(link).status == 404, 10, "the link to stop working")
 
 
 def test_fixed_and_not_fixed_are_posts_with_a_csrf_token(web_desk: WebDesk) -> None:

@@ -20,10 +20,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from storage.models import TicketStatus
-from tests.conftest import ALICE, ENG1, LEAD, load_case, wait_until
+from tests.conftest import ALICE, ENG1, LEAD, load_case, run_gateway, wait_until
 from tests.web import (
     WebDesk,
-    run_gateway,
     status_link,
 )
 
