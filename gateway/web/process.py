@@ -152,6 +152,7 @@ def run_web(settings: Settings, sock: socket.socket, shared: Shared) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     gateway = build_gateway(settings)
     server = WebServer.start(gateway, sock, shared.beside())
     gc.freeze()
