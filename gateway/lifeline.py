@@ -2,8 +2,10 @@
 
 A parent killed with SIGKILL (the OOM killer, a supervisor giving up) runs no cleanup, so
 its children must notice by themselves, or they live on beside the next `serve`, filing and
-delivering with the old settings. `die_with_parent` is how each child notices; both the
-worker (`gateway.serving`) and its parser child (`gateway.parse_ahead`) call it first thing.
+delivering with the old settings. `die_with_parent` is how each child notices; the worker
+(`gateway.serving`), its parser child (`gateway.parse_ahead`) and the web service
+(`gateway.web.process`) call it first thing, the first and last through `become_child`,
+and `serve` keeps them as `Child`ren it starts again should they end.
 
 It uses two signs, because each covers a case the other misses:
 
@@ -33,18 +35,104 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 # How long a child whose parent is gone may take to stop by itself before it is ended.
 GRACE_SECONDS = 1.0
+# After SIGTERM, how long a child may take to stop before it is killed.
+TERMINATE_SECONDS = 10.0
+
+
+class Child:
+    """A process of `serve`'s (a worker, the web service), started by the fork server,
+    watched and started again should it end. A kind of child names itself (`name`, and
+    `title` for `ps`) and what it runs (`target`, `arguments`)."""
+
+    name = "child process"
+    title = "gateway-child"
+
+    def __init__(self) -> None:
+        # Not fork: the listeners' threads may hold locks at that moment. A fork server
+        # with the gateway preloaded starts (and restarts) a child in milliseconds.
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(["gateway.serving"])
+        self.process: BaseProcess | None = None
+
+    def target(self) -> Callable[..., None]:
+        raise NotImplementedError
+
+    def arguments(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self.process is not None:
+            # Let go of the one before: that closes its lifeline, which ends it should it
+            # still run unseen (its fork server killed, we saw it as dead).
+            self.process.close()
+        self.process = self.context.Process(
+            target=self.target(), args=self.arguments(), name=self.title, daemon=True
+        )
+        self.process.start()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def how_it_ended(self) -> str:
+        code = self.process.exitcode if self.process is not None else None
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
+    def wait_to_end(self, seconds: float) -> None:
+        """Up to `seconds` for the child asked to stop, then SIGTERM, then SIGKILL."""
+        if self.process is None:
+            return
+        self.process.join(seconds)
+        for last_resort in (self.process.terminate, self.process.kill):
+            if not self.process.is_alive():
+                return
+            log.error("%s did not stop; %s", self.name, last_resort.__name__)
+            last_resort()
+            self.process.join(TERMINATE_SECONDS)
+
+
+def become_child(title: str, niceness: int, stop: Callable[[str], None]) -> None:
+    """What every child of `serve` does first: die with it, leave Ctrl-C to it (it reaches
+    the whole process group, and `serve` has its children finish), stop on SIGTERM, yield
+    the cores as `niceness` says, log as `serve` does, and go by `title` in `ps`."""
+    parent = multiprocessing.parent_process()
+    assert parent is not None, "become_child runs in a child process"
+    die_with_parent(parent.pid or 0, parent.sentinel, lambda: stop("serve is gone"))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop("SIGTERM"))
+    os.nice(niceness)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    name_this_process(title)
+
+
+def name_this_process(title: str) -> None:
+    """What `ps` and /proc/PID/comm call the process (Linux): a child started by the fork
+    server shares its command line with every other one."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NAME, ctypes.c_char_p(title.encode()[:15]), 0, 0, 0) != 0:
+        log.info("could not name the process: errno %d", ctypes.get_errno())
 
 
 def die_with_parent(

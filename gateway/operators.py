@@ -57,13 +57,18 @@ class Operator:
         self.notifier: Notifier = gateway.executor.pipeline.notifier
 
     @contextlib.contextmanager
-    def acting_on(self, ticket_id: int) -> Iterator[tuple[Acting, Ticket]]:
-        """The ticket, locked, in a transaction that commits the act with its mail."""
+    def acting_on(
+        self, ticket_id: int, follow_merge: bool = True
+    ) -> Iterator[tuple[Acting, Ticket]]:
+        """The ticket, locked, in a transaction that commits the act with its mail. As mail
+        to a merged ticket is, an act on one is the survivor's, unless the act is about that
+        very ticket (`follow_merge` false)."""
         with transaction(self.gateway.sessions) as session:
-            if session.get(Ticket, ticket_id) is None:
+            ticket = session.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is None:
                 raise NotFound(f"no ticket #{ticket_id}")
-            # As mail to a merged ticket is, an act on one is the survivor's.
-            ticket = locked_ticket(session, ticket_id)
+            if follow_merge:
+                ticket = locked_ticket(session, ticket_id)
             if ticket.id != ticket_id:
                 merged = (ticket_id, ticket.id, ticket.id)
                 log.warning("ticket #%d was merged into #%d: acting on #%d", *merged)
@@ -108,12 +113,8 @@ class Operator:
         """Every status and download link of this very ticket stops working (of a merged
         one too, whose old links would lead on to the ticket it went into); mail from now
         on carries new ones."""
-        with transaction(self.gateway.sessions) as session:
-            ticket = session.get(Ticket, ticket_id, with_for_update=True)
-            if ticket is None:
-                raise NotFound(f"no ticket #{ticket_id}")
+        with self.acting_on(ticket_id, follow_merge=False) as (act, ticket):
             ticket.links_version += 1
-            act = Acting(session, self.actor, self.gateway.clock.now())
             record(act, ticket, EventKind.LINKS_REVOKED, None, f"version {ticket.links_version}")
         return "every link to its pages revoked; the next mail carries new ones"
 

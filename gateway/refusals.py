@@ -75,6 +75,14 @@ class Tally:
         """Every kind with its count so far, zeros included."""
         return {kind: int(self.shared[index]) for kind, index in ORDER.items()}
 
+    # Passed to another process (the web service's), the tally keeps its shared memory and
+    # takes a lock of its own.
+    def __getstate__(self) -> Any:
+        return self.shared
+
+    def __setstate__(self, shared: Any) -> None:
+        self.__init__(shared)  # type: ignore[misc]
+
 
 ORDER = {kind: index for index, kind in enumerate(Refusal)}
 

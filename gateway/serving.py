@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -33,21 +32,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
-from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from gateway.app import Gateway, build_gateway, locks_dir, make_mailbox_reader
 from gateway.errors import ConfigError
 from gateway.imap_inbound import MailboxReader
-from gateway.lifeline import die_with_parent
+from gateway.lifeline import Child, become_child
 from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
 from gateway.refusals import REFUSED
 from gateway.settings import Settings
 from gateway.smtp_inbound import SupportHandler, smtp_factory
 from gateway.spool import IntakeSource, Receipt
-from gateway.web import Shared, WebProcess
+from gateway.web import Beside, WebProcess
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +54,6 @@ IDLE_POLL_SECONDS = 1.0
 # spooled mail can wait a moment for the worker.
 WORKER_NICENESS = 5
 WORKER_STOP_SECONDS = 30.0
-# After SIGTERM, how long a worker may take over the batch in hand before it is killed.
-WORKER_TERMINATE_SECONDS = 10.0
 IMAP_STOP_SECONDS = 45.0
 # How often the worker looks for time-based work (auto-close) that has fallen due.
 TIMERS_EVERY_SECONDS = 60.0
@@ -78,13 +74,11 @@ async def serve(
             worker.doorbell.ring()
 
     reader = make_mailbox_reader(gateway, wake_workers)
-    shared = Shared(
-        REFUSED.shared,
-        reader.state.shared if reader else None,
-        [worker.doorbell for worker in workers],
+    beside = Beside(
+        REFUSED, reader.state if reader else None, [worker.doorbell for worker in workers]
     )
     # First, so that a taken port stops `serve` before any process starts.
-    web = WebProcess.bound(gateway.settings, shared)
+    web = WebProcess.bound(gateway.settings, beside)
     children: list[Child] = [*workers, *([web] if web else [])]
     for child in children:
         child.start()
@@ -160,7 +154,7 @@ class Doorbell:
                 self.bell.recv_bytes()
 
 
-class WorkerProcess:
+class WorkerProcess(Child):
     """The pipeline and the delivery worker, in a process of their own.
 
     Receiving is I/O-bound and parsing, threading and rendering are CPU-bound; in one
@@ -169,66 +163,27 @@ class WorkerProcess:
     """
 
     name = "worker process"
+    title = "gateway-worker"
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
-        # Not fork: the listeners' threads may hold locks at that moment. A fork server
-        # with the gateway preloaded starts (and restarts) a worker in milliseconds.
-        self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["gateway.serving"])
         self.doorbell = Doorbell(self.context)
         # Shared memory without a lock, for the reason `Doorbell` gives.
         self.finishing = self.context.RawValue("b", 0)
-        self.process: BaseProcess | None = None
 
-    def start(self) -> None:
-        if self.process is not None:
-            # Let go of the one before: that closes its lifeline, which ends it should it
-            # still run unseen (its fork server killed, we saw it as dead).
-            self.process.close()
-        self.process = self.context.Process(
-            target=run_worker,
-            args=(self.settings, self.doorbell, self.finishing),
-            name="gateway-worker",
-            daemon=True,
-        )
-        self.process.start()
+    def target(self) -> Callable[..., None]:
+        return run_worker
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.is_alive()
-
-    def how_it_ended(self) -> str:
-        code = self.process.exitcode if self.process is not None else None
-        if code is not None and code < 0:
-            return f"killed by {signal.Signals(-code).name}"
-        return f"exit code {code}"
+    def arguments(self) -> tuple[Any, ...]:
+        return (self.settings, self.doorbell, self.finishing)
 
     def stop(self) -> None:
         """Ask the worker to finish its round; SIGTERM it after `WORKER_STOP_SECONDS`, and
         kill it when that has not stopped it either."""
         self.finishing.value = 1
         self.doorbell.ring()
-        if self.process is None:
-            return
-        self.process.join(WORKER_STOP_SECONDS)
-        if self.process.is_alive():
-            log.error("worker did not stop in %.0fs; terminating it", WORKER_STOP_SECONDS)
-            self.process.terminate()
-            self.process.join(WORKER_TERMINATE_SECONDS)
-        if self.process.is_alive():
-            log.error("worker did not stop on SIGTERM; killing it")
-            self.process.kill()
-            self.process.join()
-
-
-class Child(Protocol):
-    """A process `serve` keeps running: a worker, or the web service."""
-
-    name: str
-
-    def start(self) -> None: ...
-    def alive(self) -> bool: ...
-    def how_it_ended(self) -> str: ...
+        self.wait_to_end(WORKER_STOP_SECONDS)
 
 
 async def keep_workers_alive(children: Sequence[Child], stop: asyncio.Event) -> None:
@@ -296,17 +251,7 @@ def run_worker(settings: Settings, doorbell: Doorbell, finishing: Synchronized[i
     """The worker process: file spooled mail, run due timers, send due mail, until told
     to stop; and stop when `serve` is gone."""
     stop = WorkerStop(finishing, doorbell)
-    parent = multiprocessing.parent_process()
-    assert parent is not None, "run_worker runs in a child process"
-    die_with_parent(parent.pid or 0, parent.sentinel, lambda: stop.now("serve is gone"))
-    # A Ctrl-C reaches the whole process group: `serve` takes it and has us finish.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.now("SIGTERM"))
-    os.nice(WORKER_NICENESS)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    become_child(WorkerProcess.title, WORKER_NICENESS, stop.now)
     gateway = build_gateway(settings)
     parser = ParserProcess(gateway.spool, settings.limits)
     try:

@@ -313,7 +313,46 @@ def awaited_at(task: asyncio.Task[None]) -> str:
     return "\n".join(lines) or "(serve() has ended)"
 
 
-class RunningGateway(GatewayUnderTest):
+class OverSmtp(GatewayUnderTest):
+    """A gateway with its listeners and workers running: mail goes in over SMTP, and it is
+    idle once its spool and outbox are."""
+
+    def send(
+        self,
+        message: EmailMessage | bytes,
+        recipients: list[str] | None = None,
+        sender: str = "customer@example.org",
+    ) -> dict[str, Any]:
+        """Send over SMTP to the gateway's listener, as a mail client's MTA would."""
+        endpoint = self.settings.listen.smtp
+        assert endpoint is not None
+        raw = message if isinstance(message, bytes) else message.as_bytes()
+        with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
+            refused: dict[str, Any] = smtp.sendmail(sender, recipients or [SUPPORT], raw)
+            return refused
+
+    def wait_for_receipts(self, count: int, timeout: float = 15.0) -> list[Receipt]:
+        wait_until(lambda: self.count(Receipt) >= count, timeout, f"{count} receipts")
+        return self.receipts()
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        """Until the spool's queue is empty and nothing in the outbox is pending."""
+
+        def idle() -> bool:
+            if self.gateway.spool.pending():
+                return False
+            with self.session() as session:
+                pending = session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMail)
+                    .where(OutboxMail.state == OutboxState.PENDING)
+                )
+            return pending == 0
+
+        wait_until(idle, timeout, "the gateway to go idle")
+
+
+class RunningGateway(OverSmtp):
     """`gateway serve` running in a background thread, with helpers to talk to it."""
 
     def __init__(self, settings: Settings) -> None:
@@ -369,40 +408,6 @@ class RunningGateway(GatewayUnderTest):
         assert not self.thread.is_alive(), "gateway did not stop"
         if self.error:
             raise self.error
-
-    def send(
-        self,
-        message: EmailMessage | bytes,
-        recipients: list[str] | None = None,
-        sender: str = "customer@example.org",
-    ) -> dict[str, Any]:
-        """Send over SMTP to the gateway's listener, as a mail client's MTA would."""
-        endpoint = self.settings.listen.smtp
-        assert endpoint is not None
-        raw = message if isinstance(message, bytes) else message.as_bytes()
-        with smtplib.SMTP(endpoint.host, endpoint.port) as smtp:
-            refused: dict[str, Any] = smtp.sendmail(sender, recipients or [SUPPORT], raw)
-            return refused
-
-    def wait_for_receipts(self, count: int, timeout: float = 15.0) -> list[Receipt]:
-        wait_until(lambda: self.count(Receipt) >= count, timeout, f"{count} receipts")
-        return self.receipts()
-
-    def wait_idle(self, timeout: float = 15.0) -> None:
-        """Until the spool's queue is empty and nothing in the outbox is pending."""
-
-        def idle() -> bool:
-            if self.gateway.spool.pending():
-                return False
-            with self.session() as session:
-                pending = session.scalar(
-                    select(func.count())
-                    .select_from(OutboxMail)
-                    .where(OutboxMail.state == OutboxState.PENDING)
-                )
-            return pending == 0
-
-        wait_until(idle, timeout, "the gateway to go idle")
 
 
 class DirectGateway(GatewayUnderTest):

@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 
 from gateway.cli import build_parser
 from gateway.errors import EX_CONFIG
-from gateway.serving import IMAP_STOP_SECONDS, WORKER_STOP_SECONDS, WORKER_TERMINATE_SECONDS
+from gateway.lifeline import TERMINATE_SECONDS
+from gateway.serving import IMAP_STOP_SECONDS, WORKER_STOP_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,7 +150,7 @@ def test_systemd_unit_runs_serve_as_the_service_user_and_lets_it_stop_its_worker
     # SIGTERM to `serve` alone: it asks its workers to finish, and waits for them and for
     # the IMAP reader; only what is left when the time is up is killed.
     assert service["KillMode"] == "mixed" and service["KillSignal"] == "SIGTERM"
-    longest_stop = IMAP_STOP_SECONDS + WORKER_STOP_SECONDS + WORKER_TERMINATE_SECONDS
+    longest_stop = IMAP_STOP_SECONDS + WORKER_STOP_SECONDS + TERMINATE_SECONDS
     assert int(service["TimeoutStopSec"]) > longest_stop
 
 

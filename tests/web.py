@@ -10,29 +10,23 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
-import smtplib
 import subprocess
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, select
-
 from gateway.app import build_gateway
 from gateway.config import load_settings
-from storage.models import OutboxMail, OutboxState
 from storage.session import upgrade_schema
 from tests.conftest import (
     SUPPORT,
     CapturedMail,
     Desk,
-    GatewayUnderTest,
-    Receipt,
+    OverSmtp,
     ServeProcess,
     wait_until,
 )
@@ -62,7 +56,7 @@ def serve_env(data_dir: Path, relay_port: int, database_url: str, **extra: str) 
     return env
 
 
-class ServedGateway(GatewayUnderTest):
+class ServedGateway(OverSmtp):
     """`gateway serve` in a process of its own; its database read from here."""
 
     def __init__(self, env: dict[str, str], log: IO[bytes]) -> None:
@@ -90,37 +84,6 @@ class ServedGateway(GatewayUnderTest):
     def stop(self) -> None:
         self.process.stop()
         self.gateway.engine.dispose()
-
-    def send(
-        self,
-        message: EmailMessage | bytes,
-        recipients: list[str] | None = None,
-        sender: str = "customer@example.org",
-    ) -> dict[str, Any]:
-        smtp = self.settings.listen.smtp
-        assert smtp is not None
-        raw = message if isinstance(message, bytes) else message.as_bytes()
-        with smtplib.SMTP(smtp.host, smtp.port) as client:
-            refused: dict[str, Any] = client.sendmail(sender, recipients or [SUPPORT], raw)
-            return refused
-
-    def wait_for_receipts(self, count: int, timeout: float = 15.0) -> list[Receipt]:
-        wait_until(lambda: self.count(Receipt) >= count, timeout, f"{count} receipts")
-        return self.receipts()
-
-    def wait_idle(self, timeout: float = 15.0) -> None:
-        def idle() -> bool:
-            if self.gateway.spool.pending():
-                return False
-            with self.session() as session:
-                pending = session.scalar(
-                    select(func.count())
-                    .select_from(OutboxMail)
-                    .where(OutboxMail.state == OutboxState.PENDING)
-                )
-            return pending == 0
-
-        wait_until(idle, timeout, "the gateway to go idle")
 
 
 @dataclass(frozen=True, slots=True)

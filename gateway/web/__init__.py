@@ -19,6 +19,7 @@ and the ticket as it is now.
     GET  /healthz, /readyz, /metrics
 """
 
-from gateway.web.process import Shared, WebProcess
+from gateway.web.process import WebProcess
+from gateway.web.server import Beside
 
-__all__ = ["Shared", "WebProcess"]
+__all__ = ["Beside", "WebProcess"]

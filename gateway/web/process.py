@@ -5,31 +5,22 @@ interpreter lock while a sender waits for its `250`, and pages read at a steady 
 the intake by a quarter (`bench/README.md`). So `serve` binds the port itself (a port that
 is taken stops it, naming `GATEWAY_HTTP_LISTEN`, exit 78) and hands the socket to a child
 process, niced below the workers: when the cores are busy, mail comes first. What the
-child reads of `serve`'s own process comes in shared memory (the listeners' refusals, the
-IMAP reader's passes); it rings the workers' doorbells when a page's act queued mail. Like
-a worker, it dies with `serve` and is started again by it should it end.
+child reads of `serve`'s own process comes in shared memory (`Beside`). Like a worker, it
+is a `Child` of `serve`: it dies with it and is started again should it end.
 """
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
-import multiprocessing
-import os
-import signal
 import socket
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from gateway.app import build_gateway
 from gateway.errors import ConfigError
-from gateway.imap_inbound import PassState
-from gateway.lifeline import die_with_parent
-from gateway.refusals import Tally
+from gateway.lifeline import Child, become_child
 from gateway.setting_values import Endpoint
 from gateway.settings import Settings
 from gateway.web.server import Beside, WebServer, warn_of_loopback_links
@@ -40,35 +31,6 @@ log = logging.getLogger(__name__)
 WEB_NICENESS = 10
 STOP_SECONDS = 10.0
 BACKLOG = 128
-# What `ps` and /proc/PID/comm call the process: the fork server's command line is all else.
-PROCESS_NAME = b"gateway-web"
-PR_SET_NAME = 15
-
-
-class Bell(Protocol):
-    def ring(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Shared:
-    """What `serve` hands the web process: shared memory, and the workers' doorbells."""
-
-    refusals: Any
-    mailbox: Any | None
-    doorbells: Sequence[Bell]
-
-    def beside(self) -> Beside:
-        mailbox = None
-        if self.mailbox is not None:
-            mailbox = PassState()
-            mailbox.shared = self.mailbox
-        doorbells = self.doorbells
-
-        def wake() -> None:
-            for bell in doorbells:
-                bell.ring()
-
-        return Beside(Tally(self.refusals), mailbox, wake)
 
 
 def bind(endpoint: Endpoint) -> socket.socket:
@@ -86,18 +48,18 @@ def bind(endpoint: Endpoint) -> socket.socket:
     return sock
 
 
-class WebProcess:
-    """The web service's process, started (and started again) by `serve`."""
+class WebProcess(Child):
+    """The web service's process, on the socket `serve` bound for it."""
 
     name = "web service"
+    title = "gateway-web"
 
-    def __init__(self, settings: Settings, sock: socket.socket, shared: Shared) -> None:
-        self.settings, self.sock, self.shared = settings, sock, shared
-        self.context = multiprocessing.get_context("forkserver")
-        self.process: BaseProcess | None = None
+    def __init__(self, settings: Settings, sock: socket.socket, beside: Beside) -> None:
+        super().__init__()
+        self.settings, self.sock, self.beside = settings, sock, beside
 
     @classmethod
-    def bound(cls, settings: Settings, shared: Shared) -> WebProcess | None:
+    def bound(cls, settings: Settings, beside: Beside) -> WebProcess | None:
         """The process-to-be with its port bound; None when `GATEWAY_HTTP_LISTEN` is off."""
         web = settings.web
         if web.listen is None:
@@ -105,65 +67,31 @@ class WebProcess:
         sock = bind(web.listen)
         log.info("HTTP listening on %s (links in mail: %s)", web.listen, web.public_url or "none")
         warn_of_loopback_links(web)
-        return cls(settings, sock, shared)
+        return cls(settings, sock, beside)
 
-    def start(self) -> None:
-        if self.process is not None:
-            self.process.close()
-        self.process = self.context.Process(
-            target=run_web,
-            args=(self.settings, self.sock, self.shared),
-            name="gateway-web",
-            daemon=True,
-        )
-        self.process.start()
+    def target(self) -> Callable[..., None]:
+        return run_web
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.is_alive()
-
-    def how_it_ended(self) -> str:
-        code = self.process.exitcode if self.process is not None else None
-        if code is not None and code < 0:
-            return f"killed by {signal.Signals(-code).name}"
-        return f"exit code {code}"
+    def arguments(self) -> tuple[Any, ...]:
+        return (self.settings, self.sock, self.beside)
 
     def stop(self) -> None:
         """SIGTERM: the requests in hand are answered; killed if it has not ended in time."""
-        if self.process is not None and self.process.is_alive():
+        if self.alive():
+            assert self.process is not None
             self.process.terminate()
-            self.process.join(STOP_SECONDS)
-            if self.process.is_alive():
-                log.error("web service did not stop on SIGTERM; killing it")
-                self.process.kill()
-                self.process.join()
+        self.wait_to_end(STOP_SECONDS)
         self.sock.close()
 
 
-def run_web(settings: Settings, sock: socket.socket, shared: Shared) -> None:
+def run_web(settings: Settings, sock: socket.socket, beside: Beside) -> None:
     """The web service's process: serve pages until SIGTERM, or until `serve` is gone."""
     stop = threading.Event()
-    name_this_process(PROCESS_NAME)
-    parent = multiprocessing.parent_process()
-    assert parent is not None, "run_web runs in a child process"
-    die_with_parent(parent.pid or 0, parent.sentinel, stop.set)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
-    os.nice(WEB_NICENESS)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    become_child(WebProcess.title, WEB_NICENESS, lambda _why: stop.set())
     gateway = build_gateway(settings)
-    server = WebServer.start(gateway, sock, shared.beside())
+    server = WebServer.start(gateway, sock, beside)
     gc.freeze()
     while not stop.wait(1.0):
         pass
     server.stop()
     gateway.engine.dispose()
-
-
-def name_this_process(name: bytes) -> None:
-    """Name the process for `ps` and `top`; a process left unnamed is only logged."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0) != 0:
-        log.info("could not name the process: errno %d", ctypes.get_errno())

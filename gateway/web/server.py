@@ -12,9 +12,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from waitress.server import create_server
@@ -75,25 +75,33 @@ class Handlers:
         raise AttributeError(endpoint)
 
 
+class Bell(Protocol):
+    def ring(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Beside:
-    """What the web service reads of `serve`'s own process, and how it wakes the workers:
-    the listeners' refusals, the IMAP reader's passes, the workers' doorbells."""
+    """What the web service reads of `serve`'s own process, in shared memory (the
+    listeners' refusals, the IMAP reader's passes), and the workers' doorbells, which it
+    rings when a page's act queued mail."""
 
     refusals: Tally
     mailbox: PassState | None = None
-    wake: Callable[[], None] = lambda: None
+    doorbells: Sequence[Bell] = ()
+
+    def wake(self) -> None:
+        for bell in self.doorbells:
+            bell.ring()
 
 
 def build_site(gateway: Gateway, beside: Beside) -> Site:
     pages = Pages(gateway.settings.notify.templates_dir)
-    wake = beside.wake
     # Pages read without taking SQLite's write lock from the workers; acts write as usual.
     reads = make_engine(gateway.settings.effective_database_url, reads_only=True)
     handlers = Handlers(
         Operations(gateway, beside.mailbox, Figures(gateway, beside.refusals, reads)),
-        StatusPages(gateway, pages, wake, make_session_factory(reads)),
-        EngineerPages(gateway, pages, wake, make_session_factory(reads)),
+        StatusPages(gateway, pages, beside.wake, make_session_factory(reads)),
+        EngineerPages(gateway, pages, beside.wake, make_session_factory(reads)),
     )
     secure = gateway.settings.web.public_url.startswith("https://")
     return Site(handlers, pages, gateway.secret, secure)

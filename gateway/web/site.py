@@ -20,6 +20,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from gateway.app import Gateway
+from gateway.database import Sessions
 from gateway.links import csrf_matches, csrf_token
 from gateway.web.pages import Pages, static_file
 
@@ -75,6 +77,22 @@ class Visit:
 
     def set_cookie(self, name: str, value: str, max_age: int | None, same_site: str) -> None:
         self.cookies[name] = (value, max_age, same_site)
+
+
+class Section:
+    """A part of the service (customers' pages, engineers' pages): the gateway, the page
+    templates, the sessions that read (`make_engine(reads_only=True)`), and how to wake
+    the workers when an act queued mail."""
+
+    def __init__(
+        self, gateway: Gateway, pages: Pages, wake: Callable[[], None], reads: Sessions
+    ) -> None:
+        self.gateway = gateway
+        self.pages = pages
+        self.wake = wake
+        self.reads = reads
+        self.rules = gateway.executor.pipeline.rules
+        self.notifier = gateway.executor.pipeline.notifier
 
 
 def routes() -> Map:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import astuple
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Response
 
 from gateway.app import Gateway
-from gateway.database import Sessions, transaction
+from gateway.database import transaction
 from gateway.fact_sheet import summary
 from gateway.filetypes import HEAD_OCTETS, forwarded
 from gateway.links import (
@@ -39,16 +38,17 @@ from gateway.links import (
     status_token,
 )
 from gateway.trail import Acting
-from gateway.web.pages import Pages, zone_of_offset
+from gateway.web.pages import zone_of_offset
 from gateway.web.public_trail import (
     LINK_HOLDERS,
     Reader,
     public_files,
+    public_messages,
     standing,
     trail,
     whole_ticket,
 )
-from gateway.web.site import Visit
+from gateway.web.site import Section, Visit
 from gateway.workflow import locked_ticket
 from gateway.workflow.service import refresh_clocks
 from gateway.workflow.states import transition
@@ -72,18 +72,8 @@ ANSWERS = {
 }
 
 
-class StatusPages:
+class StatusPages(Section):
     """Status pages, answers and downloads for holders of status links."""
-
-    def __init__(
-        self, gateway: Gateway, pages: Pages, wake: Callable[[], None], reads: Sessions
-    ) -> None:
-        self.gateway = gateway
-        self.reads = reads
-        self.pages = pages
-        self.wake = wake
-        self.notifier = gateway.executor.pipeline.notifier
-        self.rules = gateway.executor.pipeline.rules
 
     def open_link(self, session: Session, link: StatusLink | None) -> tuple[Ticket, Participant]:
         """The ticket and participant a link opens now; `NotFound` for any other link."""
@@ -143,6 +133,7 @@ class StatusPages:
         settings, now = self.gateway.settings, self.gateway.clock.now()
         zone = zone_of_offset(ticket.customer_utc_offset, self.rules.service.calendar.zone)
         reader = Reader(participant, zone)
+        messages = public_messages(ticket)
         return {
             "page_lang": ticket.language,
             "ticket": {"id": ticket.id, "subject": ticket.subject},
@@ -151,18 +142,18 @@ class StatusPages:
             "support_address": settings.mailbox.address,
             "standing": standing(ticket, reader, (settings.workflow, settings.intake), now),
             "facts": summary(ticket, ticket.language) if settings.intake.enabled else "",
-            "trail": trail(ticket, reader, settings.mailbox.name),
-            "file_urls": self.file_urls(ticket, link, now),
+            "trail": trail(ticket, messages, reader, settings.mailbox.name),
+            "file_urls": self.file_urls(messages, link, now),
             "csrf": visit.csrf,
             "token": visit.arguments["token"],
             "auto_close_days": f"{settings.workflow.auto_close_days:g}",
         }
 
-    def file_urls(self, ticket: Ticket, link: StatusLink, now: datetime) -> dict[int, str]:
+    def file_urls(self, messages: list[Message], link: StatusLink, now: datetime) -> dict[int, str]:
         secret = self.gateway.secret
         return {
             file_id: f"/f/{download_token(secret, link, file_id, now)}"
-            for file_id in public_files(ticket)
+            for file_id in public_files(messages)
         }
 
     def answer(self, visit: Visit, token: str) -> Response:
@@ -213,7 +204,7 @@ class StatusPages:
         with self.reads() as session:
             ticket, _ = self.open_link(session, link.page if link else None)
             assert link is not None
-            attachment = public_files(ticket).get(link.attachment_id)
+            attachment = public_files(public_messages(ticket)).get(link.attachment_id)
             if attachment is None:
                 raise NotFound()
             return file_response(visit, self.gateway, attachment)
