@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, selectinload
 
-from gateway.intake import LABELS
+from gateway.intake import LABELS, Fact
 from gateway.settings import Intake, Workflow
 from gateway.web.pages import moment
 from gateway.workflow import STATUS_EVENTS
-from gateway.workflow.intake import missing
+from gateway.workflow.intake import asked_on, current_facts
 from gateway.workflow.people import usable
 from storage.models import (
     SYSTEM_ACTOR,
@@ -74,9 +74,14 @@ class Reader:
     zone: tzinfo
 
 
+def customers_of(ticket: Ticket) -> dict[str, str]:
+    """The ticket's customers by address, with the name each goes by ('' for none)."""
+    return {p.address: p.name for p in ticket.participants if p.role in CUSTOMER_ROLES}
+
+
 def public_messages(ticket: Ticket) -> list[Message]:
     """The customers' own messages and the engineers' relayed replies, oldest first."""
-    customers = {p.address for p in ticket.participants if p.role in CUSTOMER_ROLES}
+    customers = customers_of(ticket)
     relayed = {e.message_pk for e in ticket.events if e.type is EventKind.REPLIED}
     return [
         m
@@ -88,17 +93,18 @@ def public_messages(ticket: Ticket) -> list[Message]:
     ]
 
 
-def public_files(ticket: Ticket) -> dict[int, Attachment]:
+def public_files(messages: list[Message]) -> dict[int, Attachment]:
     """The files of the public messages, by id: the only ones a status link may open."""
-    return {a.id: a for m in public_messages(ticket) for a in m.attachments}
+    return {a.id: a for m in messages for a in m.attachments}
 
 
-def trail(ticket: Ticket, reader: Reader, support_name: str) -> list[dict[str, Any]]:
-    """Messages and changes in the order they happened."""
-    customers = {p.address: p.name for p in ticket.participants if p.role in CUSTOMER_ROLES}
+def trail(
+    ticket: Ticket, messages: list[Message], reader: Reader, support_name: str
+) -> list[dict[str, Any]]:
+    """The public `messages` and the changes, in the order they happened."""
+    customers = customers_of(ticket)
     entries = [
-        (m.created_at, 0, m.id, message_entry(m, reader, customers, support_name))
-        for m in public_messages(ticket)
+        (m.created_at, 0, m.id, message_entry(m, reader, customers, support_name)) for m in messages
     ]
     entries += [
         (e.at, 1, e.id, change_entry(e, reader, customers))
@@ -151,12 +157,20 @@ def change_entry(event: Event, reader: Reader, customers: dict[str, str]) -> dic
     }
 
 
+def still_asked(ticket: Ticket) -> list[Fact]:
+    """What we asked the customer for (in the acknowledgement or by `#ask`) and have not
+    learned yet: what the mail they are answering asked of them."""
+    known = current_facts(ticket)
+    asked = asked_on(ticket)
+    return [fact for fact in Fact if fact in asked and fact not in known]
+
+
 def standing(
     ticket: Ticket, reader: Reader, settings: tuple[Workflow, Intake], now: datetime
 ) -> dict[str, Any]:
     """Where the ticket stands: its status, who holds the ball, what comes next and when."""
     workflow, intake = settings
-    needed = missing(ticket, intake) if ticket.status is TicketStatus.WAITING else ()
+    needed = still_asked(ticket) if ticket.status is TicketStatus.WAITING else []
     closes_at = ticket.status_changed_at + timedelta(days=workflow.auto_close_days)
     reopen_until = ticket.status_changed_at + timedelta(days=workflow.reopen_days)
     awaiting_answer = (

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,16 +24,16 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from gateway.app import Gateway
-from gateway.database import Sessions, transaction
+from gateway.database import transaction
 from gateway.links import (
     SESSION_LIFETIME,
     SIGN_IN_LIFETIME,
     address_token,
     read_address_token,
 )
-from gateway.web.pages import Pages, moment
+from gateway.web.pages import moment
 from gateway.web.public_trail import whole_ticket
-from gateway.web.site import Visit
+from gateway.web.site import Section, Visit
 from gateway.web.status_page import file_response
 from storage.models import (
     OPEN_STATUSES,
@@ -52,6 +51,7 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "gateway_session"
 SIGN_IN_KIND = "sign_in"
 SIGN_IN_MAIL_EVERY = SIGN_IN_LIFETIME / 6
+SIGN_IN_MINUTES = int(SIGN_IN_LIFETIME.total_seconds() // 60)
 FILTERS = ("all", "mine", "unassigned", "waiting")
 PRIORITY_ORDER = {priority: rank for rank, priority in enumerate(Priority)}
 
@@ -61,18 +61,8 @@ def sign_in_link(gateway: Gateway, address: str, now: datetime) -> str:
     return f"{gateway.settings.web.public_url}/sign-in/{token}"
 
 
-class EngineerPages:
+class EngineerPages(Section):
     """Sign-in, the queue and the engineers' view of a ticket."""
-
-    def __init__(
-        self, gateway: Gateway, pages: Pages, wake: Callable[[], None], reads: Sessions
-    ) -> None:
-        self.gateway = gateway
-        self.reads = reads
-        self.pages = pages
-        self.wake = wake
-        self.rules = gateway.executor.pipeline.rules
-        self.notifier = gateway.executor.pipeline.notifier
 
     def engineer_of(self, visit: Visit) -> str | None:
         """The signed-in engineer's address, while they are one of the team."""
@@ -81,14 +71,16 @@ class EngineerPages:
         address = read_address_token(self.gateway.secret, "session", token, now)
         return address if address and self.rules.engineer(address) else None
 
-    def page(self, visit: Visit, name: str, context: dict[str, Any]) -> Response:
-        """The page in the signed-in engineer's language (English before sign-in)."""
+    def page(self, visit: Visit, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        """The page in the engineer's language (English before we know who they are)."""
         engineer = self.rules.engineer(context.get("me", ""))
         language = engineer.language if engineer else "en"
         body = self.pages.render(
-            name, language, context | {"csrf": visit.csrf, "page_lang": language}
+            name,
+            language,
+            context | {"csrf": visit.csrf, "page_lang": language, "minutes": SIGN_IN_MINUTES},
         )
-        return Response(body, 200, mimetype="text/html")
+        return Response(body, status, mimetype="text/html")
 
     def zone_of(self, address: str) -> ZoneInfo:
         """The engineer's own time zone, else the team's."""
@@ -126,7 +118,7 @@ class EngineerPages:
             language = engineer.language if engineer else "en"
             context = {
                 "link": sign_in_link(self.gateway, address, now),
-                "minutes": int(SIGN_IN_LIFETIME.total_seconds() // 60),
+                "minutes": SIGN_IN_MINUTES,
                 "support_name": self.gateway.settings.mailbox.name,
             }
             rendered = self.notifier.templates.render("engineer", "sign_in", language, context)
@@ -135,10 +127,14 @@ class EngineerPages:
 
     def sign_in_page(self, visit: Visit, token: str) -> Response:
         address = self.signing_in(token)
-        return self.page(visit, "sign_in", {"step": "confirm", "address": address})
+        if address is None:
+            return self.page(visit, "sign_in", {"step": "expired"}, 404)
+        return self.page(visit, "sign_in", {"step": "confirm", "address": address, "me": address})
 
     def sign_in(self, visit: Visit, token: str) -> Response:
         address = self.signing_in(token)
+        if address is None:
+            return self.page(visit, "sign_in", {"step": "expired"}, 404)
         until = self.gateway.clock.now() + SESSION_LIFETIME
         session_token = address_token(self.gateway.secret, "session", address, until)
         response = redirect("/queue", 303)
@@ -148,12 +144,11 @@ class EngineerPages:
         log.info("web: %s signed in", address)
         return response
 
-    def signing_in(self, token: str) -> str:
+    def signing_in(self, token: str) -> str | None:
+        """The engineer a sign-in link is for, while it lives and they are one."""
         now = self.gateway.clock.now()
         address = read_address_token(self.gateway.secret, "sign-in", token, now)
-        if address is None or self.rules.engineer(address) is None:
-            raise NotFound()
-        return address
+        return address if address and self.rules.engineer(address) else None
 
     def sign_out(self, visit: Visit) -> Response:
         visit.set_cookie(SESSION_COOKIE, "", 0, "Lax")
@@ -171,7 +166,9 @@ class EngineerPages:
             rows = queue_rows(session, me, shown, self.rules.engineer_addresses)
         zone = self.zone_of(me)
         now = self.gateway.clock.now()
-        tickets = [queue_entry(row, zone, now) for row in rows]
+        engineer = self.rules.engineer(me)
+        language = engineer.language if engineer else "en"
+        tickets = [queue_entry(row, zone, now, language) for row in rows]
         return self.page(visit, "queue", {"me": me, "shown": shown, "tickets": tickets})
 
     def engineer_ticket(self, visit: Visit, ticket_id: int) -> Response:
@@ -234,7 +231,7 @@ def queue_rows(session: Session, me: str, shown: str, engineers: frozenset[str])
     return rows
 
 
-def queue_entry(row: Any, zone: Any, now: datetime) -> dict[str, Any]:
+def queue_entry(row: Any, zone: Any, now: datetime, language: str) -> dict[str, Any]:
     ticket, last_words_at = row
     return {
         "id": ticket.id,
@@ -243,20 +240,24 @@ def queue_entry(row: Any, zone: Any, now: datetime) -> dict[str, Any]:
         "status": ticket.status.value,
         "assignee": ticket.assignee or "",
         "requester": ticket.requester,
-        "age": age_words(now - ticket.created_at),
+        "age": age_words(now - ticket.created_at, language),
         "created": moment(ticket.created_at, zone),
         "last_words": moment(last_words_at, zone),
         "response_due": moment(ticket.response_due if ticket.responded_at is None else None, zone),
     }
 
 
-def age_words(age: Any) -> str:
+AGE_UNITS = {"en": ("min", "h", "d"), "zh": ("分钟", "小时", "天")}
+
+
+def age_words(age: timedelta, language: str) -> str:
+    minute, hour, day = AGE_UNITS.get(language, AGE_UNITS["en"])
     minutes = int(age.total_seconds() // 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return f"{minutes} {minute}"
     if minutes < 48 * 60:
-        return f"{minutes // 60} h"
-    return f"{minutes // (24 * 60)} d"
+        return f"{minutes // 60} {hour}"
+    return f"{minutes // (24 * 60)} {day}"
 
 
 def engineer_trail(ticket: Ticket, zone: Any) -> list[dict[str, Any]]:
