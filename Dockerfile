@@ -7,6 +7,11 @@ COPY gateway gateway
 COPY storage storage
 COPY templates templates
 RUN pip install --no-cache-dir ".[postgres]"
+# An unprivileged user runs the gateway and owns /data: a new named volume takes the owner
+# of the image's /data, so every replica and `docker compose exec` write as this user.
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin gateway \
+    && mkdir /data && chown gateway:gateway /data
 
 ENV GATEWAY_DATA_DIR=/data \
     GATEWAY_TEMPLATES_DIR=/app/templates \
@@ -14,6 +19,7 @@ ENV GATEWAY_DATA_DIR=/data \
     GATEWAY_LMTP_LISTEN=0.0.0.0:2424 \
     GATEWAY_HTTP_LISTEN=0.0.0.0:8080
 VOLUME /data
+USER gateway
 EXPOSE 2525 2424 8080
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
