@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +23,7 @@ from gateway.deadlines import Deadlines
 from gateway.delivery import Dispatcher, MaildirDrop, SmtpRelay, Transport
 from gateway.errors import ConfigError
 from gateway.executor import Executor
+from gateway.hosts import HostLocks, shared_secret
 from gateway.imap_inbound import MailboxReader
 from gateway.loops import MailGuard
 from gateway.notifications import Notifier
@@ -35,9 +35,9 @@ from gateway.settings import SOURCE_ROOT, Settings
 from gateway.spool import Spool
 from gateway.threader import ThreadRules
 from gateway.timers import Timers
-from gateway.tokens import load_secret
 from gateway.workflow import Rules
-from storage.blobs import BlobStore
+from storage.blob_table import DatabaseBlobs
+from storage.blobs import BlobDirectory, BlobStore
 from storage.session import (
     is_known_revision,
     make_engine,
@@ -63,6 +63,8 @@ class Gateway:
     timers: Timers
     # Signs reply tokens and the web service's links.
     secret: bytes
+    # Work one gateway on the database does at a time.
+    locks: HostLocks
 
 
 def build_gateway(
@@ -77,13 +79,13 @@ def build_gateway(
         require_templates(settings.notify.templates_dir, SOURCE_ROOT / "templates")
     require_current_schema(engine)
     sessions = make_session_factory(engine)
-    blobs = BlobStore(settings.data_dir / "blobs")
+    blobs = make_blob_store(settings, engine)
     spool = Spool(settings.data_dir / "spool", blobs, settings.limits, clock)
     spool.prepare()
-    secret = load_secret(settings.secret, settings.data_dir / "secret.key")
+    secret = shared_secret(settings.secret, engine, settings.data_dir / "secret.key")
     notifier = make_notifier(settings, secret, blobs, clock)
     executor = Executor(
-        make_pipeline(settings, secret, notifier, blobs, clock),
+        make_pipeline(settings, secret, notifier, clock),
         spool,
         sessions,
         clock,
@@ -96,9 +98,19 @@ def build_gateway(
     auto_close_after = timedelta(days=settings.workflow.auto_close_days)
     deadlines = Deadlines(sessions, notifier, executor.pipeline.rules)
     timers = Timers(sessions, notifier, auto_close_after, clock, digests, deadlines)
+    locks = HostLocks(engine, settings.data_dir / "locks")
     return Gateway(
-        settings, clock, engine, sessions, spool, blobs, executor, dispatcher, timers, secret
+        settings, clock, engine, sessions, spool, blobs, executor, dispatcher, timers, secret, locks
     )
+
+
+def make_blob_store(settings: Settings, engine: Engine) -> BlobStore:
+    """The folder, or the database with the folder read for what was not moved yet."""
+    directory = BlobDirectory(settings.blob_directory)
+    if not settings.blobs_in_database:
+        return directory
+    legacy = directory if directory.root.is_dir() else None
+    return DatabaseBlobs(settings.effective_database_url, legacy, engine)
 
 
 def open_database(settings: Settings) -> Engine:
@@ -109,9 +121,7 @@ def open_database(settings: Settings) -> Engine:
     return make_engine(settings.effective_database_url)
 
 
-def make_pipeline(
-    settings: Settings, secret: bytes, notifier: Notifier, blobs: BlobStore, clock: Clock
-) -> Pipeline:
+def make_pipeline(settings: Settings, secret: bytes, notifier: Notifier, clock: Clock) -> Pipeline:
     mailbox, workflow = settings.mailbox, settings.workflow
     rules = Rules(
         workflow.engineers,
@@ -125,7 +135,7 @@ def make_pipeline(
         secret, mailbox.address, mailbox.subject_tag, rules.engineer_addresses
     )
     hold = timedelta(days=settings.loops.bounce_hold_days)
-    return Pipeline(thread_rules, rules, notifier, blobs, hold, clock)
+    return Pipeline(thread_rules, rules, notifier, hold, clock)
 
 
 def make_notifier(settings: Settings, secret: bytes, blobs: BlobStore, clock: Clock) -> Notifier:
@@ -167,11 +177,6 @@ def make_transports(settings: Settings) -> list[Transport]:
     if relay is None:
         return [MaildirDrop(settings.data_dir / "outbox-maildir")]
     return [SmtpRelay(relay.host, relay.port) for _ in range(settings.delivery.relay_connections)]
-
-
-def locks_dir(settings: Settings) -> Path:
-    """Lock files by which gateways sharing the data directory share out the work."""
-    return settings.data_dir / "locks"
 
 
 def make_mailbox_reader(

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from gateway.app import (
     Gateway,
     build_gateway,
-    locks_dir,
     make_mailbox_reader,
     open_database,
     require_current_schema,
 )
+from gateway.blob_moves import run_blobs
 from gateway.clock import Clock
 from gateway.config import load_settings
 from gateway.database import database_errors
@@ -253,6 +253,13 @@ def add_operator_commands(commands: Commands) -> None:
         "login-link", run_login_link, "print a sign-in link to the engineers' queue (/queue)"
     )
     login_link.add_argument("address", metavar="ADDRESS", help="a configured engineer's address")
+    blobs = commands.add(
+        "blobs",
+        run_blobs,
+        "`blobs migrate`: move the raw messages and files kept in the data directory into "
+        "the database (resumable; each SHA-256 checked)",
+    )
+    blobs.add_argument("action", choices=("migrate",), metavar="ACTION", help="migrate")
 
 
 def add_report_command(commands: Commands) -> None:
@@ -366,7 +373,7 @@ def run_poll(settings: Settings, args: argparse.Namespace) -> int:
     reader = make_mailbox_reader(gateway)
     if reader is None:
         raise ConfigError("GATEWAY_IMAP_URL is not set: there is no mailbox to poll")
-    with reader.alone(locks_dir(settings)) as held:
+    with reader.alone(gateway.locks) as held:
         if not held:
             print(f"another gateway is reading {reader.account}; nothing to do")
             return 0

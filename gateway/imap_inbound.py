@@ -12,24 +12,21 @@ every new UID is taken, read or not. IDLE is used when the server has it, so new
 spooled within a second or two; otherwise the folder is polled. Connecting, logging in,
 waiting in IDLE and the errors of all three are `imap_client`'s.
 
-Of several gateways sharing one data directory, one reads a given mailbox at a time: it
-holds an exclusive `flock` on a file named after the mailbox (`alone()`); the others wait,
-and one of them takes over when the kernel frees the lock of a reader that stopped or died.
+Of several gateways on one database, one reads a given mailbox at a time: it holds the
+mailbox's lock (`alone()`, `gateway.hosts`); the others wait, and one of them takes over
+within `TAKE_OVER_SECONDS` when the lock of a reader that stopped or died is freed.
 """
 
 from __future__ import annotations
 
 import email.parser
 import email.utils
-import fcntl
-import hashlib
 import logging
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from imapclient import IMAPClient
 from sqlalchemy import select
@@ -42,6 +39,7 @@ from gateway.errors import (
     GatewayError,
     MessageRefused,
 )
+from gateway.hosts import HostLocks
 from gateway.imap_client import Outage, connected, describe, unavailable, wait_in_idle
 from gateway.setting_values import ImapAccount
 from gateway.settings import Imap
@@ -258,24 +256,15 @@ class MailboxReader:
 
     # -- one reader among gateways ---------------------------------------------------------
 
-    @contextmanager
-    def alone(self, locks_dir: Path) -> Iterator[bool]:
+    def alone(self, locks: HostLocks) -> AbstractContextManager[bool]:
         """True while this process holds the mailbox's lock; False when another does."""
-        locks_dir.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(self.mailbox_key.encode()).hexdigest()[:16]
-        with open(locks_dir / f"imap-{name}.lock", "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
+        return locks.exclusive(f"imap {self.mailbox_key}")
 
-    def run_alone(self, stop: threading.Event, locks_dir: Path) -> None:
-        """`run()`, while no other gateway on the data directory reads this mailbox."""
+    def run_alone(self, stop: threading.Event, locks: HostLocks) -> None:
+        """`run()`, while no other gateway on the database reads this mailbox."""
         said = False
         while not stop.is_set():
-            with self.alone(locks_dir) as held:
+            with self.alone(locks) as held:
                 self.state.standing_by = not held
                 if held:
                     self.run(stop)

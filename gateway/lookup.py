@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from gateway.receipts import Outcome
 from gateway.settings import Settings
 from gateway.spool import Receipt
 from gateway.workflow.service import clocks_of, read_history
+from storage.blobs import CHUNK_BYTES, open_blob
 from storage.models import ParticipantRole, ReceiptOutcome, Ticket, TicketStatus
 from storage.session import make_engine, schema_revisions
 
@@ -158,11 +160,12 @@ def requester_link(gateway: Gateway, ticket: Ticket) -> str:
 def run_attachment(settings: Settings, args: argparse.Namespace) -> int:
     gateway = open_existing(settings, renders_mail=False)
     digest = stored_digest(gateway, args.sha256.strip().lower())
-    data = gateway.blobs.get(digest)
-    if args.output is None:
-        sys.stdout.buffer.write(data)
-    else:
-        Path(args.output).write_bytes(data)
+    with open_blob(gateway.blobs, digest) as stored:
+        if args.output is None:
+            shutil.copyfileobj(stored, sys.stdout.buffer, CHUNK_BYTES)
+        else:
+            with open(args.output, "wb") as output:
+                shutil.copyfileobj(stored, output, CHUNK_BYTES)
     return 0
 
 

@@ -22,7 +22,7 @@ from gateway.filetypes import forwarded
 from gateway.outbox import Sender
 from gateway.settings import Notify, Workflow
 from gateway.workflow import Applied
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, blob_name
 from storage.models import (
     Attachment,
     Direction,
@@ -149,8 +149,7 @@ class NoticeContext:
     def link_to(self, sha256: str) -> str:
         if not self.settings.attachment_url:
             return ""
-        relative = self.blobs.path_for(sha256).relative_to(self.blobs.root).as_posix()
-        return f"{self.settings.attachment_url.rstrip('/')}/{relative}"
+        return f"{self.settings.attachment_url.rstrip('/')}/{blob_name(sha256)}"
 
     def file_of(self, attachment: Attachment) -> MailFile:
         """The file as it is passed on: typed by its bytes, made safe if active."""

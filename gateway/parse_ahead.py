@@ -91,8 +91,8 @@ class Parser(Protocol):
 def parse_spooled(
     spool: Spool, receipt: Receipt, limits: Limits, reads_ahead: bool = False
 ) -> ParseResult:
-    """Keep `receipt`'s raw message in the blob store, then parse it (and, `reads_ahead`,
-    read it as a first mail)."""
+    """Keep `receipt`'s raw message in the blob store, parse it and keep its files there too
+    (and, `reads_ahead`, read it as a first mail): filing only refers to them."""
     try:
         raw = spool.raw(receipt)
         try:
@@ -100,6 +100,11 @@ def parse_spooled(
         except SpoolUnavailable as exc:
             return Unavailable(exc.reason)
         mail = parse_message(raw, limits)
+        try:
+            for attachment in mail.attachments:
+                spool.keep_file(receipt, attachment.data, attachment.sha256)
+        except SpoolUnavailable as exc:
+            return Unavailable(exc.reason)
         return Readable(
             mail,
             read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None,

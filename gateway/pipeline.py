@@ -26,7 +26,6 @@ from gateway.spool import Receipt
 from gateway.threader import ThreadRules, find_ticket
 from gateway.trail import Filing
 from gateway.workflow import Rules
-from storage.blobs import BlobStore
 
 NO_SENDER = "no usable sender: no From, Sender or Reply-To address and no envelope sender"
 
@@ -38,7 +37,6 @@ class Pipeline:
     thread_rules: ThreadRules
     rules: Rules
     notifier: Notifier
-    blobs: BlobStore
     bounce_hold: timedelta
     clock: Clock
 
@@ -51,7 +49,7 @@ class Pipeline:
             raise MessageRefused(NO_SENDER)
         if earlier := ledger.earlier_outcome(receipt, mail.dedupe_key, inbound.at):
             return earlier
-        filing = Filing(ledger.session, inbound, self.blobs, first_mail)
+        filing = Filing(ledger.session, inbound, first_mail)
         match = find_ticket(ledger.session, inbound, self.thread_rules)
         if mail.is_bounce:
             kept = file_bounce(filing, match.ticket_id, self.bounce_hold)

@@ -33,11 +33,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from multiprocessing.sharedctypes import Synchronized
-from pathlib import Path
 from typing import Any
 
-from gateway.app import Gateway, build_gateway, locks_dir, make_mailbox_reader
+from gateway.app import Gateway, build_gateway, make_mailbox_reader
+from gateway.blob_moves import count_not_moved
 from gateway.errors import ConfigError
+from gateway.hosts import HostLocks
 from gateway.imap_inbound import MailboxReader
 from gateway.lifeline import Child, become_child
 from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
@@ -67,6 +68,13 @@ async def serve(
     install_signal_handlers(stop)
     if removed := gateway.spool.sweep():
         log.info("removed %d temporary file(s) left by a killed process", removed)
+    if waiting := count_not_moved(gateway.blobs):
+        log.warning(
+            "%d blob(s) are still read from %s: move them into the database with "
+            "`gateway blobs migrate`",
+            waiting,
+            gateway.settings.blob_directory,
+        )
     workers = [WorkerProcess(gateway.settings) for _ in range(gateway.settings.workers)]
 
     def wake_workers() -> None:
@@ -83,7 +91,7 @@ async def serve(
     for child in children:
         child.start()
     servers = await start_listeners(gateway, wake_workers)
-    mailbox = MailboxThread.start(reader, locks_dir(gateway.settings))
+    mailbox = MailboxThread.start(reader, gateway.locks)
     watchdog = asyncio.create_task(keep_workers_alive(children, stop))
     # What starting made lives as long as the process: kept out of the collector's full
     # rounds, which otherwise stall a page or a `250` for tens of milliseconds now and then.
@@ -111,12 +119,12 @@ class MailboxThread:
     stopping: threading.Event
 
     @classmethod
-    def start(cls, reader: MailboxReader | None, locks_dir: Path) -> MailboxThread:
+    def start(cls, reader: MailboxReader | None, locks: HostLocks) -> MailboxThread:
         stopping = threading.Event()
         if reader is None:
             return cls(None, stopping)
         thread = threading.Thread(
-            target=reader.run_alone, args=(stopping, locks_dir), name="imap-intake", daemon=True
+            target=reader.run_alone, args=(stopping, locks), name="imap-intake", daemon=True
         )
         thread.start()
         log.info("IMAP intake reading %s", reader.account)

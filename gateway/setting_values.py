@@ -125,6 +125,14 @@ def parse_public_url(key: str, value: str) -> str:
     return text
 
 
+def parse_blob_store(key: str, value: str) -> str:
+    """ "database", "directory", or "" (chosen by the kind of database)."""
+    text = value.strip().lower()
+    if text not in ("", "database", "directory"):
+        raise ConfigError(f"{key}: expected database or directory, got {value!r}")
+    return text
+
+
 def parse_flag(key: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):

@@ -22,6 +22,7 @@ from gateway.setting_values import (
     ImapAccount,
     parse_address,
     parse_addresses,
+    parse_blob_store,
     parse_endpoint,
     parse_engineers,
     parse_fact_names,
@@ -179,8 +180,12 @@ class Settings:
     data_dir: Path = Path("./var")
     # Any SQLAlchemy URL; empty means a SQLite file in the data dir.
     database_url: str = ""
-    # Secret for reply tokens; empty means a key file in the data dir, created on first use.
+    # Secret for reply tokens and links; empty means the one kept in the database, created
+    # by the first gateway to start.
     secret: str = ""
+    # Where raw messages and files are kept: "database" (shared by every host on it) or
+    # "directory" (`<data dir>/blobs`); empty: the database on PostgreSQL, else the directory.
+    blob_store: str = ""
     # Worker processes that file spooled mail and deliver the outbox, beside the listeners.
     workers: int = 1
     # File what waits in the spool in batches, one transaction each, parsing the next batch
@@ -206,6 +211,16 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def blobs_in_database(self) -> bool:
+        if self.blob_store:
+            return self.blob_store == "database"
+        return self.effective_database_url.startswith("postgresql")
+
+    @property
+    def blob_directory(self) -> Path:
+        return self.data_dir / "blobs"
 
     def changed(self, **values: Any) -> Settings:
         """These settings with some changed, each named by its flat name."""
@@ -239,6 +254,7 @@ KEYS: dict[str, Key] = {
     "data_dir": Key(None, "data_dir", parse_path),
     "database_url": Key(None, "database_url", parse_text),
     "secret": Key(None, "secret", parse_secret),
+    "blob_store": Key(None, "blob_store", parse_blob_store),
     "workers": Key(None, "workers", parse_positive_int),
     "batch_filing": Key(None, "batch_filing", parse_flag),
     "smtp_listen": Key("listen", "smtp", parse_endpoint),

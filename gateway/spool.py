@@ -5,14 +5,16 @@
 message, fsynced with its directory. Only then may a receiver say `250`. One file, not a
 receipt beside a blob, so that the `250` waits for as few flushes as it can.
 
-The executor takes receipts from the queue, copies each raw message into the
-content-addressed blob store (`keep_raw()`, while the batch before is filed) and after its
-database commit calls `done()`; a message that fails is moved to `quarantine/` with its
-reason, and `replay()` puts it back. The raw message stays in the blob store forever.
+The executor takes receipts from the queue, copies each raw message and its files into the
+content-addressed blob store (`keep_raw()`, `keep_file()`, while the batch before is filed)
+and after its database commit calls `done()`; a message that fails is moved to
+`quarantine/` with its reason, and `replay()` puts it back. The raw message stays in the
+blob store forever.
 
-Several gateway processes may share one spool (one data directory on a shared volume): a
-worker `claim()`s a queue entry with an exclusive `flock` before filing it, so each entry is
-filed by one worker at a time, and the kernel releases the lock of a worker that dies.
+The spool is this host's own, on its own disk, as an MTA's queue is: mail it accepted waits
+here until this host has filed it. Its worker processes `claim()` a queue entry with an
+exclusive `flock` before filing it, so each entry is filed by one worker at a time, and
+the kernel releases the lock of a worker that dies.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.clock import Clock
 from gateway.errors import MalformedMessage, MessageTooLarge, SpoolFull, SpoolUnavailable
@@ -96,19 +100,23 @@ class Spool:
 
     def prepare(self) -> None:
         """Create the spool's directories; an unusable spool is a temporary failure."""
-        for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root):
+        for directory in (self.queue_dir, self.quarantine_dir):
             try:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SpoolUnavailable(f"cannot create {directory}: {exc.strerror}") from exc
+        try:
+            self.blobs.prepare()
+        except OSError as exc:
+            raise SpoolUnavailable(f"cannot create the blob store: {exc.strerror}") from exc
 
     def sweep(self) -> int:
         """Remove the temporary files killed processes left; the number removed. It walks
         the whole blob store, so `serve` does it once at start, not every command."""
         cutoff = self.clock.wall_time().timestamp() - STALE_TEMPORARY_SECONDS
-        return sum(
+        return self.blobs.sweep(cutoff) + sum(
             remove_stale_temporary_files(directory, cutoff)
-            for directory in (self.queue_dir, self.quarantine_dir, self.blobs.root)
+            for directory in (self.queue_dir, self.quarantine_dir)
         )
 
     def accept(
@@ -201,15 +209,19 @@ class Spool:
     def keep_raw(self, receipt: Receipt, raw: bytes) -> None:
         """Copy the raw message into the blob store, durably: the tickets filed from it
         refer to it there, and `done()` removes the entry that held it."""
-        blob = self.blobs.path_for(receipt.raw_sha256)
+        self.keep_file(receipt, raw, receipt.raw_sha256)
+
+    def keep_file(self, receipt: Receipt, data: bytes, sha256: str) -> None:
+        """Keep one of `receipt`'s blobs durably; a store that cannot take it now is the
+        temporary failure that leaves the message in the queue."""
         try:
-            if blob.exists():
-                # Maybe a writer killed between its rename and its directory's fsync.
-                fsync_directory(blob.parent)
-            else:
-                self.blobs.put(raw, receipt.raw_sha256)
+            self.blobs.put(data, sha256)
         except OSError as exc:
             raise spool_failure(exc, f"cannot store {receipt.spool_id} in the blob store") from exc
+        except SQLAlchemyError as exc:
+            raise SpoolUnavailable(
+                f"cannot store {receipt.spool_id} in the database: {type(exc).__name__}"
+            ) from exc
 
     def done(self, receipt: Receipt) -> None:
         """The pipeline committed what it made of `receipt`; forget the queue entry."""

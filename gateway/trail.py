@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from gateway.inbound import Inbound
 from gateway.intake import Findings
 from gateway.parsing import ParsedAttachment
-from storage.blobs import BlobStore
 from storage.models import (
     Attachment,
     Direction,
@@ -55,12 +54,10 @@ class Acting:
 
 @dataclass(frozen=True, slots=True)
 class Filing:
-    """One inbound message being filed: the session it is written in, the message, and
-    the blob store its files go to."""
+    """One inbound message being filed: the session it is written in and the message."""
 
     session: Session
     inbound: Inbound
-    blobs: BlobStore
     # The intake's reading of the message as a first mail, when the parser read it ahead.
     first_mail: Findings | None = None
 
@@ -127,16 +124,17 @@ def inbound_message(filing: Filing, ticket: Ticket, text: str, internal: bool = 
         internal=internal,
         created_at=inbound.at,
         # Set here, even when empty, so reading it later costs no query.
-        attachments=[store_attachment(attachment, filing.blobs) for attachment in mail.attachments],
+        attachments=[attachment_row(attachment) for attachment in mail.attachments],
     )
 
 
-def store_attachment(attachment: ParsedAttachment, blobs: BlobStore) -> Attachment:
+def attachment_row(attachment: ParsedAttachment) -> Attachment:
+    """The file's row; its bytes were kept before filing (`parse_ahead`)."""
     return Attachment(
         filename=attachment.filename,
         content_type=attachment.content_type,
         size=len(attachment.data),
-        sha256=blobs.put(attachment.data),
+        sha256=attachment.sha256,
         content_id=attachment.content_id,
         inline=attachment.inline,
     )

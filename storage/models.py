@@ -504,3 +504,38 @@ class QuarantineDigest(Base):
     # Messages quarantined up to this moment are in this digest or an earlier one.
     covers_until: Mapped[datetime] = mapped_column(UTCDateTime())
     messages: Mapped[int]
+
+
+class StoredBlob(Base):
+    """A raw message or a file in the database blob store (`storage.blob_table`): written
+    with its chunks in one transaction, so a row means every chunk is there."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunks: Mapped[int] = mapped_column(Integer)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BlobChunk(Base):
+    """One piece of a blob, in order: no blob is ever one value of its whole size."""
+
+    __tablename__ = "blob_chunks"
+
+    sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("blobs.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SharedSecret(Base):
+    """A key every gateway on the database must use alike (the one that signs reply
+    tokens and links), created once by the first."""
+
+    __tablename__ = "shared_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

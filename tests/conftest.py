@@ -124,8 +124,10 @@ class Sink:
 class ServeProcess:
     """`gateway serve` in a session of its own, so a kill takes its worker child too."""
 
-    def __init__(self, env: dict[str, str], port: int, log: IO[bytes]) -> None:
-        self.env, self.port, self.log = env, port, log
+    def __init__(
+        self, env: dict[str, str], port: int, log: IO[bytes], host: str = "127.0.0.1"
+    ) -> None:
+        self.env, self.port, self.log, self.host = env, port, log, host
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -141,7 +143,7 @@ class ServeProcess:
     def listening(self) -> bool:
         assert self.process is not None and self.process.poll() is None, "serve exited"
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            with socket.create_connection((self.host, self.port), timeout=1):
                 return True
         except OSError:
             return False

@@ -41,6 +41,8 @@ FLOW = [
     "tokens",
     "links",
     "database",
+    # what the gateways on one database agree on through it: the secret, one-at-a-time work
+    "hosts",
     # every child process: dying with its parent
     "lifeline",
     # receive
@@ -90,6 +92,8 @@ FLOW = [
     "deadlines",
     "timers",
     "app",
+    # moving the blobs of the data directory into the database
+    "blob_moves",
     # the web service: status pages, the engineers' queue, health and figures
     "web",
     "serving",

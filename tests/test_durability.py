@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gateway.app import Gateway, build_gateway
 from gateway.notifications import Notifier
 from gateway.settings import Settings
 from gateway.spool import Receipt, entry_pieces, raw_of_entry
-from storage.blobs import write_durably
+from storage.blobs import BlobDirectory, write_durably
 from storage.models import OutboxMail, ReceiptOutcome, Ticket
 from storage.models import Receipt as ReceiptRow
 from storage.session import upgrade_schema
@@ -86,17 +87,32 @@ def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
 ) -> None:
     raw = load_case("customer_new.eml")
     receipt = idle_gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
-    # A file where the blob's directory belongs: writing the blob fails, as on a full disk.
     # The round stops; the message is neither filed nor quarantined.
-    blocker = idle_gateway.blobs.path_for(receipt.raw_sha256).parent
-    blocker.write_bytes(b"")
-    assert idle_gateway.executor.drain() == []
-    assert [waiting.spool_id for waiting in idle_gateway.spool.pending()] == [receipt.spool_id]
-    assert idle_gateway.spool.quarantined() == []
-    blocker.unlink()
+    with store_refusing(idle_gateway, receipt):
+        assert idle_gateway.executor.drain() == []
+        assert [waiting.spool_id for waiting in idle_gateway.spool.pending()] == [receipt.spool_id]
+        assert idle_gateway.spool.quarantined() == []
     [outcome] = idle_gateway.executor.drain()
     assert outcome.outcome is ReceiptOutcome.NEW_TICKET
     assert idle_gateway.blobs.get(receipt.raw_sha256) == raw
+
+
+@contextlib.contextmanager
+def store_refusing(gateway: Gateway, receipt: Receipt) -> Iterator[None]:
+    """The blob store cannot take `receipt`'s raw message while the block runs: in the
+    folder, a file where its directory belongs (as a full disk fails); in the database, its
+    table gone from under it."""
+    if isinstance(gateway.blobs, BlobDirectory):
+        blocker = gateway.blobs.path_for(receipt.raw_sha256).parent
+        blocker.write_bytes(b"")
+        yield
+        blocker.unlink()
+        return
+    with gateway.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE blob_chunks RENAME TO blob_chunks_away"))
+    yield
+    with gateway.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE blob_chunks_away RENAME TO blob_chunks"))
 
 
 def problem_report(number: int, message_id: str = "") -> bytes:

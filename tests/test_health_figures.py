@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
 
-from gateway.app import locks_dir, make_mailbox_reader
+from gateway.app import make_mailbox_reader
 from gateway.clock import Clock
 from gateway.setting_values import parse_imap_url
 from gateway.spool import IntakeSource
@@ -344,9 +344,9 @@ def test_imap_ready_after_a_pass_and_while_standing_by(
     other = make_mailbox_reader(direct.gateway)
     assert other is not None
     stop = threading.Event()
-    with reader.alone(locks_dir(direct.settings)) as held:
+    with reader.alone(direct.gateway.locks) as held:
         assert held
-        waiting = threading.Thread(target=other.run_alone, args=(stop, locks_dir(direct.settings)))
+        waiting = threading.Thread(target=other.run_alone, args=(stop, direct.gateway.locks))
         waiting.start()
         try:
             wait_until(lambda: other.state.standing_by, 5, "the second reader to stand by")

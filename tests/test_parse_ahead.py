@@ -24,7 +24,7 @@ from gateway.parse_ahead import (
     Unavailable,
 )
 from gateway.spool import Receipt, Spool
-from storage.blobs import BlobStore
+from storage.blobs import BlobDirectory
 
 MAIL = (
     b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"
@@ -41,7 +41,7 @@ def stored(spool: Spool, raw: bytes) -> Receipt:
 def spool(tmp_path: Path) -> Spool:
     spool = Spool(
         tmp_path / "spool",
-        BlobStore(tmp_path / "blobs"),
+        BlobDirectory(tmp_path / "blobs"),
         Limits(max_message_bytes=10 * 1024 * 1024),
         Clock(),
     )

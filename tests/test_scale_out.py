@@ -1,6 +1,6 @@
-"""Several gateway processes on one database and one data directory: every message filed
-once, every notification sent once, time-based work done once, and the race for one message
-settled by the database's unique constraint.
+"""Several gateway processes on one database, each with a data directory of its own:
+every message filed once, every notification sent once, time-based work done once, and the
+race for one message settled by the database's unique constraint.
 
 The multi-process test runs real `gateway serve` processes on a real PostgreSQL server; the
 others run on both databases.
@@ -31,6 +31,8 @@ from storage.models import (
     Participant,
     ParticipantRole,
     ReceiptOutcome,
+    SharedSecret,
+    StoredBlob,
     Ticket,
     TicketStatus,
 )
@@ -55,14 +57,22 @@ TWINS = 20
 CLIENTS = 8
 
 
+# Each host listens on an address of its own, as on two machines.
+HOSTS = ("127.0.0.2", "127.0.0.3")
+
+
 @dataclass
 class Replicas:
-    """Two `gateway serve` processes sharing a PostgreSQL database and a data directory."""
+    """Two `gateway serve` hosts sharing a PostgreSQL database and nothing on disk."""
 
     ports: tuple[int, int]
     url: str
-    data_dir: Path
+    data_dirs: tuple[Path, Path]
     sink: Sink
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return list(zip(HOSTS, self.ports, strict=True))
 
     def query(self, statement: Any) -> list[Any]:
         engine = create_engine(self.url)
@@ -76,16 +86,16 @@ class Replicas:
 @pytest.fixture
 def replicas(tmp_path: Path, sink: Sink, postgres: PostgresServer) -> Iterator[Replicas]:
     url = postgres.empty_database()
-    data_dir = tmp_path / "shared"
+    data_dirs = (tmp_path / "host-1", tmp_path / "host-2")
     ports = (free_port(), free_port())
     base = gateway_env(
-        data_dir,
+        data_dirs[0],
         GATEWAY_DATABASE_URL=url,
         GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
         GATEWAY_LMTP_LISTEN="off",
         GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
     )
-    base.pop("GATEWAY_SECRET")  # Both must find the one key file the first of them made.
+    base.pop("GATEWAY_SECRET")  # Both must find the one key the first of them made.
     # Both upgrade at once, as replicas started together do; one migrates, one waits.
     upgrades = [
         threading.Thread(target=run_gateway, args=(base, "db", "upgrade")) for _ in range(2)
@@ -96,17 +106,22 @@ def replicas(tmp_path: Path, sink: Sink, postgres: PostgresServer) -> Iterator[R
         upgrade.join(60)
     logs = [(tmp_path / f"serve-{n}.log").open("wb") for n in (1, 2)]
     processes = [
-        ServeProcess({**base, "GATEWAY_SMTP_LISTEN": f"127.0.0.1:{port}"}, port, log)
-        for port, log in zip(ports, logs, strict=True)
+        ServeProcess(
+            {**base, "GATEWAY_SMTP_LISTEN": f"{host}:{port}", "GATEWAY_DATA_DIR": str(data_dir)},
+            port,
+            log,
+            host,
+        )
+        for host, port, log, data_dir in zip(HOSTS, ports, logs, data_dirs, strict=True)
     ]
     try:
-        # Started together, so both race to create the reply-token key file.
+        # Started together, so both race to create the reply-token key.
         starting = [threading.Thread(target=process.start) for process in processes]
         for thread in starting:
             thread.start()
         for thread in starting:
             thread.join(60)
-        yield Replicas(ports, url, data_dir, sink)
+        yield Replicas(ports, url, data_dirs, sink)
     finally:
         for process in processes:
             process.stop()
@@ -121,14 +136,17 @@ def report(number: int) -> bytes:
     return customer_mail(number, sender=f"customer{number}@customer.example")
 
 
-def send_all(jobs: list[tuple[int, bytes]], failures: list[str]) -> None:
-    """Send each (port, message) over one connection per port, as a client MTA does."""
-    connections: dict[int, smtplib.SMTP] = {}
+Address = tuple[str, int]
+
+
+def send_all(jobs: list[tuple[Address, bytes]], failures: list[str]) -> None:
+    """Send each (host, message) over one connection per host, as a client MTA does."""
+    connections: dict[Address, smtplib.SMTP] = {}
     try:
-        for port, raw in jobs:
-            if port not in connections:
-                connections[port] = smtplib.SMTP("127.0.0.1", port, timeout=30)
-            refused = connections[port].sendmail("client@customer.example", [SUPPORT], raw)
+        for address, raw in jobs:
+            if address not in connections:
+                connections[address] = smtplib.SMTP(*address, timeout=30)
+            refused = connections[address].sendmail("client@customer.example", [SUPPORT], raw)
             if refused:
                 failures.append(repr(refused))
     except smtplib.SMTPException as exc:
@@ -138,18 +156,20 @@ def send_all(jobs: list[tuple[int, bytes]], failures: list[str]) -> None:
             connection.quit()
 
 
-def send_together(port: int, raw: bytes, start: threading.Barrier, failures: list[str]) -> None:
+def send_together(
+    address: Address, raw: bytes, start: threading.Barrier, failures: list[str]
+) -> None:
     start.wait()
-    send_all([(port, raw)], failures)
+    send_all([(address, raw)], failures)
 
 
-def send_twins(numbers: range, ports: tuple[int, int], failures: list[str]) -> None:
+def send_twins(numbers: range, addresses: list[Address], failures: list[str]) -> None:
     """Each message to both gateways, the two sends released together."""
     for number in numbers:
         start = threading.Barrier(2)
         pair = [
-            threading.Thread(target=send_together, args=(port, report(number), start, failures))
-            for port in ports
+            threading.Thread(target=send_together, args=(address, report(number), start, failures))
+            for address in addresses
         ]
         for thread in pair:
             thread.start()
@@ -162,13 +182,14 @@ def test_two_gateways_on_one_database_file_each_message_once_and_mail_each_notic
     replicas: Replicas,
 ) -> None:
     failures: list[str] = []
-    jobs = [(replicas.ports[number % 2], report(number)) for number in range(MESSAGES)]
+    jobs = [(replicas.addresses[number % 2], report(number)) for number in range(MESSAGES)]
     clients = [
         threading.Thread(target=send_all, args=(jobs[i::CLIENTS], failures)) for i in range(CLIENTS)
     ]
     clients.append(
         threading.Thread(
-            target=send_twins, args=(range(MESSAGES, MESSAGES + TWINS), replicas.ports, failures)
+            target=send_twins,
+            args=(range(MESSAGES, MESSAGES + TWINS), replicas.addresses, failures),
         )
     )
     started = time.monotonic()
@@ -201,8 +222,7 @@ def test_two_gateways_on_one_database_file_each_message_once_and_mail_each_notic
     assert answered == Counter({f"<fault-{n}@customer.example>": 1 for n in range(total)})
     states = Counter(state for (state,) in replicas.query(select(OutboxMail.state)))
     assert states == {OutboxState.SENT: total}
-    assert not list((replicas.data_dir / "spool" / "quarantine").iterdir())
-    assert not list((replicas.data_dir / "spool" / "queue").iterdir())
+    assert_nothing_shared_on_disk(replicas, total)
     assert_reply_tokens_work_on_either_gateway(replicas)
     print(
         f"\ntwo gateways: {MESSAGES} messages split between them and {TWINS} sent to both: "
@@ -227,7 +247,7 @@ def assert_reply_tokens_work_on_either_gateway(replicas: Replicas) -> None:
     for number, mail in enumerate(acknowledgements):
         reply_to = str(mail.message["Reply-To"].addresses[0].addr_spec)
         [customer] = mail.recipients
-        with smtplib.SMTP("127.0.0.1", replicas.ports[number % 2], timeout=30) as client:
+        with smtplib.SMTP(*replicas.addresses[number % 2], timeout=30) as client:
             client.sendmail(customer, [reply_to], token_only_reply(customer, reply_to, number))
 
     def replies() -> list[Any]:
@@ -239,8 +259,19 @@ def assert_reply_tokens_work_on_either_gateway(replicas: Replicas) -> None:
 
     wait_until(lambda: len(replies()) >= len(acknowledgements), 30, "the token replies")
     assert {tuple(row) for row in replies()} == {(ReceiptOutcome.REPLY, "threaded by token")}
-    keys = sorted(path.name for path in replicas.data_dir.iterdir() if "secret" in path.name)
-    assert keys == ["secret.key"]
+    secrets = replicas.query(select(SharedSecret.name))
+    assert len(secrets) == 1, "both gateways sign with the one key the first of them made"
+
+
+def assert_nothing_shared_on_disk(replicas: Replicas, messages: int) -> None:
+    """Each host's spool is empty and keeps nothing else: every raw message is in the
+    database, once per SHA-256 (a message sent to both hosts is one blob)."""
+    for data_dir in replicas.data_dirs:
+        assert not list((data_dir / "spool" / "quarantine").iterdir())
+        assert not list((data_dir / "spool" / "queue").iterdir())
+        assert not (data_dir / "blobs").exists() and not (data_dir / "secret.key").exists()
+    [(blobs,)] = replicas.query(select(func.count()).select_from(StoredBlob))
+    assert blobs == messages
 
 
 # -- in one process, two gateways' stages: the races made to happen ----------------------------
@@ -248,28 +279,39 @@ def assert_reply_tokens_work_on_either_gateway(replicas: Replicas) -> None:
 
 @pytest.fixture
 def two_gateways(settings: Settings) -> Iterator[tuple[Gateway, Gateway]]:
-    """Two sets of stages, each with its own engine, on one database and data directory."""
+    """Two sets of stages, each with its own engine and data directory, on one database."""
     settings = settings.changed(relay=None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_schema(settings.effective_database_url)
-    first, second = build_gateway(settings), build_gateway(settings)
+    other_host = settings.changed(
+        data_dir=settings.data_dir.parent / "host-2",
+        database_url=settings.effective_database_url,
+    )
+    first, second = build_gateway(settings), build_gateway(other_host)
     yield first, second
     first.engine.dispose()
     second.engine.dispose()
 
 
 def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> None:
-    """Make `first`'s transactions wait at commit until `second` has begun one of its own
-    and had half a second to reach its insert: the window a read-then-write check misses."""
+    """Make `first`'s filing transactions wait at commit until `second` has begun filing
+    and had half a second to reach its insert: the window a read-then-write check misses.
+    (Filing is what reads the receipts; keeping a blob is a transaction of its own.)"""
     second_began = threading.Event()
 
-    @event.listens_for(second.engine, "begin")
-    def began(connection: Any) -> None:
-        second_began.set()
+    @event.listens_for(second.engine, "before_cursor_execute")
+    def began(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "receipts" in statement:
+            second_began.set()
+
+    @event.listens_for(first.engine, "before_cursor_execute")
+    def filing(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "receipts" in statement:
+            connection.info["filing"] = True
 
     @event.listens_for(first.engine, "commit")
     def committing(connection: Any) -> None:
-        if second_began.wait(5):
+        if connection.info.pop("filing", False) and second_began.wait(5):
             time.sleep(0.5)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 import mimetypes
 import quopri
@@ -63,6 +64,8 @@ class ParsedAttachment:
     data: bytes
     content_id: str | None
     inline: bool
+    # Where the blob store keeps `data`.
+    sha256: str
 
 
 def found_parts(message: Message, listed: list[dict[str, Any]] | None) -> list[AttachedPart]:
@@ -194,6 +197,7 @@ def extract_attachments(
             data=part.data,
             content_id=content_id,
             inline=bool(content_id) and not part.disposition.lower().startswith("attachment"),
+            sha256=hashlib.sha256(part.data).hexdigest(),
         )
 
 
@@ -216,7 +220,12 @@ def unpack_tnef(attachments: Iterator[ParsedAttachment]) -> Iterator[ParsedAttac
         for index, (name, data) in enumerate(files, start=1):
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
             yield ParsedAttachment(
-                safe_display_name(name, content_type, index, None), content_type, data, None, False
+                safe_display_name(name, content_type, index, None),
+                content_type,
+                data,
+                None,
+                False,
+                hashlib.sha256(data).hexdigest(),
             )
 
 

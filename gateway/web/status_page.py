@@ -52,6 +52,7 @@ from gateway.web.site import Section, Visit
 from gateway.workflow import locked_ticket
 from gateway.workflow.service import refresh_clocks
 from gateway.workflow.states import transition
+from storage.blobs import open_blob
 from storage.models import (
     Attachment,
     Direction,
@@ -214,14 +215,14 @@ def file_response(visit: Visit, gateway: Gateway, attachment: Attachment) -> Res
     """The file as a download, named and typed as mail passes it on (an active file made
     safe: `filetypes`); a browser never shows it as a page (`attachment`, and a sandbox
     should one try)."""
-    path = gateway.blobs.path_for(attachment.sha256)
-    if not path.is_file():
-        raise NotFound()
-    with path.open("rb") as stored:
-        head = stored.read(HEAD_OCTETS)
+    try:
+        stored = open_blob(gateway.blobs, attachment.sha256)
+    except FileNotFoundError:
+        raise NotFound() from None
+    head = stored.peek(HEAD_OCTETS)[:HEAD_OCTETS]
     sent = forwarded(attachment.filename or "file", attachment.content_type, head)
     response = send_file(
-        path,
+        stored,
         visit.request.environ,
         mimetype=safe_type(sent.content_type),
         as_attachment=True,
@@ -230,6 +231,7 @@ def file_response(visit: Visit, gateway: Gateway, attachment: Attachment) -> Res
         etag=False,
         max_age=None,
     )
+    response.content_length = attachment.size
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
