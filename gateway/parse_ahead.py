@@ -128,10 +128,16 @@ class InlineParser:
         return lambda: self.parse(receipts)
 
     def parse(self, receipts: Sequence[Receipt]) -> list[ParseResult]:
-        return [
-            parse_spooled(self.spool, receipt, self.limits, self.reads_ahead)
-            for receipt in receipts
-        ]
+        """Each receipt parsed; the batch's blobs kept together, so one commit (not one a
+        blob) serves them in the database store."""
+        try:
+            with self.spool.keeping():
+                return [
+                    parse_spooled(self.spool, receipt, self.limits, self.reads_ahead)
+                    for receipt in receipts
+                ]
+        except SpoolUnavailable as exc:
+            return [Unavailable(exc.reason) for _ in receipts]
 
 
 class ParserProcess:

@@ -211,6 +211,20 @@ class Spool:
         refer to it there, and `done()` removes the entry that held it."""
         self.keep_file(receipt, raw, receipt.raw_sha256)
 
+    @contextlib.contextmanager
+    def keeping(self) -> Iterator[None]:
+        """What is kept within the block is kept together (one transaction in the database
+        store), durably once the block ends; `SpoolUnavailable` when it cannot be."""
+        try:
+            with self.blobs.batch():
+                yield
+        except OSError as exc:
+            raise spool_failure(exc, "cannot keep the blobs") from exc
+        except SQLAlchemyError as exc:
+            raise SpoolUnavailable(
+                f"cannot keep the blobs in the database: {type(exc).__name__}"
+            ) from exc
+
     def keep_file(self, receipt: Receipt, data: bytes, sha256: str) -> None:
         """Keep one of `receipt`'s blobs durably; a store that cannot take it now is the
         temporary failure that leaves the message in the queue."""

@@ -13,7 +13,9 @@ there (`legacy`) until `gateway blobs migrate` has moved them.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -41,12 +43,15 @@ class DatabaseBlobs:
         self.url = url
         self.legacy = legacy
         self._engine = engine
+        # Each thread's open `batch()`, if any.
+        self._batches = threading.local()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url, "legacy": self.legacy}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.url, self.legacy, self._engine = state["url"], state["legacy"], None
+        self._batches = threading.local()
 
     @property
     def engine(self) -> Engine:
@@ -64,7 +69,7 @@ class DatabaseBlobs:
     def put_pieces(self, digest: str, pieces: Iterable[bytes | memoryview], verify: bool) -> bool:
         """Keep the blob `digest` from its pieces in order; False when it was kept already.
         With `verify`, `DigestMismatch` when the pieces are not what `digest` names."""
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             if not self._claim(connection, digest):
                 return False
             hashing, size, count = hashlib.sha256(), 0, 0
@@ -80,6 +85,29 @@ class DatabaseBlobs:
                 update(StoredBlob).filter_by(sha256=digest).values(size=size, chunks=count)
             )
         return True
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        if getattr(self._batches, "connection", None) is not None:
+            yield
+            return
+        with self.engine.begin() as connection:
+            self._batches.connection = connection
+            try:
+                yield
+            finally:
+                self._batches.connection = None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """The thread's batch, or a transaction of the put's own."""
+        batch = getattr(self._batches, "connection", None)
+        if batch is not None:
+            with batch.begin_nested():
+                yield batch
+            return
+        with self.engine.begin() as connection:
+            yield connection
 
     def _claim(self, connection: Connection, digest: str) -> bool:
         """The blob's row, first: a writer racing this one to the same digest waits here
@@ -136,10 +164,6 @@ class DatabaseBlobs:
             return set(
                 connection.scalars(select(StoredBlob.sha256).where(StoredBlob.sha256.in_(digests)))
             )
-
-    def count(self) -> int:
-        with self.engine.connect() as connection:
-            return connection.scalar(select(func.count()).select_from(StoredBlob)) or 0
 
     def prepare(self) -> None:
         """Nothing to make: the schema holds the tables."""

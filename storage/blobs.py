@@ -10,12 +10,14 @@ directory fsynced. The sender's file name is never used on disk.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
 import os
 import secrets
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -110,6 +112,11 @@ class BlobStore(Protocol):
         """Remove what writers killed before `cutoff` (POSIX time) left; how many."""
         ...
 
+    def batch(self) -> AbstractContextManager[None]:
+        """What this thread puts within the block is kept in one transaction where the store
+        has them, durable when the block ends; an error taking them raised as it ends."""
+        ...
+
 
 class BlobDirectory:
     """Blobs under `root/ab/abcdef...`; writing the same bytes twice stores them once."""
@@ -166,6 +173,9 @@ class BlobDirectory:
 
     def sweep(self, cutoff: float) -> int:
         return remove_stale_temporary_files(self.root, cutoff) if self.root.is_dir() else 0
+
+    def batch(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class BlobReader(io.RawIOBase):

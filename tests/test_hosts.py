@@ -277,7 +277,7 @@ def peak_memory_of_children(session_id: int) -> dict[str, int]:
             if os.getsid(int(entry.name)) != session_id:
                 continue
             status = (entry / "status").read_text()
-            name = (entry / "cmdline").read_bytes().split(b"\0")[0].decode() or entry.name
+            name = (entry / "comm").read_text().strip()
         except (OSError, ProcessLookupError):
             continue
         for line in status.splitlines():
