@@ -2,11 +2,12 @@
 FROM python:3.12-slim
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY gateway gateway
 COPY storage storage
 COPY templates templates
-RUN pip install --no-cache-dir ".[postgres]"
+# Every dependency at the version constraints.txt pins (`./dev constraints` renews it).
+RUN pip install --no-cache-dir -c constraints.txt ".[postgres]"
 # An unprivileged user runs the gateway and owns /data: a new named volume takes the owner
 # of the image's /data, so every replica and `docker compose exec` write as this user.
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
