@@ -23,6 +23,8 @@ VOLUME /data
 USER gateway
 EXPOSE 2525 2424 8080
 
-HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/readyz', timeout=4)"]
+# /readyz waits up to 2 s for each of two database locks (gateway/web/readiness.py):
+# urlopen gives it 7 s, and the check's 10 s leave Python 3 s to start.
+HEALTHCHECK --interval=10s --timeout=10s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/readyz', timeout=7)"]
 CMD ["gateway", "serve"]
