@@ -29,10 +29,11 @@ debian_mirror() {
 
 debian_base() {
   if exists "$DEBIAN_BASE"; then
-    echo "base-images: $DEBIAN_BASE is here (cached)"
+    [ -n "${debian_said:-}" ] || echo "base-images: $DEBIAN_BASE is here (cached)"
+    debian_said=1
     return
   fi
-  local root mirror
+  local root mirror started=$SECONDS
   root=$(mktemp -d /tmp/compose-check-rootfs.XXXXXX)
   mirror=$(debian_mirror)
   echo "base-images: debootstrap bookworm from $mirror"
@@ -45,7 +46,7 @@ debian_base() {
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -c . | docker import - "$DEBIAN_BASE" >/dev/null
   rm -rf "$root" "$root.log"
-  echo "base-images: imported $DEBIAN_BASE"
+  echo "base-images: imported $DEBIAN_BASE ($((SECONDS - started)) s)"
 }
 
 # context FOLDER DIR: the stand-in's build context; the python one also carries this host's
@@ -73,7 +74,7 @@ for var in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
 done
 
 standin() {
-  local image=$1 folder=$2 ctx base hash
+  local image=$1 folder=$2 ctx base hash started
   ctx=$(mktemp -d /tmp/compose-check-ctx.XXXXXX)
   context "$folder" "$ctx"
   base=$(sed -n 's/^FROM[[:space:]]\+//p' "$ctx/Dockerfile" | head -n1)
@@ -83,6 +84,7 @@ standin() {
     echo "base-images: $image: stand-in, cached (recipe $hash)"
   else
     echo "base-images: $image: building the stand-in (recipe $hash)"
+    started=$SECONDS
     if ! docker build -q "${proxy_args[@]}" --label "$RECIPE_LABEL=$hash" -t "$image" "$ctx" \
          >"$ctx.log" 2>&1; then
       tail -n 40 "$ctx.log" >&2
@@ -91,6 +93,7 @@ standin() {
       return 1
     fi
     rm -f "$ctx.log"
+    echo "base-images: $image: stand-in built ($((SECONDS - started)) s)"
   fi
   rm -rf "$ctx"
 }

@@ -179,7 +179,7 @@ def check_reply_threads(project: str, customer: str, ack: EmailMessage, run: str
         raise CheckFailed(f"ticket #{ticket['id']}: {len(inbound)} inbound messages, expected 2")
     by_token = threading_counts().get("token", 0) - by_token_before
     if by_token != 1:
-        raise CheckFailed(f"gateway_threading_total{{method=\"token\"}} rose by {by_token}, not 1")
+        raise CheckFailed(f'gateway_threading_total{{method="token"}} rose by {by_token}, not 1')
     print(f"  the reply joined ticket #{ticket['id']}, threaded by its token; no new ticket")
 
 
@@ -191,12 +191,15 @@ def main() -> int:
     customers = {name: f"{name}-{run}@customer.example" for name in ("alice", "bob")}
     try:
         check_ready()
-        send(SMTP_PORTS["gateway-1"], customers["alice"], SUPPORT, new_mail(customers["alice"], run, 1))
-        send(SMTP_PORTS["gateway-2"], customers["bob"], SUPPORT, new_mail(customers["bob"], run, 2))
+        for number, (name, replica) in enumerate([("alice", "gateway-1"), ("bob", "gateway-2")]):
+            customer = customers[name]
+            send(SMTP_PORTS[replica], customer, SUPPORT, new_mail(customer, run, number + 1))
         print("  sent a new mail to gateway-1 (alice) and one to gateway-2 (bob)")
         acks = {name: acknowledgement(address) for name, address in customers.items()}
-        print("  both acknowledgements reached the relay: " + "; ".join(
-            f"{name}: {ack['Subject']}" for name, ack in acks.items()))
+        print(
+            "  both acknowledgements reached the relay: "
+            + "; ".join(f"{name}: {ack['Subject']}" for name, ack in acks.items())
+        )
         check_reply_threads(project, customers["alice"], acks["alice"], run)
     except (CheckFailed, OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
         print(f"check: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -141,8 +141,16 @@ def api(mailbox: Mailbox) -> type[BaseHTTPRequestHandler]:
                 self.send(200, b"ok", "text/plain")
             elif path == "/api/v1/messages":
                 listed = [summary(m) for m in mailbox.newest_first()]
-                self.json({"total": len(listed), "count": len(listed), "unread": len(listed),
-                           "start": 0, "tags": [], "messages": listed})
+                self.json(
+                    {
+                        "total": len(listed),
+                        "count": len(listed),
+                        "unread": len(listed),
+                        "start": 0,
+                        "tags": [],
+                        "messages": listed,
+                    }
+                )
             elif len(parts) in (5, 6) and parts[:4] == ["", "api", "v1", "message"]:
                 self.message(parts[4], parts[5] if len(parts) == 6 else "")
             else:
