@@ -74,7 +74,10 @@ start_dockerd() {
 # Only what our own dockerd added: its bridges, its chains and the rules that jump to them or
 # masquerade its bridges, the FORWARD policy (Docker sets DROP) and ip_forward.
 stop_dockerd() {
-  [ -n "$own_dockerd" ] || return 0
+  if [ -z "$own_dockerd" ]; then
+    echo "the dockerd that was running before is left running"
+    return
+  fi
   if kill -0 "$dockerd_pid" 2>/dev/null; then
     kill -TERM "$dockerd_pid"
     for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
