@@ -98,13 +98,17 @@ standin() {
   rm -rf "$ctx"
 }
 
+# One failed pull is enough: Docker Hub is out of reach, and the others would only wait too.
+hub=yes
 for entry in "${IMAGES[@]}"; do
   read -r image folder <<<"$entry"
   if exists "$image" && [ -z "$(label "$image" "$STANDIN_LABEL")" ]; then
     echo "base-images: $image: real image (cached)"
-  elif timeout 300 docker pull -q "$image" >/dev/null 2>&1; then
+  elif [ "$hub" = yes ] && timeout 180 docker pull -q "$image" >/dev/null 2>&1; then
     echo "base-images: $image: real image (pulled from Docker Hub)"
   else
+    if [ "$hub" = yes ]; then echo "base-images: Docker Hub cannot be reached: stand-ins"; fi
+    hub=no
     standin "$image" "$folder"
   fi
 done
