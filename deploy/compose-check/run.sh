@@ -6,7 +6,7 @@
 #
 # Docker is Debian's: docker.io (20.10) and docker-compose 1.29 (Compose v1). Bookworm has no
 # Compose v2 plugin, and PyPI only has v1, so the check runs the stack with v1, which reads
-# the same file (`${VAR:-default}`, depends_on conditions, pull_policy).
+# the same file (`${VAR:-default}`, depends_on conditions; pull_policy it ignores).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=deploy/compose-check
