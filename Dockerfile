@@ -2,11 +2,12 @@
 FROM python:3.12-slim
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY gateway gateway
 COPY storage storage
 COPY templates templates
-RUN pip install --no-cache-dir ".[postgres]"
+# Every dependency at the version constraints.txt pins (`./dev constraints` renews it).
+RUN pip install --no-cache-dir -c constraints.txt ".[postgres]"
 # An unprivileged user runs the gateway and owns /data: a new named volume takes the owner
 # of the image's /data, so every replica and `docker compose exec` write as this user.
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
@@ -22,6 +23,8 @@ VOLUME /data
 USER gateway
 EXPOSE 2525 2424 8080
 
-HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/readyz', timeout=4)"]
+# /readyz waits up to 2 s for each of two database locks (gateway/web/readiness.py):
+# urlopen gives it 7 s, and the check's 10 s leave Python 3 s to start.
+HEALTHCHECK --interval=10s --timeout=10s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/readyz', timeout=7)"]
 CMD ["gateway", "serve"]

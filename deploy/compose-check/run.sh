@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# ./dev compose-check: bring docker-compose.yml up for real, check it end to end (check.py)
+# and take it all down again. Runs as root: it installs Docker when missing and starts its
+# own dockerd, which it stops afterwards, undoing the bridges, iptables chains and
+# ip_forward setting Docker added. A dockerd that already answers is used and left alone.
+#
+# Docker is Debian's: docker.io (20.10) and docker-compose 1.29 (Compose v1). Bookworm has no
+# Compose v2 plugin, and PyPI only has v1, so the check runs the stack with v1, which reads
+# the same file (`${VAR:-default}`, depends_on conditions; pull_policy it ignores).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HERE=deploy/compose-check
+
+# Debian's docker first: a newer CLI in /usr/local/bin may not talk to Debian's dockerd.
+export PATH="/usr/bin:/usr/sbin:/bin:/sbin:$PATH"
+export DEBIAN_FRONTEND=noninteractive
+PROJECT="compose-check-$(date +%Y%m%d%H%M%S)-$$"
+HEALTHY_WITHIN=${COMPOSE_CHECK_HEALTHY_WITHIN:-240}
+WAIT_ALL_SERVICES=(postgres mailpit gateway-1 gateway-2)
+
+phase=start
+phase_started=$SECONDS
+timings=()
+own_dockerd=
+dockerd_pid=
+dockerd_log=
+ip_forward_before=
+stack_up=
+up_log=
+
+begin() {
+  phase=$1
+  phase_started=$SECONDS
+  echo "== compose-check: $phase"
+}
+done_phase() { timings+=("$(printf '%-12s %4ds' "$phase" $((SECONDS - phase_started)))"); }
+
+compose() { docker-compose -p "$PROJECT" "$@"; }
+
+install_docker() {
+  if command -v dockerd >/dev/null && [ -x /usr/bin/docker ] && [ -x /usr/bin/docker-compose ] &&
+     command -v debootstrap >/dev/null; then
+    echo "$(docker --version), docker-compose $(docker-compose version --short)"
+    return
+  fi
+  [ "$(id -u)" = 0 ] || { echo "compose-check: installing Docker needs root" >&2; return 1; }
+  apt-get update -qq
+  apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null
+}
+
+start_dockerd() {
+  if docker info >/dev/null 2>&1; then
+    echo "a dockerd is already running: using it, and leaving it running"
+    return
+  fi
+  ip_forward_before=$(sysctl -n net.ipv4.ip_forward)
+  dockerd_log=$(mktemp /tmp/compose-check-dockerd.XXXXXX.log)
+  own_dockerd=1
+  dockerd --pidfile /run/compose-check-dockerd.pid >"$dockerd_log" 2>&1 &
+  dockerd_pid=$!
+  for _ in $(seq 120); do
+    if docker info >/dev/null 2>&1; then
+      echo "dockerd $dockerd_pid started (log: $dockerd_log)"
+      return
+    fi
+    if ! kill -0 "$dockerd_pid" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  tail -n 30 "$dockerd_log" >&2
+  echo "compose-check: dockerd did not answer" >&2
+  return 1
+}
+
+# Only what our own dockerd added: its bridges, its chains and the rules that jump to them or
+# masquerade its bridges, the FORWARD policy (Docker sets DROP) and ip_forward.
+stop_dockerd() {
+  if [ -z "$own_dockerd" ]; then
+    echo "the dockerd that was running before is left running"
+    return
+  fi
+  if kill -0 "$dockerd_pid" 2>/dev/null; then
+    kill -TERM "$dockerd_pid"
+    for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$dockerd_pid" 2>/dev/null; then
+      echo "dockerd $dockerd_pid did not stop in 30 s: killed" >&2
+      kill -KILL "$dockerd_pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$dockerd_pid" 2>/dev/null || true
+  ip link del docker0 2>/dev/null || true
+  for bridge in $(ip -o link show type bridge | awk -F': ' '{print $2}' | grep -E '^br-[0-9a-f]{12}$'); do
+    ip link del "$bridge" 2>/dev/null || true
+  done
+  local table chain rule
+  for table in filter nat; do
+    for chain in FORWARD POSTROUTING PREROUTING OUTPUT; do
+      iptables -t "$table" -S "$chain" 2>/dev/null |
+        grep -E -- '-j DOCKER|docker0|br-[0-9a-f]{12}' |
+        while read -r rule; do
+          # `-A CHAIN ...` as printed; deleted with the same words.
+          eval "iptables -t $table -D ${rule#-A }" 2>/dev/null || true
+        done
+    done
+    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ {print $2}'); do
+      iptables -t "$table" -F "$chain" 2>/dev/null || true
+    done
+    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ {print $2}'); do
+      iptables -t "$table" -X "$chain" 2>/dev/null || true
+    done
+  done
+  iptables -P FORWARD ACCEPT
+  sysctl -q -w net.ipv4.ip_forward="$ip_forward_before"
+  rm -f "$dockerd_log"
+  echo "dockerd stopped; docker0, br-*, the DOCKER chains removed; ip_forward=$ip_forward_before"
+}
+
+wait_healthy() {
+  local deadline=$((SECONDS + HEALTHY_WITHIN)) service id state waiting
+  while :; do
+    waiting=()
+    for service in "${WAIT_ALL_SERVICES[@]}"; do
+      id=$(compose ps -q "$service")
+      state=$([ -n "$id" ] && docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id" || echo missing)
+      case $state in
+        running/healthy) ;;
+        exited/* | dead/* | */unhealthy) echo "compose-check: $service is $state" >&2; return 1 ;;
+        *) waiting+=("$service:$state") ;;
+      esac
+    done
+    [ ${#waiting[@]} -eq 0 ] && { echo "all services healthy"; return; }
+    if [ $SECONDS -ge $deadline ]; then
+      echo "compose-check: not healthy within ${HEALTHY_WITHIN}s: ${waiting[*]}" >&2
+      return 1
+    fi
+    sleep 2
+  done
+}
+
+finish() {
+  local status=$? failed_phase=$phase
+  trap - EXIT INT TERM
+  set +e
+  [ "$status" = 0 ] || done_phase
+  if [ -n "$stack_up" ]; then
+    if [ "$status" != 0 ]; then
+      [ "$failed_phase" = up ] && tail -n 40 "$up_log" >&2
+      echo "== compose-check: the stack's last log lines" >&2
+      compose ps >&2
+      compose logs --no-color --tail=40 >&2
+    fi
+    rm -f "$up_log"
+    begin down
+    compose down -v --remove-orphans
+    done_phase
+  fi
+  begin stop-docker
+  stop_dockerd
+  done_phase
+  echo "== compose-check: timings"
+  printf '   %s\n' "${timings[@]}"
+  echo "   total      $(printf '%4ds' "$SECONDS")"
+  if [ "$status" = 0 ]; then
+    echo "compose-check: passed"
+  else
+    echo "compose-check: FAILED in phase '$failed_phase' (exit $status)" >&2
+  fi
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+begin install; install_docker; done_phase
+begin dockerd; start_dockerd; done_phase
+begin images; "$HERE/base-images.sh"; done_phase
+
+begin up
+stack_up=1
+# Proxies from the environment reach pip in the gateway's image build.
+build_args=()
+for var in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+  if [ -n "${!var:-}" ]; then build_args+=(--build-arg "$var=${!var}"); fi
+done
+# The image build's steps go to a file, shown when `up` fails.
+up_log=$(mktemp /tmp/compose-check-up.XXXXXX.log)
+if [ ${#build_args[@]} -gt 0 ]; then compose build "${build_args[@]}" >>"$up_log" 2>&1; fi
+compose up -d --build >>"$up_log" 2>&1
+grep -E '^(Successfully tagged|Creating|Starting)' "$up_log" || true
+done_phase
+
+begin healthy; wait_healthy; done_phase
+begin check; python3 "$HERE/check.py" --project "$PROJECT"; done_phase
