@@ -14,11 +14,15 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from sqlalchemy.engine import make_url
 
 from gateway.cli import build_parser
@@ -47,12 +51,20 @@ def dockerfile() -> dict[str, list[str]]:
     return found
 
 
+IMAGE = "support-gateway:local"
+
+
 def replicas(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: service
         for name, service in compose["services"].items()
-        if service.get("command") is None and service.get("build")
+        if service.get("command") is None and service.get("image") == IMAGE
     }
+
+
+def host_port(published: str) -> str:
+    """`[HOST_IP:]HOST_PORT:CONTAINER_PORT` -> HOST_PORT (HOST_IP may be `${VAR:-default}`)."""
+    return published.split(":")[-2]
 
 
 def assert_gateway_command(words: list[str]) -> None:
@@ -70,9 +82,13 @@ def test_stack_has_postgres_mailpit_one_migration_and_two_replicas(
     assert services["migrate"]["command"] == ["gateway", "db", "upgrade"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert len(replicas(compose)) >= 2
+    # Built once, by the service that starts first; the others only run the image.
+    builders = [name for name, service in services.items() if service.get("build")]
+    assert builders == ["migrate"] and services["migrate"]["image"] == IMAGE
+    assert all(service.get("pull_policy") == "never" for service in replicas(compose).values())
 
 
-def test_replicas_start_after_the_migration_and_share_the_database_and_data(
+def test_replicas_start_after_the_migration_and_share_only_the_database(
     compose: dict[str, Any],
     dockerfile: dict[str, list[str]],
 ) -> None:
@@ -82,7 +98,7 @@ def test_replicas_start_after_the_migration_and_share_the_database_and_data(
         for value in shlex.split(env)
         if value.startswith("GATEWAY_DATA_DIR=")
     )
-    mounts = set()
+    mounts = []
     for name, service in replicas(compose).items():
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully", (
             name
@@ -91,10 +107,19 @@ def test_replicas_start_after_the_migration_and_share_the_database_and_data(
         assert (url.drivername, url.host) == ("postgresql+psycopg", "postgres"), name
         assert service["environment"]["GATEWAY_RELAY"] == "mailpit:1025", name
         [volume] = [v for v in service["volumes"] if v.endswith(f":{data_dir}")]
-        mounts.add(volume.split(":")[0])
-    assert mounts == {"gateway-data"} and "gateway-data" in compose["volumes"]
-    ports = [service["ports"][0].split(":")[0] for service in replicas(compose).values()]
+        mounts.append(volume.split(":")[0])
+    assert len(set(mounts)) == len(mounts), "each replica has its own data volume"
+    assert set(mounts) <= set(compose["volumes"])
+    ports = [host_port(service["ports"][0]) for service in replicas(compose).values()]
     assert len(set(ports)) == len(ports), "each replica needs its own host port"
+
+
+def test_published_ports_bind_to_loopback_unless_gateway_bind_says_otherwise(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in compose["services"].items():
+        for published in service.get("ports", []):
+            assert published.startswith("${GATEWAY_BIND:-127.0.0.1}:"), (name, published)
 
 
 def test_every_service_is_health_checked_with_commands_that_exist(
@@ -129,6 +154,25 @@ def test_image_installs_the_package_with_postgres_and_its_templates(
     assert {"gateway", "storage", "templates", "pyproject.toml"} <= copied
     assert any(".[postgres]" in run for run in dockerfile["RUN"])
     assert any("GATEWAY_TEMPLATES_DIR=/app/templates" in env for env in dockerfile["ENV"])
+
+
+def test_the_image_installs_pinned_versions_within_the_declared_ranges(
+    dockerfile: dict[str, list[str]],
+) -> None:
+    """Every dependency of `.[postgres]` is pinned in constraints.txt, which the image
+    installs from, at a version `pyproject.toml` allows: a rebuild installs what was tested."""
+    assert any("-c constraints.txt" in run for run in dockerfile["RUN"])
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = Version(version)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["postgres"]
+    for requirement in map(Requirement, declared):
+        pinned = pins.get(canonicalize_name(requirement.name))
+        assert pinned is not None, f"{requirement.name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pinned), f"{requirement.name}=={pinned}"
 
 
 def unit_file() -> configparser.ConfigParser:
