@@ -310,6 +310,7 @@ def test_a_35_mib_attachment_goes_through_the_database_store_in_chunks(
             wait_until(lambda: attachment_rows(engine), 120, "the attachment filed")
             assert serve.process is not None
             peaks = peak_memory_of_children(serve.process.pid)
+            print("\npeak resident memory (KiB) with a 35 MiB attachment:", peaks)
         finally:
             serve.stop()
     [(digest, size)] = attachment_rows(engine)
@@ -322,7 +323,6 @@ def test_a_35_mib_attachment_goes_through_the_database_store_in_chunks(
     assert shown.returncode == 0
     assert sha256_hex((tmp_path / "device.log").read_bytes()) == digest
     assert not (tmp_path / "var" / "blobs").exists()
-    print("\npeak resident memory (KiB) with a 35 MiB attachment:", peaks)
 
 
 def attachment_rows(engine: Engine) -> list[tuple[str, int]]:
