@@ -5,9 +5,11 @@ per thread) sends the same messages first to a null aiosmtpd server in its own p
 ceiling), then to a fresh `gateway serve` whose relay is an aiosmtpd sink in this process.
 It reports accepted msgs/s, DATA→250 latency, the time until every ticket exists and every
 acknowledgement reached the sink, the gateway's peak RSS, and whether SIGTERM stops it
-cleanly. Only 127.0.0.1 is used; every wait is bounded.
+cleanly. Only 127.0.0.1 is used; every wait is bounded. With `--postgres` each gateway gets
+a fresh database in a private PostgreSQL cluster instead of a SQLite file.
 
     .venv/bin/python bench/throughput.py --messages 500 --concurrency 1,4,16
+    .venv/bin/python bench/throughput.py --postgres --concurrency 16
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import shutil
 import signal
 import smtplib
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,11 +39,18 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from tests.postgres import PostgresServer
 
 HOST = "127.0.0.1"
+REPOSITORY = Path(__file__).resolve().parent.parent
 SUPPORT = "support@example.com"
 # The console script of the virtualenv this benchmark runs in.
 GATEWAY = Path(sys.executable).with_name("gateway")
@@ -494,10 +502,7 @@ class GatewayProcess:
     port: int
     data_dir: Path
     log_path: Path
-
-    @property
-    def database(self) -> Path:
-        return self.data_dir / "gateway.sqlite3"
+    database_url: str
 
 
 def gateway_environment(
@@ -547,7 +552,8 @@ def start_gateway(workdir: Path, relay_port: int, settings: dict[str, str]) -> G
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    gateway = GatewayProcess(process, port, data_dir, log_path)
+    database_url = env.get("GATEWAY_DATABASE_URL") or f"sqlite:///{data_dir / 'gateway.sqlite3'}"
+    gateway = GatewayProcess(process, port, data_dir, log_path, database_url)
     try:
         wait_for_port(port, process, "gateway serve")
     except BenchError:
@@ -563,13 +569,36 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def query(database: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Rows from the gateway's SQLite file, opened read-only."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
+READERS: dict[str, Engine] = {}
+
+
+def reader(url: str) -> Engine:
+    """The benchmark's engine on the gateway's database. A SQLite file is opened read-only
+    and afresh for each query, so the benchmark never writes to it nor holds it open while
+    the gateway checkpoints; PostgreSQL keeps its connections for the level."""
+    if url not in READERS:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            READERS[url] = create_engine(
+                f"sqlite:///file:{parsed.database}?mode=ro&uri=true",
+                poolclass=NullPool,
+                connect_args={"timeout": 5.0},
+            )
+        else:
+            READERS[url] = create_engine(url, pool_size=2, max_overflow=0)
+    return READERS[url]
+
+
+def forget_reader(url: str) -> None:
+    engine = READERS.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows from the gateway's database, SQLite or PostgreSQL."""
+    with reader(url).connect() as connection:
+        return [tuple(row) for row in connection.execute(text(sql))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,25 +609,99 @@ class Filed:
     handled: int = 0
 
 
-def count_filed(database: Path) -> Filed:
-    """Counts so far; zeros while the file cannot be read (a WAL checkpoint, say)."""
+def count_filed(database_url: str) -> Filed:
+    """Counts so far; zeros while the database cannot be read (a WAL checkpoint, say)."""
     try:
         [(tickets, handled)] = query(
-            database, "select (select count(*) from tickets), (select count(*) from receipts)"
+            database_url, "select (select count(*) from tickets), (select count(*) from receipts)"
         )
-    except sqlite3.Error:
+    except SQLAlchemyError:
         return Filed()
     return Filed(int(tickets), int(handled))
 
 
-def quarantine_reasons(database: Path) -> list[tuple[int, str]]:
+def quarantine_reasons(database_url: str) -> list[tuple[int, str]]:
     """The commonest reasons for quarantine, with their counts."""
     rows = query(
-        database,
+        database_url,
         "select count(*), reason from receipts where outcome = 'quarantined'"
         " group by reason order by count(*) desc limit 3",
     )
     return [(int(count), str(reason)) for count, reason in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Blobs:
+    """Where the raw messages and files went: rows of the database store, their chunks,
+    and files in the folder store."""
+
+    rows: int = 0
+    chunks: int = 0
+    files: int = 0
+
+
+def count_blobs(gateway: GatewayProcess) -> Blobs:
+    [(rows, chunks)] = query(
+        gateway.database_url,
+        "select (select count(*) from blobs), (select count(*) from blob_chunks)",
+    )
+    folder = gateway.data_dir / "blobs"
+    files = sum(1 for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else 0
+    return Blobs(int(rows), int(chunks), files)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def start_postgres() -> PostgresServer:
+    """The tests' private cluster, but with PostgreSQL's flushes on: the folder store it is
+    compared with fsyncs every file, as a production server flushes every commit."""
+    sys.path.insert(0, str(REPOSITORY))
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer(durable=True)
+    try:
+        return server.start()
+    except BaseException as exc:
+        server.stop()
+        if isinstance(exc, RuntimeError):
+            raise BenchError(f"PostgreSQL did not start: {exc}") from None
+        raise
+
+
+@contextmanager
+def gateway_database(postgres: PostgresServer | None) -> Iterator[dict[str, str]]:
+    """The settings of one gateway's database: a fresh, empty one on the cluster, which
+    `gateway db upgrade` fills as it does a new SQLite file and which is dropped after;
+    with no cluster, none (the SQLite file in the data dir)."""
+    if postgres is None:
+        yield {}
+        return
+    url = postgres.empty_database()
+    try:
+        yield {"GATEWAY_DATABASE_URL": url}
+    finally:
+        forget_reader(url)
+        postgres.drop(url)
+
+
+def postgres_cpu_seconds(postgres: PostgresServer | None) -> float:
+    """User plus system CPU of the whole cluster so far: the postmaster, its live children,
+    and (in the postmaster's children's times) every backend that has ended."""
+    if postgres is None:
+        return 0.0
+    postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(entry.name) == postmaster or int(fields[1]) == postmaster:
+            total += sum(int(value) for value in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,7 +727,7 @@ def wait_until_drained(
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline and (tickets_after is None or acks_after is None):
         now = time.perf_counter()
-        filed = count_filed(gateway.database)
+        filed = count_filed(gateway.database_url)
         if tickets_after is None and filed.tickets >= expected:
             tickets_after = now - started
         if acks_after is None and sink.count >= expected:
@@ -750,10 +853,13 @@ class LevelResult:
     cpu: Counter[str]
     exit_code: int | None
     log_tail: str
+    blobs: Blobs
     # Status pages and /metrics scrapes the page readers got while the mail came in.
     pages: int = 0
 
     def cpu_ms_per_message(self, role: str) -> str:
+        if role not in self.cpu:
+            return "-"
         return f"{self.cpu[role] * 1000 / max(self.gateway.accepted, 1):.2f}"
 
     @property
@@ -793,6 +899,7 @@ def run_level(
     keep: bool,
     settings: dict[str, str],
     page_readers: int = 0,
+    postgres: PostgresServer | None = None,
 ) -> LevelResult:
     progress(f"concurrency {concurrency}, run {run}: ceiling")
     with running_null_server() as null_port:
@@ -800,7 +907,7 @@ def run_level(
     progress(f"concurrency {concurrency}: gateway")
     workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-c{concurrency}-"))
     try:
-        with running_sink() as (sink_port, sink):
+        with running_sink() as (sink_port, sink), gateway_database(postgres) as database:
             return measure_gateway(
                 corpus,
                 concurrency,
@@ -810,8 +917,9 @@ def run_level(
                 sink,
                 ceiling,
                 timeout,
-                settings,
+                settings | database,
                 page_readers,
+                postgres,
             )
     finally:
         if keep:
@@ -831,6 +939,7 @@ def measure_gateway(
     timeout: float,
     settings: dict[str, str],
     page_readers: int = 0,
+    postgres: PostgresServer | None = None,
 ) -> LevelResult:
     web = f"{HOST}:{free_port()}"
     if page_readers:
@@ -839,13 +948,17 @@ def measure_gateway(
     try:
         progress(f"  gateway pid {gateway.process.pid}, data in {gateway.data_dir}")
         cpu_before = cpu_by_role(gateway.process.pid)
+        postgres_before = postgres_cpu_seconds(postgres)
         with reading_pages(f"http://{web}", page_readers) as pages_read:
             sent = send_corpus(gateway.port, corpus, concurrency, timeout)
             drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
         cpu = cpu_by_role(gateway.process.pid)
         cpu.subtract(cpu_before)
-        tickets = count_filed(gateway.database).tickets
-        quarantined = quarantine_reasons(gateway.database)
+        if postgres is not None:
+            cpu["postgres"] = postgres_cpu_seconds(postgres) - postgres_before
+        tickets = count_filed(gateway.database_url).tickets
+        quarantined = quarantine_reasons(gateway.database_url)
+        blobs = count_blobs(gateway)
         memory = gateway_memory(gateway.process.pid)
     finally:
         exit_code = stop_process(gateway.process)
@@ -862,6 +975,7 @@ def measure_gateway(
         cpu,
         exit_code,
         log_tail(gateway.log_path) if exit_code != 0 else "",
+        blobs,
         sum(pages_read),
     )
 
@@ -892,7 +1006,7 @@ def reading_pages(base: str, readers: int) -> Iterator[list[int]]:
 
 def read_pages(base: str) -> int:
     """The page reader's loop, until SIGTERM; prints how many answers it got."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(REPOSITORY))
     import urllib.error
     import urllib.request
 
@@ -924,13 +1038,14 @@ def read_pages(base: str) -> int:
 
 @contextmanager
 def fresh_gateway(
-    label: str, keep: bool, settings: dict[str, str]
+    label: str, keep: bool, settings: dict[str, str], postgres: PostgresServer | None
 ) -> Iterator[tuple[GatewayProcess, CountingHandler]]:
-    """A gateway on a fresh data dir with a counting sink as its relay, stopped after."""
+    """A gateway on a fresh data dir (and database) with a counting sink as its relay,
+    stopped after."""
     workdir = Path(tempfile.mkdtemp(prefix=f"gateway-bench-{label}-"))
     try:
-        with running_sink() as (sink_port, sink):
-            gateway = start_gateway(workdir, sink_port, settings)
+        with running_sink() as (sink_port, sink), gateway_database(postgres) as database:
+            gateway = start_gateway(workdir, sink_port, settings | database)
             try:
                 yield gateway, sink
             finally:
@@ -946,12 +1061,17 @@ def fresh_gateway(
 
 
 def run_big(
-    megabytes: float, seed: int, timeout: float, keep: bool, settings: dict[str, str]
+    megabytes: float,
+    seed: int,
+    timeout: float,
+    keep: bool,
+    settings: dict[str, str],
+    postgres: PostgresServer | None,
 ) -> bool:
     """One message with a large attachment: its latency and every process's peak RSS."""
     mail = big_mail(megabytes, seed)
     progress(f"one message of {mail.size / 2**20:.1f} MiB")
-    with fresh_gateway("big", keep, settings) as (gateway, sink):
+    with fresh_gateway("big", keep, settings, postgres) as (gateway, sink):
         sent = send_corpus(gateway.port, [mail], 1, timeout)
         drained = wait_until_drained(gateway, sink, sent.accepted, sent.started, timeout)
         memory = gateway_memory(gateway.process.pid)
@@ -978,16 +1098,22 @@ class Sample:
 def sample_memory(gateway: GatewayProcess, stop: threading.Event, samples: list[Sample]) -> None:
     while not stop.wait(1.0):
         now = gateway_memory(gateway.process.pid, "VmRSS")
-        samples.append(Sample(count_filed(gateway.database).handled, now.listener, now.worker))
+        samples.append(Sample(count_filed(gateway.database_url).handled, now.listener, now.worker))
 
 
 def run_soak(
-    count: int, concurrency: int, seed: int, timeout: float, keep: bool, settings: dict[str, str]
+    count: int,
+    concurrency: int,
+    seed: int,
+    timeout: float,
+    keep: bool,
+    settings: dict[str, str],
+    postgres: PostgresServer | None,
 ) -> bool:
     """`count` messages made on demand: is the memory of each process flat over the run?"""
     progress(f"soak: {count} messages at concurrency {concurrency}")
     samples: list[Sample] = []
-    with fresh_gateway("soak", keep, settings) as (gateway, sink):
+    with fresh_gateway("soak", keep, settings, postgres) as (gateway, sink):
         stop = threading.Event()
         sampler = threading.Thread(target=sample_memory, args=(gateway, stop, samples))
         sampler.start()
@@ -1097,17 +1223,19 @@ ROWS: tuple[Row, ...] = (
     ("CPU ms/msg: listener", lambda r: r.cpu_ms_per_message("listener")),
     ("  worker", lambda r: r.cpu_ms_per_message("worker")),
     ("  parser", lambda r: r.cpu_ms_per_message("parser")),
+    ("  postgres (whole cluster)", lambda r: r.cpu_ms_per_message("postgres")),
+    ("blob rows / chunks / files", lambda r: f"{r.blobs.rows}/{r.blobs.chunks}/{r.blobs.files}"),
     ("exit code on SIGTERM", lambda r: "killed" if r.exit_code is None else str(r.exit_code)),
 )
 
 
-def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult]) -> None:
+def print_report(corpus: Sequence[Mail], results: Sequence[LevelResult], database: str) -> None:
     kinds = Counter(mail.kind for mail in corpus)
     total = sum(mail.size for mail in corpus)
     print(
         f"{len(corpus)} messages ({kinds['small']} small, {kinds['large']} ~100 KB, "
         f"{kinds['attachment']} with an attachment; {total / 2**20:.1f} MiB), "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, {database}"
     )
     repeated = any(r.run > 1 for r in results)
     heads = [f"c={r.concurrency}" + (f" #{r.run}" if repeated else "") for r in results]
@@ -1247,6 +1375,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="keep each level's data dir and gateway log"
     )
     parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="start a private PostgreSQL cluster and give each gateway a fresh database on it "
+        "(blobs then go to the database unless GATEWAY_BLOB_STORE=directory is set)",
+    )
+    parser.add_argument(
         "--page-readers",
         type=int,
         default=0,
@@ -1257,6 +1391,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--read-pages", metavar="URL", help=argparse.SUPPRESS)
     return parser
+
+
+def describe_database(settings: dict[str, str], postgres: PostgresServer | None) -> str:
+    store = settings.get("GATEWAY_BLOB_STORE") or ("database" if postgres else "directory")
+    kind = "SQLite" if postgres is None else f"PostgreSQL {postgres.bin.parts[-2]} (durable)"
+    return f"{kind}, blob store {store}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1272,7 +1412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"throughput: no gateway command at {GATEWAY}; run with .venv/bin/python")
     results: list[LevelResult] = []
     extras_ok = True
+    postgres: PostgresServer | None = None
     try:
+        if args.postgres:
+            progress("starting PostgreSQL")
+            postgres = start_postgres()
         corpus = build_corpus(args.messages, args.seed)
         for level in args.concurrency:
             for run in range(1, args.repeat + 1):
@@ -1285,11 +1429,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.keep,
                         args.settings,
                         args.page_readers,
+                        postgres,
                     )
                 )
-        print_report(corpus, results)
+        print_report(corpus, results, describe_database(args.settings, postgres))
         if args.big:
-            extras_ok &= run_big(args.big, args.seed, args.timeout, args.keep, args.settings)
+            extras_ok &= run_big(
+                args.big, args.seed, args.timeout, args.keep, args.settings, postgres
+            )
         if args.soak:
             extras_ok &= run_soak(
                 args.soak,
@@ -1298,6 +1445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max(args.timeout, args.soak / 10),
                 args.keep,
                 args.settings,
+                postgres,
             )
     except BenchError as exc:
         print(f"throughput: {exc}", file=sys.stderr)
@@ -1305,6 +1453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("throughput: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if postgres is not None:
+            postgres.stop()
     return 1 if any(result.problems for result in results) or not extras_ok else 0
 
 

@@ -24,20 +24,22 @@ from tests.ports import free_port
 
 TEMPLATE = "gateway_template"
 USER = "gateway"
-# The cluster is thrown away after the run: durability would only slow the tests down.
 SERVER_OPTIONS = (
-    "-c",
-    "fsync=off",
-    "-c",
-    "synchronous_commit=off",
-    "-c",
-    "full_page_writes=off",
     "-c",
     "max_connections=300",
     "-c",
     "unix_socket_directories=",
     "-c",
     "listen_addresses=127.0.0.1",
+)
+# The cluster is thrown away after the run: durability would only slow the tests down.
+NOT_DURABLE = (
+    "-c",
+    "fsync=off",
+    "-c",
+    "synchronous_commit=off",
+    "-c",
+    "full_page_writes=off",
 )
 
 
@@ -58,9 +60,11 @@ def find_server_binaries() -> Path:
 
 
 class PostgresServer:
-    """A private cluster; as root it runs as the `postgres` user, which PostgreSQL insists on."""
+    """A private cluster; as root it runs as the `postgres` user, which PostgreSQL insists on.
+    `durable` keeps PostgreSQL's flushes, for a benchmark that compares it with files on disk."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.options = SERVER_OPTIONS + (() if durable else NOT_DURABLE)
         self.bin = find_server_binaries()
         self.port = free_port()
         # Outside pytest's tmp_path, whose parents only root may enter.
@@ -96,7 +100,7 @@ class PostgresServer:
         return self
 
     def start_server(self) -> None:
-        options = " ".join(SERVER_OPTIONS + ("-p", str(self.port)))
+        options = " ".join(self.options + ("-p", str(self.port)))
         self.run_as_owner(
             [
                 str(self.bin / "pg_ctl"),
