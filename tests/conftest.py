@@ -35,16 +35,17 @@ from sqlalchemy import func, select
 
 from gateway.app import Gateway, build_gateway
 from gateway.clock import Clock
+from gateway.config import load_settings
 from gateway.parsing import mime
 from gateway.serving import serve
 from gateway.setting_values import Endpoint, Engineer
 from gateway.settings import Settings
 from gateway.tokens import is_support_address
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
-from storage.session import upgrade_schema
 from tests.dovecot import Dovecot, TokenIntrospection
 from tests.ports import free_port
 from tests.postgres import PostgresServer
+from tests.schema import current_schema
 
 DATA = Path(__file__).parent / "data"
 SUPPORT = "support@example.com"
@@ -190,6 +191,15 @@ def run_gateway(
     return result
 
 
+def with_current_schema(env: dict[str, str]) -> dict[str, str]:
+    """`env`'s data directory and database, as `gateway db upgrade` leaves them, made here:
+    where the command is only a test's setup, its process costs a second."""
+    settings = load_settings(env)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    current_schema(settings.effective_database_url)
+    return env
+
+
 @pytest.fixture
 def served(tmp_path: Path, sink: Sink) -> Iterator[ServeProcess]:
     """`gateway serve` as its own process on SQLite, listening, with `sink` as its relay;
@@ -200,7 +210,7 @@ def served(tmp_path: Path, sink: Sink) -> Iterator[ServeProcess]:
         GATEWAY_SMTP_LISTEN=f"127.0.0.1:{port}",
         GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     with (tmp_path / "serve.log").open("wb") as log:
         serve = ServeProcess(env, port, log)
         serve.start()
@@ -358,7 +368,7 @@ class RunningGateway(OverSmtp):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade_schema(settings.effective_database_url)
+        current_schema(settings.effective_database_url)
         self.gateway: Gateway = build_gateway(settings)
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None
@@ -420,7 +430,7 @@ class DirectGateway(GatewayUnderTest):
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade_schema(settings.effective_database_url)
+        current_schema(settings.effective_database_url)
         self.gateway: Gateway = build_gateway(settings, clock)
 
     def start(self) -> DirectGateway:
