@@ -43,6 +43,7 @@ from gateway.settings import Settings
 from gateway.tokens import is_support_address
 from storage.models import Event, OutboxMail, OutboxState, Receipt, Ticket
 from tests.dovecot import Dovecot, TokenIntrospection
+from tests.forked import run_forked
 from tests.ports import free_port
 from tests.postgres import PostgresServer
 from tests.schema import current_schema
@@ -177,18 +178,32 @@ def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def run_gateway(
     env: dict[str, str], *args: str, stdin: bytes = b"", check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        env=env,
-        input=stdin.decode("latin-1"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        encoding="latin-1",
-    )
+    """`python -m gateway ARGS` as a process of its own, forked from one that has imported
+    the gateway already (`tests.forked`); its output read as latin-1."""
+    command = [sys.executable, "-m", "gateway", *args]
+    forked = run_forked(list(args), env, stdin, timeout=60)
+    if forked is None:
+        result = subprocess.run(
+            command,
+            env=env,
+            input=stdin.decode("latin-1"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            encoding="latin-1",
+        )
+    else:
+        code, stdout, stderr = forked
+        result = subprocess.CompletedProcess(command, code, as_text(stdout), as_text(stderr))
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def as_text(output: bytes) -> str:
+    """`output` as `subprocess.run(text=True, encoding="latin-1")` reads it: universal
+    newlines."""
+    return output.decode("latin-1").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def with_current_schema(env: dict[str, str]) -> dict[str, str]:
