@@ -27,7 +27,6 @@ from gateway.lookup import open_existing
 from gateway.notifications import Notifier
 from gateway.settings import Settings
 from gateway.trail import Acting, engineer_participant, record
-from gateway.web.queue_page import sign_in_link
 from gateway.workflow import Rules, locked_ticket
 from gateway.workflow.engineers import assign, set_status
 from gateway.workflow.service import refresh_clocks
@@ -165,6 +164,10 @@ def run_login_link(settings: Settings, args: argparse.Namespace) -> int:
         raise UsageError(f"login-link: {address} is not a configured engineer (GATEWAY_ENGINEERS)")
     if not settings.web.public_url:
         raise ConfigError("GATEWAY_PUBLIC_URL: is off, so there is no address to link to")
+    # Here: the web service takes a tenth of a second to import, which the other commands
+    # would pay.
+    from gateway.web.queue_page import sign_in_link
+
     print(sign_in_link(gateway, address, gateway.clock.now()))
     return 0
 

@@ -26,6 +26,7 @@ from tests.conftest import (
     gateway_env,
     load_case,
     run_gateway,
+    with_current_schema,
 )
 from tests.dovecot import PASSWORD as IMAP_PASSWORD
 from tests.dovecot import Dovecot, TokenIntrospection
@@ -44,9 +45,7 @@ def run_json(env: dict[str, str], *args: str) -> object:
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    environment = gateway_env(tmp_path / "var", GATEWAY_DATABASE_URL=database_url)
-    run_gateway(environment, "db", "upgrade")
-    return environment
+    return with_current_schema(gateway_env(tmp_path / "var", GATEWAY_DATABASE_URL=database_url))
 
 
 def test_ingest_from_stdin_creates_ticket_and_writes_acknowledgement_to_maildir(
@@ -140,7 +139,7 @@ def test_show_unknown_ticket_names_the_problem(env: dict[str, str]) -> None:
 
 def test_ingest_exits_75_when_the_spool_cannot_be_written(tmp_path: Path) -> None:
     env = gateway_env(tmp_path / "var")
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     (tmp_path / "var" / "spool").write_text("not a directory")
     result = run_gateway(env, "ingest", stdin=load_case("customer_new.eml"), check=False)
     assert result.returncode == 75, result.stderr
@@ -264,7 +263,7 @@ def maildir_mail_to(maildir: Path, address: str, subject_part: str) -> EmailMess
 
 def test_resolve_by_mail_then_due_closes_the_ticket_as_of_a_later_time(tmp_path: Path) -> None:
     env = gateway_env(tmp_path / "var", GATEWAY_ENGINEERS="eng1@example.com")
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     run_gateway(env, "ingest", stdin=load_case("customer_new.eml"))
     maildir = tmp_path / "var" / "outbox-maildir" / "new"
     notice = maildir_mail_to(maildir, "eng1@example.com", "New (P3)")
@@ -321,7 +320,7 @@ def test_poll_once_reads_the_mailbox_files_it_and_exits(tmp_path: Path, dovecot:
         GATEWAY_IMAP_PASSWORD_FILE=str(password_file),
         GATEWAY_IMAP_FOLDER_DONE="Processed",
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     dovecot.append(load_case("customer_new.eml"))
     dovecot.append(load_case("customer_zh_gbk.eml"))
     first = run_gateway(env, "poll", "--once")
@@ -338,7 +337,7 @@ def test_poll_once_with_a_wrong_password_exits_78_naming_the_setting(
     env = gateway_env(
         tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url().replace(IMAP_PASSWORD, "wrong")
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert result.stderr.startswith("gateway: GATEWAY_IMAP_URL: 127.0.0.1 refused the login")
@@ -348,7 +347,7 @@ def test_poll_once_against_a_server_that_is_down_exits_75(tmp_path: Path) -> Non
     env = gateway_env(
         tmp_path / "var", GATEWAY_IMAP_URL=f"imap://support:pw@127.0.0.1:{free_port()}/INBOX"
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 75 and "unavailable" in result.stderr
 
@@ -367,7 +366,7 @@ def test_poll_once_logs_in_with_an_oauth2_token_from_a_command(
         GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
         GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND=f"echo {TokenIntrospection.VALID_TOKEN}",
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     oauth2_dovecot.append(load_case("customer_new.eml"))
     assert "read 1 message(s)" in run_gateway(env, "poll", "--once").stdout
 
@@ -382,7 +381,7 @@ def test_poll_once_with_a_refused_oauth2_token_names_the_setting(
         GATEWAY_IMAP_URL=oauth2_dovecot.url(password=False),
         GATEWAY_IMAP_OAUTH2_TOKEN_FILE=str(token_file),
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert "GATEWAY_IMAP_OAUTH2_TOKEN_FILE/GATEWAY_IMAP_OAUTH2_TOKEN_COMMAND" in result.stderr
@@ -390,7 +389,7 @@ def test_poll_once_with_a_refused_oauth2_token_names_the_setting(
 
 def test_poll_once_names_a_folder_that_does_not_exist(tmp_path: Path, dovecot: Dovecot) -> None:
     env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL=dovecot.url("Suport"))
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     result = run_gateway(env, "poll", "--once", check=False)
     assert result.returncode == 78
     assert "GATEWAY_IMAP_URL: there is no folder 'Suport'" in result.stderr

@@ -189,9 +189,9 @@ def test_a_database_url_that_cannot_work_exits_78_without_showing_the_password(
 def test_a_templates_dir_missing_or_incomplete_stops_commands_that_render_mail(
     tmp_path: Path,
 ) -> None:
-    from tests.conftest import gateway_env, run_gateway
+    from tests.conftest import gateway_env, with_current_schema
 
-    run_gateway(gateway_env(tmp_path / "var"), "db", "upgrade")
+    with_current_schema(gateway_env(tmp_path / "var"))
     missing = tmp_path / "no-such-templates"
     code, stderr = run_with(tmp_path, "due", GATEWAY_TEMPLATES_DIR=str(missing))
     assert code == 78 and "GATEWAY_TEMPLATES_DIR" in stderr and str(missing) in stderr

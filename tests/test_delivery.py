@@ -16,7 +16,6 @@ from gateway.app import build_gateway
 from gateway.setting_values import Endpoint
 from gateway.settings import Settings
 from storage.models import OutboxMail, OutboxState
-from storage.session import upgrade_schema
 from tests.conftest import (
     SUPPORT,
     RunningGateway,
@@ -26,6 +25,7 @@ from tests.conftest import (
     load_case,
     wait_until,
 )
+from tests.schema import current_schema
 
 
 def outbox(gateway: RunningGateway) -> list[OutboxMail]:
@@ -102,7 +102,7 @@ def test_a_batch_goes_over_several_relay_connections_each_recipient_in_order(
             relay=Endpoint("127.0.0.1", relay.port), relay_connections=connections
         )
         settings.data_dir.mkdir(parents=True)
-        upgrade_schema(settings.effective_database_url)
+        current_schema(settings.effective_database_url)
         gateway = build_gateway(settings)
         recipients = [f"customer{n}@example.org" for n in range(8)]
         now = datetime.now(UTC)

@@ -16,15 +16,15 @@ from gateway.spool import Receipt, entry_pieces, raw_of_entry
 from storage.blobs import BlobDirectory, write_durably
 from storage.models import OutboxMail, ReceiptOutcome, Ticket
 from storage.models import Receipt as ReceiptRow
-from storage.session import upgrade_schema
 from tests.conftest import SUPPORT, RunningGateway, Sink, load_case, wait_until
+from tests.schema import current_schema
 
 
 def test_mail_spooled_while_no_worker_ran_is_filed_on_next_start(
     settings: Settings, sink: Sink
 ) -> None:
     settings.data_dir.mkdir(parents=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     # Accepted (as a listener would before a crash) but never processed.
     stopped = build_gateway(settings)
     stopped.spool.accept(load_case("customer_new.eml"), "alice@customer.example", [SUPPORT], "smtp")
@@ -64,7 +64,7 @@ def test_crash_between_commit_and_spool_cleanup_files_nothing_twice(
 def idle_gateway(settings: Settings) -> Iterator[Gateway]:
     """The stages with a current schema, and no listener or worker running."""
     settings.data_dir.mkdir(parents=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
     yield gateway
     gateway.engine.dispose()
@@ -131,7 +131,7 @@ def test_a_message_that_fails_in_a_batch_sets_aside_only_itself(
     """A batch shares one transaction; a message that breaks while it is filed takes that
     transaction back, and the batch is filed again, one savepoint per message."""
     settings.data_dir.mkdir(parents=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
     acknowledge = Notifier.acknowledge
 

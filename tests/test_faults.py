@@ -43,7 +43,6 @@ from storage.models import (
     OutboxState,
     ReceiptOutcome,
 )
-from storage.session import upgrade_schema
 from tests.conftest import (
     ENG1,
     ENG2,
@@ -57,8 +56,10 @@ from tests.conftest import (
     gateway_env,
     run_gateway,
     wait_until,
+    with_current_schema,
 )
 from tests.postgres import PostgresServer
+from tests.schema import current_schema
 
 
 def customer_mail(number: int, sender: str = "", padding: bytes = b"") -> bytes:
@@ -186,7 +187,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing_that_got_250(
         GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
         GATEWAY_DATABASE_URL=database_url,
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     # Once while the listener takes mail, once while the worker files the backlog.
     while_receiving = random.randint(LOAD_MESSAGES // 5, LOAD_MESSAGES * 3 // 5)
     while_filing = random.randint(20, LOAD_MESSAGES // 2)
@@ -561,7 +562,7 @@ def test_lock_outlasting_the_lock_timeout_leaves_mail_queued_and_delivery_waitin
     settings: Settings, sink: Sink
 ) -> None:
     settings.data_dir.mkdir(parents=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
 
     # Registered after the gateway's own settings, so it wins: a lock this test can outlast.

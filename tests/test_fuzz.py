@@ -54,8 +54,8 @@ from gateway.receipts import Outcome
 from gateway.settings import Settings
 from gateway.spool import IntakeSource
 from storage.models import ReceiptOutcome
-from storage.session import upgrade_schema
 from tests.conftest import ALICE, DATA, ENG1, ENGINEERS, SUPPORT, every_line_parsed
+from tests.schema import current_schema
 from tests.test_corpus import load_manifest
 
 T = TypeVar("T")
@@ -1082,7 +1082,7 @@ def desk(tmp_path: Path, database_url: str) -> Iterator[Desk]:
         engineers=ENGINEERS,
     )
     settings.data_dir.mkdir(parents=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
     yield Desk(gateway)
     gateway.engine.dispose()

@@ -20,9 +20,9 @@ from gateway.setting_values import Endpoint, parse_imap_url
 from gateway.settings import Settings
 from gateway.spool import Receipt, Spool
 from storage.models import ImapFolder, ReceiptOutcome
-from storage.session import upgrade_schema
 from tests.conftest import RunningGateway, Sink, free_port, load_case, wait_until
 from tests.dovecot import PASSWORD, Dovecot
+from tests.schema import current_schema
 
 SEEN = b"\\Seen"
 
@@ -166,7 +166,7 @@ class CrashingSpool(Spool):
 
 def reader_for(settings: Settings, spool: Spool | None = None) -> tuple[MailboxReader, Any]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     gateway = build_gateway(settings)
     assert settings.imap.account is not None
     reader = MailboxReader(

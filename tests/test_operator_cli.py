@@ -30,6 +30,7 @@ from tests.conftest import (
     gateway_env,
     load_case,
     run_gateway,
+    with_current_schema,
 )
 
 ENGINEERS_SETTING = f"{ENG1},{ENG2},{LEAD}:L2:zh"
@@ -316,7 +317,7 @@ def test_quarantine_lists_sender_subject_and_reason_and_replay_reports_tickets(
     strict = gateway_env(
         tmp_path / "var", GATEWAY_DATABASE_URL=database_url, GATEWAY_MAX_MIME_PARTS="2"
     )
-    cli(strict, "db", "upgrade")
+    with_current_schema(strict)
     assert cli(strict, "quarantine").stdout == "the quarantine is empty\n"
     assert json.loads(cli(strict, "quarantine", "--json").stdout) == []
     for case in ("customer_new.eml", "customer_zh_gbk.eml"):
@@ -347,8 +348,7 @@ def test_quarantine_lists_sender_subject_and_reason_and_replay_reports_tickets(
 
 
 def test_ingest_exits_66_naming_a_file_it_cannot_read(tmp_path: Path) -> None:
-    env = gateway_env(tmp_path / "var")
-    cli(env, "db", "upgrade")
+    env = with_current_schema(gateway_env(tmp_path / "var"))
     missing = tmp_path / "no such message.eml"
     for path in (missing, tmp_path):
         result = cli(env, "ingest", str(path), check=False)

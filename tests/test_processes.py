@@ -21,8 +21,8 @@ from tests.conftest import (
     Sink,
     free_port,
     gateway_env,
-    run_gateway,
     wait_until,
+    with_current_schema,
 )
 from tests.test_faults import customer_mail
 
@@ -125,7 +125,7 @@ def busy_gateway(tmp_path: Path, sink: Sink, workers: int) -> ServeProcess:
         GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
         GATEWAY_WORKERS=str(workers),
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     serve = ServeProcess(env, port, (tmp_path / "serve.log").open("ab"))
     serve.start()
     # The parser children start with the first batch; enough mail for each worker to have one.
@@ -227,7 +227,7 @@ def test_the_web_service_is_started_again_and_dies_with_serve(tmp_path: Path, si
         GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
         GATEWAY_HTTP_LISTEN=f"127.0.0.1:{web}",
     )
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     serve = ServeProcess(env, port, (tmp_path / "serve.log").open("ab"))
     serve.start()
     health = f"http://127.0.0.1:{web}/healthz"

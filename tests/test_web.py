@@ -19,7 +19,16 @@ from sqlalchemy import select
 
 from gateway.links import StatusLink, download_token, read_status_token
 from storage.models import Direction, Event, EventKind, Message, Ticket, TicketStatus
-from tests.conftest import ALICE, ENG1, ENG2, load_case, new_mail, run_gateway, wait_until
+from tests.conftest import (
+    ALICE,
+    ENG1,
+    ENG2,
+    load_case,
+    new_mail,
+    run_gateway,
+    wait_until,
+    with_current_schema,
+)
 from tests.dovecot import Dovecot
 from tests.web import (
     Client,
@@ -373,7 +382,7 @@ def test_health_readiness_and_figures(make_web_desk: Any, dovecot: Dovecot) -> N
 @SQLITE
 def test_serve_stops_naming_the_setting_when_the_port_is_taken(tmp_path, sink, database_url):  # type: ignore[no-untyped-def]
     env = serve_env(tmp_path / "var", sink.port, database_url)
-    run_gateway(env, "db", "upgrade")
+    with_current_schema(env)
     host, port = env["GATEWAY_HTTP_LISTEN"].split(":")
     with socket.socket() as holder:
         holder.bind((host, int(port)))

@@ -21,7 +21,6 @@ from typing import IO, Any
 
 from gateway.app import build_gateway
 from gateway.config import load_settings
-from storage.session import upgrade_schema
 from tests.conftest import (
     SUPPORT,
     CapturedMail,
@@ -31,6 +30,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.ports import free_port
+from tests.schema import current_schema
 
 STATUS_LINK = re.compile(r"^(http://127\.0\.0\.1:\d+/t/[0-9a-z-]+)\r?$", re.MULTILINE)
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
@@ -64,7 +64,7 @@ class ServedGateway(OverSmtp):
         self.settings = load_settings(env)
         # In this process: `gateway db upgrade` runs the same migrations, a second later.
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade_schema(self.settings.effective_database_url)
+        current_schema(self.settings.effective_database_url)
         self.gateway = build_gateway(self.settings)
         smtp = self.settings.listen.smtp
         assert smtp is not None
