@@ -40,7 +40,8 @@ class Moved:
     moved: int = 0
     moved_bytes: int = 0
     already: int = 0
-    # Files whose bytes are not what their name says: left in the folder, not moved.
+    # Files that could not be read, or whose bytes are not what their name says: left in
+    # the folder, not moved.
     damaged: list[str] = field(default_factory=list)
 
 
@@ -101,8 +102,8 @@ def move_one(store: DatabaseBlobs, legacy: BlobDirectory, digest: str, moved: Mo
             moved.moved_bytes += size
         else:
             moved.already += 1
-    except DigestMismatch as exc:
-        log.error("not moved: %s", exc)
+    except (DigestMismatch, OSError) as exc:
+        log.error("not moved: %s: %s", digest, exc)
         moved.damaged.append(digest)
 
 
@@ -118,9 +119,12 @@ def run_blobs(settings: Settings, args: argparse.Namespace) -> int:
     )
     if moved.damaged:
         print(
-            f"{len(moved.damaged)} file(s) in {settings.blob_directory} do not hold the bytes "
-            f"their names say and were left there: {', '.join(moved.damaged)}",
+            f"{len(moved.damaged)} file(s) in {settings.blob_directory} could not be read or "
+            f"do not hold the bytes their names say, and were left there: "
+            f"{', '.join(moved.damaged)}",
             file=sys.stderr,
         )
         return 1
+    if store.legacy is not None:
+        print(f"nothing is left to move: {settings.blob_directory} can be removed")
     return 0

@@ -6,8 +6,11 @@
   directory brings that key along, so the tokens it mailed still verify.
 - Work only one gateway may do at a time (reading a mailbox): `HostLocks.exclusive`. On
   PostgreSQL it is an advisory lock held on a connection of its own, which the server
-  frees when that connection ends, a killed host's too. On SQLite, whose gateways all run
-  on the one host that has the file, it is an `flock` on a file in the data directory.
+  frees when that connection ends, a killed host's too. The holder asks that connection
+  every few seconds whether it still lives: a lock lost with it (a database restarted, a
+  network cut) is `Hold.lost`, and the work stops, since another host may hold it now. On
+  SQLite, whose gateways all run on the one host that has the file, it is an `flock` on a
+  file in the data directory.
 
 Each host's spool is its own, on its own disk, so its entries are still claimed with file
 locks (`gateway.spool`).
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,9 +31,16 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from gateway.database import database_errors
+from gateway.errors import ConfigError
 from storage.models import SharedSecret
 
+log = logging.getLogger(__name__)
+
 SECRET_NAME = "tokens"
+# The width of `shared_secrets.value`.
+SECRET_MAX_CHARACTERS = 256
+# How often the holder of an advisory lock checks that its connection still lives.
+LOCK_CHECK_SECONDS = 3.0
 # A server-side keepalive on the lock's connection: the server frees the lock of a host
 # that vanished without closing it (power lost, network gone) within about 10 seconds.
 LOCK_KEEPALIVE = (
@@ -64,11 +76,48 @@ def shared_secret(configured: str, engine: Engine, key_file: Path) -> bytes:
 
 
 def key_file_secret(key_file: Path) -> str | None:
-    """The key an installation kept in its data directory before the database held it."""
+    """The key an installation kept in its data directory before the database held it;
+    `ConfigError` for one the database cannot keep as it is, as a new key would break
+    every token and link already mailed."""
     try:
-        return key_file.read_text("ascii").strip() or None
-    except (FileNotFoundError, UnicodeDecodeError):
+        key = key_file.read_bytes().strip()
+    except FileNotFoundError:
         return None
+    if not key:
+        return None
+    try:
+        text = key.decode()
+    except UnicodeDecodeError:
+        text = ""
+    if not text or len(text) > SECRET_MAX_CHARACTERS:
+        raise ConfigError(
+            f"{key_file} holds no key of up to {SECRET_MAX_CHARACTERS} characters of UTF-8 "
+            "text to keep in the database: set GATEWAY_SECRET to the key instead"
+        )
+    return text
+
+
+class Hold:
+    """A lock this process holds, or not (falsy); `lost` is set if it stops holding it."""
+
+    def __init__(self, held: bool) -> None:
+        self.held = held
+        self.lost = threading.Event()
+
+    def __bool__(self) -> bool:
+        return self.held
+
+    def until(self, stop: threading.Event) -> threading.Event:
+        """An event set once `stop` is, or the lock is lost: how long to do the work."""
+        ending = threading.Event()
+
+        def watch() -> None:
+            while not (stop.wait(0.5) or self.lost.is_set()):
+                pass
+            ending.set()
+
+        threading.Thread(target=watch, name="lock-watch", daemon=True).start()
+        return ending
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +129,8 @@ class HostLocks:
     files: Path
 
     @contextmanager
-    def exclusive(self, name: str) -> Iterator[bool]:
-        """True while this process holds `name`; False when another gateway does."""
+    def exclusive(self, name: str) -> Iterator[Hold]:
+        """Held while this process holds `name`; not when another gateway does."""
         if self.engine.dialect.name == "postgresql":
             with (
                 database_errors(),
@@ -95,30 +144,47 @@ class HostLocks:
 
 
 @contextmanager
-def advisory_lock(connection: Connection, name: str) -> Iterator[bool]:
+def advisory_lock(connection: Connection, name: str) -> Iterator[Hold]:
     """A session advisory lock on `connection`, outside any transaction (an idle
     transaction may be ended by the server's timeouts and would hold back its vacuum)."""
     connection = connection.execution_options(isolation_level="AUTOCOMMIT")
     for setting in LOCK_KEEPALIVE:
         connection.exec_driver_sql(setting)
+    taken = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(name)})
+    hold, done = Hold(bool(taken)), threading.Event()
+    watcher = threading.Thread(target=watch_lock, args=(connection, hold, done), daemon=True)
+    if hold:
+        watcher.start()
     try:
-        yield bool(
-            connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(name)})
-        )
+        yield hold
     finally:
+        done.set()
+        if hold:
+            watcher.join()
         # Closed, not pooled: the server frees the lock with the session, even when the
         # connection broke meanwhile.
         connection.invalidate()
 
 
+def watch_lock(connection: Connection, hold: Hold, done: threading.Event) -> None:
+    """Set `hold.lost` when the lock's connection stops answering."""
+    while not done.wait(LOCK_CHECK_SECONDS):
+        try:
+            connection.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # Whatever broke the connection, the lock went with it.
+            log.warning("lost a lock with its database connection: %s", type(exc).__name__)
+            hold.lost.set()
+            return
+
+
 @contextmanager
-def file_lock(directory: Path, name: str) -> Iterator[bool]:
+def file_lock(directory: Path, name: str) -> Iterator[Hold]:
     directory.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
     with open(directory / f"{digest}.lock", "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield Hold(False)
             return
-        yield True
+        yield Hold(True)

@@ -39,7 +39,7 @@ from gateway.errors import (
     GatewayError,
     MessageRefused,
 )
-from gateway.hosts import HostLocks
+from gateway.hosts import Hold, HostLocks
 from gateway.imap_client import Outage, connected, describe, unavailable, wait_in_idle
 from gateway.setting_values import ImapAccount
 from gateway.settings import Imap
@@ -256,23 +256,35 @@ class MailboxReader:
 
     # -- one reader among gateways ---------------------------------------------------------
 
-    def alone(self, locks: HostLocks) -> AbstractContextManager[bool]:
-        """True while this process holds the mailbox's lock; False when another does."""
+    def alone(self, locks: HostLocks) -> AbstractContextManager[Hold]:
+        """Held while this process holds the mailbox's lock; not when another does."""
         return locks.exclusive(f"imap {self.mailbox_key}")
 
     def run_alone(self, stop: threading.Event, locks: HostLocks) -> None:
-        """`run()`, while no other gateway on the database reads this mailbox."""
+        """`run()`, while no other gateway on the database reads this mailbox: until
+        `stop`, taking the lock over whenever it is free, and reading only while held."""
         said = False
         while not stop.is_set():
-            with self.alone(locks) as held:
-                self.state.standing_by = not held
-                if held:
-                    self.run(stop)
-                    return
+            try:
+                if self.read_while_held(stop, locks):
+                    said = False
+                    continue
+            except GatewayError as exc:  # The database is down: try again later.
+                log.warning("IMAP intake waits for the mailbox's lock: %s", exc.reason)
             if not said:
                 log.info("another gateway reads %s; taking over if it stops", self.account)
                 said = True
             stop.wait(TAKE_OVER_SECONDS)
+
+    def read_while_held(self, stop: threading.Event, locks: HostLocks) -> bool:
+        """Read the mailbox while this process holds its lock; whether it did."""
+        with self.alone(locks) as hold:
+            self.state.standing_by = not hold
+            if hold:
+                self.run(hold.until(stop))
+                if hold.lost.is_set():
+                    log.warning("lost the lock of %s; reading again once it is free", self.account)
+            return bool(hold)
 
     # -- running until stopped -------------------------------------------------------------
 

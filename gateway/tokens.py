@@ -8,14 +8,10 @@ of local parts do not break it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
 import re
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 TOKEN = re.compile(r"^(\d{1,12})-(\d{1,12})-([a-z2-7]{16})$")
 MAC_BYTES = 10
@@ -76,37 +72,3 @@ def is_gateway_side(address: str, support_address: str, engineers: frozenset[str
 def token_in_address(address: str, support_address: str) -> str | None:
     """The `+token` part of a recipient at the support address, if it has one."""
     return plus_part(address, support_address) or None
-
-
-def load_secret(configured: str, key_file: Path) -> bytes:
-    """The configured secret, else the key file's, creating it (mode 0600) on first use.
-
-    Gateways started together on one data directory must end up with one secret: the key
-    is written whole to a file of its own, then linked into place, which fails for all but
-    the first; the others read the winner's key.
-    """
-    if configured:
-        return configured.encode()
-    try:
-        return key_file.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    draft = key_file.with_name(f".{key_file.name}.{secrets.token_hex(6)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_hex(32).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, key_file)
-    finally:
-        draft.unlink()
-    # Tokens already mailed must still verify after a power cut.
-    directory = os.open(key_file.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return key_file.read_bytes().strip()

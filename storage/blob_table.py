@@ -121,20 +121,24 @@ class DatabaseBlobs:
         return b"".join(self.chunks(sha256))
 
     def chunks(self, sha256: str) -> Iterator[bytes]:
+        """The chunks, each read in a short transaction of its own: a download that takes
+        minutes holds no connection (nor SQLite's lock) between them, and blobs never
+        change, so nothing is lost by not reading them from one snapshot."""
         with self.engine.connect() as connection:
             count = connection.scalar(select(StoredBlob.chunks).filter_by(sha256=sha256))
-            if count is None:
-                if self.legacy is None:
-                    raise FileNotFoundError(f"no blob {sha256}")
-                yield from self.legacy.chunks(sha256)
-                return
-            for number in range(1, count + 1):
+        if count is None:
+            if self.legacy is None:
+                raise FileNotFoundError(f"no blob {sha256}")
+            yield from self.legacy.chunks(sha256)
+            return
+        for number in range(1, count + 1):
+            with self.engine.connect() as connection:
                 piece = connection.scalar(
                     select(BlobChunk.data).filter_by(sha256=sha256, number=number)
                 )
-                if piece is None:
-                    raise FileNotFoundError(f"blob {sha256} lacks its chunk {number}")
-                yield piece
+            if piece is None:
+                raise FileNotFoundError(f"blob {sha256} lacks its chunk {number}")
+            yield piece
 
     def size(self, sha256: str) -> int | None:
         with self.engine.connect() as connection:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import itertools
 import os
 import secrets
 from collections.abc import Iterator, Sequence
@@ -181,9 +180,9 @@ class BlobDirectory:
 class BlobReader(io.RawIOBase):
     """A blob's chunks as a file to read, for what copies or serves files."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, first: bytes, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._left = memoryview(b"")
+        self._left = memoryview(first)
 
     def readable(self) -> bool:
         return True
@@ -210,7 +209,7 @@ def open_blob(store: BlobStore, sha256: str) -> io.BufferedReader:
     """The blob as a buffered file; `FileNotFoundError` at once when it is not kept."""
     chunks = store.chunks(sha256)
     first = next(chunks, b"")
-    return io.BufferedReader(BlobReader(itertools.chain([first], chunks)), CHUNK_BYTES)
+    return io.BufferedReader(BlobReader(first, chunks), CHUNK_BYTES)
 
 
 def blob_name(sha256: str) -> str:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -24,16 +24,19 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from gateway.app import build_gateway
+from gateway.app import build_gateway, make_mailbox_reader
 from gateway.blob_moves import count_not_moved
+from gateway.hosts import HostLocks
+from gateway.setting_values import parse_imap_url
 from gateway.settings import Settings
 from storage.blob_table import DatabaseBlobs
 from storage.blobs import CHUNK_BYTES, BlobDirectory, BlobStore, open_blob, sha256_hex
 from storage.models import Attachment, BlobChunk, SharedSecret, StoredBlob, Ticket
 from storage.models import Receipt as ReceiptRow
-from storage.session import upgrade_schema
+from storage.session import make_engine, upgrade_schema
 from tests.conftest import (
     SUPPORT,
+    DirectGateway,
     ServeProcess,
     Sink,
     free_port,
@@ -212,14 +215,18 @@ def test_blobs_migrate_cut_short_resumes_and_verifies_every_digest(
     assert resumed.returncode == 1
     assert f"moved {MOVED_BLOBS - cut_at} blob(s)" in resumed.stdout
     assert damaged in resumed.stderr and "do not hold the bytes" in resumed.stderr
+    assert "can be removed" not in resumed.stdout
     again = run_gateway(env, "blobs", "migrate", check=False)
-    assert "moved 0 blob(s)" in again.stdout
+    assert "moved 0 blob(s)" in again.stdout and "can be removed" not in again.stdout
 
     store = DatabaseBlobs(url)
     for digest in digests:
         assert sha256_hex(store.get(digest)) == digest
     assert stored_count(url) == MOVED_BLOBS and not store.kept_of([damaged])
     store.engine.dispose()
+    folder.path_for(damaged).unlink()
+    done = run_gateway(env, "blobs", "migrate")
+    assert f"nothing is left to move: {folder.root}" in done.stdout
 
 
 @pytest.mark.postgres
@@ -454,3 +461,80 @@ def filed(engine: Engine) -> set[int]:
     with Session(engine) as session:
         subjects = session.scalars(select(Ticket.subject)).all()
     return {int(subject.rsplit(" ", 1)[1]) for subject in subjects if "Fault case" in subject}
+
+
+# -- the mailbox's lock ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_reader_whose_lock_connection_breaks_stops_and_the_mailbox_is_read_again(
+    make_direct_gateway: Callable[..., DirectGateway],
+    dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    direct = make_direct_gateway(imap=parse_imap_url("GATEWAY_IMAP_URL", dovecot.url()))
+    first, second = make_mailbox_reader(direct.gateway), make_mailbox_reader(direct.gateway)
+    assert first is not None and second is not None
+    stop = threading.Event()
+    readers = [
+        threading.Thread(target=reader.run_alone, args=(stop, direct.gateway.locks))
+        for reader in (first, second)
+    ]
+    readers[0].start()
+    wait_until(lambda: first.state.last_pass_at is not None, 15, "the first reader's pass")
+    readers[1].start()
+    try:
+        wait_until(lambda: second.state.standing_by, 15, "the second reader to stand by")
+        [holder] = lock_holders(direct.gateway.engine)
+        # The database ends the reader's lock session, as a restart or a failover would.
+        with direct.gateway.engine.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder})
+        wait_until(lambda: "lost the lock of" in caplog.text, 15, "the reader to see its lock lost")
+        wait_until(lambda: lock_holders(direct.gateway.engine) not in ([], [holder]), 15)
+        dovecot.append(customer_mail(1))
+        wait_until(lambda: len(direct.gateway.spool.pending()) == 1, 15, "the mail spooled")
+        time.sleep(1.0)
+        assert len(direct.gateway.spool.pending()) == 1, "read by one reader only"
+        assert len(lock_holders(direct.gateway.engine)) == 1
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(20)
+    assert not any(reader.is_alive() for reader in readers)
+
+
+def lock_holders(engine: Engine) -> list[int]:
+    """The backends that hold an advisory lock."""
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            )
+        )
+
+
+def test_a_reader_waits_out_a_database_it_cannot_reach(
+    settings: Settings, dovecot: Dovecot
+) -> None:
+    """A standby's lock attempt that finds no database is retried, not the end of it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_schema(settings.effective_database_url)
+    gateway = build_gateway(
+        settings.changed(imap=parse_imap_url("GATEWAY_IMAP_URL", dovecot.url())),
+        renders_mail=False,
+    )
+    reader = make_mailbox_reader(gateway)
+    assert reader is not None
+    unreachable = HostLocks(
+        make_engine(f"postgresql+psycopg://nobody:none@127.0.0.1:{free_port()}/gateway"),
+        settings.data_dir / "locks",
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=reader.run_alone, args=(stop, unreachable))
+    thread.start()
+    time.sleep(1.0)
+    assert thread.is_alive(), "the intake outlives a database it cannot reach"
+    stop.set()
+    thread.join(15)
+    assert not thread.is_alive()
+    gateway.engine.dispose()

@@ -219,8 +219,12 @@ def file_response(visit: Visit, gateway: Gateway, attachment: Attachment) -> Res
         stored = open_blob(gateway.blobs, attachment.sha256)
     except FileNotFoundError:
         raise NotFound() from None
-    head = stored.peek(HEAD_OCTETS)[:HEAD_OCTETS]
-    sent = forwarded(attachment.filename or "file", attachment.content_type, head)
+    try:
+        head = stored.peek(HEAD_OCTETS)[:HEAD_OCTETS]
+        sent = forwarded(attachment.filename or "file", attachment.content_type, head)
+    except BaseException:
+        stored.close()
+        raise
     response = send_file(
         stored,
         visit.request.environ,
