@@ -79,23 +79,24 @@ def move_blobs(store: DatabaseBlobs) -> Moved:
     moved = Moved()
     if legacy is None:
         return moved
-    waiting = list(not_moved(store))
+    waiting = [(digest, legacy.size(digest) or 0) for digest in not_moved(store)]
     with tqdm(
-        total=sum(legacy.size(digest) or 0 for digest in waiting),
+        total=sum(size for _, size in waiting),
         unit="B",
         unit_scale=True,
         unit_divisor=1024,
         desc="blobs",
         disable=not sys.stderr.isatty(),
     ) as progress:
-        for digest in waiting:
-            move_one(store, legacy, digest, moved)
-            progress.update(legacy.size(digest) or 0)
+        for digest, size in waiting:
+            move_one(store, legacy, digest, size, moved)
+            progress.update(size)
     return moved
 
 
-def move_one(store: DatabaseBlobs, legacy: BlobDirectory, digest: str, moved: Moved) -> None:
-    size = legacy.size(digest) or 0
+def move_one(
+    store: DatabaseBlobs, legacy: BlobDirectory, digest: str, size: int, moved: Moved
+) -> None:
     try:
         if store.put_pieces(digest, legacy.chunks(digest), verify=True):
             moved.moved += 1

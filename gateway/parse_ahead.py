@@ -95,20 +95,17 @@ def parse_spooled(
     (and, `reads_ahead`, read it as a first mail): filing only refers to them."""
     try:
         raw = spool.raw(receipt)
-        try:
-            spool.keep_raw(receipt, raw)
-        except SpoolUnavailable as exc:
-            return Unavailable(exc.reason)
+        # The raw message first: it is kept even when it cannot be parsed.
+        spool.keep_raw(receipt, raw)
         mail = parse_message(raw, limits)
-        try:
-            for attachment in mail.attachments:
-                spool.keep_file(receipt, attachment.data, attachment.sha256)
-        except SpoolUnavailable as exc:
-            return Unavailable(exc.reason)
+        for attachment in mail.attachments:
+            spool.keep_file(receipt, attachment.data, attachment.sha256)
         return Readable(
             mail,
             read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None,
         )
+    except SpoolUnavailable as exc:  # Not the message's fault: it waits in the spool.
+        return Unavailable(exc.reason)
     except GatewayError as exc:
         return Refused(exc.reason)
     except Exception as exc:  # Never lose a message we answered 250 for.

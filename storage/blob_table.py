@@ -68,18 +68,20 @@ class DatabaseBlobs:
 
     def put_pieces(self, digest: str, pieces: Iterable[bytes | memoryview], verify: bool) -> bool:
         """Keep the blob `digest` from its pieces in order; False when it was kept already.
-        With `verify`, `DigestMismatch` when the pieces are not what `digest` names."""
+        With `verify` (bytes read from a file), `DigestMismatch` when the pieces are not what
+        `digest` names; without, the caller's digest is of the bytes themselves."""
         with self._writing() as connection:
             if not self._claim(connection, digest):
                 return False
-            hashing, size, count = hashlib.sha256(), 0, 0
+            hashing, size, count = hashlib.sha256() if verify else None, 0, 0
             for count, piece in enumerate(pieces, start=1):
-                hashing.update(piece)
+                if hashing is not None:
+                    hashing.update(piece)
                 size += len(piece)
                 connection.execute(
                     insert(BlobChunk), {"sha256": digest, "number": count, "data": bytes(piece)}
                 )
-            if verify and hashing.hexdigest() != digest:
+            if hashing is not None and hashing.hexdigest() != digest:
                 raise DigestMismatch(f"{digest} holds bytes whose SHA-256 is {hashing.hexdigest()}")
             connection.execute(
                 update(StoredBlob).filter_by(sha256=digest).values(size=size, chunks=count)
