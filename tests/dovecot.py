@@ -3,6 +3,7 @@ configuration, a passwd-file user and Maildir storage in a temporary directory."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -108,6 +109,14 @@ def mail_owner() -> tuple[int, int]:
     return nobody.pw_uid, nobody.pw_gid
 
 
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.2)
@@ -167,27 +176,44 @@ class Dovecot:
         return self
 
     def stop(self) -> None:
+        """Stop the server as an operator would. Its IMAP processes outlive the master by
+        about 10 s before saying BYE, so they are told to end with it, as a host's shutdown
+        would."""
         if self.process is None:
             return
+        sessions = self.sessions()
         self.process.terminate()
         self.process.wait(10)
         self.process = None
+        for pid in sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while port_open(self.port) and time.monotonic() < deadline:
+        while (port_open(self.port) or any(alive(pid) for pid in sessions)) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.05)
 
     def drop_connections(self) -> None:
         """Kill the processes serving IMAP sessions: the connections drop without a BYE, as
         when a server crashes or a middlebox forgets them."""
+        for pid in self.sessions():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def sessions(self) -> list[int]:
+        """The processes serving IMAP sessions: the master's children named `imap`."""
         assert self.process is not None
+        found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+                text = stat.read_text()
             except OSError:
                 continue
-            if int(fields[1]) == self.process.pid and name == "imap":
-                os.kill(int(stat.parent.name), signal.SIGKILL)
+            name, rest = text.split("(", 1)[1].rsplit(")", 1)
+            if int(rest.split()[1]) == self.process.pid and name == "imap":
+                found.append(int(stat.parent.name))
+        return found
 
     def restart(self) -> None:
         self.stop()
