@@ -25,6 +25,7 @@ from gateway.errors import ConfigError
 from gateway.executor import Executor
 from gateway.hosts import HostLocks, shared_secret
 from gateway.imap_inbound import MailboxReader
+from gateway.knowledge import KnowledgeBase
 from gateway.loops import MailGuard
 from gateway.notifications import Notifier
 from gateway.outbox import Outbox, Sender
@@ -130,6 +131,7 @@ def make_pipeline(settings: Settings, secret: bytes, notifier: Notifier, clock: 
         workflow.max_people_added_per_message,
         settings.intake,
         settings.service,
+        KnowledgeBase(settings.knowledge, settings.web.public_url),
     )
     thread_rules = ThreadRules(
         secret, mailbox.address, mailbox.subject_tag, rules.engineer_addresses

@@ -32,6 +32,7 @@ from gateway.errors import (
     GatewayError,
     InputMissing,
 )
+from gateway.kb_commands import run_kb
 from gateway.lookup import (
     UNASSIGNED,
     outcome_line,
@@ -259,6 +260,24 @@ def add_operator_commands(commands: Commands) -> None:
         "the database (resumable; each SHA-256 checked)",
     )
     blobs.add_argument("action", choices=("migrate",), metavar="ACTION", help="migrate")
+    kb = commands.add(
+        "kb",
+        run_kb,
+        "the knowledge base (GATEWAY_KB_DIR): `kb index` its articles, `kb search QUESTION` "
+        "as a new ticket would, `kb list` them with how often each was suggested and solved",
+    )
+    kb.add_argument(
+        "action",
+        choices=("index", "search", "list"),
+        metavar="ACTION",
+        help="index, search or list",
+    )
+    kb.add_argument("query", nargs="*", help="for search: the question")
+    kb.add_argument("--lang", choices=("en", "zh"), help="the asker's language")
+    kb.add_argument("--platform", help="the asker's platform (Android, iOS, Web, ...)")
+    kb.add_argument("--sdk-version", help="the asker's SDK version, as in 4.1.2")
+    kb.add_argument("--limit", type=positive_number, default=10, help="at most this many")
+    kb.add_argument("--json", action="store_true", help="print JSON")
 
 
 def add_report_command(commands: Commands) -> None:

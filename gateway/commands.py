@@ -1,5 +1,6 @@
 """Engineers' commands: `#resolve`, `#status waiting`, `#priority P1`, `#assign`, `#escalate`,
-`#cc`, `#uncc`, `#merge 12`, `#follow`, `#unfollow`, `#ask logs device`, `#info ok`, `#note`,
+`#cc`, `#uncc`, `#merge 12`, `#follow`, `#unfollow`, `#ask logs device`, `#info ok`, `#kb
+SLUG`, `#kb new`, `#kb outdated SLUG`, `#note`,
 on their own lines at the top of a reply. Pure: no database, no network.
 
 Only the top of the new part of a reply is read, so a command quoted from earlier mail (or a
@@ -32,6 +33,7 @@ KNOWN = (
     "unfollow",
     "ask",
     "info",
+    "kb",
     "note",
 )
 
@@ -55,6 +57,9 @@ class CommandName(enum.StrEnum):
     ASK = "ask"
     # `#info ok`: the intake is complete, nothing more is asked.
     INFO = "info"
+    # The knowledge base: `SLUG` sends the customer an article, `new` drafts one from the
+    # ticket, `outdated SLUG [why]` flags one for review.
+    KB = "kb"
 
 
 COMMAND_LINE = re.compile(r"^#([A-Za-z][\w-]*)(?:[ \t]+(.*))?$")
@@ -177,6 +182,8 @@ def read_command(name: str, argument: str, line: str) -> Command | Refusal:
         return Command(CommandName.MERGE, str(int(number.group(1))), line)
     if name in ("ask", "info"):
         return read_intake_command(name, argument, line)
+    if name == "kb":
+        return read_kb_command(argument, line)
     known = ", ".join("#" + k for k in KNOWN)
     return Refusal(
         line, Phrase(f"unknown command; known: {known}", f"未知命令；可用的命令：{known}")
@@ -206,3 +213,26 @@ def read_intake_command(name: str, argument: str, line: str) -> Command | Refusa
         )
     named = dict.fromkeys(fact for fact in facts if fact is not None)
     return Command(CommandName.ASK, " ".join(named), line)
+
+
+KB_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def read_kb_command(argument: str, line: str) -> Command | Refusal:
+    """`#kb SLUG`, `#kb new` and `#kb outdated SLUG [why]`, normalised to `SLUG`, `new` and
+    `outdated SLUG why`."""
+    words = argument.split(maxsplit=2)
+    usage = Phrase(
+        "#kb needs an article's slug, new, or outdated and a slug, as in #kb outdated SLUG",
+        "#kb 需要文章的 slug、new，或 outdated 加 slug，例如 #kb outdated SLUG",
+    )
+    if not words:
+        return Refusal(line, usage)
+    first = words[0].lower()
+    if first == "new" and len(words) == 1:
+        return Command(CommandName.KB, "new", line)
+    if first == "outdated" and len(words) >= 2 and KB_SLUG.match(words[1].lower()):
+        return Command(CommandName.KB, " ".join(["outdated", words[1].lower(), *words[2:]]), line)
+    if len(words) == 1 and KB_SLUG.match(first) and first not in ("new", "outdated"):
+        return Command(CommandName.KB, first, line)
+    return Refusal(line, usage)

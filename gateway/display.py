@@ -16,7 +16,7 @@ from gateway.intake import UNKNOWN, Fact
 from gateway.service.clocks import TargetClock
 from gateway.settings import Intake
 from gateway.workflow.intake import current_facts, missing
-from storage.models import Attachment, Event, Message, Ticket, TicketFact
+from storage.models import Attachment, Event, EventKind, Message, Ticket, TicketFact
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
@@ -38,16 +38,34 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
 
 def ticket_detail(ticket: Ticket, intake: Intake) -> dict[str, Any]:
     """A ticket with its facts, participants, messages (oldest first) and events."""
-    return ticket_summary(ticket) | {
-        "language": ticket.language,
-        "kind": ticket.kind,
-        "facts": {fact.value: fact_value(row) for fact, row in current_facts(ticket).items()},
-        "missing": [fact.value for fact in missing(ticket, intake)],
-        "fact_history": [fact_detail(row) for row in ticket.facts],
-        "participants": [{"address": p.address, "role": p.role.value} for p in ticket.participants],
-        "messages": [message_detail(message) for message in ticket.messages],
-        "events": [event_detail(event) for event in ticket.events],
-    }
+    return (
+        ticket_summary(ticket)
+        | {
+            "language": ticket.language,
+            "kind": ticket.kind,
+            "facts": {fact.value: fact_value(row) for fact, row in current_facts(ticket).items()},
+            "missing": [fact.value for fact in missing(ticket, intake)],
+            "fact_history": [fact_detail(row) for row in ticket.facts],
+            "participants": [
+                {"address": p.address, "role": p.role.value} for p in ticket.participants
+            ],
+            "messages": [message_detail(message) for message in ticket.messages],
+            "events": [event_detail(event) for event in ticket.events],
+        }
+        | article_detail(ticket)
+    )
+
+
+def article_detail(ticket: Ticket) -> dict[str, Any]:
+    """The knowledge-base articles suggested on the ticket, and the one that solved it."""
+    suggested = [
+        slug
+        for event in ticket.events
+        if event.type is EventKind.ARTICLES_SUGGESTED
+        for slug in event.detail.split()
+    ]
+    solved = [e.detail for e in ticket.events if e.type is EventKind.SOLVED_BY_ARTICLE]
+    return {"suggested_articles": suggested, "solved_by_article": solved[-1] if solved else None}
 
 
 def clock_detail(clock: TargetClock, now: datetime) -> dict[str, Any]:

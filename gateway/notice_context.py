@@ -19,6 +19,8 @@ from urllib.parse import quote
 from gateway.audience import Audience, name_of
 from gateway.composing import MailFile
 from gateway.filetypes import forwarded
+from gateway.knowledge import Found
+from gateway.links import status_token
 from gateway.outbox import Sender
 from gateway.settings import Notify, Workflow
 from gateway.workflow import Applied
@@ -90,6 +92,32 @@ class NoticeContext:
             "customer_name": name_of(ticket, participant),
             "status_url": self.sender.status_url(ticket, participant),
         }
+
+    def articles(
+        self, found: Sequence[Found], ticket: Ticket, participant: Participant | None = None
+    ) -> list[dict[str, str]]:
+        """Knowledge-base articles as a notice lists them. A link to the article's own page
+        carries the customer's status token, for its "this solved it" button."""
+        own_pages = f"{self.sender.public_url}/kb/" if self.sender.public_url else None
+        token = ""
+        if participant is not None and own_pages:
+            token = status_token(
+                self.sender.secret, ticket.id, participant.id, ticket.links_version
+            )
+        return [
+            {
+                "slug": article.slug,
+                "title": article.title,
+                "summary": article.summary,
+                "url": article.url
+                + (
+                    f"?t={token}"
+                    if token and own_pages and article.url.startswith(own_pages)
+                    else ""
+                ),
+            }
+            for article in found
+        ]
 
     def status_news(self, ticket: Ticket, participant: Participant, event: Event) -> dict[str, Any]:
         """What a customer's mail says of a status change: who made it (the participant

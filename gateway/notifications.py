@@ -114,7 +114,10 @@ class Notifier:
                 offered,
                 # A new ticket has no later words of the customer to show.
                 about_people(applied, self.workflow.max_people_added_per_message)
-                | {"latest_words": ""},
+                | {
+                    "latest_words": "",
+                    "articles": self.context.articles(applied.suggested, applied.ticket),
+                },
             )
         elif applied.author is Author.CUSTOMER and not applied.message.automatic:
             told += self.forward_customer_message(session, applied, change)
@@ -172,6 +175,7 @@ class Notifier:
                 "attachments": applied.message.attachments,
                 "follow_up_of": applied.follow_up_of.id if applied.follow_up_of else None,
                 "promise": promise(ticket, self.service, self.outbox.clock.now(), ticket.language),
+                "articles": self.context.articles(applied.suggested, ticket, requester),
             }
             | self.facts_for_customer(ticket, applied.ask)
         )
@@ -260,11 +264,12 @@ class Notifier:
         """A ticket notice (new, assigned, escalated) with the customer's words and files;
         `extra` adds to what the template is given."""
         extra = extra or {}
-        about_ticket = {
+        about_ticket: dict[str, Any] = {
             "customer": display_address(ticket.requester_name, ticket.requester),
             "actor": "",
             "follow_up_of": ticket.follow_up_of,
             "facts": self.facts_for_engineers(ticket),
+            "articles": [],
         }
         if "latest_words" not in extra:
             about_ticket["latest_words"] = latest_customer_words(ticket)

@@ -3,7 +3,8 @@
 `Pipeline.file` is the order of work for one message, each step a call to the module named
 after its stage: parse (`parse_ahead`, done before or now), classify automatic mail
 (`loops`), find the ticket (`threader`), apply (`workflow`, or `bounces` for a delivery
-report), announce (`notifications`), record (`receipts`). It runs in the transaction of the
+report), suggest articles (`suggestions`), announce (`notifications`), record
+(`receipts`). It runs in the transaction of the
 ledger it is given, so a message's ticket change, its mail and its receipt commit together;
 the `executor` decides how many messages share one, and what becomes of one that fails.
 """
@@ -23,6 +24,7 @@ from gateway.parse_ahead import ParseResult, Readable, Refused, Unavailable
 from gateway.parsing import ParsedMail
 from gateway.receipts import Ledger, Outcome
 from gateway.spool import Receipt
+from gateway.suggestions import suggest
 from gateway.threader import ThreadRules, find_ticket
 from gateway.trail import Filing
 from gateway.workflow import Rules
@@ -41,8 +43,8 @@ class Pipeline:
     clock: Clock
 
     def file(self, ledger: Ledger, receipt: Receipt, parsed: ParseResult) -> Outcome:
-        """Parse → classify automatic mail → find the ticket → apply → announce → record,
-        in the ledger's transaction."""
+        """Parse → classify automatic mail → find the ticket → apply → suggest articles →
+        announce → record, in the ledger's transaction."""
         mail, first_mail = readable(parsed)
         inbound = loops.classify(receipt, mail, self.rules.support_address, self.clock.now())
         if not inbound.sender:
@@ -59,6 +61,7 @@ class Pipeline:
         ):
             return ledger.record_unfiled(inbound, unfiled)
         applied = workflow.apply(filing, match, self.rules)
+        applied = suggest(ledger.session, applied, self.rules.knowledge)
         self.notifier.announce(ledger.session, applied)
         return ledger.record(applied, match)
 

@@ -40,6 +40,7 @@ from gateway.blob_moves import count_not_moved
 from gateway.errors import ConfigError
 from gateway.hosts import HostLocks
 from gateway.imap_inbound import MailboxReader
+from gateway.kb_watch import KnowledgeWatch
 from gateway.lifeline import Child, become_child
 from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
 from gateway.refusals import REFUSED
@@ -90,6 +91,7 @@ async def serve(
     children: list[Child] = [*workers, *([web] if web else [])]
     for child in children:
         child.start()
+    knowledge = await asyncio.to_thread(KnowledgeWatch.start, gateway)
     servers = await start_listeners(gateway, wake_workers)
     mailbox = MailboxThread.start(reader, gateway.locks)
     watchdog = asyncio.create_task(keep_workers_alive(children, stop))
@@ -104,6 +106,7 @@ async def serve(
         server.close()
         await server.wait_closed()
     await asyncio.to_thread(mailbox.stop)
+    await asyncio.to_thread(knowledge.stop)
     await watchdog
     if web is not None:
         await asyncio.to_thread(web.stop)

@@ -86,6 +86,17 @@ def parse_positive_float(key: str, value: str) -> float:
     return parse_positive(key, value, float, "a number")
 
 
+def parse_score(key: str, value: str) -> float:
+    """A number from 0 to 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a number from 0 to 1, got {value!r}") from None
+    if not 0 <= number <= 1:
+        raise ConfigError(f"{key}: expected a number from 0 to 1, got {value!r}")
+    return number
+
+
 def parse_positive(key: str, value: str, kind: Callable[[str], Number], expected: str) -> Number:
     try:
         number = kind(value)

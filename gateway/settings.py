@@ -33,6 +33,7 @@ from gateway.setting_values import (
     parse_positive_float,
     parse_positive_int,
     parse_public_url,
+    parse_score,
     parse_secret,
     parse_text,
 )
@@ -173,6 +174,27 @@ class Imap:
 
 
 @dataclass(frozen=True, slots=True)
+class Knowledge:
+    """The knowledge base: articles that may already answer a new ticket, suggested in its
+    acknowledgement and in the engineers' notice."""
+
+    # A folder of Markdown articles (`gateway.knowledge`); None turns the knowledge base off.
+    directory: Path | None = None
+    # Where customers read an article: this + its slug; empty: the web service's
+    # `/kb/<slug>` (which also offers the "this solved it" button).
+    url: str = ""
+    # An article is suggested only when its score (0 to 1, `gateway kb search` shows it)
+    # reaches this.
+    min_score: float = 0.43
+    # At most this many suggestions in one acknowledgement.
+    max_suggestions: int = 3
+
+    @property
+    def enabled(self) -> bool:
+        return self.directory is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting the gateway reads, in sections."""
 
@@ -203,6 +225,7 @@ class Settings:
     service: ServiceLevels = field(default_factory=ServiceLevels)
     imap: Imap = Imap()
     web: Web = Web()
+    knowledge: Knowledge = Knowledge()
 
     @property
     def sqlite_path(self) -> Path:
@@ -302,6 +325,10 @@ KEYS: dict[str, Key] = {
         f"intake_required_{kind.value}": Key("intake", f"required_{kind.value}", parse_fact_names)
         for kind in Kind
     },
+    "kb_dir": Key("knowledge", "directory", parse_optional_path),
+    "kb_url": Key("knowledge", "url", parse_public_url),
+    "kb_min_score": Key("knowledge", "min_score", parse_score),
+    "kb_max_suggestions": Key("knowledge", "max_suggestions", parse_positive_int),
     "imap": Key("imap", "account", parse_imap_url, "GATEWAY_IMAP_URL"),
     "imap_password_file": Key("imap", "password_file", parse_optional_path),
     "imap_folder_done": Key("imap", "folder_done", parse_text),

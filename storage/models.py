@@ -174,6 +174,17 @@ class EventKind(enum.StrEnum):
     DIGEST_SENT = "digest_sent"
     # An operator revoked every signed link to the ticket's pages (detail: the new version).
     LINKS_REVOKED = "links_revoked"
+    # The knowledge base (`gateway.knowledge`), each with the article's slug as detail:
+    # articles suggested for a new ticket (their slugs, space-separated), the one the
+    # customer said solved it, an article opened from a suggestion's link, one an engineer
+    # sent (`#kb SLUG`), drafted from the ticket (`#kb new`) or flagged for review (`#kb
+    # outdated`).
+    ARTICLES_SUGGESTED = "articles_suggested"
+    SOLVED_BY_ARTICLE = "solved_by_article"
+    ARTICLE_OPENED = "article_opened"
+    ARTICLE_SENT = "article_sent"
+    ARTICLE_DRAFTED = "article_drafted"
+    ARTICLE_OUTDATED = "article_outdated"
 
 
 # The actor of changes nobody made by hand (auto-close, suppressed or failed mail).
@@ -539,3 +550,48 @@ class SharedSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class KbArticle(Base):
+    """One knowledge-base article as last indexed from its file (`gateway.knowledge`).
+
+    Published articles' tokens are searched: on SQLite in the FTS5 table `kb_fts` (rowid =
+    this id), on PostgreSQL in this table's `terms` tsvector; neither is mapped here.
+    """
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    stem: Mapped[str] = mapped_column(String(200), index=True)
+    lang: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(StorableText())
+    summary: Mapped[str] = mapped_column(StorableText())
+    # Comma-separated intake platform names; "" is every platform.
+    platforms: Mapped[str] = mapped_column(StorableText(), default="")
+    # A PEP 440 specifier; "" is every version.
+    sdk_versions: Mapped[str] = mapped_column(String(200), default="")
+    tags: Mapped[str] = mapped_column(StorableText(), default="")
+    # The file's SHA-256: an unchanged file is not indexed again.
+    digest: Mapped[str] = mapped_column(String(64))
+    # How many tokens were indexed (BM25's document length).
+    length: Mapped[int] = mapped_column(Integer, default=0)
+    # The tokens of the title and tags, space-separated: what a question must share with
+    # the article for it to be suggested.
+    key_terms: Mapped[str] = mapped_column(StorableText(), default="")
+    # Why an engineer flagged it for review (`#kb outdated`); "" when not flagged. Editing
+    # the file clears it.
+    outdated: Mapped[str] = mapped_column(StorableText(), default="")
+    outdated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class KbTerm(Base):
+    """How many published articles hold a token: BM25's document frequency on PostgreSQL,
+    and the words a misspelt question's words are corrected to."""
+
+    __tablename__ = "kb_terms"
+
+    term: Mapped[str] = mapped_column(String(200), primary_key=True)
+    articles: Mapped[int] = mapped_column(Integer)

@@ -66,7 +66,11 @@ FLOW = [
     # apply: the pure readers of commands and confirmations, then the state machine
     "commands",
     "confirmation",
+    # the knowledge base: articles, their index and search, "that solved it", drafts
+    "knowledge",
     "workflow",
+    # suggest: the articles that may answer a new ticket
+    "suggestions",
     # notify: what a file passed on is, how mail is built and kept within its line limit,
     # which template, to whom, what a notice says, and what one message causes
     "filetypes",
@@ -94,6 +98,8 @@ FLOW = [
     "app",
     # moving the blobs of the data directory into the database
     "blob_moves",
+    # serve keeps the knowledge base's index in line with its folder
+    "kb_watch",
     # the web service: status pages, the engineers' queue, health and figures
     "web",
     "serving",
@@ -104,6 +110,8 @@ FLOW = [
     "report",
     "report_page",
     "operators",
+    # the knowledge base's commands: index, search, list
+    "kb_commands",
     "cli",
 ]
 # A receiver's one job is to hand mail to the spool: the single forward import.

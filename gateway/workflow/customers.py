@@ -19,6 +19,7 @@ from gateway.trail import (
     record,
     store_inbound,
 )
+from gateway.workflow.articles import solved_by_article
 from gateway.workflow.intake import first_ask, learn_from_first_mail, learn_from_reply
 from gateway.workflow.people import CopiedPeople, copied_people, copied_rows, not_added_detail
 from gateway.workflow.routing import assign_new, least_loaded, offer, route
@@ -209,7 +210,9 @@ def apply_customer_message(filing: Filing, ticket: Ticket, rules: Rules) -> Appl
         events, not_added = bring_in_copied(filing, ticket, message, rules)
         if rules.intake.enabled:
             events += learn_from_reply(filing, ticket, message)
-        events.append(customer_event(filing, ticket, text, message))
+        events += solved_by_article(filing, ticket, text, message) or [
+            customer_event(filing, ticket, text, message)
+        ]
     if inbound.sender_source:
         detail = sender_source_detail(inbound)
         events.append(record(filing, ticket, EventKind.SENDER_NOT_FROM, message, detail))

@@ -13,6 +13,7 @@ from gateway.errors import ChangeRefused, CommandRefused
 from gateway.intake import Fact
 from gateway.phrases import Phrase, status_zh
 from gateway.trail import Act, Filing, engineer_participant, record, store_inbound, touch
+from gateway.workflow.articles import kb_command, sent_articles
 from gateway.workflow.intake import ask, asked_in, complete
 from gateway.workflow.merging import merge
 from gateway.workflow.people import add_person, drop_person
@@ -97,7 +98,6 @@ def apply_engineer_message(
     # notification (other engineers' addresses, the command help) to the customer.
     block = read_commands(inbound.mail.reply_text)
     message = store_inbound(filing, ticket, block.body, internal=block.note)
-    relay = not block.note and bool(block.body or message.attachments)
     kind = EventKind.NOTE_ADDED if block.note else EventKind.REPLIED
     events = [record(filing, ticket, kind, message)]
     results = []
@@ -105,6 +105,8 @@ def apply_engineer_message(
         result, changed = apply_command(filing, ticket, command, message, rules)
         results.append(result)
         events += changed
+    sent = sent_articles(filing.session, events, rules.knowledge)
+    relay = not block.note and bool(block.body or message.attachments or sent)
     results += [CommandResult(refusal.line, False, refusal.reason) for refusal in block.refusals]
     if block.note:
         results.append(
@@ -122,6 +124,7 @@ def apply_engineer_message(
         relay=relay,
         results=tuple(results),
         ask=asked_in(events),
+        sent_articles=sent,
     )
 
 
@@ -157,6 +160,8 @@ def apply_command(
             outcome, event = ask(filing, ticket, facts, message, rules.intake)
         elif name is CommandName.INFO:
             outcome, event = complete(filing, ticket, message)
+        elif name is CommandName.KB:
+            outcome, event = kb_command(filing, ticket, argument, message, rules.knowledge)
         else:
             outcome, event = escalate(filing, ticket, message, rules)
     except ChangeRefused as exc:

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from gateway.errors import InvalidTransition
 from gateway.inbound import Inbound
 from gateway.intake import Fact
+from gateway.knowledge import Found, KnowledgeBase
 from gateway.phrases import Phrase, status_zh
 from gateway.service.levels import ServiceLevels
 from gateway.setting_values import Engineer
-from gateway.settings import Intake
+from gateway.settings import Intake, Knowledge
 from gateway.tokens import is_gateway_side
 from gateway.trail import Act, touch
 from gateway.workflow.routing import Roster
@@ -73,6 +74,8 @@ class Rules:
     intake: Intake = Intake()
     # Targets, the team's calendar, sender rules and routing.
     service: ServiceLevels = field(default_factory=ServiceLevels)
+    # The knowledge base: `#kb` commands, "that solved it", drafts.
+    knowledge: KnowledgeBase = KnowledgeBase(Knowledge())
     engineer_addresses: frozenset[str] = field(init=False)
     roster: Roster = field(init=False)
 
@@ -128,6 +131,10 @@ class Applied:
     # The facts the customers are asked for in this message's mail: the missing ones in a
     # new ticket's acknowledgement, or those an engineer's `#ask` names.
     ask: tuple[Fact, ...] = ()
+    # Knowledge-base articles that may answer a new ticket, for its acknowledgement and
+    # the engineers' notice; the articles an engineer sent with `#kb SLUG`.
+    suggested: tuple[Found, ...] = ()
+    sent_articles: tuple[Found, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

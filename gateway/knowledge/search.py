@@ -1,0 +1,196 @@
+"""Which articles answer a question, how well, and why.
+
+The database ranks the articles holding any of the question's tokens by BM25 (`index`).
+Misspelt words are first corrected to the nearest word the articles use. Articles for
+another platform or SDK version are left out, as the intake read them from the mail. An
+article's score, from 0 to 1, is mostly how strongly it matches (its BM25, scaled to
+approach 1), partly how much of what the article is about (its title's and tags' tokens,
+weighted by their rarity) the question names. `GATEWAY_KB_MIN_SCORE` is the line below
+which nothing is suggested.
+Translations are one answer: the best of a stem counts, shown in the asker's language
+where it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.knowledge.articles import applies_to
+from gateway.knowledge.index import Corpus, corpus_of, document_frequencies, ranked
+from gateway.knowledge.words import Synonyms, query_terms
+from storage.models import KbArticle, KbTerm
+
+# How many of BM25's best the scoring looks at.
+CANDIDATES = 40
+# A score is this much the share of the article's key words the question names...
+COVERAGE_WEIGHT = 0.2
+# ...and the rest its BM25's strength, which is one half at this BM25.
+HALF_STRENGTH_BM25 = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """What is asked, and what the mail says of the asker's platform and SDK version."""
+
+    text: str
+    lang: str | None = None
+    platform: str | None = None
+    sdk_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One article that may answer a question."""
+
+    slug: str
+    stem: str
+    title: str
+    summary: str
+    lang: str
+    score: float
+    bm25: float
+    # The article's title and tag tokens the question names (concepts by their label).
+    shared: tuple[str, ...]
+    outdated: bool
+    # Where it is read (`KnowledgeBase.link`); "" until a suggestion is made of it.
+    url: str = ""
+
+    def linked(self, url: str) -> Found:
+        return replace(self, url=url)
+
+
+def search(
+    session: Session, question: Question, synonyms: Synonyms, limit: int = 10
+) -> list[Found]:
+    """The published articles for the question, best first, one per stem."""
+    terms = corrected(session, query_terms(question.text, synonyms))
+    scored = ranked(session, terms, CANDIDATES)
+    if not scored:
+        return []
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(KbArticle).where(KbArticle.id.in_([i for i, _ in scored]))
+        )
+    }
+    corpus = corpus_of(session)
+    frequencies = document_frequencies(
+        session, sorted({t for r in rows.values() for t in r.key_terms.split()})
+    )
+    best: dict[str, Found] = {}
+    for article_id, bm25 in scored:
+        row = rows.get(article_id)
+        if row is None or row.status != "published":
+            continue
+        if not applies_to(
+            tuple(row.platforms.split(",")) if row.platforms else (),
+            row.sdk_versions,
+            question.platform,
+            question.sdk_version,
+        ):
+            continue
+        found = scored_article(row, bm25, set(terms), corpus, frequencies, synonyms)
+        if found.stem not in best or found.score > best[found.stem].score:
+            best[found.stem] = found
+    chosen = sorted(best.values(), key=lambda f: (-round(f.score, 9), -round(f.bm25, 9), f.slug))
+    return [in_language(session, found, question.lang) for found in chosen[:limit]]
+
+
+def scored_article(
+    row: KbArticle,
+    bm25: float,
+    asked: set[str],
+    corpus: Corpus,
+    frequencies: dict[str, int],
+    synonyms: Synonyms,
+) -> Found:
+    key = row.key_terms.split()
+    weight = {term: corpus.idf(frequencies.get(term, 0)) for term in key}
+    named = [term for term in key if term in asked]
+    coverage = sum(weight[t] for t in named) / sum(weight.values()) if key else 0.0
+    strength = bm25 / (bm25 + HALF_STRENGTH_BM25)
+    return Found(
+        row.slug,
+        row.stem,
+        row.title,
+        row.summary,
+        row.lang,
+        round(coverage * COVERAGE_WEIGHT + strength * (1 - COVERAGE_WEIGHT), 4),
+        bm25,
+        tuple(synonyms.label_of.get(t, t) for t in named),
+        bool(row.outdated),
+    )
+
+
+def in_language(session: Session, found: Found, lang: str | None) -> Found:
+    """The translation in `lang` of a found article, when there is one published."""
+    if lang is None or found.lang == lang:
+        return found
+    other = session.scalars(
+        select(KbArticle).where(
+            KbArticle.stem == found.stem, KbArticle.lang == lang, KbArticle.status == "published"
+        )
+    ).first()
+    if other is None:
+        return found
+    return Found(
+        other.slug,
+        other.stem,
+        other.title,
+        other.summary,
+        other.lang,
+        found.score,
+        found.bm25,
+        found.shared,
+        bool(other.outdated),
+    )
+
+
+# -- misspellings --------------------------------------------------------------------------
+
+
+def corrected(session: Session, terms: Sequence[str]) -> list[str]:
+    """The question's tokens, each Latin word no article uses replaced by the nearest one
+    that some article does (one edit away, two for long words)."""
+    unknown = [t for t in terms if t.isalpha() and t.isascii() and len(t) >= 4]
+    if not unknown:
+        return list(terms)
+    known = document_frequencies(session, unknown)
+    vocabulary = latin_vocabulary(session)
+    fixed = []
+    for term in terms:
+        if term in unknown and term not in known:
+            limit = 2 if len(term) >= 8 else 1
+            match = process.extractOne(
+                term, vocabulary, scorer=Levenshtein.distance, score_cutoff=limit
+            )
+            fixed.append(match[0] if match else term)
+        else:
+            fixed.append(term)
+    return list(dict.fromkeys(fixed))
+
+
+def latin_vocabulary(session: Session) -> tuple[str, ...]:
+    """The Latin words of the index, cached until the index changes."""
+    state = session.execute(select(func.count(), func.max(KbArticle.indexed_at))).one()
+    bind = session.get_bind()
+    return vocabulary_at(session, (str(bind.engine.url), state[0], str(state[1])))
+
+
+def vocabulary_at(session: Session, state: tuple[str, int, str]) -> tuple[str, ...]:
+    cached = VOCABULARY.get(state)
+    if cached is None:
+        words = session.scalars(select(KbTerm.term)).all()
+        cached = tuple(w for w in words if w.isascii() and w.isalpha() and len(w) >= 3)
+        VOCABULARY.clear()
+        VOCABULARY[state] = cached
+    return cached
+
+
+VOCABULARY: dict[tuple[str, int, str], tuple[str, ...]] = {}

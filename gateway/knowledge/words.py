@@ -1,0 +1,162 @@
+"""The words search sees in a text: the same reading for articles and for customers' mail.
+
+Latin words are lowercased and stemmed (Snowball's English), so "crashes" finds "crashed".
+Version strings and error codes stay whole (`4.0.6`, `notallowederror`, `-1004`), and a
+negative code is also read without its sign, as customers often write it. Chinese has no
+spaces: each run of Chinese characters becomes its overlapping character pairs (bigrams),
+so a two-character term (黑屏, 回声, 卡顿) is one token wherever it stands, with no
+dictionary to load or keep up to date. Each concept of the synonym table found in a text
+adds its concept token, which is what lets a Chinese question find an English article and
+the other way round.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import snowballstemmer
+
+# The shipped table; a `synonyms.txt` in the knowledge base's folder replaces it.
+SHIPPED_SYNONYMS = Path(__file__).with_name("synonyms.txt")
+
+CHINESE = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+TOKEN = re.compile(
+    rf"(?P<chinese>[{CHINESE}]+)"
+    r"|(?P<code>(?<![\w.])-\d{2,})"
+    r"|(?P<word>[a-z0-9]+(?:[._][a-z0-9]+)*)"
+)
+VERSION_PREFIX = re.compile(r"v(?=\d)")
+# Words that say nothing about a problem: left out of queries and of the index alike.
+STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers him his how i if in into is it its
+    itself just me more most my myself no nor not of off on once only or other our ours out
+    over own same she should so some such than that the their theirs them then there these
+    they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself hi hello dear thanks thank
+    please regards best team support help issue problem question get got use using used
+    we're i'm it's don't doesn't can't cannot""".split()  # noqa: SIM905
+)
+CHINESE_STOPWORDS = frozenset(
+    """你好 您好 谢谢 感谢 请问 我们 你们 他们 一个 这个 那个 什么 怎么 如何 为什么 问题 出现
+    现在 已经 还是 但是 因为 所以 可以 没有 是不 不是 的时 时候 我的 一下 麻烦 帮忙 看看 一直
+    非常 使用 用户 情况 然后 就是 这样 需要 希望 咨询""".split()  # noqa: SIM905
+)
+STEMMER = snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    if not word.isalpha() or len(word) <= 3:
+        return word
+    stemmed: str = STEMMER.stemWord(word)
+    return stemmed
+
+
+@dataclass(frozen=True, slots=True)
+class Synonyms:
+    """The synonym table: every variant of a concept, in any language, adds its token."""
+
+    pattern: re.Pattern[str] | None
+    concept_of: dict[str, str]
+    # A concept's first variant: how `gateway kb search` shows it.
+    label_of: dict[str, str]
+    # The table's SHA-256: articles indexed with another table are indexed again.
+    digest: str = ""
+
+    def concepts(self, lowered: str) -> Iterator[str]:
+        if self.pattern is None:
+            return
+        for found in self.pattern.finditer(lowered):
+            yield self.concept_of[variant_key(found.group(0))]
+
+
+def variant_key(text: str) -> str:
+    return re.sub(r"[\s-]+", " ", text.lower()).strip()
+
+
+def variant_pattern(variant: str) -> str:
+    """Latin variants match whole words (spaces or hyphens between them); Chinese ones
+    anywhere."""
+    if re.search(f"[{CHINESE}]", variant):
+        return re.escape(variant)
+    words = [re.escape(word) for word in variant.split()]
+    return r"(?<![a-z0-9])" + r"[\s-]+".join(words) + r"(?![a-z0-9])"
+
+
+def load_synonyms(path: Path) -> Synonyms:
+    """A table of one concept per line, variants separated by ` | `; `#` starts a comment."""
+    concept_of: dict[str, str] = {}
+    label_of: dict[str, str] = {}
+    raw = path.read_bytes()
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+        variants = [variant_key(v) for v in line.split("#", 1)[0].split("|") if v.strip()]
+        if len(variants) < 2:
+            continue
+        concept = "syn_" + re.sub(rf"[^a-z0-9{CHINESE}]+", "_", variants[0])
+        if concept in label_of:
+            concept = f"{concept}_{number}"
+        label_of[concept] = variants[0]
+        for variant in variants:
+            concept_of.setdefault(variant, concept)
+    if not concept_of:
+        return Synonyms(None, {}, {}, hashlib.sha256(raw).hexdigest())
+    longest_first = sorted(concept_of, key=len, reverse=True)
+    pattern = re.compile("|".join(variant_pattern(v) for v in longest_first))
+    return Synonyms(pattern, concept_of, label_of, hashlib.sha256(raw).hexdigest())
+
+
+def synonyms_for(kb_dir: Path | None) -> Synonyms:
+    """The folder's own table if it has one, else the shipped one."""
+    own = kb_dir / "synonyms.txt" if kb_dir else None
+    return cached_synonyms(own if own and own.is_file() else SHIPPED_SYNONYMS)
+
+
+@functools.lru_cache(maxsize=8)
+def cached_synonyms_at(path: Path, mtime_ns: int) -> Synonyms:
+    return load_synonyms(path)
+
+
+def cached_synonyms(path: Path) -> Synonyms:
+    return cached_synonyms_at(path, path.stat().st_mtime_ns)
+
+
+def tokens(text: str, synonyms: Synonyms) -> list[str]:
+    """Every token of `text`, in order, then the concepts it names."""
+    lowered = text.lower()
+    found = list(plain_tokens(lowered))
+    found.extend(synonyms.concepts(lowered))
+    return found
+
+
+def plain_tokens(lowered: str) -> Iterator[str]:
+    for match in TOKEN.finditer(lowered):
+        if match.group("chinese"):
+            yield from bigrams(match.group("chinese"))
+        elif code := match.group("code"):
+            yield code
+            yield code[1:]
+        else:
+            word = VERSION_PREFIX.sub("", match.group("word"), count=1)
+            if word not in STOPWORDS:
+                yield stem(word)
+                if "_" in word:
+                    yield from (stem(part) for part in word.split("_") if part)
+
+
+def bigrams(run: str) -> Iterable[str]:
+    if len(run) == 1:
+        return [run]
+    pairs = (run[i : i + 2] for i in range(len(run) - 1))
+    return [pair for pair in pairs if pair not in CHINESE_STOPWORDS]
+
+
+def query_terms(text: str, synonyms: Synonyms) -> list[str]:
+    """The distinct tokens of a question, in the order they first appear."""
+    return list(dict.fromkeys(tokens(text, synonyms)))

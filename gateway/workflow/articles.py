@@ -1,0 +1,194 @@
+"""What the knowledge base does on a ticket: an engineer's `#kb` commands, and a customer's
+"that solved it" to the articles their acknowledgement suggested.
+
+`#kb SLUG` sends an article with the engineer's reply; `#kb new` drafts an article from the
+ticket (the customer's question and the engineer's answer, their details redacted) for a
+person to review; `#kb outdated SLUG why` flags an article, which is then not suggested
+until its file is edited. A customer who says an article solved it closes the ticket as
+confirmed, and the trail says which article did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from gateway.errors import ChangeRefused
+from gateway.intake import Fact
+from gateway.knowledge import (
+    Draft,
+    Found,
+    KnowledgeBase,
+    article_named,
+    published_article,
+    says_article_solved,
+    says_solved,
+    write_draft,
+)
+from gateway.phrases import Phrase
+from gateway.trail import Act, record
+from gateway.workflow.intake import current_facts
+from gateway.workflow.states import S, transition
+from storage.models import Direction, Event, EventKind, KbArticle, Message, Ticket
+
+KB_OFF = Phrase(
+    "the knowledge base is off: GATEWAY_KB_DIR is not set",
+    "知识库未开启：没有设置 GATEWAY_KB_DIR",
+)
+# The ticket's facts that identify the customer, redacted from a draft wherever they appear.
+IDENTIFYING = (Fact.APP_ID, Fact.CHANNEL, Fact.UID)
+
+
+def kb_command(
+    act: Act, ticket: Ticket, argument: str, message: Message, knowledge: KnowledgeBase
+) -> tuple[Phrase, Event]:
+    """One `#kb` command (`commands.read_kb_command` normalised it)."""
+    if not knowledge.enabled:
+        raise ChangeRefused(KB_OFF)
+    if argument == "new":
+        return draft_article(act, ticket, message, knowledge)
+    if argument.startswith("outdated "):
+        _, slug, *why = argument.split(maxsplit=2)
+        return flag_outdated(act, ticket, slug, " ".join(why), message)
+    row = published_article(act.session, argument)
+    if row is None:
+        raise ChangeRefused(no_article(argument))
+    done = Phrase(f"article {row.slug} sent to the customer", f"已把文章 {row.slug} 发给客户")
+    return done, record(act, ticket, EventKind.ARTICLE_SENT, message, row.slug)
+
+
+def no_article(slug: str) -> Phrase:
+    return Phrase(
+        f"no published article {slug} (`gateway kb list` lists them)",
+        f"没有已发布的文章 {slug}（`gateway kb list` 列出全部文章）",
+    )
+
+
+def sent_articles(
+    session: Session, events: Sequence[Event], kb: KnowledgeBase
+) -> tuple[Found, ...]:
+    """The articles `#kb SLUG` sent with a message, as its mail lists them."""
+    found = []
+    for event in events:
+        row = (
+            published_article(session, event.detail)
+            if event.type is EventKind.ARTICLE_SENT
+            else None
+        )
+        if row is not None:
+            found.append(
+                Found(
+                    row.slug,
+                    row.stem,
+                    row.title,
+                    row.summary,
+                    row.lang,
+                    1.0,
+                    0.0,
+                    (),
+                    bool(row.outdated),
+                    kb.link(row.slug),
+                )
+            )
+    return tuple(found)
+
+
+def flag_outdated(
+    act: Act, ticket: Ticket, slug: str, why: str, message: Message
+) -> tuple[Phrase, Event]:
+    row = act.session.query(KbArticle).filter(KbArticle.slug == slug).one_or_none()
+    if row is None:
+        raise ChangeRefused(no_article(slug))
+    row.outdated = why or f"flagged by {act.actor} on ticket #{ticket.id}"
+    row.outdated_at = act.at
+    done = Phrase(
+        f"article {slug} flagged for review; it is not suggested until its file is edited",
+        f"文章 {slug} 已标记为需要复查；修改文件之前不会再被推荐",
+    )
+    return done, record(act, ticket, EventKind.ARTICLE_OUTDATED, message, f"{slug} {why}".strip())
+
+
+def draft_article(
+    act: Act, ticket: Ticket, message: Message, knowledge: KnowledgeBase
+) -> tuple[Phrase, Event]:
+    """A draft from the customer's first words and the engineer's answer: this message's
+    words, else their last public reply."""
+    answer = message.text.strip() or last_answer(ticket)
+    if not answer:
+        raise ChangeRefused(
+            Phrase(
+                "#kb new needs an answer: write it in this message, or reply to the customer first",
+                "#kb new 需要一个解答：写在这封邮件里，或先回复客户",
+            )
+        )
+    facts = current_facts(ticket)
+    first = next((m for m in ticket.messages if m.direction is Direction.IN), None)
+    draft = Draft(
+        ticket.id,
+        ticket.subject,
+        ticket.language if ticket.language in ("en", "zh") else "en",
+        facts[Fact.PLATFORM].value if Fact.PLATFORM in facts else None,
+        first.text if first is not None else "",
+        answer,
+    )
+    known = [ticket.requester, *(facts[f].value for f in IDENTIFYING if f in facts)]
+    try:
+        slug = write_draft(knowledge.folder, draft, known)
+    except OSError as exc:
+        raise ChangeRefused(
+            f"the draft could not be written to {knowledge.folder}: {exc.strerror}"
+        ) from None
+    done = Phrase(
+        f"draft article {slug} written for review (status: draft)",
+        f"已写好草稿文章 {slug}，等待复查（status: draft）",
+    )
+    return done, record(act, ticket, EventKind.ARTICLE_DRAFTED, message, slug)
+
+
+def last_answer(ticket: Ticket) -> str:
+    replies = [
+        e.message.text
+        for e in ticket.events
+        if e.type is EventKind.REPLIED and e.message is not None and e.message.text.strip()
+    ]
+    return replies[-1] if replies else ""
+
+
+# -- the customer's answer ------------------------------------------------------------------
+
+
+def suggested_to(ticket: Ticket) -> list[str]:
+    """The slugs suggested on the ticket, first suggestion first."""
+    return [
+        slug
+        for event in ticket.events
+        if event.type is EventKind.ARTICLES_SUGGESTED
+        for slug in event.detail.split()
+    ]
+
+
+def solved_by_article(act: Act, ticket: Ticket, text: str, message: Message) -> list[Event] | None:
+    """The events of a customer saying a suggested article solved it (the ticket closed as
+    confirmed, and which article did); None when the words say no such thing.
+
+    Words that say solved without naming an article count while no engineer has answered.
+    """
+    slugs = suggested_to(ticket)
+    if not slugs or ticket.status not in (S.NEW, S.OPEN, S.WAITING):
+        return None
+    answered = any(e.type is EventKind.REPLIED for e in ticket.events)
+    if not (says_article_solved(text) or (not answered and says_solved(text))):
+        return None
+    rows = {r.slug: r for r in act.session.query(KbArticle).filter(KbArticle.slug.in_(slugs))}
+    named = article_named(text, [(s, rows[s].title if s in rows else "") for s in slugs])
+    slug = named or slugs[0]
+    closed = transition(
+        act,
+        ticket,
+        S.CLOSED,
+        message,
+        EventKind.CONFIRMED,
+        f"the customer says article {slug} solved it",
+    )
+    return [closed, record(act, ticket, EventKind.SOLVED_BY_ARTICLE, message, slug)]
