@@ -231,6 +231,7 @@ class Notifier:
                 "attachments": message.attachments,
                 "made_safe": [entry for entry in made_safe if entry["made_safe"]],
                 "ask": ask_items(applied.ask, ticket.language),
+                "sent_articles": self.context.articles(applied.sent_articles, ticket, participant),
             }
             if change is not None:
                 context |= self.context.status_news(ticket, participant, change)

@@ -220,15 +220,14 @@ def ranked(session: Session, terms: Sequence[str], limit: int) -> list[tuple[int
         found = ranked_in_postgres(session, terms, limit)
     else:
         query = " OR ".join(f'"{term}"' for term in terms)
-        found = list(
-            session.execute(
-                text(
-                    "SELECT rowid, -bm25(kb_fts) FROM kb_fts WHERE kb_fts MATCH :query "
-                    "ORDER BY rank LIMIT :limit"
-                ),
-                {"query": query, "limit": limit},
-            ).tuples()
+        rows = session.execute(
+            text(
+                "SELECT rowid, -bm25(kb_fts) FROM kb_fts WHERE kb_fts MATCH :query "
+                "ORDER BY rank LIMIT :limit"
+            ),
+            {"query": query, "limit": limit},
         )
+        found = [(int(article), float(score)) for article, score in rows]
     return sorted(found, key=lambda pair: (-round(pair[1], 9), pair[0]))
 
 
@@ -240,25 +239,24 @@ def ranked_in_postgres(
     present = [term for term in terms if term in held]
     if not present or not corpus.articles:
         return []
-    return list(
-        session.execute(
-            text(
-                "WITH q AS (SELECT * FROM unnest(CAST(:terms AS text[]), "
-                "CAST(:idfs AS float8[])) AS q(term, idf)) "
-                "SELECT a.id, SUM(q.idf * (cardinality(l.positions) * (:k1 + 1)) / "
-                "(cardinality(l.positions) + :k1 * (1 - :b + :b * a.length / :average))) "
-                "AS score FROM kb_articles a CROSS JOIN LATERAL unnest(a.terms) AS l "
-                "JOIN q ON q.term = l.lexeme WHERE a.terms @@ CAST(:query AS tsquery) "
-                "GROUP BY a.id ORDER BY score DESC, a.id LIMIT :limit"
-            ),
-            {
-                "terms": present,
-                "idfs": [corpus.idf(held[term]) for term in present],
-                "k1": K1,
-                "b": B,
-                "average": corpus.average_length,
-                "query": " | ".join(f"'{term}'" for term in present),
-                "limit": limit,
-            },
-        ).tuples()
+    rows = session.execute(
+        text(
+            "WITH q AS (SELECT * FROM unnest(CAST(:terms AS text[]), "
+            "CAST(:idfs AS float8[])) AS q(term, idf)) "
+            "SELECT a.id, SUM(q.idf * (cardinality(l.positions) * (:k1 + 1)) / "
+            "(cardinality(l.positions) + :k1 * (1 - :b + :b * a.length / :average))) "
+            "AS score FROM kb_articles a CROSS JOIN LATERAL unnest(a.terms) AS l "
+            "JOIN q ON q.term = l.lexeme WHERE a.terms @@ CAST(:query AS tsquery) "
+            "GROUP BY a.id ORDER BY score DESC, a.id LIMIT :limit"
+        ),
+        {
+            "terms": present,
+            "idfs": [corpus.idf(held[term]) for term in present],
+            "k1": K1,
+            "b": B,
+            "average": corpus.average_length,
+            "query": " | ".join(f"'{term}'" for term in present),
+            "limit": limit,
+        },
     )
+    return [(int(article), float(score)) for article, score in rows]

@@ -157,7 +157,8 @@ def in_language(session: Session, found: Found, lang: str | None) -> Found:
 
 def corrected(session: Session, terms: Sequence[str]) -> list[str]:
     """The question's tokens, each Latin word no article uses replaced by the nearest one
-    that some article does (one edit away, two for long words)."""
+    that some article does (one edit away, two for long words; of equally near ones, the
+    commonest)."""
     unknown = [t for t in terms if t.isalpha() and t.isascii() and len(t) >= 4]
     if not unknown:
         return list(terms)
@@ -186,8 +187,10 @@ def latin_vocabulary(session: Session) -> tuple[str, ...]:
 def vocabulary_at(session: Session, state: tuple[str, int, str]) -> tuple[str, ...]:
     cached = VOCABULARY.get(state)
     if cached is None:
-        words = session.scalars(select(KbTerm.term)).all()
-        cached = tuple(w for w in words if w.isascii() and w.isalpha() and len(w) >= 3)
+        # The commonest first, then by spelling: of equally near words, the first is taken.
+        rows = session.execute(select(KbTerm.term, KbTerm.articles)).all()
+        words = sorted(rows, key=lambda row: (-row[1], row[0]))
+        cached = tuple(w for w, _ in words if w.isascii() and w.isalpha() and len(w) >= 3)
         VOCABULARY.clear()
         VOCABULARY[state] = cached
     return cached
