@@ -14,7 +14,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import UsageError
+from gateway.knowledge.usage import ArticleFigures, article_figures
 from gateway.service.clocks import Moment, Step, TargetClock
 from gateway.service.levels import PRIORITIES, ServiceLevels
 from gateway.workflow import STATUS_EVENTS
@@ -396,6 +397,8 @@ class Figures:
     # By target name (`first_response`, `resolution`), then priority key.
     targets_met: Mapping[str, Mapping[str, Tally]]
     backlog: Backlog
+    # The knowledge base's suggestions (`gateway.knowledge.usage`).
+    articles: ArticleFigures = ArticleFigures()
 
 
 def compute_figures(
@@ -404,7 +407,8 @@ def compute_figures(
     """The figures of `period` from the database."""
     trails = load_trails(session, period, engineers)
     readings = [read_ticket(trail, service, period) for trail in trails]
-    return figures_of([r for r in readings if r is not None], period)
+    figures = figures_of([r for r in readings if r is not None], period)
+    return replace(figures, articles=article_figures(session, period.since, period.until))
 
 
 def figures_of(readings: Sequence[Reading], period: Period) -> Figures:
@@ -501,6 +505,15 @@ def figures_json(figures: Figures) -> dict[str, Any]:
             "by_status_and_age": {k: dict(v) for k, v in figures.backlog.by_status_and_age.items()},
         },
         "total_open": figures.backlog.total,
+        "knowledge_base": {
+            "tickets_with_suggestions": figures.articles.tickets_suggested,
+            "tickets_opening_a_suggestion": figures.articles.tickets_opened,
+            "suggestion_click_through": figures.articles.click_through,
+            "tickets_solved_by_article": figures.articles.tickets_solved,
+            "most_suggested_without_solving": [
+                {"slug": slug, "suggested": times} for slug, times in figures.articles.never_solving
+            ],
+        },
     }
 
 

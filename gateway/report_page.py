@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from gateway.database import reading
+from gateway.knowledge.usage import ArticleFigures
 from gateway.lookup import open_existing
 from gateway.report import (
     AGE_BUCKETS,
@@ -173,7 +174,24 @@ def text_lines(figures: Figures, zone: tzinfo) -> list[str]:
         *aligned("Targets", target_rows(figures.targets_met)),
         "",
         *aligned(f"Backlog ({backlog.total} open)", backlog_rows(backlog)),
+        "",
+        *article_lines(figures.articles),
     ]
+
+
+def article_lines(articles: ArticleFigures) -> list[str]:
+    """The knowledge base's part: solved by an article, suggestions opened, and the
+    articles suggested most without solving anything."""
+    opened = part_words(articles.tickets_opened, articles.tickets_suggested)
+    lines = [
+        "Knowledge base",
+        f"  tickets solved by an article  {articles.tickets_solved}",
+        f"  suggestions opened            {opened} of the tickets given suggestions",
+    ]
+    if articles.never_solving:
+        lines.append("  most suggested without solving anything:")
+        lines += [f"    {slug} ({times}x)" for slug, times in articles.never_solving]
+    return lines
 
 
 # -- charts ----------------------------------------------------------------------------------

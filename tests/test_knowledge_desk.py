@@ -87,6 +87,13 @@ def test_the_acknowledgement_suggests_the_article_and_that_solved_it_closes(
     listed = {row["slug"]: row for row in json.loads(kb(settings, kb_dir, "list", "--json"))}
     assert listed["android12-black-screen-en"]["suggested"] == 1
     assert listed["android12-black-screen-en"]["solved"] == 1
+    env = gateway_env(settings.data_dir, GATEWAY_DATABASE_URL=settings.database_url)
+    report = json.loads(run_gateway(env, "report", "--json").stdout)["knowledge_base"]
+    assert report["tickets_solved_by_article"] == 1
+    assert report["tickets_with_suggestions"] == 1
+    unhelpful = [row["slug"] for row in report["most_suggested_without_solving"]]
+    assert "android12-black-screen-en" not in unhelpful
+    assert set(unhelpful) == set(shown(settings, ticket_id)["suggested_articles"][1:])  # type: ignore[index]
 
 
 def test_a_chinese_mail_gets_the_chinese_translation_and_its_words_close_it(kb_desk: Desk) -> None:

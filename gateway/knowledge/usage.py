@@ -48,3 +48,31 @@ def article_usage(
             usage.solved[detail] += 1
             usage.tickets_solved.add(ticket_id)
     return usage
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFigures:
+    """The knowledge base in the lead's report: tickets given suggestions, opening one,
+    solved by one; the articles most suggested without solving anything."""
+
+    tickets_suggested: int = 0
+    tickets_opened: int = 0
+    tickets_solved: int = 0
+    # (slug, times suggested), most suggested first.
+    never_solving: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def click_through(self) -> float | None:
+        return self.tickets_opened / self.tickets_suggested if self.tickets_suggested else None
+
+
+def article_figures(session: Session, since: datetime, until: datetime) -> ArticleFigures:
+    usage = article_usage(session, since, until)
+    unsolved = [(slug, n) for slug, n in usage.suggested.items() if not usage.solved[slug]]
+    unsolved.sort(key=lambda pair: (-pair[1], pair[0]))
+    return ArticleFigures(
+        len(usage.tickets_suggested),
+        len(usage.tickets_opened),
+        len(usage.tickets_solved),
+        tuple(unsolved[:5]),
+    )
