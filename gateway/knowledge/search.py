@@ -13,6 +13,7 @@ where it exists.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -28,6 +29,10 @@ from storage.models import KbArticle, KbTerm
 
 # How many of BM25's best the scoring looks at.
 CANDIDATES = 40
+# A question is searched by its rarest words, at most this many, leaving out those most
+# articles hold: they barely move BM25, yet make the database score nearly every article.
+SALIENT_TERMS = 32
+COMMON_SHARE = 0.2
 # A score is this much the share of the article's key words the question names...
 COVERAGE_WEIGHT = 0.2
 # ...and the rest its BM25's strength, which is one half at this BM25.
@@ -70,36 +75,41 @@ def search(
 ) -> list[Found]:
     """The published articles for the question, best first, one per stem."""
     terms = corrected(session, query_terms(question.text, synonyms))
-    scored = ranked(session, terms, CANDIDATES)
+    corpus = corpus_of(session)
+    held = document_frequencies(session, terms)
+    scored = ranked(session, salient(terms, held, corpus), CANDIDATES)
     if not scored:
         return []
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(KbArticle).where(KbArticle.id.in_([i for i, _ in scored]))
-        )
-    }
-    corpus = corpus_of(session)
-    frequencies = document_frequencies(
-        session, sorted({t for r in rows.values() for t in r.key_terms.split()})
-    )
+    rows = session.scalars(select(KbArticle).where(KbArticle.id.in_([i for i, _ in scored])))
+    fitting = {row.id: row for row in rows if fits(row, question)}
+    key = sorted({t for row in fitting.values() for t in row.key_terms.split()})
+    frequencies = document_frequencies(session, key)
     best: dict[str, Found] = {}
     for article_id, bm25 in scored:
-        row = rows.get(article_id)
-        if row is None or row.status != "published":
-            continue
-        if not applies_to(
-            tuple(row.platforms.split(",")) if row.platforms else (),
-            row.sdk_versions,
-            question.platform,
-            question.sdk_version,
-        ):
-            continue
-        found = scored_article(row, bm25, set(terms), corpus, frequencies, synonyms)
-        if found.stem not in best or found.score > best[found.stem].score:
-            best[found.stem] = found
+        if (row := fitting.get(article_id)) is not None:
+            found = scored_article(row, bm25, set(terms), corpus, frequencies, synonyms)
+            if found.stem not in best or found.score > best[found.stem].score:
+                best[found.stem] = found
     chosen = sorted(best.values(), key=lambda f: (-round(f.score, 9), -round(f.bm25, 9), f.slug))
     return [in_language(session, found, question.lang) for found in chosen[:limit]]
+
+
+def fits(row: KbArticle, question: Question) -> bool:
+    """A published article for the asker's platform and SDK version."""
+    platforms = tuple(row.platforms.split(",")) if row.platforms else ()
+    return row.status == "published" and applies_to(
+        platforms, row.sdk_versions, question.platform, question.sdk_version
+    )
+
+
+def salient(terms: Sequence[str], held: dict[str, int], corpus: Corpus) -> list[str]:
+    """The words the articles hold, rarest first, without the commonest; as they came."""
+    common = max(1, int(corpus.articles * COMMON_SHARE))
+    rare = sorted((held[t], t) for t in held if held[t] <= common) or sorted(
+        (n, t) for t, n in held.items()
+    )
+    chosen = {term for _, term in rare[:SALIENT_TERMS]}
+    return [term for term in terms if term in chosen]
 
 
 def scored_article(
@@ -178,10 +188,16 @@ def corrected(session: Session, terms: Sequence[str]) -> list[str]:
 
 
 def latin_vocabulary(session: Session) -> tuple[str, ...]:
-    """The Latin words of the index, cached until the index changes."""
+    """The Latin words of the index, cached until the index changes (looked at once every
+    few seconds: a word learned a little late costs nothing but a correction)."""
+    place = str(session.get_bind().engine.url)
+    looked = LOOKED_AT.get(place)
+    if looked is not None and time.monotonic() - looked[0] < VOCABULARY_CHECK_SECONDS:
+        return vocabulary_at(session, looked[1])
     state = session.execute(select(func.count(), func.max(KbArticle.indexed_at))).one()
-    bind = session.get_bind()
-    return vocabulary_at(session, (str(bind.engine.url), state[0], str(state[1])))
+    key = (place, state[0], str(state[1]))
+    LOOKED_AT[place] = (time.monotonic(), key)
+    return vocabulary_at(session, key)
 
 
 def vocabulary_at(session: Session, state: tuple[str, int, str]) -> tuple[str, ...]:
@@ -197,3 +213,5 @@ def vocabulary_at(session: Session, state: tuple[str, int, str]) -> tuple[str, .
 
 
 VOCABULARY: dict[tuple[str, int, str], tuple[str, ...]] = {}
+VOCABULARY_CHECK_SECONDS = 5.0
+LOOKED_AT: dict[str, tuple[float, tuple[str, int, str]]] = {}

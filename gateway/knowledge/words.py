@@ -18,7 +18,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import ahocorasick
 import snowballstemmer
 
 # The shipped table; a `synonyms.txt` in the knowledge base's folder replaces it.
@@ -61,9 +63,14 @@ def stem(word: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Synonyms:
-    """The synonym table: every variant of a concept, in any language, adds its token."""
+    """The synonym table: every variant of a concept, in any language, adds its token.
 
-    pattern: re.Pattern[str] | None
+    Variants are found in one pass (Aho-Corasick) over the text with spaces and hyphens
+    made single spaces; a Latin variant counts only as whole words, and where variants
+    overlap the leftmost, then longest, wins and uses up the text it covers.
+    """
+
+    automaton: Any
     concept_of: dict[str, str]
     # A concept's first variant: how `gateway kb search` shows it.
     label_of: dict[str, str]
@@ -71,23 +78,34 @@ class Synonyms:
     digest: str = ""
 
     def concepts(self, lowered: str) -> Iterator[str]:
-        if self.pattern is None:
+        if not self.concept_of:
             return
-        for found in self.pattern.finditer(lowered):
-            yield self.concept_of[variant_key(found.group(0))]
+        text = SPACING.sub(" ", lowered)
+        found = []
+        for end, variant in self.automaton.iter(text):
+            start = end - len(variant) + 1
+            if whole_words(text, start, end + 1, variant):
+                found.append((start, -len(variant), variant))
+        taken_to = -1
+        for start, negative_length, variant in sorted(found):
+            if start > taken_to:
+                taken_to = start - negative_length - 1
+                yield self.concept_of[variant]
+
+
+SPACING = re.compile(r"[\s-]+")
+LATIN_EDGE = re.compile(r"[a-z0-9]")
+
+
+def whole_words(text: str, start: int, end: int, variant: str) -> bool:
+    """Whether a Latin variant's ends are not inside a longer word; Chinese ends anywhere."""
+    if LATIN_EDGE.match(variant[0]) and start > 0 and LATIN_EDGE.match(text[start - 1]):
+        return False
+    return not (LATIN_EDGE.match(variant[-1]) and end < len(text) and LATIN_EDGE.match(text[end]))
 
 
 def variant_key(text: str) -> str:
-    return re.sub(r"[\s-]+", " ", text.lower()).strip()
-
-
-def variant_pattern(variant: str) -> str:
-    """Latin variants match whole words (spaces or hyphens between them); Chinese ones
-    anywhere."""
-    if re.search(f"[{CHINESE}]", variant):
-        return re.escape(variant)
-    words = [re.escape(word) for word in variant.split()]
-    return r"(?<![a-z0-9])" + r"[\s-]+".join(words) + r"(?![a-z0-9])"
+    return SPACING.sub(" ", text.lower()).strip()
 
 
 def load_synonyms(path: Path) -> Synonyms:
@@ -105,11 +123,12 @@ def load_synonyms(path: Path) -> Synonyms:
         label_of[concept] = variants[0]
         for variant in variants:
             concept_of.setdefault(variant, concept)
-    if not concept_of:
-        return Synonyms(None, {}, {}, hashlib.sha256(raw).hexdigest())
-    longest_first = sorted(concept_of, key=len, reverse=True)
-    pattern = re.compile("|".join(variant_pattern(v) for v in longest_first))
-    return Synonyms(pattern, concept_of, label_of, hashlib.sha256(raw).hexdigest())
+    automaton = ahocorasick.Automaton()
+    for variant in concept_of:
+        automaton.add_word(variant, variant)
+    if concept_of:
+        automaton.make_automaton()
+    return Synonyms(automaton, concept_of, label_of, hashlib.sha256(raw).hexdigest())
 
 
 def synonyms_for(kb_dir: Path | None) -> Synonyms:
