@@ -818,3 +818,14 @@ def make_web_desk(tmp_path: Path, sink: Sink, database_url: str) -> Iterator[Any
 def web_desk(make_web_desk: Any) -> Any:
     """A served gateway with its web service, as a desk (`tests.web.WebDesk`)."""
     return make_web_desk()
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium (`tests.browser`), quit after the test."""
+    # Here, not at the top: only the browser tests need Selenium.
+    from tests.browser import start_chromium
+
+    driver = start_chromium(tmp_path / "chromium-profile")
+    yield driver
+    driver.quit()

@@ -24,6 +24,7 @@ from gateway.app import Gateway
 from gateway.imap_inbound import PassState
 from gateway.refusals import Tally
 from gateway.settings import Web
+from gateway.web.article_page import ArticlePages
 from gateway.web.metrics import Figures
 from gateway.web.pages import Pages
 from gateway.web.queue_page import EngineerPages
@@ -98,9 +99,11 @@ def build_site(gateway: Gateway, beside: Beside) -> Site:
     pages = Pages(gateway.settings.notify.templates_dir)
     # Pages read without taking SQLite's write lock from the workers; acts write as usual.
     reads = make_engine(gateway.settings.effective_database_url, reads_only=True)
+    status_pages = StatusPages(gateway, pages, beside.wake, make_session_factory(reads))
     handlers = Handlers(
         Operations(gateway, beside.mailbox, Figures(gateway, beside.refusals, reads)),
-        StatusPages(gateway, pages, beside.wake, make_session_factory(reads)),
+        status_pages,
+        ArticlePages(status_pages),
         EngineerPages(gateway, pages, beside.wake, make_session_factory(reads)),
     )
     secure = gateway.settings.web.public_url.startswith("https://")
@@ -166,8 +169,8 @@ def is_loopback(host: str) -> bool:
 
 
 class TokenRedaction(logging.Filter):
-    """Keeps the tokens in a path (status, download and sign-in links) out of the log, in
-    whatever the server logs about a request."""
+    """Keeps the tokens in a path (status, download and sign-in links) and in an article
+    link's query (`?t=`) out of the log, in whatever the server logs about a request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -177,5 +180,5 @@ class TokenRedaction(logging.Filter):
         return True
 
 
-TOKEN_IN_PATH = re.compile(r"(/(?:t|f|sign-in)/)[^\s/?\"']+")
+TOKEN_IN_PATH = re.compile(r"(/(?:t|f|sign-in)/|[?&]t=)[^\s/?&#\"']+")
 logging.getLogger("waitress").addFilter(TokenRedaction())

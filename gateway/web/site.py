@@ -105,6 +105,8 @@ def routes() -> Map:
             Rule("/t/<token>", endpoint="status_page", methods=["GET"]),
             Rule("/t/<token>/answer", endpoint="answer", methods=["POST"]),
             Rule("/f/<token>", endpoint="download", methods=["GET"]),
+            Rule("/kb/<slug>", endpoint="kb_article", methods=["GET"]),
+            Rule("/kb/<slug>/solved", endpoint="kb_solved", methods=["POST"]),
             Rule("/queue", endpoint="queue", methods=["GET"]),
             Rule(f"/queue/<int(max={MAX_ID}):ticket_id>", endpoint="engineer_ticket"),
             Rule(f"/queue/files/<int(max={MAX_ID}):attachment_id>", endpoint="engineer_file"),
