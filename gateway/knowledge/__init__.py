@@ -71,7 +71,9 @@ class KnowledgeBase:
         flagged as outdated."""
         if not self.enabled:
             return []
-        found = search(session, question, self.synonyms, limit=10)
+        # The index is not what the filing transaction changes: no flush of its rows first.
+        with session.no_autoflush:
+            found = search(session, question, self.synonyms, self.settings.max_suggestions + 2)
         good = [f for f in found if f.score >= self.settings.min_score and not f.outdated]
         return [f.linked(self.link(f.slug)) for f in good[: self.settings.max_suggestions]]
 

@@ -27,6 +27,9 @@ from gateway.knowledge.index import Corpus, corpus_of, document_frequencies, ran
 from gateway.knowledge.words import Synonyms, query_terms
 from storage.models import KbArticle, KbTerm
 
+# What a question is read of: a report says what it is about at its start; a pasted log or
+# a long thread further down would cost time and add nothing but noise.
+QUESTION_CHARACTERS = 3000
 # How many of BM25's best the scoring looks at.
 CANDIDATES = 40
 # A question is searched by its rarest words, at most this many, leaving out those most
@@ -74,7 +77,7 @@ def search(
     session: Session, question: Question, synonyms: Synonyms, limit: int = 10
 ) -> list[Found]:
     """The published articles for the question, best first, one per stem."""
-    terms = corrected(session, query_terms(question.text, synonyms))
+    terms = corrected(session, query_terms(question.text[:QUESTION_CHARACTERS], synonyms))
     corpus = corpus_of(session)
     held = document_frequencies(session, terms)
     scored = ranked(session, salient(terms, held, corpus), CANDIDATES)
@@ -91,7 +94,7 @@ def search(
             if found.stem not in best or found.score > best[found.stem].score:
                 best[found.stem] = found
     chosen = sorted(best.values(), key=lambda f: (-round(f.score, 9), -round(f.bm25, 9), f.slug))
-    return [in_language(session, found, question.lang) for found in chosen[:limit]]
+    return in_language(session, chosen[:limit], question.lang)
 
 
 def fits(row: KbArticle, question: Question) -> bool:
@@ -138,28 +141,32 @@ def scored_article(
     )
 
 
-def in_language(session: Session, found: Found, lang: str | None) -> Found:
-    """The translation in `lang` of a found article, when there is one published."""
-    if lang is None or found.lang == lang:
+def in_language(session: Session, found: list[Found], lang: str | None) -> list[Found]:
+    """Each found article in its translation in `lang`, where one is published."""
+    stems = [f.stem for f in found if lang is not None and f.lang != lang]
+    if not stems:
         return found
-    other = session.scalars(
-        select(KbArticle).where(
-            KbArticle.stem == found.stem, KbArticle.lang == lang, KbArticle.status == "published"
+    translated = {
+        row.stem: row
+        for row in session.scalars(
+            select(KbArticle).where(
+                KbArticle.stem.in_(stems), KbArticle.lang == lang, KbArticle.status == "published"
+            )
         )
-    ).first()
-    if other is None:
-        return found
-    return Found(
-        other.slug,
-        other.stem,
-        other.title,
-        other.summary,
-        other.lang,
-        found.score,
-        found.bm25,
-        found.shared,
-        bool(other.outdated),
-    )
+    }
+    return [
+        replace(
+            f,
+            slug=other.slug,
+            title=other.title,
+            summary=other.summary,
+            lang=other.lang,
+            outdated=bool(other.outdated),
+        )
+        if (other := translated.get(f.stem)) is not None and f.lang != lang
+        else f
+        for f in found
+    ]
 
 
 # -- misspellings --------------------------------------------------------------------------
