@@ -41,6 +41,8 @@ ALLOWED_WORDS |= {"Android", "iOS"}
 COMMAND_WORDS = {"Reply", "To", "L2", "P1", "P4", "open", "waiting", "resolved", "closed"}
 # `#ask logs device`, `#info ok`.
 COMMAND_WORDS |= {"logs", "device", "ok"}
+# `#kb SLUG`, `#kb new`, `#kb outdated SLUG`: the command syntax, as engineers type it.
+COMMAND_WORDS |= {"SLUG", "new", "outdated"}
 
 
 @dataclass(frozen=True)
