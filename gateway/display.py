@@ -15,6 +15,7 @@ from typing import Any
 from gateway.intake import UNKNOWN, Fact
 from gateway.service.clocks import TargetClock
 from gateway.settings import Intake
+from gateway.workflow.articles import suggested_to
 from gateway.workflow.intake import current_facts, missing
 from storage.models import Attachment, Event, EventKind, Message, Ticket, TicketFact
 
@@ -58,12 +59,7 @@ def ticket_detail(ticket: Ticket, intake: Intake) -> dict[str, Any]:
 
 def article_detail(ticket: Ticket) -> dict[str, Any]:
     """The knowledge-base articles suggested on the ticket, and the one that solved it."""
-    suggested = [
-        slug
-        for event in ticket.events
-        if event.type is EventKind.ARTICLES_SUGGESTED
-        for slug in event.detail.split()
-    ]
+    suggested = suggested_to(ticket)
     solved = [e.detail for e in ticket.events if e.type is EventKind.SOLVED_BY_ARTICLE]
     return {"suggested_articles": suggested, "solved_by_article": solved[-1] if solved else None}
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.knowledge.articles import Article, read_article
 from gateway.knowledge.drafts import Draft, redacted, write_draft
 from gateway.knowledge.index import IndexRun, index_folder
-from gateway.knowledge.replies import article_named, says_article_solved, says_solved
+from gateway.knowledge.replies import article_named, points_at_an_article
 from gateway.knowledge.search import Found, Question, search
 from gateway.knowledge.words import Synonyms, synonyms_for
 from gateway.settings import Knowledge
@@ -34,12 +34,11 @@ __all__ = [
     "Question",
     "Synonyms",
     "article_named",
+    "points_at_an_article",
     "published_article",
     "index_folder",
     "read_article",
     "redacted",
-    "says_article_solved",
-    "says_solved",
     "search",
     "synonyms_for",
     "write_draft",

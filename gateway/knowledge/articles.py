@@ -45,7 +45,7 @@ class Article:
 
     @property
     def stem(self) -> str:
-        return LANGUAGE_ENDING.sub("", self.slug)
+        return stem_of(self.slug)
 
     @property
     def published(self) -> bool:
@@ -115,6 +115,11 @@ def names(value: Any) -> tuple[str, ...]:
         return ()
     items = value if isinstance(value, list) else str(value).split(",")
     return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def stem_of(slug: str) -> str:
+    """What translations of an article share: its slug without `-en` / `-zh`."""
+    return LANGUAGE_ENDING.sub("", slug)
 
 
 def language_of_slug(slug: str) -> str | None:

@@ -27,6 +27,11 @@ class Usage:
     tickets_solved: set[int] = field(default_factory=set)
 
 
+def suggested_slugs(detail: str) -> list[str]:
+    """The slugs an `articles_suggested` event's detail names, first suggested first."""
+    return detail.split()
+
+
 def article_usage(
     session: Session, since: datetime | None = None, until: datetime | None = None
 ) -> Usage:
@@ -39,7 +44,7 @@ def article_usage(
     usage = Usage()
     for ticket_id, kind, detail in session.execute(query):
         if kind is EventKind.ARTICLES_SUGGESTED:
-            usage.suggested.update(detail.split())
+            usage.suggested.update(suggested_slugs(detail))
             usage.tickets_suggested.add(ticket_id)
         elif kind is EventKind.ARTICLE_OPENED:
             usage.opened[detail] += 1

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.confirmation import Confirmation, classify_confirmation
 from gateway.errors import ChangeRefused
 from gateway.intake import Fact
 from gateway.knowledge import (
@@ -21,16 +23,26 @@ from gateway.knowledge import (
     Found,
     KnowledgeBase,
     article_named,
+    points_at_an_article,
     published_article,
-    says_article_solved,
-    says_solved,
     write_draft,
 )
+from gateway.knowledge.articles import stem_of
+from gateway.knowledge.usage import suggested_slugs
 from gateway.phrases import Phrase
-from gateway.trail import Act, record
+from gateway.trail import Act, Filing, record
 from gateway.workflow.intake import current_facts
 from gateway.workflow.states import S, transition
-from storage.models import Direction, Event, EventKind, KbArticle, Message, Ticket
+from storage.models import (
+    OPEN_STATUSES,
+    Direction,
+    Event,
+    EventKind,
+    KbArticle,
+    Message,
+    Ticket,
+    TicketStatus,
+)
 
 KB_OFF = Phrase(
     "the knowledge base is off: GATEWAY_KB_DIR is not set",
@@ -157,6 +169,9 @@ def last_answer(ticket: Ticket) -> str:
 
 # -- the customer's answer ------------------------------------------------------------------
 
+# While a ticket is in one of these, its customer may say an article solved it.
+SOLVABLE = frozenset({*OPEN_STATUSES, TicketStatus.RESOLVED})
+
 
 def suggested_to(ticket: Ticket) -> list[str]:
     """The slugs suggested on the ticket, first suggestion first."""
@@ -164,31 +179,48 @@ def suggested_to(ticket: Ticket) -> list[str]:
         slug
         for event in ticket.events
         if event.type is EventKind.ARTICLES_SUGGESTED
-        for slug in event.detail.split()
+        for slug in suggested_slugs(event.detail)
     ]
 
 
-def solved_by_article(act: Act, ticket: Ticket, text: str, message: Message) -> list[Event] | None:
-    """The events of a customer saying a suggested article solved it (the ticket closed as
-    confirmed, and which article did); None when the words say no such thing.
+def was_suggested(ticket: Ticket, slug: str) -> bool:
+    """Whether the article, or a translation of it, was suggested to the ticket."""
+    return stem_of(slug) in {stem_of(s) for s in suggested_to(ticket)}
 
-    Words that say solved without naming an article count while no engineer has answered.
+
+def solved_by_article(
+    filing: Filing, ticket: Ticket, text: str, message: Message
+) -> list[Event] | None:
+    """The events of a customer saying a suggested article solved it; None when the reply
+    says no such thing.
+
+    The reply must confirm as a confirmation does (`gateway.confirmation`), and name a
+    suggested article or point at one, unless no engineer has answered yet: then nothing
+    else can have solved it. Which article: the one it names, else the first suggested.
     """
     slugs = suggested_to(ticket)
-    if not slugs or ticket.status not in (S.NEW, S.OPEN, S.WAITING):
+    subject = filing.inbound.mail.subject
+    if (
+        not slugs
+        or ticket.status not in SOLVABLE
+        or classify_confirmation(text, subject) is not Confirmation.FIXED
+    ):
         return None
+    query = select(KbArticle.slug, KbArticle.title).where(KbArticle.slug.in_(slugs))
+    titles = {slug: title for slug, title in filing.session.execute(query)}
+    named = article_named(text, [(slug, titles.get(slug, "")) for slug in slugs])
     answered = any(e.type is EventKind.REPLIED for e in ticket.events)
-    if not (says_article_solved(text) or (not answered and says_solved(text))):
+    if named is None and answered and not points_at_an_article(text):
         return None
-    rows = {r.slug: r for r in act.session.query(KbArticle).filter(KbArticle.slug.in_(slugs))}
-    named = article_named(text, [(s, rows[s].title if s in rows else "") for s in slugs])
     slug = named or slugs[0]
-    closed = transition(
-        act,
-        ticket,
-        S.CLOSED,
-        message,
-        EventKind.CONFIRMED,
-        f"the customer says article {slug} solved it",
+    return close_as_solved(
+        filing, ticket, slug, message, f"the customer says article {slug} solved it"
     )
+
+
+def close_as_solved(
+    act: Act, ticket: Ticket, slug: str, message: Message | None, why: str
+) -> list[Event]:
+    """The ticket closed as confirmed, and the trail saying which article solved it."""
+    closed = transition(act, ticket, S.CLOSED, message, EventKind.CONFIRMED, why)
     return [closed, record(act, ticket, EventKind.SOLVED_BY_ARTICLE, message, slug)]
