@@ -4,7 +4,8 @@ Articles are made from the labelled set's (`tests/kb_set/articles`): each takes 
 article's title and front matter and mixes its paragraphs with two others', so the words
 and their spread are those of real articles. The folder is indexed into a fresh database
 (SQLite, or with `--postgres` a private PostgreSQL cluster that keeps fsync), timed, then
-every question of the set is searched as a new ticket would be, timed one by one.
+every question of the set is searched as a new ticket would be (with the platform and SDK
+version the intake reads from it), timed one by one.
 
     .venv/bin/python bench/kb_search.py --articles 10000
     .venv/bin/python bench/kb_search.py --articles 10000 --postgres
@@ -27,6 +28,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
 from gateway.knowledge import Question, index_folder, search, synonyms_for  # noqa: E402
+from tests.test_knowledge_search import as_question  # noqa: E402
 from storage.session import make_engine, make_session_factory  # noqa: E402
 from tests.schema import current_schema  # noqa: E402
 
@@ -94,7 +96,7 @@ def run(url: str, folder: Path, rounds: int) -> None:
         search(session, Question("warm up"), synonyms)
         for _ in range(rounds):
             for entry in questions:
-                asked = Question(f"{entry['subject']}\n{entry['body']}", entry["lang"])
+                asked = as_question(entry)
                 began = time.perf_counter()
                 search(session, asked, synonyms)
                 times.append((time.perf_counter() - began) * 1000)

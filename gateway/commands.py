@@ -215,7 +215,8 @@ def read_intake_command(name: str, argument: str, line: str) -> Command | Refusa
     return Command(CommandName.ASK, " ".join(named), line)
 
 
-KB_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# An article's slug: its file's name in the knowledge base's folder, without `.md`.
+ARTICLE_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
 
 
 def read_kb_command(argument: str, line: str) -> Command | Refusal:
@@ -231,8 +232,8 @@ def read_kb_command(argument: str, line: str) -> Command | Refusal:
     first = words[0].lower()
     if first == "new" and len(words) == 1:
         return Command(CommandName.KB, "new", line)
-    if first == "outdated" and len(words) >= 2 and KB_SLUG.match(words[1].lower()):
+    if first == "outdated" and len(words) >= 2 and ARTICLE_SLUG.fullmatch(words[1].lower()):
         return Command(CommandName.KB, " ".join(["outdated", words[1].lower(), *words[2:]]), line)
-    if len(words) == 1 and KB_SLUG.match(first) and first not in ("new", "outdated"):
+    if len(words) == 1 and ARTICLE_SLUG.fullmatch(first) and first not in ("new", "outdated"):
         return Command(CommandName.KB, first, line)
     return Refusal(line, usage)

@@ -6,34 +6,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from gateway.database import reading, transaction
-from gateway.errors import ConfigError
+from gateway.database import reading
+from gateway.errors import EX_DATAERR, ConfigError
+from gateway.kb_watch import index_now
 from gateway.knowledge import KnowledgeBase, Question, search
 from gateway.knowledge.usage import article_usage
 from gateway.lookup import open_existing
 from gateway.settings import Settings
 from storage.models import KbArticle
 
-# sysexits: the data (an article file) is wrong.
-EX_DATAERR = 65
-
-
-def knowledge_of(settings: Settings) -> KnowledgeBase:
-    if not settings.knowledge.enabled:
-        raise ConfigError("GATEWAY_KB_DIR is not set: name the folder of Markdown articles")
-    return KnowledgeBase(settings.knowledge, settings.web.public_url)
-
 
 def run_kb(settings: Settings, args: argparse.Namespace) -> int:
-    knowledge = knowledge_of(settings)
+    if not settings.knowledge.enabled:
+        raise ConfigError("GATEWAY_KB_DIR is not set: name the folder of Markdown articles")
     gateway = open_existing(settings, renders_mail=False)
+    knowledge = gateway.executor.pipeline.rules.knowledge
     if args.action == "index":
-        with transaction(gateway.sessions) as session:
-            run = knowledge.index(session, gateway.clock.now())
+        run = index_now(gateway, knowledge)
+        if run is None:
+            print("another gateway is indexing the knowledge base now; it will pick this up")
+            return 0
         for name, reason in sorted(run.errors.items()):
             print(f"gateway: kb: {name}: {reason}", file=sys.stderr)
         print(
@@ -47,7 +43,7 @@ def run_kb(settings: Settings, args: argparse.Namespace) -> int:
         return print_list(session, args.json)
 
 
-def print_search(session: Any, knowledge: KnowledgeBase, args: argparse.Namespace) -> int:
+def print_search(session: Session, knowledge: KnowledgeBase, args: argparse.Namespace) -> int:
     """The ranking for a question, best first, and why: the article's words it names."""
     if not args.query:
         raise ConfigError('kb search needs the question, as in: gateway kb search "黑屏"')
@@ -81,7 +77,7 @@ def print_search(session: Any, knowledge: KnowledgeBase, args: argparse.Namespac
     return 0
 
 
-def print_list(session: Any, as_json: bool) -> int:
+def print_list(session: Session, as_json: bool) -> int:
     usage = article_usage(session)
     rows = [
         {
@@ -92,7 +88,9 @@ def print_list(session: Any, as_json: bool) -> int:
             "suggested": usage.suggested[row.slug],
             "opened": usage.opened[row.slug],
             "solved": usage.solved[row.slug],
+            "tags": row.tags.split(",") if row.tags else [],
             "outdated": row.outdated or None,
+            "outdated_at": row.outdated_at.isoformat() if row.outdated_at else None,
         }
         for row in session.scalars(select(KbArticle).order_by(KbArticle.slug))
     ]

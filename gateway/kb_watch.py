@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.app import Gateway
-from gateway.database import transaction
-from gateway.errors import GatewayError
-from gateway.knowledge import IndexRun, KnowledgeBase
+from gateway.database import reading, transaction
+from gateway.errors import ConfigError, GatewayError
+from gateway.knowledge import IndexRun, KnowledgeBase, apply_plan, indexed_versions, plan_index
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,16 @@ def folder_signature(folder: Path) -> Signature:
 
 
 def index_now(gateway: Gateway, knowledge: KnowledgeBase) -> IndexRun | None:
-    """Index the folder, unless another gateway is doing so; what it did."""
+    """Index the folder, unless another gateway is doing so; what it did. The files are
+    read before the write transaction, which only writes what changed."""
     with gateway.locks.exclusive("kb index") as hold:
         if not hold:
             return None
+        with reading(gateway.sessions) as session:
+            indexed = indexed_versions(session)
+        plan = plan_index(knowledge.folder, knowledge.synonyms, indexed)
         with transaction(gateway.sessions) as session:
-            run = knowledge.index(session, gateway.clock.now())
+            run = apply_plan(session, plan, gateway.clock.now())
     for name, reason in sorted(run.errors.items()):
         log.warning("knowledge base: %s not indexed: %s", name, reason)
     if run.touched:
@@ -64,8 +68,8 @@ class KnowledgeWatch:
         settings = gateway.settings
         if not settings.knowledge.enabled:
             return cls(None, stopping)
-        knowledge = KnowledgeBase(settings.knowledge, settings.web.public_url)
-        last = watch_once(gateway, knowledge, ())
+        knowledge = gateway.executor.pipeline.rules.knowledge
+        last = watch_once(gateway, knowledge, None)
         thread = threading.Thread(
             target=watch, args=(gateway, knowledge, last, stopping), name="kb-watch", daemon=True
         )
@@ -79,21 +83,26 @@ class KnowledgeWatch:
 
 
 def watch(
-    gateway: Gateway, knowledge: KnowledgeBase, last: Signature, stopping: threading.Event
+    gateway: Gateway, knowledge: KnowledgeBase, last: Signature | None, stopping: threading.Event
 ) -> None:
     while not stopping.wait(CHECK_SECONDS):
         last = watch_once(gateway, knowledge, last)
 
 
-def watch_once(gateway: Gateway, knowledge: KnowledgeBase, last: Signature) -> Signature:
-    """The folder indexed if it changed since `last`; the signature it was indexed at
-    (`last` again when indexing failed, so it is tried at the next look)."""
+def watch_once(
+    gateway: Gateway, knowledge: KnowledgeBase, last: Signature | None
+) -> Signature | None:
+    """The folder indexed if it changed since `last` (None: never indexed); the signature
+    it was indexed at. A folder that cannot be indexed is tried again when it changes; a
+    database that cannot be reached, at the next look."""
     now = folder_signature(knowledge.folder)
-    if now == last and last:
+    if now == last:
         return last
     try:
         index_now(gateway, knowledge)
-    except GatewayError as exc:  # A bad folder or the database down: say so, try later.
+    except ConfigError as exc:
         log.warning("knowledge base not indexed: %s", exc.reason)
+    except GatewayError as exc:
+        log.warning("knowledge base not indexed: %s; trying again", exc.reason)
         return last
     return now

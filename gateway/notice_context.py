@@ -96,11 +96,10 @@ class NoticeContext:
     def articles(
         self, found: Sequence[Found], ticket: Ticket, participant: Participant | None = None
     ) -> list[dict[str, str]]:
-        """Knowledge-base articles as a notice lists them. A link to the article's own page
-        carries the customer's status token, for its "this solved it" button."""
-        own_pages = f"{self.sender.public_url}/kb/" if self.sender.public_url else None
+        """Knowledge-base articles as a notice lists them. A link to the web service's own
+        article page carries the customer's status token, for its "this solved it" button."""
         token = ""
-        if participant is not None and own_pages:
+        if participant is not None:
             token = status_token(
                 self.sender.secret, ticket.id, participant.id, ticket.links_version
             )
@@ -109,12 +108,7 @@ class NoticeContext:
                 "slug": article.slug,
                 "title": article.title,
                 "summary": article.summary,
-                "url": article.url
-                + (
-                    f"?t={token}"
-                    if token and own_pages and article.url.startswith(own_pages)
-                    else ""
-                ),
+                "url": article.url + (f"?t={token}" if token and article.own_page else ""),
             }
             for article in found
         ]

@@ -14,9 +14,8 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
 
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
@@ -398,7 +397,7 @@ class Figures:
     targets_met: Mapping[str, Mapping[str, Tally]]
     backlog: Backlog
     # The knowledge base's suggestions (`gateway.knowledge.usage`).
-    articles: ArticleFigures = ArticleFigures()
+    articles: ArticleFigures
 
 
 def compute_figures(
@@ -407,11 +406,11 @@ def compute_figures(
     """The figures of `period` from the database."""
     trails = load_trails(session, period, engineers)
     readings = [read_ticket(trail, service, period) for trail in trails]
-    figures = figures_of([r for r in readings if r is not None], period)
-    return replace(figures, articles=article_figures(session, period.since, period.until))
+    articles = article_figures(session, period.since, period.until)
+    return figures_of([r for r in readings if r is not None], period, articles)
 
 
-def figures_of(readings: Sequence[Reading], period: Period) -> Figures:
+def figures_of(readings: Sequence[Reading], period: Period, articles: ArticleFigures) -> Figures:
     """The figures of these tickets' readings."""
     groups = {key: [r for r in readings if key in (ALL, r.priority)] for key in PRIORITY_KEYS}
     return Figures(
@@ -424,6 +423,7 @@ def figures_of(readings: Sequence[Reading], period: Period) -> Figures:
             for index, name in enumerate(TARGETS)
         },
         backlog_of(r.backlog for r in readings),
+        articles,
     )
 
 
@@ -475,57 +475,3 @@ def backlog_of(places: Iterable[tuple[str, str] | None]) -> Backlog:
     by_status = {status: sum(cross[status].values()) for status in statuses}
     by_age = {bucket: sum(cross[s][bucket] for s in statuses) for bucket in buckets}
     return Backlog(by_status, by_age, cross)
-
-
-# -- for programs ----------------------------------------------------------------------------
-
-
-def figures_json(figures: Figures) -> dict[str, Any]:
-    """The figures as `gateway report --json` prints them."""
-    by_key = figures.rates
-    return {
-        "period": {
-            "since": figures.period.since.isoformat(),
-            "until": figures.period.until.isoformat(),
-        },
-        "first_response": {key: durations_json(d) for key, d in figures.first_response.items()},
-        "resolution": {key: durations_json(d) for key, d in figures.resolution.items()},
-        "fcr_rate": by_key[ALL].fcr_rate,
-        "reopen_rate": by_key[ALL].reopen_rate,
-        "rates_by_priority": {
-            key: {"fcr_rate": r.fcr_rate, "reopen_rate": r.reopen_rate} for key, r in by_key.items()
-        },
-        "targets_met": {
-            name: {key: tally_json(t) for key, t in tallies.items()}
-            for name, tallies in figures.targets_met.items()
-        },
-        "backlog": {
-            "by_status": dict(figures.backlog.by_status),
-            "by_age": dict(figures.backlog.by_age),
-            "by_status_and_age": {k: dict(v) for k, v in figures.backlog.by_status_and_age.items()},
-        },
-        "total_open": figures.backlog.total,
-        "knowledge_base": {
-            "tickets_with_suggestions": figures.articles.tickets_suggested,
-            "tickets_opening_a_suggestion": figures.articles.tickets_opened,
-            "suggestion_click_through": figures.articles.click_through,
-            "tickets_solved_by_article": figures.articles.tickets_solved,
-            "most_suggested_without_solving": [
-                {"slug": slug, "suggested": times} for slug, times in figures.articles.never_solving
-            ],
-        },
-    }
-
-
-def durations_json(durations: Durations) -> dict[str, Any]:
-    return {
-        "count": durations.count,
-        "median_s": durations.median_s,
-        "p90_s": durations.p90_s,
-        "business_median_s": durations.business_median_s,
-        "business_p90_s": durations.business_p90_s,
-    }
-
-
-def tally_json(tally: Tally) -> dict[str, Any]:
-    return {"met": tally.met, "missed": tally.missed, "rate": tally.rate}

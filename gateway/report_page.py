@@ -36,9 +36,9 @@ from gateway.report import (
     Tally,
     compute_figures,
     day_or_moment,
-    figures_json,
     period_of,
 )
+from gateway.report_json import figures_json
 from gateway.service.phrasing import span_words
 from gateway.settings import SOURCE_ROOT, Settings
 

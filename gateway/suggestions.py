@@ -16,7 +16,7 @@ from gateway.intake import Fact
 from gateway.knowledge import KnowledgeBase, Question
 from gateway.trail import Acting, record
 from gateway.workflow import Applied, Author
-from gateway.workflow.intake import current_facts
+from gateway.workflow.intake import known_value
 from storage.models import SYSTEM_ACTOR, EventKind
 
 
@@ -30,13 +30,11 @@ def suggest(session: Session, applied: Applied, knowledge: KnowledgeBase) -> App
     ):
         return applied
     ticket = applied.ticket
-    facts = current_facts(ticket)
-    platform, version = facts.get(Fact.PLATFORM), facts.get(Fact.SDK_VERSION)
     question = Question(
         f"{ticket.subject}\n{applied.message.text}",
         ticket.language,
-        platform.value if platform else None,
-        version.value if version else None,
+        known_value(ticket, Fact.PLATFORM),
+        known_value(ticket, Fact.SDK_VERSION),
     )
     found = knowledge.suggestions(session, question)
     if not found:

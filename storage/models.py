@@ -1,5 +1,6 @@
 """The database schema: tickets, their messages, attachments, events, participants, the
-outbox of mail to send, and the receipt log of every message the spool handed over.
+outbox of mail to send, the receipt log of every message the spool handed over, blobs, and
+the knowledge base's index. The column types they use are in `storage.columns`.
 
 Schema changes go through Alembic migrations in `storage/migrations/`.
 """
@@ -7,27 +8,22 @@ Schema changes go through Alembic migrations in `storage/migrations/`.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
-    Text,
-    TypeDecorator,
     UniqueConstraint,
     false,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.text import storable
+from storage.columns import BoundedString, StorableText, UTCDateTime, readable_enum
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,77 +34,8 @@ NAMING_CONVENTION = {
 }
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them without an offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-def fit_for_column(value: str, limit: int | None, max_bytes: int | None = None) -> str:
-    """`value` as every backend takes it. PostgreSQL refuses NUL characters, text that is
-    not valid UTF-8 (lone surrogates) and values longer than their column, where SQLite
-    takes all three; mail that got `250` must never be lost to that difference."""
-    value = storable(value)
-    if limit is not None and len(value) > limit:
-        value = value[:limit]
-    if max_bytes is not None and len(value.encode()) > max_bytes:
-        value = value.encode()[:max_bytes].decode(errors="ignore")
-    return value
-
-
-class BoundedString(TypeDecorator[str]):
-    """A `String(length)` whose values are made storable (see `fit_for_column`) before every
-    insert, update and comparison, so a lookup matches what was stored. `max_bytes` keeps
-    an indexed value under PostgreSQL's B-tree entry limit (about 2.7 kB)."""
-
-    impl = String
-    cache_ok = True
-
-    def __init__(self, length: int, max_bytes: int | None = None) -> None:
-        super().__init__(length)
-        self.limit = length
-        self.max_bytes = max_bytes
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else fit_for_column(value, self.limit, self.max_bytes)
-
-
-class StorableText(TypeDecorator[str]):
-    """Unbounded `Text`, made storable before it is written."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else fit_for_column(value, None)
-
-
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
-    # Store the readable value ("open"), not the member name ("OPEN").
-    return Enum(
-        cls,
-        values_callable=lambda members: [m.value for m in members],
-        length=length,
-        native_enum=False,
-        validate_strings=True,
-    )
 
 
 class TicketStatus(enum.Enum):
@@ -246,8 +173,8 @@ class Ticket(Base):
     __table_args__ = (Index("ix_tickets_status_changed", "status", "status_changed_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), index=True)
-    priority: Mapped[Priority] = mapped_column(_enum(Priority), default=Priority.P3)
+    status: Mapped[TicketStatus] = mapped_column(readable_enum(TicketStatus), index=True)
+    priority: Mapped[Priority] = mapped_column(readable_enum(Priority), default=Priority.P3)
     subject: Mapped[str] = mapped_column(BoundedString(998))
     requester: Mapped[str] = mapped_column(BoundedString(320), index=True)
     requester_name: Mapped[str] = mapped_column(BoundedString(200), default="")
@@ -309,10 +236,10 @@ class Participant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     address: Mapped[str] = mapped_column(BoundedString(320))
-    role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole))
+    role: Mapped[ParticipantRole] = mapped_column(readable_enum(ParticipantRole))
     # For engineers: whether the ticket's mail reaches them.
     watch: Mapped[Watch] = mapped_column(
-        _enum(Watch), default=Watch.NOTIFIED, server_default=Watch.NOTIFIED.value
+        readable_enum(Watch), default=Watch.NOTIFIED, server_default=Watch.NOTIFIED.value
     )
     # What the person is greeted by: the name they sign with, else their display name.
     name: Mapped[str] = mapped_column(BoundedString(200), default="")
@@ -328,7 +255,7 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    direction: Mapped[Direction] = mapped_column(readable_enum(Direction))
     message_id: Mapped[str] = mapped_column(BoundedString(998, max_bytes=2000))
     from_address: Mapped[str] = mapped_column(BoundedString(320))
     from_name: Mapped[str] = mapped_column(BoundedString(200), default="")
@@ -372,11 +299,11 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    type: Mapped[EventKind] = mapped_column(_enum(EventKind, length=32))
+    type: Mapped[EventKind] = mapped_column(readable_enum(EventKind, length=32))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(BoundedString(320))
-    from_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
-    to_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
+    from_status: Mapped[TicketStatus | None] = mapped_column(readable_enum(TicketStatus))
+    to_status: Mapped[TicketStatus | None] = mapped_column(readable_enum(TicketStatus))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     detail: Mapped[str] = mapped_column(StorableText(), default="")
     # The ticket an event happened on, when `#merge` moved it here: its trail is kept, but
@@ -427,7 +354,9 @@ class OutboxMail(Base):
     # Which notice it is ("acknowledgement", ...): RFC 3834 limits how often some may go.
     kind: Mapped[str] = mapped_column(BoundedString(32), default="", server_default="")
     content: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.PENDING)
+    state: Mapped[OutboxState] = mapped_column(
+        readable_enum(OutboxState), default=OutboxState.PENDING
+    )
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(StorableText(), default="")
@@ -456,7 +385,7 @@ class Receipt(Base):
     recipients: Mapped[str] = mapped_column(StorableText())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    outcome: Mapped[ReceiptOutcome] = mapped_column(_enum(ReceiptOutcome))
+    outcome: Mapped[ReceiptOutcome] = mapped_column(readable_enum(ReceiptOutcome))
     reason: Mapped[str] = mapped_column(StorableText(), default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
@@ -573,8 +502,10 @@ class KbArticle(Base):
     # A PEP 440 specifier; "" is every version.
     sdk_versions: Mapped[str] = mapped_column(String(200), default="")
     tags: Mapped[str] = mapped_column(StorableText(), default="")
-    # The file's SHA-256: an unchanged file is not indexed again.
+    # The file's SHA-256 and the synonym table's it was indexed with: an article is
+    # indexed again when either changed.
     digest: Mapped[str] = mapped_column(String(64))
+    synonyms: Mapped[str] = mapped_column(String(64), default="")
     # How many tokens were indexed (BM25's document length).
     length: Mapped[int] = mapped_column(Integer, default=0)
     # The tokens of the title and tags, space-separated: what a question must share with

@@ -108,6 +108,7 @@ FLOW = [
     "lookup",
     # the figures of how support is doing, and the page and command that show them
     "report",
+    "report_json",
     "report_page",
     "operators",
     # the knowledge base's commands: index, search, list

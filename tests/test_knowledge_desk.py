@@ -107,6 +107,7 @@ def test_a_chinese_mail_gets_the_chinese_translation_and_its_words_close_it(kb_d
     kb_desk.customer_replies(kb_desk.wait_mail(ALICE, "安卓12"), "按照文章操作，已经解决了，谢谢")
     kb_desk.gateway.wait_for_receipts(2)
     detail = shown(kb_desk.gateway.settings, ticket_id)
+    assert detail["status"] == TicketStatus.CLOSED.value
     assert detail["solved_by_article"] == "android12-black-screen-zh"
 
 
@@ -176,9 +177,16 @@ def test_an_engineer_sends_an_article_drafts_one_and_flags_one(kb_desk: Desk, kb
         notice, ENG1, "#kb outdated android12-black-screen-en fixed in 4.2\n#note checked"
     )
     kb_desk.gateway.wait_for_receipts(5)
-    third, ack = ask(kb_desk, *BLACK_SCREEN, sender="dave@customer.example")
+    third, _ = ask(kb_desk, *BLACK_SCREEN, sender="dave@customer.example")
     assert "android12-black-screen" not in json.dumps(shown(settings, third)["suggested_articles"])
-    assert second != third
+    listed = {row["slug"]: row for row in json.loads(kb(settings, kb_dir, "list", "--json"))}
+    assert listed["android12-black-screen-en"]["outdated"] == "fixed in 4.2"
+    # Edited, it is reviewed: suggested again.
+    edited = kb_dir / "android12-black-screen-en.md"
+    edited.write_text(edited.read_text() + "\nReviewed for SDK 4.2.\n")
+    kb(settings, kb_dir, "index")
+    fourth, _ = ask(kb_desk, *BLACK_SCREEN, sender="erin@customer.example")
+    assert shown(settings, fourth)["suggested_articles"][0] == "android12-black-screen-en"  # type: ignore[index]
 
 
 def test_kb_commands_name_bad_files_and_search_explains_its_ranking(
@@ -204,4 +212,4 @@ def test_kb_commands_name_bad_files_and_search_explains_its_ranking(
         "list",
         check=False,
     )
-    assert off.returncode != 0 and "GATEWAY_KB_DIR" in off.stderr
+    assert off.returncode == 78 and "GATEWAY_KB_DIR" in off.stderr

@@ -169,9 +169,11 @@ def test_the_labelled_set_finds_the_right_article_and_stays_quiet_without_one(
         print(f"{lang} {kind}: {value:.0%} of {len(tally[(lang, kind)])}")
     for lang, value in sorted(top3.items()):
         print(f"{lang} right article ranked in the top 3, any score: {value:.0%}")
+    # Just under what the set gives now (71% / 80% answered, 77% / 81% quiet; the targets
+    # are 85% / 90%): a change that makes it worse fails here.
     assert all(value >= 0.9 for value in top3.values()), top3
-    assert all(share[(lang, "answered")] >= 0.65 for lang in ("en", "zh")), share
-    assert all(share[(lang, "no answer")] >= 0.65 for lang in ("en", "zh")), share
+    assert share[("en", "answered")] >= 0.70 and share[("zh", "answered")] >= 0.78, share
+    assert share[("en", "no answer")] >= 0.75 and share[("zh", "no answer")] >= 0.80, share
 
 
 def test_an_article_for_another_platform_or_sdk_version_is_left_out(sqlite_index: Session) -> None:
@@ -192,6 +194,8 @@ def test_a_translation_is_shown_in_the_askers_language(sqlite_index: Session) ->
 
 
 def test_a_misspelt_word_is_read_as_the_articles_word(sqlite_index: Session) -> None:
-    right = search(sqlite_index, Question("safari autoplay notallowederror"), SYNONYMS)
-    typo = search(sqlite_index, Question("safary autoplay notalowederror"), SYNONYMS)
-    assert right[0].slug == typo[0].slug
+    right = search(sqlite_index, Question("safari notallowederror"), SYNONYMS)
+    typo = search(sqlite_index, Question("safary notalowederror"), SYNONYMS)
+    assert typo[0].slug == right[0].slug == "safari-autoplay-notallowed-en"
+    assert typo[0].score >= 0.9 * right[0].score  # the concepts of a corrected word count too
+    assert search(sqlite_index, Question("qwxzv"), SYNONYMS) == []

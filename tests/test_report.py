@@ -36,10 +36,10 @@ from gateway.report import (
     Period,
     age_bucket,
     compute_figures,
-    figures_json,
     p90,
     period_of,
 )
+from gateway.report_json import figures_json
 from gateway.report_page import date_option
 from gateway.service.levels import SenderRule, ServiceLevels
 from gateway.settings import Settings

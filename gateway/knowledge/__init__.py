@@ -1,26 +1,26 @@
 """The knowledge base: articles that already answer a question reach the customer first.
 
 Operators keep articles as Markdown files in a folder (`articles`). `index` brings the
-folder into the database's full text index, with the tokens `words` reads (Latin words,
-Chinese character pairs, synonyms across the two languages); `search` ranks and scores the
-articles for a question. `replies` reads "that solved it" in a customer's reply, and
-`drafts` turns a solved ticket into a draft article with the customer's details taken out.
+folder into the database's full text index (`storage.fulltext`), with the tokens `words`
+reads (Latin words, Chinese character pairs, synonyms across the two languages); `ranking`
+ranks and scores the articles for a question. `replies` reads which suggested article a
+customer's reply names, `usage` how the articles were used, and `drafts` turns a solved
+ticket into a draft article with the customer's details taken out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.knowledge.articles import Article, read_article
-from gateway.knowledge.drafts import Draft, redacted, write_draft
-from gateway.knowledge.index import IndexRun, index_folder
+from gateway.knowledge.drafts import Draft, write_draft
+from gateway.knowledge.index import IndexRun, apply_plan, index_folder, indexed_versions, plan_index
+from gateway.knowledge.ranking import Found, Question, search
 from gateway.knowledge.replies import article_named, points_at_an_article
-from gateway.knowledge.search import Found, Question, search
 from gateway.knowledge.words import Synonyms, synonyms_for
 from gateway.settings import Knowledge
 from storage.models import KbArticle
@@ -32,13 +32,14 @@ __all__ = [
     "IndexRun",
     "KnowledgeBase",
     "Question",
-    "Synonyms",
     "article_named",
     "points_at_an_article",
     "published_article",
+    "apply_plan",
     "index_folder",
+    "indexed_versions",
+    "plan_index",
     "read_article",
-    "redacted",
     "search",
     "synonyms_for",
     "write_draft",
@@ -67,31 +68,41 @@ class KnowledgeBase:
 
     def suggestions(self, session: Session, question: Question) -> list[Found]:
         """What to suggest: the best published articles over the threshold, none of them
-        flagged as outdated."""
+        flagged as outdated, each with its link."""
         if not self.enabled:
             return []
         # The index is not what the filing transaction changes: no flush of its rows first.
         with session.no_autoflush:
             found = search(session, question, self.synonyms, self.settings.max_suggestions + 2)
         good = [f for f in found if f.score >= self.settings.min_score and not f.outdated]
-        return [f.linked(self.link(f.slug)) for f in good[: self.settings.max_suggestions]]
+        return [self.linked(f) for f in good[: self.settings.max_suggestions]]
 
-    def link(self, slug: str) -> str:
-        """Where a customer reads an article: `GATEWAY_KB_URL` + slug, else its page on the
-        web service; "" with neither."""
+    def sendable(self, session: Session, slug: str, lang: str) -> Found | None:
+        """The published article an engineer names (by slug or stem), in `lang` where it
+        has that translation, with its link."""
+        row = published_article(session, slug, lang)
+        return self.linked(Found.of(row)) if row is not None else None
+
+    def linked(self, found: Found) -> Found:
+        """The article with where a customer reads it: `GATEWAY_KB_URL` + slug, else its
+        page on the web service; no link with neither."""
         if self.settings.url:
-            return f"{self.settings.url}/{slug}"
-        return f"{self.public_url}/kb/{slug}" if self.public_url else ""
+            return replace(found, url=f"{self.settings.url}/{found.slug}")
+        if not self.public_url:
+            return found
+        return replace(found, url=f"{self.public_url}/kb/{found.slug}", own_page=True)
 
-    def index(self, session: Session, now: datetime) -> IndexRun:
-        return index_folder(session, self.folder, self.synonyms, now)
 
-
-def published_article(session: Session, slug: str) -> KbArticle | None:
-    """The published article of that slug, or of that stem (either language)."""
-    row = session.scalars(select(KbArticle).where(KbArticle.slug == slug)).first()
-    if row is None:
-        row = session.scalars(
-            select(KbArticle).where(KbArticle.stem == slug).order_by(KbArticle.slug)
-        ).first()
-    return row if row is not None and row.status == "published" else None
+def published_article(session: Session, slug: str, lang: str | None = None) -> KbArticle | None:
+    """The published article of that slug or stem: its translation in `lang` when there is
+    one, else the one so named, else the first of the stem."""
+    named = session.scalars(select(KbArticle).where(KbArticle.slug == slug)).first()
+    query = select(KbArticle).where(
+        KbArticle.stem == (named.stem if named is not None else slug),
+        KbArticle.status == "published",
+    )
+    rows = session.scalars(query.order_by(KbArticle.slug)).all()
+    in_lang = [row for row in rows if row.lang == lang]
+    same = [row for row in rows if row.slug == slug]
+    chosen = in_lang or same or list(rows)
+    return chosen[0] if chosen else None

@@ -17,12 +17,13 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from gateway.commands import ARTICLE_SLUG
 from gateway.errors import ConfigError
+from gateway.setting_values import LANGUAGES
 
-LANGUAGES = ("en", "zh")
 STATUSES = ("draft", "published")
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
+SLUG = ARTICLE_SLUG
 LANGUAGE_ENDING = re.compile(r"-(en|zh)$")
 # The words of a summary line, when the front matter gives none.
 SUMMARY_CHARACTERS = 200
@@ -57,7 +58,9 @@ def read_article(path: Path) -> Article:
     raw = path.read_bytes()
     slug = path.name.removesuffix(".md")
     if not SLUG.fullmatch(slug):
-        raise ConfigError(f"{path.name}: a slug is lowercase letters, digits, '.', '_', '-'")
+        raise ConfigError(
+            f"{path.name}: a slug is at most 200 lowercase letters, digits, '.', '_', '-'"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -82,6 +85,8 @@ def article_from(slug: str, meta: dict[str, Any], body: str, digest: str, name: 
     lang = str(meta.get("lang") or language_of_slug(slug) or "").strip().lower()
     if lang not in LANGUAGES:
         raise ConfigError(f"{name}: lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
+    if language_of_slug(slug) not in (None, lang):
+        raise ConfigError(f"{name}: the name ends in -{language_of_slug(slug)}, lang is {lang}")
     status = str(meta.get("status") or "published").strip().lower()
     if status not in STATUSES:
         raise ConfigError(f"{name}: status must be draft or published, not {status!r}")

@@ -8,9 +8,7 @@ and tokens or keys: long random-looking strings of letters and digits.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import yaml
 
 from gateway.intake import patterns
 from gateway.intake.facts import Fact
+from storage.blobs import write_durably
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # International or local numbers of 7 digits or more, with the usual separators.
@@ -49,7 +48,7 @@ def redacted(text: str, known: Iterable[str] = ()) -> str:
     """`text` with addresses, phone numbers, App IDs, the ticket's identifiers (`known`)
     and token-like strings replaced by what they were."""
     for value in sorted({v for v in known if len(v) >= 3}, key=len, reverse=True):
-        text = text.replace(value, "[redacted]")
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", "[redacted]", text)
     text = EMAIL.sub("[email]", text)
     text = APP_ID_LABELLED.sub(lambda m: f"{m.group('label')}: [app id]", text)
     text = HEX_ID.sub("[app id]", text)
@@ -69,16 +68,20 @@ class Draft:
     answer: str
 
 
-def draft_slug(draft: Draft) -> str:
+def draft_slug(draft: Draft, taken: int = 0) -> str:
     words = SLUG_WORD.findall(draft.title.lower())[:8]
     middle = "-".join(words) or "answer"
-    return f"ticket-{draft.ticket_id}-{middle}-{draft.lang}"
+    again = f"-{taken + 1}" if taken else ""
+    return f"ticket-{draft.ticket_id}-{middle}{again}-{draft.lang}"
 
 
 def write_draft(folder: Path, draft: Draft, known: Iterable[str] = ()) -> str:
-    """The draft written to `folder` (as `status: draft`, replacing this ticket's earlier
-    draft of the same name); its slug."""
-    slug = draft_slug(draft)
+    """The draft written to `folder` as `status: draft`, under a name no file has (an
+    earlier draft of the ticket may have been edited or published since); its slug."""
+    taken = 0
+    while (folder / f"{draft_slug(draft, taken)}.md").exists():
+        taken += 1
+    slug = draft_slug(draft, taken)
     known = tuple(known)
     meta = {
         "title": redacted(draft.title, known),
@@ -94,17 +97,6 @@ def write_draft(folder: Path, draft: Draft, known: Iterable[str] = ()) -> str:
         f"## {heading[1]}\n\n{redacted(draft.answer, known).strip()}\n"
     )
     front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False)
-    write_atomically(folder / f"{slug}.md", f"---\n{front}---\n{body}")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_durably(folder / f"{slug}.md", f"---\n{front}---\n{body}".encode())
     return slug
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".draft-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

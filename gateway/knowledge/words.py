@@ -29,10 +29,13 @@ SHIPPED_SYNONYMS = Path(__file__).with_name("synonyms.txt")
 CHINESE = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 TOKEN = re.compile(
     rf"(?P<chinese>[{CHINESE}]+)"
-    r"|(?P<code>(?<![\w.])-\d{2,})"
+    r"|(?P<code>(?<![\w.])-\d{2,12}(?!\d))"
     r"|(?P<word>[a-z0-9]+(?:[._][a-z0-9]+)*)"
 )
 VERSION_PREFIX = re.compile(r"v(?=\d)")
+# Longer runs of letters and digits are no words (a key, a hash, an encoded blob), and the
+# index keeps terms of at most 200 characters.
+MAX_WORD_CHARACTERS = 64
 # Words that say nothing about a problem: left out of queries and of the index alike.
 STOPWORDS = frozenset(
     """a about above after again all also am an and any are as at be because been before
@@ -117,7 +120,7 @@ def load_synonyms(path: Path) -> Synonyms:
         variants = [variant_key(v) for v in line.split("#", 1)[0].split("|") if v.strip()]
         if len(variants) < 2:
             continue
-        concept = "syn_" + re.sub(rf"[^a-z0-9{CHINESE}]+", "_", variants[0])
+        concept = "syn_" + re.sub(rf"[^a-z0-9{CHINESE}]+", "_", variants[0])[:MAX_WORD_CHARACTERS]
         if concept in label_of:
             concept = f"{concept}_{number}"
         label_of[concept] = variants[0]
@@ -163,7 +166,7 @@ def plain_tokens(lowered: str) -> Iterator[str]:
             yield code[1:]
         else:
             word = VERSION_PREFIX.sub("", match.group("word"), count=1)
-            if word not in STOPWORDS:
+            if word not in STOPWORDS and len(word) <= MAX_WORD_CHARACTERS:
                 yield stem(word)
                 if "_" in word:
                     yield from (stem(part) for part in word.split("_") if part)

@@ -30,8 +30,9 @@ from gateway.knowledge import (
 from gateway.knowledge.articles import stem_of
 from gateway.knowledge.usage import suggested_slugs
 from gateway.phrases import Phrase
+from gateway.setting_values import LANGUAGES
 from gateway.trail import Act, Filing, record
-from gateway.workflow.intake import current_facts
+from gateway.workflow.intake import known_value
 from gateway.workflow.states import S, transition
 from storage.models import (
     OPEN_STATUSES,
@@ -40,6 +41,7 @@ from storage.models import (
     EventKind,
     KbArticle,
     Message,
+    ParticipantRole,
     Ticket,
     TicketStatus,
 )
@@ -63,7 +65,7 @@ def kb_command(
     if argument.startswith("outdated "):
         _, slug, *why = argument.split(maxsplit=2)
         return flag_outdated(act, ticket, slug, " ".join(why), message)
-    row = published_article(act.session, argument)
+    row = published_article(act.session, argument, ticket.language)
     if row is None:
         raise ChangeRefused(no_article(argument))
     done = Phrase(f"article {row.slug} sent to the customer", f"已把文章 {row.slug} 发给客户")
@@ -78,38 +80,21 @@ def no_article(slug: str) -> Phrase:
 
 
 def sent_articles(
-    session: Session, events: Sequence[Event], kb: KnowledgeBase
+    session: Session, ticket: Ticket, events: Sequence[Event], knowledge: KnowledgeBase
 ) -> tuple[Found, ...]:
     """The articles `#kb SLUG` sent with a message, as its mail lists them."""
-    found = []
-    for event in events:
-        row = (
-            published_article(session, event.detail)
-            if event.type is EventKind.ARTICLE_SENT
-            else None
-        )
-        if row is not None:
-            found.append(
-                Found(
-                    row.slug,
-                    row.stem,
-                    row.title,
-                    row.summary,
-                    row.lang,
-                    1.0,
-                    0.0,
-                    (),
-                    bool(row.outdated),
-                    kb.link(row.slug),
-                )
-            )
-    return tuple(found)
+    sent = [
+        knowledge.sendable(session, event.detail, ticket.language)
+        for event in events
+        if event.type is EventKind.ARTICLE_SENT
+    ]
+    return tuple(found for found in sent if found is not None)
 
 
 def flag_outdated(
     act: Act, ticket: Ticket, slug: str, why: str, message: Message
 ) -> tuple[Phrase, Event]:
-    row = act.session.query(KbArticle).filter(KbArticle.slug == slug).one_or_none()
+    row = act.session.scalars(select(KbArticle).where(KbArticle.slug == slug)).first()
     if row is None:
         raise ChangeRefused(no_article(slug))
     row.outdated = why or f"flagged by {act.actor} on ticket #{ticket.id}"
@@ -134,28 +119,35 @@ def draft_article(
                 "#kb new 需要一个解答：写在这封邮件里，或先回复客户",
             )
         )
-    facts = current_facts(ticket)
     first = next((m for m in ticket.messages if m.direction is Direction.IN), None)
     draft = Draft(
         ticket.id,
         ticket.subject,
-        ticket.language if ticket.language in ("en", "zh") else "en",
-        facts[Fact.PLATFORM].value if Fact.PLATFORM in facts else None,
+        ticket.language if ticket.language in LANGUAGES else "en",
+        known_value(ticket, Fact.PLATFORM),
         first.text if first is not None else "",
         answer,
     )
-    known = [ticket.requester, *(facts[f].value for f in IDENTIFYING if f in facts)]
     try:
-        slug = write_draft(knowledge.folder, draft, known)
+        slug = write_draft(knowledge.folder, draft, identifying(ticket))
     except OSError as exc:
-        raise ChangeRefused(
-            f"the draft could not be written to {knowledge.folder}: {exc.strerror}"
-        ) from None
+        where = f"{knowledge.folder}: {exc.strerror}"
+        raise ChangeRefused(f"the draft could not be written to {where}") from None
     done = Phrase(
         f"draft article {slug} written for review (status: draft)",
         f"已写好草稿文章 {slug}，等待复查（status: draft）",
     )
     return done, record(act, ticket, EventKind.ARTICLE_DRAFTED, message, slug)
+
+
+def identifying(ticket: Ticket) -> list[str]:
+    """What names the customer on this ticket, to be taken out of a draft wherever it
+    appears: the people on it, by address and name, and its identifying facts."""
+    customers = [p for p in ticket.participants if p.role is not ParticipantRole.ENGINEER]
+    people = [p.address for p in customers] + [p.name for p in customers]
+    facts = [known_value(ticket, fact) for fact in IDENTIFYING]
+    names = [ticket.requester, ticket.requester_name, *people, *facts]
+    return [name for name in names if name]
 
 
 def last_answer(ticket: Ticket) -> str:

@@ -105,7 +105,7 @@ def apply_engineer_message(
         result, changed = apply_command(filing, ticket, command, message, rules)
         results.append(result)
         events += changed
-    sent = sent_articles(filing.session, events, rules.knowledge)
+    sent = sent_articles(filing.session, ticket, events, rules.knowledge)
     relay = not block.note and bool(block.body or message.attachments or sent)
     results += [CommandResult(refusal.line, False, refusal.reason) for refusal in block.refusals]
     if block.note:

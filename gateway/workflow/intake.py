@@ -134,6 +134,12 @@ def current_facts(ticket: Ticket) -> dict[Fact, TicketFact]:
     return known
 
 
+def known_value(ticket: Ticket, fact: Fact) -> str | None:
+    """A fact's value, or None when it is not known (or the customer said "unknown")."""
+    row = current_facts(ticket).get(fact)
+    return row.value if row is not None and row.value != UNKNOWN else None
+
+
 def kind_of(ticket: Ticket) -> Kind:
     return Kind(ticket.kind) if ticket.kind in Kind.__members__.values() else Kind.OTHER
 

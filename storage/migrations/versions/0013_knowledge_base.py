@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("sdk_versions", sa.String(length=200), nullable=False),
         sa.Column("tags", sa.Text(), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("synonyms", sa.String(length=64), nullable=False),
         sa.Column("length", sa.Integer(), nullable=False),
         sa.Column("key_terms", sa.Text(), nullable=False),
         sa.Column("outdated", sa.Text(), nullable=False),

@@ -1,0 +1,235 @@
+"""Which articles answer a question, how well, and why.
+
+The database ranks the articles holding any of the question's tokens by BM25
+(`storage.fulltext`). Misspelt words are first corrected to the nearest word the articles
+use. Articles for another platform or SDK version are left out, as the intake read them
+from the mail. An article's score, from 0 to 1, is mostly how strongly it matches (its
+BM25, scaled to approach 1), partly how much of what the article is about (its title's and
+tags' tokens, weighted by their rarity) the question names. `GATEWAY_KB_MIN_SCORE` is the
+line below which nothing is suggested. Translations are one answer: the best of a stem
+counts, shown in the asker's language where it exists and fits the asker too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.knowledge.articles import applies_to
+from gateway.knowledge.index import corpus_of, document_frequencies
+from gateway.knowledge.words import Synonyms, query_terms
+from storage.fulltext import Corpus, ranked
+from storage.models import KbArticle, KbTerm
+
+# What a question is read of: a report says what it is about at its start; a pasted log or
+# a long thread further down would cost time and add nothing but noise.
+QUESTION_CHARACTERS = 3000
+# How many of BM25's best the scoring looks at.
+CANDIDATES = 40
+# A question is searched by its rarest words, at most this many, leaving out those a fifth
+# of the articles hold: they barely move BM25, yet make the database score nearly every
+# article. In a small knowledge base no word held by this few articles is common (a
+# translated pair alone makes two).
+SALIENT_TERMS = 32
+COMMON_SHARE = 0.2
+MIN_COMMON = 5
+# A score is this much the share of the article's key words the question names...
+COVERAGE_WEIGHT = 0.2
+# ...and the rest its BM25's strength, which is one half at this BM25.
+HALF_STRENGTH_BM25 = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """What is asked, and what the mail says of the asker's platform and SDK version."""
+
+    text: str
+    lang: str | None = None
+    platform: str | None = None
+    sdk_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One article that may answer a question, or that an engineer sends (score 1)."""
+
+    slug: str
+    stem: str
+    title: str
+    summary: str
+    lang: str
+    score: float = 1.0
+    bm25: float = 0.0
+    # The article's title and tag tokens the question names (concepts by their label).
+    shared: tuple[str, ...] = ()
+    outdated: bool = False
+    # Where it is read (`KnowledgeBase.link`), and whether that is the web service's own
+    # page, which takes the reader's status token; "" until it goes in a mail.
+    url: str = ""
+    own_page: bool = False
+
+    @classmethod
+    def of(cls, row: KbArticle) -> Found:
+        return cls(
+            row.slug, row.stem, row.title, row.summary, row.lang, outdated=bool(row.outdated)
+        )
+
+
+def search(
+    session: Session, question: Question, synonyms: Synonyms, limit: int = 10
+) -> list[Found]:
+    """The published articles for the question, best first, one per stem."""
+    asked = query_terms(question.text[:QUESTION_CHARACTERS], synonyms)
+    held = document_frequencies(session, asked)
+    terms = corrected(session, asked, held, synonyms)
+    if added := [term for term in terms if term not in held and term not in asked]:
+        held.update(document_frequencies(session, added))
+    corpus = corpus_of(session)
+    scored = ranked(session, salient(terms, held, corpus), corpus, CANDIDATES)
+    if not scored:
+        return []
+    rows = session.scalars(select(KbArticle).where(KbArticle.id.in_([i for i, _ in scored])))
+    fitting = {row.id: row for row in rows if fits(row, question)}
+    key = sorted({t for row in fitting.values() for t in row.key_terms.split()})
+    weights = {t: corpus.idf(n) for t, n in document_frequencies(session, key).items()}
+    best: dict[str, Found] = {}
+    for article_id, bm25 in scored:
+        if (row := fitting.get(article_id)) is not None:
+            found = scored_article(row, bm25, set(terms), corpus.idf(0), weights, synonyms)
+            if found.stem not in best or found.score > best[found.stem].score:
+                best[found.stem] = found
+    chosen = sorted(best.values(), key=lambda f: (-round(f.score, 9), -round(f.bm25, 9), f.slug))
+    return in_language(session, chosen[:limit], question)
+
+
+def fits(row: KbArticle, question: Question) -> bool:
+    """A published article for the asker's platform and SDK version."""
+    platforms = tuple(row.platforms.split(",")) if row.platforms else ()
+    return row.status == "published" and applies_to(
+        platforms, row.sdk_versions, question.platform, question.sdk_version
+    )
+
+
+def salient(terms: Sequence[str], held: dict[str, int], corpus: Corpus) -> dict[str, int]:
+    """The question's words the articles hold, with how many hold each: the rarest, without
+    the commonest (unless that leaves none)."""
+    present = {term: held[term] for term in terms if term in held}
+    common = max(MIN_COMMON, int(corpus.articles * COMMON_SHARE))
+    rare = [term for term in present if present[term] <= common] or list(present)
+    chosen = set(sorted(rare, key=lambda term: (present[term], term))[:SALIENT_TERMS])
+    return {term: count for term, count in present.items() if term in chosen}
+
+
+def scored_article(
+    row: KbArticle,
+    bm25: float,
+    asked: set[str],
+    rarest: float,
+    weights: dict[str, float],
+    synonyms: Synonyms,
+) -> Found:
+    """The article's score: BM25's strength and the share of its key words named."""
+    key = row.key_terms.split()
+    weight = {term: weights.get(term, rarest) for term in key}
+    named = [term for term in key if term in asked]
+    coverage = sum(weight[t] for t in named) / sum(weight.values()) if key else 0.0
+    strength = bm25 / (bm25 + HALF_STRENGTH_BM25)
+    return replace(
+        Found.of(row),
+        score=round(coverage * COVERAGE_WEIGHT + strength * (1 - COVERAGE_WEIGHT), 4),
+        bm25=bm25,
+        shared=tuple(synonyms.label_of.get(t, t) for t in named),
+    )
+
+
+def in_language(session: Session, found: list[Found], question: Question) -> list[Found]:
+    """Each found article in its translation in the asker's language, where one is
+    published and fits the asker's platform and version too."""
+    lang = question.lang
+    stems = [f.stem for f in found if lang is not None and f.lang != lang]
+    if not stems:
+        return found
+    query = select(KbArticle).where(KbArticle.stem.in_(stems), KbArticle.lang == lang)
+    translated = {row.stem: row for row in session.scalars(query) if fits(row, question)}
+    return [
+        replace(Found.of(other), score=f.score, bm25=f.bm25, shared=f.shared)
+        if (other := translated.get(f.stem)) is not None and f.lang != lang
+        else f
+        for f in found
+    ]
+
+
+# -- misspellings --------------------------------------------------------------------------
+
+
+def corrected(
+    session: Session, terms: Sequence[str], held: dict[str, int], synonyms: Synonyms
+) -> list[str]:
+    """The question's tokens, each Latin word no article uses replaced by the nearest one
+    that some article does (one edit away, two for long words; of equally near ones, the
+    commonest), with the concepts the replacement names; `held` gains the replacements."""
+    unknown = [t for t in terms if t not in held and t.isalpha() and t.isascii() and len(t) >= 4]
+    if not unknown:
+        return list(terms)
+    vocabulary = latin_vocabulary(session)
+    fixed = list(terms)
+    for term in unknown:
+        limit = 2 if len(term) >= 8 else 1
+        match = process.extractOne(
+            term, vocabulary.words, scorer=Levenshtein.distance, score_cutoff=limit
+        )
+        if match:
+            word = match[0]
+            held[word] = vocabulary.articles[word]
+            fixed[fixed.index(term)] = word
+            fixed += synonyms.concepts(word)
+    return list(dict.fromkeys(fixed))
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """The Latin words of the index, commonest first, with how many articles hold each."""
+
+    words: tuple[str, ...]
+    articles: dict[str, int]
+
+
+def latin_vocabulary(session: Session) -> Vocabulary:
+    """The index's vocabulary, cached until the index changes (looked at once every few
+    seconds: a word learned a little late costs nothing but a correction)."""
+    place = str(session.get_bind().engine.url)
+    looked = LOOKED_AT.get(place)
+    if looked is not None and time.monotonic() - looked[0] < VOCABULARY_CHECK_SECONDS:
+        return vocabulary_at(session, looked[1])
+    state = session.execute(
+        select(func.count(), func.max(KbArticle.indexed_at), func.sum(KbArticle.length))
+    ).one()
+    key = (place, *map(str, state))
+    LOOKED_AT[place] = (time.monotonic(), key)
+    return vocabulary_at(session, key)
+
+
+def vocabulary_at(session: Session, state: tuple[str, ...]) -> Vocabulary:
+    cached = VOCABULARY.get(state)
+    if cached is None:
+        # The commonest first, then by spelling: of equally near words, the first is taken.
+        rows = session.execute(select(KbTerm.term, KbTerm.articles)).all()
+        latin = sorted(
+            ((w, n) for w, n in rows if w.isascii() and w.isalpha() and len(w) >= 3),
+            key=lambda row: (-row[1], row[0]),
+        )
+        cached = Vocabulary(tuple(w for w, _ in latin), dict(latin))
+        VOCABULARY.clear()
+        VOCABULARY[state] = cached
+    return cached
+
+
+VOCABULARY: dict[tuple[str, ...], Vocabulary] = {}
+VOCABULARY_CHECK_SECONDS = 5.0
+LOOKED_AT: dict[str, tuple[float, tuple[str, ...]]] = {}
