@@ -213,3 +213,29 @@ def test_kb_commands_name_bad_files_and_search_explains_its_ranking(
         check=False,
     )
     assert off.returncode == 78 and "GATEWAY_KB_DIR" in off.stderr
+
+
+def test_a_question_or_a_no_about_the_article_leaves_the_ticket_open(kb_desk: Desk) -> None:
+    ticket_id, _ = ask(kb_desk, *BLACK_SCREEN)
+    ack = kb_desk.wait_mail(ALICE, BLACK_SCREEN[0])
+    for number, words in enumerate(
+        ("Is it fixed yet in 4.2?", "The article hasn't helped at all.", "文章不管用"), 2
+    ):
+        kb_desk.customer_replies(ack, words)
+        kb_desk.gateway.wait_for_receipts(number)
+        detail = shown(kb_desk.gateway.settings, ticket_id)
+        assert detail["status"] != TicketStatus.CLOSED.value, words
+        assert detail["solved_by_article"] is None, words
+
+
+def test_an_engineer_sends_a_chinese_customer_the_chinese_translation(kb_desk: Desk) -> None:
+    ask(
+        kb_desk,
+        "SDK 报错 109",
+        "你好，直播中途被踢出频道，报错 109，怎么办？",
+        sender="li@customer.cn",
+    )
+    notice = kb_desk.wait_mail(ENG1, "New (")
+    kb_desk.engineer_replies(notice, ENG1, "#kb token-expired-en")
+    reply = kb_desk.text(kb_desk.wait_mail("li@customer.cn", "回复"))
+    assert "/kb/token-expired-zh" in reply and "/kb/token-expired-en" not in reply

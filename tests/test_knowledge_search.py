@@ -14,7 +14,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.intake import Fact, MailText, read_first_mail
-from gateway.knowledge import Question, index_folder, search, synonyms_for
+from gateway.knowledge import (
+    Draft,
+    Question,
+    index_folder,
+    published_article,
+    search,
+    synonyms_for,
+    write_draft,
+)
+from gateway.knowledge.drafts import redacted
 from gateway.knowledge.words import query_terms, tokens
 from gateway.settings import Knowledge
 from storage.models import KbArticle
@@ -199,3 +208,65 @@ def test_a_misspelt_word_is_read_as_the_articles_word(sqlite_index: Session) -> 
     assert typo[0].slug == right[0].slug == "safari-autoplay-notallowed-en"
     assert typo[0].score >= 0.9 * right[0].score  # the concepts of a corrected word count too
     assert search(sqlite_index, Question("qwxzv"), SYNONYMS) == []
+
+
+def test_a_long_article_keeps_the_concepts_it_names_within_the_token_bound(tmp_path: Path) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    filler = "推流设置说明。" * 3000  # far beyond what is indexed
+    (folder / "long-zh.md").write_text(
+        f"---\ntitle: 推流黑屏\nlang: zh\nstatus: published\n---\n{filler}\n"
+    )
+    (folder / "other-en.md").write_text("---\ntitle: Billing\nlang: en\n---\nInvoices.\n")
+    with indexed(f"sqlite:///{tmp_path / 'kb.sqlite3'}", folder) as session:
+        found = search(session, Question("black screen when publishing", "en"), SYNONYMS)
+        assert found and found[0].slug == "long-zh"
+
+
+def test_words_no_index_keeps_and_slugs_it_cannot_name_are_refused(tmp_path: Path) -> None:
+    assert all(len(t) <= 64 for t in tokens("key " + "a1" * 200 + " -" + "9" * 40, SYNONYMS))
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / f"{'x' * 201}-en.md").write_text("---\ntitle: Long\n---\nBody.\n")
+    (folder / "mixed-en.md").write_text("---\ntitle: Mixed\nlang: zh\n---\nBody.\n")
+    url = f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+    current_schema(url)
+    with make_session_factory(make_engine(url))() as session, session.begin():
+        run = index_folder(session, folder, SYNONYMS, NOW)
+    assert "at most 200" in run.errors[f"{'x' * 201}-en.md"]
+    assert "ends in -en" in run.errors["mixed-en.md"]
+    assert not run.added
+
+
+def test_a_small_base_still_searches_by_the_words_its_articles_share(tmp_path: Path) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    for name in ("android12-black-screen-en", "android12-black-screen-zh", "token-expired-en"):
+        shutil.copy(KB_SET / "articles" / f"{name}.md", folder)
+    with indexed(f"sqlite:///{tmp_path / 'kb.sqlite3'}", folder) as session:
+        found = search(session, Question("black screen after switching camera", "en"), SYNONYMS)
+        assert found[0].slug == "android12-black-screen-en"
+        assert found[0].bm25 > 0.1
+
+
+def test_an_engineer_names_an_article_in_any_language_and_gets_the_customers(
+    sqlite_index: Session,
+) -> None:
+    by_stem = published_article(sqlite_index, "android12-black-screen", "zh")
+    by_other = published_article(sqlite_index, "android12-black-screen-en", "zh")
+    same = published_article(sqlite_index, "android12-black-screen-en", "en")
+    assert by_stem is not None and by_stem.slug == "android12-black-screen-zh"
+    assert by_other is not None and by_other.slug == "android12-black-screen-zh"
+    assert same is not None and same.slug == "android12-black-screen-en"
+    drafts = sqlite_index.scalars(select(KbArticle.slug).where(KbArticle.status == "draft"))
+    assert all(published_article(sqlite_index, slug) is None for slug in drafts)
+
+
+def test_a_draft_never_replaces_a_file_and_takes_out_who_the_customer_is(tmp_path: Path) -> None:
+    draft = Draft(7, "Echo on Android", "en", "Android", "Hi, Ann Lee here, ann@x.example", "Fix")
+    first = write_draft(tmp_path, draft, ["Ann Lee", "ann@x.example"])
+    second = write_draft(tmp_path, draft, ["Ann Lee"])
+    assert (first, second) == ("ticket-7-echo-on-android-en", "ticket-7-echo-on-android-2-en")
+    text = (tmp_path / f"{first}.md").read_text()
+    assert "Ann Lee" not in text and "ann@x.example" not in text
+    assert "Announce" in redacted("Announce it, Ann", ["Ann"])  # whole words only
