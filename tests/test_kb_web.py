@@ -82,6 +82,8 @@ A sample with <script>alert("kb")</script> and <b>raw tags</b> in its words.
 <div class="banner">A raw block</div>
 
 [a harmful link](javascript:alert(1)) and [a good one](https://example.com/help).
+
+![A diagram of the call](https://example.com/call.png) and ![a local one](call.png).
 """,
 }
 ARTICLE_LINK = r"^\s*(http://127\.0\.0\.1:\d+/kb/{slug}\?t=([0-9a-z-]+))\r?$"
@@ -231,7 +233,10 @@ def test_raw_html_in_an_article_is_shown_as_text(kb_desk: WebDesk) -> None:
     assert '<div class="banner"' not in page.body
     assert "javascript:" not in page.body
     assert "<a>a harmful link</a>" in page.body
-    assert '<a href="https://example.com/help" rel="nofollow noreferrer">' in page.body
+    assert '<a href="https://example.com/help" rel="nofollow">' in page.body
+    # The site loads no image from elsewhere, and has none of its own under /kb/.
+    assert "<img" not in page.body
+    assert "<p>A diagram of the call and a local one.</p>" in page.body
 
 
 def test_a_bad_token_shows_the_article_without_the_button(kb_desk: WebDesk) -> None:
@@ -307,7 +312,18 @@ def test_article_html_keeps_web_mail_and_relative_addresses() -> None:
         "[web](https://example.com/a?b=1&c=2) [page](other-article) [mail](mailto:s@example.com)"
         "\n\n<https://example.com/auto>"
     )
-    assert '<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noreferrer">web</a>' in html
+    assert '<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow">web</a>' in html
     assert '<a href="other-article">page</a>' in html
     assert '<a href="mailto:s@example.com">mail</a>' in html
-    assert '<a href="https://example.com/auto" rel="nofollow noreferrer">' in html
+    assert '<a href="https://example.com/auto" rel="nofollow">' in html
+    assert "noreferrer" not in html, "the site's Referrer-Policy says it for every link"
+
+
+def test_article_html_shows_images_as_their_alt_text() -> None:
+    html = article_html(
+        "See ![the dialog](https://example.com/d.png) then ![](x.png)![the button](b.png).\n\n"
+        "[![a badge](badge.png)](https://example.com/b)"
+    )
+    assert "<img" not in html and "src" not in html
+    assert "<p>See the dialog then the button.</p>" in html
+    assert '<a href="https://example.com/b" rel="nofollow">a badge</a>' in html
