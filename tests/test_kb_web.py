@@ -203,6 +203,7 @@ def test_only_published_and_indexed_articles_have_pages(kb_desk: WebDesk) -> Non
         "/kb/.hidden",
         f"/kb/{ECHO}.md",
         f"/kb/{ECHO.upper()}",
+        "/kb/" + "a" * 300,
     ):
         reply = fetch(desk.url(path))
         assert reply.status == 404, path

@@ -8,7 +8,7 @@ no file are the site's usual 404. The body is the article's Markdown made safe
 The links in an acknowledgement's suggestions carry the customer's status token (`?t=`).
 When it opens its ticket as on the status page and the article, or its translation, was
 suggested to that ticket, the visit joins the ticket's trail, once per article
-(`article_opened`, which `gateway kb list` counts), and while the ticket is not closed the
+(`article_opened`, which `gateway kb list` counts), and while the ticket is `SOLVABLE` the
 page offers "This solved it": the customer's confirmation, as a reply saying so would be.
 It closes the ticket as confirmed, names the article that solved it, refreshes the clocks
 and tells everyone on the ticket, in one transaction. Any other token shows the article
@@ -30,26 +30,18 @@ from werkzeug.wrappers import Response
 from gateway.database import transaction
 from gateway.errors import ConfigError
 from gateway.knowledge import Article, published_article, read_article
-from gateway.knowledge.articles import LANGUAGE_ENDING, SLUG
+from gateway.knowledge.articles import SLUG
 from gateway.links import StatusLink, read_status_token, status_token
 from gateway.trail import Acting, record
 from gateway.web.article_html import article_html
 from gateway.web.site import Section, Visit
 from gateway.web.status_page import StatusPages
 from gateway.workflow import locked_ticket
-from gateway.workflow.articles import suggested_to
+from gateway.workflow.articles import SOLVABLE, close_as_solved, was_suggested
 from gateway.workflow.service import refresh_clocks
-from gateway.workflow.states import transition
-from storage.models import EventKind, Participant, Ticket, TicketStatus
+from storage.models import EventKind, Participant, Ticket
 
 log = logging.getLogger(__name__)
-
-# While a ticket is in one of these, its customer may say an article solved it.
-ANSWERABLE = frozenset(
-    {TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.RESOLVED}
-)
-# Slugs are file names the index keeps (`kb_articles.slug`).
-MAX_SLUG_CHARS = 200
 
 
 class ArticlePages(Section):
@@ -76,7 +68,7 @@ class ArticlePages(Section):
         """The article of `slug` as its file says now, when both the file and the index
         have it published; `NotFound` for anything else."""
         directory = self.gateway.settings.knowledge.directory
-        if directory is None or len(slug) > MAX_SLUG_CHARS or not is_slug(slug):
+        if directory is None or not is_slug(slug):
             raise NotFound()
         try:
             article = read_article(directory / f"{slug}.md")
@@ -98,7 +90,7 @@ class ArticlePages(Section):
             if not already_opened(ticket, article.slug):
                 act = Acting(session, participant.address, self.gateway.clock.now())
                 record(act, ticket, EventKind.ARTICLE_OPENED, None, article.slug)
-            return ticket if ticket.status in ANSWERABLE else None
+            return ticket if ticket.status in SOLVABLE else None
 
     def suggested_ticket(
         self, session: Session, link: StatusLink, article: Article
@@ -110,7 +102,7 @@ class ArticlePages(Section):
             found, participant = self.status_pages.open_link(session, link)
         except NotFound:
             return None
-        if found.id != ticket.id or not was_suggested(ticket, article):
+        if found.id != ticket.id or not was_suggested(ticket, article.slug):
             return None
         return ticket, participant
 
@@ -137,49 +129,31 @@ class ArticlePages(Section):
         link = read_status_token(self.gateway.secret, visit.request.form.get("t", ""))
         if link is None or not is_slug(slug):
             raise NotFound()
-        token = status_token(self.gateway.secret, *astuple(link))
-        with transaction(self.gateway.sessions) as session:
-            ticket = locked_ticket(session, link.ticket_id)
-            _, participant = self.status_pages.open_link(session, link)
-            if not self.may_close(session, ticket, link, slug):
-                return redirect(f"/kb/{slug}?t={token}", 303)
-            act = Acting(session, participant.address, self.gateway.clock.now())
-            self.close_as_solved(act, ticket, slug)
+        back = f"/kb/{slug}?t={status_token(self.gateway.secret, *astuple(link))}"
+        try:
+            with self.reads() as session:
+                self.published(session, slug)
+        except NotFound:
+            return redirect(back, 303)
+        with self.status_pages.customer_act(link) as (act, ticket, _):
+            if ticket.status not in SOLVABLE or not was_suggested(ticket, slug):
+                return redirect(back, 303)
+            self.close_ticket(act, ticket, slug)
         self.wake()
         log.info("ticket #%d: solved by article %s, on its page", link.ticket_id, slug)
-        return redirect(f"/t/{token}", 303)
+        return redirect(self.status_pages.page_path(link), 303)
 
-    def may_close(self, session: Session, ticket: Ticket, link: StatusLink, slug: str) -> bool:
-        """Whether the link's ticket (`ticket`, locked) may be closed by this article now."""
-        try:
-            article = self.published(session, slug)
-        except NotFound:
-            return False
-        return (
-            ticket.id == link.ticket_id
-            and ticket.status in ANSWERABLE
-            and was_suggested(ticket, article)
-        )
-
-    def close_as_solved(self, act: Acting, ticket: Ticket, slug: str) -> None:
+    def close_ticket(self, act: Acting, ticket: Ticket, slug: str) -> None:
         why = f"the customer says article {slug} solved it, on its page"
-        event = transition(act, ticket, TicketStatus.CLOSED, None, EventKind.CONFIRMED, why)
-        record(act, ticket, EventKind.SOLVED_BY_ARTICLE, None, slug)
+        status_change, *_ = close_as_solved(act, ticket, slug, None, why)
         refresh_clocks(act.session, ticket, self.rules.service)
-        self.notifier.announce_event(act.session, event, None)
+        self.notifier.announce_event(act.session, status_change, None)
 
 
 def is_slug(slug: str) -> bool:
-    """A file name of the article folder, and nothing that could reach beyond it."""
+    """A file name of the article folder, and nothing that could reach beyond it (its
+    length is `read_article`'s to refuse)."""
     return bool(SLUG.fullmatch(slug)) and ".." not in slug
-
-
-def was_suggested(ticket: Ticket, article: Article) -> bool:
-    """Whether the article, or a translation of it, was suggested to the ticket."""
-    return any(
-        slug == article.slug or LANGUAGE_ENDING.sub("", slug) == article.stem
-        for slug in suggested_to(ticket)
-    )
 
 
 def already_opened(ticket: Ticket, slug: str) -> bool:
