@@ -7,7 +7,9 @@ token. Last, the Markdown renderer alone: no address a browser would run survive
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -288,6 +290,46 @@ def test_this_solved_it_is_a_post_with_the_pages_csrf_token(kb_desk: WebDesk) ->
     again = browser.post(solved, {"t": token, "csrf": page.csrf})
     assert again.status == 303 and again.headers["Location"].endswith(f"/kb/{ECHO}?t={token}")
     assert events_of(desk, ticket_id, EventKind.SOLVED_BY_ARTICLE) == [(ECHO, ALICE)]
+
+
+@contextmanager
+def writes_held(desk: WebDesk) -> Iterator[None]:
+    """SQLite's write lock held by another connection, as a long write of the workers would."""
+    holder = sqlite3.connect(str(desk.gateway.settings.sqlite_path), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+@SQLITE
+def test_an_article_visit_writes_only_its_first_note_and_never_fails_for_it(
+    kb_desk: WebDesk, tmp_path: Path
+) -> None:
+    desk = kb_desk
+    ticket_id, ack = ask_about_echo(desk)
+    link, token = article_link(ack, ECHO)
+    serve_log = tmp_path / "serve.log"
+    not_noted = f"ticket #{ticket_id}: article {ECHO} opened, not noted"
+
+    with writes_held(desk):
+        other = fetch(desk.url(f"/kb/{MARKUP}?t={token}"))
+        first = fetch(link)
+    assert other.status == 200 and 'id="solved"' not in other.body
+    assert first.status == 200 and 'id="solved"' in first.body, "decided on the read"
+    assert events_of(desk, ticket_id, EventKind.ARTICLE_OPENED) == []
+    assert serve_log.read_text("utf-8", "replace").count(not_noted) == 1
+    assert "Traceback" not in serve_log.read_text("utf-8", "replace")
+
+    assert 'id="solved"' in fetch(link).body
+    assert events_of(desk, ticket_id, EventKind.ARTICLE_OPENED) == [(ECHO, ALICE)]
+    with writes_held(desk):
+        again = fetch(link)
+    assert again.status == 200 and 'id="solved"' in again.body
+    assert serve_log.read_text("utf-8", "replace").count(not_noted) == 1, "nothing to write"
+    assert events_of(desk, ticket_id, EventKind.ARTICLE_OPENED) == [(ECHO, ALICE)]
 
 
 @pytest.mark.parametrize(
