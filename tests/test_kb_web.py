@@ -222,6 +222,12 @@ def test_only_published_and_indexed_articles_have_pages(kb_desk: WebDesk) -> Non
         ARTICLES[ECHO].replace("status: published", "status: draft"), "utf-8"
     )
     assert fetch(desk.url(f"/kb/{ECHO}")).status == 404
+    # An edited file is shown as it reads now, not as it was rendered before.
+    assert '<h1 id="title">Formatting sample</h1>' in fetch(desk.url(f"/kb/{MARKUP}")).body
+    (folder / f"{MARKUP}.md").write_text(
+        ARTICLES[MARKUP].replace("Formatting sample", "Formatting sample, edited"), "utf-8"
+    )
+    assert '<h1 id="title">Formatting sample, edited</h1>' in fetch(desk.url(f"/kb/{MARKUP}")).body
 
 
 def test_raw_html_in_an_article_is_shown_as_text(kb_desk: WebDesk) -> None:

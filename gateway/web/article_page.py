@@ -3,7 +3,7 @@
 A page shows an article while its file in `GATEWAY_KB_DIR` reads as published and the index
 has it published too; a draft, a file that is gone or does not read, and a slug that names
 no file are the site's usual 404. The body is the article's Markdown made safe
-(`article_html`).
+(`article_html`), rendered once per version of the file.
 
 The links in an acknowledgement's suggestions carry the customer's status token (`?t=`).
 When it opens its ticket as on the status page and the article, or its translation, was
@@ -20,6 +20,7 @@ is shown without it, and the next visit writes it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ from storage.models import EventKind, Ticket
 
 log = logging.getLogger(__name__)
 
+# Versions of article files kept rendered; an old version falls out as others are read.
+CACHED_ARTICLES = 256
 # How long a visit's note waits for the workers' write lock before the page goes without it.
 VISIT_WAIT_MS = 1000
 
@@ -183,7 +186,16 @@ def is_slug(slug: str) -> bool:
 
 
 def shown_article(path: Path) -> ShownArticle:
-    """The article in `path` and its HTML."""
+    """The article in `path` and its HTML, read and rendered once per version of the file
+    (its modification time, size and inode: an editor that saves by renaming makes a new
+    inode)."""
+    version = path.stat()
+    return rendered_article(path, version.st_mtime_ns, version.st_size, version.st_ino)
+
+
+@functools.lru_cache(maxsize=CACHED_ARTICLES)
+def rendered_article(path: Path, mtime_ns: int, size: int, inode: int) -> ShownArticle:
+    """The file's version is the cache's key; the file is read as it is now."""
     article = read_article(path)
     return ShownArticle(article, article_html(article.body))
 
