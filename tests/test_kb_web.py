@@ -7,7 +7,9 @@ token. Last, the Markdown renderer alone: no address a browser would run survive
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,8 @@ A sample with <script>alert("kb")</script> and <b>raw tags</b> in its words.
 <div class="banner">A raw block</div>
 
 [a harmful link](javascript:alert(1)) and [a good one](https://example.com/help).
+
+![A diagram of the call](https://example.com/call.png) and ![a local one](call.png).
 """,
 }
 ARTICLE_LINK = r"^\s*(http://127\.0\.0\.1:\d+/kb/{slug}\?t=([0-9a-z-]+))\r?$"
@@ -201,6 +205,7 @@ def test_only_published_and_indexed_articles_have_pages(kb_desk: WebDesk) -> Non
         "/kb/.hidden",
         f"/kb/{ECHO}.md",
         f"/kb/{ECHO.upper()}",
+        "/kb/" + "a" * 300,
     ):
         reply = fetch(desk.url(path))
         assert reply.status == 404, path
@@ -217,6 +222,12 @@ def test_only_published_and_indexed_articles_have_pages(kb_desk: WebDesk) -> Non
         ARTICLES[ECHO].replace("status: published", "status: draft"), "utf-8"
     )
     assert fetch(desk.url(f"/kb/{ECHO}")).status == 404
+    # An edited file is shown as it reads now, not as it was rendered before.
+    assert '<h1 id="title">Formatting sample</h1>' in fetch(desk.url(f"/kb/{MARKUP}")).body
+    (folder / f"{MARKUP}.md").write_text(
+        ARTICLES[MARKUP].replace("Formatting sample", "Formatting sample, edited"), "utf-8"
+    )
+    assert '<h1 id="title">Formatting sample, edited</h1>' in fetch(desk.url(f"/kb/{MARKUP}")).body
 
 
 def test_raw_html_in_an_article_is_shown_as_text(kb_desk: WebDesk) -> None:
@@ -231,7 +242,10 @@ def test_raw_html_in_an_article_is_shown_as_text(kb_desk: WebDesk) -> None:
     assert '<div class="banner"' not in page.body
     assert "javascript:" not in page.body
     assert "<a>a harmful link</a>" in page.body
-    assert '<a href="https://example.com/help" rel="nofollow noreferrer">' in page.body
+    assert '<a href="https://example.com/help" rel="nofollow">' in page.body
+    # The site loads no image from elsewhere, and has none of its own under /kb/.
+    assert "<img" not in page.body
+    assert "<p>A diagram of the call and a local one.</p>" in page.body
 
 
 def test_a_bad_token_shows_the_article_without_the_button(kb_desk: WebDesk) -> None:
@@ -284,6 +298,46 @@ def test_this_solved_it_is_a_post_with_the_pages_csrf_token(kb_desk: WebDesk) ->
     assert events_of(desk, ticket_id, EventKind.SOLVED_BY_ARTICLE) == [(ECHO, ALICE)]
 
 
+@contextmanager
+def writes_held(desk: WebDesk) -> Iterator[None]:
+    """SQLite's write lock held by another connection, as a long write of the workers would."""
+    holder = sqlite3.connect(str(desk.gateway.settings.sqlite_path), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+@SQLITE
+def test_an_article_visit_writes_only_its_first_note_and_never_fails_for_it(
+    kb_desk: WebDesk, tmp_path: Path
+) -> None:
+    desk = kb_desk
+    ticket_id, ack = ask_about_echo(desk)
+    link, token = article_link(ack, ECHO)
+    serve_log = tmp_path / "serve.log"
+    not_noted = f"ticket #{ticket_id}: article {ECHO} opened, not noted"
+
+    with writes_held(desk):
+        other = fetch(desk.url(f"/kb/{MARKUP}?t={token}"))
+        first = fetch(link)
+    assert other.status == 200 and 'id="solved"' not in other.body
+    assert first.status == 200 and 'id="solved"' in first.body, "decided on the read"
+    assert events_of(desk, ticket_id, EventKind.ARTICLE_OPENED) == []
+    assert serve_log.read_text("utf-8", "replace").count(not_noted) == 1
+    assert "Traceback" not in serve_log.read_text("utf-8", "replace")
+
+    assert 'id="solved"' in fetch(link).body
+    assert events_of(desk, ticket_id, EventKind.ARTICLE_OPENED) == [(ECHO, ALICE)]
+    with writes_held(desk):
+        again = fetch(link)
+    assert again.status == 200 and 'id="solved"' in again.body
+    assert serve_log.read_text("utf-8", "replace").count(not_noted) == 1, "nothing to write"
+    assert events_of(desk, ticket_id, EventKind.ARTICLE_OPENED) == [(ECHO, ALICE)]
+
+
 @pytest.mark.parametrize(
     "markdown",
     [
@@ -307,7 +361,18 @@ def test_article_html_keeps_web_mail_and_relative_addresses() -> None:
         "[web](https://example.com/a?b=1&c=2) [page](other-article) [mail](mailto:s@example.com)"
         "\n\n<https://example.com/auto>"
     )
-    assert '<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noreferrer">web</a>' in html
+    assert '<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow">web</a>' in html
     assert '<a href="other-article">page</a>' in html
     assert '<a href="mailto:s@example.com">mail</a>' in html
-    assert '<a href="https://example.com/auto" rel="nofollow noreferrer">' in html
+    assert '<a href="https://example.com/auto" rel="nofollow">' in html
+    assert "noreferrer" not in html, "the site's Referrer-Policy says it for every link"
+
+
+def test_article_html_shows_images_as_their_alt_text() -> None:
+    html = article_html(
+        "See ![the dialog](https://example.com/d.png) then ![](x.png)![the button](b.png).\n\n"
+        "[![a badge](badge.png)](https://example.com/b)"
+    )
+    assert "<img" not in html and "src" not in html
+    assert "<p>See the dialog then the button.</p>" in html
+    assert '<a href="https://example.com/b" rel="nofollow">a badge</a>' in html

@@ -4,8 +4,9 @@ engineers' queue, and the operators' health checks and figures.
 
 Pages are rendered on the server (`templates/web/`, Jinja2); none needs JavaScript to be
 read. A GET never changes a ticket (mail scanners follow links); the one thing a GET writes
-is the trail's note that a suggested article was opened from its link, which a scanner
-may write as well. Every POST carries a CSRF token. What a link opens is decided at each
+is the trail's note that a suggested article was first opened from its link, which a
+scanner may write as well, and which the page goes without when the database cannot take
+it within a second. Every POST carries a CSRF token. What a link opens is decided at each
 request from its signature (`gateway.links`) and the ticket as it is now.
 
     GET  /t/<token>              a ticket's status page, for the participant the link names

@@ -3,8 +3,12 @@
 Operators write the published articles, but a draft (`#kb new`) starts from a customer's
 mail, and a draft published without a close look must not become markup: raw HTML in the
 Markdown is shown as text (Python-Markdown passes it through unless its block preprocessor
-and inline pattern are taken out), and a link or image keeps its address only when it is
-http(s), mailto or relative, never `javascript:` or `data:`.
+and inline pattern are taken out), and a link keeps its address only when it is http(s),
+mailto or relative, never `javascript:` or `data:`.
+
+An image is shown as its alt text: the site's Content-Security-Policy loads images from
+the site alone, which serves none of an article's (a relative address resolves under
+`/kb/`), so an `<img>` could only ever be a broken one.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ from markdown.util import AMP_SUBSTITUTE, ETX, STX
 
 EXTENSIONS = ("fenced_code", "tables")
 SAFE_SCHEMES = frozenset({"", "http", "https", "mailto"})
-# The attribute of each element that holds an address.
-ADDRESSES = {"a": "href", "img": "src"}
 # After every other tree processor (the lowest, `unescape`, is at 0): addresses are final.
 LAST = -10
 
 
 def article_html(body: str) -> str:
-    """The Markdown `body` as HTML: raw HTML escaped, only safe addresses kept."""
+    """The Markdown `body` as HTML: raw HTML escaped, images as their alt text, only safe
+    link addresses kept."""
     md = markdown.Markdown(extensions=list(EXTENSIONS), output_format="html")
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
@@ -35,19 +38,35 @@ def article_html(body: str) -> str:
 
 class SafeAddresses:
     """A tree processor (Python-Markdown calls its `run` with the document's tree) that
-    drops every address a browser would not simply follow or load; a link off the site
-    sends no referrer."""
+    turns images into their alt text and drops every link address a browser would not
+    simply follow; a link off the site is not one the site vouches for (`nofollow`)."""
 
     def run(self, root: etree.Element) -> None:
-        for element in root.iter():
-            attribute = ADDRESSES.get(element.tag)
-            if attribute is None or attribute not in element.attrib:
+        for parent in list(root.iter()):
+            images_as_text(parent)
+        for link in root.iter("a"):
+            if "href" not in link.attrib:
                 continue
-            scheme = scheme_of(element.attrib[attribute])
+            scheme = scheme_of(link.attrib["href"])
             if scheme not in SAFE_SCHEMES:
-                del element.attrib[attribute]
-            elif element.tag == "a" and scheme in ("http", "https"):
-                element.set("rel", "nofollow noreferrer")
+                del link.attrib["href"]
+            elif scheme in ("http", "https"):
+                link.set("rel", "nofollow")
+
+
+def images_as_text(parent: etree.Element) -> None:
+    """Each `<img>` child of `parent` replaced by its alt text, in its place in the text."""
+    for index in reversed(range(len(parent))):
+        image = parent[index]
+        if image.tag != "img":
+            continue
+        words = (image.get("alt") or "") + (image.tail or "")
+        if index:
+            before = parent[index - 1]
+            before.tail = (before.tail or "") + words
+        else:
+            parent.text = (parent.text or "") + words
+        parent.remove(image)
 
 
 def scheme_of(address: str) -> str | None:

@@ -3,22 +3,27 @@
 A page shows an article while its file in `GATEWAY_KB_DIR` reads as published and the index
 has it published too; a draft, a file that is gone or does not read, and a slug that names
 no file are the site's usual 404. The body is the article's Markdown made safe
-(`article_html`).
+(`article_html`), rendered once per version of the file.
 
 The links in an acknowledgement's suggestions carry the customer's status token (`?t=`).
 When it opens its ticket as on the status page and the article, or its translation, was
-suggested to that ticket, the visit joins the ticket's trail, once per article
-(`article_opened`, which `gateway kb list` counts), and while the ticket is not closed the
-page offers "This solved it": the customer's confirmation, as a reply saying so would be.
-It closes the ticket as confirmed, names the article that solved it, refreshes the clocks
-and tells everyone on the ticket, in one transaction. Any other token shows the article
-alone.
+suggested to that ticket, the first such visit joins the ticket's trail (`article_opened`,
+which `gateway kb list` counts), and while the ticket is `SOLVABLE` the page offers "This
+solved it": the customer's confirmation, as a reply saying so would be. It closes the
+ticket as confirmed, names the article that solved it, refreshes the clocks and tells
+everyone on the ticket, in one transaction. Any other token shows the article alone.
+
+A visit is decided on a read; only the first one writes. A GET must not wait on the
+workers or fail with the database: when the note cannot be written promptly the article
+is shown without it, and the next visit writes it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
+from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
@@ -27,29 +32,43 @@ from werkzeug.exceptions import NotFound
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from gateway.database import transaction
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, DatabaseUnavailable
 from gateway.knowledge import Article, published_article, read_article
-from gateway.knowledge.articles import LANGUAGE_ENDING, SLUG
+from gateway.knowledge.articles import SLUG
 from gateway.links import StatusLink, read_status_token, status_token
 from gateway.trail import Acting, record
 from gateway.web.article_html import article_html
 from gateway.web.site import Section, Visit
 from gateway.web.status_page import StatusPages
-from gateway.workflow import locked_ticket
-from gateway.workflow.articles import suggested_to
+from gateway.workflow.articles import SOLVABLE, close_as_solved, was_suggested
 from gateway.workflow.service import refresh_clocks
-from gateway.workflow.states import transition
-from storage.models import EventKind, Participant, Ticket, TicketStatus
+from storage.models import EventKind, Ticket
 
 log = logging.getLogger(__name__)
 
-# While a ticket is in one of these, its customer may say an article solved it.
-ANSWERABLE = frozenset(
-    {TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.RESOLVED}
-)
-# Slugs are file names the index keeps (`kb_articles.slug`).
-MAX_SLUG_CHARS = 200
+# Versions of article files kept rendered; an old version falls out as others are read.
+CACHED_ARTICLES = 256
+# How long a visit's note waits for the workers' write lock before the page goes without it.
+VISIT_WAIT_MS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ShownArticle:
+    """An article as its file reads, and its body as the page's HTML."""
+
+    article: Article
+    html: str
+
+
+@dataclass(frozen=True, slots=True)
+class FromTicket:
+    """A visit through the link of a ticket the article was suggested to, as read."""
+
+    tag: str
+    # Whether an earlier visit is on the ticket's trail already.
+    opened: bool
+    # Whether the customer may say the article solved it.
+    solvable: bool
 
 
 class ArticlePages(Section):
@@ -64,70 +83,72 @@ class ArticlePages(Section):
 
     def kb_article(self, visit: Visit, slug: str) -> Response:
         """The article, with the button when its reader may say it solved their ticket."""
-        with self.reads() as session:
-            article = self.published(session, slug)
         link = read_status_token(self.gateway.secret, visit.request.args.get("t", ""))
-        solvable = self.opened_from_ticket(link, article) if link else None
-        context = self.page_context(visit, article, solvable)
-        body = self.pages.render("article", article.lang, context)
+        with self.reads() as session:
+            shown = self.published(session, slug)
+            from_ticket = self.from_ticket(session, link, slug) if link else None
+        if link and from_ticket and not from_ticket.opened:
+            self.note_visit(link, slug)
+        solvable = from_ticket if from_ticket and from_ticket.solvable else None
+        context = self.page_context(visit, shown, solvable)
+        body = self.pages.render("article", shown.article.lang, context)
         return Response(body, 200, mimetype="text/html")
 
-    def published(self, session: Session, slug: str) -> Article:
+    def published(self, session: Session, slug: str) -> ShownArticle:
         """The article of `slug` as its file says now, when both the file and the index
         have it published; `NotFound` for anything else."""
         directory = self.gateway.settings.knowledge.directory
-        if directory is None or len(slug) > MAX_SLUG_CHARS or not is_slug(slug):
+        if directory is None or not is_slug(slug):
             raise NotFound()
         try:
-            article = read_article(directory / f"{slug}.md")
+            shown = shown_article(directory / f"{slug}.md")
         except (ConfigError, OSError):
             raise NotFound() from None
         row = published_article(session, slug)
-        if not article.published or row is None or row.slug != slug:
+        if not shown.article.published or row is None or row.slug != slug:
             raise NotFound()
-        return article
+        return shown
 
-    def opened_from_ticket(self, link: StatusLink, article: Article) -> Ticket | None:
-        """The visit of a customer the article was suggested to, on their ticket's trail
-        once; their ticket while they may still say it solved it."""
-        with transaction(self.gateway.sessions) as session:
-            found = self.suggested_ticket(session, link, article)
-            if found is None:
-                return None
-            ticket, participant = found
-            if not already_opened(ticket, article.slug):
-                act = Acting(session, participant.address, self.gateway.clock.now())
-                record(act, ticket, EventKind.ARTICLE_OPENED, None, article.slug)
-            return ticket if ticket.status in ANSWERABLE else None
-
-    def suggested_ticket(
-        self, session: Session, link: StatusLink, article: Article
-    ) -> tuple[Ticket, Participant] | None:
-        """The link's ticket, locked, and its participant, when the link opens it now and
-        the article was suggested to it; None otherwise."""
-        ticket = locked_ticket(session, link.ticket_id)
+    def from_ticket(self, session: Session, link: StatusLink, slug: str) -> FromTicket | None:
+        """The visit of a customer whose link opens their ticket now, when the article
+        was suggested to it; None for any other."""
         try:
-            found, participant = self.status_pages.open_link(session, link)
+            ticket, _ = self.status_pages.open_link(session, link)
         except NotFound:
             return None
-        if found.id != ticket.id or not was_suggested(ticket, article):
+        if not was_suggested(ticket, slug):
             return None
-        return ticket, participant
+        tag = self.notifier.sender.tag(ticket)
+        return FromTicket(tag, already_opened(ticket, slug), ticket.status in SOLVABLE)
 
-    def page_context(self, visit: Visit, article: Article, ticket: Ticket | None) -> dict[str, Any]:
+    def note_visit(self, link: StatusLink, slug: str) -> None:
+        """The visit on the ticket's trail, once per article."""
+        try:
+            with self.status_pages.customer_act(link, VISIT_WAIT_MS) as (act, ticket, _):
+                if not already_opened(ticket, slug):
+                    record(act, ticket, EventKind.ARTICLE_OPENED, None, slug)
+        except NotFound:
+            return  # The link stopped opening the ticket since the read.
+        except DatabaseUnavailable as exc:
+            log.warning("ticket #%d: article %s opened, not noted: %s", link.ticket_id, slug, exc)
+
+    def page_context(
+        self, visit: Visit, shown: ShownArticle, solvable: FromTicket | None
+    ) -> dict[str, Any]:
+        article = shown.article
         context: dict[str, Any] = {
             "page_lang": article.lang,
             "slug": article.slug,
             "title": article.title,
-            "body": Markup(article_html(article.body)),
+            "body": Markup(shown.html),
             "support_name": self.gateway.settings.mailbox.name,
             "solved_form": None,
         }
-        if ticket is not None:
+        if solvable is not None:
             context["solved_form"] = {
                 "token": visit.request.args["t"],
                 "csrf": visit.csrf,
-                "tag": self.notifier.sender.tag(ticket),
+                "tag": solvable.tag,
             }
         return context
 
@@ -137,49 +158,46 @@ class ArticlePages(Section):
         link = read_status_token(self.gateway.secret, visit.request.form.get("t", ""))
         if link is None or not is_slug(slug):
             raise NotFound()
-        token = status_token(self.gateway.secret, *astuple(link))
-        with transaction(self.gateway.sessions) as session:
-            ticket = locked_ticket(session, link.ticket_id)
-            _, participant = self.status_pages.open_link(session, link)
-            if not self.may_close(session, ticket, link, slug):
-                return redirect(f"/kb/{slug}?t={token}", 303)
-            act = Acting(session, participant.address, self.gateway.clock.now())
-            self.close_as_solved(act, ticket, slug)
+        back = f"/kb/{slug}?t={status_token(self.gateway.secret, *astuple(link))}"
+        try:
+            with self.reads() as session:
+                self.published(session, slug)
+        except NotFound:
+            return redirect(back, 303)
+        with self.status_pages.customer_act(link) as (act, ticket, _):
+            if ticket.status not in SOLVABLE or not was_suggested(ticket, slug):
+                return redirect(back, 303)
+            self.close_ticket(act, ticket, slug)
         self.wake()
         log.info("ticket #%d: solved by article %s, on its page", link.ticket_id, slug)
-        return redirect(f"/t/{token}", 303)
+        return redirect(self.status_pages.page_path(link), 303)
 
-    def may_close(self, session: Session, ticket: Ticket, link: StatusLink, slug: str) -> bool:
-        """Whether the link's ticket (`ticket`, locked) may be closed by this article now."""
-        try:
-            article = self.published(session, slug)
-        except NotFound:
-            return False
-        return (
-            ticket.id == link.ticket_id
-            and ticket.status in ANSWERABLE
-            and was_suggested(ticket, article)
-        )
-
-    def close_as_solved(self, act: Acting, ticket: Ticket, slug: str) -> None:
+    def close_ticket(self, act: Acting, ticket: Ticket, slug: str) -> None:
         why = f"the customer says article {slug} solved it, on its page"
-        event = transition(act, ticket, TicketStatus.CLOSED, None, EventKind.CONFIRMED, why)
-        record(act, ticket, EventKind.SOLVED_BY_ARTICLE, None, slug)
+        status_change, *_ = close_as_solved(act, ticket, slug, None, why)
         refresh_clocks(act.session, ticket, self.rules.service)
-        self.notifier.announce_event(act.session, event, None)
+        self.notifier.announce_event(act.session, status_change, None)
 
 
 def is_slug(slug: str) -> bool:
-    """A file name of the article folder, and nothing that could reach beyond it."""
+    """A file name of the article folder, and nothing that could reach beyond it (its
+    length is `read_article`'s to refuse)."""
     return bool(SLUG.fullmatch(slug)) and ".." not in slug
 
 
-def was_suggested(ticket: Ticket, article: Article) -> bool:
-    """Whether the article, or a translation of it, was suggested to the ticket."""
-    return any(
-        slug == article.slug or LANGUAGE_ENDING.sub("", slug) == article.stem
-        for slug in suggested_to(ticket)
-    )
+def shown_article(path: Path) -> ShownArticle:
+    """The article in `path` and its HTML, read and rendered once per version of the file
+    (its modification time, size and inode: an editor that saves by renaming makes a new
+    inode)."""
+    version = path.stat()
+    return rendered_article(path, version.st_mtime_ns, version.st_size, version.st_ino)
+
+
+@functools.lru_cache(maxsize=CACHED_ARTICLES)
+def rendered_article(path: Path, mtime_ns: int, size: int, inode: int) -> ShownArticle:
+    """The file's version is the cache's key; the file is read as it is now."""
+    article = read_article(path)
+    return ShownArticle(article, article_html(article.body))
 
 
 def already_opened(ticket: Ticket, slug: str) -> bool:

@@ -15,8 +15,10 @@ taken only while the ticket is resolved.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import astuple
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +29,7 @@ from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Response
 
 from gateway.app import Gateway
-from gateway.database import transaction
+from gateway.database import briefly, transaction
 from gateway.fact_sheet import summary
 from gateway.filetypes import HEAD_OCTETS, forwarded
 from gateway.links import (
@@ -49,7 +51,6 @@ from gateway.web.public_trail import (
     whole_ticket,
 )
 from gateway.web.site import Section, Visit
-from gateway.workflow import locked_ticket
 from gateway.workflow.service import refresh_clocks
 from gateway.workflow.states import transition
 from storage.blobs import open_blob
@@ -166,21 +167,54 @@ class StatusPages(Section):
             raise NotFound()
         to_status, kind, why = chosen
         note = visit.request.form.get("note", "").replace("\r\n", "\n").strip()
-        page = f"/t/{status_token(self.gateway.secret, *astuple(link))}"
-        with transaction(self.gateway.sessions) as session:
-            # Locked first, then read: the status answered is the one the row has now.
-            ticket = locked_ticket(session, link.ticket_id)
-            found, participant = self.open_link(session, link)
-            if ticket.id != found.id or ticket.status is not TicketStatus.RESOLVED:
+        page = self.page_path(link)
+        with self.customer_act(link) as (act, ticket, participant):
+            if ticket.status is not TicketStatus.RESOLVED:
                 return redirect(page, 303)
-            act = Acting(session, participant.address, self.gateway.clock.now())
             words = self.note_message(ticket, participant, note[:MAX_NOTE_CHARS], act.at)
             event = transition(act, ticket, to_status, words, kind, f"{why}, on the status page")
-            refresh_clocks(session, ticket, self.rules.service)
-            self.notifier.announce_event(session, event, words)
+            refresh_clocks(act.session, ticket, self.rules.service)
+            self.notifier.announce_event(act.session, event, words)
         self.wake()
         log.info("ticket #%d: %s on the status page", ticket.id, kind.value)
         return redirect(page, 303)
+
+    @contextlib.contextmanager
+    def customer_act(
+        self, link: StatusLink, wait_ms: int | None = None
+    ) -> Iterator[tuple[Acting, Ticket, Participant]]:
+        """In one write transaction: the link's participant acting on its ticket, the ticket
+        locked; `NotFound` for a link that does not open it now. With `wait_ms`, another
+        writer's lock is waited for that long at most, not `LOCK_WAIT_MS`."""
+        with self.writing(wait_ms) as session:
+            # Locked first, then read: what the act sees is what the row has now. The link's
+            # own ticket is locked even when merged (`locked_ticket` would take the one it
+            # went into): a merged ticket is closed, and its page leads on.
+            session.get(Ticket, link.ticket_id, with_for_update=True)
+            ticket, participant = self.open_link(session, link)
+            yield (
+                Acting(session, participant.address, self.gateway.clock.now()),
+                ticket,
+                participant,
+            )
+
+    @contextlib.contextmanager
+    def writing(self, wait_ms: int | None) -> Iterator[Session]:
+        """A session in a transaction that commits when the block ends."""
+        if wait_ms is None:
+            with transaction(self.gateway.sessions) as session:
+                yield session
+            return
+        with briefly(self.gateway.engine, wait_ms) as connection, Session(connection) as session:
+            yield session
+            session.commit()
+            # On PostgreSQL `briefly` has begun the transaction, which the session joined
+            # without committing it; on SQLite the session began it (a no-op then).
+            connection.commit()
+
+    def page_path(self, link: StatusLink) -> str:
+        """The link's status page, as a path of this site."""
+        return f"/t/{status_token(self.gateway.secret, *astuple(link))}"
 
     def note_message(
         self, ticket: Ticket, participant: Participant, note: str, at: datetime
