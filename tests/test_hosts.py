@@ -466,7 +466,12 @@ def filed(engine: Engine) -> set[int]:
 # -- the mailbox's lock ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@POSTGRES_ONLY
 def test_a_reader_whose_lock_connection_breaks_stops_and_the_mailbox_is_read_again(
     make_direct_gateway: Callable[..., DirectGateway],
     dovecot: Dovecot,
