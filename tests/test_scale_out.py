@@ -293,15 +293,18 @@ def two_gateways(settings: Settings) -> Iterator[tuple[Gateway, Gateway]]:
     second.engine.dispose()
 
 
-def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> None:
+def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> threading.Event:
     """Make `first`'s filing transactions wait at commit until `second` has begun filing
     and had half a second to reach its insert: the window a read-then-write check misses.
-    (Filing is what reads the receipts; keeping a blob is a transaction of its own.)"""
-    second_began = threading.Event()
+    (Filing is what reads the receipts; keeping a blob is a transaction of its own. On
+    SQLite filing begins with BEGIN IMMEDIATE, which waits there for the first's commit: one
+    writer at a time settles the race before the unique constraint does.) The event returned
+    is set once a commit was held so: without it the two did not overlap."""
+    second_began, held = threading.Event(), threading.Event()
 
     @event.listens_for(second.engine, "before_cursor_execute")
     def began(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        if "receipts" in statement:
+        if "receipts" in statement or statement.startswith("BEGIN"):
             second_began.set()
 
     @event.listens_for(first.engine, "before_cursor_execute")
@@ -313,6 +316,9 @@ def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> None:
     def committing(connection: Any) -> None:
         if connection.info.pop("filing", False) and second_began.wait(5):
             time.sleep(0.5)
+            held.set()
+
+    return held
 
 
 def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
@@ -325,7 +331,7 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
         gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
         for gateway in (first, second)
     ]
-    hold_commit_until_the_other_begins(first, second)
+    held = hold_commit_until_the_other_begins(first, second)
     outcomes: dict[str, Any] = {}
 
     def file(gateway: Gateway, name: str, receipt: Any) -> None:
@@ -347,6 +353,7 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
     for worker in workers:
         worker.join(30)
 
+    assert held.is_set(), "the first gateway's commit was never held for the second"
     assert outcomes["first"].outcome is ReceiptOutcome.NEW_TICKET, outcomes
     assert outcomes["second"].outcome is ReceiptOutcome.DUPLICATE, outcomes
     assert outcomes["second"].ticket_id == outcomes["first"].ticket_id
