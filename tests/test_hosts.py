@@ -5,10 +5,12 @@ mailbox.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import threading
@@ -21,9 +23,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, make_url, select, text
 from sqlalchemy.orm import Session
 
+from gateway import imap_inbound
 from gateway.app import build_gateway, make_mailbox_reader
 from gateway.blob_moves import count_not_moved
 from gateway.hosts import HostLocks
@@ -518,28 +521,89 @@ def lock_holders(engine: Engine) -> list[int]:
         )
 
 
+class SwitchedRelay:
+    """A TCP relay from a free loopback port to `target`, off until `switch_on()`: until then
+    a connection there is refused, as by a database server that is down."""
+
+    def __init__(self, target: int) -> None:
+        self.port, self.target = free_port(), target
+        self.stopping = threading.Event()
+
+    def switch_on(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        listener.settimeout(0.2)
+        threading.Thread(target=self.accept, args=(listener,), daemon=True).start()
+
+    def accept(self, listener: socket.socket) -> None:
+        with listener:
+            while not self.stopping.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                server = socket.create_connection(("127.0.0.1", self.target))
+                for source, sink in ((client, server), (server, client)):
+                    threading.Thread(target=pass_on, args=(source, sink), daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def pass_on(source: socket.socket, sink: socket.socket) -> None:
+    """Bytes from `source` to `sink` until either end closes; then both are closed."""
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    for end in (source, sink):
+        with contextlib.suppress(OSError):
+            end.shutdown(socket.SHUT_RDWR)
+        end.close()
+
+
+@POSTGRES_ONLY
 def test_a_reader_waits_out_a_database_it_cannot_reach(
-    settings: Settings, dovecot: Dovecot
+    settings: Settings,
+    postgres: PostgresServer,
+    dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A standby's lock attempt that finds no database is retried, not the end of it."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
+    """A standby's lock attempt that finds no database is retried, not the end of it, and
+    the mailbox is read only once the lock is taken."""
+    # Its attempts every half second, not every 5: the retries, not the period, are tested.
+    monkeypatch.setattr(imap_inbound, "TAKE_OVER_SECONDS", 0.5)
     gateway = build_gateway(
         settings.changed(imap=parse_imap_url("GATEWAY_IMAP_URL", dovecot.url())),
         renders_mail=False,
     )
     reader = make_mailbox_reader(gateway)
     assert reader is not None
-    unreachable = HostLocks(
-        make_engine(f"postgresql+psycopg://nobody:none@127.0.0.1:{free_port()}/gateway"),
+    relay = SwitchedRelay(postgres.port)
+    through_relay = make_url(settings.effective_database_url).set(port=relay.port)
+    locks = HostLocks(
+        make_engine(through_relay.render_as_string(hide_password=False)),
         settings.data_dir / "locks",
     )
+    dovecot.append(customer_mail(1))
     stop = threading.Event()
-    thread = threading.Thread(target=reader.run_alone, args=(stop, unreachable))
+    thread = threading.Thread(target=reader.run_alone, args=(stop, locks))
     thread.start()
-    time.sleep(1.0)
-    assert thread.is_alive(), "the intake outlives a database it cannot reach"
-    stop.set()
-    thread.join(15)
+    try:
+        wait_until(
+            lambda: caplog.text.count("waits for the mailbox's lock") >= 2,
+            15,
+            "a second attempt at the lock",
+        )
+        assert thread.is_alive(), "the intake outlives a database it cannot reach"
+        assert not gateway.spool.pending(), "nothing is read without the lock"
+        assert all(b"\\Seen" not in flags for flags in dovecot.messages().values())
+        relay.switch_on()
+        wait_until(lambda: gateway.spool.pending(), 15, "the mail read once the database is back")
+    finally:
+        stop.set()
+        thread.join(15)
+        relay.stop()
+        locks.engine.dispose()
+        gateway.engine.dispose()
     assert not thread.is_alive()
-    gateway.engine.dispose()
+    assert len(gateway.spool.pending()) == 1
