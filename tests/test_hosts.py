@@ -43,7 +43,7 @@ from storage.models import (
     Ticket,
 )
 from storage.models import Receipt as ReceiptRow
-from storage.session import make_engine, upgrade_schema
+from storage.session import make_engine
 from tests.conftest import (
     SUPPORT,
     DirectGateway,
@@ -56,6 +56,7 @@ from tests.conftest import (
 )
 from tests.dovecot import Dovecot
 from tests.postgres import PostgresServer
+from tests.schema import current_schema
 from tests.test_faults import customer_mail
 
 # -- the blob stores --------------------------------------------------------------------------
@@ -64,8 +65,7 @@ from tests.test_faults import customer_mail
 @pytest.fixture(params=["directory", "database"])
 def blob_store(request: pytest.FixtureRequest, settings: Settings) -> Iterator[BlobStore]:
     """Each store, on each database."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     gateway = build_gateway(settings.changed(blob_store=request.param), renders_mail=False)
     yield gateway.blobs
     gateway.engine.dispose()
@@ -99,8 +99,7 @@ def test_a_blob_comes_back_whole_in_chunks_and_is_kept_once(blob_store: BlobStor
 
 
 def test_two_hosts_keeping_one_blob_at_once_keep_it_once(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     url = settings.effective_database_url
     stores = [DatabaseBlobs(url), DatabaseBlobs(url)]
     data = os.urandom(3 * CHUNK_BYTES)
@@ -126,8 +125,7 @@ def test_two_hosts_keeping_one_blob_at_once_keep_it_once(settings: Settings) -> 
 def test_hosts_started_together_sign_with_one_secret_kept_in_the_database(
     settings: Settings,
 ) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     url = settings.effective_database_url
     hosts = [
         settings.changed(
@@ -155,7 +153,7 @@ def test_the_key_file_of_an_earlier_installation_becomes_the_shared_secret(
     settings = settings.changed(secret="")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "secret.key").write_text("a3f0" * 16 + "\n")
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     first = build_gateway(settings, renders_mail=False)
     assert first.secret == ("a3f0" * 16).encode(), "tokens mailed before still verify"
     other = settings.changed(

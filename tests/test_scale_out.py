@@ -37,7 +37,6 @@ from storage.models import (
     TicketStatus,
 )
 from storage.models import Receipt as ReceiptRow
-from storage.session import upgrade_schema
 from tests.conftest import (
     SUPPORT,
     RunningGateway,
@@ -49,6 +48,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.postgres import PostgresServer
+from tests.schema import current_schema
 from tests.test_faults import customer_mail
 
 MESSAGES = 300
@@ -281,8 +281,7 @@ def assert_nothing_shared_on_disk(replicas: Replicas, messages: int) -> None:
 def two_gateways(settings: Settings) -> Iterator[tuple[Gateway, Gateway]]:
     """Two sets of stages, each with its own engine and data directory, on one database."""
     settings = settings.changed(relay=None)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     other_host = settings.changed(
         data_dir=settings.data_dir.parent / "host-2",
         database_url=settings.effective_database_url,
