@@ -52,6 +52,7 @@ from tests.conftest import (
     free_port,
     gateway_env,
     run_gateway,
+    serving_hosts,
     wait_until,
 )
 from tests.dovecot import Dovecot
@@ -389,34 +390,24 @@ def test_a_host_killed_under_load_loses_nothing_and_its_mailbox_is_read_by_anoth
     tmp_path: Path, postgres: PostgresServer, sink: Sink, dovecot: Dovecot
 ) -> None:
     url = postgres.new_database()
-    ports = (free_port(), free_port())
-    envs = [
-        gateway_env(
-            tmp_path / f"host-{n}",
-            GATEWAY_DATABASE_URL=url,
-            GATEWAY_SMTP_LISTEN=f"{host}:{port}",
-            GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
-            GATEWAY_IMAP_URL=dovecot.url(),
-            GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
-        )
-        for n, (host, port) in enumerate(zip(KILL_HOSTS, ports, strict=True))
-    ]
-    logs = [(tmp_path / f"serve-{n}.log").open("wb") for n in range(2)]
-    first, second = (
-        ServeProcess(env, port, log, host)
-        for env, port, log, host in zip(envs, ports, logs, KILL_HOSTS, strict=True)
-    )
-    try:
+    with serving_hosts(
+        tmp_path,
+        KILL_HOSTS,
+        GATEWAY_DATABASE_URL=url,
+        GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+        GATEWAY_IMAP_URL=dovecot.url(),
+        GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
+    ) as (first, second):
         first.start()
-        wait_until(lambda: b"IMAP intake reading" in (tmp_path / "serve-0.log").read_bytes())
+        wait_until(lambda: b"IMAP intake reading" in (tmp_path / "serve-1.log").read_bytes())
         second.start()
         wait_until(
-            lambda: b"another gateway reads" in (tmp_path / "serve-1.log").read_bytes(),
+            lambda: b"another gateway reads" in (tmp_path / "serve-2.log").read_bytes(),
             15,
             "the second host to stand by for the mailbox",
         )
         sent = Sent()
-        addresses = list(zip(KILL_HOSTS, ports, strict=True))
+        addresses = [(first.host, first.port), (second.host, second.port)]
         numbers = list(range(KILL_MESSAGES))
         clients = [
             threading.Thread(
@@ -440,22 +431,17 @@ def test_a_host_killed_under_load_loses_nothing_and_its_mailbox_is_read_by_anoth
         for client in clients:
             client.join(120)
         engine = create_engine(url)
-        accepted = sorted(sent.accepted[KILL_HOSTS[1]] + [9000])
+        accepted = sorted(sent.accepted[second.host] + [9000])
         wait_until(lambda: filed(engine) >= set(accepted), 60, "the survivor's mail filed")
         # The killed host comes back with its data directory: what it had spooled is filed.
         first.start()
-        everything = sorted(accepted + sent.accepted.get(KILL_HOSTS[0], []))
+        everything = sorted(accepted + sent.accepted.get(first.host, []))
         wait_until(lambda: filed(engine) >= set(everything), 60, "the killed host's spool")
         time.sleep(1.0)
         with Session(engine) as session:
             subjects = Counter(session.scalars(select(Ticket.subject)))
             outcomes = Counter(session.scalars(select(ReceiptRow.outcome)))
         engine.dispose()
-    finally:
-        first.stop()
-        second.stop()
-        for log in logs:
-            log.close()
     assert all(subjects[f"Fault case {n:04d}"] == 1 for n in everything), subjects
     assert sum(subjects.values()) == len(subjects), "no ticket twice"
     # Each message filed once: a new ticket each, and one that reached both hosts (its `250`
@@ -464,11 +450,11 @@ def test_a_host_killed_under_load_loses_nothing_and_its_mailbox_is_read_by_anoth
     assert set(outcomes) <= {ReceiptOutcome.NEW_TICKET, ReceiptOutcome.DUPLICATE}, outcomes
     # (A message the kill cut off before its `250` may leave a temporary file, which
     # `serve` sweeps away once it is an hour old.)
-    for n in range(2):
+    for n in (1, 2):
         assert not list((tmp_path / f"host-{n}" / "spool" / "queue").glob("*.msg"))
     print(
-        f"\nkill -9 under load: {len(sent.accepted.get(KILL_HOSTS[0], []))} accepted by the "
-        f"killed host, {len(sent.accepted[KILL_HOSTS[1]])} by the survivor, all filed once "
+        f"\nkill -9 under load: {len(sent.accepted.get(first.host, []))} accepted by the "
+        f"killed host, {len(sent.accepted[second.host])} by the survivor, all filed once "
         f"({dict(outcomes)}); mailbox read by the survivor {took_over:.1f}s after the kill"
     )
 

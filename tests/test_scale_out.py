@@ -40,11 +40,9 @@ from storage.models import Receipt as ReceiptRow
 from tests.conftest import (
     SUPPORT,
     RunningGateway,
-    ServeProcess,
     Sink,
-    free_port,
-    gateway_env,
     run_gateway,
+    serving_hosts,
     wait_until,
 )
 from tests.postgres import PostgresServer
@@ -86,47 +84,36 @@ class Replicas:
 @pytest.fixture
 def replicas(tmp_path: Path, sink: Sink, postgres: PostgresServer) -> Iterator[Replicas]:
     url = postgres.empty_database()
-    data_dirs = (tmp_path / "host-1", tmp_path / "host-2")
-    ports = (free_port(), free_port())
-    base = gateway_env(
-        data_dirs[0],
-        GATEWAY_DATABASE_URL=url,
-        GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
-        GATEWAY_LMTP_LISTEN="off",
-        GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
-    )
-    base.pop("GATEWAY_SECRET")  # Both must find the one key the first of them made.
-    # Both upgrade at once, as replicas started together do; one migrates, one waits.
-    upgrades = [
-        threading.Thread(target=run_gateway, args=(base, "db", "upgrade")) for _ in range(2)
-    ]
-    for upgrade in upgrades:
-        upgrade.start()
-    for upgrade in upgrades:
-        upgrade.join(60)
-    logs = [(tmp_path / f"serve-{n}.log").open("wb") for n in (1, 2)]
-    processes = [
-        ServeProcess(
-            {**base, "GATEWAY_SMTP_LISTEN": f"{host}:{port}", "GATEWAY_DATA_DIR": str(data_dir)},
-            port,
-            log,
-            host,
-        )
-        for host, port, log, data_dir in zip(HOSTS, ports, logs, data_dirs, strict=True)
-    ]
     try:
-        # Started together, so both race to create the reply-token key.
-        starting = [threading.Thread(target=process.start) for process in processes]
-        for thread in starting:
-            thread.start()
-        for thread in starting:
-            thread.join(60)
-        yield Replicas(ports, url, data_dirs, sink)
+        with serving_hosts(
+            tmp_path,
+            HOSTS,
+            GATEWAY_DATABASE_URL=url,
+            GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+            GATEWAY_LMTP_LISTEN="off",
+            GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
+        ) as processes:
+            for process in processes:
+                del process.env["GATEWAY_SECRET"]  # Both must find the one key the first made.
+            # Both upgrade at once, as replicas started together do; one migrates, one waits.
+            upgrades = [
+                threading.Thread(target=run_gateway, args=(process.env, "db", "upgrade"))
+                for process in processes
+            ]
+            for upgrade in upgrades:
+                upgrade.start()
+            for upgrade in upgrades:
+                upgrade.join(60)
+            # Started together, so both race to create the reply-token key.
+            starting = [threading.Thread(target=process.start) for process in processes]
+            for thread in starting:
+                thread.start()
+            for thread in starting:
+                thread.join(60)
+            first, second = processes
+            data_dirs = (Path(first.env["GATEWAY_DATA_DIR"]), Path(second.env["GATEWAY_DATA_DIR"]))
+            yield Replicas((first.port, second.port), url, data_dirs, sink)
     finally:
-        for process in processes:
-            process.stop()
-        for log in logs:
-            log.close()
         postgres.drop(url)
 
 
