@@ -129,6 +129,26 @@ def fetch(
         return Reply(error.code, error.headers, error.read().decode("utf-8", "replace"))
 
 
+REQUIRED_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def assert_safe_headers(headers: object) -> None:
+    """The security headers every answer of the web service carries. (Outside a test
+    module pytest does not spell out a failed assert, so each says what it saw.)"""
+    for name, value in REQUIRED_HEADERS.items():
+        assert headers[name] == value, f"{name}: {headers[name]!r}"  # type: ignore[index]
+    robots = headers["X-Robots-Tag"]  # type: ignore[index]
+    assert "noindex" in robots, f"X-Robots-Tag: {robots!r}"
+    policy = headers["Content-Security-Policy"]  # type: ignore[index]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy, policy
+    assert "frame-ancestors 'none'" in policy, policy
+
+
 def status_link(mail: CapturedMail) -> str:
     """The status link on a line of its own in the mail's text part."""
     body = mail.message.get_body(("plain",))
