@@ -21,8 +21,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -175,6 +175,29 @@ def gateway_env(data_dir: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+@contextmanager
+def serving_hosts(
+    tmp_path: Path, hosts: Sequence[str], **settings: str
+) -> Iterator[list[ServeProcess]]:
+    """A `gateway serve` for each loopback address in `hosts`, as on machines of their own:
+    each on a free SMTP port, with a data directory (`host-1`, ...) and a log (`serve-1.log`,
+    ...) of its own under `tmp_path`, and `settings`. Started by the caller, stopped after."""
+    processes: list[ServeProcess] = []
+    with ExitStack() as logs:
+        for number, host in enumerate(hosts, 1):
+            port = free_port()
+            env = gateway_env(
+                tmp_path / f"host-{number}", GATEWAY_SMTP_LISTEN=f"{host}:{port}", **settings
+            )
+            log = logs.enter_context((tmp_path / f"serve-{number}.log").open("wb"))
+            processes.append(ServeProcess(env, port, log, host))
+        try:
+            yield processes
+        finally:
+            for process in processes:
+                process.stop()
 
 
 def run_gateway(

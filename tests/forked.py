@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 # Runs in the zygote. Each command is forked twice: the middle process waits for the
 # command and reports its pid and exit status, so the zygote itself waits for nobody and
@@ -117,26 +118,36 @@ class Zygote:
             return code, files["stdout"].read_bytes(), files["stderr"].read_bytes()
 
     def exchange(self, request: dict[str, object], argv: list[str], timeout: float) -> int:
+        """The command's exit status. The zygote answers with the command's pid, then its
+        status; either answer that does not come within `timeout` is the command's timeout
+        (the command killed if it has started), either that is missing the zygote's loss."""
         with socket.socket(socket.AF_UNIX) as connection:
             connection.connect(str(self.address))
             connection.sendall(json.dumps(request).encode() + b"\n")
             connection.settimeout(timeout)
             replies = connection.makefile("rb")
-            pid = int(replies.readline())
+            pid = None
             try:
-                status = replies.readline()
+                pid = int(answer(replies, argv))
+                return int(answer(replies, argv))
             except TimeoutError:
-                os.kill(pid, 9)
+                if pid is not None:
+                    os.kill(pid, 9)
                 raise subprocess.TimeoutExpired(["gateway", *argv], timeout) from None
-            if not status:
-                raise RuntimeError(f"the command zygote lost `gateway {' '.join(argv)}`")
-            return int(status)
 
     def stop(self) -> None:
         if self.process.stdin is not None:
             self.process.stdin.close()
         self.process.wait(10)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def answer(replies: BinaryIO, argv: list[str]) -> bytes:
+    """One line of the zygote's answer about `gateway ARGV`."""
+    line = replies.readline()
+    if not line:
+        raise RuntimeError(f"the command zygote lost `gateway {' '.join(argv)}`")
+    return line
 
 
 _zygote: Zygote | None = None

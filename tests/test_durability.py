@@ -82,13 +82,13 @@ def test_the_queue_entry_holds_the_message_until_the_blob_store_does(idle_gatewa
     assert not entry.exists()
 
 
-def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
+def test_a_blob_store_that_cannot_take_the_message_keeps_it_queued_not_quarantined(
     idle_gateway: Gateway,
 ) -> None:
     raw = load_case("customer_new.eml")
     receipt = idle_gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
     # The round stops; the message is neither filed nor quarantined.
-    with store_refusing(idle_gateway, receipt):
+    with store_failing(idle_gateway, receipt):
         assert idle_gateway.executor.drain() == []
         assert [waiting.spool_id for waiting in idle_gateway.spool.pending()] == [receipt.spool_id]
         assert idle_gateway.spool.quarantined() == []
@@ -98,21 +98,27 @@ def test_a_blob_store_without_room_keeps_the_message_queued_not_quarantined(
 
 
 @contextlib.contextmanager
-def store_refusing(gateway: Gateway, receipt: Receipt) -> Iterator[None]:
-    """The blob store cannot take `receipt`'s raw message while the block runs: in the
-    folder, a file where its directory belongs (as a full disk fails); in the database, its
-    table gone from under it."""
+def store_failing(gateway: Gateway, receipt: Receipt) -> Iterator[None]:
+    """The blob store fails to keep `receipt`'s raw message while the block runs, and is put
+    right after it, even when the block fails. The folder: a file stands where the blob's
+    directory belongs, so writing it is an OS error (as a full or read-only disk's is,
+    with another errno). The database: its chunks table is gone from under it, so the
+    insert is a database error."""
     if isinstance(gateway.blobs, BlobDirectory):
         blocker = gateway.blobs.path_for(receipt.raw_sha256).parent
         blocker.write_bytes(b"")
-        yield
-        blocker.unlink()
+        try:
+            yield
+        finally:
+            blocker.unlink()
         return
     with gateway.engine.begin() as connection:
         connection.execute(text("ALTER TABLE blob_chunks RENAME TO blob_chunks_away"))
-    yield
-    with gateway.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE blob_chunks_away RENAME TO blob_chunks"))
+    try:
+        yield
+    finally:
+        with gateway.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE blob_chunks_away RENAME TO blob_chunks"))
 
 
 def problem_report(number: int, message_id: str = "") -> bytes:

@@ -37,18 +37,16 @@ from storage.models import (
     TicketStatus,
 )
 from storage.models import Receipt as ReceiptRow
-from storage.session import upgrade_schema
 from tests.conftest import (
     SUPPORT,
     RunningGateway,
-    ServeProcess,
     Sink,
-    free_port,
-    gateway_env,
     run_gateway,
+    serving_hosts,
     wait_until,
 )
 from tests.postgres import PostgresServer
+from tests.schema import current_schema
 from tests.test_faults import customer_mail
 
 MESSAGES = 300
@@ -86,47 +84,36 @@ class Replicas:
 @pytest.fixture
 def replicas(tmp_path: Path, sink: Sink, postgres: PostgresServer) -> Iterator[Replicas]:
     url = postgres.empty_database()
-    data_dirs = (tmp_path / "host-1", tmp_path / "host-2")
-    ports = (free_port(), free_port())
-    base = gateway_env(
-        data_dirs[0],
-        GATEWAY_DATABASE_URL=url,
-        GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
-        GATEWAY_LMTP_LISTEN="off",
-        GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
-    )
-    base.pop("GATEWAY_SECRET")  # Both must find the one key the first of them made.
-    # Both upgrade at once, as replicas started together do; one migrates, one waits.
-    upgrades = [
-        threading.Thread(target=run_gateway, args=(base, "db", "upgrade")) for _ in range(2)
-    ]
-    for upgrade in upgrades:
-        upgrade.start()
-    for upgrade in upgrades:
-        upgrade.join(60)
-    logs = [(tmp_path / f"serve-{n}.log").open("wb") for n in (1, 2)]
-    processes = [
-        ServeProcess(
-            {**base, "GATEWAY_SMTP_LISTEN": f"{host}:{port}", "GATEWAY_DATA_DIR": str(data_dir)},
-            port,
-            log,
-            host,
-        )
-        for host, port, log, data_dir in zip(HOSTS, ports, logs, data_dirs, strict=True)
-    ]
     try:
-        # Started together, so both race to create the reply-token key.
-        starting = [threading.Thread(target=process.start) for process in processes]
-        for thread in starting:
-            thread.start()
-        for thread in starting:
-            thread.join(60)
-        yield Replicas(ports, url, data_dirs, sink)
+        with serving_hosts(
+            tmp_path,
+            HOSTS,
+            GATEWAY_DATABASE_URL=url,
+            GATEWAY_RELAY=f"127.0.0.1:{sink.port}",
+            GATEWAY_LMTP_LISTEN="off",
+            GATEWAY_DELIVERY_BACKOFF_SECONDS="0.2",
+        ) as processes:
+            for process in processes:
+                del process.env["GATEWAY_SECRET"]  # Both must find the one key the first made.
+            # Both upgrade at once, as replicas started together do; one migrates, one waits.
+            upgrades = [
+                threading.Thread(target=run_gateway, args=(process.env, "db", "upgrade"))
+                for process in processes
+            ]
+            for upgrade in upgrades:
+                upgrade.start()
+            for upgrade in upgrades:
+                upgrade.join(60)
+            # Started together, so both race to create the reply-token key.
+            starting = [threading.Thread(target=process.start) for process in processes]
+            for thread in starting:
+                thread.start()
+            for thread in starting:
+                thread.join(60)
+            first, second = processes
+            data_dirs = (Path(first.env["GATEWAY_DATA_DIR"]), Path(second.env["GATEWAY_DATA_DIR"]))
+            yield Replicas((first.port, second.port), url, data_dirs, sink)
     finally:
-        for process in processes:
-            process.stop()
-        for log in logs:
-            log.close()
         postgres.drop(url)
 
 
@@ -281,8 +268,7 @@ def assert_nothing_shared_on_disk(replicas: Replicas, messages: int) -> None:
 def two_gateways(settings: Settings) -> Iterator[tuple[Gateway, Gateway]]:
     """Two sets of stages, each with its own engine and data directory, on one database."""
     settings = settings.changed(relay=None)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(settings.effective_database_url)
+    current_schema(settings.effective_database_url)
     other_host = settings.changed(
         data_dir=settings.data_dir.parent / "host-2",
         database_url=settings.effective_database_url,
@@ -293,15 +279,18 @@ def two_gateways(settings: Settings) -> Iterator[tuple[Gateway, Gateway]]:
     second.engine.dispose()
 
 
-def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> None:
+def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> threading.Event:
     """Make `first`'s filing transactions wait at commit until `second` has begun filing
     and had half a second to reach its insert: the window a read-then-write check misses.
-    (Filing is what reads the receipts; keeping a blob is a transaction of its own.)"""
-    second_began = threading.Event()
+    (Filing is what reads the receipts; keeping a blob is a transaction of its own. On
+    SQLite filing begins with BEGIN IMMEDIATE, which waits there for the first's commit: one
+    writer at a time settles the race before the unique constraint does.) The event returned
+    is set once a commit was held so: without it the two did not overlap."""
+    second_began, held = threading.Event(), threading.Event()
 
     @event.listens_for(second.engine, "before_cursor_execute")
     def began(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        if "receipts" in statement:
+        if "receipts" in statement or statement.startswith("BEGIN"):
             second_began.set()
 
     @event.listens_for(first.engine, "before_cursor_execute")
@@ -313,6 +302,9 @@ def hold_commit_until_the_other_begins(first: Gateway, second: Gateway) -> None:
     def committing(connection: Any) -> None:
         if connection.info.pop("filing", False) and second_began.wait(5):
             time.sleep(0.5)
+            held.set()
+
+    return held
 
 
 def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
@@ -325,7 +317,7 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
         gateway.spool.accept(raw, "alice@customer.example", [SUPPORT], "smtp")
         for gateway in (first, second)
     ]
-    hold_commit_until_the_other_begins(first, second)
+    held = hold_commit_until_the_other_begins(first, second)
     outcomes: dict[str, Any] = {}
 
     def file(gateway: Gateway, name: str, receipt: Any) -> None:
@@ -347,6 +339,7 @@ def test_one_message_filed_by_two_gateways_at_once_makes_one_ticket(
     for worker in workers:
         worker.join(30)
 
+    assert held.is_set(), "the first gateway's commit was never held for the second"
     assert outcomes["first"].outcome is ReceiptOutcome.NEW_TICKET, outcomes
     assert outcomes["second"].outcome is ReceiptOutcome.DUPLICATE, outcomes
     assert outcomes["second"].ticket_id == outcomes["first"].ticket_id

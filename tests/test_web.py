@@ -33,6 +33,7 @@ from tests.dovecot import Dovecot
 from tests.web import (
     Client,
     WebDesk,
+    assert_safe_headers,
     fetch,
     port_taken_exit,
     serve_env,
@@ -42,21 +43,6 @@ from tests.web import (
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 BOB = "bob@customer.example"
 SECRET = b"test-secret"
-REQUIRED_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-}
-
-
-def assert_safe_headers(headers: object) -> None:
-    for name, value in REQUIRED_HEADERS.items():
-        assert headers[name] == value, name  # type: ignore[index]
-    assert "noindex" in headers["X-Robots-Tag"]  # type: ignore[index]
-    policy = headers["Content-Security-Policy"]  # type: ignore[index]
-    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
-    assert "frame-ancestors 'none'" in policy
 
 
 def open_with_cc(desk: WebDesk) -> tuple[int, EmailMessage]:

@@ -28,9 +28,9 @@ from tests.conftest import (
     OverSmtp,
     ServeProcess,
     wait_until,
+    with_current_schema,
 )
 from tests.ports import free_port
-from tests.schema import current_schema
 
 STATUS_LINK = re.compile(r"^(http://127\.0\.0\.1:\d+/t/[0-9a-z-]+)\r?$", re.MULTILINE)
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
@@ -60,11 +60,8 @@ class ServedGateway(OverSmtp):
     """`gateway serve` in a process of its own; its database read from here."""
 
     def __init__(self, env: dict[str, str], log: IO[bytes]) -> None:
-        self.env = env
+        self.env = with_current_schema(env)
         self.settings = load_settings(env)
-        # In this process: `gateway db upgrade` runs the same migrations, a second later.
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        current_schema(self.settings.effective_database_url)
         self.gateway = build_gateway(self.settings)
         smtp = self.settings.listen.smtp
         assert smtp is not None
@@ -130,6 +127,26 @@ def fetch(
             return Reply(r.status, r.headers, r.read().decode("utf-8", "replace"))
     except urllib.error.HTTPError as error:
         return Reply(error.code, error.headers, error.read().decode("utf-8", "replace"))
+
+
+REQUIRED_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def assert_safe_headers(headers: object) -> None:
+    """The security headers every answer of the web service carries. (Outside a test
+    module pytest does not spell out a failed assert, so each says what it saw.)"""
+    for name, value in REQUIRED_HEADERS.items():
+        assert headers[name] == value, f"{name}: {headers[name]!r}"  # type: ignore[index]
+    robots = headers["X-Robots-Tag"]  # type: ignore[index]
+    assert "noindex" in robots, f"X-Robots-Tag: {robots!r}"
+    policy = headers["Content-Security-Policy"]  # type: ignore[index]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy, policy
+    assert "frame-ancestors 'none'" in policy, policy
 
 
 def status_link(mail: CapturedMail) -> str:

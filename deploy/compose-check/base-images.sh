@@ -6,7 +6,10 @@
 # Cached: a real image already here is used as it is; Debian's root filesystem
 # (debian-bookworm:local) is made once; a stand-in is rebuilt only when its recipe changed
 # (label compose-check.recipe: a hash of its build context and base image).
+#
+#   base-images.sh [FILE]   FILE, when given, gets the name of each image stood in for, a line each
 set -euo pipefail
+STANDINS_FILE=${1:+$(realpath "$1")}
 cd "$(dirname "$0")"
 
 DEBIAN_BASE=debian-bookworm:local
@@ -110,5 +113,6 @@ for entry in "${IMAGES[@]}"; do
     if [ "$hub" = yes ]; then echo "base-images: Docker Hub cannot be reached: stand-ins"; fi
     hub=no
     standin "$image" "$folder"
+    if [ -n "$STANDINS_FILE" ]; then echo "$image" >>"$STANDINS_FILE"; fi
   fi
 done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ./dev compose-check: bring docker-compose.yml up for real, check it end to end (check.py)
 # and take it all down again. Runs as root: it installs Docker when missing and starts its
-# own dockerd, which it stops afterwards, undoing the bridges, iptables chains and
-# ip_forward setting Docker added. A dockerd that already answers is used and left alone.
+# own dockerd, which it stops afterwards, undoing what that dockerd changed on the host: the
+# bridges, iptables chains and rules it added, the FORWARD policy and ip_forward. A dockerd
+# that already answers is used and left alone, and so is everything else.
 #
 # Docker is Debian's: docker.io (20.10) and docker-compose 1.29 (Compose v1). Bookworm has no
 # Compose v2 plugin, and PyPI only has v1, so the check runs the stack with v1, which reads
@@ -24,7 +25,12 @@ timings=()
 own_dockerd=
 dockerd_pid=
 dockerd_log=
+# The host as it was before our dockerd started, to put back after.
 ip_forward_before=
+forward_policy_before=
+bridges_before=
+rules_before=
+standins_file=
 stack_up=
 up_log=
 
@@ -53,7 +59,14 @@ start_dockerd() {
     echo "a dockerd is already running: using it, and leaving it running"
     return
   fi
+  if ! iptables -S FORWARD >/dev/null; then
+    echo "compose-check: iptables cannot be read, so what dockerd adds could not be undone" >&2
+    return 1
+  fi
   ip_forward_before=$(sysctl -n net.ipv4.ip_forward)
+  forward_policy_before=$(forward_policy)
+  bridges_before=$(docker_bridges)
+  rules_before=$(docker_rules)
   dockerd_log=$(mktemp /tmp/compose-check-dockerd.XXXXXX.log)
   own_dockerd=1
   dockerd --pidfile /run/compose-check-dockerd.pid >"$dockerd_log" 2>&1 &
@@ -71,8 +84,31 @@ start_dockerd() {
   return 1
 }
 
-# Only what our own dockerd added: its bridges, its chains and the rules that jump to them or
-# masquerade its bridges, the FORWARD policy (Docker sets DROP) and ip_forward.
+# What Docker puts on a host, one line each as `ip` and `iptables -S` print it: its bridges
+# (docker0, br-<network id>); in the filter and nat tables its chains (DOCKER*), their rules
+# and the rules elsewhere that jump to them or name its bridges (its MASQUERADE rules).
+docker_bridges() {
+  ip -o link show type bridge | awk -F': ' '{print $2}' | grep -E '^(docker0|br-[0-9a-f]{12})$' ||
+    true
+}
+docker_rules() {
+  local table
+  for table in filter nat; do
+    iptables -t "$table" -S | grep -E -- '^-[NA] DOCKER|-j DOCKER|docker0|br-[0-9a-f]{12}' |
+      sed "s/^/$table /" || true
+  done
+}
+forward_policy() { iptables -S FORWARD | awk '$1 == "-P" {print $3}'; }
+
+# lines_only_in A B: the lines of A that B lacks, in A's order (a line B has twice takes two).
+lines_only_in() {
+  awk 'NR == FNR { if ($0 != "") held[$0]++; next } $0 != "" && !(held[$0]-- > 0)' \
+    <(printf '%s\n' "$2") <(printf '%s\n' "$1")
+}
+
+# Only the difference our own dockerd made: the rules, chains and bridges it added go, what
+# it removed of those there before (Docker flushes its chains as it starts) comes back, and
+# the FORWARD policy (Docker sets DROP) and ip_forward are as they were.
 stop_dockerd() {
   if [ -z "$own_dockerd" ]; then
     echo "the dockerd that was running before is left running"
@@ -87,31 +123,32 @@ stop_dockerd() {
     fi
   fi
   wait "$dockerd_pid" 2>/dev/null || true
-  ip link del docker0 2>/dev/null || true
-  for bridge in $(ip -o link show type bridge | awk -F': ' '{print $2}' | grep -E '^br-[0-9a-f]{12}$'); do
+  local rules_now added removed table rule bridge
+  rules_now=$(docker_rules)
+  added=$(lines_only_in "$rules_now" "$rules_before")
+  removed=$(lines_only_in "$rules_before" "$rules_now")
+  # `TABLE -A CHAIN ...` as printed: deleted (and put back) with the same words.
+  while read -r table rule; do
+    case $rule in -A*) eval "iptables -t $table -D ${rule#-A }" 2>/dev/null || true ;; esac
+  done <<<"$added"
+  while read -r table rule; do
+    case $rule in -N*) iptables -t "$table" -X "${rule#-N }" 2>/dev/null || true ;; esac
+  done <<<"$added"
+  while read -r table rule; do
+    case $rule in -N*) iptables -t "$table" -N "${rule#-N }" 2>/dev/null || true ;; esac
+  done <<<"$removed"
+  while read -r table rule; do
+    case $rule in -A*) eval "iptables -t $table $rule" 2>/dev/null || true ;; esac
+  done <<<"$removed"
+  for bridge in $(lines_only_in "$(docker_bridges)" "$bridges_before"); do
     ip link del "$bridge" 2>/dev/null || true
   done
-  local table chain rule
-  for table in filter nat; do
-    for chain in FORWARD POSTROUTING PREROUTING OUTPUT; do
-      iptables -t "$table" -S "$chain" 2>/dev/null |
-        grep -E -- '-j DOCKER|docker0|br-[0-9a-f]{12}' |
-        while read -r rule; do
-          # `-A CHAIN ...` as printed; deleted with the same words.
-          eval "iptables -t $table -D ${rule#-A }" 2>/dev/null || true
-        done
-    done
-    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ {print $2}'); do
-      iptables -t "$table" -F "$chain" 2>/dev/null || true
-    done
-    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ {print $2}'); do
-      iptables -t "$table" -X "$chain" 2>/dev/null || true
-    done
-  done
-  iptables -P FORWARD ACCEPT
+  if [ -n "$forward_policy_before" ]; then iptables -P FORWARD "$forward_policy_before"; fi
   sysctl -q -w net.ipv4.ip_forward="$ip_forward_before"
   rm -f "$dockerd_log"
-  echo "dockerd stopped; docker0, br-*, the DOCKER chains removed; ip_forward=$ip_forward_before"
+  echo "dockerd stopped; iptables: $(grep -c . <<<"$added") line(s) it added removed," \
+    "$(grep -c . <<<"$removed") it removed put back; the bridges it added removed;" \
+    "FORWARD policy ${forward_policy_before:-unknown} and ip_forward=$ip_forward_before as before"
 }
 
 wait_healthy() {
@@ -159,10 +196,17 @@ finish() {
   echo "== compose-check: timings"
   printf '   %s\n' "${timings[@]}"
   echo "   total      $(printf '%4ds' "$SECONDS")"
+  # Said in the verdict, so that a reader of the log knows what the stack ran on.
+  local with=
+  if [ -n "$standins_file" ] && [ -s "$standins_file" ]; then
+    with=", with stand-in base images for: $(paste -sd, "$standins_file" | sed 's/,/, /g')"
+    with+=" (Docker Hub could not be reached; built from Debian under those names)"
+  fi
+  [ -z "$standins_file" ] || rm -f "$standins_file"
   if [ "$status" = 0 ]; then
-    echo "compose-check: passed"
+    echo "compose-check: passed$with"
   else
-    echo "compose-check: FAILED in phase '$failed_phase' (exit $status)" >&2
+    echo "compose-check: FAILED in phase '$failed_phase' (exit $status)$with" >&2
   fi
   exit "$status"
 }
@@ -172,7 +216,8 @@ trap 'exit 143' TERM
 
 begin install; install_docker; done_phase
 begin dockerd; start_dockerd; done_phase
-begin images; "$HERE/base-images.sh"; done_phase
+standins_file=$(mktemp /tmp/compose-check-standins.XXXXXX)
+begin images; "$HERE/base-images.sh" "$standins_file"; done_phase
 
 begin up
 stack_up=1
