@@ -593,7 +593,9 @@ def test_lock_outlasting_the_lock_timeout_leaves_mail_queued_and_delivery_waitin
     gateway.engine.dispose()
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_database_server_down_never_turns_a_250_into_a_loss(
     gateway: RunningGateway, sink: Sink, postgres: PostgresServer
 ) -> None:
