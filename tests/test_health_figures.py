@@ -360,7 +360,9 @@ def test_imap_ready_after_a_pass_and_while_standing_by(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_mail_waits_in_the_spool_while_postgresql_only_answers_reads(
     make_direct_gateway: Callable[..., DirectGateway],
 ) -> None:
