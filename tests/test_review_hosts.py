@@ -1,0 +1,76 @@
+"""What the hosts' shared database costs the rest of the gateway: the parse stage, the
+secret, the lock files and the commands that read blobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+import gateway.parse_ahead
+from gateway.app import Gateway, build_gateway
+from gateway.database import briefly
+from gateway.errors import GatewayError
+from gateway.parse_ahead import InlineParser, Readable, Refused
+from gateway.parsing import ParsedMail, parse_message
+from gateway.settings import Settings
+from gateway.spool import IntakeSource
+from storage.blobs import sha256_hex
+from storage.session import make_engine
+from tests.conftest import SUPPORT, load_case
+from tests.schema import current_schema
+
+NOT_MAIL = b"just some words\r\nand more words\r\n"
+CLAIM_BLOB = text(
+    "INSERT INTO blobs (sha256, size, chunks, stored_at) "
+    "VALUES (:sha256, 0, 0, CURRENT_TIMESTAMP) ON CONFLICT DO NOTHING"
+)
+
+
+@pytest.fixture
+def database_blobs(settings: Settings) -> Iterator[Gateway]:
+    """The stages, keeping blobs in the database (SQLite's too), with no worker running."""
+    settings = settings.changed(blob_store="database")
+    settings.data_dir.mkdir(parents=True)
+    current_schema(settings.effective_database_url)
+    gateway = build_gateway(settings)
+    yield gateway
+    gateway.engine.dispose()
+
+
+def test_a_batch_is_parsed_before_its_blobs_are_kept_holding_no_database_meanwhile(
+    database_blobs: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = database_blobs.spool
+    other_writer = make_engine(database_blobs.settings.effective_database_url)
+    while_parsing: list[str] = []
+
+    def parse_beside_a_writer(raw: bytes, *args: Any) -> ParsedMail:
+        # Another writer (the worker filing the batch before, another host keeping the same
+        # message) gets its locks at once; what it writes is taken back.
+        try:
+            with briefly(other_writer, 500) as connection:
+                connection.execute(CLAIM_BLOB, {"sha256": sha256_hex(raw)})
+            while_parsing.append("written")
+        except GatewayError as exc:
+            while_parsing.append(exc.reason)
+        return parse_message(raw, *args)
+
+    monkeypatch.setattr(gateway.parse_ahead, "parse_message", parse_beside_a_writer)
+    raws = [load_case("customer_new.eml"), NOT_MAIL]
+    receipts = [
+        spool.accept(raw, "alice@customer.example", [SUPPORT], IntakeSource.SMTP) for raw in raws
+    ]
+    try:
+        readable, refused = InlineParser(spool, spool.limits).parse(receipts)
+    finally:
+        other_writer.dispose()
+    assert while_parsing == ["written", "written"]
+    assert isinstance(readable, Readable) and isinstance(refused, Refused)
+    # Each raw message is kept, the one that cannot be parsed too, and the files.
+    assert [spool.blobs.get(receipt.raw_sha256) for receipt in receipts] == raws
+    assert readable.mail.attachments
+    for attachment in readable.mail.attachments:
+        assert spool.blobs.get(attachment.sha256) == attachment.data
