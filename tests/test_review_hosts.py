@@ -4,10 +4,11 @@ secret, the lock files and the commands that read blobs."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
 import gateway.parse_ahead
 from gateway.app import Gateway, build_gateway
@@ -17,9 +18,10 @@ from gateway.parse_ahead import InlineParser, Readable, Refused
 from gateway.parsing import ParsedMail, parse_message
 from gateway.settings import Settings
 from gateway.spool import IntakeSource
-from storage.blobs import sha256_hex
+from storage.blobs import CHUNK_BYTES, sha256_hex
+from storage.models import BlobChunk
 from storage.session import make_engine
-from tests.conftest import SUPPORT, load_case
+from tests.conftest import SUPPORT, gateway_env, load_case, run_gateway
 from tests.schema import current_schema
 
 NOT_MAIL = b"just some words\r\nand more words\r\n"
@@ -74,3 +76,31 @@ def test_a_batch_is_parsed_before_its_blobs_are_kept_holding_no_database_meanwhi
     assert readable.mail.attachments
     for attachment in readable.mail.attachments:
         assert spool.blobs.get(attachment.sha256) == attachment.data
+
+
+def test_attachment_with_a_chunk_missing_says_so_and_leaves_the_output_as_it_was(
+    database_blobs: Gateway, tmp_path: Path
+) -> None:
+    settings = database_blobs.settings
+    env = gateway_env(
+        settings.data_dir,
+        GATEWAY_DATABASE_URL=settings.effective_database_url,
+        GATEWAY_BLOB_STORE="database",
+    )
+    whole = database_blobs.blobs.put(bytes(range(256)) * (3 * CHUNK_BYTES // 256))
+    broken = database_blobs.blobs.put(b"x" * (3 * CHUNK_BYTES))
+    with database_blobs.engine.begin() as connection:
+        connection.execute(delete(BlobChunk).filter_by(sha256=broken, number=2))
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"an earlier copy")
+
+    failed = run_gateway(env, "attachment", broken, "-o", str(out), check=False)
+    assert failed.returncode == 1
+    assert (
+        failed.stderr == f"gateway: cannot read the stored file: blob {broken} lacks its chunk 2\n"
+    )
+    assert out.read_bytes() == b"an earlier copy"
+    assert not list(tmp_path.glob(".out.bin*"))
+
+    run_gateway(env, "attachment", whole, "-o", str(out))
+    assert sha256_hex(out.read_bytes()) == whole
