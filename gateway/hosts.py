@@ -180,11 +180,24 @@ def watch_lock(connection: Connection, hold: Hold, done: threading.Event) -> Non
 @contextmanager
 def file_lock(directory: Path, name: str) -> Iterator[Hold]:
     directory.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    with open(directory / f"{digest}.lock", "a") as handle:
+    with open(directory / lock_file_name(name), "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield Hold(False)
             return
         yield Hold(True)
+
+
+def lock_file_name(name: str) -> str:
+    """The file SQLite's gateways lock for `name`. A mailbox's keeps the name it had before
+    these locks were named, `imap-<digest of the mailbox>.lock`: while an older gateway and
+    this one share a data directory (an upgrade), they still take turns reading it."""
+    kind, _, mailbox = name.partition(" ")
+    if kind == "imap":
+        return f"imap-{short_digest(mailbox)}.lock"
+    return f"{short_digest(name)}.lock"
+
+
+def short_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -3,6 +3,8 @@ secret, the lock files and the commands that read blobs."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,8 @@ import pytest
 from sqlalchemy import delete, text
 
 import gateway.parse_ahead
-from gateway.app import Gateway, build_gateway
+from gateway.app import Gateway, build_gateway, make_mailbox_reader
+from gateway.config import load_settings
 from gateway.database import briefly
 from gateway.errors import GatewayError
 from gateway.parse_ahead import InlineParser, Readable, Refused
@@ -21,7 +24,13 @@ from gateway.spool import IntakeSource
 from storage.blobs import CHUNK_BYTES, sha256_hex
 from storage.models import BlobChunk
 from storage.session import make_engine
-from tests.conftest import SUPPORT, gateway_env, load_case, run_gateway
+from tests.conftest import (
+    SUPPORT,
+    gateway_env,
+    load_case,
+    run_gateway,
+    with_current_schema,
+)
 from tests.schema import current_schema
 
 NOT_MAIL = b"just some words\r\nand more words\r\n"
@@ -104,3 +113,27 @@ def test_attachment_with_a_chunk_missing_says_so_and_leaves_the_output_as_it_was
 
     run_gateway(env, "attachment", whole, "-o", str(out))
     assert sha256_hex(out.read_bytes()) == whole
+
+
+def test_an_older_gateway_reading_the_mailbox_keeps_a_newer_one_on_its_data_dir_waiting(
+    tmp_path: Path,
+) -> None:
+    """SQLite's gateways share a data directory; one not upgraded yet locks the file it
+    always locked."""
+    env = gateway_env(tmp_path / "var", GATEWAY_IMAP_URL="imap://support:pw@127.0.0.1:1/INBOX")
+    with_current_schema(env)
+    gateway = build_gateway(load_settings(env))
+    reader = make_mailbox_reader(gateway)
+    assert reader is not None
+    locks = gateway.settings.data_dir / "locks"
+    locks.mkdir()
+    older = hashlib.sha256(reader.mailbox_key.encode()).hexdigest()[:16]
+    try:
+        with open(locks / f"imap-{older}.lock", "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with reader.alone(gateway.locks) as hold:
+                assert not hold
+        with reader.alone(gateway.locks) as hold:
+            assert hold
+    finally:
+        gateway.engine.dispose()
