@@ -59,7 +59,22 @@ def shared_secret(configured: str, engine: Engine, key_file: Path) -> bytes:
     """The configured secret, else the database's, kept there by the first gateway."""
     if configured:
         return configured.encode()
-    with database_errors(), engine.begin() as connection:
+    with database_errors():
+        return (kept_secret(engine) or create_secret(engine, key_file)).encode()
+
+
+def kept_secret(engine: Engine) -> str | None:
+    """The secret the database keeps, read without waiting for the lock that creates it:
+    every command and every `gateway ingest` asks, and it is created only once."""
+    with engine.connect() as connection:
+        return connection.scalar(select(SharedSecret.value).filter_by(name=SECRET_NAME))
+
+
+def create_secret(engine: Engine, key_file: Path) -> str:
+    """Keep a secret in the database: `key_file`'s, else a new one. Under an advisory lock
+    on PostgreSQL (SQLite's write lock there), read again under it: another gateway
+    starting at the same time may have kept one since."""
+    with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(SECRET_NAME)}
@@ -72,7 +87,7 @@ def shared_secret(configured: str, engine: Engine, key_file: Path) -> bytes:
                     name=SECRET_NAME, value=kept, created_at=func.current_timestamp()
                 )
             )
-    return kept.encode()
+    return kept
 
 
 def key_file_secret(key_file: Path) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gateway.app import Gateway, build_gateway, make_mailbox_reader
 from gateway.config import load_settings
 from gateway.database import briefly
 from gateway.errors import GatewayError
+from gateway.hosts import lock_key, shared_secret
 from gateway.parse_ahead import InlineParser, Readable, Refused
 from gateway.parsing import ParsedMail, parse_message
 from gateway.settings import Settings
@@ -31,6 +33,7 @@ from tests.conftest import (
     run_gateway,
     with_current_schema,
 )
+from tests.postgres import PostgresServer
 from tests.schema import current_schema
 
 NOT_MAIL = b"just some words\r\nand more words\r\n"
@@ -137,3 +140,23 @@ def test_an_older_gateway_reading_the_mailbox_keeps_a_newer_one_on_its_data_dir_
             assert hold
     finally:
         gateway.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_gateway_reads_the_kept_secret_without_waiting_for_the_lock_that_creates_it(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres.new_database()
+    engine, creating = make_engine(url), make_engine(url)
+    try:
+        kept = shared_secret("", engine, tmp_path / "secret.key")
+        with creating.connect() as connection:
+            # A gateway creating the secret holds this lock until it commits.
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key("tokens")})
+            started = time.monotonic()
+            assert shared_secret("", engine, tmp_path / "secret.key") == kept
+            assert time.monotonic() - started < 5
+    finally:
+        engine.dispose()
+        creating.dispose()
+        postgres.drop(url)
