@@ -8,7 +8,10 @@
   PostgreSQL it is an advisory lock held on a connection of its own, which the server
   frees when that connection ends, a killed host's too. The holder asks that connection
   every few seconds whether it still lives: a lock lost with it (a database restarted, a
-  network cut) is `Hold.lost`, and the work stops, since another host may hold it now. On
+  network cut) is `Hold.lost`, and the work stops, since another host may hold it now. A
+  server gone silent fails that question within seconds (the client-side keepalives and
+  TCP timeout of every PostgreSQL connection, `storage.session`), before the server's
+  keepalives end the session and free the lock. On
   SQLite, whose gateways all run on the one host that has the file, it is an `flock` on a
   file in the data directory.
 

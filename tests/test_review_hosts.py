@@ -25,7 +25,7 @@ from gateway.settings import Settings
 from gateway.spool import IntakeSource
 from storage.blobs import CHUNK_BYTES, sha256_hex
 from storage.models import BlobChunk
-from storage.session import make_engine
+from storage.session import POSTGRES_DEAD_PEER, make_engine
 from tests.conftest import (
     SUPPORT,
     gateway_env,
@@ -159,4 +159,33 @@ def test_a_gateway_reads_the_kept_secret_without_waiting_for_the_lock_that_creat
     finally:
         engine.dispose()
         creating.dispose()
+        postgres.drop(url)
+
+
+@pytest.mark.postgres
+def test_postgresql_connections_give_up_on_a_silent_server_within_seconds(
+    postgres: PostgresServer,
+) -> None:
+    """Keepalives and tcp_user_timeout on every connection: a lock's holder sees its
+    connection gone before the server, whose keepalives end the session after about 10 s,
+    frees the lock for another host."""
+    url = postgres.new_database()
+    engines = [make_engine(url), make_engine(f"{url}?tcp_user_timeout=20000")]
+    try:
+        parameters = []
+        for engine in engines:
+            with engine.connect() as connection:
+                parameters.append(connection.connection.driver_connection.info.get_parameters())
+        assert {k: parameters[0].get(k) for k in POSTGRES_DEAD_PEER} == {
+            "keepalives": "1",
+            "keepalives_idle": "4",
+            "keepalives_interval": "2",
+            "keepalives_count": "3",
+            "tcp_user_timeout": "5000",
+        }
+        # A URL that sets its own keeps it.
+        assert parameters[1]["tcp_user_timeout"] == "20000"
+    finally:
+        for engine in engines:
+            engine.dispose()
         postgres.drop(url)
