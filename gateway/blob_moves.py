@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from gateway.app import build_gateway
-from gateway.database import database_errors
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from storage.blob_table import DatabaseBlobs, DigestMismatch
@@ -112,8 +111,7 @@ def run_blobs(settings: Settings, args: argparse.Namespace) -> int:
     """`gateway blobs migrate`: what it moved, and which files it could not."""
     gateway = build_gateway(settings, renders_mail=False)
     store = database_store(gateway.blobs)
-    with database_errors():
-        moved = move_blobs(store)
+    moved = move_blobs(store)
     print(
         f"moved {moved.moved} blob(s), {moved.moved_bytes / 2**20:.1f} MiB, into the database; "
         f"{moved.already} were there already"

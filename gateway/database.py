@@ -4,8 +4,9 @@ The one place SQLAlchemy's exceptions become `GatewayError`s: a database that is
 down or only answers reads is `DatabaseUnavailable` (a temporary failure: spooled mail
 waits, `ingest` exits 75), and a broken unique constraint is a `WriteConflict` (another
 process stored the same row first). Everything else SQLAlchemy raises is a bug and stays
-what it is. `check_database_url` turns a URL SQLAlchemy cannot use into a `ConfigError`
-before any engine is made, never showing the password.
+what it is, except where a message's blobs are kept (`temporary_database_errors`).
+`check_database_url` turns a URL SQLAlchemy cannot use into a `ConfigError` before any
+engine is made, never showing the password.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DBAPIError,
     IntegrityError,
     InternalError,
     NoSuchModuleError,
     OperationalError,
+    SQLAlchemyError,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,6 +87,22 @@ def database_errors() -> Iterator[None]:
         raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
     except IntegrityError as exc:
         raise WriteConflict(f"{exc.orig}") from exc
+
+
+@contextlib.contextmanager
+def temporary_database_errors() -> Iterator[None]:
+    """`database_errors`, with every failure of the database taken as `DatabaseUnavailable`:
+    for keeping a message's blobs, which are bytes the message brought and cannot conflict
+    with or break anything, so whatever stops the database keeping them (its tables changed
+    under a running gateway, say) is not the message's fault, and it waits in the spool."""
+    try:
+        with database_errors():
+            yield
+    except WriteConflict as exc:
+        raise DatabaseUnavailable(f"database unavailable: {exc.reason}") from exc
+    except SQLAlchemyError as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise DatabaseUnavailable(f"database unavailable: {cause}") from exc
 
 
 @contextlib.contextmanager

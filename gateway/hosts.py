@@ -8,7 +8,10 @@
   PostgreSQL it is an advisory lock held on a connection of its own, which the server
   frees when that connection ends, a killed host's too. The holder asks that connection
   every few seconds whether it still lives: a lock lost with it (a database restarted, a
-  network cut) is `Hold.lost`, and the work stops, since another host may hold it now. On
+  network cut) is `Hold.lost`, and the work stops, since another host may hold it now. A
+  server gone silent fails that question within seconds (the client-side keepalives and
+  TCP timeout of every PostgreSQL connection, `storage.session`), before the server's
+  keepalives end the session and free the lock. On
   SQLite, whose gateways all run on the one host that has the file, it is an `flock` on a
   file in the data directory.
 
@@ -59,7 +62,22 @@ def shared_secret(configured: str, engine: Engine, key_file: Path) -> bytes:
     """The configured secret, else the database's, kept there by the first gateway."""
     if configured:
         return configured.encode()
-    with database_errors(), engine.begin() as connection:
+    with database_errors():
+        return (kept_secret(engine) or create_secret(engine, key_file)).encode()
+
+
+def kept_secret(engine: Engine) -> str | None:
+    """The secret the database keeps, read without waiting for the lock that creates it:
+    every command and every `gateway ingest` asks, and it is created only once."""
+    with engine.connect() as connection:
+        return connection.scalar(select(SharedSecret.value).filter_by(name=SECRET_NAME))
+
+
+def create_secret(engine: Engine, key_file: Path) -> str:
+    """Keep a secret in the database: `key_file`'s, else a new one. Under an advisory lock
+    on PostgreSQL (SQLite's write lock there), read again under it: another gateway
+    starting at the same time may have kept one since."""
+    with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(SECRET_NAME)}
@@ -72,7 +90,7 @@ def shared_secret(configured: str, engine: Engine, key_file: Path) -> bytes:
                     name=SECRET_NAME, value=kept, created_at=func.current_timestamp()
                 )
             )
-    return kept.encode()
+    return kept
 
 
 def key_file_secret(key_file: Path) -> str | None:
@@ -180,11 +198,24 @@ def watch_lock(connection: Connection, hold: Hold, done: threading.Event) -> Non
 @contextmanager
 def file_lock(directory: Path, name: str) -> Iterator[Hold]:
     directory.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    with open(directory / f"{digest}.lock", "a") as handle:
+    with open(directory / lock_file_name(name), "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield Hold(False)
             return
         yield Hold(True)
+
+
+def lock_file_name(name: str) -> str:
+    """The file SQLite's gateways lock for `name`. A mailbox's keeps the name it had before
+    these locks were named, `imap-<digest of the mailbox>.lock`: while an older gateway and
+    this one share a data directory (an upgrade), they still take turns reading it."""
+    kind, _, mailbox = name.partition(" ")
+    if kind == "imap":
+        return f"imap-{short_digest(mailbox)}.lock"
+    return f"{short_digest(name)}.lock"
+
+
+def short_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

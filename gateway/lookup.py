@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
+import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from gateway.receipts import Outcome
 from gateway.settings import Settings
 from gateway.spool import Receipt
 from gateway.workflow.service import clocks_of, read_history
-from storage.blobs import CHUNK_BYTES, open_blob
+from storage.blobs import BlobStore
 from storage.models import ParticipantRole, ReceiptOutcome, Ticket, TicketStatus
 from storage.session import make_engine, schema_revisions
 
@@ -160,13 +162,40 @@ def requester_link(gateway: Gateway, ticket: Ticket) -> str:
 def run_attachment(settings: Settings, args: argparse.Namespace) -> int:
     gateway = open_existing(settings, renders_mail=False)
     digest = stored_digest(gateway, args.sha256.strip().lower())
-    with open_blob(gateway.blobs, digest) as stored:
-        if args.output is None:
-            shutil.copyfileobj(stored, sys.stdout.buffer, CHUNK_BYTES)
-        else:
-            with open(args.output, "wb") as output:
-                shutil.copyfileobj(stored, output, CHUNK_BYTES)
+    pieces = stored_pieces(gateway.blobs, digest)
+    if args.output is None:
+        sys.stdout.buffer.writelines(pieces)
+    else:
+        write_whole(Path(args.output), pieces)
     return 0
+
+
+def stored_pieces(blobs: BlobStore, digest: str) -> Iterator[bytes]:
+    """The stored file a chunk at a time; `NotFound` when part of it is missing."""
+    try:
+        yield from blobs.chunks(digest)
+    except FileNotFoundError as exc:
+        # The database store says which chunk is missing; the folder, that the file is.
+        detail = str(exc) if exc.strerror is None else f"{digest}: {exc.strerror}"
+        raise NotFound(f"cannot read the stored file: {detail}") from None
+
+
+def write_whole(path: Path, pieces: Iterator[bytes]) -> None:
+    """Write `pieces` to `path` whole or not at all: into a temporary file beside it, renamed
+    over it once complete. A device or a pipe (`-o /dev/stdout`) is written to as it is."""
+    if path.exists() and not path.is_file():
+        with path.open("wb") as output:
+            output.writelines(pieces)
+        return
+    target = path.resolve()
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with partial.open("xb") as output:
+            output.writelines(pieces)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def stored_digest(gateway: Gateway, prefix: str) -> str:

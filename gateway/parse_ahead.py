@@ -90,26 +90,45 @@ class Parser(Protocol):
 
 def parse_spooled(
     spool: Spool, receipt: Receipt, limits: Limits, reads_ahead: bool = False
-) -> ParseResult:
-    """Keep `receipt`'s raw message in the blob store, parse it and keep its files there too
-    (and, `reads_ahead`, read it as a first mail): filing only refers to them."""
+) -> tuple[bytes | None, ParseResult]:
+    """`receipt`'s raw message (None when it cannot be read) and what `parse_message` made
+    of it (and, `reads_ahead`, its reading as a first mail); nothing is kept yet."""
     try:
         raw = spool.raw(receipt)
-        # The raw message first: it is kept even when it cannot be parsed.
-        spool.keep_raw(receipt, raw)
+    except Exception as exc:
+        return None, failure(exc)
+    try:
         mail = parse_message(raw, limits)
-        for attachment in mail.attachments:
-            spool.keep_file(receipt, attachment.data, attachment.sha256)
-        return Readable(
-            mail,
-            read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None,
+        first_mail = (
+            read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None
         )
-    except SpoolUnavailable as exc:  # Not the message's fault: it waits in the spool.
+        return raw, Readable(mail, first_mail)
+    except Exception as exc:
+        return raw, failure(exc)
+
+
+def keep_blobs(spool: Spool, receipt: Receipt, raw: bytes, parsed: ParseResult) -> ParseResult:
+    """Keep the raw message in the blob store, even one that cannot be parsed, and a
+    readable one's files too: filing only refers to them. `Unavailable` when the store
+    cannot take them now."""
+    try:
+        spool.keep_raw(receipt, raw)
+        if isinstance(parsed, Readable):
+            for attachment in parsed.mail.attachments:
+                spool.keep_file(receipt, attachment.data, attachment.sha256)
+    except Exception as exc:
+        return failure(exc)
+    return parsed
+
+
+def failure(exc: Exception) -> Unavailable | Refused:
+    """What an error reading or keeping a message makes of it; called where it is caught."""
+    if isinstance(exc, SpoolUnavailable):  # Not the message's fault: it waits in the spool.
         return Unavailable(exc.reason)
-    except GatewayError as exc:
+    if isinstance(exc, GatewayError):
         return Refused(exc.reason)
-    except Exception as exc:  # Never lose a message we answered 250 for.
-        return Refused(internal_error(exc), traceback.format_exc())
+    # Never lose a message we answered 250 for.
+    return Refused(internal_error(exc), traceback.format_exc())
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +144,19 @@ class InlineParser:
         return lambda: self.parse(receipts)
 
     def parse(self, receipts: Sequence[Receipt]) -> list[ParseResult]:
-        """Each receipt parsed; the batch's blobs kept together, so one commit (not one a
-        blob) serves them in the database store."""
+        """Each receipt parsed, then the batch's blobs kept together: one commit (not one a
+        blob) serves them in the database store, whose transaction is not held open while
+        the batch is parsed (it would hold SQLite's write lock against the worker filing
+        the batch before)."""
+        parsed = [
+            parse_spooled(self.spool, receipt, self.limits, self.reads_ahead)
+            for receipt in receipts
+        ]
         try:
             with self.spool.keeping():
                 return [
-                    parse_spooled(self.spool, receipt, self.limits, self.reads_ahead)
-                    for receipt in receipts
+                    result if raw is None else keep_blobs(self.spool, receipt, raw, result)
+                    for receipt, (raw, result) in zip(receipts, parsed, strict=True)
                 ]
         except SpoolUnavailable as exc:
             return [Unavailable(exc.reason) for _ in receipts]

@@ -37,7 +37,8 @@ from typing import Any
 
 from gateway.app import Gateway, build_gateway, make_mailbox_reader
 from gateway.blob_moves import count_not_moved
-from gateway.errors import ConfigError
+from gateway.database import database_errors
+from gateway.errors import ConfigError, DatabaseUnavailable
 from gateway.hosts import HostLocks
 from gateway.imap_inbound import MailboxReader
 from gateway.kb_watch import KnowledgeWatch
@@ -69,13 +70,6 @@ async def serve(
     install_signal_handlers(stop)
     if removed := gateway.spool.sweep():
         log.info("removed %d temporary file(s) left by a killed process", removed)
-    if waiting := count_not_moved(gateway.blobs):
-        log.warning(
-            "%d blob(s) are still read from %s: move them into the database with "
-            "`gateway blobs migrate`",
-            waiting,
-            gateway.settings.blob_directory,
-        )
     workers = [WorkerProcess(gateway.settings) for _ in range(gateway.settings.workers)]
 
     def wake_workers() -> None:
@@ -94,6 +88,7 @@ async def serve(
     knowledge = await asyncio.to_thread(KnowledgeWatch.start, gateway)
     servers = await start_listeners(gateway, wake_workers)
     mailbox = MailboxThread.start(reader, gateway.locks)
+    notice = asyncio.create_task(tell_of_blobs_not_moved(gateway))
     watchdog = asyncio.create_task(keep_workers_alive(children, stop))
     # What starting made lives as long as the process: kept out of the collector's full
     # rounds, which otherwise stall a page or a `250` for tens of milliseconds now and then.
@@ -102,6 +97,7 @@ async def serve(
         ready.set()
     await stop.wait()
     log.info("stopping: closing listeners, finishing work in progress")
+    notice.cancel()
     for server in servers:
         server.close()
         await server.wait_closed()
@@ -112,6 +108,25 @@ async def serve(
         await asyncio.to_thread(web.stop)
     await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
     gateway.engine.dispose()
+
+
+async def tell_of_blobs_not_moved(gateway: Gateway) -> None:
+    """Log how many blobs are still read from the folder `gateway blobs migrate` empties.
+    Counting walks the whole folder and asks the database about each blob, so it runs in
+    a thread once the listeners are up: mail is not kept waiting for it."""
+    try:
+        with database_errors():
+            waiting = await asyncio.to_thread(count_not_moved, gateway.blobs)
+    except (DatabaseUnavailable, OSError) as exc:
+        log.warning("cannot count the blobs still to move into the database: %s", exc)
+        return
+    if waiting:
+        log.warning(
+            "%d blob(s) are still read from %s: move them into the database with "
+            "`gateway blobs migrate`",
+            waiting,
+            gateway.settings.blob_directory,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,10 +31,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from gateway.clock import Clock
-from gateway.errors import MalformedMessage, MessageTooLarge, SpoolFull, SpoolUnavailable
+from gateway.database import temporary_database_errors
+from gateway.errors import (
+    DatabaseUnavailable,
+    MalformedMessage,
+    MessageTooLarge,
+    SpoolFull,
+    SpoolUnavailable,
+)
 from gateway.limits import Limits, check_header
 from storage.blobs import (
     BlobStore,
@@ -215,27 +220,14 @@ class Spool:
     def keeping(self) -> Iterator[None]:
         """What is kept within the block is kept together (one transaction in the database
         store), durably once the block ends; `SpoolUnavailable` when it cannot be."""
-        try:
-            with self.blobs.batch():
-                yield
-        except OSError as exc:
-            raise spool_failure(exc, "cannot keep the blobs") from exc
-        except SQLAlchemyError as exc:
-            raise SpoolUnavailable(
-                f"cannot keep the blobs in the database: {type(exc).__name__}"
-            ) from exc
+        with blob_store_errors("cannot keep the blobs"), self.blobs.batch():
+            yield
 
     def keep_file(self, receipt: Receipt, data: bytes, sha256: str) -> None:
         """Keep one of `receipt`'s blobs durably; a store that cannot take it now is the
         temporary failure that leaves the message in the queue."""
-        try:
+        with blob_store_errors(f"cannot store {receipt.spool_id} in the blob store"):
             self.blobs.put(data, sha256)
-        except OSError as exc:
-            raise spool_failure(exc, f"cannot store {receipt.spool_id} in the blob store") from exc
-        except SQLAlchemyError as exc:
-            raise SpoolUnavailable(
-                f"cannot store {receipt.spool_id} in the database: {type(exc).__name__}"
-            ) from exc
 
     def done(self, receipt: Receipt) -> None:
         """The pipeline committed what it made of `receipt`; forget the queue entry."""
@@ -319,6 +311,19 @@ def is_same_file(path: Path, fd: int) -> bool:
         return os.stat(path).st_ino == os.fstat(fd).st_ino
     except FileNotFoundError:
         return False
+
+
+@contextlib.contextmanager
+def blob_store_errors(what: str) -> Iterator[None]:
+    """The blob store's failures as the temporary failure that leaves a message queued:
+    the file system's (`what` says doing what) and the database's, whatever they are."""
+    try:
+        with temporary_database_errors():
+            yield
+    except OSError as exc:
+        raise spool_failure(exc, what) from exc
+    except DatabaseUnavailable as exc:
+        raise SpoolUnavailable(exc.reason) from exc
 
 
 def spool_failure(exc: OSError, what: str) -> SpoolUnavailable:

@@ -2,8 +2,8 @@
 
 SQLite gets WAL, a busy timeout and foreign keys on every connection, so the embedded
 default is durable and lets readers run beside the single writer. PostgreSQL connections
-are checked before use (a restarted server costs no failed message) and wait for a lock no
-longer than SQLite does.
+are checked before use (a restarted server costs no failed message), wait for a lock no
+longer than SQLite does, and notice a server gone silent within seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -28,6 +29,20 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # the message waits in the spool for the next round): SQLite's busy timeout, PostgreSQL's
 # lock_timeout.
 LOCK_WAIT_MS = 30_000
+# libpq's client-side TCP settings. A server that vanishes without a word (power lost, a
+# failover that moves its address, a network that drops packets) is otherwise noticed
+# only when the kernel gives up, after some fifteen minutes: here within about ten
+# seconds, by keepalives on an idle connection and by tcp_user_timeout on one waiting for
+# the server to acknowledge what it sent. A host's IMAP lock (`gateway.hosts`) depends on
+# it: its holder must see the connection gone before the server, whose own keepalives end
+# the session within about ten seconds, frees the lock for another host.
+POSTGRES_DEAD_PEER: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 4,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
 
 
 def make_engine(url: str, reads_only: bool = False) -> Engine:
@@ -40,10 +55,17 @@ def make_engine(url: str, reads_only: bool = False) -> Engine:
         event.listen(engine, "begin", _begin_reading if reads_only else _begin_immediately)
         return engine
     if url.startswith("postgresql"):
-        return create_engine(
-            url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={LOCK_WAIT_MS}"}
-        )
+        return create_engine(url, pool_pre_ping=True, connect_args=postgres_connect_args(url))
     return create_engine(url, pool_pre_ping=True)
+
+
+def postgres_connect_args(url: str) -> dict[str, Any]:
+    """The lock wait, and `POSTGRES_DEAD_PEER` where the URL does not set its own."""
+    given = make_url(url).query
+    return {
+        "options": f"-c lock_timeout={LOCK_WAIT_MS}",
+        **{name: value for name, value in POSTGRES_DEAD_PEER.items() if name not in given},
+    }
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -111,10 +111,7 @@ class ParsedMail:
         """What the intake reads of this message: as a first mail, or as a reply (with its
         new part, and the facts its ticket asked for); files named by their SHA-256, as the
         blob store keeps them."""
-        files = tuple(
-            File(a.filename, a.content_type, a.data, hashlib.sha256(a.data).hexdigest())
-            for a in self.attachments
-        )
+        files = tuple(File(a.filename, a.content_type, a.data, a.sha256) for a in self.attachments)
         new_part = self.reply_text if reply else ""
         return MailText(self.subject, self.text, new_part, files, self.sent_at, asked)
 
