@@ -121,7 +121,9 @@ def ranked_in_postgres(
             "CAST(:idfs AS float8[])) AS q(term, idf)) "
             "SELECT a.id, SUM(q.idf * (cardinality(l.positions) * (:k1 + 1)) / "
             "(cardinality(l.positions) + :k1 * (1 - :b + :b * a.length / :average))) "
-            "AS score FROM kb_articles a CROSS JOIN LATERAL unnest(a.terms) AS l "
+            "AS score FROM kb_articles a CROSS JOIN LATERAL "
+            # Only the question's tokens of each article, picked in C (weighted, filtered).
+            "unnest(ts_filter(setweight(a.terms, 'A', CAST(:terms AS text[])), '{a}')) AS l "
             "JOIN q ON q.term = l.lexeme WHERE a.terms @@ CAST(:query AS tsquery) "
             "GROUP BY a.id ORDER BY score DESC, a.id LIMIT :limit"
         ),
