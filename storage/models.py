@@ -511,6 +511,9 @@ class KbArticle(Base):
     # The tokens of the title and tags, space-separated: what a question must share with
     # the article for it to be suggested.
     key_terms: Mapped[str] = mapped_column(StorableText(), default="")
+    # The synonym table's concepts its text names, space-separated: how much of what a
+    # question is about, in either language, the article speaks of.
+    concepts: Mapped[str] = mapped_column(StorableText(), default="")
     # Why an engineer flagged it for review (`#kb outdated`); "" when not flagged. Editing
     # the file clears it.
     outdated: Mapped[str] = mapped_column(StorableText(), default="")

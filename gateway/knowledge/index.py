@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import ConfigError
 from gateway.knowledge.articles import Article, article_files, read_article
-from gateway.knowledge.words import Synonyms, plain_tokens, tokens
+from gateway.knowledge.words import Synonyms, is_concept, plain_tokens, tokens
 from storage.fulltext import Corpus, count_terms, write_terms
 from storage.models import KbArticle, KbTerm
 
@@ -59,6 +59,8 @@ class Prepared:
     # Its tokens in the full text index; none for a draft.
     stream: tuple[str, ...]
     key_terms: str
+    # The synonym table's concepts it names, each once.
+    concepts: str
 
 
 @dataclass(slots=True)
@@ -105,7 +107,8 @@ def plan_index(folder: Path, synonyms: Synonyms, indexed: dict[str, tuple[str, s
 def prepared(article: Article, synonyms: Synonyms) -> Prepared:
     stream = document_tokens(article, synonyms) if article.published else ()
     key = " ".join(dict.fromkeys(tokens(" ".join((article.title, *article.tags)), synonyms)))
-    return Prepared(article, tuple(stream), key)
+    concepts = " ".join(dict.fromkeys(token for token in stream if is_concept(token)))
+    return Prepared(article, tuple(stream), key, concepts)
 
 
 def document_tokens(article: Article, synonyms: Synonyms) -> list[str]:
@@ -157,6 +160,7 @@ def keep_article(
     row.tags, row.indexed_at = ",".join(article.tags), now
     row.digest, row.synonyms = article.digest, synonyms
     row.length, row.key_terms = len(ready.stream), ready.key_terms
+    row.concepts = ready.concepts
     session.flush()
     write_terms(session, row.id, ready.stream if article.published else None)
 

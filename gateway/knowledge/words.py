@@ -54,6 +54,8 @@ CHINESE_STOPWORDS = frozenset(
     非常 使用 用户 情况 然后 就是 这样 需要 希望 咨询""".split()  # noqa: SIM905
 )
 STEMMER = snowballstemmer.stemmer("english")
+# What a synonym table's concept token starts with: no word of a text does (no '_' leads).
+CONCEPT_PREFIX = "syn_"
 
 
 @functools.lru_cache(maxsize=65536)
@@ -120,7 +122,9 @@ def load_synonyms(path: Path) -> Synonyms:
         variants = [variant_key(v) for v in line.split("#", 1)[0].split("|") if v.strip()]
         if len(variants) < 2:
             continue
-        concept = "syn_" + re.sub(rf"[^a-z0-9{CHINESE}]+", "_", variants[0])[:MAX_WORD_CHARACTERS]
+        concept = (
+            CONCEPT_PREFIX + re.sub(rf"[^a-z0-9{CHINESE}]+", "_", variants[0])[:MAX_WORD_CHARACTERS]
+        )
         if concept in label_of:
             concept = f"{concept}_{number}"
         label_of[concept] = variants[0]
@@ -182,3 +186,7 @@ def bigrams(run: str) -> Iterable[str]:
 def query_terms(text: str, synonyms: Synonyms) -> list[str]:
     """The distinct tokens of a question, in the order they first appear."""
     return list(dict.fromkeys(tokens(text, synonyms)))
+
+
+def is_concept(token: str) -> bool:
+    return token.startswith(CONCEPT_PREFIX)

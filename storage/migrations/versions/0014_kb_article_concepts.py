@@ -1,0 +1,28 @@
+"""knowledge base: each article's concepts, which the relevance score weighs
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-23 09:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "kb_articles", sa.Column("concepts", sa.Text(), server_default="", nullable=False)
+    )
+    # Forget the synonym table each article was indexed with, so the next indexing reads
+    # every article again and fills its concepts.
+    op.execute("UPDATE kb_articles SET synonyms = ''")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("kb_articles") as batch:
+        batch.drop_column("concepts")
