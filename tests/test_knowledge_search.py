@@ -178,11 +178,11 @@ def test_the_labelled_set_finds_the_right_article_and_stays_quiet_without_one(
         print(f"{lang} {kind}: {value:.0%} of {len(tally[(lang, kind)])}")
     for lang, value in sorted(top3.items()):
         print(f"{lang} right article ranked in the top 3, any score: {value:.0%}")
-    # Just under what the set gives now (71% / 80% answered, 77% / 81% quiet; the targets
-    # are 85% / 90%): a change that makes it worse fails here.
+    # The targets. The score was fitted to these questions (`bench/kb_fit.py`); fitted
+    # without each, ten-fold, they give 85% / 86% answered and 93% / 91% quiet.
     assert all(value >= 0.9 for value in top3.values()), top3
-    assert share[("en", "answered")] >= 0.70 and share[("zh", "answered")] >= 0.78, share
-    assert share[("en", "no answer")] >= 0.75 and share[("zh", "no answer")] >= 0.80, share
+    assert share[("en", "answered")] >= 0.85 and share[("zh", "answered")] >= 0.85, share
+    assert share[("en", "no answer")] >= 0.90 and share[("zh", "no answer")] >= 0.90, share
 
 
 def test_an_article_for_another_platform_or_sdk_version_is_left_out(sqlite_index: Session) -> None:
@@ -192,6 +192,32 @@ def test_an_article_for_another_platform_or_sdk_version_is_left_out(sqlite_index
     for platform, version in (("iOS", "4.1.2"), ("Android", "4.3.1")):
         other = search(sqlite_index, Question(text, "en", platform, version), SYNONYMS)
         assert "android12-black-screen" not in [f.stem for f in other]
+
+
+@pytest.mark.parametrize(
+    ("text", "platform"),
+    [
+        ("Remote users hear nothing in Safari on my MacBook: NotAllowedError from play()", "macOS"),
+        ("Windows 上的 Chrome 打开网页，远端用户没有声音，控制台报 NotAllowedError", "Windows"),
+        ("iPhone 上用 Safari 浏览器打开 H5 页面，远端没声音，NotAllowedError", "iOS"),
+    ],
+)
+def test_a_browser_on_any_system_is_asked_about_as_the_web(
+    sqlite_index: Session, text: str, platform: str
+) -> None:
+    found = search(sqlite_index, Question(text, None, platform, "4.20.0"), SYNONYMS)
+    assert found[0].stem == "safari-autoplay-notallowed", found[:2]
+    assert found[0].score >= MIN_SCORE
+
+
+def test_a_framework_that_names_a_browser_is_not_asked_about_as_the_web(
+    sqlite_index: Session,
+) -> None:
+    text = "Electron 共享屏幕时对方听不到电脑里的声音；网页版在 Chrome 里可以勾选分享系统音频"
+    web = search(sqlite_index, Question(text, "zh", "Web", "4.2.1"), SYNONYMS)
+    assert web[0].stem == "web-screen-share-audio"
+    electron = search(sqlite_index, Question(text, "zh", "Electron", "4.2.1"), SYNONYMS)
+    assert "web-screen-share-audio" not in [f.stem for f in electron]
 
 
 def test_a_translation_is_shown_in_the_askers_language(sqlite_index: Session) -> None:

@@ -253,3 +253,10 @@ def device_in(text: str) -> str | None:
     if found:
         return text[found.start() : found.end()].strip()
     return device_value(text)
+
+
+def platforms_named(text: str) -> frozenset[str]:
+    """Every platform the text names, outright or by a device or a browser, with nothing
+    chosen among them."""
+    folded = lower(text)
+    return frozenset(name for name, words in PLATFORM_ROWS + IMPLIED_ROWS if words.search(folded))

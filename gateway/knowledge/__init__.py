@@ -3,9 +3,9 @@
 Operators keep articles as Markdown files in a folder (`articles`). `index` brings the
 folder into the database's full text index (`storage.fulltext`), with the tokens `words`
 reads (Latin words, Chinese character pairs, synonyms across the two languages); `ranking`
-ranks and scores the articles for a question. `replies` reads which suggested article a
-customer's reply names, `usage` how the articles were used, and `drafts` turns a solved
-ticket into a draft article with the customer's details taken out.
+ranks the articles for a question and `relevance` scores them. `replies` reads which
+suggested article a customer's reply names, `usage` how the articles were used, and
+`drafts` turns a solved ticket into a draft article with the customer's details taken out.
 """
 
 from __future__ import annotations

@@ -3,9 +3,8 @@
 The database ranks the articles holding any of the question's tokens by BM25
 (`storage.fulltext`). Misspelt words are first corrected to the nearest word the articles
 use. Articles for another platform or SDK version are left out, as the intake read them
-from the mail. An article's score, from 0 to 1, is mostly how strongly it matches (its
-BM25, scaled to approach 1), partly how much of what the article is about (its title's and
-tags' tokens, weighted by their rarity) the question names. `GATEWAY_KB_MIN_SCORE` is the
+from the mail. An article's score, from 0 to 1, is the chance that it answers the question,
+from how strongly and how widely it matches (`relevance`); `GATEWAY_KB_MIN_SCORE` is the
 line below which nothing is suggested. Translations are one answer: the best of a stem
 counts, shown in the asker's language where it exists and fits the asker too.
 """
@@ -21,9 +20,11 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gateway.intake.mentions import FRAMEWORKS, platforms_named
 from gateway.knowledge.articles import applies_to
 from gateway.knowledge.index import corpus_of, document_frequencies
-from gateway.knowledge.words import Synonyms, query_terms
+from gateway.knowledge.relevance import MAX_MATCHED, Evidence, likelihood, share, strength
+from gateway.knowledge.words import Synonyms, is_concept, query_terms
 from storage.fulltext import Corpus, ranked
 from storage.models import KbArticle, KbTerm
 
@@ -32,6 +33,7 @@ from storage.models import KbArticle, KbTerm
 QUESTION_CHARACTERS = 3000
 # How many of BM25's best the scoring looks at.
 CANDIDATES = 40
+WEB = "Web"
 # A question is searched by its rarest words, at most this many, leaving out those a fifth
 # of the articles hold: they barely move BM25, yet make the database score nearly every
 # article. In a small knowledge base no word held by this few articles is common (a
@@ -39,10 +41,6 @@ CANDIDATES = 40
 SALIENT_TERMS = 32
 COMMON_SHARE = 0.2
 MIN_COMMON = 5
-# A score is this much the share of the article's key words the question names...
-COVERAGE_WEIGHT = 0.2
-# ...and the rest its BM25's strength, which is one half at this BM25.
-HALF_STRENGTH_BM25 = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +51,8 @@ class Question:
     lang: str | None = None
     platform: str | None = None
     sdk_version: str | None = None
+    # Platforms an article may be for instead (`widened`).
+    also_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,35 +85,80 @@ def search(
     session: Session, question: Question, synonyms: Synonyms, limit: int = 10
 ) -> list[Found]:
     """The published articles for the question, best first, one per stem."""
+    found = [weighed.found for weighed in candidates(session, question, synonyms)[:limit]]
+    return in_language(session, found, question)
+
+
+@dataclass(frozen=True, slots=True)
+class Weighed:
+    """An article found for a question, with what its score was made of."""
+
+    found: Found
+    evidence: Evidence
+
+
+def candidates(session: Session, question: Question, synonyms: Synonyms) -> list[Weighed]:
+    """The published articles fitting the asker that share words with the question, each
+    scored (`relevance`), best first, the best of each stem."""
     asked = query_terms(question.text[:QUESTION_CHARACTERS], synonyms)
     held = document_frequencies(session, asked)
     terms = corrected(session, asked, held, synonyms)
     if added := [term for term in terms if term not in held and term not in asked]:
         held.update(document_frequencies(session, added))
     corpus = corpus_of(session)
-    scored = ranked(session, salient(terms, held, corpus), corpus, CANDIDATES)
-    if not scored:
-        return []
+    searched = salient(terms, held, corpus)
+    scored = ranked(session, searched, corpus, CANDIDATES)
     rows = session.scalars(select(KbArticle).where(KbArticle.id.in_([i for i, _ in scored])))
+    question = widened(replace(question, text=question.text[:QUESTION_CHARACTERS]))
     fitting = {row.id: row for row in rows if fits(row, question)}
-    key = sorted({t for row in fitting.values() for t in row.key_terms.split()})
-    weights = {t: corpus.idf(n) for t, n in document_frequencies(session, key).items()}
-    best: dict[str, Found] = {}
+    if not fitting:
+        return []
+    key = sorted({t for row in fitting.values() for t in row.key_terms.split()} - set(held))
+    rarity = {t: corpus.idf(n) for t, n in (held | document_frequencies(session, key)).items()}
+    measure = Measure(
+        question,
+        set(terms),
+        {t: rarity[t] for t in terms if t in held and is_concept(t)},
+        sum(rarity[t] for t in searched) or 1.0,
+        max(bm25 for article_id, bm25 in scored if article_id in fitting),
+        corpus.idf(0),
+    )
+    best: dict[str, Weighed] = {}
     for article_id, bm25 in scored:
         if (row := fitting.get(article_id)) is not None:
-            found = scored_article(row, bm25, set(terms), corpus.idf(0), weights, synonyms)
-            if found.stem not in best or found.score > best[found.stem].score:
-                best[found.stem] = found
-    chosen = sorted(best.values(), key=lambda f: (-round(f.score, 9), -round(f.bm25, 9), f.slug))
-    return in_language(session, chosen[:limit], question)
+            weighed = measure.weigh(row, bm25, rarity, synonyms)
+            if (
+                weighed.found.stem not in best
+                or weighed.found.score > best[weighed.found.stem].found.score
+            ):
+                best[weighed.found.stem] = weighed
+    return sorted(
+        best.values(),
+        key=lambda w: (-round(w.found.score, 9), -round(w.found.bm25, 9), w.found.slug),
+    )
 
 
 def fits(row: KbArticle, question: Question) -> bool:
     """A published article for the asker's platform and SDK version."""
     platforms = tuple(row.platforms.split(",")) if row.platforms else ()
-    return row.status == "published" and applies_to(
-        platforms, row.sdk_versions, question.platform, question.sdk_version
+    return row.status == "published" and any(
+        applies_to(platforms, row.sdk_versions, platform, question.sdk_version)
+        for platform in (question.platform, *question.also_on)
     )
+
+
+def widened(question: Question) -> Question:
+    """The question with the Web platform too, when the intake read an operating system
+    but the mail names a browser or the Web SDK: the Web SDK runs in a browser on every
+    system, so a Mac or Windows user in Chrome is on the Web platform as articles mean it.
+    A framework (Electron, Flutter...) is no browser, whatever else the mail names."""
+    if (
+        question.platform in (None, WEB)
+        or question.platform in FRAMEWORKS
+        or WEB not in platforms_named(question.text)
+    ):
+        return question
+    return replace(question, also_on=(WEB,))
 
 
 def salient(terms: Sequence[str], held: dict[str, int], corpus: Corpus) -> dict[str, int]:
@@ -126,26 +171,41 @@ def salient(terms: Sequence[str], held: dict[str, int], corpus: Corpus) -> dict[
     return {term: count for term, count in present.items() if term in chosen}
 
 
-def scored_article(
-    row: KbArticle,
-    bm25: float,
-    asked: set[str],
-    rarest: float,
-    weights: dict[str, float],
-    synonyms: Synonyms,
-) -> Found:
-    """The article's score: BM25's strength and the share of its key words named."""
-    key = row.key_terms.split()
-    weight = {term: weights.get(term, rarest) for term in key}
-    named = [term for term in key if term in asked]
-    coverage = sum(weight[t] for t in named) / sum(weight.values()) if key else 0.0
-    strength = bm25 / (bm25 + HALF_STRENGTH_BM25)
-    return replace(
-        Found.of(row),
-        score=round(coverage * COVERAGE_WEIGHT + strength * (1 - COVERAGE_WEIGHT), 4),
-        bm25=bm25,
-        shared=tuple(synonyms.label_of.get(t, t) for t in named),
-    )
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """What every article of one search is measured against."""
+
+    question: Question
+    terms: set[str]
+    # The question's concepts the index holds, each with its rarity (FTS5's idf).
+    concepts: dict[str, float]
+    # The rarity of all the words searched, together.
+    searched_rarity: float
+    strongest_bm25: float
+    # The rarity of a word no article holds.
+    rarest: float
+
+    def weigh(
+        self, row: KbArticle, bm25: float, rarity: dict[str, float], synonyms: Synonyms
+    ) -> Weighed:
+        key = row.key_terms.split()
+        key_concepts = {t: rarity.get(t, self.rarest) for t in key if is_concept(t)}
+        evidence = Evidence(
+            strength=strength(bm25),
+            relative=bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0,
+            strongest=1.0 if bm25 >= self.strongest_bm25 else 0.0,
+            other_language=float(self.question.lang is not None and row.lang != self.question.lang),
+            concepts_held=share(self.concepts, set(row.concepts.split())),
+            key_concepts_named=share(key_concepts, self.terms),
+            matched=min(MAX_MATCHED, bm25 / self.searched_rarity),
+        )
+        found = replace(
+            Found.of(row),
+            score=round(likelihood(evidence), 4),
+            bm25=bm25,
+            shared=tuple(synonyms.label_of.get(t, t) for t in key if t in self.terms),
+        )
+        return Weighed(found, evidence)
 
 
 def in_language(session: Session, found: list[Found], question: Question) -> list[Found]:

@@ -1,0 +1,79 @@
+"""How likely an article is to answer a question: the score `GATEWAY_KB_MIN_SCORE` is
+compared with.
+
+BM25 alone cannot tell a near miss from an answer: a long mail on a neighbouring topic
+matches as strongly as a short one on the article's own, and an article in the other
+language than the question's matches only through the synonym table's concepts, so the
+right answer across languages scores lower than a wrong one in the asker's. The score is
+therefore a logistic model over what the search measured of each article (`Evidence`):
+the chance, from 0 to 1, that it is the answer. Its weights were fitted on the labelled
+questions of `tests/kb_set` by `bench/kb_fit.py`, which prints them, and its cross-validated
+figures, again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import astuple, dataclass, fields
+
+# BM25 at which an article's strength is one half.
+HALF_STRENGTH_BM25 = 20.0
+# A match this many times stronger than the question's words' rarity adds nothing more.
+MAX_MATCHED = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the search measured of one article for one question, each from 0 to about 1."""
+
+    # Its BM25, scaled to approach 1.
+    strength: float
+    # Its BM25 against the best article's.
+    relative: float
+    # 1 for the article with the best BM25.
+    strongest: float
+    # 1 when it is written in another language than the question.
+    other_language: float
+    # The share of the question's concepts (by rarity) the article names too.
+    concepts_held: float
+    # The share of the concepts of its title and tags (by rarity) the question names.
+    key_concepts_named: float
+    # Its BM25 against the rarity of all the question's searched words (at most 3).
+    matched: float
+
+    def vector(self) -> tuple[float, ...]:
+        return astuple(self)
+
+
+FEATURES = tuple(field.name for field in fields(Evidence))
+
+# Fitted by `bench/kb_fit.py` (logistic regression, L2 0.01, over the three best-ranked
+# articles of each of the labelled set's questions).
+INTERCEPT = -9.6052
+WEIGHTS = {
+    "strength": 5.1476,
+    "relative": 1.8709,
+    "strongest": 0.6970,
+    "other_language": 2.5934,
+    "concepts_held": 2.3092,
+    "key_concepts_named": 2.2119,
+    "matched": 2.0290,
+}
+
+
+def likelihood(evidence: Evidence) -> float:
+    """The chance, from 0 to 1, that the article answers the question."""
+    logit = INTERCEPT + sum(
+        WEIGHTS[name] * value for name, value in zip(FEATURES, evidence.vector(), strict=True)
+    )
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+def strength(bm25: float) -> float:
+    return bm25 / (bm25 + HALF_STRENGTH_BM25)
+
+
+def share(weights: dict[str, float], chosen: set[str]) -> float:
+    """The weight of `chosen` among `weights`' terms, from 0 to 1 (0 with no terms)."""
+    total = sum(weights.values())
+    return sum(w for term, w in weights.items() if term in chosen) / total if total else 0.0
