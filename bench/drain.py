@@ -10,6 +10,9 @@ wrapping those functions, so they add no profiler's overhead.
     .venv/bin/python bench/drain.py --messages 500 --repeat 3
     .venv/bin/python bench/drain.py --messages 500 --repeat 3 --parse-ahead
     .venv/bin/python bench/drain.py --messages 500 --profile /tmp/drain.prof
+
+With `GATEWAY_KB_DIR` set, each fresh database indexes that folder first, so every new
+ticket is searched for articles as a served gateway's are.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ def drain_once(
     try:
         with gateway_environment(workdir / "var"):
             subprocess.run([str(GATEWAY), "db", "upgrade"], check=True, capture_output=True)
+            if os.environ.get("GATEWAY_KB_DIR"):
+                subprocess.run([str(GATEWAY), "kb", "index"], check=True, capture_output=True)
             settings = load_settings()
             gateway = build_gateway(settings)
             parser = ParserProcess(gateway.spool, settings.limits) if parse_ahead else None

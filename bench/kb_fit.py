@@ -30,8 +30,9 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
 from gateway.knowledge import synonyms_for  # noqa: E402
-from gateway.knowledge.ranking import candidates  # noqa: E402
+from gateway.knowledge.ranking import candidates, widened  # noqa: E402
 from gateway.knowledge.relevance import FEATURES  # noqa: E402
+from gateway.knowledge.snapshot import snapshot  # noqa: E402
 from tests.test_knowledge_search import KB_SET, as_question, indexed  # noqa: E402
 
 # Examples a question gives: its best-ranked articles (the suggestions are three at most).
@@ -60,7 +61,9 @@ def searched(files: Sequence[Path]) -> list[Asked]:
                 entry["expect"],
                 tuple(
                     (w.found.stem, w.evidence.vector())
-                    for w in candidates(session, as_question(entry), synonyms)[:EXAMPLES]
+                    for w in candidates(
+                        session, snapshot(session), widened(as_question(entry)), synonyms
+                    )[:EXAMPLES]
                 ),
             )
             for path in files

@@ -529,3 +529,14 @@ class KbTerm(Base):
 
     term: Mapped[str] = mapped_column(String(200), primary_key=True)
     articles: Mapped[int] = mapped_column(Integer)
+
+
+class KbIndexVersion(Base):
+    """The knowledge base index's version: a new random token with every change, so each
+    process knows when its snapshot of the index is stale (`gateway.knowledge.snapshot`).
+    One row."""
+
+    __tablename__ = "kb_index_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))

@@ -24,6 +24,7 @@ from gateway.knowledge import (
     write_draft,
 )
 from gateway.knowledge.drafts import redacted
+from gateway.knowledge.snapshot import changed, snapshot
 from gateway.knowledge.words import query_terms, tokens
 from gateway.settings import Knowledge
 from storage.models import KbArticle
@@ -133,6 +134,36 @@ def test_a_changed_or_removed_file_is_indexed_again_and_a_bad_one_is_named(tmp_p
     assert "front matter" in run.errors["broken-en.md"]
     found = [f.stem for f in search(session, Question("回声 消除 echo"), SYNONYMS)]
     assert "android-echo" not in found
+    session.close()
+
+
+def test_a_search_reads_the_index_again_only_when_it_changed(tmp_path: Path) -> None:
+    folder = tmp_path / "kb"
+    shutil.copytree(KB_SET / "articles", folder)
+    session = indexed(f"sqlite:///{tmp_path / 'kb.sqlite3'}", folder)
+    asked = Question("Safari NotAllowedError, remote audio does not play", "en")
+    first = snapshot(session)
+    assert snapshot(session) is first
+    assert search(session, asked, SYNONYMS)[0].stem == "safari-autoplay-notallowed"
+    slug = "safari-autoplay-notallowed-en"
+    # A change rolled back leaves the snapshot as it was, and none taken meanwhile stays.
+    row = session.scalars(select(KbArticle).where(KbArticle.slug == slug)).one()
+    row.status = "draft"
+    changed(session)
+    assert slug not in {a.slug for a in snapshot(session).articles.values()}
+    session.rollback()
+    assert slug in {a.slug for a in snapshot(session).articles.values()}
+    # `#kb outdated` and indexing again are seen by the next search.
+    row = session.scalars(select(KbArticle).where(KbArticle.slug == slug)).one()
+    row.outdated = "flagged"
+    changed(session)
+    session.commit()
+    assert search(session, asked, SYNONYMS)[0].outdated
+    for name in (f"{slug}.md", "safari-autoplay-notallowed-zh.md"):
+        (folder / name).unlink()
+    index_folder(session, folder, SYNONYMS, NOW)
+    session.commit()
+    assert "safari-autoplay-notallowed" not in [f.stem for f in search(session, asked, SYNONYMS)]
     session.close()
 
 

@@ -255,8 +255,10 @@ def device_in(text: str) -> str | None:
     return device_value(text)
 
 
-def platforms_named(text: str) -> frozenset[str]:
-    """Every platform the text names, outright or by a device or a browser, with nothing
-    chosen among them."""
+def names_platform(text: str, platform: str) -> bool:
+    """Whether the text names the platform, outright or by a device or a browser, whatever
+    else it names."""
     folded = lower(text)
-    return frozenset(name for name, words in PLATFORM_ROWS + IMPLIED_ROWS if words.search(folded))
+    return any(
+        words.search(folded) for name, words in PLATFORM_ROWS + IMPLIED_ROWS if name == platform
+    )

@@ -9,19 +9,19 @@ keeps its last good version; a removed file leaves the index.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.errors import ConfigError
 from gateway.knowledge.articles import Article, article_files, read_article
+from gateway.knowledge.snapshot import changed
 from gateway.knowledge.words import Synonyms, is_concept, plain_tokens, tokens
-from storage.fulltext import Corpus, count_terms, write_terms
-from storage.models import KbArticle, KbTerm
+from storage.fulltext import count_terms, write_terms
+from storage.models import KbArticle
 
 # Title and tags weigh as if written this many times.
 TITLE_WEIGHT = 3
@@ -142,6 +142,7 @@ def apply_plan(session: Session, plan: IndexPlan, now: datetime) -> IndexRun:
     if run.touched:
         session.flush()
         count_terms(session)
+        changed(session)
     return run
 
 
@@ -163,25 +164,3 @@ def keep_article(
     row.concepts = ready.concepts
     session.flush()
     write_terms(session, row.id, ready.stream if article.published else None)
-
-
-# -- what searching needs of the index -----------------------------------------------------
-
-
-def corpus_of(session: Session) -> Corpus:
-    count, total = session.execute(
-        select(func.count(), func.coalesce(func.sum(KbArticle.length), 0)).where(
-            KbArticle.status == "published"
-        )
-    ).one()
-    return Corpus(count, total / count if count else 0.0)
-
-
-def document_frequencies(session: Session, terms: Sequence[str]) -> dict[str, int]:
-    """How many published articles hold each of `terms` (those none holds left out)."""
-    found: dict[str, int] = {}
-    for start in range(0, len(terms), 500):
-        chunk = list(terms[start : start + 500])
-        query = select(KbTerm.term, KbTerm.articles).where(KbTerm.term.in_(chunk))
-        found.update((term, count) for term, count in session.execute(query))
-    return found

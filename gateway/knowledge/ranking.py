@@ -11,22 +11,20 @@ counts, shown in the asker's language where it exists and fits the asker too.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.intake.mentions import FRAMEWORKS, platforms_named
+from gateway.intake.mentions import FRAMEWORKS, names_platform
 from gateway.knowledge.articles import applies_to
-from gateway.knowledge.index import corpus_of, document_frequencies
 from gateway.knowledge.relevance import MAX_MATCHED, Evidence, likelihood, share, strength
+from gateway.knowledge.snapshot import IndexedArticle, Snapshot, snapshot
 from gateway.knowledge.words import Synonyms, is_concept, query_terms
 from storage.fulltext import Corpus, ranked
-from storage.models import KbArticle, KbTerm
+from storage.models import KbArticle
 
 # What a question is read of: a report says what it is about at its start; a pasted log or
 # a long thread further down would cost time and add nothing but noise.
@@ -75,7 +73,7 @@ class Found:
     own_page: bool = False
 
     @classmethod
-    def of(cls, row: KbArticle) -> Found:
+    def of(cls, row: KbArticle | IndexedArticle) -> Found:
         return cls(
             row.slug, row.stem, row.title, row.summary, row.lang, outdated=bool(row.outdated)
         )
@@ -85,8 +83,9 @@ def search(
     session: Session, question: Question, synonyms: Synonyms, limit: int = 10
 ) -> list[Found]:
     """The published articles for the question, best first, one per stem."""
-    found = [weighed.found for weighed in candidates(session, question, synonyms)[:limit]]
-    return in_language(session, found, question)
+    question, index = widened(question), snapshot(session)
+    found = [w.found for w in candidates(session, index, question, synonyms)[:limit]]
+    return in_language(index, found, question)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,48 +96,47 @@ class Weighed:
     evidence: Evidence
 
 
-def candidates(session: Session, question: Question, synonyms: Synonyms) -> list[Weighed]:
+def candidates(
+    session: Session, index: Snapshot, question: Question, synonyms: Synonyms
+) -> list[Weighed]:
     """The published articles fitting the asker that share words with the question, each
     scored (`relevance`), best first, the best of each stem."""
     asked = query_terms(question.text[:QUESTION_CHARACTERS], synonyms)
-    held = document_frequencies(session, asked)
-    terms = corrected(session, asked, held, synonyms)
-    if added := [term for term in terms if term not in held and term not in asked]:
-        held.update(document_frequencies(session, added))
-    corpus = corpus_of(session)
+    terms = corrected(index, asked, synonyms)
+    held = {term: index.holding[term] for term in terms if term in index.holding}
+    corpus = index.corpus
     searched = salient(terms, held, corpus)
     scored = ranked(session, searched, corpus, CANDIDATES)
-    rows = session.scalars(select(KbArticle).where(KbArticle.id.in_([i for i, _ in scored])))
-    question = widened(replace(question, text=question.text[:QUESTION_CHARACTERS]))
-    fitting = {row.id: row for row in rows if fits(row, question)}
+    fitting = {
+        article_id: row
+        for article_id, _ in scored
+        if (row := index.articles.get(article_id)) is not None and fits(row, question)
+    }
     if not fitting:
         return []
-    key = sorted({t for row in fitting.values() for t in row.key_terms.split()} - set(held))
-    rarity = {t: corpus.idf(n) for t, n in (held | document_frequencies(session, key)).items()}
+    rarest = corpus.idf(0)
     measure = Measure(
         question,
         set(terms),
-        {t: rarity[t] for t in terms if t in held and is_concept(t)},
-        sum(rarity[t] for t in searched) or 1.0,
+        {t: corpus.idf(held[t]) for t in held if is_concept(t)},
+        sum(corpus.idf(n) for n in searched.values()) or 1.0,
         max(bm25 for article_id, bm25 in scored if article_id in fitting),
-        corpus.idf(0),
+        rarest,
     )
     best: dict[str, Weighed] = {}
     for article_id, bm25 in scored:
         if (row := fitting.get(article_id)) is not None:
-            weighed = measure.weigh(row, bm25, rarity, synonyms)
-            if (
-                weighed.found.stem not in best
-                or weighed.found.score > best[weighed.found.stem].found.score
-            ):
-                best[weighed.found.stem] = weighed
+            weighed = measure.weigh(row, bm25, index, synonyms)
+            stem = weighed.found.stem
+            if stem not in best or weighed.found.score > best[stem].found.score:
+                best[stem] = weighed
     return sorted(
         best.values(),
         key=lambda w: (-round(w.found.score, 9), -round(w.found.bm25, 9), w.found.slug),
     )
 
 
-def fits(row: KbArticle, question: Question) -> bool:
+def fits(row: IndexedArticle, question: Question) -> bool:
     """A published article for the asker's platform and SDK version."""
     platforms = tuple(row.platforms.split(",")) if row.platforms else ()
     return row.status == "published" and any(
@@ -155,7 +153,7 @@ def widened(question: Question) -> Question:
     if (
         question.platform in (None, WEB)
         or question.platform in FRAMEWORKS
-        or WEB not in platforms_named(question.text)
+        or not names_platform(question.text[:QUESTION_CHARACTERS], WEB)
     ):
         return question
     return replace(question, also_on=(WEB,))
@@ -185,17 +183,20 @@ class Measure:
     # The rarity of a word no article holds.
     rarest: float
 
+    def rarity(self, index: Snapshot, term: str) -> float:
+        holding = index.holding.get(term)
+        return self.rarest if holding is None else index.corpus.idf(holding)
+
     def weigh(
-        self, row: KbArticle, bm25: float, rarity: dict[str, float], synonyms: Synonyms
+        self, row: IndexedArticle, bm25: float, index: Snapshot, synonyms: Synonyms
     ) -> Weighed:
-        key = row.key_terms.split()
-        key_concepts = {t: rarity.get(t, self.rarest) for t in key if is_concept(t)}
+        key_concepts = {t: self.rarity(index, t) for t in row.key_concepts}
         evidence = Evidence(
             strength=strength(bm25),
             relative=bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0,
             strongest=1.0 if bm25 >= self.strongest_bm25 else 0.0,
             other_language=float(self.question.lang is not None and row.lang != self.question.lang),
-            concepts_held=share(self.concepts, set(row.concepts.split())),
+            concepts_held=share(self.concepts, row.concepts),
             key_concepts_named=share(key_concepts, self.terms),
             matched=min(MAX_MATCHED, bm25 / self.searched_rarity),
         )
@@ -203,93 +204,45 @@ class Measure:
             Found.of(row),
             score=round(likelihood(evidence), 4),
             bm25=bm25,
-            shared=tuple(synonyms.label_of.get(t, t) for t in key if t in self.terms),
+            shared=tuple(synonyms.label_of.get(t, t) for t in row.key_terms if t in self.terms),
         )
         return Weighed(found, evidence)
 
 
-def in_language(session: Session, found: list[Found], question: Question) -> list[Found]:
+def in_language(index: Snapshot, found: list[Found], question: Question) -> list[Found]:
     """Each found article in its translation in the asker's language, where one is
     published and fits the asker's platform and version too."""
     lang = question.lang
-    stems = [f.stem for f in found if lang is not None and f.lang != lang]
-    if not stems:
+    if lang is None:
         return found
-    query = select(KbArticle).where(KbArticle.stem.in_(stems), KbArticle.lang == lang)
-    translated = {row.stem: row for row in session.scalars(query) if fits(row, question)}
-    return [
-        replace(Found.of(other), score=f.score, bm25=f.bm25, shared=f.shared)
-        if (other := translated.get(f.stem)) is not None and f.lang != lang
-        else f
-        for f in found
-    ]
+    shown = []
+    for f in found:
+        other = index.translations.get((f.stem, lang)) if f.lang != lang else None
+        if other is not None and fits(other, question):
+            f = replace(Found.of(other), score=f.score, bm25=f.bm25, shared=f.shared)
+        shown.append(f)
+    return shown
 
 
 # -- misspellings --------------------------------------------------------------------------
 
 
-def corrected(
-    session: Session, terms: Sequence[str], held: dict[str, int], synonyms: Synonyms
-) -> list[str]:
+def corrected(index: Snapshot, terms: Sequence[str], synonyms: Synonyms) -> list[str]:
     """The question's tokens, each Latin word no article uses replaced by the nearest one
     that some article does (one edit away, two for long words; of equally near ones, the
-    commonest), with the concepts the replacement names; `held` gains the replacements."""
-    unknown = [t for t in terms if t not in held and t.isalpha() and t.isascii() and len(t) >= 4]
+    commonest), with the concepts the replacement names."""
+    unknown = [
+        t for t in terms if t not in index.holding and t.isalpha() and t.isascii() and len(t) >= 4
+    ]
     if not unknown:
         return list(terms)
-    vocabulary = latin_vocabulary(session)
     fixed = list(terms)
     for term in unknown:
         limit = 2 if len(term) >= 8 else 1
         match = process.extractOne(
-            term, vocabulary.words, scorer=Levenshtein.distance, score_cutoff=limit
+            term, index.latin_words, scorer=Levenshtein.distance, score_cutoff=limit
         )
         if match:
-            word = match[0]
-            held[word] = vocabulary.articles[word]
-            fixed[fixed.index(term)] = word
-            fixed += synonyms.concepts(word)
+            fixed[fixed.index(term)] = match[0]
+            fixed += synonyms.concepts(match[0])
     return list(dict.fromkeys(fixed))
-
-
-@dataclass(frozen=True, slots=True)
-class Vocabulary:
-    """The Latin words of the index, commonest first, with how many articles hold each."""
-
-    words: tuple[str, ...]
-    articles: dict[str, int]
-
-
-def latin_vocabulary(session: Session) -> Vocabulary:
-    """The index's vocabulary, cached until the index changes (looked at once every few
-    seconds: a word learned a little late costs nothing but a correction)."""
-    place = str(session.get_bind().engine.url)
-    looked = LOOKED_AT.get(place)
-    if looked is not None and time.monotonic() - looked[0] < VOCABULARY_CHECK_SECONDS:
-        return vocabulary_at(session, looked[1])
-    state = session.execute(
-        select(func.count(), func.max(KbArticle.indexed_at), func.sum(KbArticle.length))
-    ).one()
-    key = (place, *map(str, state))
-    LOOKED_AT[place] = (time.monotonic(), key)
-    return vocabulary_at(session, key)
-
-
-def vocabulary_at(session: Session, state: tuple[str, ...]) -> Vocabulary:
-    cached = VOCABULARY.get(state)
-    if cached is None:
-        # The commonest first, then by spelling: of equally near words, the first is taken.
-        rows = session.execute(select(KbTerm.term, KbTerm.articles)).all()
-        latin = sorted(
-            ((w, n) for w, n in rows if w.isascii() and w.isalpha() and len(w) >= 3),
-            key=lambda row: (-row[1], row[0]),
-        )
-        cached = Vocabulary(tuple(w for w, _ in latin), dict(latin))
-        VOCABULARY.clear()
-        VOCABULARY[state] = cached
-    return cached
-
-
-VOCABULARY: dict[tuple[str, ...], Vocabulary] = {}
-VOCABULARY_CHECK_SECONDS = 5.0
-LOOKED_AT: dict[str, tuple[float, tuple[str, ...]]] = {}

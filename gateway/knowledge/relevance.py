@@ -14,7 +14,8 @@ figures, again.
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Set
+from dataclasses import dataclass, fields
 
 # BM25 at which an article's strength is one half.
 HALF_STRENGTH_BM25 = 20.0
@@ -42,7 +43,15 @@ class Evidence:
     matched: float
 
     def vector(self) -> tuple[float, ...]:
-        return astuple(self)
+        return (
+            self.strength,
+            self.relative,
+            self.strongest,
+            self.other_language,
+            self.concepts_held,
+            self.key_concepts_named,
+            self.matched,
+        )
 
 
 FEATURES = tuple(field.name for field in fields(Evidence))
@@ -60,12 +69,12 @@ WEIGHTS = {
     "matched": 2.0290,
 }
 
+COEFFICIENTS = tuple(WEIGHTS[name] for name in FEATURES)
+
 
 def likelihood(evidence: Evidence) -> float:
     """The chance, from 0 to 1, that the article answers the question."""
-    logit = INTERCEPT + sum(
-        WEIGHTS[name] * value for name, value in zip(FEATURES, evidence.vector(), strict=True)
-    )
+    logit = INTERCEPT + sum(w * x for w, x in zip(COEFFICIENTS, evidence.vector(), strict=True))
     return 1.0 / (1.0 + math.exp(-logit))
 
 
@@ -73,7 +82,7 @@ def strength(bm25: float) -> float:
     return bm25 / (bm25 + HALF_STRENGTH_BM25)
 
 
-def share(weights: dict[str, float], chosen: set[str]) -> float:
+def share(weights: dict[str, float], chosen: Set[str]) -> float:
     """The weight of `chosen` among `weights`' terms, from 0 to 1 (0 with no terms)."""
     total = sum(weights.values())
     return sum(w for term, w in weights.items() if term in chosen) / total if total else 0.0

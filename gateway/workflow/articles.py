@@ -28,6 +28,7 @@ from gateway.knowledge import (
     write_draft,
 )
 from gateway.knowledge.articles import stem_of
+from gateway.knowledge.snapshot import changed
 from gateway.knowledge.usage import suggested_slugs
 from gateway.phrases import Phrase
 from gateway.setting_values import LANGUAGES
@@ -99,6 +100,7 @@ def flag_outdated(
         raise ChangeRefused(no_article(slug))
     row.outdated = why or f"flagged by {act.actor} on ticket #{ticket.id}"
     row.outdated_at = act.at
+    changed(act.session)
     done = Phrase(
         f"article {slug} flagged for review; it is not suggested until its file is edited",
         f"文章 {slug} 已标记为需要复查；修改文件之前不会再被推荐",

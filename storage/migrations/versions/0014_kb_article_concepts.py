@@ -1,4 +1,5 @@
-"""knowledge base: each article's concepts, which the relevance score weighs
+"""knowledge base: each article's concepts, which the relevance score weighs, and the
+index's version, which tells each process when its snapshot of the index is stale
 
 Revision ID: 0014
 Revises: 0013
@@ -21,8 +22,16 @@ def upgrade() -> None:
     # Forget the synonym table each article was indexed with, so the next indexing reads
     # every article again and fills its concepts.
     op.execute("UPDATE kb_articles SET synonyms = ''")
+    version = op.create_table(
+        "kb_index_version",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_index_version")),
+    )
+    op.bulk_insert(version, [{"id": 1, "version": "0014"}])
 
 
 def downgrade() -> None:
+    op.drop_table("kb_index_version")
     with op.batch_alter_table("kb_articles") as batch:
         batch.drop_column("concepts")

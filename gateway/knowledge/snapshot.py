@@ -1,0 +1,118 @@
+"""What searching needs of the index besides the full text itself, kept in memory until the
+index changes.
+
+A search needs every question word's document frequency, the corpus's size, the matching
+articles' front matter and their translations. Asked of the database, that is five or six
+queries a search, most of a new ticket's search time. The index changes only when it is
+written (`gateway kb index`, `serve` on a change) or an article is flagged (`#kb
+outdated`), and each of those writes a new version token (`changed`); a search reads the
+token, one row, and uses the process's snapshot of that version, reading a new one when it
+differs. The token is random, not a counter, so a change rolled back can never leave a
+snapshot under a version another change reuses.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from gateway.knowledge.words import is_concept
+from storage.fulltext import Corpus
+from storage.models import KbArticle, KbIndexVersion, KbTerm
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedArticle:
+    """A published article's front matter and what its score reads, as last indexed."""
+
+    id: int
+    slug: str
+    stem: str
+    title: str
+    summary: str
+    lang: str
+    status: str
+    platforms: str
+    sdk_versions: str
+    key_terms: tuple[str, ...]
+    # Those of its key terms that are concepts.
+    key_concepts: tuple[str, ...]
+    concepts: frozenset[str]
+    outdated: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of the index."""
+
+    # How many published articles hold each token.
+    holding: dict[str, int]
+    corpus: Corpus
+    articles: dict[int, IndexedArticle]
+    # Each (stem, language)'s article.
+    translations: dict[tuple[str, str], IndexedArticle]
+
+    @functools.cached_property
+    def latin_words(self) -> tuple[str, ...]:
+        """The Latin words misspellings are corrected to: commonest first, then by
+        spelling, so of equally near words the first is taken."""
+        latin = [w for w in self.holding if w.isascii() and w.isalpha() and len(w) >= 3]
+        return tuple(sorted(latin, key=lambda w: (-self.holding[w], w)))
+
+
+def changed(session: Session) -> None:
+    """Mark the index changed, in the writer's transaction."""
+    session.execute(update(KbIndexVersion).values(version=secrets.token_hex(16)))
+
+
+def snapshot(session: Session) -> Snapshot:
+    """The index as this transaction sees it, read again only when its version changed."""
+    version = session.scalar(select(KbIndexVersion.version))
+    place = str(session.get_bind().engine.url)
+    cached = SNAPSHOTS.get(place)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    taken = read_snapshot(session)
+    if version is not None:
+        SNAPSHOTS[place] = (version, taken)
+    return taken
+
+
+def read_snapshot(session: Session) -> Snapshot:
+    holding = {term: count for term, count in session.execute(select(KbTerm.term, KbTerm.articles))}
+    articles = {
+        row.id: IndexedArticle(
+            row.id,
+            row.slug,
+            row.stem,
+            row.title,
+            row.summary,
+            row.lang,
+            row.status,
+            row.platforms,
+            row.sdk_versions,
+            tuple(row.key_terms.split()),
+            tuple(t for t in row.key_terms.split() if is_concept(t)),
+            frozenset(row.concepts.split()),
+            row.outdated,
+        )
+        for row in session.scalars(select(KbArticle).where(KbArticle.status == "published"))
+    }
+    total = session.scalar(
+        select(func.coalesce(func.sum(KbArticle.length), 0)).where(KbArticle.status == "published")
+    )
+    count = len(articles)
+    return Snapshot(
+        holding,
+        Corpus(count, (total or 0) / count if count else 0.0),
+        articles,
+        {(a.stem, a.lang): a for a in articles.values()},
+    )
+
+
+# Database URL → (version, snapshot): one snapshot a database, the last read.
+SNAPSHOTS: dict[str, tuple[str, Snapshot]] = {}
