@@ -110,7 +110,6 @@ def drain_once(
 ) -> DrainRun:
     from gateway.app import build_gateway
     from gateway.config import load_settings
-    from gateway.parse_ahead import ParserProcess
 
     workdir = Path(tempfile.mkdtemp(prefix="gateway-drain-"))
     try:
@@ -120,7 +119,7 @@ def drain_once(
                 subprocess.run([str(GATEWAY), "kb", "index"], check=True, capture_output=True)
             settings = load_settings()
             gateway = build_gateway(settings)
-            parser = ParserProcess(gateway.spool, settings.limits) if parse_ahead else None
+            parser = gateway.parser_process() if parse_ahead else None
             for mail in throughput.iter_corpus(messages, random.Random(seed)):
                 raw = mail.payload.replace(b"\r\n..", b"\r\n.")  # undo the dot-stuffing
                 gateway.spool.accept(raw, mail.sender, [throughput.SUPPORT], "smtp")

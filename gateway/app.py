@@ -29,11 +29,13 @@ from gateway.knowledge import KnowledgeBase
 from gateway.loops import MailGuard
 from gateway.notifications import Notifier
 from gateway.outbox import Outbox, Sender
+from gateway.parse_ahead import ParserProcess
 from gateway.pipeline import Pipeline
 from gateway.quarantine_digest import QuarantineDigests
 from gateway.rendering import require_templates
 from gateway.settings import SOURCE_ROOT, Settings
 from gateway.spool import Spool
+from gateway.suggestions import SuggestingAhead
 from gateway.threader import ThreadRules
 from gateway.timers import Timers
 from gateway.workflow import Rules
@@ -66,6 +68,17 @@ class Gateway:
     secret: bytes
     # Work one gateway on the database does at a time.
     locks: HostLocks
+
+    def parser_process(self) -> ParserProcess:
+        """The worker's parser process, which also searches the knowledge base ahead when
+        there is one."""
+        knowledge = self.executor.pipeline.rules.knowledge
+        ahead = (
+            SuggestingAhead(self.settings.effective_database_url, knowledge)
+            if knowledge.enabled
+            else None
+        )
+        return ParserProcess(self.spool, self.settings.limits, ahead)
 
 
 def build_gateway(

@@ -14,6 +14,9 @@ when there is no child (`InlineParser`).
 The child also reads each message as the intake reads a first mail (`read_first_mail`): it
 is pure, it needs nothing but the message, and most mail opens a ticket; the worker uses
 that reading when the message opens one, and reads for itself when it was not read ahead.
+A later stage may ask for more to be worked out there from that reading (`ReadsAhead`: the
+knowledge base's suggestions, `gateway.suggestions`); it is kept with the result, and the
+stage uses it when it is what the stage would have asked, and asks for itself otherwise.
 """
 
 from __future__ import annotations
@@ -51,6 +54,13 @@ RESTART_AFTER_SECONDS = 10.0
 CHILD_MAIN = "import sys; from gateway.parse_ahead import serve; serve(*map(int, sys.argv[1:]))"
 
 
+class ReadsAhead(Protocol):
+    """What a later stage works out in the parser process from a mail read as a first
+    mail; picklable, sent to the child with the parser."""
+
+    def __call__(self, mail: ParsedMail, first_mail: Findings) -> object: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Readable:
     """The message, parsed."""
@@ -59,6 +69,8 @@ class Readable:
     # The intake's reading of it as a first mail, when it was read ahead; None: read it
     # when it opens a ticket.
     first_mail: Findings | None = None
+    # What `ReadsAhead` made of it, if anything.
+    ahead: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +101,15 @@ class Parser(Protocol):
 
 
 def parse_spooled(
-    spool: Spool, receipt: Receipt, limits: Limits, reads_ahead: bool = False
+    spool: Spool,
+    receipt: Receipt,
+    limits: Limits,
+    reads_ahead: bool = False,
+    also: ReadsAhead | None = None,
 ) -> tuple[bytes | None, ParseResult]:
     """`receipt`'s raw message (None when it cannot be read) and what `parse_message` made
-    of it (and, `reads_ahead`, its reading as a first mail); nothing is kept yet."""
+    of it (and, `reads_ahead`, its reading as a first mail and what `also` makes of that);
+    nothing is kept yet."""
     try:
         raw = spool.raw(receipt)
     except Exception as exc:
@@ -102,7 +119,8 @@ def parse_spooled(
         first_mail = (
             read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None
         )
-        return raw, Readable(mail, first_mail)
+        ahead = also(mail, first_mail) if also is not None and first_mail is not None else None
+        return raw, Readable(mail, first_mail, ahead)
     except Exception as exc:
         return raw, failure(exc)
 
@@ -139,6 +157,7 @@ class InlineParser:
     limits: Limits
     # Read each message as a first mail too (the child process, which has a core of its own).
     reads_ahead: bool = False
+    also: ReadsAhead | None = None
 
     def submit(self, receipts: Sequence[Receipt]) -> Results:
         return lambda: self.parse(receipts)
@@ -149,7 +168,7 @@ class InlineParser:
         the batch is parsed (it would hold SQLite's write lock against the worker filing
         the batch before)."""
         parsed = [
-            parse_spooled(self.spool, receipt, self.limits, self.reads_ahead)
+            parse_spooled(self.spool, receipt, self.limits, self.reads_ahead, self.also)
             for receipt in receipts
         ]
         try:
@@ -165,8 +184,9 @@ class InlineParser:
 class ParserProcess:
     """A child process that parses each submitted batch while the caller works on."""
 
-    def __init__(self, spool: Spool, limits: Limits) -> None:
+    def __init__(self, spool: Spool, limits: Limits, also: ReadsAhead | None = None) -> None:
         self.inline = InlineParser(spool, limits)
+        self.also = also
         self.child: subprocess.Popen[bytes] | None = None
         self.connection: Connection | None = None
         # The write end of the child's lifeline: closing it (or dying) ends the child.
@@ -227,7 +247,7 @@ class ParserProcess:
             finally:
                 os.close(lifeline)
             self.connection = Connection(ours.detach())
-        self.connection.send(replace(self.inline, reads_ahead=True))
+        self.connection.send(replace(self.inline, reads_ahead=True, also=self.also))
         return self.connection
 
     def close(self) -> None:

@@ -45,7 +45,7 @@ class Pipeline:
     def file(self, ledger: Ledger, receipt: Receipt, parsed: ParseResult) -> Outcome:
         """Parse → classify automatic mail → find the ticket → apply → suggest articles →
         announce → record, in the ledger's transaction."""
-        mail, first_mail = readable(parsed)
+        mail, first_mail, ahead = readable(parsed)
         inbound = loops.classify(receipt, mail, self.rules.support_address, self.clock.now())
         if not inbound.sender:
             raise MessageRefused(NO_SENDER)
@@ -61,17 +61,17 @@ class Pipeline:
         ):
             return ledger.record_unfiled(inbound, unfiled)
         applied = workflow.apply(filing, match, self.rules)
-        applied = suggest(ledger.session, applied, self.rules.knowledge)
+        applied = suggest(ledger.session, applied, self.rules.knowledge, ahead)
         self.notifier.announce(ledger.session, applied)
         return ledger.record(applied, match)
 
 
-def readable(parsed: ParseResult) -> tuple[ParsedMail, Findings | None]:
-    """The parsed mail (with its reading as a first mail, if it was read ahead); why it is
-    not, as the error the executor answers."""
+def readable(parsed: ParseResult) -> tuple[ParsedMail, Findings | None, object]:
+    """The parsed mail (with its reading as a first mail and what was worked out from it,
+    if it was read ahead); why it is not, as the error the executor answers."""
     match parsed:
-        case Readable(mail, first_mail):
-            return mail, first_mail
+        case Readable(mail, first_mail, ahead):
+            return mail, first_mail, ahead
         case Refused(reason):
             raise MessageRefused(reason)
         case Unavailable(reason):

@@ -43,7 +43,7 @@ from gateway.hosts import HostLocks
 from gateway.imap_inbound import MailboxReader
 from gateway.kb_watch import KnowledgeWatch
 from gateway.lifeline import Child, become_child
-from gateway.parse_ahead import Parser, ParseResult, ParserProcess, Results
+from gateway.parse_ahead import Parser, ParseResult, Results
 from gateway.refusals import REFUSED
 from gateway.settings import Settings
 from gateway.smtp_inbound import SupportHandler, smtp_factory
@@ -279,7 +279,7 @@ def run_worker(settings: Settings, doorbell: Doorbell, finishing: Synchronized[i
     stop = WorkerStop(finishing, doorbell)
     become_child(WorkerProcess.title, WORKER_NICENESS, stop.now)
     gateway = build_gateway(settings)
-    parser = ParserProcess(gateway.spool, settings.limits)
+    parser = gateway.parser_process()
     try:
         work(gateway, UntilStopped(parser, stop), doorbell, stop)
     except StopRequested:

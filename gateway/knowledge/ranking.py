@@ -32,6 +32,10 @@ QUESTION_CHARACTERS = 3000
 # How many of BM25's best the scoring looks at.
 CANDIDATES = 40
 WEB = "Web"
+# At most this many of a question's unknown words are corrected, the first: a question's
+# own words come first, and a pasted log's hundreds of names would each cost a look
+# through the whole vocabulary.
+MAX_CORRECTED = 12
 # A question is searched by its rarest words, at most this many, leaving out those a fifth
 # of the articles hold: they barely move BM25, yet make the database score nearly every
 # article. In a small knowledge base no word held by this few articles is common (a
@@ -123,17 +127,19 @@ def candidates(
         max(bm25 for article_id, bm25 in scored if article_id in fitting),
         rarest,
     )
-    best: dict[str, Weighed] = {}
+    # The best of each stem; only those are made `Found`s.
+    best: dict[str, tuple[float, float, IndexedArticle, Evidence]] = {}
     for article_id, bm25 in scored:
         if (row := fitting.get(article_id)) is not None:
-            weighed = measure.weigh(row, bm25, index, synonyms)
-            stem = weighed.found.stem
-            if stem not in best or weighed.found.score > best[stem].found.score:
-                best[stem] = weighed
-    return sorted(
-        best.values(),
-        key=lambda w: (-round(w.found.score, 9), -round(w.found.bm25, 9), w.found.slug),
-    )
+            evidence = measure.evidence(row, bm25, index)
+            score = round(likelihood(evidence), 4)
+            if row.stem not in best or score > best[row.stem][0]:
+                best[row.stem] = (score, bm25, row, evidence)
+    chosen = sorted(best.values(), key=lambda b: (-b[0], -round(b[1], 9), b[2].slug))
+    return [
+        Weighed(measure.found(row, score, bm25, synonyms), evidence)
+        for score, bm25, row, evidence in chosen
+    ]
 
 
 def fits(row: IndexedArticle, question: Question) -> bool:
@@ -187,11 +193,9 @@ class Measure:
         holding = index.holding.get(term)
         return self.rarest if holding is None else index.corpus.idf(holding)
 
-    def weigh(
-        self, row: IndexedArticle, bm25: float, index: Snapshot, synonyms: Synonyms
-    ) -> Weighed:
+    def evidence(self, row: IndexedArticle, bm25: float, index: Snapshot) -> Evidence:
         key_concepts = {t: self.rarity(index, t) for t in row.key_concepts}
-        evidence = Evidence(
+        return Evidence(
             strength=strength(bm25),
             relative=bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0,
             strongest=1.0 if bm25 >= self.strongest_bm25 else 0.0,
@@ -200,13 +204,14 @@ class Measure:
             key_concepts_named=share(key_concepts, self.terms),
             matched=min(MAX_MATCHED, bm25 / self.searched_rarity),
         )
-        found = replace(
+
+    def found(self, row: IndexedArticle, score: float, bm25: float, synonyms: Synonyms) -> Found:
+        return replace(
             Found.of(row),
-            score=round(likelihood(evidence), 4),
+            score=score,
             bm25=bm25,
             shared=tuple(synonyms.label_of.get(t, t) for t in row.key_terms if t in self.terms),
         )
-        return Weighed(found, evidence)
 
 
 def in_language(index: Snapshot, found: list[Found], question: Question) -> list[Found]:
