@@ -60,7 +60,7 @@ def searched(files: Sequence[Path]) -> list[Asked]:
                 entry["lang"],
                 entry["expect"],
                 tuple(
-                    (w.found.stem, w.evidence.vector())
+                    (w.article.stem, w.evidence.vector())
                     for w in candidates(
                         session, snapshot(session), widened(as_question(entry)), synonyms
                     )[:EXAMPLES]

@@ -88,7 +88,7 @@ def search(
 ) -> list[Found]:
     """The published articles for the question, best first, one per stem."""
     question, index = widened(question), snapshot(session)
-    found = [w.found for w in candidates(session, index, question, synonyms)[:limit]]
+    found = [w.found(synonyms) for w in candidates(session, index, question, synonyms)[:limit]]
     return in_language(index, found, question)
 
 
@@ -96,8 +96,18 @@ def search(
 class Weighed:
     """An article found for a question, with what its score was made of."""
 
-    found: Found
+    article: IndexedArticle
+    score: float
+    bm25: float
     evidence: Evidence
+    # The question's tokens, to tell which of the article's key terms it names.
+    asked: frozenset[str]
+
+    def found(self, synonyms: Synonyms) -> Found:
+        named = (synonyms.label_of.get(t, t) for t in self.article.key_terms if t in self.asked)
+        return replace(
+            Found.of(self.article), score=self.score, bm25=self.bm25, shared=tuple(named)
+        )
 
 
 def candidates(
@@ -121,25 +131,21 @@ def candidates(
     rarest = corpus.idf(0)
     measure = Measure(
         question,
-        set(terms),
+        frozenset(terms),
         {t: corpus.idf(held[t]) for t in held if is_concept(t)},
         sum(corpus.idf(n) for n in searched.values()) or 1.0,
         max(bm25 for article_id, bm25 in scored if article_id in fitting),
         rarest,
     )
-    # The best of each stem; only those are made `Found`s.
-    best: dict[str, tuple[float, float, IndexedArticle, Evidence]] = {}
+    best: dict[str, Weighed] = {}
     for article_id, bm25 in scored:
         if (row := fitting.get(article_id)) is not None:
             evidence = measure.evidence(row, bm25, index)
             score = round(likelihood(evidence), 4)
-            if row.stem not in best or score > best[row.stem][0]:
-                best[row.stem] = (score, bm25, row, evidence)
-    chosen = sorted(best.values(), key=lambda b: (-b[0], -round(b[1], 9), b[2].slug))
-    return [
-        Weighed(measure.found(row, score, bm25, synonyms), evidence)
-        for score, bm25, row, evidence in chosen
-    ]
+            weighed = Weighed(row, score, bm25, evidence, measure.terms)
+            if row.stem not in best or weighed.score > best[row.stem].score:
+                best[row.stem] = weighed
+    return sorted(best.values(), key=lambda w: (-w.score, -round(w.bm25, 9), w.article.slug))
 
 
 def fits(row: IndexedArticle, question: Question) -> bool:
@@ -180,7 +186,7 @@ class Measure:
     """What every article of one search is measured against."""
 
     question: Question
-    terms: set[str]
+    terms: frozenset[str]
     # The question's concepts the index holds, each with its rarity (FTS5's idf).
     concepts: dict[str, float]
     # The rarity of all the words searched, together.
@@ -203,14 +209,6 @@ class Measure:
             concepts_held=share(self.concepts, row.concepts),
             key_concepts_named=share(key_concepts, self.terms),
             matched=min(MAX_MATCHED, bm25 / self.searched_rarity),
-        )
-
-    def found(self, row: IndexedArticle, score: float, bm25: float, synonyms: Synonyms) -> Found:
-        return replace(
-            Found.of(row),
-            score=score,
-            bm25=bm25,
-            shared=tuple(synonyms.label_of.get(t, t) for t in row.key_terms if t in self.terms),
         )
 
 
@@ -238,16 +236,26 @@ def corrected(index: Snapshot, terms: Sequence[str], synonyms: Synonyms) -> list
     commonest), with the concepts the replacement names."""
     unknown = [
         t for t in terms if t not in index.holding and t.isalpha() and t.isascii() and len(t) >= 4
-    ]
+    ][:MAX_CORRECTED]
     if not unknown:
         return list(terms)
     fixed = list(terms)
     for term in unknown:
-        limit = 2 if len(term) >= 8 else 1
-        match = process.extractOne(
-            term, index.latin_words, scorer=Levenshtein.distance, score_cutoff=limit
-        )
-        if match:
-            fixed[fixed.index(term)] = match[0]
-            fixed += synonyms.concepts(match[0])
+        if (word := nearest_word(index, term)) is not None:
+            fixed[fixed.index(term)] = word
+            fixed += synonyms.concepts(word)
     return list(dict.fromkeys(fixed))
+
+
+def nearest_word(index: Snapshot, term: str) -> str | None:
+    """The index's word nearest `term`: one edit away, two for long words; of equally near
+    ones the commonest, then the first by spelling."""
+    limit = 2 if len(term) >= 8 else 1
+    best: tuple[int, tuple[int, str]] | None = None
+    for length in range(len(term) - limit, len(term) + limit + 1):
+        words = index.latin_words.get(length, ())
+        match = process.extractOne(term, words, scorer=Levenshtein.distance, score_cutoff=limit)
+        if match is not None:
+            ranked_match = (int(match[1]), index.commonness(match[0]))
+            best = ranked_match if best is None or ranked_match < best else best
+    return best[1][1] if best is not None else None

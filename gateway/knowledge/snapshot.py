@@ -57,11 +57,20 @@ class Snapshot:
     translations: dict[tuple[str, str], IndexedArticle]
 
     @functools.cached_property
-    def latin_words(self) -> tuple[str, ...]:
-        """The Latin words misspellings are corrected to: commonest first, then by
-        spelling, so of equally near words the first is taken."""
-        latin = [w for w in self.holding if w.isascii() and w.isalpha() and len(w) >= 3]
-        return tuple(sorted(latin, key=lambda w: (-self.holding[w], w)))
+    def latin_words(self) -> dict[int, tuple[str, ...]]:
+        """The Latin words misspellings are corrected to, by length (a word is as many
+        edits from one of another length as their lengths differ, at least): each length's
+        commonest first, then by spelling, so of equally near words the first is taken."""
+        by_length: dict[int, list[str]] = {}
+        for word in self.holding:
+            if word.isascii() and word.isalpha() and len(word) >= 3:
+                by_length.setdefault(len(word), []).append(word)
+        order = self.commonness
+        return {n: tuple(sorted(words, key=order)) for n, words in by_length.items()}
+
+    def commonness(self, word: str) -> tuple[int, str]:
+        """How a word sorts among the corrections: commonest first, then by spelling."""
+        return -self.holding[word], word
 
 
 def changed(session: Session) -> None:
