@@ -485,7 +485,8 @@ class KbArticle(Base):
     """One knowledge-base article as last indexed from its file (`gateway.knowledge`).
 
     Published articles' tokens are searched: on SQLite in the FTS5 table `kb_fts` (rowid =
-    this id), on PostgreSQL in this table's `terms` tsvector; neither is mapped here.
+    this id), on PostgreSQL in `kb_postings`, made from this table's `terms` tsvectors; none
+    is mapped here.
     """
 
     __tablename__ = "kb_articles"
