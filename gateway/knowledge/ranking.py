@@ -128,14 +128,12 @@ def candidates(
     }
     if not fitting:
         return []
-    rarest = corpus.idf(0)
     measure = Measure(
         question,
         frozenset(terms),
         {t: corpus.idf(held[t]) for t in held if is_concept(t)},
         sum(corpus.idf(n) for n in searched.values()) or 1.0,
         max(bm25 for article_id, bm25 in scored if article_id in fitting),
-        rarest,
     )
     best: dict[str, Weighed] = {}
     for article_id, bm25 in scored:
@@ -192,15 +190,9 @@ class Measure:
     # The rarity of all the words searched, together.
     searched_rarity: float
     strongest_bm25: float
-    # The rarity of a word no article holds.
-    rarest: float
-
-    def rarity(self, index: Snapshot, term: str) -> float:
-        holding = index.holding.get(term)
-        return self.rarest if holding is None else index.corpus.idf(holding)
 
     def evidence(self, row: IndexedArticle, bm25: float, index: Snapshot) -> Evidence:
-        key_concepts = {t: self.rarity(index, t) for t in row.key_concepts}
+        key_concepts = index.key_concept_rarity[row.id]
         return Evidence(
             strength=strength(bm25),
             relative=bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0,

@@ -68,6 +68,16 @@ class Snapshot:
         order = self.commonness
         return {n: tuple(sorted(words, key=order)) for n, words in by_length.items()}
 
+    @functools.cached_property
+    def key_concept_rarity(self) -> dict[int, dict[str, float]]:
+        """Each article's title and tag concepts, each with its rarity (FTS5's idf; a
+        concept no published article holds is as rare as can be)."""
+        idf, holding = self.corpus.idf, self.holding
+        return {
+            article.id: {t: idf(holding.get(t, 0)) for t in article.key_concepts}
+            for article in self.articles.values()
+        }
+
     def commonness(self, word: str) -> tuple[int, str]:
         """How a word sorts among the corrections: commonest first, then by spelling."""
         return -self.holding[word], word
@@ -80,7 +90,8 @@ def changed(session: Session) -> None:
 
 def snapshot(session: Session) -> Snapshot:
     """The index as this transaction sees it, read again only when its version changed."""
-    version = session.scalar(select(KbIndexVersion.version))
+    # As written, to the driver: it is asked before every search.
+    version = session.connection().exec_driver_sql(VERSION_QUERY).scalar()
     place = str(session.get_bind().engine.url)
     cached = SNAPSHOTS.get(place)
     if version is not None and cached is not None and cached[0] == version:
@@ -123,5 +134,6 @@ def read_snapshot(session: Session) -> Snapshot:
     )
 
 
+VERSION_QUERY = f"SELECT version FROM {KbIndexVersion.__tablename__}"
 # Database URL → (version, snapshot): one snapshot a database, the last read.
 SNAPSHOTS: dict[str, tuple[str, Snapshot]] = {}

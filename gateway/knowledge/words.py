@@ -99,14 +99,14 @@ class Synonyms:
 
 
 SPACING = re.compile(r"[\s-]+")
-LATIN_EDGE = re.compile(r"[a-z0-9]")
+LATIN_EDGE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def whole_words(text: str, start: int, end: int, variant: str) -> bool:
     """Whether a Latin variant's ends are not inside a longer word; Chinese ends anywhere."""
-    if LATIN_EDGE.match(variant[0]) and start > 0 and LATIN_EDGE.match(text[start - 1]):
+    if variant[0] in LATIN_EDGE and start > 0 and text[start - 1] in LATIN_EDGE:
         return False
-    return not (LATIN_EDGE.match(variant[-1]) and end < len(text) and LATIN_EDGE.match(text[end]))
+    return not (variant[-1] in LATIN_EDGE and end < len(text) and text[end] in LATIN_EDGE)
 
 
 def variant_key(text: str) -> str:
@@ -169,7 +169,9 @@ def plain_tokens(lowered: str) -> Iterator[str]:
             yield code
             yield code[1:]
         else:
-            word = VERSION_PREFIX.sub("", match.group("word"), count=1)
+            word = match.group("word")
+            if "v" in word:
+                word = VERSION_PREFIX.sub("", word, count=1)
             if word not in STOPWORDS and len(word) <= MAX_WORD_CHARACTERS:
                 yield stem(word)
                 if "_" in word:
