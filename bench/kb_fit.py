@@ -2,13 +2,15 @@
 questions, and show how well it does on questions it was not fitted to.
 
 The labelled set (`tests/kb_set`) is indexed into a fresh SQLite database and every
-question is searched as a new ticket would be. Each question's five best-ranked articles
-give one example each: its `Evidence`, and whether it is the question's answer. A logistic
-regression (Newton's method, L2-penalised, on standardised features) is fitted to them.
+question is searched as a new ticket would be. The three articles of each question with
+the strongest BM25 (an order no fitted score chose) give one example each: its `Evidence`,
+and whether it is the question's answer. A logistic regression (Newton's method,
+L2-penalised, on standardised features) is fitted to them.
 
 Ten-fold cross-validation, by question, prints for a range of thresholds the share of
 answered questions whose answer is suggested and the share of the others given no
-suggestion, per language, each question scored by a model fitted without it. Last it fits
+suggestion, per language, each question's articles (all it found) scored by a model fitted
+without it. Last it fits
 all the questions and prints the weights to put in `relevance.py`.
 
     .venv/bin/python bench/kb_fit.py
@@ -35,7 +37,7 @@ from gateway.knowledge.relevance import FEATURES  # noqa: E402
 from gateway.knowledge.snapshot import snapshot  # noqa: E402
 from tests.test_knowledge_search import KB_SET, as_question, indexed  # noqa: E402
 
-# Examples a question gives: its best-ranked articles (the suggestions are three at most).
+# Examples a question gives: its articles of the strongest BM25.
 EXAMPLES = 3
 PENALTY = 0.01
 FOLDS = 10
@@ -48,7 +50,7 @@ class Asked:
 
     lang: str
     expect: str | None
-    # (stem, feature vector) of each found article, best-ranked first.
+    # (stem, feature vector) of each article found, the strongest BM25 first.
     found: tuple[tuple[str, tuple[float, ...]], ...]
 
 
@@ -61,9 +63,12 @@ def searched(files: Sequence[Path]) -> list[Asked]:
                 entry["expect"],
                 tuple(
                     (w.article.stem, w.evidence.vector())
-                    for w in candidates(
-                        session, snapshot(session), widened(as_question(entry)), synonyms
-                    )[:EXAMPLES]
+                    for w in sorted(
+                        candidates(
+                            session, snapshot(session), widened(as_question(entry)), synonyms
+                        ),
+                        key=lambda w: -w.bm25,
+                    )
                 ),
             )
             for path in files
@@ -83,7 +88,9 @@ class Model:
 
 
 def fit(questions: Sequence[Asked]) -> Model:
-    rows = [(vector, float(stem == q.expect)) for q in questions for stem, vector in q.found]
+    rows = [
+        (vector, float(stem == q.expect)) for q in questions for stem, vector in q.found[:EXAMPLES]
+    ]
     width = len(FEATURES)
     mean = [sum(v[i] for v, _ in rows) / len(rows) for i in range(width)]
     spread = [

@@ -72,10 +72,12 @@ class Gateway:
     def parser_process(self) -> ParserProcess:
         """The worker's parser process, which also searches the knowledge base ahead when
         there is one."""
-        knowledge = self.executor.pipeline.rules.knowledge
+        rules = self.executor.pipeline.rules
         ahead = (
-            SuggestingAhead(self.settings.effective_database_url, knowledge)
-            if knowledge.enabled
+            SuggestingAhead(
+                self.settings.effective_database_url, rules.knowledge, rules.intake.enabled
+            )
+            if rules.knowledge.enabled
             else None
         )
         return ParserProcess(self.spool, self.settings.limits, ahead)

@@ -119,10 +119,22 @@ def parse_spooled(
         first_mail = (
             read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None
         )
-        ahead = also(mail, first_mail) if also is not None and first_mail is not None else None
+        ahead = worked_out(also, mail, first_mail) if also and first_mail else None
         return raw, Readable(mail, first_mail, ahead)
     except Exception as exc:
         return raw, failure(exc)
+
+
+def worked_out(also: ReadsAhead, mail: ParsedMail, first_mail: Findings) -> object:
+    """What `also` makes of the mail; None, logged, when it fails: the stage that asked
+    then works it out itself."""
+    try:
+        return also(mail, first_mail)
+    except Exception as exc:
+        log.warning(
+            "reading ahead failed (%s: %s); the worker works it out", type(exc).__name__, exc
+        )
+        return None
 
 
 def keep_blobs(spool: Spool, receipt: Receipt, raw: bytes, parsed: ParseResult) -> ParseResult:

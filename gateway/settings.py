@@ -185,7 +185,7 @@ class Knowledge:
     url: str = ""
     # An article is suggested only when its score (0 to 1, `gateway kb search` shows it)
     # reaches this.
-    min_score: float = 0.44
+    min_score: float = 0.42
     # At most this many suggestions in one acknowledgement.
     max_suggestions: int = 3
 

@@ -7,42 +7,48 @@ the figures.
 
 A served worker's parser process searches ahead (`SuggestingAhead`), from the mail and its
 reading as a first mail, so the search's CPU is not spent in the one worker that files;
-`suggest` takes that answer when it was asked the very question the new ticket asks, and
-searches in the filing transaction otherwise (a follow-up, a parser that could not search).
+`suggest` takes that answer when it was asked the very question the new ticket asks, of the
+index as it is, and
+searches in the filing transaction otherwise (a follow-up, a parser that could not search,
+an index changed since).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.database import reading
 from gateway.intake import Fact, Findings
 from gateway.knowledge import Found, KnowledgeBase, Question
+from gateway.knowledge.snapshot import index_version
 from gateway.parsing import ParsedMail
 from gateway.trail import Acting, record
 from gateway.workflow import Applied, Author
-from gateway.workflow.intake import known_value
+from gateway.workflow.customers import ticket_subject
+from gateway.workflow.intake import known, known_value
 from storage.models import SYSTEM_ACTOR, EventKind
 from storage.session import make_engine, make_session_factory
-
-log = logging.getLogger(__name__)
-
-# A ticket's subject when its first mail has none, and how much of one is kept
-# (`gateway.workflow.customers.new_ticket`).
-NO_SUBJECT = "(no subject)"
-SUBJECT_CHARACTERS = 998
 
 
 @dataclass(frozen=True, slots=True)
 class Suggested:
-    """The suggestions found ahead, and the question they answer."""
+    """The suggestions found ahead, the question they answer and the version of the index
+    they were found in."""
 
     question: Question
+    version: str | None
     found: tuple[Found, ...]
+
+
+def asked(
+    subject: str, text: str, language: str, platform: str | None, sdk: str | None
+) -> Question:
+    """What a new ticket asks the knowledge base: its subject and first message, in its
+    language, on the platform and SDK version known."""
+    return Question(f"{subject}\n{text}", language, platform, sdk)
 
 
 def suggest(
@@ -57,16 +63,21 @@ def suggest(
     ):
         return applied
     ticket = applied.ticket
-    question = Question(
-        f"{ticket.subject}\n{applied.message.text}",
+    question = asked(
+        ticket.subject,
+        applied.message.text,
         ticket.language,
         known_value(ticket, Fact.PLATFORM),
         known_value(ticket, Fact.SDK_VERSION),
     )
-    if isinstance(ahead, Suggested) and ahead.question == question:
-        found = list(ahead.found)
-    else:
-        found = knowledge.suggestions(session, question)
+    with session.no_autoflush:  # The version the index has, not what this filing changes.
+        found = (
+            list(ahead.found)
+            if isinstance(ahead, Suggested)
+            and ahead.question == question
+            and ahead.version == index_version(session)
+            else knowledge.suggestions(session, question)
+        )
     if not found:
         return applied
     act = Acting(session, SYSTEM_ACTOR, applied.inbound.at)
@@ -78,32 +89,37 @@ def suggest(
 class SuggestingAhead:
     """The suggestions for a mail as the new ticket it would open asks them, found in the
     parser process over a reading connection of its own. It travels to that process as
-    the database's URL and the settings; the engine is made there, when first used."""
+    the database's URL and the settings; the engine is made there, when first used. A
+    failure is the parser's to log: the worker then searches for itself."""
 
-    def __init__(self, url: str, knowledge: KnowledgeBase) -> None:
+    def __init__(self, url: str, knowledge: KnowledgeBase, reads_facts: bool) -> None:
         self.url = url
         self.knowledge = knowledge
+        # Whether the intake keeps a new ticket's facts (else it has none to filter by).
+        self.reads_facts = reads_facts
         self._sessions: sessionmaker[Session] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "knowledge": self.knowledge}
+        return {"url": self.url, "knowledge": self.knowledge, "reads_facts": self.reads_facts}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.url, self.knowledge, self._sessions = state["url"], state["knowledge"], None
+        self.url, self.knowledge = state["url"], state["knowledge"]
+        self.reads_facts, self._sessions = state["reads_facts"], None
 
-    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested | None:
-        subject = (mail.subject or NO_SUBJECT)[:SUBJECT_CHARACTERS]
-        question = Question(
-            f"{subject}\n{mail.text}",
+    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested:
+        def fact(name: Fact) -> str | None:
+            return known(first_mail.value(name)) if self.reads_facts else None
+
+        question = asked(
+            ticket_subject(mail.subject),
+            mail.text,
             mail.language,
-            first_mail.value(Fact.PLATFORM),
-            first_mail.value(Fact.SDK_VERSION),
+            fact(Fact.PLATFORM),
+            fact(Fact.SDK_VERSION),
         )
         if self._sessions is None:
             self._sessions = make_session_factory(make_engine(self.url, reads_only=True))
-        try:
-            with self._sessions() as session:
-                return Suggested(question, tuple(self.knowledge.suggestions(session, question)))
-        except SQLAlchemyError as exc:  # The worker searches for itself.
-            log.warning("searching the knowledge base ahead failed: %s", exc)
-            return None
+        with reading(self._sessions) as session:
+            version = index_version(session)
+            found = self.knowledge.suggestions(session, question)
+        return Suggested(question, version, tuple(found))

@@ -1,12 +1,13 @@
 """The knowledge base searched ahead in the parser process: the worker takes that answer
-when it was asked the new ticket's very question, and searches for itself otherwise."""
+when it was asked the new ticket's very question, of the index as it still is, and searches
+for itself otherwise."""
 
 from __future__ import annotations
 
 import pickle
 import shutil
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from sqlalchemy import select
 
 from gateway.intake import Findings, read_first_mail
 from gateway.knowledge import Found, index_folder, synonyms_for
-from gateway.parse_ahead import InlineParser
+from gateway.knowledge.snapshot import changed
+from gateway.parse_ahead import InlineParser, ParseResult, Readable, Results
 from gateway.parsing import ParsedMail, parse_message
+from gateway.spool import Receipt
 from gateway.suggestions import Suggested, SuggestingAhead
-from storage.models import Event, EventKind
+from storage.models import Event, EventKind, KbArticle
 from tests.conftest import SUPPORT, DirectGateway, as_sent_over_smtp, new_mail
 
 KB_SET = Path(__file__).parent / "kb_set" / "articles"
@@ -26,11 +29,15 @@ ASKED = ("Safari: no sound from the remote user", "Console says NotAllowedError 
 ANSWER = "safari-autoplay-notallowed-en"
 
 
-@pytest.fixture
-def direct(make_direct_gateway: Callable[..., DirectGateway], tmp_path: Path) -> DirectGateway:
+@pytest.fixture(params=[True, False], ids=["intake", "no intake"])
+def direct(
+    make_direct_gateway: Callable[..., DirectGateway],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> DirectGateway:
     folder = tmp_path / "kb"
     shutil.copytree(KB_SET, folder)
-    gateway = make_direct_gateway(kb_dir=folder)
+    gateway = make_direct_gateway(kb_dir=folder, intake=request.param)
     with gateway.session() as session, session.begin():
         index_folder(session, folder, synonyms_for(folder), datetime(2026, 12, 5, tzinfo=UTC))
     return gateway
@@ -48,14 +55,20 @@ def suggested_slugs(direct: DirectGateway) -> list[str]:
 
 
 def searching_ahead(direct: DirectGateway) -> SuggestingAhead:
-    knowledge = direct.gateway.executor.pipeline.rules.knowledge
-    return SuggestingAhead(direct.settings.effective_database_url, knowledge)
+    rules = direct.gateway.executor.pipeline.rules
+    return SuggestingAhead(
+        direct.settings.effective_database_url, rules.knowledge, rules.intake.enabled
+    )
 
 
 def test_the_parser_process_finds_the_suggestions_the_worker_files(direct: DirectGateway) -> None:
     spooled(direct, *ASKED)
     parser = direct.gateway.parser_process()
     try:
+        [receipt] = direct.gateway.spool.pending()
+        [read] = parser.submit([receipt])()
+        assert isinstance(read, Readable) and isinstance(read.ahead, Suggested)
+        assert [f.slug for f in read.ahead.found] == [ANSWER]
         outcomes = direct.gateway.executor.drain(parser)
     finally:
         parser.close()
@@ -72,35 +85,78 @@ def test_searching_ahead_travels_as_its_settings_and_answers_the_tickets_questio
     answer = ahead(mail, read_first_mail(mail.intake_text()))
     assert answer is not None
     assert answer.question.text.startswith(f"{ASKED[0]}\n")
-    assert answer.question.lang == "en" and answer.question.platform == "Web"
+    assert answer.question.lang == "en"
+    assert answer.question.platform == ("Web" if direct.settings.intake.enabled else None)
     assert [f.slug for f in answer.found] == [ANSWER]
     assert answer.found[0].url.endswith(f"/kb/{ANSWER}")
 
 
 class Planted:
-    """A search ahead whose answer is changed: it names another article, and with
-    `other_question` answers another question than the ticket's."""
+    """A search ahead whose answer is changed to name another article; `change` alters
+    it further: another question than the ticket's, or an older version of the index."""
 
-    def __init__(self, real: SuggestingAhead, other_question: bool) -> None:
-        self.real, self.other_question = real, other_question
+    def __init__(self, real: SuggestingAhead, change: str) -> None:
+        self.real, self.change = real, change
 
-    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested | None:
+    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested:
         answer = self.real(mail, first_mail)
-        assert answer is not None and [f.slug for f in answer.found] == [ANSWER]
+        assert [f.slug for f in answer.found] == [ANSWER]
         planted = Found("token-expired-en", "token-expired", "Token expired", "", "en", 0.9)
-        question = replace(answer.question, platform="Linux")
-        return Suggested(question if self.other_question else answer.question, (planted,))
+        answer = replace(answer, found=(planted,))
+        if self.change == "question":
+            return replace(answer, question=replace(answer.question, platform="Linux"))
+        if self.change == "index":
+            return replace(answer, version="an older one")
+        return answer
 
 
 @pytest.mark.parametrize(
-    ("other_question", "expected"), [(False, "token-expired-en"), (True, ANSWER)]
+    ("change", "expected"), [("", "token-expired-en"), ("question", ANSWER), ("index", ANSWER)]
 )
-def test_the_worker_takes_the_answer_only_to_its_own_question(
-    direct: DirectGateway, other_question: bool, expected: str
+def test_the_worker_takes_the_answer_only_to_its_own_question_of_the_index_as_it_is(
+    direct: DirectGateway, change: str, expected: str
 ) -> None:
     spooled(direct, *ASKED)
     spool = direct.gateway.spool
-    also = Planted(searching_ahead(direct), other_question)
+    also = Planted(searching_ahead(direct), change)
     parser = InlineParser(spool, spool.limits, reads_ahead=True, also=also)
     direct.gateway.executor.drain(parser)
     assert suggested_slugs(direct) == [expected]
+
+
+@dataclass(frozen=True)
+class ReadBefore:
+    """A parser whose results were read earlier, as the parser process's are a batch
+    ahead of the filing."""
+
+    results: list[ParseResult]
+
+    def submit(self, receipts: Sequence[Receipt]) -> Results:
+        return lambda: self.results
+
+
+def test_an_article_flagged_after_the_search_ahead_is_not_suggested(direct: DirectGateway) -> None:
+    spooled(direct, *ASKED)
+    spool = direct.gateway.spool
+    parser = InlineParser(spool, spool.limits, reads_ahead=True, also=searching_ahead(direct))
+    [read] = parser.submit(spool.pending())()
+    assert isinstance(read, Readable) and isinstance(read.ahead, Suggested)
+    assert [f.slug for f in read.ahead.found] == [ANSWER]
+    with direct.session() as session, session.begin():
+        row = session.scalars(select(KbArticle).where(KbArticle.slug == ANSWER)).one()
+        row.outdated = "flagged meanwhile"
+        changed(session)
+    direct.gateway.executor.drain(ReadBefore([read]))
+    assert suggested_slugs(direct) == []
+
+
+def test_a_search_ahead_that_fails_leaves_the_worker_to_search(direct: DirectGateway) -> None:
+    spooled(direct, *ASKED)
+    spool = direct.gateway.spool
+    knowledge = searching_ahead(direct).knowledge
+    broken = SuggestingAhead("sqlite:////nonexistent/folder/kb.db", knowledge, True)
+    parser = InlineParser(spool, spool.limits, reads_ahead=True, also=broken)
+    [read] = parser.submit(spool.pending())()
+    assert isinstance(read, Readable) and read.ahead is None
+    direct.gateway.executor.drain(parser)
+    assert suggested_slugs(direct) == [ANSWER]

@@ -25,7 +25,8 @@ MAX_MATCHED = 3.0
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """What the search measured of one article for one question, each from 0 to about 1."""
+    """What the search measured of one article for one question, each from 0 to 1 but
+    `matched` (0 to 3)."""
 
     # Its BM25, scaled to approach 1.
     strength: float
@@ -43,6 +44,7 @@ class Evidence:
     matched: float
 
     def vector(self) -> tuple[float, ...]:
+        """The measures in `FEATURES` order, as the weights are."""
         return (
             self.strength,
             self.relative,
@@ -56,17 +58,17 @@ class Evidence:
 
 FEATURES = tuple(field.name for field in fields(Evidence))
 
-# Fitted by `bench/kb_fit.py` (logistic regression, L2 0.01, over the three best-ranked
-# articles of each of the labelled set's questions).
-INTERCEPT = -9.6052
+# Fitted by `bench/kb_fit.py` (logistic regression, L2 0.01, over the three articles of
+# the strongest BM25 of each of the labelled set's questions).
+INTERCEPT = -10.9195
 WEIGHTS = {
-    "strength": 5.1476,
-    "relative": 1.8709,
-    "strongest": 0.6970,
-    "other_language": 2.5934,
-    "concepts_held": 2.3092,
-    "key_concepts_named": 2.2119,
-    "matched": 2.0290,
+    "strength": 6.4534,
+    "relative": 2.3820,
+    "strongest": 0.5643,
+    "other_language": 3.0254,
+    "concepts_held": 2.4008,
+    "key_concepts_named": 1.9451,
+    "matched": 2.2351,
 }
 
 COEFFICIENTS = tuple(WEIGHTS[name] for name in FEATURES)
@@ -79,6 +81,7 @@ def likelihood(evidence: Evidence) -> float:
 
 
 def strength(bm25: float) -> float:
+    """BM25 scaled to approach 1: one half at `HALF_STRENGTH_BM25`."""
     return bm25 / (bm25 + HALF_STRENGTH_BM25)
 
 

@@ -90,8 +90,7 @@ def changed(session: Session) -> None:
 
 def snapshot(session: Session) -> Snapshot:
     """The index as this transaction sees it, read again only when its version changed."""
-    # As written, to the driver: it is asked before every search.
-    version = session.connection().exec_driver_sql(VERSION_QUERY).scalar()
+    version = index_version(session)
     place = str(session.get_bind().engine.url)
     cached = SNAPSHOTS.get(place)
     if version is not None and cached is not None and cached[0] == version:
@@ -102,7 +101,15 @@ def snapshot(session: Session) -> Snapshot:
     return taken
 
 
+def index_version(session: Session) -> str | None:
+    """The index's version as this transaction sees it (None before any migration made
+    one); asked as written, to the driver: it is asked before every search."""
+    version: str | None = session.connection().exec_driver_sql(VERSION_QUERY).scalar()
+    return version
+
+
 def read_snapshot(session: Session) -> Snapshot:
+    """The index as the database holds it now."""
     holding = {term: count for term, count in session.execute(select(KbTerm.term, KbTerm.articles))}
     articles = {
         row.id: IndexedArticle(

@@ -191,4 +191,5 @@ def query_terms(text: str, synonyms: Synonyms) -> list[str]:
 
 
 def is_concept(token: str) -> bool:
+    """Whether the token is a synonym table's concept rather than a word of the text."""
     return token.startswith(CONCEPT_PREFIX)

@@ -145,11 +145,10 @@ def new_ticket(inbound: Inbound, follow_up_of: Ticket | None) -> Ticket:
     """The ticket row a message opens; a follow-up keeps the old ticket's subject, not
     "Re: [Support #1] Closed: ..."."""
     mail, now = inbound.mail, inbound.at
-    subject = follow_up_of.subject if follow_up_of else mail.subject or "(no subject)"
     return Ticket(
         status=TicketStatus.NEW,
         priority=Priority.P3,
-        subject=subject[:998],
+        subject=follow_up_of.subject if follow_up_of else ticket_subject(mail.subject),
         requester=inbound.sender,
         requester_name=mail.from_name,
         language=mail.language,
@@ -158,6 +157,11 @@ def new_ticket(inbound: Inbound, follow_up_of: Ticket | None) -> Ticket:
         updated_at=now,
         follow_up_of=follow_up_of.id if follow_up_of else None,
     )
+
+
+def ticket_subject(mail_subject: str) -> str:
+    """A new ticket's subject: its first mail's, as much of it as a subject keeps."""
+    return (mail_subject or "(no subject)")[:998]
 
 
 def serve(filing: Filing, ticket: Ticket, message: Message, rules: Rules) -> list[Event]:

@@ -137,7 +137,12 @@ def current_facts(ticket: Ticket) -> dict[Fact, TicketFact]:
 def known_value(ticket: Ticket, fact: Fact) -> str | None:
     """A fact's value, or None when it is not known (or the customer said "unknown")."""
     row = current_facts(ticket).get(fact)
-    return row.value if row is not None and row.value != UNKNOWN else None
+    return known(row.value if row is not None else None)
+
+
+def known(value: str | None) -> str | None:
+    """`value`, or None when it is none or the customer said "unknown"."""
+    return value if value != UNKNOWN else None
 
 
 def kind_of(ticket: Ticket) -> Kind:

@@ -6,6 +6,8 @@ Revises: 0013
 Create Date: 2026-12-23 09:00:00
 """
 
+import secrets
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,7 +30,7 @@ def upgrade() -> None:
         sa.Column("version", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_index_version")),
     )
-    op.bulk_insert(version, [{"id": 1, "version": "0014"}])
+    op.bulk_insert(version, [{"id": 1, "version": secrets.token_hex(16)}])
 
 
 def downgrade() -> None:
