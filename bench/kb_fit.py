@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from gateway.knowledge import synonyms_for  # noqa: E402
 from gateway.knowledge.ranking import candidates, widened  # noqa: E402
-from gateway.knowledge.relevance import FEATURES  # noqa: E402
+from gateway.knowledge.relevance import FEATURES, logistic  # noqa: E402
 from gateway.knowledge.snapshot import snapshot  # noqa: E402
 from tests.test_knowledge_search import KB_SET, as_question, indexed  # noqa: E402
 
@@ -83,8 +83,7 @@ class Model:
     weights: tuple[float, ...]
 
     def chance(self, vector: Sequence[float]) -> float:
-        logit = self.weights[-1] + sum(w * x for w, x in zip(self.weights, vector, strict=False))
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
+        return logistic(vector, self.weights[:-1], self.weights[-1])
 
 
 def fit(questions: Sequence[Asked]) -> Model:

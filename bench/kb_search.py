@@ -30,9 +30,7 @@ sys.path.insert(0, str(REPOSITORY))
 from gateway.knowledge import Question, index_folder, search, synonyms_for  # noqa: E402
 from storage.session import make_engine, make_session_factory  # noqa: E402
 from tests.schema import current_schema  # noqa: E402
-from tests.test_knowledge_search import as_question  # noqa: E402
-
-KB_SET = REPOSITORY / "tests" / "kb_set"
+from tests.test_knowledge_search import KB_SET, as_question  # noqa: E402
 
 
 def make_articles(folder: Path, count: int, seed: int) -> None:

@@ -59,7 +59,7 @@ def print_search(session: Session, knowledge: KnowledgeBase, args: argparse.Name
                 "score": f.score,
                 "bm25": round(f.bm25, 4),
                 "why": list(f.shared),
-                "suggested": f.score >= threshold and not f.outdated,
+                "suggested": knowledge.would_suggest(f),
             }
             for f in found
         ]
@@ -68,7 +68,7 @@ def print_search(session: Session, knowledge: KnowledgeBase, args: argparse.Name
     if not found:
         print("no published article matches")
     for f in found:
-        mark = "*" if f.score >= threshold and not f.outdated else " "
+        mark = "*" if knowledge.would_suggest(f) else " "
         print(f"{mark} {f.score:.3f}  {f.slug}  {f.title}")
         print(
             f"         bm25 {f.bm25:.2f}; names: {', '.join(f.shared) or '(none of its key words)'}"

@@ -27,7 +27,7 @@ def folder_signature(folder: Path) -> Signature:
     """What changes when an article or the synonym table is added, edited or removed."""
     try:
         paths = sorted(p for p in folder.iterdir() if p.suffix in (".md", ".txt"))
-        return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+        return tuple((p.name, (s := p.stat()).st_size, s.st_mtime_ns) for p in paths)
     except OSError:
         return ()
 

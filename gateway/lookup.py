@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +36,7 @@ from gateway.receipts import Outcome
 from gateway.settings import Settings
 from gateway.spool import Receipt
 from gateway.workflow.service import clocks_of, read_history
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, write_durably
 from storage.models import ParticipantRole, ReceiptOutcome, Ticket, TicketStatus
 from storage.session import make_engine, schema_revisions
 
@@ -187,15 +185,7 @@ def write_whole(path: Path, pieces: Iterator[bytes]) -> None:
         with path.open("wb") as output:
             output.writelines(pieces)
         return
-    target = path.resolve()
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with partial.open("xb") as output:
-            output.writelines(pieces)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    write_durably(path.resolve(), pieces)
 
 
 def stored_digest(gateway: Gateway, prefix: str) -> str:

@@ -20,7 +20,6 @@ from gateway.audience import Audience, name_of
 from gateway.composing import MailFile
 from gateway.filetypes import forwarded
 from gateway.knowledge import Found
-from gateway.links import status_token
 from gateway.outbox import Sender
 from gateway.settings import Notify, Workflow
 from gateway.workflow import Applied
@@ -98,11 +97,7 @@ class NoticeContext:
     ) -> list[dict[str, str]]:
         """Knowledge-base articles as a notice lists them. A link to the web service's own
         article page carries the customer's status token, for its "this solved it" button."""
-        token = ""
-        if participant is not None:
-            token = status_token(
-                self.sender.secret, ticket.id, participant.id, ticket.links_version
-            )
+        token = self.sender.status_token(ticket, participant) if participant else ""
         return [
             {
                 "slug": article.slug,

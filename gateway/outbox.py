@@ -73,8 +73,11 @@ class Sender:
         """The participant's own link to the ticket's status page; "" without a web service."""
         if not self.public_url:
             return ""
-        token = status_token(self.secret, ticket.id, participant.id, ticket.links_version)
-        return f"{self.public_url}/t/{token}"
+        return f"{self.public_url}/t/{self.status_token(ticket, participant)}"
+
+    def status_token(self, ticket: Ticket, participant: Participant) -> str:
+        """The participant's token on the ticket's pages (its status page, its articles)."""
+        return status_token(self.secret, ticket.id, participant.id, ticket.links_version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,14 +70,13 @@ def suggest(
         known_value(ticket, Fact.PLATFORM),
         known_value(ticket, Fact.SDK_VERSION),
     )
-    with session.no_autoflush:  # The version the index has, not what this filing changes.
-        found = (
-            list(ahead.found)
-            if isinstance(ahead, Suggested)
-            and ahead.question == question
-            and ahead.version == index_version(session)
-            else knowledge.suggestions(session, question)
-        )
+    found = (
+        list(ahead.found)
+        if isinstance(ahead, Suggested)
+        and ahead.question == question
+        and ahead.version == index_version(session)
+        else knowledge.suggestions(session, question)
+    )
     if not found:
         return applied
     act = Acting(session, SYSTEM_ACTOR, applied.inbound.at)
@@ -106,7 +105,10 @@ class SuggestingAhead:
         self.url, self.knowledge = state["url"], state["knowledge"]
         self.reads_facts, self._sessions = state["reads_facts"], None
 
-    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested:
+    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested | None:
+        if mail.in_reply_to or mail.references:
+            return None  # Most likely a reply to a ticket: nothing is suggested to those.
+
         def fact(name: Fact) -> str | None:
             return known(first_mail.value(name)) if self.reads_facts else None
 

@@ -15,7 +15,7 @@ import hashlib
 import io
 import os
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes | Sequence[bytes]) -> None:
+def write_durably(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Write `data` (or its pieces one after another, with no copy joining them) to `path`
     atomically: tmp, fsync, rename, fsync the directory."""
     # A unique temporary name, so threads writing the same blob never share one.

@@ -35,6 +35,7 @@ __all__ = [
     "article_named",
     "points_at_an_article",
     "published_article",
+    "article_by_slug",
     "apply_plan",
     "index_folder",
     "indexed_versions",
@@ -74,8 +75,12 @@ class KnowledgeBase:
         # The index is not what the filing transaction changes: no flush of its rows first.
         with session.no_autoflush:
             found = search(session, question, self.synonyms, self.settings.max_suggestions + 2)
-        good = [f for f in found if f.score >= self.settings.min_score and not f.outdated]
+        good = [f for f in found if self.would_suggest(f)]
         return [self.linked(f) for f in good[: self.settings.max_suggestions]]
+
+    def would_suggest(self, found: Found) -> bool:
+        """Whether the article is good enough to suggest, and not flagged outdated."""
+        return found.score >= self.settings.min_score and not found.outdated
 
     def sendable(self, session: Session, slug: str, lang: str) -> Found | None:
         """The published article an engineer names (by slug or stem), in `lang` where it
@@ -93,10 +98,15 @@ class KnowledgeBase:
         return replace(found, url=f"{self.public_url}/kb/{found.slug}", own_page=True)
 
 
+def article_by_slug(session: Session, slug: str) -> KbArticle | None:
+    """The indexed article of exactly that slug, draft or published."""
+    return session.scalars(select(KbArticle).where(KbArticle.slug == slug)).first()
+
+
 def published_article(session: Session, slug: str, lang: str | None = None) -> KbArticle | None:
     """The published article of that slug or stem: its translation in `lang` when there is
     one, else the one so named, else the first of the stem."""
-    named = session.scalars(select(KbArticle).where(KbArticle.slug == slug)).first()
+    named = article_by_slug(session, slug)
     query = select(KbArticle).where(
         KbArticle.stem == (named.stem if named is not None else slug),
         KbArticle.status == "published",

@@ -7,6 +7,7 @@ and the SDK versions (a PEP 440 specifier) it is for, its tags and whether it is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -166,7 +167,13 @@ def applies_to(
         return False
     if sdk_version and versions:
         try:
-            return Version(sdk_version) in SpecifierSet(versions)
+            return Version(sdk_version) in version_range(versions)
         except InvalidVersion:
             return True
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def version_range(versions: str) -> SpecifierSet:
+    """An article's `sdk_versions`, read once for all the searches that check it."""
+    return SpecifierSet(versions)

@@ -119,7 +119,7 @@ def candidates(
     terms = corrected(index, asked, synonyms)
     held = {term: index.holding[term] for term in terms if term in index.holding}
     corpus = index.corpus
-    searched = salient(terms, held, corpus)
+    searched = salient(held, corpus)
     scored = ranked(session, searched, corpus, CANDIDATES)
     fitting = {
         article_id: row
@@ -148,9 +148,8 @@ def candidates(
 
 def fits(row: IndexedArticle, question: Question) -> bool:
     """A published article for the asker's platform and SDK version."""
-    platforms = tuple(row.platforms.split(",")) if row.platforms else ()
     return row.status == "published" and any(
-        applies_to(platforms, row.sdk_versions, platform, question.sdk_version)
+        applies_to(row.platforms, row.sdk_versions, platform, question.sdk_version)
         for platform in (question.platform, *question.also_on)
     )
 
@@ -169,10 +168,9 @@ def widened(question: Question) -> Question:
     return replace(question, also_on=(WEB,))
 
 
-def salient(terms: Sequence[str], held: dict[str, int], corpus: Corpus) -> dict[str, int]:
-    """The question's words the articles hold, with how many hold each: the rarest, without
-    the commonest (unless that leaves none)."""
-    present = {term: held[term] for term in terms if term in held}
+def salient(present: dict[str, int], corpus: Corpus) -> dict[str, int]:
+    """Of the question's words the articles hold (`present`, with how many hold each), the
+    rarest, without the commonest (unless that leaves none)."""
     common = max(MIN_COMMON, int(corpus.articles * COMMON_SHARE))
     rare = [term for term in present if present[term] <= common] or list(present)
     chosen = set(sorted(rare, key=lambda term: (present[term], term))[:SALIENT_TERMS])
@@ -229,8 +227,6 @@ def corrected(index: Snapshot, terms: Sequence[str], synonyms: Synonyms) -> list
     unknown = [
         t for t in terms if t not in index.holding and t.isalpha() and t.isascii() and len(t) >= 4
     ][:MAX_CORRECTED]
-    if not unknown:
-        return list(terms)
     fixed = list(terms)
     for term in unknown:
         if (word := nearest_word(index, term)) is not None:

@@ -14,7 +14,7 @@ figures, again.
 from __future__ import annotations
 
 import math
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, fields
 
 # BM25 at which an article's strength is one half.
@@ -76,8 +76,13 @@ COEFFICIENTS = tuple(WEIGHTS[name] for name in FEATURES)
 
 def likelihood(evidence: Evidence) -> float:
     """The chance, from 0 to 1, that the article answers the question."""
-    logit = INTERCEPT + sum(w * x for w, x in zip(COEFFICIENTS, evidence.vector(), strict=True))
-    return 1.0 / (1.0 + math.exp(-logit))
+    return logistic(evidence.vector(), COEFFICIENTS, INTERCEPT)
+
+
+def logistic(vector: Sequence[float], coefficients: Sequence[float], intercept: float) -> float:
+    """The logistic model's chance for `vector` (what `bench/kb_fit.py` fits, too)."""
+    logit = intercept + sum(w * x for w, x in zip(coefficients, vector, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
 
 
 def strength(bm25: float) -> float:

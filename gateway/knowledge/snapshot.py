@@ -36,11 +36,10 @@ class IndexedArticle:
     summary: str
     lang: str
     status: str
-    platforms: str
+    # The intake's platform names; none: every platform.
+    platforms: tuple[str, ...]
     sdk_versions: str
     key_terms: tuple[str, ...]
-    # Those of its key terms that are concepts.
-    key_concepts: tuple[str, ...]
     concepts: frozenset[str]
     outdated: str
 
@@ -74,7 +73,7 @@ class Snapshot:
         concept no published article holds is as rare as can be)."""
         idf, holding = self.corpus.idf, self.holding
         return {
-            article.id: {t: idf(holding.get(t, 0)) for t in article.key_concepts}
+            article.id: {t: idf(holding.get(t, 0)) for t in article.key_terms if is_concept(t)}
             for article in self.articles.values()
         }
 
@@ -120,10 +119,9 @@ def read_snapshot(session: Session) -> Snapshot:
             row.summary,
             row.lang,
             row.status,
-            row.platforms,
+            tuple(row.platforms.split(",")) if row.platforms else (),
             row.sdk_versions,
             tuple(row.key_terms.split()),
-            tuple(t for t in row.key_terms.split() if is_concept(t)),
             frozenset(row.concepts.split()),
             row.outdated,
         )

@@ -33,7 +33,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from gateway.errors import ConfigError, DatabaseUnavailable
-from gateway.knowledge import Article, published_article, read_article
+from gateway.knowledge import Article, article_by_slug, read_article
 from gateway.knowledge.articles import SLUG
 from gateway.links import StatusLink, read_status_token, status_token
 from gateway.trail import Acting, record
@@ -104,8 +104,8 @@ class ArticlePages(Section):
             shown = shown_article(directory / f"{slug}.md")
         except (ConfigError, OSError):
             raise NotFound() from None
-        row = published_article(session, slug)
-        if not shown.article.published or row is None or row.slug != slug:
+        row = article_by_slug(session, slug)
+        if not shown.article.published or row is None or row.status != "published":
             raise NotFound()
         return shown
 

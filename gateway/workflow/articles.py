@@ -22,6 +22,7 @@ from gateway.knowledge import (
     Draft,
     Found,
     KnowledgeBase,
+    article_by_slug,
     article_named,
     points_at_an_article,
     published_article,
@@ -95,7 +96,7 @@ def sent_articles(
 def flag_outdated(
     act: Act, ticket: Ticket, slug: str, why: str, message: Message
 ) -> tuple[Phrase, Event]:
-    row = act.session.scalars(select(KbArticle).where(KbArticle.slug == slug)).first()
+    row = article_by_slug(act.session, slug)
     if row is None:
         raise ChangeRefused(no_article(slug))
     row.outdated = why or f"flagged by {act.actor} on ticket #{ticket.id}"
