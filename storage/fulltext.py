@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, text
 from sqlalchemy.orm import Session
 
 from storage.models import KbTerm
+from storage.session import driver_rows
 
 # FTS5's BM25 constants.
 K1 = 1.2
@@ -118,9 +119,8 @@ def ranked(
     if on_postgres(session):
         found = ranked_in_postgres(session, held, corpus, limit)
     else:
-        # Given to the driver as written: a search is a new ticket's, and SQLAlchemy's
-        # statement handling would cost a tenth of it.
-        rows = session.connection().exec_driver_sql(
+        rows = driver_rows(
+            session,
             "SELECT rowid, -bm25(kb_fts) FROM kb_fts WHERE kb_fts MATCH ? "
             "ORDER BY rank, rowid LIMIT ?",
             (" OR ".join(f'"{term}"' for term in held), limit),

@@ -19,6 +19,7 @@ from gateway.knowledge import (
     Question,
     index_folder,
     published_article,
+    relevance,
     search,
     synonyms_for,
     write_draft,
@@ -216,6 +217,22 @@ def test_the_labelled_set_finds_the_right_article_and_stays_quiet_without_one(
     assert share[("en", "no answer")] >= 0.90 and share[("zh", "no answer")] >= 0.90, share
 
 
+def test_a_search_for_suggestions_leaves_out_only_what_could_not_score_enough(
+    sqlite_index: Session,
+) -> None:
+    """Articles that could not reach the threshold are not measured, and no article that
+    could is lost: the score rises with every measure that grows with BM25."""
+    assert all(relevance.WEIGHTS[name] > 0 for name in relevance.RISING_WITH_BM25)
+    suggested = 0
+    for entry in questions():
+        question = as_question(entry)
+        everything = search(sqlite_index, question, SYNONYMS)
+        above = search(sqlite_index, question, SYNONYMS, floor=MIN_SCORE)
+        assert above == [found for found in everything if found.score >= MIN_SCORE]
+        suggested += bool(above)
+    assert suggested > len(questions()) / 2
+
+
 def test_an_article_for_another_platform_or_sdk_version_is_left_out(sqlite_index: Session) -> None:
     text = "Android 12 black screen after switching camera, local preview black"
     fits = search(sqlite_index, Question(text, "en", "Android", "4.1.2"), SYNONYMS)
@@ -265,6 +282,10 @@ def test_a_misspelt_word_is_read_as_the_articles_word(sqlite_index: Session) -> 
     assert typo[0].slug == right[0].slug == "safari-autoplay-notallowed-en"
     assert typo[0].score >= 0.9 * right[0].score  # the concepts of a corrected word count too
     assert search(sqlite_index, Question("qwxzv"), SYNONYMS) == []
+    # Each correction is looked for once an index version, then remembered.
+    corrections = snapshot(sqlite_index).corrections
+    assert corrections["notalowederror"] == "notallowederror" and corrections["qwxzv"] is None
+    assert search(sqlite_index, Question("safary notalowederror"), SYNONYMS) == typo
 
 
 def test_a_long_article_keeps_the_concepts_it_names_within_the_token_bound(tmp_path: Path) -> None:

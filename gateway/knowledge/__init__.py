@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 from gateway.knowledge.articles import Article, read_article
 from gateway.knowledge.drafts import Draft, write_draft
 from gateway.knowledge.index import IndexRun, apply_plan, index_folder, indexed_versions, plan_index
-from gateway.knowledge.ranking import Found, Question, search
+from gateway.knowledge.ranking import QUESTION_CHARACTERS, Found, Question, search
 from gateway.knowledge.replies import article_named, points_at_an_article
 from gateway.knowledge.words import Synonyms, synonyms_for
 from gateway.settings import Knowledge
 from storage.models import KbArticle
 
 __all__ = [
+    "QUESTION_CHARACTERS",
     "Article",
     "Draft",
     "Found",
@@ -74,7 +75,13 @@ class KnowledgeBase:
             return []
         # The index is not what the filing transaction changes: no flush of its rows first.
         with session.no_autoflush:
-            found = search(session, question, self.synonyms, self.settings.max_suggestions + 2)
+            found = search(
+                session,
+                question,
+                self.synonyms,
+                self.settings.max_suggestions + 2,
+                floor=self.settings.min_score,
+            )
         good = [f for f in found if self.would_suggest(f)]
         return [self.linked(f) for f in good[: self.settings.max_suggestions]]
 

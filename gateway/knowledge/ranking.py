@@ -20,8 +20,15 @@ from sqlalchemy.orm import Session
 
 from gateway.intake.mentions import FRAMEWORKS, names_platform
 from gateway.knowledge.articles import applies_to
-from gateway.knowledge.relevance import MAX_MATCHED, Evidence, likelihood, share, strength
-from gateway.knowledge.snapshot import IndexedArticle, Snapshot, snapshot
+from gateway.knowledge.relevance import (
+    MAX_MATCHED,
+    Evidence,
+    at_best,
+    likelihood,
+    share,
+    strength,
+)
+from gateway.knowledge.snapshot import MAX_CORRECTIONS, IndexedArticle, Snapshot, snapshot
 from gateway.knowledge.words import Synonyms, is_concept, query_terms
 from storage.fulltext import Corpus, ranked
 from storage.models import KbArticle
@@ -84,11 +91,13 @@ class Found:
 
 
 def search(
-    session: Session, question: Question, synonyms: Synonyms, limit: int = 10
+    session: Session, question: Question, synonyms: Synonyms, limit: int = 10, floor: float = 0.0
 ) -> list[Found]:
-    """The published articles for the question, best first, one per stem."""
+    """The published articles for the question, best first, one per stem; with a `floor`,
+    only those that score at least that."""
     question, index = widened(question), snapshot(session)
-    found = [w.found(synonyms) for w in candidates(session, index, question, synonyms)[:limit]]
+    weighed = candidates(session, index, question, synonyms, floor)
+    found = [w.found(synonyms) for w in weighed[:limit]]
     return in_language(index, found, question)
 
 
@@ -111,10 +120,11 @@ class Weighed:
 
 
 def candidates(
-    session: Session, index: Snapshot, question: Question, synonyms: Synonyms
+    session: Session, index: Snapshot, question: Question, synonyms: Synonyms, floor: float = 0.0
 ) -> list[Weighed]:
     """The published articles fitting the asker that share words with the question, each
-    scored (`relevance`), best first, the best of each stem."""
+    scored (`relevance`), best first, the best of each stem, none under `floor`; those
+    that could not reach it from their BM25 are left out unmeasured."""
     asked = query_terms(question.text[:QUESTION_CHARACTERS], synonyms)
     terms = corrected(index, asked, synonyms)
     held = {term: index.holding[term] for term in terms if term in index.holding}
@@ -137,12 +147,13 @@ def candidates(
     )
     best: dict[str, Weighed] = {}
     for article_id, bm25 in scored:
+        if not measure.could_reach(bm25, floor):
+            break  # Nor could any after it, of lower BM25.
         if (row := fitting.get(article_id)) is not None:
             evidence = measure.evidence(row, bm25, index)
             score = round(likelihood(evidence), 4)
-            weighed = Weighed(row, score, bm25, evidence, measure.terms)
-            if row.stem not in best or weighed.score > best[row.stem].score:
-                best[row.stem] = weighed
+            if score >= floor and (row.stem not in best or score > best[row.stem].score):
+                best[row.stem] = Weighed(row, score, bm25, evidence, measure.terms)
     return sorted(best.values(), key=lambda w: (-w.score, -round(w.bm25, 9), w.article.slug))
 
 
@@ -193,13 +204,31 @@ class Measure:
         key_concepts = index.key_concept_rarity[row.id]
         return Evidence(
             strength=strength(bm25),
-            relative=bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0,
-            strongest=1.0 if bm25 >= self.strongest_bm25 else 0.0,
+            relative=self.relative(bm25),
+            strongest=self.strongest(bm25),
             other_language=float(self.question.lang is not None and row.lang != self.question.lang),
             concepts_held=share(self.concepts, row.concepts),
             key_concepts_named=share(key_concepts, self.terms),
-            matched=min(MAX_MATCHED, bm25 / self.searched_rarity),
+            matched=self.matched(bm25),
         )
+
+    def could_reach(self, bm25: float, floor: float) -> bool:
+        """Whether an article of this BM25 may score `floor`, as its other measures are."""
+        if floor <= 0.0:
+            return True
+        best = at_best(
+            strength(bm25), self.relative(bm25), self.strongest(bm25), self.matched(bm25)
+        )
+        return best >= floor
+
+    def relative(self, bm25: float) -> float:
+        return bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0
+
+    def strongest(self, bm25: float) -> float:
+        return 1.0 if bm25 >= self.strongest_bm25 else 0.0
+
+    def matched(self, bm25: float) -> float:
+        return min(MAX_MATCHED, bm25 / self.searched_rarity)
 
 
 def in_language(index: Snapshot, found: list[Found], question: Question) -> list[Found]:
@@ -238,6 +267,8 @@ def corrected(index: Snapshot, terms: Sequence[str], synonyms: Synonyms) -> list
 def nearest_word(index: Snapshot, term: str) -> str | None:
     """The index's word nearest `term`: one edit away, two for long words; of equally near
     ones the commonest, then the first by spelling."""
+    if term in index.corrections:
+        return index.corrections[term]
     limit = 2 if len(term) >= 8 else 1
     best: tuple[int, tuple[int, str]] | None = None
     for length in range(len(term) - limit, len(term) + limit + 1):
@@ -246,4 +277,7 @@ def nearest_word(index: Snapshot, term: str) -> str | None:
         if match is not None:
             ranked_match = (int(match[1]), index.commonness(match[0]))
             best = ranked_match if best is None or ranked_match < best else best
-    return best[1][1] if best is not None else None
+    nearest = best[1][1] if best is not None else None
+    if len(index.corrections) < MAX_CORRECTIONS:
+        index.corrections[term] = nearest
+    return nearest

@@ -14,6 +14,7 @@ figures, again.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, fields
 
@@ -72,6 +73,10 @@ WEIGHTS = {
 }
 
 COEFFICIENTS = tuple(WEIGHTS[name] for name in FEATURES)
+# The measures that grow with an article's BM25, the others being the same.
+RISING_WITH_BM25 = ("strength", "relative", "strongest", "matched")
+# The value of each measure (from 0 to 1) that raises the likelihood most.
+BEST = {name: 1.0 if weight > 0 else 0.0 for name, weight in WEIGHTS.items()}
 
 
 def likelihood(evidence: Evidence) -> float:
@@ -79,9 +84,27 @@ def likelihood(evidence: Evidence) -> float:
     return logistic(evidence.vector(), COEFFICIENTS, INTERCEPT)
 
 
+def at_best(strength: float, relative: float, strongest: float, matched: float) -> float:
+    """The most `likelihood` can be for an article of these BM25 measures: its language and
+    concept measures taken as they would raise it most. An article under a threshold at
+    best need not be measured further, nor any of lower BM25: the weights of the measures
+    that grow with BM25 are positive (a test checks it)."""
+    return likelihood(
+        Evidence(
+            strength,
+            relative,
+            strongest,
+            other_language=BEST["other_language"],
+            concepts_held=BEST["concepts_held"],
+            key_concepts_named=BEST["key_concepts_named"],
+            matched=matched,
+        )
+    )
+
+
 def logistic(vector: Sequence[float], coefficients: Sequence[float], intercept: float) -> float:
     """The logistic model's chance for `vector` (what `bench/kb_fit.py` fits, too)."""
-    logit = intercept + sum(w * x for w, x in zip(coefficients, vector, strict=True))
+    logit = intercept + sum(map(operator.mul, coefficients, vector))
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from gateway.knowledge.words import is_concept
 from storage.fulltext import Corpus
 from storage.models import KbArticle, KbIndexVersion, KbTerm
+from storage.session import driver_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,10 @@ class Snapshot:
     articles: dict[int, IndexedArticle]
     # Each (stem, language)'s article.
     translations: dict[tuple[str, str], IndexedArticle]
+    # The words already corrected in this version, each to its nearest or None (mail
+    # repeats its misspellings and the words no article uses; each costs a look through
+    # the vocabulary), at most `MAX_CORRECTIONS`.
+    corrections: dict[str, str | None] = field(default_factory=dict)
 
     @functools.cached_property
     def latin_words(self) -> dict[int, tuple[str, ...]]:
@@ -103,8 +108,8 @@ def snapshot(session: Session) -> Snapshot:
 def index_version(session: Session) -> str | None:
     """The index's version as this transaction sees it (None before any migration made
     one); asked as written, to the driver: it is asked before every search."""
-    version: str | None = session.connection().exec_driver_sql(VERSION_QUERY).scalar()
-    return version
+    rows = driver_rows(session, VERSION_QUERY)
+    return str(rows[0][0]) if rows else None
 
 
 def read_snapshot(session: Session) -> Snapshot:
@@ -139,6 +144,7 @@ def read_snapshot(session: Session) -> Snapshot:
     )
 
 
+MAX_CORRECTIONS = 20000
 VERSION_QUERY = f"SELECT version FROM {KbIndexVersion.__tablename__}"
 # Database URL → (version, snapshot): one snapshot a database, the last read.
 SNAPSHOTS: dict[str, tuple[str, Snapshot]] = {}

@@ -27,10 +27,11 @@ import snowballstemmer
 SHIPPED_SYNONYMS = Path(__file__).with_name("synonyms.txt")
 
 CHINESE = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# A run of Chinese, a negative code, or a Latin word (dotted or joined by '_' into one).
 TOKEN = re.compile(
-    rf"(?P<chinese>[{CHINESE}]+)"
-    r"|(?P<code>(?<![\w.])-\d{2,12}(?!\d))"
-    r"|(?P<word>[a-z0-9]+(?:[._][a-z0-9]+)*)"
+    rf"([{CHINESE}]+)"
+    r"|((?<![\w.])-\d{2,12}(?!\d))"
+    r"|([a-z0-9]+(?:[._][a-z0-9]+)*)"
 )
 VERSION_PREFIX = re.compile(r"v(?=\d)")
 # Longer runs of letters and digits are no words (a key, a hash, an encoded blob), and the
@@ -58,7 +59,6 @@ STEMMER = snowballstemmer.stemmer("english")
 CONCEPT_PREFIX = "syn_"
 
 
-@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     if not word.isalpha() or len(word) <= 3:
         return word
@@ -161,21 +161,29 @@ def tokens(text: str, synonyms: Synonyms) -> list[str]:
     return found
 
 
-def plain_tokens(lowered: str) -> Iterator[str]:
-    for match in TOKEN.finditer(lowered):
-        if match.group("chinese"):
-            yield from bigrams(match.group("chinese"))
-        elif code := match.group("code"):
-            yield code
-            yield code[1:]
+def plain_tokens(lowered: str) -> list[str]:
+    found: list[str] = []
+    for chinese, code, word in TOKEN.findall(lowered):
+        if word:
+            found += word_tokens(word)
+        elif chinese:
+            found += bigrams(chinese)
         else:
-            word = match.group("word")
-            if "v" in word:
-                word = VERSION_PREFIX.sub("", word, count=1)
-            if word not in STOPWORDS and len(word) <= MAX_WORD_CHARACTERS:
-                yield stem(word)
-                if "_" in word:
-                    yield from (stem(part) for part in word.split("_") if part)
+            found += (code, code[1:])
+    return found
+
+
+@functools.lru_cache(maxsize=65536)
+def word_tokens(word: str) -> tuple[str, ...]:
+    """A Latin word's tokens: none for a stopword or an overlong run, else its stem, and
+    each of its parts' when '_' joins them. Mail repeats its words, so each is read once."""
+    if "v" in word:
+        word = VERSION_PREFIX.sub("", word, count=1)
+    if word in STOPWORDS or len(word) > MAX_WORD_CHARACTERS:
+        return ()
+    if "_" not in word:
+        return (stem(word),)
+    return (stem(word), *(stem(part) for part in word.split("_") if part))
 
 
 def bigrams(run: str) -> Iterable[str]:
