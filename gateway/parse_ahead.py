@@ -15,8 +15,10 @@ The child also reads each message as the intake reads a first mail (`read_first_
 is pure, it needs nothing but the message, and most mail opens a ticket; the worker uses
 that reading when the message opens one, and reads for itself when it was not read ahead.
 A later stage may ask for more to be worked out there from that reading (`ReadsAhead`: the
-knowledge base's suggestions, `gateway.suggestions`); it is kept with the result, and the
-stage uses it when it is what the stage would have asked, and asks for itself otherwise.
+knowledge base's suggestions, `gateway.suggestions`), for the batch's mails together once
+all are parsed; it is kept with each result, and the stage uses it when it is what the
+stage would have asked, and asks for itself otherwise. The child is started with the
+worker (`start_early`), so the first mail does not wait for it to start.
 """
 
 from __future__ import annotations
@@ -55,10 +57,12 @@ CHILD_MAIN = "import sys; from gateway.parse_ahead import serve; serve(*map(int,
 
 
 class ReadsAhead(Protocol):
-    """What a later stage works out in the parser process from a mail read as a first
-    mail; picklable, sent to the child with the parser."""
+    """What a later stage works out in the parser process from the mails of a batch read
+    as first mails, one answer each, in order; picklable, sent to the child with the
+    parser. A batch's mails are worked out together, once all are parsed: their work
+    shares what it reads (a connection, an index) while it is at hand."""
 
-    def __call__(self, mail: ParsedMail, first_mail: Findings) -> object: ...
+    def __call__(self, readings: Sequence[tuple[ParsedMail, Findings]]) -> Sequence[object]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +105,10 @@ class Parser(Protocol):
 
 
 def parse_spooled(
-    spool: Spool,
-    receipt: Receipt,
-    limits: Limits,
-    reads_ahead: bool = False,
-    also: ReadsAhead | None = None,
+    spool: Spool, receipt: Receipt, limits: Limits, reads_ahead: bool = False
 ) -> tuple[bytes | None, ParseResult]:
     """`receipt`'s raw message (None when it cannot be read) and what `parse_message` made
-    of it (and, `reads_ahead`, its reading as a first mail and what `also` makes of that);
-    nothing is kept yet."""
+    of it (and, `reads_ahead`, its reading as a first mail); nothing is kept yet."""
     try:
         raw = spool.raw(receipt)
     except Exception as exc:
@@ -119,22 +118,33 @@ def parse_spooled(
         first_mail = (
             read_first_mail(mail.intake_text()) if reads_ahead and not mail.is_bounce else None
         )
-        ahead = worked_out(also, mail, first_mail) if also and first_mail else None
-        return raw, Readable(mail, first_mail, ahead)
+        return raw, Readable(mail, first_mail)
     except Exception as exc:
         return raw, failure(exc)
 
 
-def worked_out(also: ReadsAhead, mail: ParsedMail, first_mail: Findings) -> object:
-    """What `also` makes of the mail; None, logged, when it fails: the stage that asked
-    then works it out itself."""
+def worked_out(also: ReadsAhead, results: list[ParseResult]) -> list[ParseResult]:
+    """The results with what `also` makes of each mail read as a first mail; as they were,
+    logged, when that fails: the stage that asked then works it out itself."""
+    numbers: list[int] = []
+    readings: list[tuple[ParsedMail, Findings]] = []
+    for number, result in enumerate(results):
+        if isinstance(result, Readable) and result.first_mail is not None:
+            numbers.append(number)
+            readings.append((result.mail, result.first_mail))
+    if not readings:
+        return results
     try:
-        return also(mail, first_mail)
+        answers = also(readings)
+        worked = list(results)
+        for number, (mail, first_mail), answer in zip(numbers, readings, answers, strict=True):
+            worked[number] = Readable(mail, first_mail, answer)
+        return worked
     except Exception as exc:
         log.warning(
             "reading ahead failed (%s: %s); the worker works it out", type(exc).__name__, exc
         )
-        return None
+        return results
 
 
 def keep_blobs(spool: Spool, receipt: Receipt, raw: bytes, parsed: ParseResult) -> ParseResult:
@@ -180,14 +190,18 @@ class InlineParser:
         the batch is parsed (it would hold SQLite's write lock against the worker filing
         the batch before)."""
         parsed = [
-            parse_spooled(self.spool, receipt, self.limits, self.reads_ahead, self.also)
+            parse_spooled(self.spool, receipt, self.limits, self.reads_ahead)
             for receipt in receipts
         ]
+        raws = [raw for raw, _ in parsed]
+        results = [result for _, result in parsed]
+        if self.also is not None:
+            results = worked_out(self.also, results)
         try:
             with self.spool.keeping():
                 return [
                     result if raw is None else keep_blobs(self.spool, receipt, raw, result)
-                    for receipt, (raw, result) in zip(receipts, parsed, strict=True)
+                    for receipt, raw, result in zip(receipts, raws, results, strict=True)
                 ]
         except SpoolUnavailable as exc:
             return [Unavailable(exc.reason) for _ in receipts]
@@ -205,6 +219,16 @@ class ParserProcess:
         self.lifeline: int | None = None
         self.submitted = 0
         self.restart_at = 0.0
+
+    def start_early(self) -> None:
+        """Start the child before the first batch: its start (a Python and the modules it
+        imports, a good share of a second) then overlaps the worker's, not the first mail's
+        way through."""
+        try:
+            if self.connection is None:
+                self.start()
+        except OSError as exc:
+            self.failed(exc)
 
     def submit(self, receipts: Sequence[Receipt]) -> Results:
         if (

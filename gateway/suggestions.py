@@ -5,16 +5,16 @@ version is known) and before the acknowledgement is written, which carries them;
 `articles_suggested` event keeps them on the ticket, for a later "that solved it" and for
 the figures.
 
-A served worker's parser process searches ahead (`SuggestingAhead`), from the mail and its
-reading as a first mail, so the search's CPU is not spent in the one worker that files;
-`suggest` takes that answer when it was asked the very question the new ticket asks, of the
-index as it is, and
-searches in the filing transaction otherwise (a follow-up, a parser that could not search,
-an index changed since).
+A served worker's parser process searches ahead (`SuggestingAhead`), from each mail of a
+batch and its reading as a first mail, so the search's CPU is not spent in the one worker
+that files; `suggest` takes that answer when it was asked the very question the new ticket
+asks, of the index as it is, and searches in the filing transaction otherwise (a follow-up,
+a parser that could not search, an index changed since).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.database import reading
 from gateway.intake import Fact, Findings
-from gateway.knowledge import Found, KnowledgeBase, Question
+from gateway.knowledge import QUESTION_CHARACTERS, Found, KnowledgeBase, Question
 from gateway.knowledge.snapshot import index_version
 from gateway.parsing import ParsedMail
 from gateway.trail import Acting, record
@@ -47,8 +47,9 @@ def asked(
     subject: str, text: str, language: str, platform: str | None, sdk: str | None
 ) -> Question:
     """What a new ticket asks the knowledge base: its subject and first message, in its
-    language, on the platform and SDK version known."""
-    return Question(f"{subject}\n{text}", language, platform, sdk)
+    language, on the platform and SDK version known; as far as a search reads it, which
+    keeps what the parser process sends back small."""
+    return Question(f"{subject}\n{text}"[:QUESTION_CHARACTERS], language, platform, sdk)
 
 
 def suggest(
@@ -86,10 +87,11 @@ def suggest(
 
 
 class SuggestingAhead:
-    """The suggestions for a mail as the new ticket it would open asks them, found in the
-    parser process over a reading connection of its own. It travels to that process as
-    the database's URL and the settings; the engine is made there, when first used. A
-    failure is the parser's to log: the worker then searches for itself."""
+    """The suggestions for each mail of a batch as the new ticket it would open asks them,
+    found in the parser process over a reading connection of its own, in one transaction
+    for the batch. It travels to that process as the database's URL and the settings; the
+    engine is made there, when first used. A failure is the parser's to log: the worker
+    then searches for itself."""
 
     def __init__(self, url: str, knowledge: KnowledgeBase, reads_facts: bool) -> None:
         self.url = url
@@ -105,23 +107,34 @@ class SuggestingAhead:
         self.url, self.knowledge = state["url"], state["knowledge"]
         self.reads_facts, self._sessions = state["reads_facts"], None
 
-    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested | None:
+    def __call__(self, readings: Sequence[tuple[ParsedMail, Findings]]) -> list[Suggested | None]:
+        questions = [self.question(mail, first_mail) for mail, first_mail in readings]
+        if not any(questions):
+            return [None] * len(questions)
+        if self._sessions is None:
+            self._sessions = make_session_factory(make_engine(self.url, reads_only=True))
+        with reading(self._sessions) as session:
+            version = index_version(session)
+            return [
+                Suggested(question, version, tuple(self.knowledge.suggestions(session, question)))
+                if question is not None
+                else None
+                for question in questions
+            ]
+
+    def question(self, mail: ParsedMail, first_mail: Findings) -> Question | None:
+        """What the new ticket the mail would open asks; None for a mail that most likely
+        replies to a ticket: nothing is suggested to those."""
         if mail.in_reply_to or mail.references:
-            return None  # Most likely a reply to a ticket: nothing is suggested to those.
+            return None
 
         def fact(name: Fact) -> str | None:
             return known(first_mail.value(name)) if self.reads_facts else None
 
-        question = asked(
+        return asked(
             ticket_subject(mail.subject),
             mail.text,
             mail.language,
             fact(Fact.PLATFORM),
             fact(Fact.SDK_VERSION),
         )
-        if self._sessions is None:
-            self._sessions = make_session_factory(make_engine(self.url, reads_only=True))
-        with reading(self._sessions) as session:
-            version = index_version(session)
-            found = self.knowledge.suggestions(session, question)
-        return Suggested(question, version, tuple(found))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pytest
 
 from gateway.clock import Clock
 from gateway.executor import BATCH_BYTES, BATCH_SIZE, batches_of
+from gateway.intake import Findings
 from gateway.limits import Limits
 from gateway.parse_ahead import (
     AHEAD_MAX_BYTES,
@@ -23,6 +24,7 @@ from gateway.parse_ahead import (
     Refused,
     Unavailable,
 )
+from gateway.parsing import ParsedMail
 from gateway.spool import Receipt, Spool
 from storage.blobs import BlobDirectory
 
@@ -144,6 +146,48 @@ def test_a_batch_too_large_to_copy_is_parsed_in_the_worker(
     [result] = parser.submit([stored(spool, raw)])()
     assert isinstance(result, Readable) and result.mail.subject == "printer 9"
     assert parser.child is None
+
+
+def test_the_child_is_started_before_the_first_batch_when_asked(
+    spool: Spool, parser: ParserProcess
+) -> None:
+    parser.start_early()
+    assert parser.child is not None and parser.child.poll() is None
+    started = parser.child.pid
+    parser.start_early()  # Once only.
+    [result] = parser.submit([stored(spool, MAIL % (4, 4))])()
+    assert isinstance(result, Readable) and result.mail.subject == "printer 4"
+    assert parser.child.pid == started
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Works out each mail's subject, upper-cased, as a later stage might; or fails."""
+
+    fails: bool = False
+
+    def __call__(self, readings: Sequence[tuple[ParsedMail, Findings]]) -> list[str]:
+        if self.fails:
+            raise RuntimeError("the index is gone")
+        return [mail.subject.upper() for mail, _ in readings]
+
+
+def test_what_a_later_stage_asks_is_worked_out_for_each_readable_mail_of_the_batch(
+    spool: Spool, caplog: pytest.LogCaptureFixture
+) -> None:
+    receipts = [stored(spool, MAIL % (0, 0)), stored(spool, NOT_MAIL), stored(spool, MAIL % (2, 2))]
+    results = InlineParser(spool, spool.limits, reads_ahead=True, also=Subjects()).parse(receipts)
+    assert [getattr(result, "ahead", "refused") for result in results] == [
+        "PRINTER 0",
+        "refused",
+        "PRINTER 2",
+    ]
+    failing = InlineParser(spool, spool.limits, reads_ahead=True, also=Subjects(fails=True))
+    with caplog.at_level(logging.WARNING, "gateway.parse_ahead"):
+        results = failing.parse(receipts)
+    assert "reading ahead failed (RuntimeError: the index is gone)" in caplog.text
+    readable = [result for result in results if isinstance(result, Readable)]
+    assert len(readable) == 2 and all(result.ahead is None for result in readable)
 
 
 def test_the_child_exits_when_the_worker_lets_go(spool: Spool, parser: ParserProcess) -> None:

@@ -82,7 +82,14 @@ def test_searching_ahead_travels_as_its_settings_and_answers_the_tickets_questio
     ahead = pickle.loads(pickle.dumps(searching_ahead(direct)))
     raw = as_sent_over_smtp(new_mail("alice@client.example", *ASKED))
     mail = parse_message(raw, direct.gateway.spool.limits)
-    answer = ahead(mail, read_first_mail(mail.intake_text()))
+    replying = new_mail(
+        "alice@client.example", f"Re: {ASKED[0]}", ASKED[1], headers={"In-Reply-To": "<1@x>"}
+    )
+    reply = parse_message(as_sent_over_smtp(replying), direct.gateway.spool.limits)
+    answer, to_reply = ahead(
+        [(mail, read_first_mail(mail.intake_text())), (reply, read_first_mail(reply.intake_text()))]
+    )
+    assert to_reply is None
     assert answer is not None
     assert answer.question.text.startswith(f"{ASKED[0]}\n")
     assert answer.question.lang == "en"
@@ -98,9 +105,12 @@ class Planted:
     def __init__(self, real: SuggestingAhead, change: str) -> None:
         self.real, self.change = real, change
 
-    def __call__(self, mail: ParsedMail, first_mail: Findings) -> Suggested:
-        answer = self.real(mail, first_mail)
-        assert [f.slug for f in answer.found] == [ANSWER]
+    def __call__(self, readings: Sequence[tuple[ParsedMail, Findings]]) -> list[Suggested]:
+        [answer] = self.real(readings)
+        assert answer is not None and [f.slug for f in answer.found] == [ANSWER]
+        return [self.changed(answer)]
+
+    def changed(self, answer: Suggested) -> Suggested:
         planted = Found("token-expired-en", "token-expired", "Token expired", "", "en", 0.9)
         answer = replace(answer, found=(planted,))
         if self.change == "question":
