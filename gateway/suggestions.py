@@ -24,6 +24,7 @@ from gateway.database import reading
 from gateway.intake import Fact, Findings
 from gateway.knowledge import QUESTION_CHARACTERS, Found, KnowledgeBase, Question
 from gateway.knowledge.snapshot import index_version
+from gateway.loops import automatic_reason
 from gateway.parsing import ParsedMail
 from gateway.trail import Acting, record
 from gateway.workflow import Applied, Author
@@ -124,8 +125,8 @@ class SuggestingAhead:
 
     def question(self, mail: ParsedMail, first_mail: Findings) -> Question | None:
         """What the new ticket the mail would open asks; None for a mail that most likely
-        replies to a ticket: nothing is suggested to those."""
-        if mail.in_reply_to or mail.references:
+        replies to a ticket, or that a machine wrote: nothing is suggested to those."""
+        if mail.in_reply_to or mail.references or automatic_reason(mail):
             return None
 
         def fact(name: Fact) -> str | None:

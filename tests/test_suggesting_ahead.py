@@ -86,10 +86,21 @@ def test_searching_ahead_travels_as_its_settings_and_answers_the_tickets_questio
         "alice@client.example", f"Re: {ASKED[0]}", ASKED[1], headers={"In-Reply-To": "<1@x>"}
     )
     reply = parse_message(as_sent_over_smtp(replying), direct.gateway.spool.limits)
-    answer, to_reply = ahead(
-        [(mail, read_first_mail(mail.intake_text())), (reply, read_first_mail(reply.intake_text()))]
+    out_of_office = new_mail(
+        "alice@client.example",
+        f"Auto: {ASKED[0]}",
+        ASKED[1],
+        headers={"Auto-Submitted": "auto-replied"},
     )
-    assert to_reply is None
+    automatic = parse_message(as_sent_over_smtp(out_of_office), direct.gateway.spool.limits)
+    answer, to_reply, to_machine = ahead(
+        [
+            (mail, read_first_mail(mail.intake_text())),
+            (reply, read_first_mail(reply.intake_text())),
+            (automatic, read_first_mail(automatic.intake_text())),
+        ]
+    )
+    assert to_reply is None and to_machine is None
     assert answer is not None
     assert answer.question.text.startswith(f"{ASKED[0]}\n")
     assert answer.question.lang == "en"
