@@ -106,10 +106,21 @@ def temporary_database_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def transaction(sessions: Sessions) -> Iterator[Session]:
-    """A session in a transaction that commits when the block ends, or rolls back."""
-    with database_errors(), sessions.begin() as session:
+def transaction(sessions: Sessions, wait_ms: int | None = None) -> Iterator[Session]:
+    """A session in a transaction that commits when the block ends, or rolls back. With
+    `wait_ms`, another writer's lock is waited for that long at most, not `LOCK_WAIT_MS`:
+    for what a person waits on (a page's button)."""
+    if wait_ms is None:
+        with database_errors(), sessions.begin() as session:
+            yield session
+        return
+    engine: Engine = sessions.kw["bind"]
+    with briefly(engine, wait_ms) as connection, Session(connection) as session:
         yield session
+        session.commit()
+        # On PostgreSQL `briefly` has begun the transaction, which the session joined
+        # without committing it; on SQLite the session began it (a no-op then).
+        connection.commit()
 
 
 @contextlib.contextmanager

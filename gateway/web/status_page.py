@@ -29,7 +29,7 @@ from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Response
 
 from gateway.app import Gateway
-from gateway.database import briefly, transaction
+from gateway.database import transaction
 from gateway.fact_sheet import summary
 from gateway.filetypes import HEAD_OCTETS, forwarded
 from gateway.links import (
@@ -186,7 +186,7 @@ class StatusPages(Section):
         """In one write transaction: the link's participant acting on its ticket, the ticket
         locked; `NotFound` for a link that does not open it now. With `wait_ms`, another
         writer's lock is waited for that long at most, not `LOCK_WAIT_MS`."""
-        with self.writing(wait_ms) as session:
+        with transaction(self.gateway.sessions, wait_ms) as session:
             # Locked first, then read: what the act sees is what the row has now. The link's
             # own ticket is locked even when merged (`locked_ticket` would take the one it
             # went into): a merged ticket is closed, and its page leads on.
@@ -197,20 +197,6 @@ class StatusPages(Section):
                 ticket,
                 participant,
             )
-
-    @contextlib.contextmanager
-    def writing(self, wait_ms: int | None) -> Iterator[Session]:
-        """A session in a transaction that commits when the block ends."""
-        if wait_ms is None:
-            with transaction(self.gateway.sessions) as session:
-                yield session
-            return
-        with briefly(self.gateway.engine, wait_ms) as connection, Session(connection) as session:
-            yield session
-            session.commit()
-            # On PostgreSQL `briefly` has begun the transaction, which the session joined
-            # without committing it; on SQLite the session began it (a no-op then).
-            connection.commit()
 
     def page_path(self, link: StatusLink) -> str:
         """The link's status page, as a path of this site."""
