@@ -115,7 +115,7 @@ def transaction(sessions: Sessions, wait_ms: int | None = None) -> Iterator[Sess
             yield session
         return
     engine: Engine = sessions.kw["bind"]
-    with briefly(engine, wait_ms) as connection, Session(connection) as session:
+    with briefly(engine, wait_ms) as connection, sessions(bind=connection) as session:
         yield session
         session.commit()
         # On PostgreSQL `briefly` has begun the transaction, which the session joined

@@ -280,8 +280,8 @@ def run_worker(settings: Settings, doorbell: Doorbell, finishing: Synchronized[i
     become_child(WorkerProcess.title, WORKER_NICENESS, stop.now)
     gateway = build_gateway(settings)
     parser = gateway.parser_process()
-    parser.start_early()
     try:
+        parser.start_early()
         work(gateway, UntilStopped(parser, stop), doorbell, stop)
     except StopRequested:
         pass

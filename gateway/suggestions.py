@@ -14,6 +14,7 @@ a parser that could not search, an index changed since).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +33,8 @@ from gateway.workflow.customers import ticket_subject
 from gateway.workflow.intake import known, known_value
 from storage.models import SYSTEM_ACTOR, EventKind
 from storage.session import make_engine, make_session_factory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +119,26 @@ class SuggestingAhead:
             self._sessions = make_session_factory(make_engine(self.url, reads_only=True))
         with reading(self._sessions) as session:
             version = index_version(session)
-            return [
-                Suggested(question, version, tuple(self.knowledge.suggestions(session, question)))
-                if question is not None
-                else None
-                for question in questions
-            ]
+            return [self.answer(session, version, question) for question in questions]
+
+    def answer(
+        self, session: Session, version: str | None, question: Question | None
+    ) -> Suggested | None:
+        """The suggestions for one question; None, logged, when its search fails: the
+        worker then searches for that mail alone, the rest of the batch keeps its answers."""
+        if question is None:
+            return None
+        try:
+            found = self.knowledge.suggestions(session, question)
+        except Exception as exc:
+            log.warning(
+                "searching ahead failed (%s: %s); the worker searches", type(exc).__name__, exc
+            )
+            # A failed statement leaves a PostgreSQL transaction unusable: the next
+            # question reads in a new one.
+            session.rollback()
+            return None
+        return Suggested(question, version, tuple(found))
 
     def question(self, mail: ParsedMail, first_mail: Findings) -> Question | None:
         """What the new ticket the mail would open asks; None for a mail that most likely

@@ -60,21 +60,26 @@ def make_engine(url: str, reads_only: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def driver_rows(session: Session, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+def driver_rows(session: Session, sql: str, parameters: Sequence[Any] | None = None) -> list[Any]:
     """The rows of `sql` in the session's transaction, given as written to the database
-    driver: past SQLAlchemy's statement and result handling, a good share of a short
-    query's time, for the few asked for every new ticket. Its errors are raised as
-    SQLAlchemy raises every other statement's."""
+    driver, in its own placeholder style (`?` for sqlite3, `%s` for psycopg): past
+    SQLAlchemy's statement and result handling, a good share of a short query's time, for
+    the few asked for every new ticket. Its errors are raised as SQLAlchemy raises every
+    other statement's."""
     connection = session.connection()
     dbapi = connection.dialect.loaded_dbapi
-    cursor = connection.connection.cursor()
     try:
-        cursor.execute(sql, parameters)
-        return list(cursor.fetchall())
+        cursor = connection.connection.cursor()
+        try:
+            if parameters is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, parameters)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
     except dbapi.Error as exc:
         raise DBAPIError.instance(sql, parameters, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
 
 
 def postgres_connect_args(url: str) -> dict[str, Any]:

@@ -4,10 +4,12 @@ SQLite and PostgreSQL, and the labelled test set's figures (`tests/kb_set`)."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +21,7 @@ from gateway.knowledge import (
     Question,
     index_folder,
     published_article,
+    ranking,
     relevance,
     search,
     synonyms_for,
@@ -146,6 +149,8 @@ def test_a_search_reads_the_index_again_only_when_it_changed(tmp_path: Path) -> 
     first = snapshot(session)
     assert snapshot(session) is first
     assert search(session, asked, SYNONYMS)[0].stem == "safari-autoplay-notallowed"
+    search(session, Question("safary notalowederror"), SYNONYMS)
+    assert first.corrections == {"notalowederror": "notallowederror"}
     slug = "safari-autoplay-notallowed-en"
     # A change rolled back leaves the snapshot as it was, and none taken meanwhile stays.
     row = session.scalars(select(KbArticle).where(KbArticle.slug == slug)).one()
@@ -160,6 +165,7 @@ def test_a_search_reads_the_index_again_only_when_it_changed(tmp_path: Path) -> 
     changed(session)
     session.commit()
     assert search(session, asked, SYNONYMS)[0].outdated
+    assert snapshot(session).corrections == {}  # Remembered of a version, not carried on.
     for name in (f"{slug}.md", "safari-autoplay-notallowed-zh.md"):
         (folder / name).unlink()
     index_folder(session, folder, SYNONYMS, NOW)
@@ -218,19 +224,50 @@ def test_the_labelled_set_finds_the_right_article_and_stays_quiet_without_one(
 
 
 def test_a_search_for_suggestions_leaves_out_only_what_could_not_score_enough(
-    sqlite_index: Session,
+    sqlite_index: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Articles that could not reach the threshold are not measured, and no article that
     could is lost: the score rises with every measure that grows with BM25."""
     assert all(relevance.WEIGHTS[name] > 0 for name in relevance.RISING_WITH_BM25)
+    measured = {"all": 0, "above": 0}
+    counting = "all"
+    real_evidence = ranking.Measure.evidence
+
+    def evidence(*args: Any) -> relevance.Evidence:
+        measured[counting] += 1
+        return real_evidence(*args)
+
+    monkeypatch.setattr(ranking.Measure, "evidence", evidence)
     suggested = 0
     for entry in questions():
         question = as_question(entry)
+        counting = "all"
         everything = search(sqlite_index, question, SYNONYMS)
+        counting = "above"
         above = search(sqlite_index, question, SYNONYMS, floor=MIN_SCORE)
         assert above == [found for found in everything if found.score >= MIN_SCORE]
         suggested += bool(above)
     assert suggested > len(questions()) / 2
+    assert measured["above"] < measured["all"] / 2, measured
+
+
+def test_no_article_scores_above_its_best_score() -> None:
+    """What `best_score` says of an article's BM25 measures bounds its score, rounded as
+    the score is, whatever its language and concepts."""
+    rng = random.Random(5)
+    for _ in range(5000):
+        values = {name: rng.random() for name in relevance.FEATURES}
+        values["matched"] *= relevance.MAX_MATCHED
+        evidence = relevance.Evidence(**values)
+        rising = {name: values[name] for name in relevance.RISING_WITH_BM25}
+        assert relevance.best_score(rising) >= relevance.score(evidence)
+    # At the best already, the two are the same, also where the likelihood rounds up to
+    # the threshold.
+    at_best = {name: relevance.BEST[name] for name in relevance.FEATURES}
+    for strength in (0.1, 0.2, 0.3, 0.4, 0.5):
+        rising = {name: at_best[name] for name in relevance.RISING_WITH_BM25}
+        rising["strength"] = at_best["strength"] = strength
+        assert relevance.best_score(rising) == relevance.score(relevance.Evidence(**at_best))
 
 
 def test_an_article_for_another_platform_or_sdk_version_is_left_out(sqlite_index: Session) -> None:

@@ -165,11 +165,13 @@ class Subjects:
     """Works out each mail's subject, upper-cased, as a later stage might; or fails."""
 
     fails: bool = False
+    # Answers one mail fewer than asked, as a stage with a bug might.
+    short: bool = False
 
     def __call__(self, readings: Sequence[tuple[ParsedMail, Findings]]) -> list[str]:
         if self.fails:
             raise RuntimeError("the index is gone")
-        return [mail.subject.upper() for mail, _ in readings]
+        return [mail.subject.upper() for mail, _ in readings][: -1 if self.short else None]
 
 
 def test_what_a_later_stage_asks_is_worked_out_for_each_readable_mail_of_the_batch(
@@ -188,6 +190,28 @@ def test_what_a_later_stage_asks_is_worked_out_for_each_readable_mail_of_the_bat
     assert "reading ahead failed (RuntimeError: the index is gone)" in caplog.text
     readable = [result for result in results if isinstance(result, Readable)]
     assert len(readable) == 2 and all(result.ahead is None for result in readable)
+    short = InlineParser(spool, spool.limits, reads_ahead=True, also=Subjects(short=True))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "gateway.parse_ahead"):
+        results = short.parse(receipts)
+    assert "reading ahead failed (ValueError" in caplog.text
+    assert [getattr(result, "ahead", "refused") for result in results] == [None, "refused", None]
+
+
+def test_a_child_that_cannot_start_early_leaves_the_worker_to_parse(
+    spool: Spool,
+    parser: ParserProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("gateway.parse_ahead.sys.executable", "/nonexistent/python3")
+    with caplog.at_level(logging.WARNING, "gateway.parse_ahead"):
+        parser.start_early()
+    assert "parser process failed (FileNotFoundError" in caplog.text
+    assert parser.child is None
+    [result] = parser.submit([stored(spool, MAIL % (5, 5))])()
+    assert isinstance(result, Readable) and result.mail.subject == "printer 5"
+    assert parser.child is None
 
 
 def test_the_child_exits_when_the_worker_lets_go(spool: Spool, parser: ParserProcess) -> None:

@@ -4,6 +4,7 @@ for itself otherwise."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 import shutil
 from collections.abc import Callable, Sequence
@@ -12,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from gateway.intake import Findings, read_first_mail
-from gateway.knowledge import Found, index_folder, synonyms_for
+from gateway.knowledge import Found, KnowledgeBase, Question, index_folder, synonyms_for
 from gateway.knowledge.snapshot import changed
 from gateway.parse_ahead import InlineParser, ParseResult, Readable, Results
 from gateway.parsing import ParsedMail, parse_message
@@ -169,6 +171,32 @@ def test_an_article_flagged_after_the_search_ahead_is_not_suggested(direct: Dire
         changed(session)
     direct.gateway.executor.drain(ReadBefore([read]))
     assert suggested_slugs(direct) == []
+
+
+def test_one_search_that_fails_leaves_the_rest_of_the_batch_its_answers(
+    direct: DirectGateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ahead = searching_ahead(direct)
+    real = KnowledgeBase.suggestions
+
+    def suggestions(knowledge: KnowledgeBase, session: Session, question: Question) -> list[Found]:
+        if "odd" in question.text:
+            session.execute(text("SELECT * FROM no_such_table"))
+        return real(knowledge, session, question)
+
+    monkeypatch.setattr(KnowledgeBase, "suggestions", suggestions)
+    mails = [
+        parse_message(
+            as_sent_over_smtp(new_mail("alice@client.example", subject, ASKED[1])),
+            direct.gateway.spool.limits,
+        )
+        for subject in ("An odd one", ASKED[0])
+    ]
+    with caplog.at_level(logging.WARNING, "gateway.suggestions"):
+        failed, answered = ahead([(mail, read_first_mail(mail.intake_text())) for mail in mails])
+    assert "searching ahead failed" in caplog.text
+    assert failed is None
+    assert answered is not None and [f.slug for f in answered.found] == [ANSWER]
 
 
 def test_a_search_ahead_that_fails_leaves_the_worker_to_search(direct: DirectGateway) -> None:

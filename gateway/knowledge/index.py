@@ -117,7 +117,7 @@ def document_tokens(article: Article, synonyms: Synonyms) -> list[str]:
     weighted = [article.title] * TITLE_WEIGHT + [" ".join(article.tags)] * TAG_WEIGHT
     lowered = "\n".join((*weighted, article.summary, article.body))[:MAX_CHARACTERS].lower()
     concepts = list(synonyms.concepts(lowered))[:MAX_CONCEPTS]
-    plain = list(plain_tokens(lowered))[: MAX_TOKENS - len(concepts)]
+    plain = plain_tokens(lowered)[: MAX_TOKENS - len(concepts)]
     seen: Counter[str] = Counter()
     kept = []
     for token in plain + concepts:

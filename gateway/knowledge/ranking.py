@@ -23,8 +23,8 @@ from gateway.knowledge.articles import applies_to
 from gateway.knowledge.relevance import (
     MAX_MATCHED,
     Evidence,
-    at_best,
-    likelihood,
+    best_score,
+    score,
     share,
     strength,
 )
@@ -151,9 +151,9 @@ def candidates(
             break  # Nor could any after it, of lower BM25.
         if (row := fitting.get(article_id)) is not None:
             evidence = measure.evidence(row, bm25, index)
-            score = round(likelihood(evidence), 4)
-            if score >= floor and (row.stem not in best or score > best[row.stem].score):
-                best[row.stem] = Weighed(row, score, bm25, evidence, measure.terms)
+            scored_at = score(evidence)
+            if scored_at >= floor and (row.stem not in best or scored_at > best[row.stem].score):
+                best[row.stem] = Weighed(row, scored_at, bm25, evidence, measure.terms)
     return sorted(best.values(), key=lambda w: (-w.score, -round(w.bm25, 9), w.article.slug))
 
 
@@ -203,32 +203,24 @@ class Measure:
     def evidence(self, row: IndexedArticle, bm25: float, index: Snapshot) -> Evidence:
         key_concepts = index.key_concept_rarity[row.id]
         return Evidence(
-            strength=strength(bm25),
-            relative=self.relative(bm25),
-            strongest=self.strongest(bm25),
+            **self.rising(bm25),
             other_language=float(self.question.lang is not None and row.lang != self.question.lang),
             concepts_held=share(self.concepts, row.concepts),
             key_concepts_named=share(key_concepts, self.terms),
-            matched=self.matched(bm25),
         )
 
     def could_reach(self, bm25: float, floor: float) -> bool:
         """Whether an article of this BM25 may score `floor`, as its other measures are."""
-        if floor <= 0.0:
-            return True
-        best = at_best(
-            strength(bm25), self.relative(bm25), self.strongest(bm25), self.matched(bm25)
-        )
-        return best >= floor
+        return floor <= 0.0 or best_score(self.rising(bm25)) >= floor
 
-    def relative(self, bm25: float) -> float:
-        return bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0
-
-    def strongest(self, bm25: float) -> float:
-        return 1.0 if bm25 >= self.strongest_bm25 else 0.0
-
-    def matched(self, bm25: float) -> float:
-        return min(MAX_MATCHED, bm25 / self.searched_rarity)
+    def rising(self, bm25: float) -> dict[str, float]:
+        """The measures that grow with the article's BM25 (`RISING_WITH_BM25`)."""
+        return {
+            "strength": strength(bm25),
+            "relative": bm25 / self.strongest_bm25 if self.strongest_bm25 else 0.0,
+            "strongest": 1.0 if bm25 >= self.strongest_bm25 else 0.0,
+            "matched": min(MAX_MATCHED, bm25 / self.searched_rarity),
+        }
 
 
 def in_language(index: Snapshot, found: list[Found], question: Question) -> list[Found]:

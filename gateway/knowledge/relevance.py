@@ -73,7 +73,8 @@ WEIGHTS = {
 }
 
 COEFFICIENTS = tuple(WEIGHTS[name] for name in FEATURES)
-# The measures that grow with an article's BM25, the others being the same.
+# The measures that grow with an article's BM25, the others being the same. Their weights
+# are positive (a test checks it), so the score does not fall as BM25 rises.
 RISING_WITH_BM25 = ("strength", "relative", "strongest", "matched")
 # The value of each measure (from 0 to 1) that raises the likelihood most.
 BEST = {name: 1.0 if weight > 0 else 0.0 for name, weight in WEIGHTS.items()}
@@ -84,26 +85,25 @@ def likelihood(evidence: Evidence) -> float:
     return logistic(evidence.vector(), COEFFICIENTS, INTERCEPT)
 
 
-def at_best(strength: float, relative: float, strongest: float, matched: float) -> float:
-    """The most `likelihood` can be for an article of these BM25 measures: its language and
-    concept measures taken as they would raise it most. An article under a threshold at
-    best need not be measured further, nor any of lower BM25: the weights of the measures
-    that grow with BM25 are positive (a test checks it)."""
-    return likelihood(
-        Evidence(
-            strength,
-            relative,
-            strongest,
-            other_language=BEST["other_language"],
-            concepts_held=BEST["concepts_held"],
-            key_concepts_named=BEST["key_concepts_named"],
-            matched=matched,
-        )
-    )
+def score(evidence: Evidence) -> float:
+    """An article's score: its likelihood to four places, as shown and as compared with
+    `GATEWAY_KB_MIN_SCORE`."""
+    return round(likelihood(evidence), 4)
+
+
+def best_score(rising: dict[str, float]) -> float:
+    """The most `score` can be for an article of these measures that grow with BM25
+    (`RISING_WITH_BM25`), its language and concept measures taken as they would raise it
+    most. An article under a threshold at best need not be measured further, nor any of
+    lower BM25."""
+    measures = {name: rising[name] if name in RISING_WITH_BM25 else BEST[name] for name in FEATURES}
+    return score(Evidence(**measures))
 
 
 def logistic(vector: Sequence[float], coefficients: Sequence[float], intercept: float) -> float:
     """The logistic model's chance for `vector` (what `bench/kb_fit.py` fits, too)."""
+    if len(vector) != len(coefficients):
+        raise ValueError(f"{len(vector)} measures for {len(coefficients)} weights")
     logit = intercept + sum(map(operator.mul, coefficients, vector))
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
 

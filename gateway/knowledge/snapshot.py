@@ -144,6 +144,8 @@ def read_snapshot(session: Session) -> Snapshot:
     )
 
 
+# The corrections a snapshot keeps: the first words met, none forgotten (a pasted log's
+# names could otherwise fill memory until the index changes).
 MAX_CORRECTIONS = 20000
 VERSION_QUERY = f"SELECT version FROM {KbIndexVersion.__tablename__}"
 # Database URL → (version, snapshot): one snapshot a database, the last read.

@@ -156,12 +156,13 @@ def cached_synonyms(path: Path) -> Synonyms:
 def tokens(text: str, synonyms: Synonyms) -> list[str]:
     """Every token of `text`, in order, then the concepts it names."""
     lowered = text.lower()
-    found = list(plain_tokens(lowered))
+    found = plain_tokens(lowered)
     found.extend(synonyms.concepts(lowered))
     return found
 
 
 def plain_tokens(lowered: str) -> list[str]:
+    """The tokens of a lowercased text, in order, without the concepts it names."""
     found: list[str] = []
     for chinese, code, word in TOKEN.findall(lowered):
         if word:
