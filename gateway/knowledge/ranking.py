@@ -11,6 +11,7 @@ counts, shown in the asker's language where it exists and fits the asker too.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -130,30 +131,31 @@ def candidates(
     held = {term: index.holding[term] for term in terms if term in index.holding}
     corpus = index.corpus
     searched = salient(held, corpus)
-    scored = ranked(session, searched, corpus, CANDIDATES)
-    fitting = {
-        article_id: row
-        for article_id, _ in scored
+    # Best first: the first that fits is the strongest, and what comes after one that
+    # could not reach the floor is neither looked at nor measured.
+    fitting = (
+        (row, bm25)
+        for article_id, bm25 in ranked(session, searched, corpus, CANDIDATES)
         if (row := index.articles.get(article_id)) is not None and fits(row, question)
-    }
-    if not fitting:
+    )
+    strongest = next(fitting, None)
+    if strongest is None:
         return []
     measure = Measure(
         question,
         frozenset(terms),
         {t: corpus.idf(held[t]) for t in held if is_concept(t)},
         sum(corpus.idf(n) for n in searched.values()) or 1.0,
-        max(bm25 for article_id, bm25 in scored if article_id in fitting),
+        strongest_bm25=strongest[1],
     )
     best: dict[str, Weighed] = {}
-    for article_id, bm25 in scored:
+    for row, bm25 in itertools.chain([strongest], fitting):
         if not measure.could_reach(bm25, floor):
             break  # Nor could any after it, of lower BM25.
-        if (row := fitting.get(article_id)) is not None:
-            evidence = measure.evidence(row, bm25, index)
-            scored_at = score(evidence)
-            if scored_at >= floor and (row.stem not in best or scored_at > best[row.stem].score):
-                best[row.stem] = Weighed(row, scored_at, bm25, evidence, measure.terms)
+        evidence = measure.evidence(row, bm25, index)
+        scored_at = score(evidence)
+        if scored_at >= floor and (row.stem not in best or scored_at > best[row.stem].score):
+            best[row.stem] = Weighed(row, scored_at, bm25, evidence, measure.terms)
     return sorted(best.values(), key=lambda w: (-w.score, -round(w.bm25, 9), w.article.slug))
 
 
