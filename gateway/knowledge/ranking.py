@@ -160,8 +160,9 @@ def candidates(
 
 
 def fits(row: IndexedArticle, question: Question) -> bool:
-    """A published article for the asker's platform and SDK version."""
-    return row.status == "published" and any(
+    """An article (the snapshot holds published ones only) for the asker's platform and
+    SDK version."""
+    return any(
         applies_to(row.platforms, row.sdk_versions, platform, question.sdk_version)
         for platform in (question.platform, *question.also_on)
     )

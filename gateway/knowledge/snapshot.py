@@ -17,7 +17,7 @@ import functools
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.knowledge.words import is_concept
@@ -36,7 +36,6 @@ class IndexedArticle:
     title: str
     summary: str
     lang: str
-    status: str
     # The intake's platform names; none: every platform.
     platforms: tuple[str, ...]
     sdk_versions: str
@@ -115,6 +114,7 @@ def index_version(session: Session) -> str | None:
 def read_snapshot(session: Session) -> Snapshot:
     """The index as the database holds it now."""
     holding = {term: count for term, count in session.execute(select(KbTerm.term, KbTerm.articles))}
+    rows = session.scalars(select(KbArticle).where(KbArticle.status == "published")).all()
     articles = {
         row.id: IndexedArticle(
             row.id,
@@ -123,22 +123,18 @@ def read_snapshot(session: Session) -> Snapshot:
             row.title,
             row.summary,
             row.lang,
-            row.status,
             tuple(row.platforms.split(",")) if row.platforms else (),
             row.sdk_versions,
             tuple(row.key_terms.split()),
             frozenset(row.concepts.split()),
             row.outdated,
         )
-        for row in session.scalars(select(KbArticle).where(KbArticle.status == "published"))
+        for row in rows
     }
-    total = session.scalar(
-        select(func.coalesce(func.sum(KbArticle.length), 0)).where(KbArticle.status == "published")
-    )
-    count = len(articles)
+    total = sum(row.length for row in rows)
     return Snapshot(
         holding,
-        Corpus(count, (total or 0) / count if count else 0.0),
+        Corpus(len(rows), total / len(rows) if rows else 0.0),
         articles,
         {(a.stem, a.lang): a for a in articles.values()},
     )
