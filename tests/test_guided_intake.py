@@ -196,6 +196,7 @@ def test_a_report_missing_facts_is_asked_once_for_only_those(direct_desk: Desk) 
     assert "Kind: crash" in table
     assert "4.0.6" in table and "Android 14" in table
     assert "Missing: Device model, Steps to reproduce, SDK log" in table
+    assert "\n\n\n" not in notice_text.replace("\r\n", "\n")  # one blank line between parts
 
 
 def test_a_chinese_report_is_asked_in_chinese(direct_desk: Desk) -> None:
